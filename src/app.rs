@@ -1,0 +1,193 @@
+//! Wiring: from a validated [`Config`] to a running router.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+use tower_sessions_sqlx_store::SqliteStore;
+use tracing::{info, warn};
+use url::Url;
+
+use crate::{
+    auth::{Exchanger, Providers, facebook::Facebook, http::HttpClient},
+    config::{Config, OAuthProviderConfig},
+    dev_provider::{DevProvider, DevProviderSettings, Faults},
+    store::{Store, StoreError},
+    web::{self, AppState, WebSettings},
+};
+
+/// Where the development provider is mounted inside the app.
+pub const DEV_PROVIDER_PATH: &str = "/dev/facebook";
+/// The development app's id; its secret is random for each run.
+const DEV_CLIENT_ID: &str = "loginwith-dev-app";
+/// Finished operations are kept this long, then deleted.
+const FINISHED_OPERATION_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// How often the clean-up runs.
+const MAINTENANCE_PERIOD: Duration = Duration::from_secs(10 * 60);
+/// An anonymous session (a sign-in in progress) lives this long without use.
+const ANONYMOUS_SESSION_IDLE: time::Duration = time::Duration::hours(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    #[error("providers.facebook: {0}")]
+    ProviderUrl(#[from] url::ParseError),
+}
+
+/// A ready-to-serve application.
+pub struct App {
+    router: Router,
+    store: Store,
+}
+
+impl App {
+    /// Opens the database, runs migrations and start-up checks, and builds the router.
+    /// `local_addr` is where the server actually listens (the development provider's token
+    /// and profile endpoints are called there, not through the public URL).
+    pub async fn build(config: &Config, local_addr: SocketAddr) -> Result<Self, StartupError> {
+        let store = Store::connect(&config.database.url).await?;
+        let timeout = config.login.exchange_timeout();
+        let orphaned = store.expire_orphaned_operations(timeout).await?;
+        if orphaned > 0 {
+            warn!(
+                orphaned,
+                "pending sign-ins from a previous run were marked as timed out"
+            );
+        }
+        store
+            .delete_finished_operations(FINISHED_OPERATION_RETENTION)
+            .await?;
+        let sessions = SqliteStore::new(store.pool().clone());
+        sessions.migrate().await.map_err(StoreError::from)?;
+
+        let http = HttpClient::new(timeout)?;
+        let mut facebook_config = config.providers.facebook.clone();
+        let mut dev_router = None;
+        if config.uses_dev_provider() {
+            let (dev_config, router) = dev_provider(config, local_addr)?;
+            facebook_config = dev_config;
+            dev_router = Some(router);
+            info!(
+                "development provider stands in for Facebook at {}{DEV_PROVIDER_PATH}",
+                config.server.public_url.as_str().trim_end_matches('/')
+            );
+        }
+        let facebook = Facebook::new(&facebook_config, &config.redirect_uri("facebook"), http)?;
+        let state = AppState {
+            store: store.clone(),
+            providers: Providers::new([Arc::new(facebook) as _]),
+            exchanger: Exchanger::new(store.clone(), timeout),
+            settings: Arc::new(WebSettings {
+                poll_interval_ms: config.login.poll_interval_ms,
+                poll_limit_secs: config.login.poll_limit_secs,
+                exchange_timeout: timeout,
+                remember: Duration::from_secs(u64::from(config.session.remember_days) * 86_400),
+            }),
+        };
+
+        // SameSite=Lax, not Strict: the provider's redirect back to /callback is a cross-site
+        // top-level GET, and Strict would leave the session cookie (and so the state) behind.
+        let session_layer = SessionManagerLayer::new(sessions)
+            .with_name(config.session.cookie_name.clone())
+            .with_same_site(SameSite::Lax)
+            .with_secure(config.session.secure)
+            .with_http_only(true)
+            .with_expiry(Expiry::OnInactivity(ANONYMOUS_SESSION_IDLE));
+        let mut router = web::router(state);
+        if let Some(dev_router) = dev_router {
+            router = router.nest(DEV_PROVIDER_PATH, dev_router);
+        }
+        let router = web::common_layers(router.layer(session_layer));
+        spawn_maintenance(store.clone(), timeout);
+        Ok(Self { router, store })
+    }
+
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// The development provider's registration and the Facebook settings that point at it.
+fn dev_provider(
+    config: &Config,
+    local_addr: SocketAddr,
+) -> Result<(OAuthProviderConfig, Router), url::ParseError> {
+    let public = config.server.public_url.as_str().trim_end_matches('/');
+    // Server-to-server calls go straight to the listening socket.
+    let ip = match local_addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => std::net::Ipv4Addr::LOCALHOST.into(),
+        ip if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    let internal = format!(
+        "http://{}{DEV_PROVIDER_PATH}",
+        SocketAddr::new(ip, local_addr.port())
+    );
+    let secret = crate::dev_provider::random_secret();
+    let dev = DevProvider::new(
+        DevProviderSettings {
+            client_id: DEV_CLIENT_ID.to_owned(),
+            client_secret: secret.clone(),
+            redirect_uris: vec![config.redirect_uri("facebook")],
+        },
+        Faults {
+            latency: Duration::from_millis(config.dev_provider.latency_ms),
+            fault: config.dev_provider.fault,
+        },
+    );
+    let facebook = OAuthProviderConfig {
+        client_id: DEV_CLIENT_ID.to_owned(),
+        client_secret: secret,
+        authorize_url: Url::parse(&format!("{public}{DEV_PROVIDER_PATH}/dialog/oauth"))?,
+        token_url: Url::parse(&format!("{internal}/oauth/access_token"))?,
+        api_url: Url::parse(&internal)?,
+        scopes: config.providers.facebook.scopes.clone(),
+    };
+    Ok((facebook, dev.router()))
+}
+
+/// Hourly-ish clean-up: orphaned pending operations, old finished ones, expired sessions.
+fn spawn_maintenance(store: Store, timeout: Duration) {
+    use tower_sessions::session_store::ExpiredDeletion as _;
+    tokio::spawn(async move {
+        let sessions = SqliteStore::new(store.pool().clone());
+        let mut ticks = tokio::time::interval(MAINTENANCE_PERIOD);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let result = async {
+                store.expire_orphaned_operations(timeout).await?;
+                store
+                    .delete_finished_operations(FINISHED_OPERATION_RETENTION)
+                    .await?;
+                sessions
+                    .delete_expired()
+                    .await
+                    .map_err(|e| StoreError::Database(sqlx::Error::Protocol(e.to_string())))
+            }
+            .await;
+            if let Err(e) = result {
+                warn!(error = %e, "maintenance failed; will retry");
+            }
+        }
+    });
+}

@@ -1,0 +1,11 @@
+//! Identity providers and the code exchange.
+
+pub mod exchange;
+pub mod facebook;
+mod failure;
+pub mod http;
+mod provider;
+
+pub use exchange::Exchanger;
+pub use failure::FailureReason;
+pub use provider::{BoxFuture, ExchangeError, Profile, Provider, Providers};

@@ -1,0 +1,355 @@
+//! Configuration: layered, typed, validated once at start-up.
+//!
+//! Layers, last wins: the embedded `config/default.toml`, the embedded
+//! `config/production.toml` when `LOGINWITH_ENV=production`, one optional file
+//! (`--config FILE` or `LOGINWITH_CONFIG`), then `LOGINWITH_<SECTION>__<KEY>`
+//! environment variables. Unknown keys are errors, so a typo never passes silently.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use serde::Deserialize;
+use url::Url;
+
+use crate::dev_provider::Fault;
+
+const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+const PRODUCTION_TOML: &str = include_str!("../config/production.toml");
+
+/// Which set of defaults and rules applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+impl Environment {
+    fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value {
+            "" | "development" => Ok(Self::Development),
+            "production" => Ok(Self::Production),
+            other => Err(ConfigError::Invalid {
+                key: "LOGINWITH_ENV",
+                reason: format!("must be \"development\" or \"production\", not {other:?}"),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(String),
+    #[error("configuration key {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+/// The whole configuration, as read from the layers (see the module docs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub session: SessionConfig,
+    pub login: LoginConfig,
+    pub providers: ProvidersConfig,
+    pub dev_provider: DevProviderConfig,
+    #[serde(skip, default = "development")]
+    pub environment: Environment,
+}
+
+fn development() -> Environment {
+    Environment::Development
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    pub public_url: Url,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    pub cookie_name: String,
+    pub secure: bool,
+    pub remember_days: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginConfig {
+    pub exchange_timeout_secs: u64,
+    pub poll_interval_ms: u64,
+    pub poll_limit_secs: u64,
+}
+
+impl LoginConfig {
+    pub fn exchange_timeout(&self) -> Duration {
+        Duration::from_secs(self.exchange_timeout_secs)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersConfig {
+    pub facebook: OAuthProviderConfig,
+}
+
+/// One OAuth 2.0 provider's client registration and endpoints.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthProviderConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    pub authorize_url: Url,
+    pub token_url: Url,
+    pub api_url: Url,
+    pub scopes: Vec<String>,
+}
+
+// Hand-written so the secret can never reach a log line through `{:?}`.
+impl std::fmt::Debug for OAuthProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthProviderConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("authorize_url", &self.authorize_url.as_str())
+            .field("token_url", &self.token_url.as_str())
+            .field("api_url", &self.api_url.as_str())
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevProviderConfig {
+    pub enabled: bool,
+    pub latency_ms: u64,
+    pub fault: Fault,
+}
+
+/// Where the layers come from; `from_process` fills it from the real process.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// Value of `LOGINWITH_ENV`.
+    pub environment: Option<String>,
+    /// `--config FILE`, else `LOGINWITH_CONFIG`.
+    pub file: Option<PathBuf>,
+}
+
+impl Sources {
+    /// Reads `LOGINWITH_ENV`, `LOGINWITH_CONFIG` and `--config FILE` / `--config=FILE`.
+    pub fn from_process() -> Result<Self, ConfigError> {
+        let mut file = std::env::var_os("LOGINWITH_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        let mut args = std::env::args_os().skip(1);
+        while let Some(arg) = args.next() {
+            let arg = arg.to_string_lossy().into_owned();
+            if arg == "--config" {
+                let path = args
+                    .next()
+                    .ok_or_else(|| invalid("--config", "needs a file name"))?;
+                file = Some(PathBuf::from(path));
+            } else if let Some(path) = arg.strip_prefix("--config=") {
+                file = Some(PathBuf::from(path));
+            } else {
+                return Err(invalid(
+                    "command line",
+                    format!("unknown argument {arg:?}; the only option is --config FILE"),
+                ));
+            }
+        }
+        Ok(Self {
+            environment: std::env::var("LOGINWITH_ENV").ok(),
+            file,
+        })
+    }
+}
+
+impl Config {
+    /// Loads every layer and validates the result.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        let environment = Environment::parse(sources.environment.as_deref().unwrap_or(""))?;
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if environment == Environment::Production {
+            figment = figment.merge(Toml::string(PRODUCTION_TOML));
+        }
+        if let Some(file) = &sources.file {
+            if !file.is_file() {
+                return Err(invalid(
+                    "--config",
+                    format!("{} is not a readable file", file.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(
+            Env::prefixed("LOGINWITH_")
+                .ignore(&["env", "config"])
+                .split("__"),
+        );
+        Self::from_figment(figment, environment)
+    }
+
+    /// Extracts and validates; tests use it with their own layers.
+    pub fn from_figment(figment: Figment, environment: Environment) -> Result<Self, ConfigError> {
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(one_line(&e)))?;
+        config.environment = environment;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The embedded defaults alone, as a starting point for tests and tools.
+    pub fn defaults_figment() -> Figment {
+        Figment::from(Toml::string(DEFAULT_TOML))
+    }
+
+    /// Whether the development provider stands in for Facebook.
+    pub fn uses_dev_provider(&self) -> bool {
+        self.dev_provider.enabled && self.providers.facebook.client_id.is_empty()
+    }
+
+    /// `{public_url}/callback/{provider}`: the exact redirect URI registered at the provider.
+    pub fn redirect_uri(&self, provider: &str) -> String {
+        format!(
+            "{}/callback/{provider}",
+            self.server.public_url.as_str().trim_end_matches('/')
+        )
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let public = &self.server.public_url;
+        if !matches!(public.scheme(), "http" | "https") || public.host_str().is_none() {
+            return Err(invalid(
+                "server.public_url",
+                "must be an http:// or https:// address",
+            ));
+        }
+        if public.path() != "/" || public.query().is_some() || public.fragment().is_some() {
+            return Err(invalid(
+                "server.public_url",
+                "must be a bare origin such as https://login.example.com (no path, query or fragment)",
+            ));
+        }
+        if self.database.url.trim().is_empty() {
+            return Err(invalid("database.url", "must not be empty"));
+        }
+        let name = &self.session.cookie_name;
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(invalid(
+                "session.cookie_name",
+                "must be non-empty letters, digits, '_' or '-'",
+            ));
+        }
+        if !(1..=400).contains(&self.session.remember_days) {
+            return Err(invalid(
+                "session.remember_days",
+                "must be between 1 and 400",
+            ));
+        }
+        if !(1..=300).contains(&self.login.exchange_timeout_secs) {
+            return Err(invalid(
+                "login.exchange_timeout_secs",
+                "must be between 1 and 300",
+            ));
+        }
+        if !(100..=60_000).contains(&self.login.poll_interval_ms) {
+            return Err(invalid(
+                "login.poll_interval_ms",
+                "must be between 100 and 60000",
+            ));
+        }
+        if !(1..=3600).contains(&self.login.poll_limit_secs) {
+            return Err(invalid(
+                "login.poll_limit_secs",
+                "must be between 1 and 3600",
+            ));
+        }
+        let fb = &self.providers.facebook;
+        for (key, url) in [
+            ("providers.facebook.authorize_url", &fb.authorize_url),
+            ("providers.facebook.token_url", &fb.token_url),
+            ("providers.facebook.api_url", &fb.api_url),
+        ] {
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(invalid(key, "must be an http:// or https:// address"));
+            }
+        }
+        if fb.scopes.is_empty() || fb.scopes.iter().any(|s| s.trim().is_empty()) {
+            return Err(invalid(
+                "providers.facebook.scopes",
+                "must list at least one non-empty scope",
+            ));
+        }
+        if fb.client_id.is_empty() && !self.dev_provider.enabled {
+            return Err(invalid(
+                "providers.facebook.client_id",
+                "is empty: set it (and client_secret) or enable dev_provider in development",
+            ));
+        }
+        if !fb.client_id.is_empty() && fb.client_secret.is_empty() {
+            return Err(invalid(
+                "providers.facebook.client_secret",
+                "is empty while client_id is set",
+            ));
+        }
+        if self.environment == Environment::Production {
+            if self.dev_provider.enabled {
+                return Err(invalid(
+                    "dev_provider.enabled",
+                    "must be false in production",
+                ));
+            }
+            if !self.session.secure {
+                return Err(invalid("session.secure", "must be true in production"));
+            }
+            if public.scheme() != "https" {
+                return Err(invalid(
+                    "server.public_url",
+                    "must be https:// in production",
+                ));
+            }
+            for (key, url) in [
+                ("providers.facebook.authorize_url", &fb.authorize_url),
+                ("providers.facebook.token_url", &fb.token_url),
+                ("providers.facebook.api_url", &fb.api_url),
+            ] {
+                if url.scheme() != "https" {
+                    return Err(invalid(key, "must be https:// in production"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// figment errors can chain several messages; start-up prints exactly one line.
+fn one_line(error: &figment::Error) -> String {
+    error.to_string().replace('\n', " ")
+}

@@ -1,0 +1,194 @@
+//! The consent dialog: Facebook's `/dialog/oauth`, with test users instead of accounts.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::{
+    body::Bytes,
+    extract::{RawQuery, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+use url::Url;
+
+use super::{DEV_CSP, DevProvider, TestUser, app_scoped_id};
+
+/// The dialog's parameters, as the client sends them and the form carries them on.
+#[derive(Deserialize, Default)]
+struct DialogParams {
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    redirect_uri: String,
+    #[serde(default)]
+    response_type: String,
+    state: Option<String>,
+    #[serde(default)]
+    scope: String,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+}
+
+/// What the person chose on the consent page.
+#[derive(Deserialize)]
+struct Decision {
+    #[serde(flatten)]
+    dialog: DialogParams,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    email: String,
+    /// `allow` or `cancel`.
+    #[serde(default)]
+    decision: String,
+    /// One of the ready-made test users, overriding the typed fields.
+    preset: Option<String>,
+}
+
+/// Ready-made people: one with an email, one with another, one without (phone-only).
+const PRESETS: [(&str, &str, &str, &str); 3] = [
+    ("ada", "Ada", "Lovelace", "ada@example.com"),
+    ("grace", "Grace", "Hopper", "grace@example.com"),
+    ("alan", "Alan", "Turing", ""),
+];
+
+#[derive(Template)]
+#[template(path = "dev/consent.html")]
+struct ConsentPage<'a> {
+    params: &'a DialogParams,
+    scope_list: Vec<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "dev/problem.html")]
+struct DialogProblem {
+    message: &'static str,
+}
+
+/// `GET /dialog/oauth`: checks the client and the redirect URI, then shows the consent page.
+pub async fn show(State(dev): State<Arc<DevProvider>>, RawQuery(query): RawQuery) -> Response {
+    let params: DialogParams = match serde_urlencoded::from_str(&query.unwrap_or_default()) {
+        Ok(params) => params,
+        Err(_) => return problem("The dialog's parameters are malformed or repeated."),
+    };
+    if let Err(message) = validate(&dev, &params) {
+        return problem(message);
+    }
+    let page = ConsentPage {
+        params: &params,
+        scope_list: params
+            .scope
+            .split([',', ' '])
+            .filter(|s| !s.is_empty())
+            .collect(),
+    };
+    render(StatusCode::OK, page.render())
+}
+
+/// `POST /dialog/oauth`: Allow sends a fresh code back, Cancel sends Facebook's
+/// `access_denied`; both to the exact redirect URI, with `state` and the `#_=_` fragment.
+pub async fn decide(State(dev): State<Arc<DevProvider>>, body: Bytes) -> Response {
+    let decision: Decision = match serde_urlencoded::from_bytes(&body) {
+        Ok(decision) => decision,
+        Err(_) => return problem("The consent form was malformed."),
+    };
+    let params = &decision.dialog;
+    if let Err(message) = validate(&dev, params) {
+        return problem(message);
+    }
+    let Ok(mut target) = Url::parse(&params.redirect_uri) else {
+        return problem("The redirect URI is not a URL.");
+    };
+    {
+        let mut query = target.query_pairs_mut();
+        if decision.decision == "cancel" {
+            query
+                .append_pair("error", "access_denied")
+                .append_pair("error_code", "200")
+                .append_pair("error_description", "Permissions error")
+                .append_pair("error_reason", "user_denied");
+        } else {
+            let Some(user) = chosen_user(&dev.settings.client_id, &decision) else {
+                return problem("Type at least a first name, or pick a test user.");
+            };
+            let code = dev.issue_code(
+                params.redirect_uri.clone(),
+                params.code_challenge.clone(),
+                user,
+            );
+            query.append_pair("code", &code);
+        }
+        if let Some(state) = &params.state {
+            query.append_pair("state", state);
+        }
+    }
+    target.set_fragment(Some("_=_"));
+    Redirect::to(target.as_str()).into_response()
+}
+
+fn validate(dev: &DevProvider, params: &DialogParams) -> Result<(), &'static str> {
+    dev.registered(&params.client_id, &params.redirect_uri)?;
+    if params.response_type != "code" {
+        return Err("response_type must be \"code\" for the server-side flow.");
+    }
+    match (
+        &params.code_challenge,
+        params.code_challenge_method.as_deref(),
+    ) {
+        (None, None) => Ok(()),
+        (Some(challenge), Some("S256")) if challenge.len() == 43 => Ok(()),
+        _ => Err(
+            "code_challenge must be a 43-character S256 challenge with code_challenge_method=S256.",
+        ),
+    }
+}
+
+fn chosen_user(client_id: &str, decision: &Decision) -> Option<TestUser> {
+    let (first, last, email) = match decision.preset.as_deref() {
+        Some(preset) => PRESETS
+            .iter()
+            .find(|(key, ..)| *key == preset)
+            .map(|(_, first, last, email)| (*first, *last, *email))?,
+        None => (
+            decision.first_name.trim(),
+            decision.last_name.trim(),
+            decision.email.trim(),
+        ),
+    };
+    if first.is_empty() {
+        return None;
+    }
+    let key = if email.is_empty() {
+        format!("{first} {last}")
+    } else {
+        email.to_owned()
+    };
+    Some(TestUser {
+        id: app_scoped_id(client_id, &key),
+        first_name: first.to_owned(),
+        last_name: last.to_owned(),
+        email: (!email.is_empty()).then(|| email.to_owned()),
+    })
+}
+
+/// Like Facebook: a bad client or redirect URI gets an error page here, never a redirect.
+fn problem(message: &'static str) -> Response {
+    render(StatusCode::BAD_REQUEST, DialogProblem { message }.render())
+}
+
+fn render(status: StatusCode, html: Result<String, askama::Error>) -> Response {
+    match html {
+        Ok(html) => {
+            let mut response = (status, Html(html)).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(DEV_CSP),
+            );
+            response
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response(),
+    }
+}

@@ -1,0 +1,126 @@
+//! `/me`: the profile of the token's user, with the fields asked for.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    extract::{RawQuery, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
+
+use super::{DevProvider, Fault, graph_error::GraphError};
+use crate::auth::facebook::appsecret_proof;
+
+#[derive(Deserialize)]
+struct MeQuery {
+    access_token: Option<String>,
+    appsecret_proof: Option<String>,
+    fields: Option<String>,
+}
+
+/// `GET /me?fields=...`: the token from `access_token` or `Authorization: Bearer`, and
+/// `appsecret_proof` required, as with "Require App Secret" switched on.
+pub async fn me(
+    State(dev): State<Arc<DevProvider>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    dev.delay(false).await;
+    let Ok(query) = serde_urlencoded::from_str::<MeQuery>(&query.unwrap_or_default()) else {
+        return GraphError::oauth(100, None, "Invalid parameter").into_response();
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let Some(token) = query.access_token.or(bearer) else {
+        return GraphError::oauth(
+            2500,
+            None,
+            "An active access token must be used to query information about the current user.",
+        )
+        .into_response();
+    };
+    let Some(user) = dev.token_user(&token) else {
+        return GraphError::oauth(
+            190,
+            None,
+            "Invalid OAuth access token - Cannot parse access token",
+        )
+        .into_response();
+    };
+    let expected = appsecret_proof(
+        &oauth2::ClientSecret::new(dev.settings.client_secret.clone()),
+        &token,
+    );
+    let Some(proof) = query.appsecret_proof else {
+        return GraphError {
+            kind: "GraphMethodException",
+            ..GraphError::oauth(
+                100,
+                None,
+                "API calls from the server require an appsecret_proof argument",
+            )
+        }
+        .into_response();
+    };
+    if !bool::from(proof.as_bytes().ct_eq(expected.as_bytes())) {
+        return GraphError {
+            kind: "GraphMethodException",
+            ..GraphError::oauth(
+                100,
+                None,
+                "Invalid appsecret_proof provided in the API argument",
+            )
+        }
+        .into_response();
+    }
+    match dev.faults().fault {
+        Fault::MeServerError => {
+            return GraphError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                transient: true,
+                ..GraphError::oauth(
+                    2,
+                    None,
+                    "An unexpected error has occurred. Please retry your request later.",
+                )
+            }
+            .into_response();
+        }
+        Fault::MalformedJson => {
+            return (
+                [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+                format!("{{\"id\":\"{}\",\"first_name\":", user.id),
+            )
+                .into_response();
+        }
+        _ => {}
+    }
+    // Without `fields`, Facebook answers with `id` and `name` only.
+    let fields = query.fields.unwrap_or_else(|| "id,name".to_owned());
+    let mut body = Map::new();
+    body.insert("id".into(), Value::String(user.id.clone()));
+    for field in fields.split(',').map(str::trim) {
+        let value = match field {
+            "first_name" => Some(user.first_name.clone()),
+            "last_name" => Some(user.last_name.clone()),
+            "name" => Some(
+                format!("{} {}", user.first_name, user.last_name)
+                    .trim()
+                    .to_owned(),
+            ),
+            "email" if dev.faults().fault != Fault::MissingEmail => user.email.clone(),
+            _ => None,
+        };
+        if let Some(value) = value {
+            body.insert(field.to_owned(), Value::String(value));
+        }
+    }
+    Json(Value::Object(body)).into_response()
+}

@@ -1,0 +1,200 @@
+//! A faithful imitation of Facebook Login's server-side endpoints, for development without
+//! a Facebook app and for tests (the same client code path as production).
+//!
+//! It checks what Facebook checks (client id and secret, exact redirect URI, single-use
+//! unexpired codes, the PKCE verifier, `appsecret_proof`) and answers in Facebook's JSON
+//! shapes, including its errors. [`Faults`] inject latency and failures.
+//!
+//! Routes, relative to where it is mounted (`/dev/facebook` inside the app):
+//! `GET|POST /dialog/oauth`, `GET|POST /oauth/access_token`, `GET /me`.
+
+mod dialog;
+mod faults;
+mod graph;
+mod graph_error;
+mod token;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError, RwLock},
+    time::{Duration, Instant},
+};
+
+use axum::{Router, routing::get};
+use sha2::{Digest, Sha256};
+
+pub use faults::{Fault, Faults};
+
+/// How long a code is good for, as at Facebook (about ten minutes).
+const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// How long an access token is good for here (long-lived tokens last about 60 days).
+const TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
+
+/// The app registration the development provider accepts.
+#[derive(Clone)]
+pub struct DevProviderSettings {
+    pub client_id: String,
+    pub client_secret: String,
+    /// "Valid OAuth Redirect URIs": compared byte for byte.
+    pub redirect_uris: Vec<String>,
+}
+
+/// A person the consent page signs in as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TestUser {
+    id: String,
+    first_name: String,
+    last_name: String,
+    email: Option<String>,
+}
+
+struct IssuedCode {
+    redirect_uri: String,
+    /// The S256 challenge from the dialog, when the client sent one.
+    challenge: Option<String>,
+    user: TestUser,
+    issued: Instant,
+    used: bool,
+}
+
+struct IssuedToken {
+    user: TestUser,
+    issued: Instant,
+}
+
+/// The development provider's state: its registration, faults, codes and tokens.
+pub struct DevProvider {
+    settings: DevProviderSettings,
+    faults: RwLock<Faults>,
+    codes: Mutex<HashMap<String, IssuedCode>>,
+    tokens: Mutex<HashMap<String, IssuedToken>>,
+}
+
+impl DevProvider {
+    pub fn new(settings: DevProviderSettings, faults: Faults) -> Arc<Self> {
+        Arc::new(Self {
+            settings,
+            faults: RwLock::new(faults),
+            codes: Mutex::default(),
+            tokens: Mutex::default(),
+        })
+    }
+
+    /// The routes, to be mounted (or served) at the provider's base URL.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/dialog/oauth", get(dialog::show).post(dialog::decide))
+            .route(
+                "/oauth/access_token",
+                get(token::exchange).post(token::exchange),
+            )
+            .route("/me", get(graph::me))
+            .with_state(self.clone())
+    }
+
+    /// Changes what is injected from the next request on.
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.write().unwrap_or_else(PoisonError::into_inner) = faults;
+    }
+
+    fn faults(&self) -> Faults {
+        *self.faults.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sleeps for the injected latency, or for ever on `Hang` (when `hang_here`).
+    async fn delay(&self, hang_here: bool) {
+        let faults = self.faults();
+        if hang_here && faults.fault == Fault::Hang {
+            std::future::pending::<()>().await;
+        }
+        if !faults.latency.is_zero() {
+            tokio::time::sleep(faults.latency).await;
+        }
+    }
+
+    fn issue_code(
+        &self,
+        redirect_uri: String,
+        challenge: Option<String>,
+        user: TestUser,
+    ) -> String {
+        let code = format!("AQ{}", random_token());
+        let mut codes = self.codes.lock().unwrap_or_else(PoisonError::into_inner);
+        codes.retain(|_, c| c.issued.elapsed() < CODE_LIFETIME);
+        codes.insert(
+            code.clone(),
+            IssuedCode {
+                redirect_uri,
+                challenge,
+                user,
+                issued: Instant::now(),
+                used: false,
+            },
+        );
+        code
+    }
+
+    fn issue_token(&self, user: TestUser) -> String {
+        let token = format!("EAA{}", random_token());
+        let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        tokens.retain(|_, t| t.issued.elapsed() < TOKEN_LIFETIME);
+        tokens.insert(
+            token.clone(),
+            IssuedToken {
+                user,
+                issued: Instant::now(),
+            },
+        );
+        token
+    }
+
+    fn token_user(&self, token: &str) -> Option<TestUser> {
+        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        tokens
+            .get(token)
+            .filter(|t| t.issued.elapsed() < TOKEN_LIFETIME)
+            .map(|t| t.user.clone())
+    }
+
+    fn registered(&self, client_id: &str, redirect_uri: &str) -> Result<(), &'static str> {
+        if client_id != self.settings.client_id {
+            return Err("Invalid App ID: the client_id is not the development app's.");
+        }
+        if !self
+            .settings
+            .redirect_uris
+            .iter()
+            .any(|uri| uri == redirect_uri)
+        {
+            return Err(
+                "URL Blocked: this redirect failed because the redirect URI is not listed exactly in the app's Valid OAuth Redirect URIs.",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// An app-scoped user id, stable for the same email (or name) and app, like Facebook's.
+fn app_scoped_id(client_id: &str, key: &str) -> String {
+    let digest = Sha256::digest(format!("{client_id}|{}", key.to_lowercase()).as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(bytes) % 9_000_000_000_000_000 + 1_000_000_000_000_000).to_string()
+}
+
+fn random_token() -> String {
+    use base64::Engine as _;
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The development provider's own security headers: its form redirects to the app's
+/// callback, which may be another origin in tests.
+const DEV_CSP: &str = "default-src 'self'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
+
+/// A random client secret for the development app of one run.
+pub fn random_secret() -> String {
+    random_token()
+}

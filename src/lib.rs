@@ -1,0 +1,15 @@
+//! loginwith: sign in with Facebook (and, next, other OAuth 2.0 / OpenID Connect providers)
+//! through the authorization-code flow with PKCE, server-rendered.
+//!
+//! Layout: [`config`] reads and validates settings; [`web`] holds routes and pages;
+//! [`auth`] the providers and the background code exchange; [`store`] all SQL;
+//! [`dev_provider`] an imitation of Facebook for development and tests; [`App`] wires them.
+
+mod app;
+pub mod auth;
+pub mod config;
+pub mod dev_provider;
+pub mod store;
+pub mod web;
+
+pub use app::{App, DEV_PROVIDER_PATH, StartupError};

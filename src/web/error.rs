@@ -1,0 +1,70 @@
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+
+use super::pages::{Page, ProblemPage};
+use crate::store::StoreError;
+
+/// Everything a handler can fail with. Each variant becomes a page with a proper status
+/// in one place ([`IntoResponse`] below); internals only ever reach the log.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+impl From<tower_sessions::session::Error> for AppError {
+    fn from(error: tower_sessions::session::Error) -> Self {
+        Self::Internal(format!("session: {error}"))
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match &self {
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "There is nothing at this address.",
+            ),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Not allowed",
+                "This address does not take that kind of request.",
+            ),
+            Self::BadRequest(message) => {
+                (StatusCode::BAD_REQUEST, "This link did not work", *message)
+            }
+            Self::Forbidden(message) => (StatusCode::FORBIDDEN, "Not allowed", *message),
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Something went wrong on our side. Please try again in a moment.",
+                )
+            }
+        };
+        ProblemPage {
+            status: status.as_u16(),
+            title,
+            message,
+        }
+        .into_page(status)
+    }
+}

@@ -1,0 +1,61 @@
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use super::{
+    AppError, AppState, WebSession,
+    pages::{Greeting, IndexPage, Page},
+    params,
+    session::tokens_match,
+};
+
+/// `GET /`: the button, or the greeting and the logout form.
+pub async fn home(State(app): State<AppState>, session: WebSession) -> Result<Response, AppError> {
+    let notices = session.take_notices().await?;
+    let mut user = None;
+    if let Some(id) = session.user().await? {
+        user = app.store.user(id).await?;
+        if user.is_none() {
+            // The account was deleted while this browser was signed in.
+            session.sign_out().await?;
+        }
+    }
+    let csrf_token = match user {
+        Some(_) => session.csrf_token().await?.unwrap_or_default(),
+        None => String::new(),
+    };
+    Ok(IndexPage {
+        user: user.map(|u| Greeting {
+            first_name: u.first_name,
+        }),
+        csrf_token,
+        notices: notices.into_iter().map(|n| n.text).collect(),
+    }
+    .into_page(StatusCode::OK))
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    csrf_token: Option<String>,
+}
+
+/// `POST /logout`: needs the session's CSRF token, so another site cannot sign people out.
+pub async fn logout(session: WebSession, body: Bytes) -> Result<Response, AppError> {
+    let form: LogoutForm = params::decode(&body)?;
+    let Some(expected) = session.csrf_token().await? else {
+        // Not signed in: there is nothing to sign out of.
+        return Ok(Redirect::to("/").into_response());
+    };
+    let given = form.csrf_token.unwrap_or_default();
+    if !tokens_match(&given, &expected) {
+        return Err(AppError::Forbidden(
+            "This sign-out form has expired. Go back to the home page and sign out from there.",
+        ));
+    }
+    session.sign_out().await?;
+    Ok(Redirect::to("/").into_response())
+}

@@ -1,0 +1,99 @@
+use axum::{
+    extract::{Path, RawQuery, State, rejection::PathRejection},
+    response::{IntoResponse, Redirect, Response},
+};
+use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge};
+use serde::Deserialize;
+use tracing::info;
+
+use super::{AppError, AppState, WebSession, params};
+
+/// `GET /authorize/{provider}`: a fresh `state` and PKCE pair, then off to the provider.
+pub async fn authorize(
+    State(app): State<AppState>,
+    provider: Result<Path<String>, PathRejection>,
+    session: WebSession,
+) -> Result<Response, AppError> {
+    let Path(provider) = provider.map_err(|_| AppError::NotFound)?;
+    let provider = app.providers.get(&provider).ok_or(AppError::NotFound)?;
+    if session.user().await?.is_some() {
+        return Ok(Redirect::to("/").into_response());
+    }
+    // 256 bits of state; the oauth2 default of 128 is the floor, not the goal.
+    let state = CsrfToken::new_random_len(32);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let url = provider.authorization_url(&state, &challenge);
+    session.begin_login(provider.id(), state, verifier).await?;
+    Ok(Redirect::to(url.as_str()).into_response())
+}
+
+/// What a provider may send back. Unknown parameters are ignored; repeated ones are refused.
+#[derive(Deserialize)]
+struct CallbackQuery {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+}
+
+const BAD_CALLBACK: &str = "This sign-in link is not valid any more (it was already used, has expired, or was not started in this browser). Please start the sign-in again.";
+
+/// `GET /callback/{provider}`: checks `state`, records a pending operation, starts the
+/// exchange in the background and sends the browser to the preloader.
+pub async fn callback(
+    State(app): State<AppState>,
+    provider: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+    session: WebSession,
+) -> Result<Response, AppError> {
+    let Path(provider) = provider.map_err(|_| AppError::NotFound)?;
+    let provider = app
+        .providers
+        .get(&provider)
+        .ok_or(AppError::NotFound)?
+        .clone();
+    let query: CallbackQuery = match params::decode(query.unwrap_or_default().as_bytes()) {
+        Ok(query) => query,
+        Err(e) => {
+            session.clear_logins().await?;
+            return Err(e);
+        }
+    };
+    let Some(state) = query.state.filter(|s| !s.is_empty()) else {
+        session.clear_logins().await?;
+        return Err(AppError::BadRequest(BAD_CALLBACK));
+    };
+    let Some(login) = session.take_login(provider.id(), &state).await? else {
+        info!(
+            provider = provider.id(),
+            "callback refused: unknown, replayed or expired state"
+        );
+        return Err(AppError::BadRequest(BAD_CALLBACK));
+    };
+    if let Some(error) = query.error {
+        let text = if error == "access_denied" {
+            format!(
+                "You cancelled signing in with {}. Nothing was shared.",
+                provider.display_name()
+            )
+        } else {
+            format!(
+                "{} could not sign you in. Please try again.",
+                provider.display_name()
+            )
+        };
+        session.add_notice(text, Some(provider.id())).await?;
+        return Ok(Redirect::to("/error").into_response());
+    }
+    let Some(code) = query.code.filter(|c| !c.is_empty()) else {
+        return Err(AppError::BadRequest(BAD_CALLBACK));
+    };
+    let operation = app.store.create_operation(provider.id()).await?;
+    session.set_operation(operation).await?;
+    app.exchanger.spawn(
+        operation,
+        provider,
+        AuthorizationCode::new(code),
+        login.verifier,
+    );
+    Ok(Redirect::to("/preloader").into_response())
+}

@@ -1,0 +1,98 @@
+//! HTTP: routes, pages and the layers around them.
+
+mod error;
+mod home;
+mod login;
+pub mod pages;
+mod params;
+mod progress;
+mod session;
+mod state;
+
+use axum::{
+    Router,
+    http::{HeaderValue, header},
+    routing::{get, post},
+};
+use tower_http::{
+    compression::CompressionLayer, limit::RequestBodyLimitLayer, services::ServeDir,
+    set_header::SetResponseHeaderLayer, trace::TraceLayer,
+};
+
+pub use error::AppError;
+pub use session::{Notice, STATE_LIFETIME, WebSession};
+pub use state::{AppState, WebSettings};
+
+/// Forms here are a token or a few names: anything bigger is not ours.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// No inline script or style, nothing from other origins, never framed.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+     object-src 'none'; frame-ancestors 'none'";
+
+/// The application's routes with their pages and security headers. The session layer is
+/// added by the caller, since it owns the store.
+pub fn router(state: AppState) -> Router {
+    let static_files = Router::new()
+        .nest_service("/static", ServeDir::new(static_dir()))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        ));
+    Router::new()
+        .route("/", get(home::home))
+        .route("/authorize/{provider}", get(login::authorize))
+        .route("/callback/{provider}", get(login::callback))
+        .route("/preloader", get(progress::preloader))
+        .route("/get-status", get(progress::get_status))
+        .route("/success", get(progress::success))
+        .route("/error", get(progress::error_page))
+        .route("/logout", post(home::logout))
+        .fallback(|| async { AppError::NotFound })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .with_state(state)
+        .merge(static_files)
+}
+
+/// Layers that every response gets, dev provider included.
+pub fn common_layers(router: Router) -> Router {
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        // The callback URL carries the code: it must never leave in a Referer.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        // Pages show personal data and one-time links: never cached, except static files,
+        // which set their own.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(CompressionLayer::new())
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(
+            // Path only: query strings carry codes and states, which stay out of logs.
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            }),
+        )
+}
+
+/// `static/` next to the working directory, or the one in the source tree.
+fn static_dir() -> std::path::PathBuf {
+    let local = std::path::PathBuf::from("static");
+    if local.is_dir() {
+        local
+    } else {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
+    }
+}

@@ -1,0 +1,62 @@
+//! View models: one struct per template, holding exactly what the page shows.
+
+use askama::Template;
+use axum::{
+    http::StatusCode,
+    response::{Html, IntoResponse, Response},
+};
+
+/// Renders any page with a status; a template that fails to render is our bug, logged
+/// and answered with a bare 500.
+pub trait Page: Template + Sized {
+    fn into_page(self, status: StatusCode) -> Response {
+        match self.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "template failed to render");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
+            }
+        }
+    }
+}
+
+impl<T: Template> Page for T {}
+
+/// A person as the home page greets them.
+pub struct Greeting {
+    pub first_name: String,
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+pub struct IndexPage {
+    pub user: Option<Greeting>,
+    pub csrf_token: String,
+    pub notices: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "preloader.html")]
+pub struct PreloaderPage {
+    pub provider_name: String,
+    pub poll_interval_ms: u64,
+    pub poll_limit_secs: u64,
+    /// Seconds between reloads of the `<noscript>` fallback.
+    pub refresh_secs: u64,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub messages: Vec<String>,
+    /// Where "Try again" leads: the provider's `/authorize/...`, or `/`.
+    pub retry_href: String,
+}
+
+#[derive(Template)]
+#[template(path = "problem.html")]
+pub struct ProblemPage {
+    pub status: u16,
+    pub title: &'static str,
+    pub message: &'static str,
+}

@@ -1,0 +1,202 @@
+//! What this app keeps in the server-side session, behind typed methods so no handler
+//! spells a key or a JSON shape.
+
+use std::time::Duration;
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use oauth2::{CsrfToken, PkceCodeVerifier};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use tower_sessions::{Expiry, Session};
+
+use super::AppError;
+use crate::store::{OperationId, UserId, now_ms};
+
+const PENDING_LOGINS: &str = "login.pending";
+const OPERATION: &str = "login.operation";
+const USER: &str = "user";
+const CSRF: &str = "csrf";
+const NOTICES: &str = "notices";
+
+/// A `state` is good for this long after `/authorize`.
+pub const STATE_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// Sign-ins started in other tabs of the same browser that stay valid side by side.
+const MAX_PENDING_LOGINS: usize = 4;
+
+/// One started sign-in: what `/callback` must find to accept the provider's answer.
+#[derive(Serialize, Deserialize)]
+pub struct PendingLogin {
+    /// The provider it was issued for: a callback on another provider's path is refused.
+    pub provider: String,
+    state: CsrfToken,
+    pub verifier: PkceCodeVerifier,
+    issued_at_ms: i64,
+}
+
+impl PendingLogin {
+    fn is_fresh(&self, now: i64) -> bool {
+        let age = now.saturating_sub(self.issued_at_ms);
+        (0..=STATE_LIFETIME.as_millis() as i64).contains(&age)
+    }
+}
+
+/// A message for the person, shown once on the next page that shows messages.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    /// The provider to offer "Try again" with, when the notice is about a sign-in.
+    pub provider: Option<String>,
+}
+
+/// The session, with this app's meaning.
+pub struct WebSession(Session);
+
+impl<S: Send + Sync> FromRequestParts<S> for WebSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Session::from_request_parts(parts, state)
+            .await
+            .map(Self)
+            .map_err(|(_, message)| AppError::Internal(format!("session layer: {message}")))
+    }
+}
+
+impl WebSession {
+    /// The signed-in person, if any.
+    pub async fn user(&self) -> Result<Option<UserId>, AppError> {
+        Ok(self.0.get(USER).await?)
+    }
+
+    /// The token the logout form must echo.
+    pub async fn csrf_token(&self) -> Result<Option<String>, AppError> {
+        Ok(self.0.get(CSRF).await?)
+    }
+
+    /// Remembers a started sign-in. Older ones stay valid (a second tab), up to a few.
+    pub async fn begin_login(
+        &self,
+        provider: &str,
+        state: CsrfToken,
+        verifier: PkceCodeVerifier,
+    ) -> Result<(), AppError> {
+        let now = now_ms();
+        let mut pending: Vec<PendingLogin> = self.0.get(PENDING_LOGINS).await?.unwrap_or_default();
+        pending.retain(|p| p.is_fresh(now));
+        if pending.len() >= MAX_PENDING_LOGINS {
+            pending.remove(0);
+        }
+        pending.push(PendingLogin {
+            provider: provider.to_owned(),
+            state,
+            verifier,
+            issued_at_ms: now,
+        });
+        self.0.insert(PENDING_LOGINS, pending).await?;
+        Ok(())
+    }
+
+    /// Takes the started sign-in whose `state` matches, for `provider`. Single use: a match
+    /// is removed; a miss (wrong, replayed, expired, other provider) clears every pending
+    /// sign-in, since someone is feeding this browser callbacks it did not ask for.
+    pub async fn take_login(
+        &self,
+        provider: &str,
+        state: &str,
+    ) -> Result<Option<PendingLogin>, AppError> {
+        let Some(mut pending) = self.0.get::<Vec<PendingLogin>>(PENDING_LOGINS).await? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        // Compare against every entry so the time taken does not tell which one matched.
+        let mut matched = None;
+        for (index, login) in pending.iter().enumerate() {
+            let same: bool = login
+                .state
+                .secret()
+                .as_bytes()
+                .ct_eq(state.as_bytes())
+                .into();
+            if same {
+                matched = Some(index);
+            }
+        }
+        let found = matched
+            .map(|index| pending.remove(index))
+            .filter(|login| login.provider == provider && login.is_fresh(now));
+        if found.is_some() && !pending.is_empty() {
+            self.0.insert(PENDING_LOGINS, pending).await?;
+        } else {
+            self.0.remove_value(PENDING_LOGINS).await?;
+        }
+        Ok(found)
+    }
+
+    /// Drops every started sign-in (a bad callback).
+    pub async fn clear_logins(&self) -> Result<(), AppError> {
+        if self.0.get_value(PENDING_LOGINS).await?.is_some() {
+            self.0.remove_value(PENDING_LOGINS).await?;
+        }
+        Ok(())
+    }
+
+    /// The exchange this browser is waiting for.
+    pub async fn operation(&self) -> Result<Option<OperationId>, AppError> {
+        Ok(self.0.get(OPERATION).await?)
+    }
+
+    pub async fn set_operation(&self, id: OperationId) -> Result<(), AppError> {
+        self.0.insert(OPERATION, id).await?;
+        Ok(())
+    }
+
+    pub async fn clear_operation(&self) -> Result<(), AppError> {
+        self.0.remove_value(OPERATION).await?;
+        Ok(())
+    }
+
+    /// Signs `user` in: a new session id (so an id planted before sign-in is worthless),
+    /// a fresh CSRF token, a persistent cookie for `remember`.
+    pub async fn sign_in(&self, user: UserId, remember: Duration) -> Result<(), AppError> {
+        self.0.cycle_id().await?;
+        self.0.remove_value(OPERATION).await?;
+        self.0.remove_value(PENDING_LOGINS).await?;
+        self.0.insert(USER, user).await?;
+        self.0
+            .insert(CSRF, CsrfToken::new_random_len(32).secret())
+            .await?;
+        let remember = time::Duration::try_from(remember).unwrap_or(time::Duration::days(30));
+        self.0.set_expiry(Some(Expiry::OnInactivity(remember)));
+        Ok(())
+    }
+
+    /// Signs out: the record is deleted and the cookie removed.
+    pub async fn sign_out(&self) -> Result<(), AppError> {
+        self.0.flush().await?;
+        Ok(())
+    }
+
+    pub async fn add_notice(&self, text: String, provider: Option<&str>) -> Result<(), AppError> {
+        let mut notices: Vec<Notice> = self.0.get(NOTICES).await?.unwrap_or_default();
+        notices.push(Notice {
+            text,
+            provider: provider.map(str::to_owned),
+        });
+        self.0.insert(NOTICES, notices).await?;
+        Ok(())
+    }
+
+    /// The notices waiting to be shown; reading them removes them. A session without
+    /// notices is not touched, so it is not written back.
+    pub async fn take_notices(&self) -> Result<Vec<Notice>, AppError> {
+        if self.0.get_value(NOTICES).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        Ok(self.0.remove(NOTICES).await?.unwrap_or_default())
+    }
+}
+
+/// Whether `given` equals `expected`, in time that does not depend on where they differ.
+pub fn tokens_match(given: &str, expected: &str) -> bool {
+    given.as_bytes().ct_eq(expected.as_bytes()).into()
+}

@@ -1,0 +1,34 @@
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    auth::{Exchanger, Providers},
+    store::Store,
+};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub providers: Providers,
+    pub exchanger: Exchanger,
+    pub settings: Arc<WebSettings>,
+}
+
+/// The configuration the pages and handlers need, resolved once at start-up.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    pub poll_interval_ms: u64,
+    pub poll_limit_secs: u64,
+    /// Also the age past which a pending operation counts as orphaned.
+    pub exchange_timeout: Duration,
+    pub remember: Duration,
+}
+
+impl AppState {
+    /// The name people know for a provider id (for messages), or the id itself.
+    pub fn provider_name(&self, id: &str) -> String {
+        self.providers
+            .get(id)
+            .map_or_else(|| id.to_owned(), |p| p.display_name().to_owned())
+    }
+}

@@ -1,0 +1,319 @@
+//! The test harness: the real router on an ephemeral port, a temporary database, and the
+//! development provider on a port of its own, driven by a cookie-keeping HTTP client.
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use figment::Figment;
+use loginwith::{
+    App,
+    config::{Config, Environment},
+    dev_provider::{DevProvider, DevProviderSettings, Fault, Faults},
+};
+use reqwest::{StatusCode, header::LOCATION, redirect::Policy};
+use sqlx::{SqlitePool, sqlite::SqliteConnectOptions};
+use tokio::net::TcpListener;
+use url::Url;
+
+pub const CLIENT_ID: &str = "test-app-id";
+pub const CLIENT_SECRET: &str = "test-app-secret-0123456789";
+
+/// How long a test waits for a condition before failing.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub struct TestEnv {
+    pub app_url: String,
+    pub dev: Arc<DevProvider>,
+    pub dev_url: String,
+    /// A separate connection pool onto the app's database file, for assertions.
+    pub db: SqlitePool,
+    pub config: Config,
+    _dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub async fn start() -> Self {
+        Self::start_with(|f| f).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(Figment) -> Figment) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_path = dir.path().join("nested").join("loginwith.db");
+        let database_url = format!("sqlite://{}", db_path.display());
+        Self::start_on(dir, database_url, tweak).await
+    }
+
+    /// Starts an app on a database file of the caller's choosing (e.g. a second instance).
+    pub async fn start_on(
+        dir: tempfile::TempDir,
+        database_url: String,
+        tweak: impl FnOnce(Figment) -> Figment,
+    ) -> Self {
+        let app_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
+        let app_addr = app_listener.local_addr().expect("app addr");
+        let app_url = format!("http://{app_addr}");
+
+        let dev_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind dev");
+        let dev_url = format!("http://{}", dev_listener.local_addr().expect("dev addr"));
+        let dev = DevProvider::new(
+            DevProviderSettings {
+                client_id: CLIENT_ID.to_owned(),
+                client_secret: CLIENT_SECRET.to_owned(),
+                redirect_uris: vec![format!("{app_url}/callback/facebook")],
+            },
+            Faults::default(),
+        );
+        let dev_router = dev.router();
+        tokio::spawn(async move { axum::serve(dev_listener, dev_router).await });
+
+        let figment = Config::defaults_figment()
+            .merge(("server.public_url", &app_url))
+            .merge(("server.bind", app_addr.to_string()))
+            .merge(("database.url", &database_url))
+            .merge(("providers.facebook.client_id", CLIENT_ID))
+            .merge(("providers.facebook.client_secret", CLIENT_SECRET))
+            .merge((
+                "providers.facebook.authorize_url",
+                format!("{dev_url}/dialog/oauth"),
+            ))
+            .merge((
+                "providers.facebook.token_url",
+                format!("{dev_url}/oauth/access_token"),
+            ))
+            .merge(("providers.facebook.api_url", &dev_url))
+            .merge(("dev_provider.enabled", false))
+            .merge(("login.exchange_timeout_secs", 3));
+        let config = Config::from_figment(tweak(figment), Environment::Development)
+            .expect("test configuration is valid");
+        let app = App::build(&config, app_addr).await.expect("app builds");
+        tokio::spawn(app.serve(app_listener, std::future::pending()));
+
+        let db = SqlitePool::connect_with(
+            SqliteConnectOptions::new()
+                .filename(database_url.trim_start_matches("sqlite://"))
+                .busy_timeout(Duration::from_secs(10)),
+        )
+        .await
+        .expect("open test database");
+        Self {
+            app_url,
+            dev,
+            dev_url,
+            db,
+            config,
+            _dir: dir,
+        }
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.app_url)
+    }
+
+    pub fn set_fault(&self, fault: Fault) {
+        self.dev.set_faults(Faults {
+            fault,
+            ..Faults::default()
+        });
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        self.dev.set_faults(Faults {
+            latency,
+            fault: Fault::None,
+        });
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&self.db)
+            .await
+            .expect("count rows")
+    }
+
+    /// Rows in the tables a rejected request must not touch.
+    pub async fn snapshot(&self) -> [i64; 3] {
+        [
+            self.count("user_profile").await,
+            self.count("user_identity").await,
+            self.count("async_operation").await,
+        ]
+    }
+
+    /// `(status code, error)` of the newest operation.
+    pub async fn last_operation(&self) -> (String, Option<String>) {
+        sqlx::query_as(
+            "SELECT s.code, o.error FROM async_operation o
+             JOIN async_operation_status s ON s.id = o.async_operation_status_id
+             ORDER BY o.id DESC LIMIT 1",
+        )
+        .fetch_one(&self.db)
+        .await
+        .expect("an operation exists")
+    }
+}
+
+/// A person at a browser: keeps cookies, follows no redirects (each step is checked).
+#[derive(Clone)]
+pub struct Browser {
+    pub client: reqwest::Client,
+    base: String,
+}
+
+/// A test user as typed on the consent page.
+#[derive(Clone, Copy)]
+pub struct Person<'a> {
+    pub first: &'a str,
+    pub last: &'a str,
+    pub email: &'a str,
+}
+
+pub const ADA: Person<'static> = Person {
+    first: "Ada",
+    last: "Lovelace",
+    email: "ada@example.com",
+};
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(Policy::none())
+                .build()
+                .expect("client"),
+            base: base.to_owned(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET request")
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .expect("POST request")
+    }
+
+    pub async fn text(&self, path: &str) -> (StatusCode, String) {
+        let response = self.get(path).await;
+        let status = response.status();
+        (status, response.text().await.expect("body"))
+    }
+
+    /// `/authorize/facebook`, returning the dialog URL it redirects to.
+    pub async fn start_login(&self) -> Url {
+        let response = self.get("/authorize/facebook").await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        Url::parse(location(&response)).expect("dialog URL")
+    }
+
+    /// Shows the consent page, then submits its form as the person would. Returns the
+    /// callback URL the provider redirects to (without Facebook's `#_=_`).
+    pub async fn consent(&self, dialog: &Url, person: Person<'_>, decision: &str) -> String {
+        let page = self.get(dialog.as_str()).await;
+        assert_eq!(page.status(), StatusCode::OK, "consent page shows");
+        let mut form: Vec<(String, String)> = dialog.query_pairs().into_owned().collect();
+        form.extend([
+            ("first_name".into(), person.first.into()),
+            ("last_name".into(), person.last.into()),
+            ("email".into(), person.email.into()),
+            ("decision".into(), decision.into()),
+        ]);
+        let mut endpoint = dialog.clone();
+        endpoint.set_query(None);
+        let response = self
+            .client
+            .post(endpoint)
+            .form(&form)
+            .send()
+            .await
+            .expect("consent POST");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "consent redirects back");
+        let back = location(&response);
+        back.split('#').next().unwrap_or(back).to_owned()
+    }
+
+    /// Polls `/get-status` until it is no longer `pending`.
+    pub async fn wait_status(&self) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let (_, body) = self.text("/get-status").await;
+            if body != "pending" {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "still pending after {PATIENCE:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Authorize, consent, callback: up to the preloader.
+    pub async fn login_until_preloader(&self, person: Person<'_>) {
+        let dialog = self.start_login().await;
+        let callback = self.consent(&dialog, person, "allow").await;
+        let response = self.get(&callback).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&response), "/preloader");
+    }
+
+    /// A whole successful sign-in; returns the home page's HTML afterwards.
+    pub async fn login(&self, person: Person<'_>) -> String {
+        self.login_until_preloader(person).await;
+        assert_eq!(self.wait_status().await, "ok");
+        let response = self.get("/success").await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&response), "/");
+        let (status, home) = self.text("/").await;
+        assert_eq!(status, StatusCode::OK);
+        home
+    }
+
+    /// The logout form's CSRF token from the signed-in home page.
+    pub async fn csrf_token(&self) -> String {
+        let (_, home) = self.text("/").await;
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = home.find(marker).expect("logout form on the page") + marker.len();
+        let end = start + home[start..].find('"').expect("end of token");
+        home[start..end].to_owned()
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> &str {
+    response
+        .headers()
+        .get(LOCATION)
+        .expect("a Location header")
+        .to_str()
+        .expect("ASCII Location")
+}
+
+/// Waits until `check` holds, failing after [`PATIENCE`].
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

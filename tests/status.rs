@@ -1,0 +1,117 @@
+//! `/get-status`, `/success` and `/error` on their own: no operation, someone else's
+//! operation, an orphaned one.
+
+mod common;
+
+use common::{ADA, TestEnv, location};
+use loginwith::dev_provider::Fault;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn get_status_without_an_operation_is_a_404_error() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    let response = browser.get("/get-status").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(response.text().await.unwrap(), "error");
+}
+
+#[tokio::test]
+async fn success_without_an_operation_goes_to_the_error_page() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    let response = browser.get("/success").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/error");
+    let (status, page) = browser.text("/error").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("There is no sign-in to finish"), "{page}");
+    assert!(!browser.text("/").await.1.contains("Hi,"));
+}
+
+#[tokio::test]
+async fn preloader_without_an_operation_goes_home() {
+    let env = TestEnv::start().await;
+    let response = env.browser().get("/preloader").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+}
+
+#[tokio::test]
+async fn another_sessions_operation_is_invisible() {
+    let env = TestEnv::start().await;
+    env.set_fault(Fault::Hang);
+    let owner = env.browser();
+    owner.login_until_preloader(ADA).await;
+    assert_eq!(owner.text("/get-status").await.1, "pending");
+
+    let stranger = env.browser();
+    let response = stranger.get("/get-status").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.text().await.unwrap(), "error");
+    assert_eq!(location(&stranger.get("/success").await), "/error");
+
+    // Nor can the stranger finish the owner's sign-in once it succeeds.
+    env.set_fault(Fault::None);
+    let finisher = env.browser();
+    finisher.login(ADA).await;
+    assert!(!stranger.text("/").await.1.contains("Hi,"));
+}
+
+#[tokio::test]
+async fn a_pending_operation_past_its_timeout_reads_as_error() {
+    // A long exchange timeout and a hanging provider: only the age check can end it.
+    let env = TestEnv::start_with(|f| f.merge(("login.exchange_timeout_secs", 60))).await;
+    env.set_fault(Fault::Hang);
+    let browser = env.browser();
+    browser.login_until_preloader(ADA).await;
+    assert_eq!(browser.text("/get-status").await.1, "pending");
+
+    // As if the process had died an hour ago with this exchange in flight.
+    sqlx::query("UPDATE async_operation SET created_at = created_at - 3600000")
+        .execute(&env.db)
+        .await
+        .unwrap();
+    assert_eq!(browser.text("/get-status").await.1, "error");
+    assert_eq!(
+        env.last_operation().await,
+        ("error".to_owned(), Some("timeout".to_owned()))
+    );
+    let (_, page) = browser.text("/error").await;
+    assert!(page.contains("did not answer in time"), "{page}");
+}
+
+#[tokio::test]
+async fn get_status_never_writes_the_session() {
+    let env = TestEnv::start().await;
+    env.set_fault(Fault::Hang);
+    let browser = env.browser();
+    browser.login_until_preloader(ADA).await;
+    let before: (Vec<u8>, String) = sqlx::query_as("SELECT data, CAST(expiry_date AS TEXT) FROM tower_sessions")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let response = browser.get("/get-status").await;
+        assert!(response.headers().get("set-cookie").is_none());
+        assert_eq!(response.text().await.unwrap(), "pending");
+    }
+    let after: (Vec<u8>, String) = sqlx::query_as("SELECT data, CAST(expiry_date AS TEXT) FROM tower_sessions")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn the_error_page_without_context_is_still_readable() {
+    let env = TestEnv::start().await;
+    let (status, page) = env.browser().text("/error").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Try again"));
+    assert!(page.contains("href=\"/\""));
+}

@@ -92,12 +92,19 @@ async fn logout_requires_the_csrf_token() {
     browser.login(ADA).await;
     let token = browser.csrf_token().await;
 
-    for form in [vec![], vec![("csrf_token", "forged")], vec![("csrf_token", "")]] {
+    for form in [
+        vec![],
+        vec![("csrf_token", "forged")],
+        vec![("csrf_token", "")],
+    ] {
         let response = browser.post_form("/logout", &form).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         let page = response.text().await.unwrap();
         assert!(page.contains("<h1>"), "a proper page");
-        assert!(browser.text("/").await.1.contains("Hi, Ada!"), "still signed in");
+        assert!(
+            browser.text("/").await.1.contains("Hi, Ada!"),
+            "still signed in"
+        );
     }
 
     let response = browser
@@ -106,7 +113,10 @@ async fn logout_requires_the_csrf_token() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/");
     let (_, home) = browser.text("/").await;
-    assert!(home.contains("Continue with Facebook"), "signed out: {home}");
+    assert!(
+        home.contains("Continue with Facebook"),
+        "signed out: {home}"
+    );
     assert!(!home.contains("Hi, Ada!"));
 }
 
@@ -122,8 +132,14 @@ async fn cancel_at_the_dialog_explains_and_creates_nothing() {
     assert_eq!(location(&response), "/error");
     let (status, page) = browser.text("/error").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("You cancelled signing in with Facebook"), "{page}");
-    assert!(page.contains("href=\"/authorize/facebook\""), "Try again restarts");
+    assert!(
+        page.contains("You cancelled signing in with Facebook"),
+        "{page}"
+    );
+    assert!(
+        page.contains("href=\"/authorize/facebook\""),
+        "Try again restarts"
+    );
     assert_eq!(env.snapshot().await, [0, 0, 0]);
 }
 
@@ -165,7 +181,10 @@ async fn bad_missing_and_replayed_state_are_refused_and_write_nothing() {
     let dialog = browser.start_login().await;
     let callback = browser.consent(&dialog, ADA, "allow").await;
     assert_eq!(browser.get(&callback).await.status(), StatusCode::SEE_OTHER);
-    assert_eq!(browser.get(&callback).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        browser.get(&callback).await.status(),
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(env.count("async_operation").await, count + 1);
 }
 
@@ -210,7 +229,9 @@ async fn a_replayed_code_ends_as_denied() {
         .map(|(_, v)| v.into_owned())
         .unwrap();
     let response = attacker
-        .get(&format!("/callback/facebook?code={used_code}&state={state}"))
+        .get(&format!(
+            "/callback/facebook?code={used_code}&state={state}"
+        ))
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(attacker.wait_status().await, "error");
@@ -230,7 +251,11 @@ async fn a_replayed_code_ends_as_denied() {
 async fn authorize_sends_every_parameter_facebook_needs() {
     let env = TestEnv::start().await;
     let dialog = env.browser().start_login().await;
-    assert!(dialog.as_str().starts_with(&format!("{}/dialog/oauth?", env.dev_url)));
+    assert!(
+        dialog
+            .as_str()
+            .starts_with(&format!("{}/dialog/oauth?", env.dev_url))
+    );
     let params: std::collections::HashMap<String, String> =
         dialog.query_pairs().into_owned().collect();
     assert_eq!(params["client_id"], common::CLIENT_ID);
@@ -305,7 +330,12 @@ async fn session_id_changes_at_sign_in() {
     let response = browser.get("/success").await;
     let signed_in = cookie_of(&response).expect("a new cookie at sign-in");
     assert_ne!(anonymous, signed_in);
-    let set_cookie = response.headers().get("set-cookie").unwrap().to_str().unwrap();
+    let set_cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert!(set_cookie.contains("Max-Age="), "persistent: {set_cookie}");
 
     // The old id is worthless now.

@@ -18,7 +18,11 @@ async fn sign_in_fails_with(fault: Fault, reason: &str, sentence: &str) {
     browser.login_until_preloader(ADA).await;
     assert_eq!(browser.wait_status().await, "error", "{fault:?}");
     let limit = env.config.login.exchange_timeout() + Duration::from_secs(2);
-    assert!(started.elapsed() < limit, "{fault:?} took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < limit,
+        "{fault:?} took {:?}",
+        started.elapsed()
+    );
     assert_eq!(
         env.last_operation().await,
         ("error".to_owned(), Some(reason.to_owned())),
@@ -35,7 +39,10 @@ async fn sign_in_fails_with(fault: Fault, reason: &str, sentence: &str) {
     assert!(page.contains(sentence), "{fault:?}: {page}");
     assert!(page.contains("Try again"));
     for internal in ["OAuthException", "fbtrace", "code 100", "panicked", reason] {
-        assert!(!page.contains(internal), "{fault:?} page shows {internal:?}");
+        assert!(
+            !page.contains(internal),
+            "{fault:?} page shows {internal:?}"
+        );
     }
     assert!(!browser.text("/").await.1.contains("Hi,"), "not signed in");
     assert_eq!(env.count("user_profile").await, 0);
@@ -53,7 +60,12 @@ async fn profile_server_error_ends_as_provider_error() {
 
 #[tokio::test]
 async fn malformed_profile_ends_as_invalid_response() {
-    sign_in_fails_with(Fault::MalformedJson, "invalid_response", "could not understand").await;
+    sign_in_fails_with(
+        Fault::MalformedJson,
+        "invalid_response",
+        "could not understand",
+    )
+    .await;
 }
 
 #[tokio::test]

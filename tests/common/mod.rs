@@ -247,7 +247,11 @@ impl Browser {
             .send()
             .await
             .expect("consent POST");
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "consent redirects back");
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "consent redirects back"
+        );
         let back = location(&response);
         back.split('#').next().unwrap_or(back).to_owned()
     }
@@ -260,7 +264,10 @@ impl Browser {
             if body != "pending" {
                 return body;
             }
-            assert!(Instant::now() < deadline, "still pending after {PATIENCE:?}");
+            assert!(
+                Instant::now() < deadline,
+                "still pending after {PATIENCE:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

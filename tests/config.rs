@@ -1,0 +1,174 @@
+//! Configuration layers and the start-up refusals.
+
+use std::process::Command;
+
+use figment::{
+    Figment,
+    providers::{Format, Toml},
+};
+use loginwith::config::{Config, ConfigError, Environment, Sources};
+
+fn production(extra: &str) -> Result<Config, ConfigError> {
+    let figment = Config::defaults_figment()
+        .merge(Toml::file(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/production.toml"
+        )))
+        .merge(Toml::string(extra));
+    Config::from_figment(figment, Environment::Production)
+}
+
+const GOOD_PRODUCTION: &str = r#"
+[server]
+public_url = "https://login.example.com"
+[providers.facebook]
+client_id = "1234"
+client_secret = "s3cret"
+"#;
+
+#[test]
+fn defaults_are_the_development_setup() {
+    let config = Config::from_figment(Config::defaults_figment(), Environment::Development)
+        .expect("defaults are valid");
+    assert_eq!(config.server.bind.to_string(), "127.0.0.1:3000");
+    assert_eq!(config.server.public_url.as_str(), "http://localhost:3000/");
+    assert_eq!(config.session.remember_days, 30);
+    assert_eq!(config.login.exchange_timeout_secs, 15);
+    assert_eq!(config.login.poll_interval_ms, 1000);
+    assert_eq!(config.login.poll_limit_secs, 60);
+    assert!(config.uses_dev_provider());
+    assert_eq!(
+        config.providers.facebook.authorize_url.as_str(),
+        "https://www.facebook.com/v25.0/dialog/oauth"
+    );
+    assert_eq!(
+        config.redirect_uri("facebook"),
+        "http://localhost:3000/callback/facebook"
+    );
+}
+
+#[test]
+fn a_good_production_configuration_starts() {
+    let config = production(GOOD_PRODUCTION).expect("valid");
+    assert!(!config.uses_dev_provider());
+    assert!(config.session.secure);
+    assert_eq!(
+        config.redirect_uri("facebook"),
+        "https://login.example.com/callback/facebook"
+    );
+}
+
+#[test]
+fn production_refuses_unsafe_settings() {
+    let cases = [
+        ("[dev_provider]\nenabled = true", "dev_provider.enabled"),
+        ("[session]\nsecure = false", "session.secure"),
+        (
+            "[providers.facebook]\nclient_secret = \"\"",
+            "providers.facebook.client_secret",
+        ),
+        (
+            "[providers.facebook]\nclient_id = \"\"",
+            "providers.facebook.client_id",
+        ),
+        (
+            "[server]\npublic_url = \"http://login.example.com\"",
+            "server.public_url",
+        ),
+    ];
+    for (override_toml, key) in cases {
+        let figment_text = format!("{GOOD_PRODUCTION}\n");
+        let merged = Config::defaults_figment()
+            .merge(Toml::file(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/config/production.toml"
+            )))
+            .merge(Toml::string(&figment_text))
+            .merge(Toml::string(override_toml));
+        let error = Config::from_figment(merged, Environment::Production)
+            .expect_err(override_toml)
+            .to_string();
+        assert!(error.contains(key), "{override_toml}: {error}");
+        assert!(!error.contains('\n'));
+    }
+}
+
+#[test]
+fn invalid_values_name_their_key() {
+    let cases = [
+        ("[login]\npoll_interval_ms = 0", "login.poll_interval_ms"),
+        (
+            "[login]\nexchange_timeout_secs = 0",
+            "login.exchange_timeout_secs",
+        ),
+        (
+            "[server]\npublic_url = \"http://x.example/app\"",
+            "server.public_url",
+        ),
+        ("[session]\ncookie_name = \"a b\"", "session.cookie_name"),
+        ("[login]\npoll_interval_ms = \"soon\"", "poll_interval_ms"),
+        ("[login]\npol_interval_ms = 5", "pol_interval_ms"),
+        ("[dev_provider]\nfault = \"meltdown\"", "fault"),
+    ];
+    for (text, key) in cases {
+        let figment: Figment = Config::defaults_figment().merge(Toml::string(text));
+        let error = Config::from_figment(figment, Environment::Development)
+            .expect_err(text)
+            .to_string();
+        assert!(error.contains(key), "{text}: {error}");
+    }
+}
+
+#[test]
+fn a_config_file_layer_is_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("local.toml");
+    std::fs::write(&file, "[login]\npoll_interval_ms = 250\n").unwrap();
+    let config = Config::load(&Sources {
+        environment: None,
+        file: Some(file),
+    })
+    .unwrap();
+    assert_eq!(config.login.poll_interval_ms, 250);
+
+    let missing = Config::load(&Sources {
+        environment: None,
+        file: Some(dir.path().join("nope.toml")),
+    })
+    .unwrap_err();
+    assert!(missing.to_string().contains("--config"));
+    let bad_env = Config::load(&Sources {
+        environment: Some("staging".into()),
+        file: None,
+    })
+    .unwrap_err();
+    assert!(bad_env.to_string().contains("LOGINWITH_ENV"));
+}
+
+#[test]
+fn the_binary_stops_with_one_line_naming_the_key() {
+    let output = Command::new(env!("CARGO_BIN_EXE_loginwith"))
+        .env("LOGINWITH_LOGIN__POLL_INTERVAL_MS", "5")
+        .env_remove("LOGINWITH_ENV")
+        .env_remove("LOGINWITH_CONFIG")
+        .output()
+        .expect("run the binary");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("login.poll_interval_ms"), "{stderr}");
+}
+
+#[test]
+fn production_without_credentials_refuses_to_start() {
+    let output = Command::new(env!("CARGO_BIN_EXE_loginwith"))
+        .env("LOGINWITH_ENV", "production")
+        .env("LOGINWITH_SERVER__PUBLIC_URL", "https://login.example.com")
+        .env_remove("LOGINWITH_CONFIG")
+        .output()
+        .expect("run the binary");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("providers.facebook.client_id"), "{stderr}");
+}

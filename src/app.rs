@@ -11,10 +11,10 @@ use url::Url;
 
 use crate::{
     auth::{Exchanger, Providers, facebook::Facebook, http::HttpClient},
-    config::{Config, OAuthProviderConfig},
+    config::{Config, Environment, OAuthProviderConfig},
     dev_provider::{DevProvider, DevProviderSettings, Faults},
     store::{Store, StoreError},
-    web::{self, AppState, WebSettings},
+    web::{self, AppState, RateLimiter, WebSettings},
 };
 
 /// Where the development provider is mounted inside the app.
@@ -77,22 +77,29 @@ impl App {
             );
         }
         let facebook = Facebook::new(&facebook_config, &config.redirect_uri("facebook"), http)?;
+        let limits = &config.limits;
+        let settings = Arc::new(WebSettings {
+            poll_interval_ms: config.login.poll_interval_ms,
+            poll_limit_secs: config.login.poll_limit_secs,
+            exchange_timeout: timeout,
+            remember: days(config.session.remember_days),
+            absolute: days(config.session.absolute_days),
+            header_bytes: limits.header_bytes,
+            body_bytes: limits.body_bytes,
+            hsts: config.environment == Environment::Production,
+        });
         let state = AppState {
             store: store.clone(),
             providers: Providers::new([Arc::new(facebook) as _]),
-            exchanger: Exchanger::new(store.clone(), timeout),
-            settings: Arc::new(WebSettings {
-                poll_interval_ms: config.login.poll_interval_ms,
-                poll_limit_secs: config.login.poll_limit_secs,
-                exchange_timeout: timeout,
-                remember: Duration::from_secs(u64::from(config.session.remember_days) * 86_400),
-            }),
+            exchanger: Exchanger::new(store.clone(), timeout, limits.max_concurrent_exchanges),
+            auth_limiter: Arc::new(RateLimiter::new(limits.auth_per_minute, limits.auth_burst)),
+            settings: settings.clone(),
         };
 
         // SameSite=Lax, not Strict: the provider's redirect back to /callback is a cross-site
         // top-level GET, and Strict would leave the session cookie (and so the state) behind.
         let session_layer = SessionManagerLayer::new(sessions)
-            .with_name(config.session.cookie_name.clone())
+            .with_name(config.cookie_name())
             .with_same_site(SameSite::Lax)
             .with_secure(config.session.secure)
             .with_http_only(true)
@@ -101,7 +108,7 @@ impl App {
         if let Some(dev_router) = dev_router {
             router = router.nest(DEV_PROVIDER_PATH, dev_router);
         }
-        let router = web::common_layers(router.layer(session_layer));
+        let router = web::common_layers(router.layer(session_layer), &settings);
         spawn_maintenance(store.clone(), timeout);
         Ok(Self { router, store })
     }
@@ -120,10 +127,19 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        // With the peer address, for the per-client rate limit.
+        axum::serve(
+            listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
     }
+}
+
+fn days(days: u32) -> Duration {
+    Duration::from_secs(u64::from(days) * 86_400)
 }
 
 /// The development provider's registration and the Facebook settings that point at it.

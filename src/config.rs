@@ -62,6 +62,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub session: SessionConfig,
     pub login: LoginConfig,
+    pub limits: LimitsConfig,
     pub providers: ProvidersConfig,
     pub dev_provider: DevProviderConfig,
     #[serde(skip, default = "development")]
@@ -91,6 +92,7 @@ pub struct SessionConfig {
     pub cookie_name: String,
     pub secure: bool,
     pub remember_days: u32,
+    pub absolute_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,6 +107,17 @@ impl LoginConfig {
     pub fn exchange_timeout(&self) -> Duration {
         Duration::from_secs(self.exchange_timeout_secs)
     }
+}
+
+/// Bounds on what one client, or all of them, can make the server do.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub body_bytes: usize,
+    pub header_bytes: usize,
+    pub auth_per_minute: u32,
+    pub auth_burst: u32,
+    pub max_concurrent_exchanges: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -231,6 +244,16 @@ impl Config {
         self.dev_provider.enabled && self.providers.facebook.client_id.is_empty()
     }
 
+    /// The session cookie's name: in production with the `__Host-` prefix, which browsers
+    /// only accept with `Secure`, `Path=/` and no `Domain` (so no subdomain can plant one).
+    pub fn cookie_name(&self) -> String {
+        if self.environment == Environment::Production {
+            format!("__Host-{}", self.session.cookie_name)
+        } else {
+            self.session.cookie_name.clone()
+        }
+    }
+
     /// `{public_url}/callback/{provider}`: the exact redirect URI registered at the provider.
     pub fn redirect_uri(&self, provider: &str) -> String {
         format!(
@@ -271,6 +294,37 @@ impl Config {
             return Err(invalid(
                 "session.remember_days",
                 "must be between 1 and 400",
+            ));
+        }
+        if !(self.session.remember_days..=400).contains(&self.session.absolute_days) {
+            return Err(invalid(
+                "session.absolute_days",
+                "must be between session.remember_days and 400",
+            ));
+        }
+        let limits = &self.limits;
+        if !(1024..=10 * 1024 * 1024).contains(&limits.body_bytes) {
+            return Err(invalid(
+                "limits.body_bytes",
+                "must be between 1024 and 10485760",
+            ));
+        }
+        if !(4096..=1024 * 1024).contains(&limits.header_bytes) {
+            return Err(invalid(
+                "limits.header_bytes",
+                "must be between 4096 and 1048576",
+            ));
+        }
+        if limits.auth_per_minute == 0 || limits.auth_burst == 0 {
+            return Err(invalid(
+                "limits.auth_per_minute",
+                "and limits.auth_burst must be at least 1",
+            ));
+        }
+        if limits.max_concurrent_exchanges == 0 {
+            return Err(invalid(
+                "limits.max_concurrent_exchanges",
+                "must be at least 1",
             ));
         }
         if !(1..=300).contains(&self.login.exchange_timeout_secs) {

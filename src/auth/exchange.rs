@@ -4,27 +4,50 @@
 use std::{sync::Arc, time::Duration};
 
 use oauth2::{AuthorizationCode, PkceCodeVerifier};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{ExchangeError, FailureReason, Provider};
 use crate::store::{OperationId, Store};
 
-/// Starts and bounds code exchanges.
+/// Starts and bounds code exchanges: each runs under a time limit, and only so many run at
+/// once, so a flood of callbacks cannot exhaust memory or sockets.
 #[derive(Clone)]
 pub struct Exchanger {
     store: Store,
     timeout: Duration,
+    slots: Arc<Semaphore>,
+}
+
+/// The right to run one exchange, taken before anything is written for it; the slot frees
+/// when the exchange task ends and drops it.
+pub struct ExchangeSlot {
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Exchanger {
-    pub fn new(store: Store, timeout: Duration) -> Self {
-        Self { store, timeout }
+    pub fn new(store: Store, timeout: Duration, max_concurrent: usize) -> Self {
+        Self {
+            store,
+            timeout,
+            slots: Arc::new(Semaphore::new(max_concurrent)),
+        }
+    }
+
+    /// A free slot, or `None` when `max_concurrent` exchanges are already running.
+    pub fn reserve(&self) -> Option<ExchangeSlot> {
+        self.slots
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .map(|permit| ExchangeSlot { _permit: permit })
     }
 
     /// Spawns the exchange for a pending `operation`. Whatever happens (success, provider
     /// failure, time-out), the task ends by moving the operation out of `pending`.
     pub fn spawn(
         &self,
+        slot: ExchangeSlot,
         operation: OperationId,
         provider: Arc<dyn Provider>,
         code: AuthorizationCode,
@@ -35,6 +58,7 @@ impl Exchanger {
         let span = info_span!("exchange", operation = %operation, provider = provider.id());
         tokio::spawn(
             async move {
+                let _slot = slot;
                 let outcome = tokio::time::timeout(timeout, provider.exchange(code, verifier))
                     .await
                     .unwrap_or_else(|_| {

@@ -1,5 +1,5 @@
 use axum::{
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 
@@ -18,6 +18,12 @@ pub enum AppError {
     BadRequest(&'static str),
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("request head too large")]
+    HeadersTooLarge,
+    #[error("too many sign-ins in progress")]
+    Busy,
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -51,6 +57,21 @@ impl IntoResponse for AppError {
                 (StatusCode::BAD_REQUEST, "This link did not work", *message)
             }
             Self::Forbidden(message) => (StatusCode::FORBIDDEN, "Not allowed", *message),
+            Self::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                "Too many sign-in attempts came from your network. Please wait a minute and try again.",
+            ),
+            Self::HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "Request too large",
+                "Your browser sent more than this site accepts. Clearing this site's cookies usually helps.",
+            ),
+            Self::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Busy right now",
+                "A great many people are signing in at this moment. Please try again in a minute.",
+            ),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 (
@@ -60,11 +81,17 @@ impl IntoResponse for AppError {
                 )
             }
         };
-        ProblemPage {
+        let mut response = ProblemPage {
             status: status.as_u16(),
             title,
             message,
         }
-        .into_page(status)
+        .into_page(status);
+        if let Self::TooManyRequests { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
     }
 }

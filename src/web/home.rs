@@ -17,7 +17,7 @@ use super::{
 pub async fn home(State(app): State<AppState>, session: WebSession) -> Result<Response, AppError> {
     let notices = session.take_notices().await?;
     let mut user = None;
-    if let Some(id) = session.user().await? {
+    if let Some(id) = session.user(&app.settings).await? {
         user = app.store.user(id).await?;
         if user.is_none() {
             // The account was deleted while this browser was signed in.

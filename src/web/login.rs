@@ -16,7 +16,7 @@ pub async fn authorize(
 ) -> Result<Response, AppError> {
     let Path(provider) = provider.map_err(|_| AppError::NotFound)?;
     let provider = app.providers.get(&provider).ok_or(AppError::NotFound)?;
-    if session.user().await?.is_some() {
+    if session.user(&app.settings).await?.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
     // 256 bits of state; the oauth2 default of 128 is the floor, not the goal.
@@ -87,9 +87,11 @@ pub async fn callback(
     let Some(code) = query.code.filter(|c| !c.is_empty()) else {
         return Err(AppError::BadRequest(BAD_CALLBACK));
     };
+    let slot = app.exchanger.reserve().ok_or(AppError::Busy)?;
     let operation = app.store.create_operation(provider.id()).await?;
     session.set_operation(operation).await?;
     app.exchanger.spawn(
+        slot,
         operation,
         provider,
         AuthorizationCode::new(code),

@@ -6,12 +6,14 @@ mod login;
 pub mod pages;
 mod params;
 mod progress;
+mod rate_limit;
 mod session;
 mod state;
 
 use axum::{
     Router,
     http::{HeaderValue, header},
+    middleware,
     routing::{get, post},
 };
 use tower_http::{
@@ -20,11 +22,12 @@ use tower_http::{
 };
 
 pub use error::AppError;
+pub use rate_limit::RateLimiter;
 pub use session::{Notice, STATE_LIFETIME, WebSession};
 pub use state::{AppState, WebSettings};
 
-/// Forms here are a token or a few names: anything bigger is not ours.
-const MAX_BODY_BYTES: usize = 16 * 1024;
+/// HSTS for production: two years, subdomains included.
+const HSTS: &str = "max-age=63072000; includeSubDomains";
 
 /// No inline script or style, nothing from other origins, never framed.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
@@ -40,10 +43,17 @@ pub fn router(state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=3600"),
         ));
-    Router::new()
-        .route("/", get(home::home))
+    // Starting a sign-in costs a provider round trip: rate-limited per client address.
+    let sign_in = Router::new()
         .route("/authorize/{provider}", get(login::authorize))
         .route("/callback/{provider}", get(login::callback))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit_auth,
+        ));
+    Router::new()
+        .route("/", get(home::home))
+        .merge(sign_in)
         .route("/preloader", get(progress::preloader))
         .route("/get-status", get(progress::get_status))
         .route("/success", get(progress::success))
@@ -55,9 +65,14 @@ pub fn router(state: AppState) -> Router {
         .merge(static_files)
 }
 
-/// Layers that every response gets, dev provider included.
-pub fn common_layers(router: Router) -> Router {
+/// Layers that every request and response gets, dev provider included.
+pub fn common_layers(router: Router, settings: &WebSettings) -> Router {
+    let hsts = settings.hsts.then(|| HeaderValue::from_static(HSTS));
     router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            move |_: &axum::response::Response| hsts.clone(),
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -78,7 +93,11 @@ pub fn common_layers(router: Router) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .layer(CompressionLayer::new())
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(settings.body_bytes))
+        .layer(middleware::from_fn_with_state(
+            settings.header_bytes,
+            rate_limit::limit_header_size,
+        ))
         .layer(
             // Path only: query strings carry codes and states, which stay out of logs.
             TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {

@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tower_sessions::{Expiry, Session};
 
-use super::AppError;
+use super::{AppError, WebSettings};
 use crate::store::{OperationId, UserId, now_ms};
 
 const PENDING_LOGINS: &str = "login.pending";
 const OPERATION: &str = "login.operation";
-const USER: &str = "user";
+const SIGNED_IN: &str = "signed_in";
 const CSRF: &str = "csrf";
 const NOTICES: &str = "notices";
 
@@ -48,6 +48,18 @@ pub struct Notice {
     pub provider: Option<String>,
 }
 
+/// Who is signed in, since when, and when we last extended the sign-in.
+#[derive(Serialize, Deserialize)]
+struct SignedIn {
+    user: UserId,
+    since_ms: i64,
+    refreshed_ms: i64,
+}
+
+/// An active sign-in's cookie and record are extended at most this often (one write a day,
+/// not one per request).
+const REFRESH_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
+
 /// The session, with this app's meaning.
 pub struct WebSession(Session);
 
@@ -63,9 +75,22 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSession {
 }
 
 impl WebSession {
-    /// The signed-in person, if any.
-    pub async fn user(&self) -> Result<Option<UserId>, AppError> {
-        Ok(self.0.get(USER).await?)
+    /// The signed-in person, if any. Past the absolute lifetime the session is ended; an
+    /// active one is extended (its idle lifetime restarts) about once a day.
+    pub async fn user(&self, settings: &WebSettings) -> Result<Option<UserId>, AppError> {
+        let Some(mut signed_in) = self.0.get::<SignedIn>(SIGNED_IN).await? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        if now.saturating_sub(signed_in.since_ms) > millis(settings.absolute) {
+            self.sign_out().await?;
+            return Ok(None);
+        }
+        if now.saturating_sub(signed_in.refreshed_ms) > REFRESH_EVERY_MS {
+            signed_in.refreshed_ms = now;
+            self.0.insert(SIGNED_IN, &signed_in).await?;
+        }
+        Ok(Some(signed_in.user))
     }
 
     /// The token the logout form must echo.
@@ -161,7 +186,17 @@ impl WebSession {
         self.0.cycle_id().await?;
         self.0.remove_value(OPERATION).await?;
         self.0.remove_value(PENDING_LOGINS).await?;
-        self.0.insert(USER, user).await?;
+        let now = now_ms();
+        self.0
+            .insert(
+                SIGNED_IN,
+                SignedIn {
+                    user,
+                    since_ms: now,
+                    refreshed_ms: now,
+                },
+            )
+            .await?;
         self.0
             .insert(CSRF, CsrfToken::new_random_len(32).secret())
             .await?;
@@ -194,6 +229,10 @@ impl WebSession {
         }
         Ok(self.0.remove(NOTICES).await?.unwrap_or_default())
     }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Whether `given` equals `expected`, in time that does not depend on where they differ.

@@ -1,5 +1,6 @@
 use std::{sync::Arc, time::Duration};
 
+use super::RateLimiter;
 use crate::{
     auth::{Exchanger, Providers},
     store::Store,
@@ -11,6 +12,7 @@ pub struct AppState {
     pub store: Store,
     pub providers: Providers,
     pub exchanger: Exchanger,
+    pub auth_limiter: Arc<RateLimiter>,
     pub settings: Arc<WebSettings>,
 }
 
@@ -21,7 +23,14 @@ pub struct WebSettings {
     pub poll_limit_secs: u64,
     /// Also the age past which a pending operation counts as orphaned.
     pub exchange_timeout: Duration,
+    /// Idle lifetime of a sign-in.
     pub remember: Duration,
+    /// Absolute lifetime of a sign-in, however active.
+    pub absolute: Duration,
+    pub header_bytes: usize,
+    pub body_bytes: usize,
+    /// Send HSTS (production).
+    pub hsts: bool,
 }
 
 impl AppState {

@@ -1,0 +1,126 @@
+//! Per-client-address token buckets for the routes that start work at a provider.
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::{Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{ConnectInfo, Request, State},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use super::{AppError, AppState};
+
+/// Past this many tracked addresses, full buckets are forgotten.
+const MAX_TRACKED: usize = 10_000;
+
+/// A token bucket per client address: `per_minute` tokens a minute, up to `burst` saved.
+pub struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl RateLimiter {
+    pub fn new(per_minute: u32, burst: u32) -> Self {
+        Self {
+            per_second: f64::from(per_minute) / 60.0,
+            burst: f64::from(burst),
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Takes a token for `client`; `Err` with the wait until the next one otherwise.
+    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if buckets.len() >= MAX_TRACKED {
+            let (rate, burst) = (self.per_second, self.burst);
+            buckets.retain(|_, b| {
+                b.tokens + now.duration_since(b.updated).as_secs_f64() * rate < burst
+            });
+        }
+        let bucket = buckets.entry(client).or_insert(Bucket {
+            tokens: self.burst,
+            updated: now,
+        });
+        let refill = now.duration_since(bucket.updated).as_secs_f64() * self.per_second;
+        bucket.tokens = (bucket.tokens + refill).min(self.burst);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                (1.0 - bucket.tokens) / self.per_second,
+            ))
+        }
+    }
+}
+
+/// Middleware: refuses with the 429 page once a client address has used its tokens.
+pub async fn limit_auth(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    match app.auth_limiter.check(client) {
+        Ok(()) => next.run(request).await,
+        Err(wait) => AppError::TooManyRequests {
+            retry_after_secs: wait.as_secs().max(1),
+        }
+        .into_response(),
+    }
+}
+
+/// Middleware: refuses requests whose head (request line and headers) is larger than the limit.
+pub async fn limit_header_size(
+    State(limit): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let size = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len())
+        + request
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum::<usize>();
+    if size > limit {
+        return AppError::HeadersTooLarge.into_response();
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_the_burst_then_refuses() {
+        let limiter = RateLimiter::new(60, 3);
+        let client = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        for _ in 0..3 {
+            assert!(limiter.check(client).is_ok());
+        }
+        let wait = limiter.check(client).unwrap_err();
+        assert!(wait <= Duration::from_secs(1));
+        // Another address has its own bucket.
+        assert!(
+            limiter
+                .check(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
+                .is_ok()
+        );
+    }
+}

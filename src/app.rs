@@ -3,6 +3,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
+use oauth2::ClientSecret;
 use tokio::net::TcpListener;
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 use tower_sessions_sqlx_store::SqliteStore;
@@ -10,7 +11,7 @@ use tracing::{info, warn};
 use url::Url;
 
 use crate::{
-    auth::{Exchanger, Providers, facebook::Facebook, http::HttpClient},
+    auth::{Exchanger, Provider, Providers, facebook::Facebook, http::HttpClient},
     config::{Config, Environment, OAuthProviderConfig},
     dev_provider::{DevProvider, DevProviderSettings, Faults},
     store::{Store, StoreError},
@@ -49,6 +50,16 @@ impl App {
     /// `local_addr` is where the server actually listens (the development provider's token
     /// and profile endpoints are called there, not through the public URL).
     pub async fn build(config: &Config, local_addr: SocketAddr) -> Result<Self, StartupError> {
+        Self::build_with_providers(config, local_addr, Vec::new()).await
+    }
+
+    /// [`App::build`] with more providers beside Facebook (tests use it for mix-up cases;
+    /// Google, GitHub and OpenID Connect issuers arrive the same way).
+    pub async fn build_with_providers(
+        config: &Config,
+        local_addr: SocketAddr,
+        extra_providers: Vec<Arc<dyn Provider>>,
+    ) -> Result<Self, StartupError> {
         let store = Store::connect(&config.database.url).await?;
         let timeout = config.login.exchange_timeout();
         let orphaned = store.expire_orphaned_operations(timeout).await?;
@@ -79,6 +90,12 @@ impl App {
         let facebook = Facebook::new(&facebook_config, &config.redirect_uri("facebook"), http)?;
         let limits = &config.limits;
         let settings = Arc::new(WebSettings {
+            public_url: config
+                .server
+                .public_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
             poll_interval_ms: config.login.poll_interval_ms,
             poll_limit_secs: config.login.poll_limit_secs,
             exchange_timeout: timeout,
@@ -90,9 +107,12 @@ impl App {
         });
         let state = AppState {
             store: store.clone(),
-            providers: Providers::new([Arc::new(facebook) as _]),
+            providers: Providers::new(
+                std::iter::once(Arc::new(facebook) as Arc<dyn Provider>).chain(extra_providers),
+            ),
             exchanger: Exchanger::new(store.clone(), timeout, limits.max_concurrent_exchanges),
             auth_limiter: Arc::new(RateLimiter::new(limits.auth_per_minute, limits.auth_burst)),
+            facebook_app_secret: Arc::new(ClientSecret::new(facebook_config.client_secret.clone())),
             settings: settings.clone(),
         };
 

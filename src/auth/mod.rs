@@ -5,6 +5,7 @@ pub mod facebook;
 mod failure;
 pub mod http;
 mod provider;
+pub mod signed_request;
 
 pub use exchange::Exchanger;
 pub use failure::FailureReason;

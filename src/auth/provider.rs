@@ -75,6 +75,13 @@ pub trait Provider: Send + Sync + 'static {
     /// registered redirect URI.
     fn authorization_url(&self, state: &CsrfToken, challenge: &PkceCodeChallenge) -> Url;
 
+    /// The issuer identifier it puts in `iss` on the callback (RFC 9207), if it does. A
+    /// callback carrying `iss` for a provider without one, or a different one, is refused:
+    /// it came from another authorization server (a mix-up attack).
+    fn issuer(&self) -> Option<&str> {
+        None
+    }
+
     /// Swaps the code (with its PKCE verifier) for a token, fetches the profile and drops
     /// the token.
     fn exchange(

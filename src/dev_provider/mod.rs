@@ -92,6 +92,22 @@ impl DevProvider {
             .with_state(self.clone())
     }
 
+    /// A `signed_request` as Facebook would POST it to the Data Deletion or Deauthorize
+    /// callback for the person with this app-scoped id.
+    pub fn signed_request(&self, user_id: &str) -> String {
+        let payload = serde_json::json!({
+            "algorithm": "HMAC-SHA256",
+            "issued_at": crate::store::now_ms() / 1000,
+            "user_id": user_id,
+        });
+        crate::auth::signed_request::sign(&payload.to_string(), &self.settings.client_secret)
+    }
+
+    /// The app-scoped id the consent page gives a person with this email.
+    pub fn user_id_for_email(&self, email: &str) -> String {
+        app_scoped_id(&self.settings.client_id, email)
+    }
+
     /// Changes what is injected from the next request on.
     pub fn set_faults(&self, faults: Faults) {
         *self.faults.write().unwrap_or_else(PoisonError::into_inner) = faults;

@@ -3,6 +3,7 @@
 //! behind the same methods without touching them.
 
 mod clock;
+mod deletion;
 mod ids;
 
 use std::{path::Path, str::FromStr, time::Duration};
@@ -13,6 +14,7 @@ use sqlx::{
 };
 
 pub use clock::now_ms;
+pub use deletion::{Deletion, DeletionRecord};
 pub use ids::{OperationId, UserId};
 
 use crate::auth::{FailureReason, Profile};

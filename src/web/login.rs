@@ -33,6 +33,8 @@ struct CallbackQuery {
     state: Option<String>,
     code: Option<String>,
     error: Option<String>,
+    /// RFC 9207: the issuer of the response, when the provider sends one.
+    iss: Option<String>,
 }
 
 const BAD_CALLBACK: &str = "This sign-in link is not valid any more (it was already used, has expired, or was not started in this browser). Please start the sign-in again.";
@@ -69,6 +71,10 @@ pub async fn callback(
         );
         return Err(AppError::BadRequest(BAD_CALLBACK));
     };
+    if !issuer_matches(provider.issuer(), query.iss.as_deref()) {
+        info!(provider = provider.id(), "callback refused: unexpected iss");
+        return Err(AppError::BadRequest(BAD_CALLBACK));
+    }
     if let Some(error) = query.error {
         let text = if error == "access_denied" {
             format!(
@@ -98,4 +104,14 @@ pub async fn callback(
         login.verifier,
     );
     Ok(Redirect::to("/preloader").into_response())
+}
+
+/// RFC 9207: no `iss` is fine (the provider does not send one); one that differs from the
+/// provider's own, or arrives for a provider that never sends one, is not.
+fn issuer_matches(expected: Option<&str>, received: Option<&str>) -> bool {
+    match (expected, received) {
+        (_, None) => true,
+        (Some(expected), Some(received)) => super::session::tokens_match(received, expected),
+        (None, Some(_)) => false,
+    }
 }

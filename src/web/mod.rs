@@ -1,5 +1,7 @@
 //! HTTP: routes, pages and the layers around them.
 
+mod account;
+mod data_deletion;
 mod error;
 mod home;
 mod login;
@@ -59,6 +61,16 @@ pub fn router(state: AppState) -> Router {
         .route("/success", get(progress::success))
         .route("/error", get(progress::error_page))
         .route("/logout", post(home::logout))
+        .route(
+            "/account/delete",
+            get(account::confirm).post(account::delete),
+        )
+        .route(
+            "/facebook/data-deletion",
+            post(data_deletion::data_deletion),
+        )
+        .route("/facebook/deauthorize", post(data_deletion::deauthorize))
+        .route("/deletion/{code}", get(data_deletion::status_page))
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .with_state(state)

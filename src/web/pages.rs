@@ -60,3 +60,44 @@ pub struct ProblemPage {
     pub title: &'static str,
     pub message: &'static str,
 }
+
+#[derive(Template)]
+#[template(path = "delete_account.html")]
+pub struct DeleteAccountPage {
+    pub csrf_token: String,
+}
+
+#[derive(Template)]
+#[template(path = "deletion.html")]
+pub struct DeletionPage {
+    pub confirmation_code: String,
+    pub provider_name: String,
+    pub identity_deleted: bool,
+    pub profile_deleted: bool,
+    /// `YYYY-MM-DD HH:MM UTC`.
+    pub when: String,
+}
+
+impl DeletionPage {
+    pub fn new(record: &crate::store::DeletionRecord, provider_name: &str) -> Self {
+        let when = time::OffsetDateTime::from_unix_timestamp(record.created_at_ms / 1000)
+            .map(|t| {
+                format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute()
+                )
+            })
+            .unwrap_or_default();
+        Self {
+            confirmation_code: record.confirmation_code.clone(),
+            provider_name: provider_name.to_owned(),
+            identity_deleted: record.deletion.identity_deleted,
+            profile_deleted: record.deletion.profile_deleted,
+            when,
+        }
+    }
+}

@@ -1,5 +1,7 @@
 use std::{sync::Arc, time::Duration};
 
+use oauth2::ClientSecret;
+
 use super::RateLimiter;
 use crate::{
     auth::{Exchanger, Providers},
@@ -13,12 +15,16 @@ pub struct AppState {
     pub providers: Providers,
     pub exchanger: Exchanger,
     pub auth_limiter: Arc<RateLimiter>,
+    /// Verifies Facebook's signed requests (Data Deletion, Deauthorize).
+    pub facebook_app_secret: Arc<ClientSecret>,
     pub settings: Arc<WebSettings>,
 }
 
 /// The configuration the pages and handlers need, resolved once at start-up.
 #[derive(Debug, Clone)]
 pub struct WebSettings {
+    /// `server.public_url` without the trailing slash.
+    pub public_url: String,
     pub poll_interval_ms: u64,
     pub poll_limit_secs: u64,
     /// Also the age past which a pending operation counts as orphaned.

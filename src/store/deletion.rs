@@ -1,0 +1,142 @@
+//! Deleting people: Facebook's Data Deletion and Deauthorize callbacks, and self-service.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, UserId, now_ms};
+
+/// What a deletion removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deletion {
+    /// The provider identity (the link between the provider's account and ours).
+    pub identity_deleted: bool,
+    /// The profile (names, email) and its operations: only when no other identity uses it.
+    pub profile_deleted: bool,
+}
+
+/// A recorded deletion, as its status page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletionRecord {
+    pub confirmation_code: String,
+    pub provider: String,
+    pub deletion: Deletion,
+    pub created_at_ms: i64,
+}
+
+impl Store {
+    /// Removes the identity `(provider, provider_user_id)` and, when it was the person's last
+    /// one, their profile and operations. Unknown identities delete nothing.
+    pub async fn delete_identity(
+        &self,
+        provider: &str,
+        provider_user_id: &str,
+    ) -> Result<Deletion, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let user: Option<i64> = sqlx::query_scalar(
+            "DELETE FROM user_identity WHERE provider = ? AND provider_user_id = ?
+             RETURNING user_profile_id",
+        )
+        .bind(provider)
+        .bind(provider_user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(user) = user else {
+            return Ok(Deletion {
+                identity_deleted: false,
+                profile_deleted: false,
+            });
+        };
+        let remaining: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM user_identity WHERE user_profile_id = ?")
+                .bind(user)
+                .fetch_one(&mut *tx)
+                .await?;
+        let profile_deleted = remaining == 0;
+        if profile_deleted {
+            delete_profile(&mut tx, user).await?;
+        }
+        tx.commit().await?;
+        Ok(Deletion {
+            identity_deleted: true,
+            profile_deleted,
+        })
+    }
+
+    /// Removes a person entirely: every identity, their operations and their profile.
+    pub async fn delete_user(&self, user: UserId) -> Result<Deletion, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let identities = sqlx::query("DELETE FROM user_identity WHERE user_profile_id = ?")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let profile_deleted = delete_profile(&mut tx, user.0).await?;
+        tx.commit().await?;
+        Ok(Deletion {
+            identity_deleted: identities > 0,
+            profile_deleted,
+        })
+    }
+
+    /// Keeps what a deletion did under its confirmation code, for the status page.
+    pub async fn record_deletion(
+        &self,
+        confirmation_code: &str,
+        provider: &str,
+        deletion: Deletion,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO deletion_request
+             (confirmation_code, provider, identity_deleted, profile_deleted, created_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(confirmation_code)
+        .bind(provider)
+        .bind(deletion.identity_deleted)
+        .bind(deletion.profile_deleted)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn deletion(
+        &self,
+        confirmation_code: &str,
+    ) -> Result<Option<DeletionRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT confirmation_code, provider, identity_deleted, profile_deleted, created_at
+             FROM deletion_request WHERE confirmation_code = ?",
+        )
+        .bind(confirmation_code)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(DeletionRecord {
+                confirmation_code: row.try_get("confirmation_code")?,
+                provider: row.try_get("provider")?,
+                deletion: Deletion {
+                    identity_deleted: row.try_get("identity_deleted")?,
+                    profile_deleted: row.try_get("profile_deleted")?,
+                },
+                created_at_ms: row.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+}
+
+async fn delete_profile(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    user: i64,
+) -> Result<bool, StoreError> {
+    sqlx::query("DELETE FROM async_operation WHERE user_profile_id = ?")
+        .bind(user)
+        .execute(&mut **tx)
+        .await?;
+    let deleted = sqlx::query("DELETE FROM user_profile WHERE id = ?")
+        .bind(user)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(deleted > 0)
+}

@@ -1,0 +1,107 @@
+//! Facebook's Data Deletion and Deauthorize callbacks, and the deletion status page.
+//!
+//! Both callbacks are form POSTs from Facebook's servers, authenticated by the
+//! `signed_request` signature (not by a session or a CSRF token).
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State, rejection::PathRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::{
+    AppError, AppState,
+    pages::{DeletionPage, Page},
+    params,
+};
+use crate::auth::signed_request::{self, SignedRequest};
+
+const FACEBOOK: &str = "facebook";
+
+#[derive(Deserialize)]
+struct SignedForm {
+    signed_request: Option<String>,
+}
+
+/// `POST /facebook/data-deletion`: deletes the person's identity (and their profile when it
+/// was their last), answers `{"url", "confirmation_code"}` as Facebook requires.
+pub async fn data_deletion(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
+    let request = match verified(&app, &body) {
+        Ok(request) => request,
+        Err(response) => return Ok(response),
+    };
+    let deletion = app
+        .store
+        .delete_identity(FACEBOOK, &request.user_id)
+        .await?;
+    let code = confirmation_code();
+    app.store.record_deletion(&code, FACEBOOK, deletion).await?;
+    info!(
+        identity_deleted = deletion.identity_deleted,
+        profile_deleted = deletion.profile_deleted,
+        "Facebook data deletion request handled"
+    );
+    Ok(Json(json!({
+        "url": format!("{}/deletion/{code}", app.settings.public_url),
+        "confirmation_code": code,
+    }))
+    .into_response())
+}
+
+/// `POST /facebook/deauthorize`: the person removed the app at Facebook; unlink them.
+pub async fn deauthorize(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
+    let request = match verified(&app, &body) {
+        Ok(request) => request,
+        Err(response) => return Ok(response),
+    };
+    let deletion = app
+        .store
+        .delete_identity(FACEBOOK, &request.user_id)
+        .await?;
+    info!(
+        identity_deleted = deletion.identity_deleted,
+        profile_deleted = deletion.profile_deleted,
+        "Facebook deauthorization handled"
+    );
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `GET /deletion/{code}`: what a deletion removed, for the person who asked.
+pub async fn status_page(
+    State(app): State<AppState>,
+    code: Result<Path<String>, PathRejection>,
+) -> Result<Response, AppError> {
+    let Path(code) = code.map_err(|_| AppError::NotFound)?;
+    if code.len() != 32 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(AppError::NotFound);
+    }
+    let record = app.store.deletion(&code).await?.ok_or(AppError::NotFound)?;
+    let provider_name = app.provider_name(&record.provider);
+    Ok(DeletionPage::new(&record, &provider_name).into_page(StatusCode::OK))
+}
+
+/// The signed request, or the JSON 400 answer for Facebook (never a stack of internals).
+fn verified(app: &AppState, body: &[u8]) -> Result<SignedRequest, Response> {
+    let refuse =
+        |why: &str| (StatusCode::BAD_REQUEST, Json(json!({ "error": why }))).into_response();
+    let form: SignedForm = params::decode(body).map_err(|_| refuse("malformed form"))?;
+    let raw = form
+        .signed_request
+        .ok_or_else(|| refuse("signed_request is missing"))?;
+    signed_request::verify(&raw, app.facebook_app_secret.secret()).map_err(|e| {
+        warn!(error = %e, "refused a Facebook signed_request");
+        refuse(&e.to_string())
+    })
+}
+
+fn confirmation_code() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}

@@ -33,7 +33,7 @@ struct SignedForm {
 pub async fn data_deletion(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
     let request = match verified(&app, &body) {
         Ok(request) => request,
-        Err(response) => return Ok(response),
+        Err(refusal) => return Ok(refusal.into_response()),
     };
     let deletion = app
         .store
@@ -57,7 +57,7 @@ pub async fn data_deletion(State(app): State<AppState>, body: Bytes) -> Result<R
 pub async fn deauthorize(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
     let request = match verified(&app, &body) {
         Ok(request) => request,
-        Err(response) => return Ok(response),
+        Err(refusal) => return Ok(refusal.into_response()),
     };
     let deletion = app
         .store
@@ -85,17 +85,25 @@ pub async fn status_page(
     Ok(DeletionPage::new(&record, &provider_name).into_page(StatusCode::OK))
 }
 
-/// The signed request, or the JSON 400 answer for Facebook (never a stack of internals).
-fn verified(app: &AppState, body: &[u8]) -> Result<SignedRequest, Response> {
-    let refuse =
-        |why: &str| (StatusCode::BAD_REQUEST, Json(json!({ "error": why }))).into_response();
-    let form: SignedForm = params::decode(body).map_err(|_| refuse("malformed form"))?;
+/// Why a signed request was refused, answered to Facebook as a JSON 400.
+struct Refusal(String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (StatusCode::BAD_REQUEST, Json(json!({ "error": self.0 }))).into_response()
+    }
+}
+
+/// The verified signed request from a callback's form body.
+fn verified(app: &AppState, body: &[u8]) -> Result<SignedRequest, Refusal> {
+    let form: SignedForm =
+        params::decode(body).map_err(|_| Refusal("malformed form".to_owned()))?;
     let raw = form
         .signed_request
-        .ok_or_else(|| refuse("signed_request is missing"))?;
+        .ok_or_else(|| Refusal("signed_request is missing".to_owned()))?;
     signed_request::verify(&raw, app.facebook_app_secret.secret()).map_err(|e| {
         warn!(error = %e, "refused a Facebook signed_request");
-        refuse(&e.to_string())
+        Refusal(e.to_string())
     })
 }
 

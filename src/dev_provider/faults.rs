@@ -19,6 +19,8 @@ pub enum Fault {
     MissingEmail,
     /// The token endpoint never answers.
     Hang,
+    /// `/me` answers with a megabyte of JSON.
+    OversizedResponse,
 }
 
 /// What the development provider currently injects; tests change it between requests.

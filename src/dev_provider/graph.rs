@@ -100,6 +100,10 @@ pub async fn me(
             )
                 .into_response();
         }
+        Fault::OversizedResponse => {
+            let padding = "x".repeat(1024 * 1024);
+            return Json(serde_json::json!({ "id": user.id, "padding": padding })).into_response();
+        }
         _ => {}
     }
     // Without `fields`, Facebook answers with `id` and `name` only.

@@ -103,6 +103,12 @@ impl DevProvider {
         crate::auth::signed_request::sign(&payload.to_string(), &self.settings.client_secret)
     }
 
+    /// Every access token issued and not yet expired (tests check none of them leaks).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        tokens.keys().cloned().collect()
+    }
+
     /// The app-scoped id the consent page gives a person with this email.
     pub fn user_id_for_email(&self, email: &str) -> String {
         app_scoped_id(&self.settings.client_id, email)

@@ -76,7 +76,7 @@ pub async fn success(
             user: Some(user),
             ..
         }) => {
-            session.sign_in(user, app.settings.remember).await?;
+            session.sign_in(user).await?;
             Ok(Redirect::to("/").into_response())
         }
         // Not finished yet (someone came here early): keep waiting rather than fail a

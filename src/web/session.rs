@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tower_sessions::{Expiry, Session};
 
-use super::{AppError, WebSettings};
+use super::{AppError, AppState, WebSettings};
 use crate::store::{OperationId, UserId, now_ms};
 
 const PENDING_LOGINS: &str = "login.pending";
@@ -61,16 +61,26 @@ struct SignedIn {
 const REFRESH_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The session, with this app's meaning.
-pub struct WebSession(Session);
+pub struct WebSession {
+    session: Session,
+    /// The idle lifetime of a signed-in session.
+    remember: Duration,
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for WebSession {
+impl FromRequestParts<AppState> for WebSession {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Session::from_request_parts(parts, state)
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state)
             .await
-            .map(Self)
-            .map_err(|(_, message)| AppError::Internal(format!("session layer: {message}")))
+            .map_err(|(_, message)| AppError::Internal(format!("session layer: {message}")))?;
+        Ok(Self {
+            session,
+            remember: state.settings.remember,
+        })
     }
 }
 
@@ -78,7 +88,7 @@ impl WebSession {
     /// The signed-in person, if any. Past the absolute lifetime the session is ended; an
     /// active one is extended (its idle lifetime restarts) about once a day.
     pub async fn user(&self, settings: &WebSettings) -> Result<Option<UserId>, AppError> {
-        let Some(mut signed_in) = self.0.get::<SignedIn>(SIGNED_IN).await? else {
+        let Some(mut signed_in) = self.session.get::<SignedIn>(SIGNED_IN).await? else {
             return Ok(None);
         };
         let now = now_ms();
@@ -88,14 +98,14 @@ impl WebSession {
         }
         if now.saturating_sub(signed_in.refreshed_ms) > REFRESH_EVERY_MS {
             signed_in.refreshed_ms = now;
-            self.0.insert(SIGNED_IN, &signed_in).await?;
+            self.write(SIGNED_IN, &signed_in).await?;
         }
         Ok(Some(signed_in.user))
     }
 
     /// The token the logout form must echo.
     pub async fn csrf_token(&self) -> Result<Option<String>, AppError> {
-        Ok(self.0.get(CSRF).await?)
+        Ok(self.session.get(CSRF).await?)
     }
 
     /// Remembers a started sign-in. Older ones stay valid (a second tab), up to a few.
@@ -106,7 +116,8 @@ impl WebSession {
         verifier: PkceCodeVerifier,
     ) -> Result<(), AppError> {
         let now = now_ms();
-        let mut pending: Vec<PendingLogin> = self.0.get(PENDING_LOGINS).await?.unwrap_or_default();
+        let mut pending: Vec<PendingLogin> =
+            self.session.get(PENDING_LOGINS).await?.unwrap_or_default();
         pending.retain(|p| p.is_fresh(now));
         if pending.len() >= MAX_PENDING_LOGINS {
             pending.remove(0);
@@ -117,7 +128,7 @@ impl WebSession {
             verifier,
             issued_at_ms: now,
         });
-        self.0.insert(PENDING_LOGINS, pending).await?;
+        self.write(PENDING_LOGINS, pending).await?;
         Ok(())
     }
 
@@ -129,7 +140,11 @@ impl WebSession {
         provider: &str,
         state: &str,
     ) -> Result<Option<PendingLogin>, AppError> {
-        let Some(mut pending) = self.0.get::<Vec<PendingLogin>>(PENDING_LOGINS).await? else {
+        let Some(mut pending) = self
+            .session
+            .get::<Vec<PendingLogin>>(PENDING_LOGINS)
+            .await?
+        else {
             return Ok(None);
         };
         let now = now_ms();
@@ -150,44 +165,44 @@ impl WebSession {
             .map(|index| pending.remove(index))
             .filter(|login| login.provider == provider && login.is_fresh(now));
         if found.is_some() && !pending.is_empty() {
-            self.0.insert(PENDING_LOGINS, pending).await?;
+            self.write(PENDING_LOGINS, pending).await?;
         } else {
-            self.0.remove_value(PENDING_LOGINS).await?;
+            self.delete(PENDING_LOGINS).await?;
         }
         Ok(found)
     }
 
     /// Drops every started sign-in (a bad callback).
     pub async fn clear_logins(&self) -> Result<(), AppError> {
-        if self.0.get_value(PENDING_LOGINS).await?.is_some() {
-            self.0.remove_value(PENDING_LOGINS).await?;
+        if self.session.get_value(PENDING_LOGINS).await?.is_some() {
+            self.delete(PENDING_LOGINS).await?;
         }
         Ok(())
     }
 
     /// The exchange this browser is waiting for.
     pub async fn operation(&self) -> Result<Option<OperationId>, AppError> {
-        Ok(self.0.get(OPERATION).await?)
+        Ok(self.session.get(OPERATION).await?)
     }
 
     pub async fn set_operation(&self, id: OperationId) -> Result<(), AppError> {
-        self.0.insert(OPERATION, id).await?;
+        self.write(OPERATION, id).await?;
         Ok(())
     }
 
     pub async fn clear_operation(&self) -> Result<(), AppError> {
-        self.0.remove_value(OPERATION).await?;
+        self.delete(OPERATION).await?;
         Ok(())
     }
 
     /// Signs `user` in: a new session id (so an id planted before sign-in is worthless),
-    /// a fresh CSRF token, a persistent cookie for `remember`.
-    pub async fn sign_in(&self, user: UserId, remember: Duration) -> Result<(), AppError> {
-        self.0.cycle_id().await?;
-        self.0.remove_value(OPERATION).await?;
-        self.0.remove_value(PENDING_LOGINS).await?;
+    /// a fresh CSRF token, a persistent cookie for the idle lifetime (`session.remember_days`).
+    pub async fn sign_in(&self, user: UserId) -> Result<(), AppError> {
+        self.session.cycle_id().await?;
+        self.delete(OPERATION).await?;
+        self.delete(PENDING_LOGINS).await?;
         let now = now_ms();
-        self.0
+        self.session
             .insert(
                 SIGNED_IN,
                 SignedIn {
@@ -197,37 +212,64 @@ impl WebSession {
                 },
             )
             .await?;
-        self.0
+        self.session
             .insert(CSRF, CsrfToken::new_random_len(32).secret())
             .await?;
-        let remember = time::Duration::try_from(remember).unwrap_or(time::Duration::days(30));
-        self.0.set_expiry(Some(Expiry::OnInactivity(remember)));
+        self.set_signed_in_expiry();
         Ok(())
+    }
+
+    /// Every write goes through here: tower-sessions does not keep a session's expiry in
+    /// its record, so a signed-in session must set its long one again on each write, or the
+    /// save would fall back to the short anonymous lifetime.
+    async fn write(&self, key: &str, value: impl Serialize) -> Result<(), AppError> {
+        self.session.insert(key, value).await?;
+        self.keep_expiry().await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), AppError> {
+        self.session.remove_value(key).await?;
+        self.keep_expiry().await
+    }
+
+    async fn keep_expiry(&self) -> Result<(), AppError> {
+        if self.session.get_value(SIGNED_IN).await?.is_some() {
+            self.set_signed_in_expiry();
+        }
+        Ok(())
+    }
+
+    fn set_signed_in_expiry(&self) {
+        let remember = time::Duration::try_from(self.remember).unwrap_or(time::Duration::days(30));
+        self.session
+            .set_expiry(Some(Expiry::OnInactivity(remember)));
     }
 
     /// Signs out: the record is deleted and the cookie removed.
     pub async fn sign_out(&self) -> Result<(), AppError> {
-        self.0.flush().await?;
+        self.session.flush().await?;
         Ok(())
     }
 
     pub async fn add_notice(&self, text: String, provider: Option<&str>) -> Result<(), AppError> {
-        let mut notices: Vec<Notice> = self.0.get(NOTICES).await?.unwrap_or_default();
+        let mut notices: Vec<Notice> = self.session.get(NOTICES).await?.unwrap_or_default();
         notices.push(Notice {
             text,
             provider: provider.map(str::to_owned),
         });
-        self.0.insert(NOTICES, notices).await?;
+        self.write(NOTICES, notices).await?;
         Ok(())
     }
 
     /// The notices waiting to be shown; reading them removes them. A session without
     /// notices is not touched, so it is not written back.
     pub async fn take_notices(&self) -> Result<Vec<Notice>, AppError> {
-        if self.0.get_value(NOTICES).await?.is_none() {
+        if self.session.get_value(NOTICES).await?.is_none() {
             return Ok(Vec::new());
         }
-        Ok(self.0.remove(NOTICES).await?.unwrap_or_default())
+        let notices = self.session.get(NOTICES).await?.unwrap_or_default();
+        self.delete(NOTICES).await?;
+        Ok(notices)
     }
 }
 

@@ -10,6 +10,7 @@ use std::{
 use figment::Figment;
 use loginwith::{
     App,
+    auth::Provider,
     config::{Config, Environment},
     dev_provider::{DevProvider, DevProviderSettings, Fault, Faults},
 };
@@ -40,16 +41,26 @@ impl TestEnv {
     }
 
     pub async fn start_with(tweak: impl FnOnce(Figment) -> Figment) -> Self {
+        Self::start_in(Environment::Development, tweak).await
+    }
+
+    /// Starts in `environment`; production also needs `tweak` to satisfy its rules.
+    pub async fn start_in(
+        environment: Environment,
+        tweak: impl FnOnce(Figment) -> Figment,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db_path = dir.path().join("nested").join("loginwith.db");
         let database_url = format!("sqlite://{}", db_path.display());
-        Self::start_on(dir, database_url, tweak).await
+        Self::start_on(dir, database_url, environment, Vec::new(), tweak).await
     }
 
     /// Starts an app on a database file of the caller's choosing (e.g. a second instance).
     pub async fn start_on(
         dir: tempfile::TempDir,
         database_url: String,
+        environment: Environment,
+        extra_providers: Vec<Arc<dyn Provider>>,
         tweak: impl FnOnce(Figment) -> Figment,
     ) -> Self {
         let app_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
@@ -86,9 +97,11 @@ impl TestEnv {
             .merge(("providers.facebook.api_url", &dev_url))
             .merge(("dev_provider.enabled", false))
             .merge(("login.exchange_timeout_secs", 3));
-        let config = Config::from_figment(tweak(figment), Environment::Development)
-            .expect("test configuration is valid");
-        let app = App::build(&config, app_addr).await.expect("app builds");
+        let config =
+            Config::from_figment(tweak(figment), environment).expect("test configuration is valid");
+        let app = App::build_with_providers(&config, app_addr, extra_providers)
+            .await
+            .expect("app builds");
         tokio::spawn(app.serve(app_listener, std::future::pending()));
 
         let db = SqlitePool::connect_with(
@@ -142,6 +155,24 @@ impl TestEnv {
         ]
     }
 
+    /// Decodes this app's one session record, lets `change` edit it, and writes it back:
+    /// how tests age a session or a pending state without waiting.
+    pub async fn edit_session(&self, change: impl FnOnce(&mut tower_sessions::session::Record)) {
+        let (id, blob): (String, Vec<u8>) = sqlx::query_as("SELECT id, data FROM tower_sessions")
+            .fetch_one(&self.db)
+            .await
+            .expect("exactly one session");
+        let mut record: tower_sessions::session::Record =
+            rmp_serde::from_slice(&blob).expect("session record");
+        change(&mut record);
+        sqlx::query("UPDATE tower_sessions SET data = ? WHERE id = ?")
+            .bind(rmp_serde::to_vec(&record).expect("encode"))
+            .bind(id)
+            .execute(&self.db)
+            .await
+            .expect("write session");
+    }
+
     /// `(status code, error)` of the newest operation.
     pub async fn last_operation(&self) -> (String, Option<String>) {
         sqlx::query_as(
@@ -178,12 +209,20 @@ pub const ADA: Person<'static> = Person {
 
 impl Browser {
     pub fn new(base: &str) -> Self {
-        Self {
-            client: reqwest::Client::builder()
+        Self::with_client(
+            base,
+            reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(Policy::none())
                 .build()
                 .expect("client"),
+        )
+    }
+
+    /// A browser around a client of the test's making (e.g. with planted cookies).
+    pub fn with_client(base: &str, client: reqwest::Client) -> Self {
+        Self {
+            client,
             base: base.to_owned(),
         }
     }

@@ -1,0 +1,533 @@
+//! The security suite: each defence in SECURITY.md with a test that fails without it.
+
+mod common;
+
+use std::{
+    io::{Read, Write},
+    sync::Arc,
+    time::Duration,
+};
+
+use common::{ADA, Browser, Person, TestEnv, location};
+use loginwith::{
+    auth::{BoxFuture, ExchangeError, FailureReason, Profile, Provider},
+    config::Environment,
+    dev_provider::Fault,
+};
+use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
+use reqwest::StatusCode;
+use url::Url;
+
+fn param(url: &str, name: &str) -> String {
+    Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no {name} in {url}"))
+}
+
+/// A second provider, so a callback can arrive on the wrong provider's path.
+struct Other;
+
+impl Provider for Other {
+    fn id(&self) -> &'static str {
+        "other"
+    }
+    fn display_name(&self) -> &'static str {
+        "Other"
+    }
+    fn authorization_url(&self, state: &CsrfToken, _: &PkceCodeChallenge) -> Url {
+        Url::parse_with_params(
+            "https://other.example/authorize",
+            [("state", state.secret())],
+        )
+        .unwrap()
+    }
+    fn exchange(
+        &self,
+        _: AuthorizationCode,
+        _: PkceCodeVerifier,
+    ) -> BoxFuture<'_, Result<Profile, ExchangeError>> {
+        Box::pin(async { Err(ExchangeError::new(FailureReason::Denied, "test provider")) })
+    }
+}
+
+// ---- CSRF on the login -------------------------------------------------------------------
+
+#[tokio::test]
+async fn state_from_another_session_is_refused() {
+    let env = TestEnv::start().await;
+    let victim = env.browser();
+    let attacker = env.browser();
+    let attacker_dialog = attacker.start_login().await;
+    let attacker_callback = attacker.consent(&attacker_dialog, ADA, "allow").await;
+    victim.start_login().await;
+    // The attacker makes the victim's browser open the attacker's callback (login CSRF).
+    let response = victim.get(&attacker_callback).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(env.snapshot().await, [0, 0, 0]);
+}
+
+#[tokio::test]
+async fn an_expired_state_is_refused_and_cleared() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    let dialog = browser.start_login().await;
+    let callback = browser.consent(&dialog, ADA, "allow").await;
+    // Age the pending sign-in by eleven minutes (the lifetime is ten).
+    env.edit_session(|record| {
+        let pending = record.data.get_mut("login.pending").unwrap();
+        for login in pending.as_array_mut().unwrap() {
+            let issued = login["issued_at_ms"].as_i64().unwrap();
+            login["issued_at_ms"] = (issued - 11 * 60 * 1000).into();
+        }
+    })
+    .await;
+    assert_eq!(
+        browser.get(&callback).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(env.snapshot().await, [0, 0, 0]);
+    let mut cleared = false;
+    env.edit_session(|record| cleared = !record.data.contains_key("login.pending"))
+        .await;
+    assert!(cleared, "the session's pending state is cleared");
+}
+
+#[tokio::test]
+async fn an_injected_code_fails_the_pkce_check() {
+    let env = TestEnv::start().await;
+    // The victim's code, intercepted before their browser used it...
+    let victim = env.browser();
+    let dialog = victim.start_login().await;
+    let stolen = param(&victim.consent(&dialog, ADA, "allow").await, "code");
+    // ...injected into the attacker's own session with the attacker's valid state.
+    let attacker = env.browser();
+    let state = param(attacker.start_login().await.as_str(), "state");
+    let response = attacker
+        .get(&format!("/callback/facebook?code={stolen}&state={state}"))
+        .await;
+    assert_eq!(location(&response), "/preloader");
+    assert_eq!(attacker.wait_status().await, "error");
+    assert_eq!(
+        env.last_operation().await,
+        ("error".to_owned(), Some("denied".to_owned()))
+    );
+    assert_eq!(env.count("user_profile").await, 0);
+    assert!(!attacker.text("/").await.1.contains("Hi,"));
+}
+
+// ---- Mix-up -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_callback_on_another_providers_path_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/db.sqlite", dir.path().display());
+    let env = TestEnv::start_on(
+        dir,
+        url,
+        Environment::Development,
+        vec![Arc::new(Other) as Arc<dyn Provider>],
+        |f| f,
+    )
+    .await;
+    let browser = env.browser();
+    let dialog = browser.start_login().await;
+    let callback = browser.consent(&dialog, ADA, "allow").await;
+    let query = callback.split_once('?').unwrap().1;
+    let response = browser.get(&format!("/callback/other?{query}")).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // The state was spent by the attempt: the genuine callback no longer works either.
+    assert_eq!(
+        browser.get(&callback).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(env.snapshot().await, [0, 0, 0]);
+}
+
+#[tokio::test]
+async fn an_unexpected_iss_is_refused() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    let dialog = browser.start_login().await;
+    let callback = browser.consent(&dialog, ADA, "allow").await;
+    let response = browser
+        .get(&format!("{callback}&iss=https%3A%2F%2Fevil.example"))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(env.snapshot().await, [0, 0, 0]);
+}
+
+// ---- Session ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn session_fixation_fails() {
+    let env = TestEnv::start().await;
+    // The attacker gets a genuine anonymous session id...
+    let attacker = env.browser();
+    let response = attacker.get("/authorize/facebook").await;
+    let planted = response
+        .cookies()
+        .find(|c| c.name() == "loginwith_session")
+        .unwrap()
+        .value()
+        .to_owned();
+    // ...and plants it in the victim's browser, who then signs in.
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(
+        &format!("loginwith_session={planted}"),
+        &Url::parse(&env.app_url).unwrap(),
+    );
+    let victim = Browser::with_client(
+        &env.app_url,
+        reqwest::Client::builder()
+            .cookie_provider(jar)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    );
+    assert!(victim.login(ADA).await.contains("Hi, Ada!"));
+    // The planted id is worth nothing to the attacker.
+    let (_, page) = attacker.text("/").await;
+    assert!(!page.contains("Hi, Ada!"), "{page}");
+}
+
+#[tokio::test]
+async fn logout_rotates_the_session_and_the_old_id_is_dead() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    browser.login(ADA).await;
+    let sessions_before = env.count("tower_sessions").await;
+    let token = browser.csrf_token().await;
+    let (id,): (String,) = sqlx::query_as("SELECT id FROM tower_sessions")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    let response = browser
+        .post_form("/logout", &[("csrf_token", &token)])
+        .await;
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("Max-Age=0"), "cookie removed: {cookie}");
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions WHERE id = ?")
+        .bind(&id)
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the record is deleted");
+    assert_eq!(env.count("tower_sessions").await, sessions_before - 1);
+}
+
+#[tokio::test]
+async fn production_cookies_are_secure_host_prefixed_and_hsts_is_sent() {
+    let env = TestEnv::start_in(Environment::Production, |f| {
+        f.merge(("server.public_url", "https://login.example.test"))
+            .merge(("session.secure", true))
+            .merge((
+                "providers.facebook.authorize_url",
+                "https://fb.example.test/dialog",
+            ))
+            .merge((
+                "providers.facebook.token_url",
+                "https://fb.example.test/token",
+            ))
+            .merge(("providers.facebook.api_url", "https://fb.example.test"))
+    })
+    .await;
+    let response = env.browser().get("/authorize/facebook").await;
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("__Host-loginwith_session="), "{cookie}");
+    for part in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    assert!(
+        response.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
+    let dev = env.browser().get("/dev/facebook/dialog/oauth").await;
+    assert_eq!(
+        dev.status(),
+        StatusCode::NOT_FOUND,
+        "no development provider"
+    );
+}
+
+#[tokio::test]
+async fn development_sends_no_hsts() {
+    let env = TestEnv::start().await;
+    let response = env.browser().get("/").await;
+    assert!(
+        response
+            .headers()
+            .get("strict-transport-security")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_sign_in_ends_at_its_absolute_lifetime() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    browser.login(ADA).await;
+    env.edit_session(|record| {
+        let signed_in = record.data.get_mut("signed_in").unwrap();
+        let since = signed_in["since_ms"].as_i64().unwrap();
+        signed_in["since_ms"] = (since - 91 * 86_400_000).into();
+    })
+    .await;
+    let (_, page) = browser.text("/").await;
+    assert!(
+        page.contains("Continue with Facebook"),
+        "signed out: {page}"
+    );
+}
+
+#[tokio::test]
+async fn an_active_sign_in_is_extended_about_once_a_day() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    browser.login(ADA).await;
+    // Quiet for now: no write, no cookie.
+    assert!(browser.get("/").await.headers().get("set-cookie").is_none());
+    env.edit_session(|record| {
+        let signed_in = record.data.get_mut("signed_in").unwrap();
+        let refreshed = signed_in["refreshed_ms"].as_i64().unwrap();
+        signed_in["refreshed_ms"] = (refreshed - 2 * 86_400_000).into();
+    })
+    .await;
+    let response = browser.get("/").await;
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("Max-Age=2592000"),
+        "idle lifetime restarts: {cookie}"
+    );
+}
+
+// ---- Open redirects and GET safety --------------------------------------------------------
+
+#[tokio::test]
+async fn no_route_redirects_to_a_url_from_the_request() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    let evil = "next=https%3A%2F%2Fevil.example&return_to=%2F%2Fevil.example&redirect_uri=https%3A%2F%2Fevil.example&redirect=https%3A%2F%2Fevil.example";
+    for path in [
+        "/",
+        "/authorize/facebook",
+        "/preloader",
+        "/success",
+        "/error",
+        "/get-status",
+        "/account/delete",
+    ] {
+        let response = browser.get(&format!("{path}?{evil}")).await;
+        if let Some(target) = response.headers().get("location") {
+            let target = target.to_str().unwrap();
+            assert!(!target.contains("evil"), "{path} -> {target}");
+            if target.starts_with("http") {
+                assert!(target.starts_with(&env.dev_url), "{path} -> {target}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn get_requests_change_nothing() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    browser.login(ADA).await;
+    for path in ["/logout", "/account/delete", "/facebook/data-deletion"] {
+        let _ = browser.get(path).await;
+    }
+    assert!(browser.text("/").await.1.contains("Hi, Ada!"));
+    assert_eq!(env.count("user_profile").await, 1);
+}
+
+// ---- Leaks --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_code_never_leaves_in_a_referer() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    let dialog = browser.start_login().await;
+    let callback = browser.consent(&dialog, ADA, "allow").await;
+    let response = browser.get(&callback).await;
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    let response = browser.get("/preloader").await;
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+}
+
+#[tokio::test]
+async fn pages_with_personal_data_are_never_cached() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    browser.login(ADA).await;
+    for path in ["/", "/account/delete", "/get-status", "/error"] {
+        let response = browser.get(path).await;
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+    }
+}
+
+// ---- Limits -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn sign_in_routes_are_rate_limited_per_address() {
+    let env = TestEnv::start_with(|f| {
+        f.merge(("limits.auth_per_minute", 1))
+            .merge(("limits.auth_burst", 2))
+    })
+    .await;
+    let browser = env.browser();
+    for _ in 0..2 {
+        assert_eq!(
+            browser.get("/authorize/facebook").await.status(),
+            StatusCode::SEE_OTHER
+        );
+    }
+    let response = browser.get("/callback/facebook?state=x&code=y").await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(response.text().await.unwrap().contains("Too many"));
+    // Other pages are not limited.
+    assert_eq!(browser.get("/").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn concurrent_exchanges_are_bounded() {
+    let env = TestEnv::start_with(|f| {
+        f.merge(("limits.max_concurrent_exchanges", 1))
+            .merge(("login.exchange_timeout_secs", 30))
+    })
+    .await;
+    env.set_fault(Fault::Hang);
+    let first = env.browser();
+    first.login_until_preloader(ADA).await;
+    let second = env.browser();
+    let dialog = second.start_login().await;
+    let callback = second.consent(&dialog, ADA, "allow").await;
+    let response = second.get(&callback).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.text().await.unwrap().contains("try again"));
+    assert_eq!(env.count("async_operation").await, 1, "nothing written");
+}
+
+#[tokio::test]
+async fn oversized_provider_answers_are_refused() {
+    let env = TestEnv::start().await;
+    env.set_fault(Fault::OversizedResponse);
+    let browser = env.browser();
+    browser.login_until_preloader(ADA).await;
+    assert_eq!(browser.wait_status().await, "error");
+    assert_eq!(
+        env.last_operation().await,
+        ("error".to_owned(), Some("invalid_response".to_owned()))
+    );
+}
+
+#[tokio::test]
+async fn oversized_request_heads_are_refused() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    let response = browser
+        .client
+        .get(browser.url("/"))
+        .header("x-padding", "x".repeat(40 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+
+    // A 1 MB query string, sent raw since HTTP clients refuse to build such a URI.
+    let addr = env.app_url.trim_start_matches("http://").to_owned();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let request = format!(
+            "GET /callback/facebook?state={}&code=x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            "a".repeat(1024 * 1024)
+        );
+        // The server may answer and close before reading it all.
+        let _ = stream.write_all(request.as_bytes());
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer)
+            .split_whitespace()
+            .nth(1)
+            .map(str::to_owned)
+    })
+    .await
+    .unwrap();
+    if let Some(status) = status {
+        let code: u16 = status.parse().unwrap();
+        assert!((400..500).contains(&code), "status {code}");
+    }
+    assert_eq!(env.snapshot().await, [0, 0, 0]);
+}
+
+// ---- Concurrency --------------------------------------------------------------------------
+
+fn generous(f: figment::Figment) -> figment::Figment {
+    f.merge(("limits.auth_per_minute", 100_000))
+        .merge(("limits.auth_burst", 100_000))
+        .merge(("login.exchange_timeout_secs", 60))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_parallel_first_logins_of_one_person_make_one_user() {
+    let env = TestEnv::start_with(generous).await;
+    let logins: Vec<_> = (0..50)
+        .map(|_| {
+            let browser = env.browser();
+            tokio::spawn(async move { browser.login(ADA).await })
+        })
+        .collect();
+    for login in logins {
+        assert!(login.await.unwrap().contains("Hi, Ada!"));
+    }
+    assert_eq!(env.count("user_profile").await, 1);
+    assert_eq!(env.count("user_identity").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_parallel_logins_of_different_people_make_two_hundred_users() {
+    let env = TestEnv::start_with(generous).await;
+    let logins: Vec<_> = (0..200)
+        .map(|i| {
+            let browser = env.browser();
+            tokio::spawn(async move {
+                let email = format!("person{i}@example.com");
+                let first = format!("P{i}");
+                let person = Person {
+                    first: &first,
+                    last: "Test",
+                    email: &email,
+                };
+                let home = browser.login(person).await;
+                assert!(home.contains(&format!("Hi, P{i}!")));
+            })
+        })
+        .collect();
+    for login in logins {
+        login.await.unwrap();
+    }
+    assert_eq!(env.count("user_profile").await, 200);
+    assert_eq!(env.count("user_identity").await, 200);
+    let ok: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM async_operation WHERE async_operation_status_id = 2",
+    )
+    .fetch_one(&env.db)
+    .await
+    .unwrap();
+    assert_eq!(ok, 200);
+    assert_eq!(env.count("async_operation").await, 200);
+}

@@ -334,7 +334,12 @@ impl Browser {
 
     /// The logout form's CSRF token from the signed-in home page.
     pub async fn csrf_token(&self) -> String {
-        let (_, home) = self.text("/").await;
+        self.csrf_token_on("/").await
+    }
+
+    /// The CSRF token of the form on the page at `path`.
+    pub async fn csrf_token_on(&self, path: &str) -> String {
+        let (_, home) = self.text(path).await;
         let marker = "name=\"csrf_token\" value=\"";
         let start = home.find(marker).expect("logout form on the page") + marker.len();
         let end = start + home[start..].find('"').expect("end of token");

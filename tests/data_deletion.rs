@@ -1,0 +1,175 @@
+//! Facebook's Data Deletion and Deauthorize callbacks, and self-service deletion.
+
+mod common;
+
+use common::{ADA, Person, TestEnv, location};
+use loginwith::auth::signed_request::sign;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const GRACE: Person<'static> = Person {
+    first: "Grace",
+    last: "Hopper",
+    email: "grace@example.com",
+};
+
+#[tokio::test]
+async fn a_data_deletion_request_deletes_the_person_and_reports_it() {
+    let env = TestEnv::start().await;
+    env.browser().login(ADA).await;
+    env.browser().login(GRACE).await;
+    let ada_id = env.dev.user_id_for_email(ADA.email);
+
+    let response = env
+        .browser()
+        .post_form(
+            "/facebook/data-deletion",
+            &[("signed_request", &env.dev.signed_request(&ada_id))],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    let code = answer["confirmation_code"].as_str().unwrap().to_owned();
+    let url = answer["url"].as_str().unwrap();
+    assert_eq!(url, format!("{}/deletion/{code}", env.app_url));
+
+    // Ada is gone, profile, identity and operations; Grace is untouched.
+    let names: Vec<String> = sqlx::query_scalar("SELECT first_name FROM user_profile")
+        .fetch_all(&env.db)
+        .await
+        .unwrap();
+    assert_eq!(names, vec!["Grace".to_owned()]);
+    assert_eq!(env.count("user_identity").await, 1);
+    assert_eq!(env.count("async_operation").await, 1);
+
+    let (status, page) = env.browser().text(url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&code));
+    assert!(page.contains("We also deleted your profile"), "{page}");
+}
+
+#[tokio::test]
+async fn a_deletion_request_for_an_unknown_person_is_answered_and_deletes_nothing() {
+    let env = TestEnv::start().await;
+    env.browser().login(ADA).await;
+    let response = env
+        .browser()
+        .post_form(
+            "/facebook/data-deletion",
+            &[("signed_request", &env.dev.signed_request("999999"))],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    let (_, page) = env.browser().text(answer["url"].as_str().unwrap()).await;
+    assert!(page.contains("We held no data"), "{page}");
+    assert_eq!(env.snapshot().await, [1, 1, 1]);
+}
+
+#[tokio::test]
+async fn forged_malformed_and_wrongly_signed_requests_are_refused() {
+    let env = TestEnv::start().await;
+    env.browser().login(ADA).await;
+    let ada_id = env.dev.user_id_for_email(ADA.email);
+    let genuine = env.dev.signed_request(&ada_id);
+    let (_, payload) = genuine.split_once('.').unwrap();
+    let cases = [
+        // Signed with another secret.
+        sign(
+            &format!(r#"{{"algorithm":"HMAC-SHA256","user_id":"{ada_id}"}}"#),
+            "not-the-app-secret",
+        ),
+        // A forged signature on a genuine payload.
+        format!("c2lnbmF0dXJl.{payload}"),
+        // The right secret, another algorithm.
+        sign(
+            &format!(r#"{{"algorithm":"HMAC-SHA1","user_id":"{ada_id}"}}"#),
+            common::CLIENT_SECRET,
+        ),
+        // Not base64url at all.
+        "%%%.***".to_owned(),
+        "".to_owned(),
+        "no-dot-here".to_owned(),
+    ];
+    for path in ["/facebook/data-deletion", "/facebook/deauthorize"] {
+        for signed in &cases {
+            let response = env
+                .browser()
+                .post_form(path, &[("signed_request", signed)])
+                .await;
+            assert_eq!(
+                response.status(),
+                StatusCode::BAD_REQUEST,
+                "{path} {signed}"
+            );
+            let body: Value = response.json().await.unwrap();
+            assert!(body["error"].is_string());
+        }
+        let response = env.browser().post_form(path, &[]).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(env.snapshot().await, [1, 1, 1]);
+    assert_eq!(env.count("deletion_request").await, 0);
+}
+
+#[tokio::test]
+async fn deauthorize_unlinks_the_identity() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    browser.login(ADA).await;
+    let ada_id = env.dev.user_id_for_email(ADA.email);
+    let response = env
+        .browser()
+        .post_form(
+            "/facebook/deauthorize",
+            &[("signed_request", &env.dev.signed_request(&ada_id))],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(env.count("user_identity").await, 0);
+    // It was Ada's only identity: her profile went with it, and her browser is signed out.
+    assert_eq!(env.count("user_profile").await, 0);
+    assert!(browser.text("/").await.1.contains("Continue with Facebook"));
+}
+
+#[tokio::test]
+async fn a_person_can_delete_their_own_account() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    browser.login(ADA).await;
+    let (status, page) = browser.text("/account/delete").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Delete my account"));
+    let token = browser.csrf_token_on("/account/delete").await;
+
+    let response = browser
+        .post_form("/account/delete", &[("csrf_token", "forged")])
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = browser.post_form("/account/delete", &[]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(env.snapshot().await, [1, 1, 1]);
+
+    let response = browser
+        .post_form("/account/delete", &[("csrf_token", &token)])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+    assert_eq!(env.snapshot().await, [0, 0, 0]);
+    let (_, home) = browser.text("/").await;
+    assert!(home.contains("Your account and everything we kept about you were deleted."));
+    assert!(home.contains("Continue with Facebook"));
+
+    // Anonymous visitors are sent home.
+    let response = env.browser().get("/account/delete").await;
+    assert_eq!(location(&response), "/");
+}
+
+#[tokio::test]
+async fn unknown_deletion_codes_are_404() {
+    let env = TestEnv::start().await;
+    for code in ["nope", "0123456789abcdef0123456789abcdef", "%FF"] {
+        let response = env.browser().get(&format!("/deletion/{code}")).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{code}");
+    }
+}

@@ -1,0 +1,98 @@
+//! The tracing output of a whole sign-in, at TRACE level, holds no secret: not the client
+//! secret, the access token, the appsecret_proof, the code, the state, the PKCE verifier nor
+//! the session id.
+
+mod common;
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+};
+
+use common::{ADA, TestEnv};
+use loginwith::auth::facebook::appsecret_proof;
+use oauth2::ClientSecret;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_whole_sign_in_logs_no_secret() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            "loginwith=trace,oauth2=trace,reqwest=trace,hyper_util=trace,sqlx=trace,\
+             tower_sessions=trace,tower_sessions_core=trace,tower_http=trace,axum=trace",
+        )
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    let dialog = browser.start_login().await;
+    let state = dialog
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let mut verifier = String::new();
+    env.edit_session(|record| {
+        verifier = record.data["login.pending"][0]["verifier"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    })
+    .await;
+    let callback = browser.consent(&dialog, ADA, "allow").await;
+    let code = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    browser.get(&callback).await;
+    assert_eq!(browser.wait_status().await, "ok");
+    let response = browser.get("/success").await;
+    let session_id = response
+        .cookies()
+        .find(|c| c.name() == "loginwith_session")
+        .unwrap()
+        .value()
+        .to_owned();
+    assert!(browser.text("/").await.1.contains("Hi, Ada!"));
+
+    let tokens = env.dev.issued_tokens();
+    assert_eq!(tokens.len(), 1);
+    let proof = appsecret_proof(&ClientSecret::new(common::CLIENT_SECRET.into()), &tokens[0]);
+    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("sign-in exchange succeeded"),
+        "the capture works: {} bytes",
+        log.len()
+    );
+    for (what, secret) in [
+        ("client secret", common::CLIENT_SECRET),
+        ("access token", tokens[0].as_str()),
+        ("appsecret_proof", proof.as_str()),
+        ("code", code.as_str()),
+        ("state", state.as_str()),
+        ("PKCE verifier", verifier.as_str()),
+        ("session id", session_id.as_str()),
+    ] {
+        assert!(!log.contains(secret), "the log holds the {what}");
+    }
+}

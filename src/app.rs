@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use url::Url;
 
 use crate::{
-    auth::{Exchanger, Provider, Providers, facebook::Facebook, http::HttpClient},
+    auth::{Exchanger, OperationEvents, Provider, Providers, facebook::Facebook, http::HttpClient},
     config::{Config, Environment, OAuthProviderConfig},
     dev_provider::{DevProvider, DevProviderSettings, Faults},
     store::{Store, StoreError},
@@ -89,6 +89,7 @@ impl App {
         }
         let facebook = Facebook::new(&facebook_config, &config.redirect_uri("facebook"), http)?;
         let limits = &config.limits;
+        let events = Arc::new(OperationEvents::default());
         let settings = Arc::new(WebSettings {
             public_url: config
                 .server
@@ -110,7 +111,13 @@ impl App {
             providers: Providers::new(
                 std::iter::once(Arc::new(facebook) as Arc<dyn Provider>).chain(extra_providers),
             ),
-            exchanger: Exchanger::new(store.clone(), timeout, limits.max_concurrent_exchanges),
+            exchanger: Exchanger::new(
+                store.clone(),
+                timeout,
+                limits.max_concurrent_exchanges,
+                events.clone(),
+            ),
+            events,
             auth_limiter: Arc::new(RateLimiter::new(limits.auth_per_minute, limits.auth_burst)),
             facebook_app_secret: Arc::new(ClientSecret::new(facebook_config.client_secret.clone())),
             settings: settings.clone(),

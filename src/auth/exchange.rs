@@ -7,7 +7,7 @@ use oauth2::{AuthorizationCode, PkceCodeVerifier};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{Instrument, error, info, info_span, warn};
 
-use super::{ExchangeError, FailureReason, Provider};
+use super::{ExchangeError, FailureReason, OperationEvents, Provider};
 use crate::store::{OperationId, Store};
 
 /// Starts and bounds code exchanges: each runs under a time limit, and only so many run at
@@ -17,6 +17,7 @@ pub struct Exchanger {
     store: Store,
     timeout: Duration,
     slots: Arc<Semaphore>,
+    events: Arc<OperationEvents>,
 }
 
 /// The right to run one exchange, taken before anything is written for it; the slot frees
@@ -26,11 +27,17 @@ pub struct ExchangeSlot {
 }
 
 impl Exchanger {
-    pub fn new(store: Store, timeout: Duration, max_concurrent: usize) -> Self {
+    pub fn new(
+        store: Store,
+        timeout: Duration,
+        max_concurrent: usize,
+        events: Arc<OperationEvents>,
+    ) -> Self {
         Self {
             store,
             timeout,
             slots: Arc::new(Semaphore::new(max_concurrent)),
+            events,
         }
     }
 
@@ -54,6 +61,7 @@ impl Exchanger {
         verifier: PkceCodeVerifier,
     ) {
         let store = self.store.clone();
+        let events = self.events.clone();
         let timeout = self.timeout;
         let span = info_span!("exchange", operation = %operation, provider = provider.id());
         tokio::spawn(
@@ -83,6 +91,7 @@ impl Exchanger {
                         error!(error = %e, "could not mark the operation failed either; it will expire");
                     }
                 }
+                events.finished(operation);
             }
             .instrument(span),
         );

@@ -1,5 +1,6 @@
 //! Identity providers and the code exchange.
 
+pub mod events;
 pub mod exchange;
 pub mod facebook;
 mod failure;
@@ -7,6 +8,7 @@ pub mod http;
 mod provider;
 pub mod signed_request;
 
+pub use events::OperationEvents;
 pub use exchange::Exchanger;
 pub use failure::FailureReason;
 pub use provider::{BoxFuture, ExchangeError, Profile, Provider, Providers};

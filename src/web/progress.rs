@@ -1,16 +1,22 @@
 //! The wait after the callback: the preloader, its status endpoint, and the two ways out.
 
+use std::time::Duration;
+
 use axum::{
-    extract::State,
+    extract::{RawQuery, State},
     http::{StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
 
+use serde::Deserialize;
+use tokio::time::Instant;
+
 use super::{
     AppError, AppState, WebSession,
     pages::{ErrorPage, Page, PreloaderPage},
+    params,
 };
-use crate::store::{Operation, OperationStatus};
+use crate::store::{Operation, OperationId, OperationStatus};
 
 impl AppState {
     /// The operation this browser waits for, read with the orphan check.
@@ -47,22 +53,78 @@ pub async fn preloader(
     })
 }
 
-/// `GET /get-status`: `pending`, `ok` or `error` for this session's operation. Reads only:
-/// a late poll must never write the session over a newer one.
+/// The longest `/get-status?wait=` honoured, in seconds.
+const MAX_WAIT_SECS: u64 = 30;
+/// While long-polling, the database is re-read this often: the exchange may be running on
+/// another instance, whose notification never reaches this one.
+const RECHECK_EVERY: Duration = Duration::from_millis(250);
+
+#[derive(Deserialize)]
+struct StatusQuery {
+    wait: Option<u64>,
+}
+
+/// `GET /get-status[?wait=SECONDS]`: `pending`, `ok` or `error` for this session's
+/// operation. With `wait` (at most 30) it answers the moment the operation leaves `pending`,
+/// or `pending` when the wait ends. Reads only: a late poll must never write the session
+/// over a newer one.
 pub async fn get_status(
     State(app): State<AppState>,
+    RawQuery(query): RawQuery,
     session: WebSession,
 ) -> Result<Response, AppError> {
-    let (status, body) = match app.session_operation(&session).await? {
-        Some(operation) => (StatusCode::OK, operation.status.code()),
+    let query: StatusQuery = params::decode(query.unwrap_or_default().as_bytes())?;
+    let wait = Duration::from_secs(query.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    let status = match session.operation().await? {
+        Some(id) => wait_for_status(&app, id, wait).await?,
+        None => None,
+    };
+    let (code, body) = match status {
+        Some(status) => (StatusCode::OK, status.code()),
         None => (StatusCode::NOT_FOUND, OperationStatus::Error.code()),
     };
     Ok((
-        status,
+        code,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         body,
     )
         .into_response())
+}
+
+/// The operation's status once it is no longer pending, or when `wait` has passed.
+async fn wait_for_status(
+    app: &AppState,
+    id: OperationId,
+    wait: Duration,
+) -> Result<Option<OperationStatus>, AppError> {
+    let deadline = Instant::now() + wait;
+    let subscription = (!wait.is_zero()).then(|| app.events.subscribe(id));
+    loop {
+        // Enabled before the read, so a finish between the read and the wait still wakes us.
+        let notified = subscription.as_ref().map(|s| s.notify().notified());
+        tokio::pin!(notified);
+        if let Some(notified) = notified.as_mut().as_pin_mut() {
+            notified.enable();
+        }
+        let Some(operation) = app
+            .store
+            .operation(id, app.settings.exchange_timeout)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let now = Instant::now();
+        if operation.status != OperationStatus::Pending || now >= deadline {
+            return Ok(Some(operation.status));
+        }
+        let pause = RECHECK_EVERY.min(deadline - now);
+        match notified.as_mut().as_pin_mut() {
+            Some(notified) => {
+                let _ = tokio::time::timeout(pause, notified).await;
+            }
+            None => tokio::time::sleep(pause).await,
+        }
+    }
 }
 
 /// `GET /success`: signs the person in when their operation is `ok`.

@@ -4,7 +4,7 @@ use oauth2::ClientSecret;
 
 use super::RateLimiter;
 use crate::{
-    auth::{Exchanger, Providers},
+    auth::{Exchanger, OperationEvents, Providers},
     store::Store,
 };
 
@@ -14,6 +14,8 @@ pub struct AppState {
     pub store: Store,
     pub providers: Providers,
     pub exchanger: Exchanger,
+    /// Wakes long-polling `/get-status` requests when an exchange ends.
+    pub events: Arc<OperationEvents>,
     pub auth_limiter: Arc<RateLimiter>,
     /// Verifies Facebook's signed requests (Data Deletion, Deauthorize).
     pub facebook_app_secret: Arc<ClientSecret>,

@@ -1,0 +1,106 @@
+//! `/get-status?wait=`: answers the moment the operation leaves `pending`, times out with
+//! `pending`, and works when the exchange runs on another instance sharing the database.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ADA, Browser, TestEnv};
+use loginwith::{config::Environment, dev_provider::Fault};
+use reqwest::StatusCode;
+
+/// Far longer than any exchange here: answering well before it proves the wait ended early.
+const LONG_WAIT: &str = "/get-status?wait=30";
+
+#[tokio::test]
+async fn the_long_poll_answers_early_on_ok() {
+    let env = TestEnv::start().await;
+    env.set_latency(Duration::from_millis(300));
+    let browser = env.browser();
+    browser.login_until_preloader(ADA).await;
+    let started = Instant::now();
+    let (status, body) = browser.text(LONG_WAIT).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn the_long_poll_answers_early_on_error() {
+    let env = TestEnv::start().await;
+    env.dev.set_faults(loginwith::dev_provider::Faults {
+        latency: Duration::from_millis(300),
+        fault: Fault::TokenError,
+    });
+    let browser = env.browser();
+    browser.login_until_preloader(ADA).await;
+    let started = Instant::now();
+    assert_eq!(browser.text(LONG_WAIT).await.1, "error");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn the_long_poll_times_out_with_pending() {
+    let env = TestEnv::start_with(|f| f.merge(("login.exchange_timeout_secs", 60))).await;
+    env.set_fault(Fault::Hang);
+    let browser = env.browser();
+    browser.login_until_preloader(ADA).await;
+    let started = Instant::now();
+    assert_eq!(browser.text("/get-status?wait=1").await.1, "pending");
+    assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
+}
+
+#[tokio::test]
+async fn the_long_poll_works_across_two_instances_sharing_one_database() {
+    let first = TestEnv::start().await;
+    first.set_latency(Duration::from_millis(500));
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = first.config.database.url.clone();
+    let second = TestEnv::start_on(
+        dir,
+        database_url,
+        Environment::Development,
+        Vec::new(),
+        |f| f,
+    )
+    .await;
+
+    // The sign-in (and so the exchange) happens on the first instance...
+    let browser = first.browser();
+    browser.login_until_preloader(ADA).await;
+    // ...the long poll goes to the second, which never hears the first's notification.
+    // Cookies are per host, not per port: the same session cookie reaches both.
+    let other = Browser::with_client(&second.app_url, browser.client.clone());
+    let started = Instant::now();
+    let (status, body) = other.text(LONG_WAIT).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn without_wait_it_answers_at_once_and_bad_waits_are_refused() {
+    let env = TestEnv::start_with(|f| f.merge(("login.exchange_timeout_secs", 60))).await;
+    env.set_fault(Fault::Hang);
+    let browser = env.browser();
+    browser.login_until_preloader(ADA).await;
+    assert_eq!(browser.text("/get-status").await.1, "pending");
+    assert_eq!(browser.text("/get-status?wait=0").await.1, "pending");
+    for bad in ["wait=soon", "wait=-1", "wait=1&wait=2"] {
+        let (status, _) = browser.text(&format!("/get-status?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    // No operation: still the 404 `error`, at once.
+    let (status, body) = env.browser().text(LONG_WAIT).await;
+    assert_eq!((status, body.as_str()), (StatusCode::NOT_FOUND, "error"));
+}

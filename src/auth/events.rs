@@ -85,11 +85,13 @@ mod tests {
     async fn a_finish_wakes_an_enabled_waiter_and_entries_are_forgotten() {
         let events = Arc::new(OperationEvents::default());
         let subscription = events.subscribe(OperationId(1));
-        let notified = subscription.notify().notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        events.finished(OperationId(1));
-        notified.await;
+        {
+            let notified = subscription.notify().notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            events.finished(OperationId(1));
+            notified.await;
+        }
         drop(subscription);
         assert_eq!(events.watched(), 0);
 

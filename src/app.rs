@@ -191,6 +191,7 @@ fn dev_provider(
             client_id: DEV_CLIENT_ID.to_owned(),
             client_secret: secret.clone(),
             redirect_uris: vec![config.redirect_uri("facebook")],
+            auto_approve: config.dev_provider.auto_approve,
         },
         Faults {
             latency: Duration::from_millis(config.dev_provider.latency_ms),

@@ -156,6 +156,7 @@ impl std::fmt::Debug for OAuthProviderConfig {
 #[serde(deny_unknown_fields)]
 pub struct DevProviderConfig {
     pub enabled: bool,
+    pub auto_approve: bool,
     pub latency_ms: u64,
     pub fault: Fault,
 }

@@ -37,6 +37,9 @@ pub struct DevProviderSettings {
     pub client_secret: String,
     /// "Valid OAuth Redirect URIs": compared byte for byte.
     pub redirect_uris: Vec<String>,
+    /// For scripted clients (the load benchmark): the dialog approves at once, without a
+    /// consent page, as the person whose email is in the `dev_user` cookie (else Ada).
+    pub auto_approve: bool,
 }
 
 /// A person the consent page signs in as.

@@ -74,6 +74,7 @@ impl TestEnv {
                 client_id: CLIENT_ID.to_owned(),
                 client_secret: CLIENT_SECRET.to_owned(),
                 redirect_uris: vec![format!("{app_url}/callback/facebook")],
+                auto_approve: false,
             },
             Faults::default(),
         );

@@ -1,0 +1,146 @@
+// Starts the real loginwith binary on a free loopback port with its own SQLite file, waits
+// until it answers, and stops it afterwards. One instance per scenario.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const E2E_DIR = path.resolve(here, '..');
+export const REPO_ROOT = path.resolve(E2E_DIR, '..');
+
+/** The binary under test: LOGINWITH_BIN, else ../target/debug/loginwith from e2e/. */
+export function binaryPath() {
+  return process.env.LOGINWITH_BIN
+    ? path.resolve(process.env.LOGINWITH_BIN)
+    : path.join(REPO_ROOT, 'target', 'debug', 'loginwith');
+}
+
+const READY_DEADLINE_MS = 20_000;
+// SIGTERM first (graceful shutdown); a server still serving a hung provider call gets SIGKILL.
+const STOP_DEADLINE_MS = 1_500;
+
+/** A port nobody listens on right now (the OS picks it; a rare race is retried below). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Every running instance, so none outlives the test process even when a test throws. */
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/**
+ * Starts loginwith. `config` maps configuration keys to values, e.g.
+ * `{ 'dev_provider.latency_ms': 3000 }`, turned into `LOGINWITH_DEV_PROVIDER__LATENCY_MS`.
+ * Returns `{ url, port, log(), stop() }`.
+ */
+export async function startApp(config = {}, { logFile } = {}) {
+  const bin = binaryPath();
+  if (!existsSync(bin)) {
+    throw new Error(`loginwith binary not found at ${bin}: run \`cargo build\` in ${REPO_ROOT} or set LOGINWITH_BIN`);
+  }
+  let lastError;
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    try {
+      return await startOnce(bin, config, logFile);
+    } catch (error) {
+      lastError = error;
+      if (!error.portTaken) throw error;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnce(bin, config, logFile) {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'loginwith-e2e-'));
+  // Only what we set: an inherited LOGINWITH_* (LOGINWITH_BIN included) would be read as
+  // configuration, and unknown keys stop start-up.
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !key.startsWith('LOGINWITH_')),
+  );
+  Object.assign(env, {
+    RUST_LOG: process.env.E2E_RUST_LOG || 'info',
+    LOGINWITH_SERVER__BIND: `127.0.0.1:${port}`,
+    LOGINWITH_SERVER__PUBLIC_URL: url,
+    LOGINWITH_DATABASE__URL: `sqlite://${path.join(dir, 'e2e.db')}`,
+    // Quick polling keeps the suite fast; the preloader's behaviour is the same.
+    LOGINWITH_LOGIN__POLL_INTERVAL_MS: '200',
+  });
+  for (const [key, value] of Object.entries(config)) {
+    env[`LOGINWITH_${key.toUpperCase().replaceAll('.', '__')}`] = String(value);
+  }
+
+  const child = spawn(bin, [], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let output = '';
+  const collect = (chunk) => { output += chunk.toString(); };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  let exited = null;
+  const exit = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+      running.delete(child);
+      resolve(exited);
+    });
+  });
+
+  const cleanup = async () => {
+    if (!exited) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_DEADLINE_MS);
+      await exit;
+      clearTimeout(timer);
+    }
+    if (logFile) {
+      await mkdir(path.dirname(logFile), { recursive: true });
+      await writeFile(logFile, output);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  // Ready when GET / answers 200; fail at once if the process dies, or at the deadline.
+  const deadline = Date.now() + READY_DEADLINE_MS;
+  for (;;) {
+    if (exited) {
+      await cleanup();
+      const error = new Error(`loginwith exited (${JSON.stringify(exited)}) before answering on ${url}:\n${output}`);
+      error.portTaken = /cannot listen/.test(output);
+      throw error;
+    }
+    try {
+      const response = await fetch(`${url}/`, { redirect: 'manual', signal: AbortSignal.timeout(1000) });
+      if (response.status === 200) break;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) {
+      await cleanup();
+      throw new Error(`loginwith did not answer 200 on ${url}/ within ${READY_DEADLINE_MS} ms:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+
+  return {
+    url,
+    port,
+    /** Everything the server printed so far. */
+    log: () => output,
+    stop: cleanup,
+  };
+}

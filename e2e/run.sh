@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# End-to-end tests of loginwith in headless Chromium (Debian's package, never a downloaded
+# browser): installs what is missing, builds the app, runs e2e/tests with `node --test`.
+# Screenshots of every page go to e2e/artifacts/<scenario>/ (git-ignored).
+#
+#   bash e2e/run.sh                        # the suite
+#   UPDATE_SCREENSHOTS=1 bash e2e/run.sh   # ... then refresh docs/screenshots/
+#
+# LOGINWITH_BIN tests another binary; CHROMIUM_PATH another Chromium; E2E_CONCURRENCY sets
+# how many test files run at once (default 2).
+set -euo pipefail
+
+E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$E2E_DIR/.." && pwd)"
+CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
+export CHROMIUM_PATH="$CHROMIUM"
+# playwright-core never downloads a browser; say so anyway, for any tool that might.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+echo "== chromium"
+if [ ! -x "$CHROMIUM" ]; then
+  echo "$CHROMIUM is missing: installing Debian's chromium and chromium-driver"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! as_root apt-get install -y chromium chromium-driver; then
+    as_root apt-get update
+    as_root apt-get install -y chromium chromium-driver
+  fi
+fi
+"$CHROMIUM" --version 2>/dev/null || { echo "error: $CHROMIUM does not run" >&2; exit 1; }
+
+echo "== node packages (e2e/)"
+node --version
+cd "$E2E_DIR"
+if [ ! -f node_modules/.package-lock.json ] \
+  || [ package-lock.json -nt node_modules/.package-lock.json ] \
+  || [ package.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+else
+  echo "node_modules is up to date"
+fi
+
+echo "== cargo build"
+(cd "$ROOT" && cargo build)
+
+echo "== end-to-end tests"
+rm -rf "$E2E_DIR/artifacts"
+started=$SECONDS
+node --test \
+  --test-reporter=spec \
+  --test-concurrency="${E2E_CONCURRENCY:-2}" \
+  --test-timeout=180000 \
+  tests/*.test.mjs
+echo "end-to-end tests passed in $((SECONDS - started)) s; screenshots in e2e/artifacts/"
+
+if [ "${UPDATE_SCREENSHOTS:-}" = "1" ]; then
+  echo "== docs/screenshots"
+  mkdir -p "$ROOT/docs/screenshots"
+  for width in desktop phone; do
+    for page in home consent preloader signed-in error; do
+      shots=("$E2E_DIR/artifacts/layout-$width/"[0-9][0-9]-"$page".png)
+      if [ ! -f "${shots[0]}" ]; then
+        echo "error: no $page screenshot at $width width in e2e/artifacts/layout-$width/" >&2
+        exit 1
+      fi
+      cp "${shots[0]}" "$ROOT/docs/screenshots/$width-$page.png"
+      echo "docs/screenshots/$width-$page.png"
+    done
+  done
+fi

@@ -135,7 +135,13 @@ impl App {
         if let Some(dev_router) = dev_router {
             router = router.nest(DEV_PROVIDER_PATH, dev_router);
         }
-        let router = web::common_layers(router.layer(session_layer), &settings);
+        let router = router
+            .layer(session_layer)
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::<str>::from(config.cookie_name()),
+                web::keep_cookie_unless_signed_out,
+            ));
+        let router = web::common_layers(router, &settings);
         spawn_maintenance(store.clone(), timeout);
         Ok(Self { router, store })
     }

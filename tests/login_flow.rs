@@ -354,3 +354,49 @@ async fn session_id_changes_at_sign_in() {
         .unwrap();
     assert!(!page.contains("Hi, Ada!"));
 }
+
+#[tokio::test]
+async fn the_auto_approving_dialog_signs_in_the_person_named_by_the_dev_user_cookie() {
+    use loginwith::dev_provider::{DevProvider, DevProviderSettings, Faults};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dev_url = format!("http://{}", listener.local_addr().unwrap());
+    let dev = DevProvider::new(
+        DevProviderSettings {
+            client_id: "auto".into(),
+            client_secret: "secret".into(),
+            redirect_uris: vec!["http://app.example/callback/facebook".into()],
+            auto_approve: true,
+        },
+        Faults::default(),
+    );
+    let router = dev.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!(
+            "{dev_url}/dialog/oauth?client_id=auto&redirect_uri=http%3A%2F%2Fapp.example%2Fcallback%2Ffacebook&response_type=code&state=s1"
+        ))
+        .header("cookie", "dev_user=grace@example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let target = location(&response);
+    assert!(
+        target.starts_with("http://app.example/callback/facebook?code="),
+        "{target}"
+    );
+    assert!(target.ends_with("&state=s1#_=_"), "{target}");
+    // An unregistered redirect URI still gets Facebook's error page, never a redirect.
+    let response = client
+        .get(format!(
+            "{dev_url}/dialog/oauth?client_id=auto&redirect_uri=http%3A%2F%2Fevil.example%2F&response_type=code"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}

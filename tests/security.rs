@@ -531,3 +531,67 @@ async fn two_hundred_parallel_logins_of_different_people_make_two_hundred_users(
     assert_eq!(ok, 200);
     assert_eq!(env.count("async_operation").await, 200);
 }
+
+#[tokio::test]
+async fn a_late_request_with_the_pre_sign_in_id_does_not_sign_the_browser_out() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    let response = browser.get("/authorize/facebook").await;
+    let old_id = response
+        .cookies()
+        .find(|c| c.name() == "loginwith_session")
+        .unwrap()
+        .value()
+        .to_owned();
+    let dialog = Url::parse(location(&response)).unwrap();
+    let callback = browser.consent(&dialog, ADA, "allow").await;
+    browser.get(&callback).await;
+    assert_eq!(browser.wait_status().await, "ok");
+    assert_eq!(location(&browser.get("/success").await), "/");
+
+    // Requests sent before the id changed (another tab, a long poll) arrive afterwards.
+    let late = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in [
+        "/get-status",
+        "/preloader",
+        "/error",
+        "/success",
+        "/",
+        "/callback/facebook?state=late&code=late",
+    ] {
+        let response = late
+            .get(format!("{}{path}", env.app_url))
+            .header("cookie", format!("loginwith_session={old_id}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "{path} would replace or remove the signed-in cookie: {:?}",
+            response.headers().get("set-cookie")
+        );
+    }
+    assert!(browser.text("/").await.1.contains("Hi, Ada!"));
+}
+
+#[tokio::test]
+async fn a_late_callback_in_a_signed_in_browser_goes_home() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    let first_tab = browser.start_login().await;
+    let second_tab = browser.start_login().await;
+    let callback = browser.consent(&second_tab, ADA, "allow").await;
+    browser.get(&callback).await;
+    assert_eq!(browser.wait_status().await, "ok");
+    browser.get("/success").await;
+    // The first tab's Allow arrives after the second tab signed in.
+    let late = browser.consent(&first_tab, ADA, "allow").await;
+    let response = browser.get(&late).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+    assert!(browser.text("/").await.1.contains("Hi, Ada!"));
+    assert_eq!(env.count("async_operation").await, 1, "nothing written");
+}

@@ -26,8 +26,8 @@ async fn success_without_an_operation_goes_to_the_error_page() {
     let browser = env.browser();
     let response = browser.get("/success").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&response), "/error");
-    let (status, page) = browser.text("/error").await;
+    assert_eq!(location(&response), "/error?why=nothing-to-finish");
+    let (status, page) = browser.text(location(&response)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("There is no sign-in to finish"), "{page}");
     assert!(!browser.text("/").await.1.contains("Hi,"));
@@ -53,7 +53,10 @@ async fn another_sessions_operation_is_invisible() {
     let response = stranger.get("/get-status").await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(response.text().await.unwrap(), "error");
-    assert_eq!(location(&stranger.get("/success").await), "/error");
+    assert_eq!(
+        location(&stranger.get("/success").await),
+        "/error?why=nothing-to-finish"
+    );
 
     // Nor can the stranger finish the owner's sign-in once it succeeds.
     env.set_fault(Fault::None);

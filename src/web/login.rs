@@ -69,6 +69,10 @@ pub async fn callback(
             provider = provider.id(),
             "callback refused: unknown, replayed or expired state"
         );
+        // A late answer to a sign-in another tab already completed: nothing to do.
+        if session.user(&app.settings).await?.is_some() {
+            return Ok(Redirect::to("/").into_response());
+        }
         return Err(AppError::BadRequest(BAD_CALLBACK));
     };
     if !issuer_matches(provider.issuer(), query.iss.as_deref()) {

@@ -1,6 +1,7 @@
 //! HTTP: routes, pages and the layers around them.
 
 mod account;
+mod cookie_guard;
 mod data_deletion;
 mod error;
 mod home;
@@ -23,6 +24,7 @@ use tower_http::{
     set_header::SetResponseHeaderLayer, trace::TraceLayer,
 };
 
+pub use cookie_guard::keep_cookie_unless_signed_out;
 pub use error::AppError;
 pub use rate_limit::RateLimiter;
 pub use session::{Notice, STATE_LIFETIME, WebSession};

@@ -149,23 +149,32 @@ pub async fn success(
         }) => Ok(Redirect::to("/preloader").into_response()),
         // Failed: the error page reads the reason from the operation.
         Some(_) => Ok(Redirect::to("/error").into_response()),
-        None => {
-            session
-                .add_notice(
-                    "There is no sign-in to finish. Please start again.".to_owned(),
-                    None,
-                )
-                .await?;
-            Ok(Redirect::to("/error").into_response())
+        // Nothing to finish. Written nowhere: this may be a late request carrying the id
+        // the session had before sign-in, and a new session here would replace the
+        // signed-in cookie.
+        None if session.user(&app.settings).await?.is_some() => {
+            Ok(Redirect::to("/").into_response())
         }
+        None => Ok(Redirect::to(NOTHING_TO_FINISH).into_response()),
     }
+}
+
+/// Where `/success` sends a browser with nothing to finish.
+const NOTHING_TO_FINISH: &str = "/error?why=nothing-to-finish";
+
+/// The error page's only parameter: one of a fixed set of reasons, never text to show.
+#[derive(Deserialize)]
+struct ErrorQuery {
+    why: Option<String>,
 }
 
 /// `GET /error`: why the sign-in did not work, in the person's words, and a way back in.
 pub async fn error_page(
     State(app): State<AppState>,
+    RawQuery(query): RawQuery,
     session: WebSession,
 ) -> Result<Response, AppError> {
+    let query: ErrorQuery = params::decode(query.unwrap_or_default().as_bytes())?;
     let notices = session.take_notices().await?;
     let mut retry_provider = notices.iter().find_map(|n| n.provider.clone());
     let mut messages: Vec<String> = notices.into_iter().map(|n| n.text).collect();
@@ -186,7 +195,14 @@ pub async fn error_page(
         retry_provider.get_or_insert(operation.provider);
         session.clear_operation().await?;
     }
+    if query.why.as_deref() == Some("nothing-to-finish") {
+        messages.push("There is no sign-in to finish. Please start again.".to_owned());
+    }
     if messages.is_empty() {
+        // Another tab finished the sign-in this one was waiting for.
+        if session.user(&app.settings).await?.is_some() {
+            return Ok(Redirect::to("/").into_response());
+        }
         messages.push("The sign-in did not complete. Please try again.".to_owned());
     }
     let retry_href = retry_provider

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tower_sessions::{Expiry, Session};
 
-use super::{AppError, AppState, WebSettings};
+use super::{AppError, AppState, WebSettings, cookie_guard::SignOutIntent};
 use crate::store::{OperationId, UserId, now_ms};
 
 const PENDING_LOGINS: &str = "login.pending";
@@ -63,6 +63,7 @@ const REFRESH_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
 /// The session, with this app's meaning.
 pub struct WebSession {
     session: Session,
+    sign_out_intent: Option<SignOutIntent>,
     /// The idle lifetime of a signed-in session.
     remember: Duration,
 }
@@ -79,6 +80,7 @@ impl FromRequestParts<AppState> for WebSession {
             .map_err(|(_, message)| AppError::Internal(format!("session layer: {message}")))?;
         Ok(Self {
             session,
+            sign_out_intent: parts.extensions.get::<SignOutIntent>().cloned(),
             remember: state.settings.remember,
         })
     }
@@ -247,6 +249,9 @@ impl WebSession {
 
     /// Signs out: the record is deleted and the cookie removed.
     pub async fn sign_out(&self) -> Result<(), AppError> {
+        if let Some(intent) = &self.sign_out_intent {
+            intent.declare();
+        }
         self.session.flush().await?;
         Ok(())
     }

@@ -1,5 +1,7 @@
-// Polls /get-status until the sign-in is decided, then moves on. Plain fetch, no framework.
-// Without JavaScript the page's <noscript> refresh does the same through the server.
+// Waits on /get-status until the sign-in is decided, then moves on. Plain fetch, no framework.
+// It long-polls (/get-status?wait=N answers the moment the exchange ends); after any failed
+// long poll it falls back to plain polling every poll interval. Without JavaScript the
+// page's <noscript> refresh does the same through the server.
 // Every change of the status line is announced (the element is an aria-live region).
 (function () {
   "use strict";
@@ -13,6 +15,9 @@
   var slowAfterMs = Math.min(10000, limitMs / 2);
   var started = Date.now();
   var failedPolls = 0;
+  // Long polls until one fails; then plain polls, which any proxy handles.
+  var longPoll = true;
+  var LONG_POLL_SECS = 25;
 
   function say(text) {
     if (status && status.textContent !== text) { status.textContent = text; }
@@ -20,14 +25,20 @@
 
   function go(path) { window.location.replace(path); }
 
+  var slow = false;
+  // A timer, not a poll, says so: a long poll may be waiting the whole time.
+  window.setTimeout(function () {
+    slow = true;
+    if (failedPolls < 3) { say(provider + " is taking longer than usual. Still waiting…"); }
+  }, slowAfterMs);
+
   function again() {
-    var waited = Date.now() - started;
     if (failedPolls >= 3) {
       say("We cannot reach loginwith right now. Check your connection; this page keeps trying.");
-    } else if (waited > slowAfterMs) {
+    } else if (slow) {
       say(provider + " is taking longer than usual. Still waiting…");
     }
-    window.setTimeout(poll, interval);
+    window.setTimeout(poll, longPoll ? 0 : interval);
   }
 
   function poll() {
@@ -37,8 +48,14 @@
       go("/error");
       return;
     }
-    fetch("/get-status", { cache: "no-store", credentials: "same-origin" })
-      .then(function (response) { return response.text(); })
+    var remainingSecs = Math.floor((limitMs - (Date.now() - started)) / 1000);
+    var wait = Math.max(0, Math.min(LONG_POLL_SECS, remainingSecs));
+    var url = longPoll && wait > 0 ? "/get-status?wait=" + wait : "/get-status";
+    fetch(url, { cache: "no-store", credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok && response.status !== 404) { throw new Error("HTTP " + response.status); }
+        return response.text();
+      })
       .then(function (text) {
         failedPolls = 0;
         var answer = text.trim();
@@ -54,6 +71,7 @@
       })
       .catch(function () {
         failedPolls += 1;
+        longPoll = false;
         again();
       });
   }

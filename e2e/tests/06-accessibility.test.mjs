@@ -50,6 +50,8 @@ test('axe: home, consent, preloader, error and signed-in pages', async (t) => {
     await page.getByRole('button', { name: 'Allow' }).click();
     await expectSignedIn(page, 'Ada');
     await check(t, ctx, page, 'signed-in', failures);
+    await page.goto(ctx.url('/account/delete'));
+    await check(t, ctx, page, 'delete-account', failures);
     await page.goto(ctx.url('/no-such-page'));
     await check(t, ctx, page, 'not-found', failures);
   });

@@ -6,7 +6,6 @@ use axum::Router;
 use oauth2::ClientSecret;
 use tokio::net::TcpListener;
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
-use tower_sessions_sqlx_store::SqliteStore;
 use tracing::{info, warn};
 use url::Url;
 
@@ -72,8 +71,6 @@ impl App {
         store
             .delete_finished_operations(FINISHED_OPERATION_RETENTION)
             .await?;
-        let sessions = SqliteStore::new(store.pool().clone());
-        sessions.migrate().await.map_err(StoreError::from)?;
 
         let http = HttpClient::new(timeout)?;
         let mut facebook_config = config.providers.facebook.clone();
@@ -125,7 +122,7 @@ impl App {
 
         // SameSite=Lax, not Strict: the provider's redirect back to /callback is a cross-site
         // top-level GET, and Strict would leave the session cookie (and so the state) behind.
-        let session_layer = SessionManagerLayer::new(sessions)
+        let session_layer = SessionManagerLayer::new(store.sessions())
             .with_name(config.cookie_name())
             .with_same_site(SameSite::Lax)
             .with_secure(config.session.secure)
@@ -215,11 +212,9 @@ fn dev_provider(
     Ok((facebook, dev.router()))
 }
 
-/// Hourly-ish clean-up: orphaned pending operations, old finished ones, expired sessions.
+/// Periodic clean-up: orphaned pending operations, old finished ones, expired sessions.
 fn spawn_maintenance(store: Store, timeout: Duration) {
-    use tower_sessions::session_store::ExpiredDeletion as _;
     tokio::spawn(async move {
-        let sessions = SqliteStore::new(store.pool().clone());
         let mut ticks = tokio::time::interval(MAINTENANCE_PERIOD);
         ticks.tick().await;
         loop {
@@ -229,10 +224,7 @@ fn spawn_maintenance(store: Store, timeout: Duration) {
                 store
                     .delete_finished_operations(FINISHED_OPERATION_RETENTION)
                     .await?;
-                sessions
-                    .delete_expired()
-                    .await
-                    .map_err(|e| StoreError::Database(sqlx::Error::Protocol(e.to_string())))
+                store.sessions().delete_expired().await
             }
             .await;
             if let Err(e) = result {

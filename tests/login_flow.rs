@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ADA, Person, TestEnv, location};
+use common::{ADA, Person, TestEnv, location, param};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -149,12 +149,7 @@ async fn bad_missing_and_replayed_state_are_refused_and_write_nothing() {
     let browser = env.browser();
     let dialog = browser.start_login().await;
     let callback = browser.consent(&dialog, ADA, "allow").await;
-    let code = url::Url::parse(&callback)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let code = param(&callback, "code");
 
     for bad in [
         format!("/callback/facebook?code={code}"),
@@ -193,11 +188,7 @@ async fn callback_without_code_is_refused() {
     let env = TestEnv::start().await;
     let browser = env.browser();
     let dialog = browser.start_login().await;
-    let state = dialog
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let state = param(dialog.as_str(), "state");
     let response = browser
         .get(&format!("/callback/facebook?state={state}"))
         .await;
@@ -213,21 +204,12 @@ async fn a_replayed_code_ends_as_denied() {
     let callback = victim.consent(&dialog, ADA, "allow").await;
     assert_eq!(victim.get(&callback).await.status(), StatusCode::SEE_OTHER);
     assert_eq!(victim.wait_status().await, "ok");
-    let used_code = url::Url::parse(&callback)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let used_code = param(&callback, "code");
 
     // Another browser with a valid state of its own presents the spent code.
     let attacker = env.browser();
     let dialog = attacker.start_login().await;
-    let state = dialog
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let state = param(dialog.as_str(), "state");
     let response = attacker
         .get(&format!(
             "/callback/facebook?code={used_code}&state={state}"
@@ -270,11 +252,7 @@ async fn authorize_sends_every_parameter_facebook_needs() {
     // At least 128 bits of randomness; ours is 256 bits in base64url.
     assert!(params["state"].len() >= 43, "state {}", params["state"]);
     let other = env.browser().start_login().await;
-    let other_state = other
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let other_state = param(other.as_str(), "state");
     assert_ne!(params["state"], other_state);
 }
 

@@ -9,7 +9,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use common::{ADA, TestEnv};
+use common::{ADA, TestEnv, param};
 use loginwith::auth::facebook::appsecret_proof;
 use oauth2::ClientSecret;
 
@@ -33,7 +33,7 @@ async fn a_whole_sign_in_logs_no_secret() {
     tracing_subscriber::fmt()
         .with_env_filter(
             "loginwith=trace,oauth2=trace,reqwest=trace,hyper_util=trace,sqlx=trace,\
-             tower_sessions=trace,tower_sessions_core=trace,tower_http=trace,axum=trace",
+             session=trace,session_core=trace,tower_http=trace,axum=trace",
         )
         .with_ansi(false)
         .with_writer(move || writer.clone())
@@ -42,28 +42,17 @@ async fn a_whole_sign_in_logs_no_secret() {
     let env = TestEnv::start().await;
     let browser = env.browser();
     let dialog = browser.start_login().await;
-    let state = dialog
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
+    let state = param(dialog.as_str(), "state");
     let mut verifier = String::new();
-    env.edit_session(|record| {
-        verifier = record.data["login.pending"][0]["verifier"]
+    env.edit_session(|data| {
+        verifier = data["login.pending"][0]["verifier"]
             .as_str()
             .unwrap()
             .to_owned();
     })
     .await;
     let callback = browser.consent(&dialog, ADA, "allow").await;
-    let code = url::Url::parse(&callback)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let code = param(&callback, "code");
     browser.get(&callback).await;
     assert_eq!(browser.wait_status().await, "ok");
     let response = browser.get("/success").await;

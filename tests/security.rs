@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use common::{ADA, Browser, Person, TestEnv, location};
+use common::{ADA, Browser, Person, TestEnv, location, param};
 use loginwith::{
     auth::{BoxFuture, ExchangeError, FailureReason, Profile, Provider},
     config::Environment,
@@ -17,15 +17,6 @@ use loginwith::{
 use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
 use reqwest::StatusCode;
 use url::Url;
-
-fn param(url: &str, name: &str) -> String {
-    Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| panic!("no {name} in {url}"))
-}
 
 /// A second provider, so a callback can arrive on the wrong provider's path.
 struct Other;
@@ -76,8 +67,8 @@ async fn an_expired_state_is_refused_and_cleared() {
     let dialog = browser.start_login().await;
     let callback = browser.consent(&dialog, ADA, "allow").await;
     // Age the pending sign-in by eleven minutes (the lifetime is ten).
-    env.edit_session(|record| {
-        let pending = record.data.get_mut("login.pending").unwrap();
+    env.edit_session(|data| {
+        let pending = data.get_mut("login.pending").unwrap();
         for login in pending.as_array_mut().unwrap() {
             let issued = login["issued_at_ms"].as_i64().unwrap();
             login["issued_at_ms"] = (issued - 11 * 60 * 1000).into();
@@ -90,7 +81,7 @@ async fn an_expired_state_is_refused_and_cleared() {
     );
     assert_eq!(env.snapshot().await, [0, 0, 0]);
     let mut cleared = false;
-    env.edit_session(|record| cleared = !record.data.contains_key("login.pending"))
+    env.edit_session(|data| cleared = !data.contains_key("login.pending"))
         .await;
     assert!(cleared, "the session's pending state is cleared");
 }
@@ -198,9 +189,9 @@ async fn logout_rotates_the_session_and_the_old_id_is_dead() {
     let env = TestEnv::start().await;
     let browser = env.browser();
     browser.login(ADA).await;
-    let sessions_before = env.count("tower_sessions").await;
+    let sessions_before = env.count("session").await;
     let token = browser.csrf_token().await;
-    let (id,): (String,) = sqlx::query_as("SELECT id FROM tower_sessions")
+    let (id,): (String,) = sqlx::query_as("SELECT id FROM session")
         .fetch_one(&env.db)
         .await
         .unwrap();
@@ -212,13 +203,13 @@ async fn logout_rotates_the_session_and_the_old_id_is_dead() {
         .unwrap()
         .to_owned();
     assert!(cookie.contains("Max-Age=0"), "cookie removed: {cookie}");
-    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions WHERE id = ?")
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session WHERE id = ?")
         .bind(&id)
         .fetch_one(&env.db)
         .await
         .unwrap();
     assert_eq!(left, 0, "the record is deleted");
-    assert_eq!(env.count("tower_sessions").await, sessions_before - 1);
+    assert_eq!(env.count("session").await, sessions_before - 1);
 }
 
 #[tokio::test]
@@ -275,8 +266,8 @@ async fn a_sign_in_ends_at_its_absolute_lifetime() {
     let env = TestEnv::start().await;
     let browser = env.browser();
     browser.login(ADA).await;
-    env.edit_session(|record| {
-        let signed_in = record.data.get_mut("signed_in").unwrap();
+    env.edit_session(|data| {
+        let signed_in = data.get_mut("signed_in").unwrap();
         let since = signed_in["since_ms"].as_i64().unwrap();
         signed_in["since_ms"] = (since - 91 * 86_400_000).into();
     })
@@ -295,8 +286,8 @@ async fn an_active_sign_in_is_extended_about_once_a_day() {
     browser.login(ADA).await;
     // Quiet for now: no write, no cookie.
     assert!(browser.get("/").await.headers().get("set-cookie").is_none());
-    env.edit_session(|record| {
-        let signed_in = record.data.get_mut("signed_in").unwrap();
+    env.edit_session(|data| {
+        let signed_in = data.get_mut("signed_in").unwrap();
         let refreshed = signed_in["refreshed_ms"].as_i64().unwrap();
         signed_in["refreshed_ms"] = (refreshed - 2 * 86_400_000).into();
     })

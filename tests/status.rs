@@ -94,21 +94,19 @@ async fn get_status_never_writes_the_session() {
     env.set_fault(Fault::Hang);
     let browser = env.browser();
     browser.login_until_preloader(ADA).await;
-    let before: (Vec<u8>, String) =
-        sqlx::query_as("SELECT data, CAST(expiry_date AS TEXT) FROM tower_sessions")
-            .fetch_one(&env.db)
-            .await
-            .unwrap();
+    let before: (String, i64) = sqlx::query_as("SELECT data, expires_at FROM session")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
     for _ in 0..3 {
         let response = browser.get("/get-status").await;
         assert!(response.headers().get("set-cookie").is_none());
         assert_eq!(response.text().await.unwrap(), "pending");
     }
-    let after: (Vec<u8>, String) =
-        sqlx::query_as("SELECT data, CAST(expiry_date AS TEXT) FROM tower_sessions")
-            .fetch_one(&env.db)
-            .await
-            .unwrap();
+    let after: (String, i64) = sqlx::query_as("SELECT data, expires_at FROM session")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
     assert_eq!(before, after);
 }
 

@@ -5,6 +5,7 @@
 mod clock;
 mod deletion;
 mod ids;
+mod sessions;
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -16,6 +17,7 @@ use sqlx::{
 pub use clock::now_ms;
 pub use deletion::{Deletion, DeletionRecord};
 pub use ids::{OperationId, UserId};
+pub use sessions::SessionTable;
 
 use crate::auth::{FailureReason, Profile};
 
@@ -117,7 +119,7 @@ impl Store {
         Ok(Self { pool })
     }
 
-    /// The pool, for the session store that shares this database.
+    /// The pool, for tools (the benchmark's bulk fill) and tests that inspect the database.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }

@@ -19,7 +19,10 @@ use super::{
     pages::{DeletionPage, Page},
     params,
 };
-use crate::auth::signed_request::{self, SignedRequest};
+use crate::{
+    auth::signed_request::{self, SignedRequest},
+    store::Deletion,
+};
 
 const FACEBOOK: &str = "facebook";
 
@@ -31,21 +34,12 @@ struct SignedForm {
 /// `POST /facebook/data-deletion`: deletes the person's identity (and their profile when it
 /// was their last), answers `{"url", "confirmation_code"}` as Facebook requires.
 pub async fn data_deletion(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
-    let request = match verified(&app, &body) {
-        Ok(request) => request,
+    let deletion = match delete_signed_identity(&app, &body, "data deletion request").await? {
+        Ok(deletion) => deletion,
         Err(refusal) => return Ok(refusal.into_response()),
     };
-    let deletion = app
-        .store
-        .delete_identity(FACEBOOK, &request.user_id)
-        .await?;
     let code = confirmation_code();
     app.store.record_deletion(&code, FACEBOOK, deletion).await?;
-    info!(
-        identity_deleted = deletion.identity_deleted,
-        profile_deleted = deletion.profile_deleted,
-        "Facebook data deletion request handled"
-    );
     Ok(Json(json!({
         "url": format!("{}/deletion/{code}", app.settings.public_url),
         "confirmation_code": code,
@@ -55,9 +49,24 @@ pub async fn data_deletion(State(app): State<AppState>, body: Bytes) -> Result<R
 
 /// `POST /facebook/deauthorize`: the person removed the app at Facebook; unlink them.
 pub async fn deauthorize(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
-    let request = match verified(&app, &body) {
+    Ok(
+        match delete_signed_identity(&app, &body, "deauthorization").await? {
+            Ok(_) => StatusCode::OK.into_response(),
+            Err(refusal) => refusal.into_response(),
+        },
+    )
+}
+
+/// Verifies the callback's signed request and deletes the identity it names (with the
+/// profile when it was the last one). The inner `Err` is the answer for a refused request.
+async fn delete_signed_identity(
+    app: &AppState,
+    body: &[u8],
+    what: &str,
+) -> Result<Result<Deletion, Refusal>, AppError> {
+    let request = match verified(app, body) {
         Ok(request) => request,
-        Err(refusal) => return Ok(refusal.into_response()),
+        Err(refusal) => return Ok(Err(refusal)),
     };
     let deletion = app
         .store
@@ -66,9 +75,9 @@ pub async fn deauthorize(State(app): State<AppState>, body: Bytes) -> Result<Res
     info!(
         identity_deleted = deletion.identity_deleted,
         profile_deleted = deletion.profile_deleted,
-        "Facebook deauthorization handled"
+        "Facebook {what} handled"
     );
-    Ok(StatusCode::OK.into_response())
+    Ok(Ok(deletion))
 }
 
 /// `GET /deletion/{code}`: what a deletion removed, for the person who asked.

@@ -156,18 +156,21 @@ impl TestEnv {
         ]
     }
 
-    /// Decodes this app's one session record, lets `change` edit it, and writes it back:
+    /// Decodes this app's one session's data, lets `change` edit it, and writes it back:
     /// how tests age a session or a pending state without waiting.
-    pub async fn edit_session(&self, change: impl FnOnce(&mut tower_sessions::session::Record)) {
-        let (id, blob): (String, Vec<u8>) = sqlx::query_as("SELECT id, data FROM tower_sessions")
+    pub async fn edit_session(
+        &self,
+        change: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) {
+        let (id, data): (String, String) = sqlx::query_as("SELECT id, data FROM session")
             .fetch_one(&self.db)
             .await
             .expect("exactly one session");
-        let mut record: tower_sessions::session::Record =
-            rmp_serde::from_slice(&blob).expect("session record");
-        change(&mut record);
-        sqlx::query("UPDATE tower_sessions SET data = ? WHERE id = ?")
-            .bind(rmp_serde::to_vec(&record).expect("encode"))
+        let mut data: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&data).expect("session data");
+        change(&mut data);
+        sqlx::query("UPDATE session SET data = ? WHERE id = ?")
+            .bind(serde_json::Value::Object(data).to_string())
             .bind(id)
             .execute(&self.db)
             .await
@@ -346,6 +349,16 @@ impl Browser {
         let end = start + home[start..].find('"').expect("end of token");
         home[start..end].to_owned()
     }
+}
+
+/// The value of query parameter `name` in `url` (a dialog or callback URL).
+pub fn param(url: &str, name: &str) -> String {
+    Url::parse(url)
+        .expect("a URL")
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no {name} in {url}"))
 }
 
 pub fn location(response: &reqwest::Response) -> &str {

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every configuration BENCHMARKS.md reports, RUNS times each, and appends one JSON line
+# per run to benches/results.jsonl (tagged with the configuration and the date).
+#   bash benches/run-all.sh            # RUNS=3 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+OUT=${OUT:-benches/results.jsonl}
+cargo build --release --quiet
+cargo bench --bench login --no-run --quiet 2>/dev/null
+run() {
+  local tag=$1; shift
+  for i in $(seq 1 "$RUNS"); do
+    echo "== $tag, run $i/$RUNS: $*" >&2
+    line=$(cargo bench --quiet --bench login -- "$@" | tail -n 1)
+    echo "{\"config\":\"$tag\",\"date\":\"$(date -u +%FT%TZ)\",\"result\":$line}" >> "$OUT"
+  done
+}
+run one-user          --users 1    --duration 30 --latency-ms 0   --status-seconds 10
+run 64-users          --users 64   --duration 60 --latency-ms 0   --status-seconds 10
+run 1000-users-150ms  --users 1000 --duration 60 --latency-ms 150 --status-seconds 5
+run 64-users-1M       --users 64   --duration 60 --latency-ms 0   --status-seconds 5 --prefill-users 1000000

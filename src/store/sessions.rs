@@ -1,0 +1,124 @@
+//! The session table behind tower-sessions. Kept here so that all SQL lives in the store, and
+//! so that each operation is one statement (a new session is one `INSERT`, not a
+//! transaction of three).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use sqlx::{Row, SqlitePool};
+use time::OffsetDateTime;
+use tower_sessions::{
+    SessionStore,
+    session::{Id, Record},
+    session_store,
+};
+
+use super::{Store, StoreError, now_ms};
+
+/// tower-sessions' [`SessionStore`] over the `session` table.
+#[derive(Debug, Clone)]
+pub struct SessionTable {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// The session table, for the session layer.
+    pub fn sessions(&self) -> SessionTable {
+        SessionTable {
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+impl SessionTable {
+    /// Deletes expired sessions; returns how many.
+    pub async fn delete_expired(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM session WHERE expires_at <= ?")
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn backend(error: sqlx::Error) -> session_store::Error {
+    session_store::Error::Backend(error.to_string())
+}
+
+fn encode(record: &Record) -> session_store::Result<String> {
+    serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))
+}
+
+fn expires_at_ms(record: &Record) -> i64 {
+    i64::try_from(record.expiry_date.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl SessionStore for SessionTable {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let data = encode(record)?;
+        loop {
+            let done = sqlx::query(
+                "INSERT INTO session (id, data, expires_at) VALUES (?, ?, ?)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(record.id.to_string())
+            .bind(&data)
+            .bind(expires_at_ms(record))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 1 {
+                return Ok(());
+            }
+            // A 128-bit id collided: draw another.
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        sqlx::query(
+            "INSERT INTO session (id, data, expires_at) VALUES (?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+        )
+        .bind(record.id.to_string())
+        .bind(encode(record)?)
+        .bind(expires_at_ms(record))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let row =
+            sqlx::query("SELECT data, expires_at FROM session WHERE id = ? AND expires_at > ?")
+                .bind(id.to_string())
+                .bind(now_ms())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let data: String = row.try_get("data").map_err(backend)?;
+        let expires_at: i64 = row.try_get("expires_at").map_err(backend)?;
+        let data: HashMap<String, serde_json::Value> =
+            serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date =
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires_at) * 1_000_000)
+                .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        sqlx::query("DELETE FROM session WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ADA, Person, TestEnv, location, param};
+use common::{ADA, Person, TestEnv, location, param, session_cookie};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -71,15 +71,7 @@ async fn concurrent_first_logins_of_one_person_make_one_user() {
     let env = TestEnv::start().await;
     // Latency keeps both exchanges in flight together, so their upserts race.
     env.set_latency(Duration::from_millis(300));
-    let logins: Vec<_> = (0..4)
-        .map(|_| {
-            let browser = env.browser();
-            tokio::spawn(async move { browser.login(ADA).await })
-        })
-        .collect();
-    for login in logins {
-        assert!(login.await.unwrap().contains("Hi, Ada!"));
-    }
+    env.sign_in_in_parallel(4, ADA).await;
     assert_eq!(env.count("user_profile").await, 1);
     assert_eq!(env.count("user_identity").await, 1);
     assert_eq!(env.count("async_operation").await, 4);
@@ -284,14 +276,8 @@ async fn signed_in_people_are_not_sent_to_the_provider_again() {
 async fn session_id_changes_at_sign_in() {
     let env = TestEnv::start().await;
     let browser = env.browser();
-    let cookie_of = |response: &reqwest::Response| {
-        response
-            .cookies()
-            .find(|c| c.name() == "loginwith_session")
-            .map(|c| c.value().to_owned())
-    };
     let response = browser.get("/authorize/facebook").await;
-    let anonymous = cookie_of(&response).expect("a session cookie for the state");
+    let anonymous = session_cookie(&response).expect("a session cookie for the state");
     let set_cookie = response
         .headers()
         .get("set-cookie")
@@ -306,7 +292,7 @@ async fn session_id_changes_at_sign_in() {
     browser.get(&callback).await;
     assert_eq!(browser.wait_status().await, "ok");
     let response = browser.get("/success").await;
-    let signed_in = cookie_of(&response).expect("a new cookie at sign-in");
+    let signed_in = session_cookie(&response).expect("a new cookie at sign-in");
     assert_ne!(anonymous, signed_in);
     let set_cookie = response
         .headers()

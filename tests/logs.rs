@@ -9,7 +9,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use common::{ADA, TestEnv, param};
+use common::{ADA, TestEnv, param, session_cookie};
 use loginwith::auth::facebook::appsecret_proof;
 use oauth2::ClientSecret;
 
@@ -56,12 +56,7 @@ async fn a_whole_sign_in_logs_no_secret() {
     browser.get(&callback).await;
     assert_eq!(browser.wait_status().await, "ok");
     let response = browser.get("/success").await;
-    let session_id = response
-        .cookies()
-        .find(|c| c.name() == "loginwith_session")
-        .unwrap()
-        .value()
-        .to_owned();
+    let session_id = session_cookie(&response).unwrap();
     assert!(browser.text("/").await.1.contains("Hi, Ada!"));
 
     let tokens = env.dev.issued_tokens();

@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use common::{ADA, Browser, Person, TestEnv, location, param};
+use common::{ADA, Browser, Person, TestEnv, location, param, session_cookie};
 use loginwith::{
     auth::{BoxFuture, ExchangeError, FailureReason, Profile, Provider},
     config::Environment,
@@ -158,12 +158,7 @@ async fn session_fixation_fails() {
     // The attacker gets a genuine anonymous session id...
     let attacker = env.browser();
     let response = attacker.get("/authorize/facebook").await;
-    let planted = response
-        .cookies()
-        .find(|c| c.name() == "loginwith_session")
-        .unwrap()
-        .value()
-        .to_owned();
+    let planted = session_cookie(&response).unwrap();
     // ...and plants it in the victim's browser, who then signs in.
     let jar = Arc::new(reqwest::cookie::Jar::default());
     jar.add_cookie_str(
@@ -476,15 +471,7 @@ fn generous(f: figment::Figment) -> figment::Figment {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_parallel_first_logins_of_one_person_make_one_user() {
     let env = TestEnv::start_with(generous).await;
-    let logins: Vec<_> = (0..50)
-        .map(|_| {
-            let browser = env.browser();
-            tokio::spawn(async move { browser.login(ADA).await })
-        })
-        .collect();
-    for login in logins {
-        assert!(login.await.unwrap().contains("Hi, Ada!"));
-    }
+    env.sign_in_in_parallel(50, ADA).await;
     assert_eq!(env.count("user_profile").await, 1);
     assert_eq!(env.count("user_identity").await, 1);
 }
@@ -528,12 +515,7 @@ async fn a_late_request_with_the_pre_sign_in_id_does_not_sign_the_browser_out() 
     let env = TestEnv::start().await;
     let browser = env.browser();
     let response = browser.get("/authorize/facebook").await;
-    let old_id = response
-        .cookies()
-        .find(|c| c.name() == "loginwith_session")
-        .unwrap()
-        .value()
-        .to_owned();
+    let old_id = session_cookie(&response).unwrap();
     let dialog = Url::parse(location(&response)).unwrap();
     let callback = browser.consent(&dialog, ADA, "allow").await;
     browser.get(&callback).await;

@@ -147,6 +147,20 @@ impl TestEnv {
             .expect("count rows")
     }
 
+    /// `count` browsers sign `person` in at the same time; every one must end greeted.
+    pub async fn sign_in_in_parallel(&self, count: usize, person: Person<'static>) {
+        let logins: Vec<_> = (0..count)
+            .map(|_| {
+                let browser = self.browser();
+                tokio::spawn(async move { browser.login(person).await })
+            })
+            .collect();
+        for login in logins {
+            let home = login.await.expect("the sign-in task");
+            assert!(home.contains(&format!("Hi, {}!", person.first)), "{home}");
+        }
+    }
+
     /// Rows in the tables a rejected request must not touch.
     pub async fn snapshot(&self) -> [i64; 3] {
         [
@@ -359,6 +373,14 @@ pub fn param(url: &str, name: &str) -> String {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| panic!("no {name} in {url}"))
+}
+
+/// The session id a response sets, if it sets one.
+pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .cookies()
+        .find(|c| c.name() == "loginwith_session")
+        .map(|c| c.value().to_owned())
 }
 
 pub fn location(response: &reqwest::Response) -> &str {

@@ -41,7 +41,6 @@ pub enum StartupError {
 /// A ready-to-serve application.
 pub struct App {
     router: Router,
-    store: Store,
 }
 
 impl App {
@@ -61,16 +60,15 @@ impl App {
     ) -> Result<Self, StartupError> {
         let store = Store::connect(&config.database.url).await?;
         let timeout = config.login.exchange_timeout();
-        let orphaned = store.expire_orphaned_operations(timeout).await?;
+        let orphaned = store
+            .housekeeping(timeout, FINISHED_OPERATION_RETENTION)
+            .await?;
         if orphaned > 0 {
             warn!(
                 orphaned,
                 "pending sign-ins from a previous run were marked as timed out"
             );
         }
-        store
-            .delete_finished_operations(FINISHED_OPERATION_RETENTION)
-            .await?;
 
         let http = HttpClient::new(timeout)?;
         let mut facebook_config = config.providers.facebook.clone();
@@ -140,15 +138,11 @@ impl App {
             ));
         let router = web::common_layers(router, &settings);
         spawn_maintenance(store.clone(), timeout);
-        Ok(Self { router, store })
+        Ok(Self { router })
     }
 
     pub fn router(&self) -> Router {
         self.router.clone()
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     /// Serves until `shutdown` completes.
@@ -219,14 +213,9 @@ fn spawn_maintenance(store: Store, timeout: Duration) {
         ticks.tick().await;
         loop {
             ticks.tick().await;
-            let result = async {
-                store.expire_orphaned_operations(timeout).await?;
-                store
-                    .delete_finished_operations(FINISHED_OPERATION_RETENTION)
-                    .await?;
-                store.sessions().delete_expired().await
-            }
-            .await;
+            let result = store
+                .housekeeping(timeout, FINISHED_OPERATION_RETENTION)
+                .await;
             if let Err(e) = result {
                 warn!(error = %e, "maintenance failed; will retry");
             }

@@ -347,6 +347,7 @@ impl Config {
             ));
         }
         let fb = &self.providers.facebook;
+        let production = self.environment == Environment::Production;
         for (key, url) in [
             ("providers.facebook.authorize_url", &fb.authorize_url),
             ("providers.facebook.token_url", &fb.token_url),
@@ -354,6 +355,9 @@ impl Config {
         ] {
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(invalid(key, "must be an http:// or https:// address"));
+            }
+            if production && url.scheme() != "https" {
+                return Err(invalid(key, "must be https:// in production"));
             }
         }
         if fb.scopes.is_empty() || fb.scopes.iter().any(|s| s.trim().is_empty()) {
@@ -374,7 +378,7 @@ impl Config {
                 "is empty while client_id is set",
             ));
         }
-        if self.environment == Environment::Production {
+        if production {
             if self.dev_provider.enabled {
                 return Err(invalid(
                     "dev_provider.enabled",
@@ -389,15 +393,6 @@ impl Config {
                     "server.public_url",
                     "must be https:// in production",
                 ));
-            }
-            for (key, url) in [
-                ("providers.facebook.authorize_url", &fb.authorize_url),
-                ("providers.facebook.token_url", &fb.token_url),
-                ("providers.facebook.api_url", &fb.api_url),
-            ] {
-                if url.scheme() != "https" {
-                    return Err(invalid(key, "must be https:// in production"));
-                }
             }
         }
         Ok(())

@@ -14,7 +14,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-pub use clock::now_ms;
+pub use clock::{millis, now_ms};
 pub use deletion::{Deletion, DeletionRecord};
 pub use ids::{OperationId, UserId};
 pub use sessions::SessionTable;
@@ -323,6 +323,20 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// The periodic clean-up, also run at start-up: orphaned pending operations (older than
+    /// `pending_limit`) become `timeout` errors, finished operations older than `retention`
+    /// and expired sessions are deleted. Returns how many operations were orphaned.
+    pub async fn housekeeping(
+        &self,
+        pending_limit: Duration,
+        retention: Duration,
+    ) -> Result<u64, StoreError> {
+        let orphaned = self.expire_orphaned_operations(pending_limit).await?;
+        self.delete_finished_operations(retention).await?;
+        self.sessions().delete_expired().await?;
+        Ok(orphaned)
+    }
+
     /// The person with this id, if they still exist.
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let row =
@@ -340,10 +354,6 @@ impl Store {
         })
         .transpose()
     }
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn create_parent_folder(file: &Path) -> Result<(), StoreError> {

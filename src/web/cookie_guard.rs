@@ -41,7 +41,7 @@ pub async fn keep_cookie_unless_signed_out(
     let intent = SignOutIntent::default();
     request.extensions_mut().insert(intent.clone());
     let mut response = next.run(request).await;
-    if !intent.declared() {
+    if !intent.declared() && response.headers().contains_key(header::SET_COOKIE) {
         let kept: Vec<HeaderValue> = response
             .headers()
             .get_all(header::SET_COOKIE)

@@ -27,7 +27,7 @@ use tower_http::{
 pub use cookie_guard::keep_cookie_unless_signed_out;
 pub use error::AppError;
 pub use rate_limit::RateLimiter;
-pub use session::{Notice, STATE_LIFETIME, WebSession};
+pub use session::WebSession;
 pub use state::{AppState, WebSettings};
 
 /// HSTS for production: two years, subdomains included.

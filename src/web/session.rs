@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 use tower_sessions::{Expiry, Session};
 
 use super::{AppError, AppState, WebSettings, cookie_guard::SignOutIntent};
-use crate::store::{OperationId, UserId, now_ms};
+use crate::store::{OperationId, UserId, millis, now_ms};
 
 const PENDING_LOGINS: &str = "login.pending";
 const OPERATION: &str = "login.operation";
@@ -36,7 +36,7 @@ pub struct PendingLogin {
 impl PendingLogin {
     fn is_fresh(&self, now: i64) -> bool {
         let age = now.saturating_sub(self.issued_at_ms);
-        (0..=STATE_LIFETIME.as_millis() as i64).contains(&age)
+        (0..=millis(STATE_LIFETIME)).contains(&age)
     }
 }
 
@@ -276,10 +276,6 @@ impl WebSession {
         self.delete(NOTICES).await?;
         Ok(notices)
     }
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Whether `given` equals `expected`, in time that does not depend on where they differ.

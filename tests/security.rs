@@ -568,3 +568,34 @@ async fn a_late_callback_in_a_signed_in_browser_goes_home() {
     assert!(browser.text("/").await.1.contains("Hi, Ada!"));
     assert_eq!(env.count("async_operation").await, 1, "nothing written");
 }
+
+#[tokio::test]
+async fn the_losing_tab_of_a_sign_in_race_goes_home_signed_in() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    let response = browser.get("/authorize/facebook").await;
+    let old_id = session_cookie(&response).unwrap();
+    let dialog = Url::parse(location(&response)).unwrap();
+    let callback = browser.consent(&dialog, ADA, "allow").await;
+    browser.get(&callback).await;
+    assert_eq!(browser.wait_status().await, "ok");
+    // Both tabs saw `ok`. The first /success signs in and renews the id...
+    assert_eq!(location(&browser.get("/success").await), "/");
+    // ...the second left with the old id and finds nothing to finish...
+    let late = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/success", env.app_url))
+        .header("cookie", format!("loginwith_session={old_id}"))
+        .send()
+        .await
+        .unwrap();
+    let target = location(&late).to_owned();
+    assert_eq!(target, "/error?why=nothing-to-finish");
+    // ...and its browser, which by then holds the new cookie, is sent home, signed in.
+    let response = browser.get(&target).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+    assert!(browser.text("/").await.1.contains("Hi, Ada!"));
+}

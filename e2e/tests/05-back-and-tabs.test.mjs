@@ -132,7 +132,8 @@ test('5c: two tabs on the preloader at once follow the last callback, never a mi
     // is done, so that the order of events is fixed. (A poll in flight while tab A's
     // /success renews the session id no longer signs anyone out: 5d.)
     let holdTabB = true;
-    await tabB.route('**/get-status', (route) => (holdTabB
+    // `*` after it: the preloader long-polls /get-status?wait=N.
+    await tabB.route('**/get-status*', (route) => (holdTabB
       ? route.fulfill({ status: 200, contentType: 'text/plain', body: 'pending' })
       : route.continue()));
 

@@ -195,15 +195,17 @@ pub async fn error_page(
         retry_provider.get_or_insert(operation.provider);
         session.clear_operation().await?;
     }
-    if query.why.as_deref() == Some("nothing-to-finish") {
-        messages.push("There is no sign-in to finish. Please start again.".to_owned());
-    }
     if messages.is_empty() {
-        // Another tab finished the sign-in this one was waiting for.
+        // Nothing failed here: another tab finished the sign-in this one was waiting for
+        // (its /success then found nothing left to finish).
         if session.user(&app.settings).await?.is_some() {
             return Ok(Redirect::to("/").into_response());
         }
-        messages.push("The sign-in did not complete. Please try again.".to_owned());
+        messages.push(if query.why.as_deref() == Some("nothing-to-finish") {
+            "There is no sign-in to finish. Please start again.".to_owned()
+        } else {
+            "The sign-in did not complete. Please try again.".to_owned()
+        });
     }
     let retry_href = retry_provider
         .filter(|p| app.providers.get(p).is_some())

@@ -6,7 +6,7 @@ use axum::Router;
 use oauth2::ClientSecret;
 use tokio::net::TcpListener;
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
-use tracing::{info, warn};
+use tracing::warn;
 use url::Url;
 
 use crate::{
@@ -77,10 +77,17 @@ impl App {
             let (dev_config, router) = dev_provider(config, local_addr)?;
             facebook_config = dev_config;
             dev_router = Some(router);
-            info!(
-                "development provider stands in for Facebook at {}{DEV_PROVIDER_PATH}",
-                config.server.public_url.as_str().trim_end_matches('/')
+            // Loud on purpose: anyone who reaches this address can sign in as anyone.
+            warn!(
+                "the development provider stands in for Facebook at {}{DEV_PROVIDER_PATH}: anyone who reaches {} can sign in as any person they type; set providers.facebook.client_id for a real app",
+                config.server.public_url.as_str().trim_end_matches('/'),
+                config.server.bind,
             );
+            if config.dev_provider.auto_approve {
+                warn!(
+                    "dev_provider.auto_approve is on: the development provider approves every sign-in without asking"
+                );
+            }
         }
         let facebook = Facebook::new(&facebook_config, &config.redirect_uri("facebook"), http)?;
         let limits = &config.limits;

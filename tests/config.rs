@@ -6,7 +6,7 @@ use figment::{
     Figment,
     providers::{Format, Toml},
 };
-use loginwith::config::{Config, ConfigError, Environment, Sources};
+use loginwith::config::{Config, ConfigError, Environment, RawEnv, Sources};
 
 fn production(extra: &str) -> Result<Config, ConfigError> {
     let figment = Config::defaults_figment()
@@ -171,4 +171,106 @@ fn production_without_credentials_refuses_to_start() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("providers.facebook.client_id"), "{stderr}");
+}
+
+/// `LOGINWITH_…` variables as the process would have them.
+fn from_env(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let env = RawEnv::from_vars(
+        "LOGINWITH_",
+        &["ENV", "CONFIG"],
+        vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    Config::from_figment(
+        Config::defaults_figment().merge(env),
+        Environment::Development,
+    )
+}
+
+#[test]
+fn string_keys_from_the_environment_keep_the_text_as_typed() {
+    // Facebook App IDs are all digits; secrets and names may look like numbers or booleans.
+    for value in ["1234567890", "0123", "1e5", "0x10", "true", "-1", "12.50"] {
+        let scopes = format!("[{value}, email]");
+        let config = from_env(&[
+            ("LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_ID", value),
+            ("LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_SECRET", value),
+            ("LOGINWITH_SESSION__COOKIE_NAME", &value.replace('.', "_")),
+            ("LOGINWITH_DATABASE__URL", value),
+            ("LOGINWITH_PROVIDERS__FACEBOOK__SCOPES", &scopes),
+        ])
+        .unwrap_or_else(|e| panic!("{value}: {e}"));
+        let facebook = &config.providers.facebook;
+        assert_eq!(facebook.client_id, value);
+        assert_eq!(facebook.client_secret, value);
+        assert_eq!(config.session.cookie_name, value.replace('.', "_"));
+        assert_eq!(config.database.url, value);
+        assert_eq!(facebook.scopes, [value, "email"]);
+    }
+}
+
+#[test]
+fn numbers_and_switches_from_the_environment_are_still_read_as_such() {
+    let config = from_env(&[
+        ("LOGINWITH_LOGIN__POLL_INTERVAL_MS", "250"),
+        ("LOGINWITH_SESSION__SECURE", "true"),
+        ("LOGINWITH_SERVER__BIND", "127.0.0.1:8080"),
+    ])
+    .unwrap();
+    assert_eq!(config.login.poll_interval_ms, 250);
+    assert!(config.session.secure);
+    assert_eq!(config.server.bind.port(), 8080);
+    let error = from_env(&[("LOGINWITH_LOGIN__POLL_INTERVAL_MS", "soon")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("LOGINWITH_LOGIN__POLL_INTERVAL_MS"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_all_digit_app_id_in_a_toml_file_is_text() {
+    let figment = Config::defaults_figment().merge(Toml::string(
+        "[providers.facebook]\nclient_id = 1234567890\nclient_secret = 42\n",
+    ));
+    let config = Config::from_figment(figment, Environment::Development).unwrap();
+    assert_eq!(config.providers.facebook.client_id, "1234567890");
+    assert_eq!(config.providers.facebook.client_secret, "42");
+}
+
+#[test]
+fn the_development_provider_only_runs_on_a_loopback_address() {
+    for bind in ["127.0.0.1:3000", "127.0.0.2:3000", "[::1]:3000"] {
+        let config = from_env(&[("LOGINWITH_SERVER__BIND", bind)]).unwrap();
+        assert!(config.uses_dev_provider(), "{bind}");
+    }
+    for bind in ["0.0.0.0:3000", "[::]:3000", "192.0.2.10:3000"] {
+        let error = from_env(&[("LOGINWITH_SERVER__BIND", bind)])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("dev_provider.enabled"), "{bind}: {error}");
+        assert!(error.contains("loopback"), "{bind}: {error}");
+        assert!(!error.contains('\n'));
+    }
+    // A real app, or the development provider switched off, may listen anywhere.
+    from_env(&[
+        ("LOGINWITH_SERVER__BIND", "0.0.0.0:3000"),
+        ("LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_ID", "1234567890"),
+        ("LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_SECRET", "s3cret"),
+    ])
+    .unwrap();
+}
+
+#[test]
+fn the_binary_refuses_the_development_provider_on_a_public_address() {
+    let output = Command::new(env!("CARGO_BIN_EXE_loginwith"))
+        .env("LOGINWITH_SERVER__BIND", "0.0.0.0:0")
+        .env_remove("LOGINWITH_ENV")
+        .env_remove("LOGINWITH_CONFIG")
+        .output()
+        .expect("run the binary");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("dev_provider.enabled"), "{stderr}");
 }

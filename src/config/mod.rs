@@ -4,20 +4,26 @@
 //! `config/production.toml` when `LOGINWITH_ENV=production`, one optional file
 //! (`--config FILE` or `LOGINWITH_CONFIG`), then `LOGINWITH_<SECTION>__<KEY>`
 //! environment variables. Unknown keys are errors, so a typo never passes silently.
+//! Values from the environment are read as typed (see [`raw_env`]): an all-digit App ID is
+//! a string like any other.
+
+mod raw_env;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use figment::{
     Figment,
-    providers::{Env, Format, Toml},
+    providers::{Format, Toml},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, de};
 use url::Url;
+
+pub use raw_env::RawEnv;
 
 use crate::dev_provider::Fault;
 
-const DEFAULT_TOML: &str = include_str!("../config/default.toml");
-const PRODUCTION_TOML: &str = include_str!("../config/production.toml");
+const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+const PRODUCTION_TOML: &str = include_str!("../../config/production.toml");
 
 /// Which set of defaults and rules applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +136,10 @@ pub struct ProvidersConfig {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthProviderConfig {
+    /// Facebook App IDs are all digits: `client_id = 1234567890` in TOML is read as text.
+    #[serde(deserialize_with = "text")]
     pub client_id: String,
+    #[serde(deserialize_with = "text")]
     pub client_secret: String,
     pub authorize_url: Url,
     pub token_url: Url,
@@ -217,18 +226,17 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(
-            Env::prefixed("LOGINWITH_")
-                .ignore(&["env", "config"])
-                .split("__"),
-        );
+        figment = figment.merge(RawEnv::prefixed("LOGINWITH_", &["ENV", "CONFIG"]));
         Self::from_figment(figment, environment)
     }
 
     /// Extracts and validates; tests use it with their own layers.
+    ///
+    /// Lossy extraction: the environment gives every value as text, and numbers and booleans
+    /// are read out of it here (string keys keep the text as it was).
     pub fn from_figment(figment: Figment, environment: Environment) -> Result<Self, ConfigError> {
         let mut config: Config = figment
-            .extract()
+            .extract_lossy()
             .map_err(|e| ConfigError::Load(one_line(&e)))?;
         config.environment = environment;
         config.validate()?;
@@ -240,7 +248,8 @@ impl Config {
         Figment::from(Toml::string(DEFAULT_TOML))
     }
 
-    /// Whether the development provider stands in for Facebook.
+    /// Whether the development provider stands in for Facebook. It lets anyone sign in as
+    /// anyone, so validation only allows it on a loopback address.
     pub fn uses_dev_provider(&self) -> bool {
         self.dev_provider.enabled && self.providers.facebook.client_id.is_empty()
     }
@@ -378,6 +387,15 @@ impl Config {
                 "is empty while client_id is set",
             ));
         }
+        if self.uses_dev_provider() && !self.server.bind.ip().is_loopback() {
+            return Err(invalid(
+                "dev_provider.enabled",
+                format!(
+                    "the development provider lets anyone sign in as anyone, so it only runs on a loopback address (127.0.0.1 or ::1), not on server.bind = {}: set providers.facebook.client_id and client_secret to a real app, or dev_provider.enabled = false",
+                    self.server.bind
+                ),
+            ));
+        }
         if production {
             if self.dev_provider.enabled {
                 return Err(invalid(
@@ -397,6 +415,45 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A string key that also takes a bare TOML integer as its digits (`client_id = 1234567890`).
+fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    struct Text;
+
+    impl de::Visitor<'_> for Text {
+        type Value = String;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<String, E> {
+            Ok(value.to_owned())
+        }
+
+        fn visit_string<E: de::Error>(self, value: String) -> Result<String, E> {
+            Ok(value)
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<String, E> {
+            Ok(value.to_string())
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<String, E> {
+            Ok(value.to_string())
+        }
+
+        fn visit_u128<E: de::Error>(self, value: u128) -> Result<String, E> {
+            Ok(value.to_string())
+        }
+
+        fn visit_i128<E: de::Error>(self, value: i128) -> Result<String, E> {
+            Ok(value.to_string())
+        }
+    }
+
+    deserializer.deserialize_any(Text)
 }
 
 /// figment errors can chain several messages; start-up prints exactly one line.

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{ADA, Person, TestEnv, location};
+use common::{ADA, Browser, Person, TestEnv, location};
 use loginwith::auth::signed_request::sign;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -172,4 +172,99 @@ async fn unknown_deletion_codes_are_404() {
         let response = env.browser().get(&format!("/deletion/{code}")).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{code}");
     }
+}
+
+const BOB: Person<'static> = Person {
+    first: "Bob",
+    last: "Builder",
+    email: "bob@example.com",
+};
+
+/// Sessions whose data names `user` as signed in (read from the data itself, not from the
+/// column the store keeps beside it).
+async fn sessions_signed_in_as(env: &TestEnv, user: i64) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM session WHERE json_extract(data, '$.signed_in.user') = ?",
+    )
+    .bind(user)
+    .fetch_one(&env.db)
+    .await
+    .unwrap()
+}
+
+/// Ada signs in on her laptop and her phone; `delete` removes her through one path. Her phone
+/// must be signed out at once, and stay signed out when a newcomer signs in (whose id must not
+/// be hers).
+async fn every_browser_is_signed_out_after(
+    delete: impl AsyncFnOnce(&TestEnv, &Browser, &str) -> StatusCode,
+) {
+    let env = TestEnv::start().await;
+    let (laptop, phone) = (env.browser(), env.browser());
+    assert!(laptop.login(ADA).await.contains("Hi, Ada!"));
+    assert!(phone.login(ADA).await.contains("Hi, Ada!"));
+    let ada: i64 = sqlx::query_scalar("SELECT id FROM user_profile")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    assert_eq!(sessions_signed_in_as(&env, ada).await, 2);
+
+    let facebook_id = env.dev.user_id_for_email(ADA.email);
+    let status = delete(&env, &laptop, &facebook_id).await;
+    assert!(status.is_success() || status.is_redirection(), "{status}");
+    assert_eq!(
+        sessions_signed_in_as(&env, ada).await,
+        0,
+        "every session of hers ended at once"
+    );
+    let (_, page) = phone.text("/").await;
+    assert!(page.contains("Continue with Facebook"), "{page}");
+
+    assert!(env.browser().login(BOB).await.contains("Hi, Bob!"));
+    let bob: i64 = sqlx::query_scalar("SELECT id FROM user_profile WHERE first_name = 'Bob'")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    assert!(
+        bob > ada,
+        "a deleted id is never handed out again: {bob} after {ada}"
+    );
+    let (_, page) = phone.text("/").await;
+    assert!(!page.contains("Hi,"), "Ada's phone is nobody's: {page}");
+    assert!(page.contains("Continue with Facebook"), "{page}");
+}
+
+#[tokio::test]
+async fn deleting_your_account_signs_out_your_other_browsers() {
+    every_browser_is_signed_out_after(async |_, laptop, _| {
+        let token = laptop.csrf_token_on("/account/delete").await;
+        laptop
+            .post_form("/account/delete", &[("csrf_token", &token)])
+            .await
+            .status()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_data_deletion_request_signs_out_every_browser() {
+    every_browser_is_signed_out_after(async |env, _, facebook_id| {
+        let signed = env.dev.signed_request(facebook_id);
+        env.browser()
+            .post_form("/facebook/data-deletion", &[("signed_request", &signed)])
+            .await
+            .status()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deauthorize_signs_out_every_browser() {
+    every_browser_is_signed_out_after(async |env, _, facebook_id| {
+        let signed = env.dev.signed_request(facebook_id);
+        env.browser()
+            .post_form("/facebook/deauthorize", &[("signed_request", &signed)])
+            .await
+            .status()
+    })
+    .await;
 }

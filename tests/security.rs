@@ -599,3 +599,54 @@ async fn the_losing_tab_of_a_sign_in_race_goes_home_signed_in() {
     assert_eq!(location(&response), "/");
     assert!(browser.text("/").await.1.contains("Hi, Ada!"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_exchange_signs_in_one_session_however_many_success_requests_race() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    let response = browser.get("/authorize/facebook").await;
+    let pre_sign_in = session_cookie(&response).unwrap();
+    let dialog = Url::parse(location(&response)).unwrap();
+    let callback = browser.consent(&dialog, ADA, "allow").await;
+    browser.get(&callback).await;
+    assert_eq!(browser.wait_status().await, "ok");
+
+    // Twenty requests carry the same pre-sign-in cookie (tabs, or someone who copied it).
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let requests: Vec<_> = (0..20)
+        .map(|_| {
+            let request = client
+                .get(format!("{}/success", env.app_url))
+                .header("cookie", format!("loginwith_session={pre_sign_in}"));
+            tokio::spawn(request.send())
+        })
+        .collect();
+    let mut signed_in = Vec::new();
+    for request in requests {
+        let response = request.await.unwrap().unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        match session_cookie(&response) {
+            Some(id) => {
+                assert_eq!(location(&response), "/");
+                signed_in.push(id);
+            }
+            // The others sign nothing in: home, or (when the old id was already gone) the
+            // page that forwards a signed-in browser home.
+            None => assert!(
+                ["/", "/error?why=nothing-to-finish"].contains(&location(&response)),
+                "{}",
+                location(&response)
+            ),
+        }
+    }
+    assert_eq!(signed_in.len(), 1, "exactly one request signed in");
+    let sessions: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM session WHERE user_id IS NOT NULL")
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+    assert_eq!(sessions, 1, "one signed-in session exists");
+}

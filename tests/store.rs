@@ -200,3 +200,143 @@ async fn the_session_table_creates_loads_saves_expires_and_deletes() {
     );
     assert_eq!(sessions.delete_expired().await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn ids_of_deleted_people_identities_and_operations_are_never_reused() {
+    let (_dir, store, _) = temp_store().await;
+    let first_op = store.create_operation("facebook").await.unwrap();
+    let first = store
+        .complete_login(first_op, "facebook", &ada("1001"))
+        .await
+        .unwrap();
+    let identity: i64 = sqlx::query_scalar("SELECT id FROM user_identity")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    // Ada had the highest ids of all three tables; she goes.
+    store.delete_user(first).await.unwrap();
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM async_operation")
+            .fetch_one(store.pool())
+            .await
+            .unwrap(),
+        0
+    );
+
+    let second_op = store.create_operation("facebook").await.unwrap();
+    let bob = store
+        .complete_login(second_op, "facebook", &ada("2002"))
+        .await
+        .unwrap();
+    let bob_identity: i64 = sqlx::query_scalar("SELECT id FROM user_identity")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(bob.0 > first.0, "person {bob} after {first}");
+    assert!(
+        bob_identity > identity,
+        "identity {bob_identity} after {identity}"
+    );
+    assert!(
+        second_op.0 > first_op.0,
+        "operation {second_op} after {first_op}"
+    );
+}
+
+#[tokio::test]
+async fn the_migration_to_never_reused_ids_keeps_every_row() {
+    // A database as the previous release left it: the first three migrations only.
+    let dir = tempfile::tempdir().unwrap();
+    let old_migrations = dir.path().join("migrations");
+    std::fs::create_dir(&old_migrations).unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    for file in files.iter().take(3) {
+        std::fs::copy(file, old_migrations.join(file.file_name().unwrap())).unwrap();
+    }
+    let url = format!("sqlite://{}/old.db", dir.path().display());
+    let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+    let old = sqlx::SqlitePool::connect_with(options.create_if_missing(true).foreign_keys(true))
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(old_migrations.as_path())
+        .await
+        .unwrap()
+        .run(&old)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO user_profile VALUES (1, 'Ada', 'L', 'ada@example.com', 1, 1), (7, 'Grace', 'H', NULL, 2, 2);
+         INSERT INTO user_identity VALUES (3, 1, 'facebook', '1001', 1, 1), (9, 7, 'facebook', '1007', 2, 2);
+         INSERT INTO async_operation VALUES (5, 2, 7, 'facebook', NULL, 2, 2), (6, 3, NULL, 'facebook', 'denied', 3, 3);
+         INSERT INTO session VALUES ('grace', '{\"signed_in\":{\"user\":7,\"since_ms\":1,\"refreshed_ms\":1}}', 9999999999999),
+                                    ('gone', '{\"signed_in\":{\"user\":8,\"since_ms\":1,\"refreshed_ms\":1}}', 9999999999999),
+                                    ('anonymous', '{}', 9999999999999);",
+    )
+    .execute(&old)
+    .await
+    .unwrap();
+    old.close().await;
+
+    let store = Store::connect(&url).await.unwrap();
+    let pool = store.pool();
+    let people: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, first_name FROM user_profile ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(people, [(1, "Ada".to_owned()), (7, "Grace".to_owned())]);
+    let identities: Vec<(i64, i64, String)> = sqlx::query_as(
+        "SELECT id, user_profile_id, provider_user_id FROM user_identity ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        identities,
+        [(3, 1, "1001".to_owned()), (9, 7, "1007".to_owned())]
+    );
+    let operations: Vec<(i64, Option<i64>, Option<String>)> =
+        sqlx::query_as("SELECT id, user_profile_id, error FROM async_operation ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        operations,
+        [(5, Some(7), None), (6, None, Some("denied".to_owned()))]
+    );
+    // The session of someone already deleted ends; the others keep going, indexed by person.
+    let sessions: Vec<(String, Option<i64>)> =
+        sqlx::query_as("SELECT id, user_id FROM session ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        sessions,
+        [
+            ("anonymous".to_owned(), None),
+            ("grace".to_owned(), Some(7))
+        ]
+    );
+
+    // Grace, the newest person, goes: her id is not handed out again.
+    store
+        .delete_user(loginwith::store::UserId(7))
+        .await
+        .unwrap();
+    let operation = store.create_operation("facebook").await.unwrap();
+    assert!(operation.0 > 6, "operation id {operation}");
+    let newcomer = store
+        .complete_login(operation, "facebook", &ada("3003"))
+        .await
+        .unwrap();
+    assert!(newcomer.0 > 7, "person id {newcomer}");
+    let foreign_key_problems: Vec<(String,)> = sqlx::query_as("PRAGMA foreign_key_check")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert!(foreign_key_problems.is_empty(), "{foreign_key_problems:?}");
+}

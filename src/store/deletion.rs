@@ -53,6 +53,10 @@ impl Store {
         let profile_deleted = remaining == 0;
         if profile_deleted {
             delete_profile(&mut tx, user).await?;
+        } else {
+            // The person stays (another identity), but whoever signed in through this one
+            // is signed out everywhere.
+            end_sessions(&mut tx, user).await?;
         }
         tx.commit().await?;
         Ok(Deletion {
@@ -125,10 +129,13 @@ impl Store {
     }
 }
 
+/// Deletes a profile with its operations and every session signed in as it. (Foreign keys
+/// would cascade to both; the deletes say so here, where a reader looks.)
 async fn delete_profile(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     user: i64,
 ) -> Result<bool, StoreError> {
+    end_sessions(tx, user).await?;
     sqlx::query("DELETE FROM async_operation WHERE user_profile_id = ?")
         .bind(user)
         .execute(&mut **tx)
@@ -139,4 +146,16 @@ async fn delete_profile(
         .await?
         .rows_affected();
     Ok(deleted > 0)
+}
+
+/// Ends every session signed in as `user`, on every browser.
+async fn end_sessions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    user: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM session WHERE user_id = ?")
+        .bind(user)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

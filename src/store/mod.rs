@@ -17,7 +17,7 @@ use sqlx::{
 pub use clock::{millis, now_ms};
 pub use deletion::{Deletion, DeletionRecord};
 pub use ids::{OperationId, UserId};
-pub use sessions::SessionTable;
+pub use sessions::{SIGNED_IN_KEY, SessionTable};
 
 use crate::auth::{FailureReason, Profile};
 
@@ -269,6 +269,22 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(UserId(user_id))
+    }
+
+    /// Takes the sign-in of an `ok` operation, once: the first caller gets the person, every
+    /// later one (a second tab, a copied cookie racing the real browser) gets `None`.
+    pub async fn consume_operation(&self, id: OperationId) -> Result<Option<UserId>, StoreError> {
+        let user: Option<Option<i64>> = sqlx::query_scalar(
+            "UPDATE async_operation SET consumed_at = ?
+             WHERE id = ? AND async_operation_status_id = ? AND consumed_at IS NULL
+             RETURNING user_profile_id",
+        )
+        .bind(now_ms())
+        .bind(id.0)
+        .bind(OperationStatus::Ok.id())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(user.flatten().map(UserId))
     }
 
     /// Marks a still-pending operation as failed. A finished one is left as it is.

@@ -31,6 +31,15 @@ impl Store {
 }
 
 impl SessionTable {
+    async fn owner_exists(&self, owner: Option<i64>) -> session_store::Result<bool> {
+        let Some(owner) = owner else { return Ok(true) };
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM user_profile WHERE id = ?)")
+            .bind(owner)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
     /// Deletes expired sessions; returns how many.
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM session WHERE expires_at <= ?")
@@ -39,6 +48,17 @@ impl SessionTable {
             .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// The session key under which the web layer keeps who is signed in: an object whose `user`
+/// is the person's id. The store copies that id into `session.user_id` on every write, so a
+/// person's sessions end together: by foreign key when the person is deleted, and with
+/// one statement in the deletion's transaction when one of their identities is unlinked.
+pub const SIGNED_IN_KEY: &str = "signed_in";
+
+/// Who the record is signed in as, if anyone.
+fn owner(record: &Record) -> Option<i64> {
+    record.data.get(SIGNED_IN_KEY)?.get("user")?.as_i64()
 }
 
 fn backend(error: sqlx::Error) -> session_store::Error {
@@ -57,18 +77,23 @@ fn expires_at_ms(record: &Record) -> i64 {
 impl SessionStore for SessionTable {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let data = encode(record)?;
+        let owner = owner(record);
         loop {
+            // Signed in as someone deleted meanwhile: not stored, so it reads as signed out.
             let done = sqlx::query(
-                "INSERT INTO session (id, data, expires_at) VALUES (?, ?, ?)
+                "INSERT INTO session (id, data, expires_at, user_id)
+                 SELECT ?1, ?2, ?3, ?4
+                 WHERE ?4 IS NULL OR EXISTS (SELECT 1 FROM user_profile WHERE id = ?4)
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(record.id.to_string())
             .bind(&data)
             .bind(expires_at_ms(record))
+            .bind(owner)
             .execute(&self.pool)
             .await
             .map_err(backend)?;
-            if done.rows_affected() == 1 {
+            if done.rows_affected() == 1 || !self.owner_exists(owner).await? {
                 return Ok(());
             }
             // A 128-bit id collided: draw another.
@@ -76,14 +101,19 @@ impl SessionStore for SessionTable {
         }
     }
 
+    /// Updates the record in place. A session deleted meanwhile (a sign-out, its person
+    /// deleted) stays deleted: an upsert here would bring it back.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let owner = owner(record);
         sqlx::query(
-            "INSERT INTO session (id, data, expires_at) VALUES (?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+            "UPDATE session SET data = ?2, expires_at = ?3, user_id = ?4
+             WHERE id = ?1
+               AND (?4 IS NULL OR EXISTS (SELECT 1 FROM user_profile WHERE id = ?4))",
         )
         .bind(record.id.to_string())
         .bind(encode(record)?)
         .bind(expires_at_ms(record))
+        .bind(owner)
         .execute(&self.pool)
         .await
         .map_err(backend)?;

@@ -134,11 +134,16 @@ pub async fn success(
 ) -> Result<Response, AppError> {
     match app.session_operation(&session).await? {
         Some(Operation {
+            id,
             status: OperationStatus::Ok,
-            user: Some(user),
             ..
         }) => {
-            session.sign_in(user).await?;
+            // Exactly one request signs in per exchange. The others carried the same
+            // pre-sign-in cookie (another tab, or someone who copied it): they sign nothing
+            // in and go home, where the browser that won is already greeted.
+            if let Some(user) = app.store.consume_operation(id).await? {
+                session.sign_in(user).await?;
+            }
             Ok(Redirect::to("/").into_response())
         }
         // Not finished yet (someone came here early): keep waiting rather than fail a

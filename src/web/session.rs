@@ -10,11 +10,12 @@ use subtle::ConstantTimeEq;
 use tower_sessions::{Expiry, Session};
 
 use super::{AppError, AppState, WebSettings, cookie_guard::SignOutIntent};
-use crate::store::{OperationId, UserId, millis, now_ms};
+use crate::store::{OperationId, SIGNED_IN_KEY, UserId, millis, now_ms};
 
 const PENDING_LOGINS: &str = "login.pending";
 const OPERATION: &str = "login.operation";
-const SIGNED_IN: &str = "signed_in";
+/// Indexed by the store (see [`SIGNED_IN_KEY`]): a person's sessions end together.
+const SIGNED_IN: &str = SIGNED_IN_KEY;
 const CSRF: &str = "csrf";
 const NOTICES: &str = "notices";
 

@@ -121,6 +121,10 @@ impl App {
             ),
             events,
             auth_limiter: Arc::new(RateLimiter::new(limits.auth_per_minute, limits.auth_burst)),
+            data_callback_limiter: Arc::new(RateLimiter::new(
+                limits.data_callback_per_minute,
+                limits.data_callback_burst,
+            )),
             facebook_app_secret: Arc::new(ClientSecret::new(facebook_config.client_secret.clone())),
             settings: settings.clone(),
         };

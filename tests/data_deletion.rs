@@ -268,3 +268,40 @@ async fn deauthorize_signs_out_every_browser() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn facebook_data_callbacks_are_rate_limited_per_address() {
+    let env = TestEnv::start_with(|f| {
+        f.merge(("limits.data_callback_per_minute", 1))
+            .merge(("limits.data_callback_burst", 2))
+    })
+    .await;
+    let browser = env.browser();
+    let signed = env.dev.signed_request("999999");
+    for path in ["/facebook/data-deletion", "/facebook/deauthorize"] {
+        let response = browser
+            .post_form(path, &[("signed_request", &signed)])
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    for path in ["/facebook/data-deletion", "/facebook/deauthorize"] {
+        let response = browser
+            .post_form(path, &[("signed_request", &signed)])
+            .await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        let retry_after: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        assert!(response.text().await.unwrap().contains("Too many"));
+    }
+    // Refused requests deleted nothing and recorded nothing.
+    assert_eq!(env.count("deletion_request").await, 1);
+    // Sign-in has a budget of its own.
+    assert_eq!(
+        browser.get("/authorize/facebook").await.status(),
+        StatusCode::SEE_OTHER
+    );
+}

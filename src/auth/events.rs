@@ -42,7 +42,8 @@ impl OperationEvents {
         }
     }
 
-    /// Operations someone is waiting for (for tests and metrics).
+    #[cfg(any(test, feature = "test-support"))]
+    /// Operations someone is waiting for (for tests).
     pub fn watched(&self) -> usize {
         self.lock().len()
     }

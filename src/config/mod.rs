@@ -123,6 +123,8 @@ pub struct LimitsConfig {
     pub header_bytes: usize,
     pub auth_per_minute: u32,
     pub auth_burst: u32,
+    pub data_callback_per_minute: u32,
+    pub data_callback_burst: u32,
     pub max_concurrent_exchanges: usize,
 }
 
@@ -329,6 +331,12 @@ impl Config {
             return Err(invalid(
                 "limits.auth_per_minute",
                 "and limits.auth_burst must be at least 1",
+            ));
+        }
+        if limits.data_callback_per_minute == 0 || limits.data_callback_burst == 0 {
+            return Err(invalid(
+                "limits.data_callback_per_minute",
+                "and limits.data_callback_burst must be at least 1",
             ));
         }
         if limits.max_concurrent_exchanges == 0 {

@@ -95,6 +95,7 @@ impl DevProvider {
             .with_state(self.clone())
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     /// A `signed_request` as Facebook would POST it to the Data Deletion or Deauthorize
     /// callback for the person with this app-scoped id.
     pub fn signed_request(&self, user_id: &str) -> String {
@@ -106,17 +107,20 @@ impl DevProvider {
         crate::auth::signed_request::sign(&payload.to_string(), &self.settings.client_secret)
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     /// Every access token issued and not yet expired (tests check none of them leaks).
     pub fn issued_tokens(&self) -> Vec<String> {
         let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
         tokens.keys().cloned().collect()
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     /// The app-scoped id the consent page gives a person with this email.
     pub fn user_id_for_email(&self, email: &str) -> String {
         app_scoped_id(&self.settings.client_id, email)
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     /// Changes what is injected from the next request on.
     pub fn set_faults(&self, faults: Faults) {
         *self.faults.write().unwrap_or_else(PoisonError::into_inner) = faults;

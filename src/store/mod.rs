@@ -119,7 +119,8 @@ impl Store {
         Ok(Self { pool })
     }
 
-    /// The pool, for tools (the benchmark's bulk fill) and tests that inspect the database.
+    #[cfg(any(test, feature = "test-support"))]
+    /// The pool, for the benchmark's bulk fill and tests that inspect the database.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }

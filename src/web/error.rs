@@ -60,7 +60,7 @@ impl IntoResponse for AppError {
             Self::TooManyRequests { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
-                "Too many sign-in attempts came from your network. Please wait a minute and try again.",
+                "Too many requests came from your network. Please wait a minute and try again.",
             ),
             Self::HeadersTooLarge => (
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

@@ -52,12 +52,25 @@ pub fn router(state: AppState) -> Router {
         .route("/authorize/{provider}", get(login::authorize))
         .route("/callback/{provider}", get(login::callback))
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            rate_limit::limit_auth,
+            state.auth_limiter.clone(),
+            rate_limit::limit,
+        ));
+    // Facebook's data callbacks take no session and verify an HMAC on every request: limited
+    // per address too, so nobody can make the server verify signatures without end.
+    let data_callbacks = Router::new()
+        .route(
+            "/facebook/data-deletion",
+            post(data_deletion::data_deletion),
+        )
+        .route("/facebook/deauthorize", post(data_deletion::deauthorize))
+        .route_layer(middleware::from_fn_with_state(
+            state.data_callback_limiter.clone(),
+            rate_limit::limit,
         ));
     Router::new()
         .route("/", get(home::home))
         .merge(sign_in)
+        .merge(data_callbacks)
         .route("/preloader", get(progress::preloader))
         .route("/get-status", get(progress::get_status))
         .route("/success", get(progress::success))
@@ -67,11 +80,6 @@ pub fn router(state: AppState) -> Router {
             "/account/delete",
             get(account::confirm).post(account::delete),
         )
-        .route(
-            "/facebook/data-deletion",
-            post(data_deletion::data_deletion),
-        )
-        .route("/facebook/deauthorize", post(data_deletion::deauthorize))
         .route("/deletion/{code}", get(data_deletion::status_page))
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })

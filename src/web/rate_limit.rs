@@ -3,7 +3,7 @@
 use std::{
     collections::HashMap,
     net::{IpAddr, Ipv4Addr, SocketAddr},
-    sync::{Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
@@ -13,7 +13,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{AppError, AppState};
+use super::AppError;
 
 /// Past this many tracked addresses, full buckets are forgotten.
 const MAX_TRACKED: usize = 10_000;
@@ -67,13 +67,18 @@ impl RateLimiter {
     }
 }
 
-/// Middleware: refuses with the 429 page once a client address has used its tokens.
-pub async fn limit_auth(State(app): State<AppState>, request: Request, next: Next) -> Response {
+/// Middleware over the routes it guards: refuses with the 429 page (and `Retry-After`) once a
+/// client address has used its tokens.
+pub async fn limit(
+    State(limiter): State<Arc<RateLimiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-    match app.auth_limiter.check(client) {
+    match limiter.check(client) {
         Ok(()) => next.run(request).await,
         Err(wait) => AppError::TooManyRequests {
             retry_after_secs: wait.as_secs().max(1),

@@ -16,7 +16,10 @@ pub struct AppState {
     pub exchanger: Exchanger,
     /// Wakes long-polling `/get-status` requests when an exchange ends.
     pub events: Arc<OperationEvents>,
+    /// Per address, on `/authorize` and `/callback`.
     pub auth_limiter: Arc<RateLimiter>,
+    /// Per address, on Facebook's Data Deletion and Deauthorize callbacks.
+    pub data_callback_limiter: Arc<RateLimiter>,
     /// Verifies Facebook's signed requests (Data Deletion, Deauthorize).
     pub facebook_app_secret: Arc<ClientSecret>,
     pub settings: Arc<WebSettings>,

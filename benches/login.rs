@@ -480,6 +480,7 @@ async fn main() {
             client_secret: CLIENT_SECRET.to_owned(),
             redirect_uris: vec![format!("{app_url}/callback/facebook")],
             auto_approve: true,
+            issuer: None,
         },
         Faults {
             latency: options.latency,

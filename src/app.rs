@@ -101,6 +101,7 @@ impl App {
                 .to_owned(),
             poll_interval_ms: config.login.poll_interval_ms,
             poll_limit_secs: config.login.poll_limit_secs,
+            status_recheck: Duration::from_millis(config.login.status_recheck_ms),
             exchange_timeout: timeout,
             remember: days(config.session.remember_days),
             absolute: days(config.session.absolute_days),
@@ -194,12 +195,14 @@ fn dev_provider(
         SocketAddr::new(ip, local_addr.port())
     );
     let secret = crate::dev_provider::random_secret();
+    let issuer = format!("{public}{DEV_PROVIDER_PATH}");
     let dev = DevProvider::new(
         DevProviderSettings {
             client_id: DEV_CLIENT_ID.to_owned(),
             client_secret: secret.clone(),
             redirect_uris: vec![config.redirect_uri("facebook")],
             auto_approve: config.dev_provider.auto_approve,
+            issuer: Some(issuer.clone()),
         },
         Faults {
             latency: Duration::from_millis(config.dev_provider.latency_ms),
@@ -213,6 +216,7 @@ fn dev_provider(
         token_url: Url::parse(&format!("{internal}/oauth/access_token"))?,
         api_url: Url::parse(&internal)?,
         scopes: config.providers.facebook.scopes.clone(),
+        issuer,
     };
     Ok((facebook, dev.router()))
 }

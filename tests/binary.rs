@@ -67,6 +67,7 @@ async fn stand_in(client_id: &str, client_secret: &str, app_url: &str) -> String
             client_secret: client_secret.to_owned(),
             redirect_uris: vec![format!("{app_url}/callback/facebook")],
             auto_approve: false,
+            issuer: None,
         },
         Faults::default(),
     );

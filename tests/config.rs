@@ -75,6 +75,22 @@ fn production_refuses_unsafe_settings() {
             "[server]\npublic_url = \"http://login.example.com\"",
             "server.public_url",
         ),
+        (
+            "[providers.facebook]\nauthorize_url = \"http://www.facebook.com/v25.0/dialog/oauth\"",
+            "providers.facebook.authorize_url",
+        ),
+        (
+            "[providers.facebook]\ntoken_url = \"http://graph.facebook.com/v25.0/oauth/access_token\"",
+            "providers.facebook.token_url",
+        ),
+        (
+            "[providers.facebook]\napi_url = \"http://graph.facebook.com/v25.0\"",
+            "providers.facebook.api_url",
+        ),
+        (
+            "[providers.facebook]\nissuer = \"http://issuer.example\"",
+            "providers.facebook.issuer",
+        ),
     ];
     for (override_toml, key) in cases {
         let figment_text = format!("{GOOD_PRODUCTION}\n");

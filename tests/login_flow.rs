@@ -330,6 +330,7 @@ async fn the_auto_approving_dialog_signs_in_the_person_named_by_the_dev_user_coo
             client_secret: "secret".into(),
             redirect_uris: vec!["http://app.example/callback/facebook".into()],
             auto_approve: true,
+            issuer: None,
         },
         Faults::default(),
     );

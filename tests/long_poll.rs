@@ -104,3 +104,36 @@ async fn without_wait_it_answers_at_once_and_bad_waits_are_refused() {
     let (status, body) = env.browser().text(LONG_WAIT).await;
     assert_eq!((status, body.as_str()), (StatusCode::NOT_FOUND, "error"));
 }
+
+#[tokio::test]
+async fn the_long_poll_is_woken_in_process_not_by_the_database_re_read() {
+    // The re-read made rare (an hour): only the exchange task's in-process wake-up can answer
+    // this poll before its 30 s are up.
+    let env = TestEnv::start_with(|f| f.merge(("login.status_recheck_ms", 3_600_000))).await;
+    env.set_latency(Duration::from_millis(300));
+    let browser = env.browser();
+    browser.login_until_preloader(ADA).await;
+    let sent_ms = now_ms();
+    let (status, body) = browser.text(LONG_WAIT).await;
+    let answered_ms = now_ms();
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+    let finished_ms: i64 = sqlx::query_scalar("SELECT updated_at FROM async_operation")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    assert!(
+        finished_ms > sent_ms,
+        "the poll was sent while the exchange ran ({finished_ms} > {sent_ms})"
+    );
+    // Typically a millisecond or two; the bound leaves room for a loaded CI machine while
+    // staying far below the hour a database re-read would take.
+    let lag = answered_ms - finished_ms;
+    assert!(lag < 1_000, "answered {lag} ms after the exchange ended");
+}
+
+fn now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since_epoch.as_millis()).unwrap()
+}

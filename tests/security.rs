@@ -137,17 +137,46 @@ async fn a_callback_on_another_providers_path_is_refused() {
     assert_eq!(env.snapshot().await, [0, 0, 0]);
 }
 
+/// `callback` with its `iss` replaced by `iss` (or removed with `None`).
+fn with_iss(callback: &str, iss: Option<&str>) -> String {
+    let mut url = Url::parse(callback).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "iss")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut query = url.query_pairs_mut();
+    query.clear().extend_pairs(pairs);
+    if let Some(iss) = iss {
+        query.append_pair("iss", iss);
+    }
+    drop(query);
+    url.into()
+}
+
 #[tokio::test]
 async fn an_unexpected_iss_is_refused() {
+    // The development provider names its issuer in `iss` (RFC 9207), as the tests' Facebook
+    // stand-in is configured to expect: a callback naming another issuer, or none, is refused.
     let env = TestEnv::start().await;
-    let browser = env.browser();
-    let dialog = browser.start_login().await;
-    let callback = browser.consent(&dialog, ADA, "allow").await;
-    let response = browser
-        .get(&format!("{callback}&iss=https%3A%2F%2Fevil.example"))
-        .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    for iss in [Some("https://evil.example"), Some(""), None] {
+        let browser = env.browser();
+        let dialog = browser.start_login().await;
+        let callback = browser.consent(&dialog, ADA, "allow").await;
+        assert_eq!(
+            param(&callback, "iss"),
+            env.dev_url,
+            "the provider sends iss"
+        );
+        let response = browser.get(&with_iss(&callback, iss)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "iss {iss:?}");
+        // The attempt spent the state: the genuine answer is refused too.
+        let response = browser.get(&callback).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "iss {iss:?}");
+    }
     assert_eq!(env.snapshot().await, [0, 0, 0]);
+    // The right issuer signs in.
+    assert!(env.browser().login(ADA).await.contains("Hi, Ada!"));
 }
 
 // ---- Session ------------------------------------------------------------------------------
@@ -649,4 +678,29 @@ async fn one_exchange_signs_in_one_session_however_many_success_requests_race() 
             .await
             .unwrap();
     assert_eq!(sessions, 1, "one signed-in session exists");
+}
+
+#[tokio::test]
+async fn names_with_markup_are_shown_as_text() {
+    let env = TestEnv::start().await;
+    for (first, shown) in [
+        (
+            "<script>alert(1)</script>",
+            "&#60;script&#62;alert(1)&#60;/script&#62;",
+        ),
+        (
+            "\"><img src=x onerror=alert(1)>",
+            "&#34;&#62;&#60;img src=x onerror=alert(1)&#62;",
+        ),
+    ] {
+        let person = Person {
+            first,
+            last: "🦀 <b>Crab</b>",
+            email: "markup@example.com",
+        };
+        let home = env.browser().login(person).await;
+        assert!(home.contains(&format!("Hi, {shown}!")), "{home}");
+        assert!(!home.contains("<script>alert"), "{home}");
+        assert!(!home.contains("<img src=x"), "{home}");
+    }
 }

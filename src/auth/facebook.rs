@@ -90,6 +90,8 @@ pub struct Facebook {
     scopes: Vec<Scope>,
     /// Kept apart from `oauth` to compute `appsecret_proof`.
     app_secret: ClientSecret,
+    /// RFC 9207 `iss`, for servers that send it (Facebook does not).
+    issuer: Option<String>,
 }
 
 impl Facebook {
@@ -118,6 +120,7 @@ impl Facebook {
             me_url,
             scopes: config.scopes.iter().cloned().map(Scope::new).collect(),
             app_secret: ClientSecret::new(config.client_secret.clone()),
+            issuer: (!config.issuer.is_empty()).then(|| config.issuer.clone()),
         })
     }
 
@@ -206,6 +209,10 @@ impl Provider for Facebook {
 
     fn display_name(&self) -> &'static str {
         "Facebook"
+    }
+
+    fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
     }
 
     fn authorization_url(&self, state: &CsrfToken, challenge: &PkceCodeChallenge) -> Url {

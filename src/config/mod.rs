@@ -107,6 +107,9 @@ pub struct LoginConfig {
     pub exchange_timeout_secs: u64,
     pub poll_interval_ms: u64,
     pub poll_limit_secs: u64,
+    /// While a long poll waits, the database is re-read this often (for exchanges finishing
+    /// on another instance; this instance's own wake the poll at once).
+    pub status_recheck_ms: u64,
 }
 
 impl LoginConfig {
@@ -147,6 +150,9 @@ pub struct OAuthProviderConfig {
     pub token_url: Url,
     pub api_url: Url,
     pub scopes: Vec<String>,
+    /// RFC 9207: the issuer the provider names in `iss` on its callbacks; empty when it
+    /// sends none (Facebook). When set, a callback without it or with another is refused.
+    pub issuer: String,
 }
 
 // Hand-written so the secret can never reach a log line through `{:?}`.
@@ -159,6 +165,7 @@ impl std::fmt::Debug for OAuthProviderConfig {
             .field("token_url", &self.token_url.as_str())
             .field("api_url", &self.api_url.as_str())
             .field("scopes", &self.scopes)
+            .field("issuer", &self.issuer)
             .finish()
     }
 }
@@ -357,6 +364,12 @@ impl Config {
                 "must be between 100 and 60000",
             ));
         }
+        if !(10..=3_600_000).contains(&self.login.status_recheck_ms) {
+            return Err(invalid(
+                "login.status_recheck_ms",
+                "must be between 10 and 3600000",
+            ));
+        }
         if !(1..=3600).contains(&self.login.poll_limit_secs) {
             return Err(invalid(
                 "login.poll_limit_secs",
@@ -375,6 +388,17 @@ impl Config {
             }
             if production && url.scheme() != "https" {
                 return Err(invalid(key, "must be https:// in production"));
+            }
+        }
+        if !fb.issuer.is_empty() {
+            match Url::parse(&fb.issuer) {
+                Ok(url) if url.scheme() == "https" || (!production && url.scheme() == "http") => {}
+                _ => {
+                    return Err(invalid(
+                        "providers.facebook.issuer",
+                        "must be empty or an https:// address (http:// in development)",
+                    ));
+                }
             }
         }
         if fb.scopes.is_empty() || fb.scopes.iter().any(|s| s.trim().is_empty()) {

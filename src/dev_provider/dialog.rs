@@ -146,6 +146,9 @@ fn answer(dev: &DevProvider, decision: &Decision) -> Response {
         if let Some(state) = &params.state {
             query.append_pair("state", state);
         }
+        if let Some(issuer) = &dev.settings.issuer {
+            query.append_pair("iss", issuer);
+        }
     }
     target.set_fragment(Some("_=_"));
     Redirect::to(target.as_str()).into_response()

@@ -40,6 +40,9 @@ pub struct DevProviderSettings {
     /// For scripted clients (the load benchmark): the dialog approves at once, without a
     /// consent page, as the person whose email is in the `dev_user` cookie (else Ada).
     pub auto_approve: bool,
+    /// RFC 9207: when set, every answer of the dialog names this issuer in `iss`, so the
+    /// client's mix-up defence runs (Facebook itself sends none).
+    pub issuer: Option<String>,
 }
 
 /// A person the consent page signs in as.

@@ -110,12 +110,13 @@ pub async fn callback(
     Ok(Redirect::to("/preloader").into_response())
 }
 
-/// RFC 9207: no `iss` is fine (the provider does not send one); one that differs from the
-/// provider's own, or arrives for a provider that never sends one, is not.
+/// RFC 9207: a provider with an issuer must name it in `iss`; one without may not send any.
+/// A missing, different or unexpected `iss` means the answer came from another authorization
+/// server (a mix-up attack).
 fn issuer_matches(expected: Option<&str>, received: Option<&str>) -> bool {
     match (expected, received) {
-        (_, None) => true,
+        (None, None) => true,
         (Some(expected), Some(received)) => super::session::tokens_match(received, expected),
-        (None, Some(_)) => false,
+        (Some(_), None) | (None, Some(_)) => false,
     }
 }

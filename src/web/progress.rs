@@ -55,9 +55,6 @@ pub async fn preloader(
 
 /// The longest `/get-status?wait=` honoured, in seconds.
 const MAX_WAIT_SECS: u64 = 30;
-/// While long-polling, the database is re-read this often: the exchange may be running on
-/// another instance, whose notification never reaches this one.
-const RECHECK_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Deserialize)]
 struct StatusQuery {
@@ -117,7 +114,9 @@ async fn wait_for_status(
         if operation.status != OperationStatus::Pending || now >= deadline {
             return Ok(Some(operation.status));
         }
-        let pause = RECHECK_EVERY.min(deadline - now);
+        // Re-read now and then: the exchange may be running on another instance, whose
+        // notification never reaches this one.
+        let pause = app.settings.status_recheck.min(deadline - now);
         match notified.as_mut().as_pin_mut() {
             Some(notified) => {
                 let _ = tokio::time::timeout(pause, notified).await;

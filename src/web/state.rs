@@ -32,6 +32,8 @@ pub struct WebSettings {
     pub public_url: String,
     pub poll_interval_ms: u64,
     pub poll_limit_secs: u64,
+    /// How often a long poll re-reads the database.
+    pub status_recheck: Duration,
     /// Also the age past which a pending operation counts as orphaned.
     pub exchange_timeout: Duration,
     /// Idle lifetime of a sign-in.

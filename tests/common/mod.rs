@@ -75,6 +75,7 @@ impl TestEnv {
                 client_secret: CLIENT_SECRET.to_owned(),
                 redirect_uris: vec![format!("{app_url}/callback/facebook")],
                 auto_approve: false,
+                issuer: Some(dev_url.clone()),
             },
             Faults::default(),
         );
@@ -96,6 +97,7 @@ impl TestEnv {
                 format!("{dev_url}/oauth/access_token"),
             ))
             .merge(("providers.facebook.api_url", &dev_url))
+            .merge(("providers.facebook.issuer", &dev_url))
             .merge(("dev_provider.enabled", false))
             .merge(("login.exchange_timeout_secs", 3));
         let config =

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ADA, TestEnv};
+use common::{ADA, TestEnv, chunked_form_post, raw_exchange};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -134,6 +134,46 @@ async fn oversized_and_garbage_logout_forms_are_refused() {
         browser.text("/").await.1.contains("Hi, Ada!"),
         "still signed in"
     );
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_the_413_page_however_they_are_sent() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    browser.login(ADA).await;
+    let limit = env.config.limits.body_bytes;
+    for path in [
+        "/logout",
+        "/account/delete",
+        "/facebook/data-deletion",
+        "/facebook/deauthorize",
+    ] {
+        // Announced: refused before the body is read.
+        let response = browser
+            .client
+            .post(browser.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf_token={}", "x".repeat(4 * limit)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("Request too large"), "{path}: {page}");
+        // Streamed without a length: cut off once it passes the limit.
+        let answer = raw_exchange(&env.app_url, chunked_form_post(path, 4 * limit)).await;
+        assert_eq!(answer.status, Some(413), "{path} chunked");
+        assert!(
+            answer.body.contains("Request too large"),
+            "{path} chunked: {}",
+            answer.body
+        );
+    }
+    // Under the limit, a chunked body is read as usual (here: a logout without a session).
+    let answer = raw_exchange(&env.app_url, chunked_form_post("/logout", limit / 2)).await;
+    assert_eq!(answer.status, Some(303));
+    assert!(browser.text("/").await.1.contains("Hi, Ada!"));
+    assert_eq!(env.snapshot().await[..2], [1, 1]);
 }
 
 #[tokio::test]

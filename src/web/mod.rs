@@ -15,13 +15,14 @@ mod state;
 
 use axum::{
     Router,
+    extract::DefaultBodyLimit,
     http::{HeaderValue, header},
     middleware,
     routing::{get, post},
 };
 use tower_http::{
-    compression::CompressionLayer, limit::RequestBodyLimitLayer, services::ServeDir,
-    set_header::SetResponseHeaderLayer, trace::TraceLayer,
+    compression::CompressionLayer, services::ServeDir, set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
 };
 
 pub use cookie_guard::keep_cookie_unless_signed_out;
@@ -107,7 +108,13 @@ pub fn common_layers(router: Router, settings: &WebSettings) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .layer(CompressionLayer::new())
-        .layer(RequestBodyLimitLayer::new(settings.body_bytes))
+        // Bodies: one announced past the limit is refused before it is read; one streamed
+        // without a length is cut off at the limit by the extractor reading it.
+        .layer(DefaultBodyLimit::max(settings.body_bytes))
+        .layer(middleware::from_fn_with_state(
+            settings.body_bytes,
+            rate_limit::limit_body_size,
+        ))
         .layer(middleware::from_fn_with_state(
             settings.header_bytes,
             rate_limit::limit_header_size,

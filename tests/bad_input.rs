@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ADA, TestEnv, chunked_form_post, raw_exchange};
+use common::{ADA, TestEnv, chunked_form_post, location, raw_exchange, session_cookie};
 use reqwest::{StatusCode, header::HeaderMap};
 
 #[tokio::test]
@@ -90,26 +90,55 @@ async fn tampered_or_unknown_cookies_start_a_fresh_session() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    for cookie in [
-        "loginwith_session=",
-        "loginwith_session=garbage!!",
-        "loginwith_session=AAAAAAAAAAAAAAAAAAAAAA",
-        "loginwith_session=%FF%FE",
-    ] {
-        for path in ["/", "/get-status", "/success", "/preloader", "/error"] {
+    // Each path's answer to a browser without a session.
+    let anonymous: [(&str, StatusCode, &str); 5] = [
+        ("/", StatusCode::OK, "Continue with Facebook"),
+        ("/get-status", StatusCode::NOT_FOUND, "error"),
+        (
+            "/success",
+            StatusCode::SEE_OTHER,
+            "/error?why=nothing-to-finish",
+        ),
+        ("/preloader", StatusCode::SEE_OTHER, "/"),
+        ("/error", StatusCode::OK, "The sign-in did not complete."),
+    ];
+    for value in ["", "garbage!!", "AAAAAAAAAAAAAAAAAAAAAA", "%FF%FE"] {
+        let cookie = format!("loginwith_session={value}");
+        for (path, status, expected) in anonymous {
             let response = client
                 .get(format!("{}{path}", env.app_url))
-                .header("cookie", cookie)
+                .header("cookie", &cookie)
                 .send()
                 .await
                 .unwrap();
-            assert!(
-                !response.status().is_server_error(),
-                "{cookie} {path}: {}",
-                response.status()
-            );
+            assert_eq!(response.status(), status, "{cookie} {path}");
+            if status == StatusCode::SEE_OTHER {
+                assert_eq!(location(&response), expected, "{cookie} {path}");
+            } else {
+                let page = response.text().await.unwrap();
+                assert!(page.contains(expected), "{cookie} {path}: {page}");
+            }
         }
+        // Starting a sign-in stores a session: under a new id, never the one presented.
+        let response = client
+            .get(format!("{}/authorize/facebook", env.app_url))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{cookie}");
+        let id = session_cookie(&response).expect("a new session cookie");
+        assert_ne!(id, value, "{cookie}");
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session WHERE id = ?")
+            .bind(&id)
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+        assert_eq!(rows, 1, "{cookie}: the new session is stored");
     }
+    // Nothing was stored under a presented value, and only the four sign-ins made sessions.
+    assert_eq!(env.count("session").await, 4);
+    assert_eq!(env.snapshot().await, [0, 0, 0]);
 }
 
 #[tokio::test]

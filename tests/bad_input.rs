@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{ADA, TestEnv};
-use reqwest::StatusCode;
+use common::{ADA, TestEnv, chunked_form_post, location, raw_exchange, session_cookie};
+use reqwest::{StatusCode, header::HeaderMap};
 
 #[tokio::test]
 async fn unknown_paths_and_providers_get_the_404_page() {
@@ -16,6 +16,8 @@ async fn unknown_paths_and_providers_get_the_404_page() {
         "/callback/twitter?code=x&state=y",
         "/authorize/%FF%FE",
         "/static/../Cargo.toml",
+        "/static/nope.css",
+        "/static/css/",
     ] {
         let response = browser.get(path).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
@@ -35,6 +37,8 @@ async fn wrong_methods_get_the_405_page() {
         ("POST", "/callback/facebook"),
         ("DELETE", "/get-status"),
         ("PUT", "/success"),
+        ("POST", "/static/css/app.css"),
+        ("DELETE", "/static/nope.css"),
     ] {
         let response = browser
             .client
@@ -47,6 +51,7 @@ async fn wrong_methods_get_the_405_page() {
             StatusCode::METHOD_NOT_ALLOWED,
             "{method} {path}"
         );
+        assert!(response.headers().contains_key("allow"), "{method} {path}");
         assert!(response.text().await.unwrap().contains("Not allowed"));
     }
 }
@@ -85,26 +90,55 @@ async fn tampered_or_unknown_cookies_start_a_fresh_session() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    for cookie in [
-        "loginwith_session=",
-        "loginwith_session=garbage!!",
-        "loginwith_session=AAAAAAAAAAAAAAAAAAAAAA",
-        "loginwith_session=%FF%FE",
-    ] {
-        for path in ["/", "/get-status", "/success", "/preloader", "/error"] {
+    // Each path's answer to a browser without a session.
+    let anonymous: [(&str, StatusCode, &str); 5] = [
+        ("/", StatusCode::OK, "Continue with Facebook"),
+        ("/get-status", StatusCode::NOT_FOUND, "error"),
+        (
+            "/success",
+            StatusCode::SEE_OTHER,
+            "/error?why=nothing-to-finish",
+        ),
+        ("/preloader", StatusCode::SEE_OTHER, "/"),
+        ("/error", StatusCode::OK, "The sign-in did not complete."),
+    ];
+    for value in ["", "garbage!!", "AAAAAAAAAAAAAAAAAAAAAA", "%FF%FE"] {
+        let cookie = format!("loginwith_session={value}");
+        for (path, status, expected) in anonymous {
             let response = client
                 .get(format!("{}{path}", env.app_url))
-                .header("cookie", cookie)
+                .header("cookie", &cookie)
                 .send()
                 .await
                 .unwrap();
-            assert!(
-                !response.status().is_server_error(),
-                "{cookie} {path}: {}",
-                response.status()
-            );
+            assert_eq!(response.status(), status, "{cookie} {path}");
+            if status == StatusCode::SEE_OTHER {
+                assert_eq!(location(&response), expected, "{cookie} {path}");
+            } else {
+                let page = response.text().await.unwrap();
+                assert!(page.contains(expected), "{cookie} {path}: {page}");
+            }
         }
+        // Starting a sign-in stores a session: under a new id, never the one presented.
+        let response = client
+            .get(format!("{}/authorize/facebook", env.app_url))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{cookie}");
+        let id = session_cookie(&response).expect("a new session cookie");
+        assert_ne!(id, value, "{cookie}");
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session WHERE id = ?")
+            .bind(&id)
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+        assert_eq!(rows, 1, "{cookie}: the new session is stored");
     }
+    // Nothing was stored under a presented value, and only the four sign-ins made sessions.
+    assert_eq!(env.count("session").await, 4);
+    assert_eq!(env.snapshot().await, [0, 0, 0]);
 }
 
 #[tokio::test]
@@ -137,25 +171,154 @@ async fn oversized_and_garbage_logout_forms_are_refused() {
 }
 
 #[tokio::test]
-async fn pages_carry_the_security_headers() {
+async fn oversized_bodies_get_the_413_page_however_they_are_sent() {
     let env = TestEnv::start().await;
     let browser = env.browser();
-    let response = browser.get("/").await;
-    let headers = response.headers();
-    let csp = headers["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("frame-ancestors 'none'"));
-    assert!(csp.contains("script-src 'self'"));
-    assert!(!csp.contains("unsafe-inline"));
-    assert_eq!(headers["x-content-type-options"], "nosniff");
-    assert_eq!(headers["referrer-policy"], "no-referrer");
-    assert_eq!(headers["cache-control"], "no-store");
+    browser.login(ADA).await;
+    let limit = env.config.limits.body_bytes;
+    for path in [
+        "/logout",
+        "/account/delete",
+        "/facebook/data-deletion",
+        "/facebook/deauthorize",
+    ] {
+        // Announced: refused before the body is read.
+        let response = browser
+            .client
+            .post(browser.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf_token={}", "x".repeat(4 * limit)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("Request too large"), "{path}: {page}");
+        // Streamed without a length: cut off once it passes the limit.
+        let answer = raw_exchange(&env.app_url, chunked_form_post(path, 4 * limit)).await;
+        assert_eq!(answer.status, Some(413), "{path} chunked");
+        assert!(
+            answer.body.contains("Request too large"),
+            "{path} chunked: {}",
+            answer.body
+        );
+    }
+    // Under the limit, a chunked body is read as usual (here: a logout without a session).
+    let answer = raw_exchange(&env.app_url, chunked_form_post("/logout", limit / 2)).await;
+    assert_eq!(answer.status, Some(303));
+    assert!(browser.text("/").await.1.contains("Hi, Ada!"));
+    assert_eq!(env.snapshot().await[..2], [1, 1]);
+}
 
-    let css = browser.get("/static/css/app.css").await;
-    assert_eq!(css.status(), StatusCode::OK);
-    assert!(
-        css.headers()["cache-control"]
-            .to_str()
-            .unwrap()
-            .contains("max-age")
+/// Every kind of answer, including those made by layers outside the router, carries every
+/// security header; only a static file actually served may be cached.
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    browser.login(ADA).await;
+    let anonymous = env.browser();
+    let mut answers: Vec<(&str, u16, HeaderMap)> = Vec::new();
+    let mut record = |what, response: reqwest::Response, status: StatusCode| {
+        assert_eq!(response.status(), status, "{what}");
+        answers.push((what, status.as_u16(), response.headers().clone()));
+    };
+
+    record("page", anonymous.get("/").await, StatusCode::OK);
+    record("404", anonymous.get("/nope").await, StatusCode::NOT_FOUND);
+    let response = anonymous.get("/static/nope.css").await;
+    record("404 under /static/", response, StatusCode::NOT_FOUND);
+    let response = anonymous
+        .client
+        .delete(anonymous.url("/"))
+        .send()
+        .await
+        .unwrap();
+    record("405", response, StatusCode::METHOD_NOT_ALLOWED);
+    let response = anonymous
+        .client
+        .post(anonymous.url("/static/css/app.css"))
+        .send()
+        .await
+        .unwrap();
+    record(
+        "405 under /static/",
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
     );
+    let response = anonymous.get("/callback/facebook").await;
+    record("400", response, StatusCode::BAD_REQUEST);
+    let response = browser
+        .post_form("/logout", &[("csrf_token", "wrong")])
+        .await;
+    record("403", response, StatusCode::FORBIDDEN);
+    let response = anonymous
+        .post_form("/logout", &[("csrf_token", &"x".repeat(64 * 1024))])
+        .await;
+    record("413 announced", response, StatusCode::PAYLOAD_TOO_LARGE);
+    let response = anonymous
+        .client
+        .get(anonymous.url("/"))
+        .header("x-padding", "x".repeat(40 * 1024))
+        .send()
+        .await
+        .unwrap();
+    record("431", response, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let response = anonymous.get("/preloader").await;
+    record("303", response, StatusCode::SEE_OTHER);
+    let response = anonymous.get("/static/css/app.css").await;
+    record("static css", response, StatusCode::OK);
+    let response = anonymous.get("/static/js/preloader.js").await;
+    record("static js", response, StatusCode::OK);
+
+    // The rate limit, on an app that allows one sign-in start a minute.
+    let limited = TestEnv::start_with(|f| {
+        f.merge(("limits.auth_per_minute", 1))
+            .merge(("limits.auth_burst", 1))
+    })
+    .await;
+    let visitor = limited.browser();
+    let response = visitor.get("/authorize/facebook").await;
+    record("303 to the provider", response, StatusCode::SEE_OTHER);
+    let response = visitor.get("/authorize/facebook").await;
+    record("429", response, StatusCode::TOO_MANY_REQUESTS);
+
+    let chunked = raw_exchange(&env.app_url, chunked_form_post("/logout", 64 * 1024)).await;
+    assert_eq!(chunked.status, Some(413));
+    answers.push(("413 streamed", 413, chunked.headers));
+
+    for (what, status, headers) in &answers {
+        let value = |name: &str| {
+            headers
+                .get(name)
+                .unwrap_or_else(|| panic!("{what} ({status}) has no {name}"))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let csp = value("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+        assert!(csp.contains("script-src 'self'"), "{what}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+        assert_eq!(value("x-frame-options"), "DENY", "{what}");
+        assert_eq!(value("x-content-type-options"), "nosniff", "{what}");
+        assert_eq!(value("referrer-policy"), "no-referrer", "{what}");
+        let cache = value("cache-control");
+        match *what {
+            "static css" => {
+                assert_eq!(cache, "public, max-age=3600", "{what}");
+                assert_eq!(value("content-type"), "text/css; charset=utf-8", "{what}");
+            }
+            "static js" => {
+                assert_eq!(cache, "public, max-age=3600", "{what}");
+                let content_type = value("content-type");
+                assert_eq!(content_type, "text/javascript; charset=utf-8", "{what}");
+            }
+            _ => assert_eq!(cache, "no-store", "{what} ({status})"),
+        }
+        // Every refusal is one of the app's pages, not a bare status.
+        if *status >= 400 {
+            assert_eq!(value("content-type"), "text/html; charset=utf-8", "{what}");
+        }
+    }
 }

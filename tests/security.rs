@@ -2,13 +2,9 @@
 
 mod common;
 
-use std::{
-    io::{Read, Write},
-    sync::Arc,
-    time::Duration,
-};
+use std::sync::Arc;
 
-use common::{ADA, Browser, Person, TestEnv, location, param, session_cookie};
+use common::{ADA, Browser, Person, TestEnv, location, param, raw_exchange, session_cookie};
 use loginwith::{
     auth::{BoxFuture, ExchangeError, FailureReason, Profile, Provider},
     config::Environment,
@@ -448,9 +444,10 @@ async fn oversized_provider_answers_are_refused() {
 async fn oversized_request_heads_are_refused() {
     let env = TestEnv::start().await;
     let browser = env.browser();
+    // Over `limits.header_bytes` (32 KiB) but under hyper's own cap: our middleware's page.
     let response = browser
         .client
-        .get(browser.url("/"))
+        .get(browser.url("/callback/facebook?state=x&code=y"))
         .header("x-padding", "x".repeat(40 * 1024))
         .send()
         .await
@@ -459,34 +456,23 @@ async fn oversized_request_heads_are_refused() {
         response.status(),
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
     );
+    assert!(response.text().await.unwrap().contains("Request too large"));
 
-    // A 1 MB query string, sent raw since HTTP clients refuse to build such a URI.
-    let addr = env.app_url.trim_start_matches("http://").to_owned();
-    let status = tokio::task::spawn_blocking(move || {
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let request = format!(
-            "GET /callback/facebook?state={}&code=x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-            "a".repeat(1024 * 1024)
-        );
-        // The server may answer and close before reading it all.
-        let _ = stream.write_all(request.as_bytes());
-        let mut answer = Vec::new();
-        let _ = stream.read_to_end(&mut answer);
-        String::from_utf8_lossy(&answer)
-            .split_whitespace()
-            .nth(1)
-            .map(str::to_owned)
-    })
-    .await
-    .unwrap();
-    if let Some(status) = status {
-        let code: u16 = status.parse().unwrap();
-        assert!((400..500).contains(&code), "status {code}");
-    }
+    // A 1 MB request line, sent raw since HTTP clients refuse to build such a URI. hyper
+    // stops reading once its buffer for a request head (8 KiB + 400 KiB) is full, long
+    // before this line ends, so it never reaches its 414 check (a complete request line
+    // with a long URI) nor our middleware: hyper itself answers 431, with an empty body
+    // and none of our headers, and closes the connection.
+    let request = format!(
+        "GET /callback/facebook?state={}&code=x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        "a".repeat(1024 * 1024)
+    );
+    let answer = raw_exchange(&env.app_url, request.into_bytes()).await;
+    assert_eq!(answer.status, Some(431));
+    assert_eq!(answer.body, "");
+    assert!(answer.headers.get("content-security-policy").is_none());
     assert_eq!(env.snapshot().await, [0, 0, 0]);
+    assert_eq!(env.count("session").await, 0, "no session was written");
 }
 
 // ---- Concurrency --------------------------------------------------------------------------

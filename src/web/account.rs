@@ -1,7 +1,6 @@
 //! Self-service account deletion: a confirmation page and a CSRF-protected POST.
 
 use axum::{
-    body::Bytes,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
@@ -12,7 +11,7 @@ use tracing::info;
 use super::{
     AppError, AppState, WebSession,
     pages::{DeleteAccountPage, Page},
-    params,
+    params::{self, FormBody},
     session::tokens_match,
 };
 
@@ -38,7 +37,7 @@ struct DeleteForm {
 pub async fn delete(
     State(app): State<AppState>,
     session: WebSession,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, AppError> {
     let form: DeleteForm = params::decode(&body)?;
     let (Some(user), Some(expected)) = (

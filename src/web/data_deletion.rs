@@ -5,7 +5,6 @@
 
 use axum::{
     Json,
-    body::Bytes,
     extract::{Path, State, rejection::PathRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
@@ -17,7 +16,7 @@ use tracing::{info, warn};
 use super::{
     AppError, AppState,
     pages::{DeletionPage, Page},
-    params,
+    params::{self, FormBody},
 };
 use crate::{
     auth::signed_request::{self, SignedRequest},
@@ -33,7 +32,10 @@ struct SignedForm {
 
 /// `POST /facebook/data-deletion`: deletes the person's identity (and their profile when it
 /// was their last), answers `{"url", "confirmation_code"}` as Facebook requires.
-pub async fn data_deletion(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
+pub async fn data_deletion(
+    State(app): State<AppState>,
+    FormBody(body): FormBody,
+) -> Result<Response, AppError> {
     let deletion = match delete_signed_identity(&app, &body, "data deletion request").await? {
         Ok(deletion) => deletion,
         Err(refusal) => return Ok(refusal.into_response()),
@@ -48,7 +50,10 @@ pub async fn data_deletion(State(app): State<AppState>, body: Bytes) -> Result<R
 }
 
 /// `POST /facebook/deauthorize`: the person removed the app at Facebook; unlink them.
-pub async fn deauthorize(State(app): State<AppState>, body: Bytes) -> Result<Response, AppError> {
+pub async fn deauthorize(
+    State(app): State<AppState>,
+    FormBody(body): FormBody,
+) -> Result<Response, AppError> {
     Ok(
         match delete_signed_identity(&app, &body, "deauthorization").await? {
             Ok(_) => StatusCode::OK.into_response(),

@@ -22,6 +22,8 @@ pub enum AppError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("request head too large")]
     HeadersTooLarge,
+    #[error("request body too large")]
+    PayloadTooLarge,
     #[error("too many sign-ins in progress")]
     Busy,
     #[error("internal: {0}")]
@@ -66,6 +68,11 @@ impl IntoResponse for AppError {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "Request too large",
                 "Your browser sent more than this site accepts. Clearing this site's cookies usually helps.",
+            ),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request too large",
+                "Your browser sent a larger form than this site accepts. Please go back and try again.",
             ),
             Self::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -1,5 +1,4 @@
 use axum::{
-    body::Bytes,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
@@ -9,7 +8,7 @@ use serde::Deserialize;
 use super::{
     AppError, AppState, WebSession,
     pages::{Greeting, IndexPage, Page},
-    params,
+    params::{self, FormBody},
     session::tokens_match,
 };
 
@@ -44,7 +43,7 @@ struct LogoutForm {
 }
 
 /// `POST /logout`: needs the session's CSRF token, so another site cannot sign people out.
-pub async fn logout(session: WebSession, body: Bytes) -> Result<Response, AppError> {
+pub async fn logout(session: WebSession, FormBody(body): FormBody) -> Result<Response, AppError> {
     let form: LogoutForm = params::decode(&body)?;
     let Some(expected) = session.csrf_token().await? else {
         // Not signed in: there is nothing to sign out of.

@@ -15,13 +15,16 @@ mod state;
 
 use axum::{
     Router,
-    http::{HeaderValue, header},
+    extract::DefaultBodyLimit,
+    handler::HandlerWithoutStateExt,
+    http::{HeaderValue, Method, StatusCode, header},
     middleware,
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use tower_http::{
-    compression::CompressionLayer, limit::RequestBodyLimitLayer, services::ServeDir,
-    set_header::SetResponseHeaderLayer, trace::TraceLayer,
+    compression::CompressionLayer, services::ServeDir, set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
 };
 
 pub use cookie_guard::keep_cookie_unless_signed_out;
@@ -38,15 +41,17 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
      img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
      object-src 'none'; frame-ancestors 'none'";
 
-/// The application's routes with their pages and security headers. The session layer is
-/// added by the caller, since it owns the store.
+/// The application's routes and static files. The session layer is added by the caller,
+/// since it owns the store, and the security headers by [`common_layers`].
 pub fn router(state: AppState) -> Router {
+    // What ServeDir cannot serve (a missing file, a POST) gets the app's pages, not its
+    // empty answers.
+    let files = ServeDir::new(static_dir())
+        .call_fallback_on_method_not_allowed(true)
+        .fallback(static_fallback.into_service());
     let static_files = Router::new()
-        .nest_service("/static", ServeDir::new(static_dir()))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=3600"),
-        ));
+        .nest_service("/static", files)
+        .layer(middleware::map_response(static_file_headers));
     // Starting a sign-in costs a provider round trip: rate-limited per client address.
     let sign_in = Router::new()
         .route("/authorize/{provider}", get(login::authorize))
@@ -91,31 +96,14 @@ pub fn router(state: AppState) -> Router {
 pub fn common_layers(router: Router, settings: &WebSettings) -> Router {
     let hsts = settings.hsts.then(|| HeaderValue::from_static(HSTS));
     router
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::STRICT_TRANSPORT_SECURITY,
-            move |_: &axum::response::Response| hsts.clone(),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        // The callback URL carries the code: it must never leave in a Referer.
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        // Pages show personal data and one-time links: never cached, except static files,
-        // which set their own.
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
         .layer(CompressionLayer::new())
-        .layer(RequestBodyLimitLayer::new(settings.body_bytes))
+        // Bodies: one announced past the limit is refused before it is read; one streamed
+        // without a length is cut off at the limit by the extractor reading it.
+        .layer(DefaultBodyLimit::max(settings.body_bytes))
+        .layer(middleware::from_fn_with_state(
+            settings.body_bytes,
+            rate_limit::limit_body_size,
+        ))
         .layer(middleware::from_fn_with_state(
             settings.header_bytes,
             rate_limit::limit_header_size,
@@ -126,6 +114,76 @@ pub fn common_layers(router: Router, settings: &WebSettings) -> Router {
                 tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
             }),
         )
+        // The security headers come last, outermost, so that no answer escapes them: the
+        // pages, the 413 and 431 pages of the limits above, the 404 and 405 pages, static
+        // files and the development provider.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            move |_: &Response| hsts.clone(),
+        ))
+        // If not present: the development provider's consent page sets its own.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        // CSP's frame-ancestors says the same, for browsers that predate it.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        // The callback URL carries the code: it must never leave in a Referer.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        // Pages show personal data and one-time links: never cached. Only successful static
+        // files set their own (`static_file_headers`).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+}
+
+/// What `ServeDir` cannot serve: a missing file is the 404 page; any method but GET and HEAD
+/// is the 405 page, with the `Allow` header a 405 must carry.
+async fn static_fallback(method: Method) -> Response {
+    if method == Method::GET || method == Method::HEAD {
+        AppError::NotFound.into_response()
+    } else {
+        (
+            [(header::ALLOW, HeaderValue::from_static("GET,HEAD"))],
+            AppError::MethodNotAllowed,
+        )
+            .into_response()
+    }
+}
+
+/// Static files are cached for an hour, and their text is declared UTF-8 so that a browser
+/// never guesses. Only files actually served (and 304s, which renew a cached file and so
+/// must repeat its caching rule): a 404 or 405 page is left to the `no-store` default.
+async fn static_file_headers(mut response: Response) -> Response {
+    let status = response.status();
+    if status.is_success() || status == StatusCode::NOT_MODIFIED {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        );
+    }
+    let utf8 = match response.headers().get(header::CONTENT_TYPE) {
+        Some(kind) if kind == "text/css" => Some("text/css; charset=utf-8"),
+        Some(kind) if kind == "text/javascript" => Some("text/javascript; charset=utf-8"),
+        _ => None,
+    };
+    if let Some(kind) = utf8 {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    }
+    response
 }
 
 /// `static/` next to the working directory, or the one in the source tree.

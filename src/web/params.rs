@@ -1,3 +1,10 @@
+use axum::{
+    body::Bytes,
+    extract::{
+        FromRequest, Request,
+        rejection::{BytesRejection, FailedToBufferBody},
+    },
+};
 use serde::de::DeserializeOwned;
 
 use super::AppError;
@@ -8,4 +15,26 @@ pub fn decode<T: DeserializeOwned>(raw: &[u8]) -> Result<T, AppError> {
     serde_urlencoded::from_bytes(raw).map_err(|_| {
         AppError::BadRequest("The address or form had missing, repeated or malformed parts.")
     })
+}
+
+/// A request body, read whole. Axum's own `Bytes` rejection is a plain-text answer; this
+/// one is the app's page: 413 once a streamed body passes `limits.body_bytes` (the limit is
+/// set in `web::common_layers`), 400 when the body could not be read at all (the client
+/// hung up, broken chunked encoding).
+pub struct FormBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for FormBody {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(Self)
+            .map_err(|rejection| match rejection {
+                BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
+                    AppError::PayloadTooLarge
+                }
+                _ => AppError::BadRequest("The form could not be read. Please try again."),
+            })
+    }
 }

@@ -1,4 +1,5 @@
-//! Per-client-address token buckets for the routes that start work at a provider.
+//! Per-client-address token buckets for the routes that start work at a provider, and the
+//! limits on the size of any request.
 
 use std::{
     collections::HashMap,
@@ -9,6 +10,7 @@ use std::{
 
 use axum::{
     extract::{ConnectInfo, Request, State},
+    http::header,
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -104,6 +106,20 @@ pub async fn limit_header_size(
             .sum::<usize>();
     if size > limit {
         return AppError::HeadersTooLarge.into_response();
+    }
+    next.run(request).await
+}
+
+/// Middleware: refuses a request whose announced body (`Content-Length`) is larger than the
+/// limit, before reading any of it. A body sent without a length is cut off at the same limit
+/// while it is read (`DefaultBodyLimit` in `common_layers`), with the same 413 page.
+pub async fn limit_body_size(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+    if announced.is_some_and(|length| length > limit) {
+        return AppError::PayloadTooLarge.into_response();
     }
     next.run(request).await
 }

@@ -406,3 +406,73 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// An answer read off a raw connection: `status` is `None` when nothing came back.
+pub struct RawAnswer {
+    pub status: Option<u16>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+/// Sends `request` byte for byte on a new connection and reads until the server closes it:
+/// for what HTTP clients will not send (a chunked body of the test's making, a 1 MB request
+/// line). The request should say `Connection: close`. It is written from a thread of its
+/// own, so that an answer sent before the server read it all is still read; a server that
+/// stops reading may reset the connection, so write errors are expected and ignored.
+pub async fn raw_exchange(app_url: &str, request: Vec<u8>) -> RawAnswer {
+    use std::io::{Read, Write};
+    let addr = app_url.trim_start_matches("http://").to_owned();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(PATIENCE))
+            .expect("read timeout");
+        let mut writer = stream.try_clone().expect("clone the stream");
+        let writing = std::thread::spawn(move || {
+            let _ = writer.write_all(&request);
+        });
+        let mut answer = Vec::new();
+        // A reset after the answer ends the read with an error; what came before is kept.
+        let _ = stream.read_to_end(&mut answer);
+        let _ = writing.join();
+        answer
+    })
+    .await
+    .expect("the raw exchange");
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok());
+    let mut headers = reqwest::header::HeaderMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(':').expect("a header line");
+        headers.append(
+            reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()).expect("header name"),
+            value.trim().parse().expect("header value"),
+        );
+    }
+    RawAnswer {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// A form POST to `path` whose `len`-byte body is sent in chunks, with no length announced.
+pub fn chunked_form_post(path: &str, len: usize) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    let body = format!("csrf_token={}", "x".repeat(len.saturating_sub(11)));
+    for chunk in body.as_bytes().chunks(4096) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    request
+}

@@ -1,6 +1,6 @@
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{future::Future, pin::Pin, sync::OnceLock, time::Duration};
 
-use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
+use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse, http::StatusCode};
 
 /// Successful provider answers larger than this are refused (a token or a profile is a few
 /// hundred bytes); error answers are cut to it.
@@ -123,6 +123,41 @@ impl<'c> AsyncHttpClient<'c> for HttpClient {
             response
                 .body(body)
                 .map_err(|e| HttpError::Transport(e.to_string()))
+        })
+    }
+}
+
+/// The shared client for one oauth2 request, remembering the answer's status: oauth2's
+/// errors drop it, and it decides what a failure is called.
+pub struct StatusRecorder<'a> {
+    http: &'a HttpClient,
+    status: OnceLock<StatusCode>,
+}
+
+impl<'a> StatusRecorder<'a> {
+    pub fn new(http: &'a HttpClient) -> Self {
+        Self {
+            http,
+            status: OnceLock::new(),
+        }
+    }
+
+    /// The status of the answer, once one has arrived.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.status.get().copied()
+    }
+}
+
+impl<'c> AsyncHttpClient<'c> for StatusRecorder<'_> {
+    type Error = HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let response = self.http.call(request).await?;
+            // One request per recorder: a second status, were there one, would be ignored.
+            let _ = self.status.set(response.status());
+            Ok(response)
         })
     }
 }

@@ -1,8 +1,9 @@
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{future::Future, pin::Pin, sync::OnceLock, time::Duration};
 
-use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
+use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse, http::StatusCode};
 
-/// Provider answers larger than this are refused: a token or a profile is a few hundred bytes.
+/// Successful provider answers larger than this are refused (a token or a profile is a few
+/// hundred bytes); error answers are cut to it.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// Why a call to a provider did not produce a response we could look at.
@@ -12,7 +13,7 @@ pub enum HttpError {
     Timeout,
     #[error("could not connect: {0}")]
     Connect(String),
-    #[error("response larger than {MAX_RESPONSE_BYTES} bytes")]
+    #[error("successful response larger than {MAX_RESPONSE_BYTES} bytes")]
     TooLarge,
     #[error("transport: {0}")]
     Transport(String),
@@ -56,29 +57,49 @@ impl HttpClient {
         &self.inner
     }
 
-    /// Sends a request and reads at most [`MAX_RESPONSE_BYTES`] of the answer.
+    /// Sends a request and reads its answer: a success whole or not at all, an error cut at
+    /// [`MAX_RESPONSE_BYTES`].
     pub async fn send(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>), HttpError> {
         let mut response = request.send().await?;
-        if response
-            .content_length()
-            .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
+        let status = response.status();
+        // A success is only worth reading whole, so a huge one is refused; an error is named
+        // by its status, so a huge one is cut and still classified.
+        let refuse_oversized = status.is_success();
+        if refuse_oversized
+            && response
+                .content_length()
+                .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
         {
             return Err(HttpError::TooLarge);
         }
-        let status = response.status();
         let headers = std::mem::take(response.headers_mut());
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(HttpError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_capped(&mut response, refuse_oversized).await?;
         Ok((status, headers, body))
     }
+}
+
+/// Reads at most [`MAX_RESPONSE_BYTES`] of a body: beyond that, refuses it or keeps the start.
+async fn read_capped(
+    response: &mut reqwest::Response,
+    refuse_oversized: bool,
+) -> Result<Vec<u8>, HttpError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_RESPONSE_BYTES - body.len();
+        if chunk.len() > room {
+            if refuse_oversized {
+                return Err(HttpError::TooLarge);
+            }
+            // The rest is never read: the connection is dropped rather than drained.
+            body.extend_from_slice(&chunk[..room]);
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 impl<'c> AsyncHttpClient<'c> for HttpClient {
@@ -102,6 +123,41 @@ impl<'c> AsyncHttpClient<'c> for HttpClient {
             response
                 .body(body)
                 .map_err(|e| HttpError::Transport(e.to_string()))
+        })
+    }
+}
+
+/// The shared client for one oauth2 request, remembering the answer's status: oauth2's
+/// errors drop it, and it decides what a failure is called.
+pub struct StatusRecorder<'a> {
+    http: &'a HttpClient,
+    status: OnceLock<StatusCode>,
+}
+
+impl<'a> StatusRecorder<'a> {
+    pub fn new(http: &'a HttpClient) -> Self {
+        Self {
+            http,
+            status: OnceLock::new(),
+        }
+    }
+
+    /// The status of the answer, once one has arrived.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.status.get().copied()
+    }
+}
+
+impl<'c> AsyncHttpClient<'c> for StatusRecorder<'_> {
+    type Error = HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let response = self.http.call(request).await?;
+            // One request per recorder: a second status, were there one, would be ignored.
+            let _ = self.status.set(response.status());
+            Ok(response)
         })
     }
 }

@@ -10,5 +10,5 @@ pub mod signed_request;
 
 pub use events::OperationEvents;
 pub use exchange::Exchanger;
-pub use failure::FailureReason;
+pub use failure::{CallFailure, FailureReason};
 pub use provider::{BoxFuture, ExchangeError, Profile, Provider, Providers};

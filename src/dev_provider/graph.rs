@@ -6,13 +6,13 @@ use axum::{
     Json,
     extract::{RawQuery, State},
     http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Response},
+    response::{Html, IntoResponse, Response},
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
-use super::{DevProvider, Fault, graph_error::GraphError};
+use super::{DevProvider, Fault, TestUser, graph_error::GraphError};
 use crate::auth::facebook::appsecret_proof;
 
 #[derive(Deserialize)]
@@ -80,31 +80,9 @@ pub async fn me(
         }
         .into_response();
     }
-    match dev.faults().fault {
-        Fault::MeServerError => {
-            return GraphError {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                transient: true,
-                ..GraphError::oauth(
-                    2,
-                    None,
-                    "An unexpected error has occurred. Please retry your request later.",
-                )
-            }
-            .into_response();
-        }
-        Fault::MalformedJson => {
-            return (
-                [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
-                format!("{{\"id\":\"{}\",\"first_name\":", user.id),
-            )
-                .into_response();
-        }
-        Fault::OversizedResponse => {
-            let padding = "x".repeat(1024 * 1024);
-            return Json(serde_json::json!({ "id": user.id, "padding": padding })).into_response();
-        }
-        _ => {}
+    let fault = dev.faults().fault;
+    if let Some(answer) = fault_answer(fault, &user) {
+        return answer;
     }
     // Without `fields`, Facebook answers with `id` and `name` only.
     let fields = query.fields.unwrap_or_else(|| "id,name".to_owned());
@@ -119,12 +97,73 @@ pub async fn me(
                     .trim()
                     .to_owned(),
             ),
-            "email" if dev.faults().fault != Fault::MissingEmail => user.email.clone(),
+            "email" if fault != Fault::MissingEmail => user.email.clone(),
             _ => None,
         };
         if let Some(value) = value {
             body.insert(field.to_owned(), Value::String(value));
         }
     }
-    Json(Value::Object(body)).into_response()
+    let content_type = match fault {
+        Fault::MeHtmlContentType => "text/html; charset=UTF-8",
+        Fault::MeLegacyContentType => "text/javascript; charset=UTF-8",
+        _ => "application/json; charset=UTF-8",
+    };
+    (
+        [(header::CONTENT_TYPE, content_type)],
+        Value::Object(body).to_string(),
+    )
+        .into_response()
+}
+
+/// What `/me` answers instead of the profile under a fault, if anything.
+fn fault_answer(fault: Fault, user: &TestUser) -> Option<Response> {
+    let response = match fault {
+        Fault::MeServerError => GraphError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            transient: true,
+            ..GraphError::oauth(
+                2,
+                None,
+                "An unexpected error has occurred. Please retry your request later.",
+            )
+        }
+        .into_response(),
+        Fault::MeHugeHtmlError => {
+            (StatusCode::INTERNAL_SERVER_ERROR, Html(huge_error_page())).into_response()
+        }
+        Fault::MeRateLimited => GraphError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            transient: true,
+            ..GraphError::oauth(4, None, "Application request limit reached")
+        }
+        .into_response(),
+        Fault::MeExpiredToken => GraphError::oauth(
+            190,
+            Some(463),
+            "Error validating access token: Session has expired.",
+        )
+        .into_response(),
+        Fault::MalformedJson => (
+            [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+            format!("{{\"id\":\"{}\",\"first_name\":", user.id),
+        )
+            .into_response(),
+        Fault::OversizedResponse => {
+            let padding = "x".repeat(1024 * 1024);
+            Json(serde_json::json!({ "id": user.id, "padding": padding })).into_response()
+        }
+        _ => return None,
+    };
+    Some(response)
+}
+
+/// A megabyte of HTML error page, one repeated sentence on a single line (so a test can
+/// look for long runs of it in the log).
+fn huge_error_page() -> String {
+    let sentence = "<p>Sorry, something went wrong.</p>";
+    let mut page = String::from("<!DOCTYPE html><html><body>");
+    page.push_str(&sentence.repeat(1024 * 1024 / sentence.len()));
+    page.push_str("</body></html>");
+    page
 }

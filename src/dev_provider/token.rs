@@ -6,16 +6,19 @@ use axum::{
     Json,
     body::Bytes,
     extract::{RawQuery, State},
-    http::Method,
-    response::{IntoResponse, Response},
+    http::{Method, StatusCode, header::CONTENT_TYPE},
+    response::{Html, IntoResponse, Response},
 };
 use base64::Engine as _;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{CODE_LIFETIME, DevProvider, Fault, graph_error::GraphError};
+
+/// Facebook's content type for Graph answers.
+const JSON: &str = "application/json; charset=UTF-8";
 
 #[derive(Deserialize)]
 struct TokenRequest {
@@ -38,6 +41,10 @@ pub async fn exchange(
     body: Bytes,
 ) -> Response {
     dev.delay(true).await;
+    let fault = dev.faults().fault;
+    if let Some(refusal) = refusal(fault) {
+        return refusal;
+    }
     let raw = if method == Method::POST {
         body.to_vec()
     } else {
@@ -47,24 +54,92 @@ pub async fn exchange(
         return GraphError::oauth(100, None, "Invalid parameter").into_response();
     };
     match check(&dev, &request) {
-        Ok(token) => Json(json!({
-            "access_token": token,
-            "token_type": "bearer",
-            "expires_in": 5_183_976,
-        }))
-        .into_response(),
+        Ok(token) => token_answer(fault, &token),
         Err(error) => error.into_response(),
     }
 }
 
-fn check(dev: &DevProvider, request: &TokenRequest) -> Result<String, GraphError> {
-    if dev.faults().fault == Fault::TokenError {
-        return Err(GraphError::oauth(
+/// The refusal a fault answers every code with, before looking at it.
+fn refusal(fault: Fault) -> Option<Response> {
+    let response = match fault {
+        Fault::TokenError => GraphError::oauth(
             100,
             Some(36007),
             "This authorization code has expired.",
-        ));
+        )
+        .into_response(),
+        Fault::TokenInvalidGrant => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({
+                "error": "invalid_grant",
+                "error_description": "The authorization code has expired.",
+            })),
+        )
+            .into_response(),
+        Fault::TokenBadRequestHtml => (
+            StatusCode::BAD_REQUEST,
+            Html("<!DOCTYPE html><html><body><h1>400 Bad Request</h1></body></html>"),
+        )
+            .into_response(),
+        Fault::TokenServerError => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Html("<!DOCTYPE html><html><body><h1>500 Internal Server Error</h1><p>Sorry, something went wrong.</p></body></html>"),
+        )
+            .into_response(),
+        Fault::TokenRateLimited => GraphError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            transient: true,
+            ..GraphError::oauth(4, None, "Application request limit reached")
+        }
+        .into_response(),
+        _ => return None,
+    };
+    Some(response)
+}
+
+/// Facebook's answer carrying a fresh token, framed as the fault says.
+fn token_answer(fault: Fault, token: &str) -> Response {
+    let json = token_json(fault, token).to_string();
+    match fault {
+        Fault::TokenEmptyBody => ([(CONTENT_TYPE, JSON)], String::new()).into_response(),
+        // Labelled JSON, so the client gets as far as parsing it.
+        Fault::TokenNotJson => (
+            [(CONTENT_TYPE, JSON)],
+            format!("access_token={token}&token_type=bearer&expires=5183976"),
+        )
+            .into_response(),
+        Fault::TokenHtmlContentType => {
+            ([(CONTENT_TYPE, "text/html; charset=UTF-8")], json).into_response()
+        }
+        _ => ([(CONTENT_TYPE, JSON)], json).into_response(),
     }
+}
+
+/// `{"access_token","token_type":"bearer","expires_in"}`, with the fault's change.
+fn token_json(fault: Fault, token: &str) -> Value {
+    let mut answer = Map::new();
+    answer.insert("access_token".into(), json!(token));
+    answer.insert("token_type".into(), json!("bearer"));
+    answer.insert("expires_in".into(), json!(5_183_976));
+    match fault {
+        Fault::TokenMissingAccessToken => {
+            answer.remove("access_token");
+        }
+        Fault::TokenEmptyAccessToken => {
+            answer.insert("access_token".into(), json!(""));
+        }
+        Fault::TokenTypeMac => {
+            answer.insert("token_type".into(), json!("mac"));
+        }
+        Fault::TokenTypeCapitalized => {
+            answer.insert("token_type".into(), json!("Bearer"));
+        }
+        _ => {}
+    }
+    Value::Object(answer)
+}
+
+fn check(dev: &DevProvider, request: &TokenRequest) -> Result<String, GraphError> {
     if request.client_id != dev.settings.client_id {
         return Err(GraphError::oauth(
             101,

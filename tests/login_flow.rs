@@ -182,7 +182,10 @@ async fn callback_without_code_is_refused() {
     let dialog = browser.start_login().await;
     let state = param(dialog.as_str(), "state");
     let response = browser
-        .get(&format!("/callback/facebook?state={state}"))
+        .get(&format!(
+            "/callback/facebook?state={state}&iss={}",
+            env.dev_url
+        ))
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(env.snapshot().await, [0, 0, 0]);
@@ -204,7 +207,8 @@ async fn a_replayed_code_ends_as_denied() {
     let state = param(dialog.as_str(), "state");
     let response = attacker
         .get(&format!(
-            "/callback/facebook?code={used_code}&state={state}"
+            "/callback/facebook?code={used_code}&state={state}&iss={}",
+            env.dev_url
         ))
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);

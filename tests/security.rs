@@ -93,7 +93,10 @@ async fn an_injected_code_fails_the_pkce_check() {
     let attacker = env.browser();
     let state = param(attacker.start_login().await.as_str(), "state");
     let response = attacker
-        .get(&format!("/callback/facebook?code={stolen}&state={state}"))
+        .get(&format!(
+            "/callback/facebook?code={stolen}&state={state}&iss={}",
+            env.dev_url
+        ))
         .await;
     assert_eq!(location(&response), "/preloader");
     assert_eq!(attacker.wait_status().await, "error");
@@ -246,6 +249,7 @@ async fn production_cookies_are_secure_host_prefixed_and_hsts_is_sent() {
                 "https://fb.example.test/token",
             ))
             .merge(("providers.facebook.api_url", "https://fb.example.test"))
+            .merge(("providers.facebook.issuer", "https://fb.example.test"))
     })
     .await;
     let response = env.browser().get("/authorize/facebook").await;

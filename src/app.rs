@@ -11,14 +11,12 @@ use url::Url;
 
 use crate::{
     auth::{Exchanger, OperationEvents, Provider, Providers, facebook::Facebook, http::HttpClient},
-    config::{Config, Environment, OAuthProviderConfig},
+    config::{Config, DEV_PROVIDER_PATH, Environment, OAuthProviderConfig},
     dev_provider::{DevProvider, DevProviderSettings, Faults},
     store::{Store, StoreError},
     web::{self, AppState, RateLimiter, WebSettings},
 };
 
-/// Where the development provider is mounted inside the app.
-pub const DEV_PROVIDER_PATH: &str = "/dev/facebook";
 /// The development app's id; its secret is random for each run.
 const DEV_CLIENT_ID: &str = "loginwith-dev-app";
 /// Finished operations are kept this long, then deleted.

@@ -12,4 +12,5 @@ pub mod dev_provider;
 pub mod store;
 pub mod web;
 
-pub use app::{App, DEV_PROVIDER_PATH, StartupError};
+pub use app::{App, StartupError};
+pub use config::DEV_PROVIDER_PATH;

@@ -198,3 +198,89 @@ async fn numeric_looking_credentials_from_the_environment_sign_in() {
     let home = Browser::new(&app.url).login(ADA).await;
     assert!(home.contains("Hi, Ada!"), "{home}");
 }
+
+/// `text` without terminal colour codes (`ESC [ … m`).
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn start_up_and_shutdown_say_what_they_do() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_loginwith"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("LOGINWITH_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .env("LOGINWITH_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env(
+            "LOGINWITH_SERVER__PUBLIC_URL",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, reader) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(plain(&line)).is_err() {
+                break;
+            }
+        }
+    });
+    let mut start_up = Vec::new();
+    while !start_up.iter().any(|l: &String| l.contains("listening on")) {
+        start_up.push(reader.recv_timeout(PATIENCE).expect("a start-up line"));
+    }
+    let start_up = start_up.join("\n");
+    let db = dir.path().canonicalize().unwrap().join("data/loginwith.db");
+    for expected in [
+        "environment=\"development\"".to_owned(),
+        format!("database=SQLite file {}", db.display()),
+        format!("listening on 127.0.0.1:{port}; people open http://127.0.0.1:{port}"),
+        format!(
+            "provider facebook: the development provider stands in at http://127.0.0.1:{port}/dev/facebook"
+        ),
+    ] {
+        assert!(start_up.contains(&expected), "{expected} in {start_up}");
+    }
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut shutdown = Vec::new();
+    while let Ok(line) = reader.recv_timeout(PATIENCE) {
+        shutdown.push(line);
+    }
+    assert!(child.wait().unwrap().success(), "a clean exit");
+    let shutdown = shutdown.join("\n");
+    assert!(shutdown.contains("shutting down"), "{shutdown}");
+    assert!(shutdown.contains("stopped"), "{shutdown}");
+}

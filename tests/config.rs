@@ -193,7 +193,6 @@ fn production_without_credentials_refuses_to_start() {
 fn from_env(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let env = RawEnv::from_vars(
         "LOGINWITH_",
-        &["ENV", "CONFIG"],
         vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     Config::from_figment(
@@ -207,11 +206,12 @@ fn string_keys_from_the_environment_keep_the_text_as_typed() {
     // Facebook App IDs are all digits; secrets and names may look like numbers or booleans.
     for value in ["1234567890", "0123", "1e5", "0x10", "true", "-1", "12.50"] {
         let scopes = format!("[{value}, email]");
+        let database = format!("sqlite://{value}");
         let config = from_env(&[
             ("LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_ID", value),
             ("LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_SECRET", value),
             ("LOGINWITH_SESSION__COOKIE_NAME", &value.replace('.', "_")),
-            ("LOGINWITH_DATABASE__URL", value),
+            ("LOGINWITH_DATABASE__URL", &database),
             ("LOGINWITH_PROVIDERS__FACEBOOK__SCOPES", &scopes),
         ])
         .unwrap_or_else(|e| panic!("{value}: {e}"));
@@ -219,7 +219,7 @@ fn string_keys_from_the_environment_keep_the_text_as_typed() {
         assert_eq!(facebook.client_id, value);
         assert_eq!(facebook.client_secret, value);
         assert_eq!(config.session.cookie_name, value.replace('.', "_"));
-        assert_eq!(config.database.url, value);
+        assert_eq!(config.database.url, database);
         assert_eq!(facebook.scopes, [value, "email"]);
     }
 }
@@ -289,4 +289,176 @@ fn the_binary_refuses_the_development_provider_on_a_public_address() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("dev_provider.enabled"), "{stderr}");
+}
+
+/// The binary with only `vars` of ours in its environment, in `dir`.
+fn loginwith(dir: &std::path::Path, args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_loginwith"));
+    command.args(args).current_dir(dir);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("LOGINWITH_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .envs(vars.iter().copied())
+        .output()
+        .expect("run the binary")
+}
+
+#[test]
+fn help_and_version_answer_without_a_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    for flag in ["--help", "--version"] {
+        // Even a broken configuration does not stand in their way.
+        let output = loginwith(dir.path(), &[flag], &[("LOGINWITH_SERVER__BND", "x")]);
+        assert!(output.status.success(), "{flag}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("loginwith"), "{flag}: {stdout}");
+    }
+    let help = loginwith(dir.path(), &["--help"], &[]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    for command in ["serve", "check", "migrate", "--config"] {
+        assert!(help.contains(command), "{command} in {help}");
+    }
+}
+
+#[test]
+fn check_prints_the_configuration_without_secrets_and_what_to_register() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = loginwith(
+        dir.path(),
+        &["check"],
+        &[
+            ("LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_ID", "1234567890"),
+            (
+                "LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_SECRET",
+                "0123456789abcdef",
+            ),
+            ("LOGINWITH_SERVER__PUBLIC_URL", "https://login.example.com"),
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !stdout.contains("0123456789abcdef"),
+        "the secret is shown: {stdout}"
+    );
+    for expected in [
+        "client_id = \"1234567890\"",
+        "client_secret = \"[redacted]\"",
+        "https://login.example.com/callback/facebook",
+        "https://login.example.com/facebook/deauthorize",
+        "https://login.example.com/facebook/data-deletion",
+    ] {
+        assert!(stdout.contains(expected), "{expected} in {stdout}");
+    }
+    // What it prints is a configuration file loginwith itself reads back.
+    let printed = dir.path().join("printed.toml");
+    std::fs::write(&printed, stdout.as_bytes()).unwrap();
+    let figment = Config::defaults_figment().merge(Toml::file(&printed));
+    let reread = Config::from_figment(figment, Environment::Development).unwrap();
+    assert_eq!(reread.providers.facebook.client_id, "1234567890");
+}
+
+#[test]
+fn check_lists_every_problem_at_once_with_the_key_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("typo.toml"),
+        "[server]\nbnd = \"127.0.0.1:1\"\n[sesion]\nsecure = true\n",
+    )
+    .unwrap();
+    let output = loginwith(
+        dir.path(),
+        &["check", "--config", "typo.toml"],
+        &[
+            ("LOGINWITH_LOGIN__POL_INTERVAL_MS", "5"),
+            ("LOGINWITH_BIN", "/x"),
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let file = dir.path().canonicalize().unwrap().join("typo.toml");
+    for expected in [
+        "3 problems".to_owned(),
+        format!("server.bnd: unknown key, set in {}; did you mean server.bind?", file.display()),
+        "sesion: unknown key".to_owned(),
+        "did you mean session?".to_owned(),
+        "login.pol_interval_ms: unknown key, set in environment variable LOGINWITH_LOGIN__POL_INTERVAL_MS; did you mean login.poll_interval_ms?".to_owned(),
+    ] {
+        assert!(stderr.contains(&expected), "{expected} in {stderr}");
+    }
+    assert!(!stderr.contains("default."), "{stderr}");
+    assert!(
+        !stderr.contains("bin: unknown"),
+        "LOGINWITH_BIN is not a key: {stderr}"
+    );
+
+    // Rules broken by several values are listed together too.
+    let output = loginwith(
+        dir.path(),
+        &["check"],
+        &[
+            ("LOGINWITH_LOGIN__POLL_INTERVAL_MS", "5"),
+            ("LOGINWITH_SESSION__REMEMBER_DAYS", "0"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("login.poll_interval_ms"), "{stderr}");
+    assert!(stderr.contains("session.remember_days"), "{stderr}");
+}
+
+#[test]
+fn a_toml_syntax_error_names_the_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.toml"), "[server]\nbind = \n").unwrap();
+    let output = loginwith(dir.path(), &["check", "--config", "broken.toml"], &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let file = dir.path().canonicalize().unwrap().join("broken.toml");
+    assert!(
+        stderr.contains(&format!("file {}, line 2, column 8", file.display())),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn database_urls_that_are_not_sqlite_files_refuse_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "postgres://user@localhost/db",
+        "mysql://x",
+        "sqlite:",
+        "sqlite::memory:",
+    ] {
+        let output = loginwith(dir.path(), &["check"], &[("LOGINWITH_DATABASE__URL", url)]);
+        assert!(!output.status.success(), "{url}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("database.url"), "{url}: {stderr}");
+    }
+    // Nothing was created on the way.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn migrate_creates_the_database_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = loginwith(dir.path(), &["migrate"], &[]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("migrations applied"), "{stdout}");
+    assert!(dir.path().join("data/loginwith.db").is_file());
+    // A file that cannot be opened is named with the reason.
+    std::fs::create_dir(dir.path().join("taken.db")).unwrap();
+    let output = loginwith(
+        dir.path(),
+        &["migrate"],
+        &[("LOGINWITH_DATABASE__URL", "sqlite://taken.db")],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let path = dir.path().canonicalize().unwrap().join("taken.db");
+    assert!(stderr.contains(&path.display().to_string()), "{stderr}");
 }

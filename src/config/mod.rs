@@ -7,18 +7,23 @@
 //! Values from the environment are read as typed (see [`raw_env`]): an all-digit App ID is
 //! a string like any other.
 
+mod problems;
 mod raw_env;
+mod report;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use figment::{
     Figment,
     providers::{Format, Toml},
+    value::Dict,
 };
-use serde::{Deserialize, Deserializer, de};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use url::Url;
 
+pub use problems::{ConfigError, Problem};
 pub use raw_env::RawEnv;
+pub use report::{DEV_PROVIDER_PATH, DatabaseLocation};
 
 use crate::dev_provider::Fault;
 
@@ -37,31 +42,23 @@ impl Environment {
         match value {
             "" | "development" => Ok(Self::Development),
             "production" => Ok(Self::Production),
-            other => Err(ConfigError::Invalid {
-                key: "LOGINWITH_ENV",
-                reason: format!("must be \"development\" or \"production\", not {other:?}"),
-            }),
+            other => Err(ConfigError::one(
+                "LOGINWITH_ENV",
+                format!("must be \"development\" or \"production\", not {other:?}"),
+            )),
         }
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("configuration: {0}")]
-    Load(String),
-    #[error("configuration key {key}: {reason}")]
-    Invalid { key: &'static str, reason: String },
-}
-
-fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key,
+fn invalid(key: &str, reason: impl Into<String>) -> Problem {
+    Problem {
+        key: key.to_owned(),
         reason: reason.into(),
     }
 }
 
 /// The whole configuration, as read from the layers (see the module docs).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -79,20 +76,20 @@ fn development() -> Environment {
     Environment::Development
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub bind: SocketAddr,
     pub public_url: Url,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub url: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionConfig {
     pub cookie_name: String,
@@ -101,7 +98,7 @@ pub struct SessionConfig {
     pub absolute_days: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginConfig {
     pub exchange_timeout_secs: u64,
@@ -119,7 +116,7 @@ impl LoginConfig {
 }
 
 /// Bounds on what one client, or all of them, can make the server do.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     pub body_bytes: usize,
@@ -131,20 +128,20 @@ pub struct LimitsConfig {
     pub max_concurrent_exchanges: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProvidersConfig {
     pub facebook: OAuthProviderConfig,
 }
 
 /// One OAuth 2.0 provider's client registration and endpoints.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthProviderConfig {
     /// Facebook App IDs are all digits: `client_id = 1234567890` in TOML is read as text.
     #[serde(deserialize_with = "text")]
     pub client_id: String,
-    #[serde(deserialize_with = "text")]
+    #[serde(deserialize_with = "text", serialize_with = "redacted")]
     pub client_secret: String,
     pub authorize_url: Url,
     pub token_url: Url,
@@ -170,7 +167,7 @@ impl std::fmt::Debug for OAuthProviderConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DevProviderConfig {
     pub enabled: bool,
@@ -189,32 +186,16 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// Reads `LOGINWITH_ENV`, `LOGINWITH_CONFIG` and `--config FILE` / `--config=FILE`.
-    pub fn from_process() -> Result<Self, ConfigError> {
-        let mut file = std::env::var_os("LOGINWITH_CONFIG")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from);
-        let mut args = std::env::args_os().skip(1);
-        while let Some(arg) = args.next() {
-            let arg = arg.to_string_lossy().into_owned();
-            if arg == "--config" {
-                let path = args
-                    .next()
-                    .ok_or_else(|| invalid("--config", "needs a file name"))?;
-                file = Some(PathBuf::from(path));
-            } else if let Some(path) = arg.strip_prefix("--config=") {
-                file = Some(PathBuf::from(path));
-            } else {
-                return Err(invalid(
-                    "command line",
-                    format!("unknown argument {arg:?}; the only option is --config FILE"),
-                ));
-            }
-        }
-        Ok(Self {
+    /// `LOGINWITH_ENV`, and the file from the command line or else `LOGINWITH_CONFIG`.
+    pub fn from_process(file: Option<PathBuf>) -> Self {
+        Self {
             environment: std::env::var("LOGINWITH_ENV").ok(),
-            file,
-        })
+            file: file.or_else(|| {
+                std::env::var_os("LOGINWITH_CONFIG")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            }),
+        }
     }
 }
 
@@ -227,15 +208,20 @@ impl Config {
             figment = figment.merge(Toml::string(PRODUCTION_TOML));
         }
         if let Some(file) = &sources.file {
-            if !file.is_file() {
-                return Err(invalid(
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                ConfigError::one(
                     "--config",
-                    format!("{} is not a readable file", file.display()),
-                ));
+                    format!("cannot read {}: {e}", problems::absolute(file)),
+                )
+            })?;
+            if let Some(problem) = problems::toml_syntax(file, &text) {
+                return Err(ConfigError {
+                    problems: vec![problem],
+                });
             }
-            figment = figment.merge(Toml::file(file));
+            figment = figment.merge(Toml::file_exact(file));
         }
-        figment = figment.merge(RawEnv::prefixed("LOGINWITH_", &["ENV", "CONFIG"]));
+        figment = figment.merge(RawEnv::prefixed("LOGINWITH_"));
         Self::from_figment(figment, environment)
     }
 
@@ -243,13 +229,30 @@ impl Config {
     ///
     /// Lossy extraction: the environment gives every value as text, and numbers and booleans
     /// are read out of it here (string keys keep the text as it was).
+    ///
+    /// Unknown keys are all reported at once (with the nearest known key), then values of the
+    /// wrong type, then every rule a value breaks.
     pub fn from_figment(figment: Figment, environment: Environment) -> Result<Self, ConfigError> {
-        let mut config: Config = figment
-            .extract_lossy()
-            .map_err(|e| ConfigError::Load(one_line(&e)))?;
+        let known: Dict = Self::defaults_figment()
+            .extract()
+            .map_err(|e| ConfigError::one("built-in defaults", e.to_string()))?;
+        let given: Dict = figment.extract().map_err(|e| ConfigError {
+            problems: problems::from_figment_error(&figment, e),
+        })?;
+        let unknown = problems::unknown_keys(&figment, &given, &known);
+        if !unknown.is_empty() {
+            return Err(ConfigError { problems: unknown });
+        }
+        let mut config: Config = figment.extract_lossy().map_err(|e| ConfigError {
+            problems: problems::from_figment_error(&figment, e),
+        })?;
         config.environment = environment;
-        config.validate()?;
-        Ok(config)
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { problems })
+        }
     }
 
     /// The embedded defaults alone, as a starting point for tests and tools.
@@ -281,22 +284,24 @@ impl Config {
         )
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Every rule the values break (empty when the configuration is good).
+    fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
         let public = &self.server.public_url;
         if !matches!(public.scheme(), "http" | "https") || public.host_str().is_none() {
-            return Err(invalid(
+            problems.push(invalid(
                 "server.public_url",
                 "must be an http:// or https:// address",
             ));
         }
         if public.path() != "/" || public.query().is_some() || public.fragment().is_some() {
-            return Err(invalid(
+            problems.push(invalid(
                 "server.public_url",
                 "must be a bare origin such as https://login.example.com (no path, query or fragment)",
             ));
         }
-        if self.database.url.trim().is_empty() {
-            return Err(invalid("database.url", "must not be empty"));
+        if let Err(reason) = report::DatabaseLocation::parse(&self.database.url) {
+            problems.push(invalid("database.url", reason));
         }
         let name = &self.session.cookie_name;
         if name.is_empty()
@@ -304,74 +309,74 @@ impl Config {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            return Err(invalid(
+            problems.push(invalid(
                 "session.cookie_name",
                 "must be non-empty letters, digits, '_' or '-'",
             ));
         }
         if !(1..=400).contains(&self.session.remember_days) {
-            return Err(invalid(
+            problems.push(invalid(
                 "session.remember_days",
                 "must be between 1 and 400",
             ));
         }
         if !(self.session.remember_days..=400).contains(&self.session.absolute_days) {
-            return Err(invalid(
+            problems.push(invalid(
                 "session.absolute_days",
                 "must be between session.remember_days and 400",
             ));
         }
         let limits = &self.limits;
         if !(1024..=10 * 1024 * 1024).contains(&limits.body_bytes) {
-            return Err(invalid(
+            problems.push(invalid(
                 "limits.body_bytes",
                 "must be between 1024 and 10485760",
             ));
         }
         if !(4096..=1024 * 1024).contains(&limits.header_bytes) {
-            return Err(invalid(
+            problems.push(invalid(
                 "limits.header_bytes",
                 "must be between 4096 and 1048576",
             ));
         }
         if limits.auth_per_minute == 0 || limits.auth_burst == 0 {
-            return Err(invalid(
+            problems.push(invalid(
                 "limits.auth_per_minute",
                 "and limits.auth_burst must be at least 1",
             ));
         }
         if limits.data_callback_per_minute == 0 || limits.data_callback_burst == 0 {
-            return Err(invalid(
+            problems.push(invalid(
                 "limits.data_callback_per_minute",
                 "and limits.data_callback_burst must be at least 1",
             ));
         }
         if limits.max_concurrent_exchanges == 0 {
-            return Err(invalid(
+            problems.push(invalid(
                 "limits.max_concurrent_exchanges",
                 "must be at least 1",
             ));
         }
         if !(1..=300).contains(&self.login.exchange_timeout_secs) {
-            return Err(invalid(
+            problems.push(invalid(
                 "login.exchange_timeout_secs",
                 "must be between 1 and 300",
             ));
         }
         if !(100..=60_000).contains(&self.login.poll_interval_ms) {
-            return Err(invalid(
+            problems.push(invalid(
                 "login.poll_interval_ms",
                 "must be between 100 and 60000",
             ));
         }
         if !(10..=3_600_000).contains(&self.login.status_recheck_ms) {
-            return Err(invalid(
+            problems.push(invalid(
                 "login.status_recheck_ms",
                 "must be between 10 and 3600000",
             ));
         }
         if !(1..=3600).contains(&self.login.poll_limit_secs) {
-            return Err(invalid(
+            problems.push(invalid(
                 "login.poll_limit_secs",
                 "must be between 1 and 3600",
             ));
@@ -384,17 +389,17 @@ impl Config {
             ("providers.facebook.api_url", &fb.api_url),
         ] {
             if !matches!(url.scheme(), "http" | "https") {
-                return Err(invalid(key, "must be an http:// or https:// address"));
+                problems.push(invalid(key, "must be an http:// or https:// address"));
             }
             if production && url.scheme() != "https" {
-                return Err(invalid(key, "must be https:// in production"));
+                problems.push(invalid(key, "must be https:// in production"));
             }
         }
         if !fb.issuer.is_empty() {
             match Url::parse(&fb.issuer) {
                 Ok(url) if url.scheme() == "https" || (!production && url.scheme() == "http") => {}
                 _ => {
-                    return Err(invalid(
+                    problems.push(invalid(
                         "providers.facebook.issuer",
                         "must be empty or an https:// address (http:// in development)",
                     ));
@@ -402,25 +407,25 @@ impl Config {
             }
         }
         if fb.scopes.is_empty() || fb.scopes.iter().any(|s| s.trim().is_empty()) {
-            return Err(invalid(
+            problems.push(invalid(
                 "providers.facebook.scopes",
                 "must list at least one non-empty scope",
             ));
         }
         if fb.client_id.is_empty() && !self.dev_provider.enabled {
-            return Err(invalid(
+            problems.push(invalid(
                 "providers.facebook.client_id",
                 "is empty: set it (and client_secret) or enable dev_provider in development",
             ));
         }
         if !fb.client_id.is_empty() && fb.client_secret.is_empty() {
-            return Err(invalid(
+            problems.push(invalid(
                 "providers.facebook.client_secret",
                 "is empty while client_id is set",
             ));
         }
         if self.uses_dev_provider() && !self.server.bind.ip().is_loopback() {
-            return Err(invalid(
+            problems.push(invalid(
                 "dev_provider.enabled",
                 format!(
                     "the development provider lets anyone sign in as anyone, so it only runs on a loopback address (127.0.0.1 or ::1), not on server.bind = {}: set providers.facebook.client_id and client_secret to a real app, or dev_provider.enabled = false",
@@ -430,23 +435,28 @@ impl Config {
         }
         if production {
             if self.dev_provider.enabled {
-                return Err(invalid(
+                problems.push(invalid(
                     "dev_provider.enabled",
                     "must be false in production",
                 ));
             }
             if !self.session.secure {
-                return Err(invalid("session.secure", "must be true in production"));
+                problems.push(invalid("session.secure", "must be true in production"));
             }
             if public.scheme() != "https" {
-                return Err(invalid(
+                problems.push(invalid(
                     "server.public_url",
                     "must be https:// in production",
                 ));
             }
         }
-        Ok(())
+        problems
     }
+}
+
+/// A secret, as `check` prints it: whether it is set, never what it is.
+fn redacted<S: Serializer>(secret: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(if secret.is_empty() { "" } else { "[redacted]" })
 }
 
 /// A string key that also takes a bare TOML integer as its digits (`client_id = 1234567890`).
@@ -486,9 +496,4 @@ fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> 
     }
 
     deserializer.deserialize_any(Text)
-}
-
-/// figment errors can chain several messages; start-up prints exactly one line.
-fn one_line(error: &figment::Error) -> String {
-    error.to_string().replace('\n', " ")
 }

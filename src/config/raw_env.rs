@@ -11,21 +11,19 @@ use figment::{
     value::{Dict, Map, Value},
 };
 
-/// The variables under `prefix`, nested on `__`, every value a string (or, written as
-/// `[a, b]`, a list of strings).
+/// The variables under `prefix` of the form `PREFIX_SECTION__KEY`, nested on `__`, every
+/// value a string (or, written as `[a, b]`, a list of strings). Names without a double
+/// underscore (`LOGINWITH_ENV`, `LOGINWITH_CONFIG`, a script's `LOGINWITH_BIN`) are never keys.
 pub struct RawEnv {
     prefix: &'static str,
-    /// Variables under the prefix that are not configuration keys (`LOGINWITH_ENV`, ...).
-    ignored: &'static [&'static str],
     vars: Vec<(String, String)>,
 }
 
 impl RawEnv {
     /// Reads the process environment now.
-    pub fn prefixed(prefix: &'static str, ignored: &'static [&'static str]) -> Self {
+    pub fn prefixed(prefix: &'static str) -> Self {
         Self::from_vars(
             prefix,
-            ignored,
             std::env::vars_os().map(|(k, v)| {
                 (
                     k.to_string_lossy().into_owned(),
@@ -38,12 +36,10 @@ impl RawEnv {
     /// The same over given variables (tests).
     pub fn from_vars(
         prefix: &'static str,
-        ignored: &'static [&'static str],
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Self {
         Self {
             prefix,
-            ignored,
             vars: vars.into_iter().collect(),
         }
     }
@@ -52,12 +48,7 @@ impl RawEnv {
     fn entries(&self) -> impl Iterator<Item = (Vec<String>, &str)> {
         self.vars.iter().filter_map(|(name, value)| {
             let rest = name.strip_prefix(self.prefix)?;
-            if rest.is_empty()
-                || self
-                    .ignored
-                    .iter()
-                    .any(|ignored| rest.eq_ignore_ascii_case(ignored))
-            {
+            if !rest.contains("__") {
                 return None;
             }
             let path = rest.split("__").map(str::to_ascii_lowercase).collect();
@@ -136,7 +127,6 @@ mod tests {
     fn extract(vars: &[(&str, &str)]) -> Dict {
         let env = RawEnv::from_vars(
             "APP_",
-            &["ENV"],
             vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
         env.data().unwrap().remove(&Profile::Default).unwrap()
@@ -150,6 +140,7 @@ mod tests {
             ("APP_A__FLAG", "true"),
             ("APP_A__HEX", "0x10"),
             ("APP_ENV", "production"),
+            ("APP_BIN", "/usr/bin/x"),
             ("OTHER_X", "1"),
         ]);
         let a = dict["a"].as_dict().unwrap();

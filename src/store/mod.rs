@@ -31,6 +31,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot open the database file {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
     #[error("database folder {path}: {source}")]
     Folder {
         path: String,
@@ -110,11 +112,16 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         create_parent_folder(options.get_filename())?;
+        let path = std::path::absolute(options.get_filename())
+            .unwrap_or_else(|_| options.get_filename().to_path_buf())
+            .display()
+            .to_string();
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
             .connect_with(options)
-            .await?;
+            .await
+            .map_err(|source| StoreError::Open { path, source })?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool })
     }

@@ -1,0 +1,107 @@
+//! The command line: `loginwith [serve]`, `loginwith check`, `loginwith migrate`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use loginwith::{
+    App,
+    config::{Config, Sources},
+    store::Store,
+};
+use tracing::info;
+
+/// Sign in with Facebook for your site.
+///
+/// Configuration: the built-in defaults, config/production.toml's when LOGINWITH_ENV=production,
+/// the file of --config (or LOGINWITH_CONFIG), then LOGINWITH_<SECTION>__<KEY> variables.
+#[derive(Parser)]
+#[command(name = "loginwith", version, about)]
+pub struct Cli {
+    /// A TOML file with settings over the defaults (also LOGINWITH_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Load and validate the configuration, print it with secrets redacted, and the URLs to
+    /// register at each provider; exit 1 when anything is wrong.
+    Check,
+    /// Apply the database migrations and exit.
+    Migrate,
+}
+
+impl Cli {
+    /// Runs the chosen command; `Err` is the one message to print before exiting with 1.
+    pub async fn run(self) -> Result<(), String> {
+        let config =
+            Config::load(&Sources::from_process(self.config)).map_err(|e| e.to_string())?;
+        match self.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(&config).await,
+            Command::Check => {
+                print!("{}", config.report());
+                Ok(())
+            }
+            Command::Migrate => {
+                Store::connect(&config.database.url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("migrations applied to {}", config.database_description());
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn serve(config: &Config) -> Result<(), String> {
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        environment = config.environment.name(),
+        database = %config.database_description(),
+        "starting"
+    );
+    let listener = tokio::net::TcpListener::bind(config.server.bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.server.bind))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = App::build(config, local).await.map_err(|e| e.to_string())?;
+    for line in config.registrations() {
+        info!("provider {line}");
+    }
+    info!(
+        "listening on {local}; people open {}",
+        config.server.public_url.as_str().trim_end_matches('/')
+    );
+    app.serve(listener, shutdown_signal())
+        .await
+        .map_err(|e| format!("server: {e}"))?;
+    info!("stopped: every request in flight was answered");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM (systemd's stop, a container's stop).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    info!("shutting down: no new connections; draining the requests in flight");
+}

@@ -1,0 +1,139 @@
+//! What `loginwith check` prints and start-up says: the effective configuration with secrets
+//! redacted, and what to register at each provider.
+
+use std::fmt::Write as _;
+
+use super::{Config, Environment, problems::absolute};
+
+/// Where the development provider is mounted inside the app.
+pub const DEV_PROVIDER_PATH: &str = "/dev/facebook";
+
+/// A parsed `database.url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    /// `sqlite://PATH` or `sqlite:PATH`: the file (relative to the working directory).
+    SqliteFile(String),
+}
+
+impl DatabaseLocation {
+    /// Reads a `database.url`; `Err` says what is wrong with it.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let Some(rest) = url.strip_prefix("sqlite:") else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            return Err(if matches!(scheme, "postgres" | "postgresql") {
+                "PostgreSQL is not supported yet: use sqlite://PATH".to_owned()
+            } else {
+                format!("must be sqlite://PATH (a SQLite file), not {scheme:?}")
+            });
+        };
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            // Each pooled connection would get a database of its own.
+            return Err("needs a file: sqlite://PATH (an in-memory database is not shared between connections)".to_owned());
+        }
+        Ok(Self::SqliteFile(path.to_owned()))
+    }
+}
+
+impl std::fmt::Display for DatabaseLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SqliteFile(path) => write!(f, "SQLite file {}", absolute(path.as_ref())),
+        }
+    }
+}
+
+impl Environment {
+    /// As `LOGINWITH_ENV` spells it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Production => "production",
+        }
+    }
+}
+
+impl Config {
+    /// `server.public_url` without its trailing slash.
+    pub fn public_origin(&self) -> &str {
+        self.server.public_url.as_str().trim_end_matches('/')
+    }
+
+    /// The database as people should see it in a log line: a path or a host, never a
+    /// password.
+    pub fn database_description(&self) -> String {
+        DatabaseLocation::parse(&self.database.url)
+            .map_or_else(|e| format!("invalid database.url ({e})"), |l| l.to_string())
+    }
+
+    /// What to register at each enabled provider, one line each.
+    pub fn registrations(&self) -> Vec<String> {
+        let public = self.public_origin();
+        if self.uses_dev_provider() {
+            return vec![format!(
+                "facebook: the development provider stands in at {public}{DEV_PROVIDER_PATH} (nothing to register; loopback only)"
+            )];
+        }
+        vec![
+            format!(
+                "facebook: Valid OAuth Redirect URI {}",
+                self.redirect_uri("facebook")
+            ),
+            format!("facebook: Deauthorize callback URL {public}/facebook/deauthorize"),
+            format!("facebook: Data Deletion Request URL {public}/facebook/data-deletion"),
+        ]
+    }
+
+    /// The effective configuration as TOML (every secret redacted), then the URLs to
+    /// register: what `loginwith check` prints.
+    pub fn report(&self) -> String {
+        let mut out = format!(
+            "# loginwith {}: effective configuration ({}), secrets redacted\n",
+            env!("CARGO_PKG_VERSION"),
+            self.environment.name()
+        );
+        match toml::to_string(self) {
+            Ok(text) => out.push_str(&text),
+            Err(e) => {
+                let _ = writeln!(out, "# (cannot be shown as TOML: {e})");
+            }
+        }
+        let _ = writeln!(out, "\n# database: {}", self.database_description());
+        out.push_str("# register at the providers:\n");
+        for line in self.registrations() {
+            let _ = writeln!(out, "#   {line}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_are_sqlite_files() {
+        for (url, path) in [
+            ("sqlite://data/loginwith.db", "data/loginwith.db"),
+            ("sqlite:///var/lib/loginwith/db", "/var/lib/loginwith/db"),
+            ("sqlite:data.db?mode=rwc", "data.db"),
+        ] {
+            assert_eq!(
+                DatabaseLocation::parse(url),
+                Ok(DatabaseLocation::SqliteFile(path.to_owned())),
+                "{url}"
+            );
+        }
+        for url in [
+            "sqlite:",
+            "sqlite://",
+            "sqlite::memory:",
+            "postgres://user@localhost/db",
+            "mysql://x",
+            "data.db",
+        ] {
+            assert!(DatabaseLocation::parse(url).is_err(), "{url}");
+        }
+    }
+}

@@ -157,8 +157,8 @@ mod tests {
 
     #[test]
     fn bracketed_values_are_lists_of_strings() {
-        let dict = extract(&[("APP_S", "[public_profile, \"email\", 12]")]);
-        let list: Vec<&str> = dict["s"]
+        let dict = extract(&[("APP_A__S", "[public_profile, \"email\", 12]")]);
+        let list: Vec<&str> = dict["a"].as_dict().unwrap()["s"]
             .as_array()
             .unwrap()
             .iter()

@@ -163,12 +163,12 @@ fn a_config_file_layer_is_merged() {
 
 #[test]
 fn the_binary_stops_with_one_line_naming_the_key() {
-    let output = Command::new(env!("CARGO_BIN_EXE_loginwith"))
-        .env("LOGINWITH_LOGIN__POLL_INTERVAL_MS", "5")
-        .env_remove("LOGINWITH_ENV")
-        .env_remove("LOGINWITH_CONFIG")
-        .output()
-        .expect("run the binary");
+    let dir = tempfile::tempdir().unwrap();
+    let output = loginwith(
+        dir.path(),
+        &[],
+        &[("LOGINWITH_LOGIN__POLL_INTERVAL_MS", "5")],
+    );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
@@ -279,12 +279,8 @@ fn the_development_provider_only_runs_on_a_loopback_address() {
 
 #[test]
 fn the_binary_refuses_the_development_provider_on_a_public_address() {
-    let output = Command::new(env!("CARGO_BIN_EXE_loginwith"))
-        .env("LOGINWITH_SERVER__BIND", "0.0.0.0:0")
-        .env_remove("LOGINWITH_ENV")
-        .env_remove("LOGINWITH_CONFIG")
-        .output()
-        .expect("run the binary");
+    let dir = tempfile::tempdir().unwrap();
+    let output = loginwith(dir.path(), &[], &[("LOGINWITH_SERVER__BIND", "0.0.0.0:0")]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -4,27 +4,9 @@
 
 mod common;
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-};
-
-use common::{ADA, TestEnv, param, session_cookie};
+use common::{ADA, Capture, TestEnv, param, session_cookie};
 use loginwith::auth::facebook::appsecret_proof;
 use oauth2::ClientSecret;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn a_whole_sign_in_logs_no_secret() {

@@ -4,26 +4,10 @@
 
 mod common;
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex, OnceLock},
-};
+use std::sync::OnceLock;
 
-use common::{ADA, TestEnv};
+use common::{ADA, Capture, TestEnv};
 use loginwith::dev_provider::Fault;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Everything logged by this binary's tests, which run at once: the subscriber is set once.
 fn log() -> &'static Capture {

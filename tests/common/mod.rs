@@ -476,3 +476,17 @@ pub fn chunked_form_post(path: &str, len: usize) -> Vec<u8> {
     request.extend_from_slice(b"0\r\n\r\n");
     request
 }
+
+/// A `tracing` writer that keeps everything written, for tests that read the log.
+#[derive(Clone, Default)]
+pub struct Capture(pub Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -3,13 +3,12 @@
 
 mod common;
 
-use std::{
-    net::TcpListener as StdListener,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::process::Command;
 
-use common::{ADA, Browser, PATIENCE};
+use common::{
+    ADA, Browser,
+    binary::{Running, free_port},
+};
 use loginwith::dev_provider::{DevProvider, DevProviderSettings, Faults};
 
 /// The README's block that connects a real Facebook app, as printed.
@@ -42,20 +41,6 @@ fn exported(block: &str, name: &str) -> String {
         .to_owned()
 }
 
-/// A running binary, stopped when dropped.
-struct Running {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A Facebook stand-in for `client_id`/`client_secret` on a port of its own, expecting the
 /// binary at `app_url`.
 async fn stand_in(client_id: &str, client_secret: &str, app_url: &str) -> String {
@@ -76,14 +61,6 @@ async fn stand_in(client_id: &str, client_secret: &str, app_url: &str) -> String
     url
 }
 
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts the binary through `script` (bash), in a fresh folder, with the environment that
 /// points it at the stand-in, and waits until it answers.
 async fn start(script: &str, env: &[(&str, String)], app_url: String) -> Running {
@@ -95,33 +72,11 @@ async fn start(script: &str, env: &[(&str, String)], app_url: String) -> Running
         .current_dir(dir.path())
         .env("README_TEST_BIN", env!("CARGO_BIN_EXE_loginwith"))
         .env_remove("LOGINWITH_ENV")
-        .env_remove("LOGINWITH_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .env_remove("LOGINWITH_CONFIG");
     for (name, value) in env {
         command.env(name, value);
     }
-    let mut child = command.spawn().expect("bash runs");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-            panic!("the binary stopped ({status}): {stderr}");
-        }
-        if let Ok(response) = client.get(&app_url).send().await {
-            assert!(response.status().is_success(), "{}", response.status());
-            break;
-        }
-        assert!(Instant::now() < deadline, "the binary never answered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Running {
-        child,
-        url: app_url,
-        _dir: dir,
-    }
+    Running::start(command, dir, app_url).await
 }
 
 /// The provider endpoints of a stand-in, as environment variables.

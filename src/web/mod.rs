@@ -11,6 +11,7 @@ pub mod pages;
 mod params;
 mod progress;
 mod rate_limit;
+mod request_log;
 mod session;
 mod state;
 
@@ -22,9 +23,7 @@ use axum::{
     response::Response,
     routing::{get, post},
 };
-use tower_http::{
-    compression::CompressionLayer, set_header::SetResponseHeaderLayer, trace::TraceLayer,
-};
+use tower_http::{compression::CompressionLayer, set_header::SetResponseHeaderLayer};
 
 pub use cookie_guard::keep_cookie_unless_signed_out;
 pub use error::AppError;
@@ -103,12 +102,8 @@ pub fn common_layers(router: Router, settings: &WebSettings) -> Router {
             settings.header_bytes,
             rate_limit::limit_header_size,
         ))
-        .layer(
-            // Path only: query strings carry codes and states, which stay out of logs.
-            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-            }),
-        )
+        // Outside the limits, so that their 413 and 431 answers are logged too.
+        .layer(middleware::from_fn(request_log::log_requests))
         // The security headers come last, outermost, so that no answer escapes them: the
         // pages, the 413 and 431 pages of the limits above, the 404 and 405 pages, static
         // files and the development provider.

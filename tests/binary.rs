@@ -3,13 +3,12 @@
 
 mod common;
 
-use std::{
-    net::TcpListener as StdListener,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::process::Command;
 
-use common::{ADA, Browser, PATIENCE};
+use common::{
+    ADA, Browser,
+    binary::{Running, free_port},
+};
 use loginwith::dev_provider::{DevProvider, DevProviderSettings, Faults};
 
 /// The README's block that connects a real Facebook app, as printed.
@@ -42,20 +41,6 @@ fn exported(block: &str, name: &str) -> String {
         .to_owned()
 }
 
-/// A running binary, stopped when dropped.
-struct Running {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A Facebook stand-in for `client_id`/`client_secret` on a port of its own, expecting the
 /// binary at `app_url`.
 async fn stand_in(client_id: &str, client_secret: &str, app_url: &str) -> String {
@@ -76,14 +61,6 @@ async fn stand_in(client_id: &str, client_secret: &str, app_url: &str) -> String
     url
 }
 
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts the binary through `script` (bash), in a fresh folder, with the environment that
 /// points it at the stand-in, and waits until it answers.
 async fn start(script: &str, env: &[(&str, String)], app_url: String) -> Running {
@@ -95,33 +72,11 @@ async fn start(script: &str, env: &[(&str, String)], app_url: String) -> Running
         .current_dir(dir.path())
         .env("README_TEST_BIN", env!("CARGO_BIN_EXE_loginwith"))
         .env_remove("LOGINWITH_ENV")
-        .env_remove("LOGINWITH_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .env_remove("LOGINWITH_CONFIG");
     for (name, value) in env {
         command.env(name, value);
     }
-    let mut child = command.spawn().expect("bash runs");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-            panic!("the binary stopped ({status}): {stderr}");
-        }
-        if let Ok(response) = client.get(&app_url).send().await {
-            assert!(response.status().is_success(), "{}", response.status());
-            break;
-        }
-        assert!(Instant::now() < deadline, "the binary never answered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Running {
-        child,
-        url: app_url,
-        _dir: dir,
-    }
+    Running::start(command, dir, app_url).await
 }
 
 /// The provider endpoints of a stand-in, as environment variables.
@@ -199,66 +154,17 @@ async fn numeric_looking_credentials_from_the_environment_sign_in() {
     assert!(home.contains("Hi, Ada!"), "{home}");
 }
 
-/// `text` without terminal colour codes (`ESC [ … m`).
-fn plain(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn start_up_and_shutdown_say_what_they_do() {
-    use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_loginwith"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("LOGINWITH_") {
-            command.env_remove(name);
-        }
-    }
-    let mut child = command
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("RUST_LOG", "info")
-        .env("LOGINWITH_SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env(
-            "LOGINWITH_SERVER__PUBLIC_URL",
-            format!("http://127.0.0.1:{port}"),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (lines, reader) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if lines.send(plain(&line)).is_err() {
-                break;
-            }
-        }
-    });
-    let mut start_up = Vec::new();
-    while !start_up.iter().any(|l: &String| l.contains("listening on")) {
-        start_up.push(reader.recv_timeout(PATIENCE).expect("a start-up line"));
-    }
-    let start_up = start_up.join("\n");
-    let db = dir.path().canonicalize().unwrap().join("data/loginwith.db");
+    let mut app = Running::development(|command| {
+        command.arg("serve").env("RUST_LOG", "info");
+    })
+    .await;
+    app.wait_for_line("the listening line", |l| l.contains("listening on"))
+        .await;
+    let start_up = app.stderr();
+    let port = app.url.rsplit(':').next().unwrap().to_owned();
+    let db = app.dir().canonicalize().unwrap().join("data/loginwith.db");
     for expected in [
         "environment=\"development\"".to_owned(),
         format!("database=SQLite file {}", db.display()),
@@ -269,18 +175,9 @@ async fn start_up_and_shutdown_say_what_they_do() {
     ] {
         assert!(start_up.contains(&expected), "{expected} in {start_up}");
     }
-
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut shutdown = Vec::new();
-    while let Ok(line) = reader.recv_timeout(PATIENCE) {
-        shutdown.push(line);
-    }
-    assert!(child.wait().unwrap().success(), "a clean exit");
-    let shutdown = shutdown.join("\n");
-    assert!(shutdown.contains("shutting down"), "{shutdown}");
-    assert!(shutdown.contains("stopped"), "{shutdown}");
+    let status = app.terminate();
+    assert!(status.success(), "a clean exit: {status}");
+    let log = app.stderr();
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
 }

@@ -1,5 +1,6 @@
 // Starts the real loginwith binary on a free loopback port with its own SQLite file, waits
-// until it answers, and stops it afterwards. One instance per scenario.
+// until it answers, and stops it afterwards. One instance per scenario, run from an empty
+// temporary folder: no static/ or config/ beside it, as when the binary is copied elsewhere.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -45,7 +46,7 @@ process.on('exit', () => {
 /**
  * Starts loginwith. `config` maps configuration keys to values, e.g.
  * `{ 'dev_provider.latency_ms': 3000 }`, turned into `LOGINWITH_DEV_PROVIDER__LATENCY_MS`.
- * Returns `{ url, port, log(), stop() }`.
+ * Returns `{ url, port, dir, log(), stop() }`.
  */
 export async function startApp(config = {}, { logFile } = {}) {
   const bin = binaryPath();
@@ -85,7 +86,9 @@ async function startOnce(bin, config, logFile) {
     env[`LOGINWITH_${key.toUpperCase().replaceAll('.', '__')}`] = String(value);
   }
 
-  const child = spawn(bin, [], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The folder is empty until the app creates its database there: whatever the pages need
+  // must come from the binary itself.
+  const child = spawn(bin, [], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let output = '';
   const collect = (chunk) => { output += chunk.toString(); };
@@ -139,6 +142,8 @@ async function startOnce(bin, config, logFile) {
   return {
     url,
     port,
+    /** The server's working folder (empty when it started). */
+    dir,
     /** Everything the server printed so far. */
     log: () => output,
     stop: cleanup,

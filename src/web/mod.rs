@@ -1,6 +1,7 @@
 //! HTTP: routes, pages and the layers around them.
 
 mod account;
+pub mod assets;
 mod cookie_guard;
 mod data_deletion;
 mod error;
@@ -10,22 +11,19 @@ pub mod pages;
 mod params;
 mod progress;
 mod rate_limit;
+mod request_log;
 mod session;
 mod state;
 
 use axum::{
     Router,
     extract::DefaultBodyLimit,
-    handler::HandlerWithoutStateExt,
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{HeaderValue, header},
     middleware,
-    response::{IntoResponse, Response},
+    response::Response,
     routing::{get, post},
 };
-use tower_http::{
-    compression::CompressionLayer, services::ServeDir, set_header::SetResponseHeaderLayer,
-    trace::TraceLayer,
-};
+use tower_http::{compression::CompressionLayer, set_header::SetResponseHeaderLayer};
 
 pub use cookie_guard::keep_cookie_unless_signed_out;
 pub use error::AppError;
@@ -44,14 +42,6 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 /// The application's routes and static files. The session layer is added by the caller,
 /// since it owns the store, and the security headers by [`common_layers`].
 pub fn router(state: AppState) -> Router {
-    // What ServeDir cannot serve (a missing file, a POST) gets the app's pages, not its
-    // empty answers.
-    let files = ServeDir::new(static_dir())
-        .call_fallback_on_method_not_allowed(true)
-        .fallback(static_fallback.into_service());
-    let static_files = Router::new()
-        .nest_service("/static", files)
-        .layer(middleware::map_response(static_file_headers));
     // Starting a sign-in costs a provider round trip: rate-limited per client address.
     let sign_in = Router::new()
         .route("/authorize/{provider}", get(login::authorize))
@@ -86,10 +76,12 @@ pub fn router(state: AppState) -> Router {
             get(account::confirm).post(account::delete),
         )
         .route("/deletion/{code}", get(data_deletion::status_page))
+        // Compiled in: a missing file is the 404 page, any method but GET and HEAD the 405
+        // page (with `Allow`), like every other route.
+        .route("/static/{*path}", get(assets::serve))
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .with_state(state)
-        .merge(static_files)
 }
 
 /// Layers that every request and response gets, dev provider included.
@@ -97,6 +89,8 @@ pub fn common_layers(router: Router, settings: &WebSettings) -> Router {
     let hsts = settings.hsts.then(|| HeaderValue::from_static(HSTS));
     router
         .layer(CompressionLayer::new())
+        // Just outside the compression, which leaves a static file's `ETag` as it is.
+        .layer(middleware::map_response(assets::tag_encoded))
         // Bodies: one announced past the limit is refused before it is read; one streamed
         // without a length is cut off at the limit by the extractor reading it.
         .layer(DefaultBodyLimit::max(settings.body_bytes))
@@ -108,12 +102,8 @@ pub fn common_layers(router: Router, settings: &WebSettings) -> Router {
             settings.header_bytes,
             rate_limit::limit_header_size,
         ))
-        .layer(
-            // Path only: query strings carry codes and states, which stay out of logs.
-            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-            }),
-        )
+        // Outside the limits, so that their 413 and 431 answers are logged too.
+        .layer(middleware::from_fn(request_log::log_requests))
         // The security headers come last, outermost, so that no answer escapes them: the
         // pages, the 413 and 431 pages of the limits above, the 404 and 405 pages, static
         // files and the development provider.
@@ -140,58 +130,10 @@ pub fn common_layers(router: Router, settings: &WebSettings) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
-        // Pages show personal data and one-time links: never cached. Only successful static
-        // files set their own (`static_file_headers`).
+        // Pages show personal data and one-time links: never cached. Only static files
+        // actually served (and their 304s) set their own (`assets::serve`).
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
-}
-
-/// What `ServeDir` cannot serve: a missing file is the 404 page; any method but GET and HEAD
-/// is the 405 page, with the `Allow` header a 405 must carry.
-async fn static_fallback(method: Method) -> Response {
-    if method == Method::GET || method == Method::HEAD {
-        AppError::NotFound.into_response()
-    } else {
-        (
-            [(header::ALLOW, HeaderValue::from_static("GET,HEAD"))],
-            AppError::MethodNotAllowed,
-        )
-            .into_response()
-    }
-}
-
-/// Static files are cached for an hour, and their text is declared UTF-8 so that a browser
-/// never guesses. Only files actually served (and 304s, which renew a cached file and so
-/// must repeat its caching rule): a 404 or 405 page is left to the `no-store` default.
-async fn static_file_headers(mut response: Response) -> Response {
-    let status = response.status();
-    if status.is_success() || status == StatusCode::NOT_MODIFIED {
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=3600"),
-        );
-    }
-    let utf8 = match response.headers().get(header::CONTENT_TYPE) {
-        Some(kind) if kind == "text/css" => Some("text/css; charset=utf-8"),
-        Some(kind) if kind == "text/javascript" => Some("text/javascript; charset=utf-8"),
-        _ => None,
-    };
-    if let Some(kind) = utf8 {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    }
-    response
-}
-
-/// `static/` next to the working directory, or the one in the source tree.
-fn static_dir() -> std::path::PathBuf {
-    let local = std::path::PathBuf::from("static");
-    if local.is_dir() {
-        local
-    } else {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
-    }
 }

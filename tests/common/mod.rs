@@ -2,6 +2,8 @@
 //! development provider on a port of its own, driven by a cookie-keeping HTTP client.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod binary;
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},

@@ -1,0 +1,155 @@
+//! Where log lines go and which ones: standard error, filtered by `RUST_LOG`.
+//!
+//! Standard error, not standard output: output is for what a command prints (`--help`,
+//! `check`), and logs are diagnostics. Colours only when standard error is a terminal and
+//! `NO_COLOR` (<https://no-color.org>) is unset or empty, so that files and journals get plain
+//! text. A `RUST_LOG` that cannot be what was meant is not obeyed: one WARN line says why, and
+//! logging goes on at `info` rather than going silent.
+
+use std::{ffi::OsString, io::IsTerminal};
+
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::EnvFilter;
+
+/// The level when `RUST_LOG` is unset, empty or ignored.
+const DEFAULT: &str = "info";
+
+/// The levels a directive may name (any case; `tracing` also reads 0 to 5), for the warning.
+const LEVELS: &str = "off, error, warn, info, debug, trace";
+
+/// Installs the process's log subscriber: standard error, colours as described in the module
+/// documentation, the filter from `RUST_LOG`. Call it once, first thing in `main`; a second
+/// call (or one after another subscriber was installed) changes nothing.
+pub fn init() {
+    let (filter, ignored) = filter(std::env::var_os("RUST_LOG"));
+    let ansi = colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR"),
+    );
+    let installed = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
+    if let (Ok(()), Some(why)) = (installed, ignored) {
+        tracing::warn!("{why}; logging at {DEFAULT}");
+    }
+}
+
+/// Colours when writing to a terminal, unless `NO_COLOR` holds anything.
+fn colour(is_terminal: bool, no_color: Option<OsString>) -> bool {
+    is_terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
+/// The filter `rust_log` asks for, or [`DEFAULT`] with the reason `rust_log` was ignored.
+fn filter(rust_log: Option<OsString>) -> (EnvFilter, Option<String>) {
+    let fallback = || EnvFilter::new(DEFAULT);
+    let Some(raw) = rust_log.filter(|value| !value.is_empty()) else {
+        return (fallback(), None);
+    };
+    let Some(text) = raw.to_str() else {
+        return (
+            fallback(),
+            Some(format!("RUST_LOG={raw:?} ignored: not UTF-8")),
+        );
+    };
+    let parsed = match unleveled(text) {
+        Some(directive) => Err(format!(
+            "`{directive}` is neither a level ({LEVELS}) nor `target=level` (a target alone \
+             would show its own lines only)"
+        )),
+        None => EnvFilter::builder().parse(text).map_err(|e| e.to_string()),
+    };
+    match parsed {
+        Ok(filter) => (filter, None),
+        Err(why) => (
+            fallback(),
+            Some(format!("RUST_LOG={text:?} ignored: {why}")),
+        ),
+    }
+}
+
+/// The first directive that names no level: neither a level (`info`) nor `target=level`.
+/// `tracing` reads a bare word such as `verbose` as "the target `verbose`, every level", which
+/// silences everything else: almost always a mistake, so it is refused like a syntax error.
+fn unleveled(text: &str) -> Option<&str> {
+    text.split(',').map(str::trim).find(|directive| {
+        // The level follows the last `]` of a span filter, if there is one.
+        let tail = directive.rsplit(']').next().unwrap_or(directive);
+        !directive.is_empty() && !tail.contains('=') && directive.parse::<LevelFilter>().is_err()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ignored(value: &str) -> Option<String> {
+        filter(Some(value.into())).1
+    }
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some("".into())));
+        assert!(!colour(true, Some("1".into())));
+        assert!(!colour(false, None));
+        assert!(!colour(false, Some("".into())));
+    }
+
+    #[test]
+    fn valid_filters_are_obeyed() {
+        for value in [
+            "info",
+            "DEBUG",
+            "warn,loginwith=debug",
+            "loginwith::web=trace",
+            "off",
+            "info,[request]=debug",
+            "3",
+        ] {
+            assert_eq!(ignored(value), None, "{value}");
+        }
+        let (filter, why) = filter(Some("loginwith=debug,warn".into()));
+        assert_eq!(why, None);
+        assert_eq!(filter.to_string(), "loginwith=debug,warn");
+    }
+
+    #[test]
+    fn unset_and_empty_mean_info_without_a_warning() {
+        for value in [None, Some(OsString::new())] {
+            let (filter, why) = filter(value);
+            assert_eq!(why, None);
+            assert_eq!(filter.to_string(), "info");
+        }
+    }
+
+    #[test]
+    fn invalid_filters_fall_back_to_info_and_say_why() {
+        for (value, reason) in [
+            ("verbose", "`verbose` is neither a level (off, error"),
+            ("info,loginwith", "`loginwith` is neither a level"),
+            ("[request]", "`[request]` is neither a level"),
+            ("loginwith=loud", "RUST_LOG=\"loginwith=loud\" ignored: "),
+            ("loginwith=debug=x", "ignored: "),
+            // `tracing` reads no spaces between directives.
+            ("info, sqlx=warn", "error parsing level filter"),
+        ] {
+            let (filter, why) = filter(Some(value.into()));
+            let why = why.unwrap_or_else(|| panic!("{value} is accepted"));
+            assert!(why.contains(reason), "{value}: {why}");
+            assert!(why.contains("ignored"), "{value}: {why}");
+            assert_eq!(filter.to_string(), "info", "{value}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_filter_that_is_not_utf8_is_ignored() {
+        use std::os::unix::ffi::OsStringExt;
+        let why = filter(Some(OsString::from_vec(vec![0x66, 0xff])))
+            .1
+            .unwrap();
+        assert!(why.contains("not UTF-8"), "{why}");
+    }
+}

@@ -99,6 +99,7 @@ impl App {
                 .as_str()
                 .trim_end_matches('/')
                 .to_owned(),
+            trusted_proxies: config.server.trusted_proxies.clone(),
             poll_interval_ms: config.login.poll_interval_ms,
             poll_limit_secs: config.login.poll_limit_secs,
             status_recheck: Duration::from_millis(config.login.status_recheck_ms),

@@ -1,6 +1,7 @@
 //! HTTP: routes, pages and the layers around them.
 
 mod account;
+mod client_addr;
 mod cookie_guard;
 mod data_deletion;
 mod error;
@@ -12,6 +13,8 @@ mod progress;
 mod rate_limit;
 mod session;
 mod state;
+
+use std::sync::Arc;
 
 use axum::{
     Router,
@@ -27,6 +30,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
+pub use client_addr::{ClientAddr, TrustedProxies};
 pub use cookie_guard::keep_cookie_unless_signed_out;
 pub use error::AppError;
 pub use rate_limit::RateLimiter;
@@ -95,6 +99,7 @@ pub fn router(state: AppState) -> Router {
 /// Layers that every request and response gets, dev provider included.
 pub fn common_layers(router: Router, settings: &WebSettings) -> Router {
     let hsts = settings.hsts.then(|| HeaderValue::from_static(HSTS));
+    let trusted_proxies = Arc::new(TrustedProxies::new(settings.trusted_proxies.clone()));
     router
         .layer(CompressionLayer::new())
         // Bodies: one announced past the limit is refused before it is read; one streamed
@@ -111,9 +116,19 @@ pub fn common_layers(router: Router, settings: &WebSettings) -> Router {
         .layer(
             // Path only: query strings carry codes and states, which stay out of logs.
             TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    client = %ClientAddr::of(request.extensions()),
+                )
             }),
         )
+        // Outside the span and the rate limiters, which both need the client's address.
+        .layer(middleware::from_fn_with_state(
+            trusted_proxies,
+            client_addr::resolve,
+        ))
         // The security headers come last, outermost, so that no answer escapes them: the
         // pages, the 413 and 431 pages of the limits above, the 404 and 405 pages, static
         // files and the development provider.

@@ -1,5 +1,6 @@
 use std::{sync::Arc, time::Duration};
 
+use ipnet::IpNet;
 use oauth2::ClientSecret;
 
 use super::RateLimiter;
@@ -30,6 +31,8 @@ pub struct AppState {
 pub struct WebSettings {
     /// `server.public_url` without the trailing slash.
     pub public_url: String,
+    /// `server.trusted_proxies`: peers whose forwarding headers name the client.
+    pub trusted_proxies: Vec<IpNet>,
     pub poll_interval_ms: u64,
     pub poll_limit_secs: u64,
     /// How often a long poll re-reads the database.

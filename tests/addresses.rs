@@ -1,9 +1,10 @@
 //! The addresses the app believes: the client's (its own peer address, or behind a trusted
-//! proxy the one that proxy forwards).
+//! proxy the one that proxy forwards) and the host's (pages people open are served on
+//! `server.public_url`'s host only; machine endpoints on any).
 
 mod common;
 
-use common::TestEnv;
+use common::{ADA, TestEnv, raw_exchange};
 use reqwest::{Method, StatusCode, redirect::Policy};
 
 /// A client that follows no redirects and keeps no cookies: each request is a stranger.
@@ -155,4 +156,125 @@ async fn malformed_forwarding_headers_fall_back_to_the_peer() {
     // A well-formed header still names its client.
     let client = [("x-forwarded-for", "203.0.113.9")];
     assert_eq!(authorize(&env, &client).await, SEE_OTHER);
+}
+
+// ---- One origin ---------------------------------------------------------------------------
+
+/// `localhost` on the app's port: what a person types while the public URL says 127.0.0.1.
+fn foreign_host(env: &TestEnv) -> String {
+    env.app_url
+        .replace("127.0.0.1", "localhost")
+        .replace("http://", "")
+}
+
+#[tokio::test]
+async fn pages_opened_on_another_host_are_sent_to_the_public_url() {
+    let env = TestEnv::start().await;
+    let localhost = foreign_host(&env);
+    let other_port = "127.0.0.1:1".to_owned();
+    for (method, path, host) in [
+        (Method::GET, "/", &localhost),
+        (Method::HEAD, "/", &localhost),
+        (Method::GET, "/", &other_port),
+        (Method::GET, "/authorize/facebook?x=1", &localhost),
+        (Method::GET, "/account/delete", &localhost),
+        (Method::GET, "/preloader", &localhost),
+        (Method::GET, "/success", &localhost),
+        (Method::GET, "/error?a=%2F%2Fevil.example", &localhost),
+    ] {
+        let response = send(&env, method.clone(), path, &[("host", host)]).await;
+        let what = format!("{method} {path} on {host}");
+        assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT, "{what}");
+        assert_eq!(
+            response.headers()["location"],
+            format!("{}{path}", env.app_url).as_str(),
+            "{what}"
+        );
+        assert!(!response.headers().contains_key("set-cookie"), "{what}");
+        // Not remembered by the browser: changing public_url later must not strand anyone.
+        assert_eq!(response.headers()["cache-control"], "no-store", "{what}");
+        assert_eq!(response.headers()["x-frame-options"], "DENY", "{what}");
+    }
+    assert_eq!(env.count("session").await, 0, "no session was made");
+    assert_eq!(env.snapshot().await, [0, 0, 0], "nothing was written");
+}
+
+#[tokio::test]
+async fn machine_endpoints_answer_on_any_host() {
+    let env = TestEnv::start().await;
+    env.browser().login(ADA).await;
+    let localhost = foreign_host(&env);
+    let host = [("host", localhost.as_str())];
+    for (path, status) in [
+        ("/get-status", StatusCode::NOT_FOUND),
+        ("/static/css/app.css", StatusCode::OK),
+        ("/callback/facebook?state=x&code=y", StatusCode::BAD_REQUEST),
+        (
+            "/deletion/0123456789abcdef0123456789abcdef",
+            StatusCode::NOT_FOUND,
+        ),
+        ("/no-such-page", StatusCode::NOT_FOUND),
+    ] {
+        let response = send(&env, Method::GET, path, &host).await;
+        assert_eq!(response.status(), status, "{path}");
+    }
+    // Facebook's Deauthorize callback, on whatever host its request names.
+    let ada = env.dev.user_id_for_email(ADA.email);
+    let response = client()
+        .post(format!("{}/facebook/deauthorize", env.app_url))
+        .header("host", &localhost)
+        .form(&[("signed_request", env.dev.signed_request(&ada))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        env.count("user_identity").await,
+        0,
+        "the identity is unlinked"
+    );
+    // A form post is not a page being opened: it is answered where it came (here without
+    // a session, so home), not redirected.
+    let logout = send(&env, Method::POST, "/logout", &host).await;
+    assert_eq!(logout.status(), StatusCode::SEE_OTHER);
+    assert_eq!(logout.headers()["location"], "/");
+}
+
+#[tokio::test]
+async fn pages_are_served_on_the_public_host_and_to_requests_without_a_host() {
+    let env = TestEnv::start().await;
+    let public = env.app_url.replace("http://", "");
+    let response = send(&env, Method::GET, "/", &[("host", &public)]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // HTTP/1.0 needs no Host: nothing to compare, so the page is served.
+    let answer = raw_exchange(&env.app_url, b"GET / HTTP/1.0\r\n\r\n".to_vec()).await;
+    assert_eq!(answer.status, Some(200), "{}", answer.body);
+}
+
+#[tokio::test]
+async fn behind_a_proxy_that_forwards_the_host_pages_are_served() {
+    // As behind `proxy_set_header Host $host`: the public URL is the proxy's, and the
+    // request reaches the app on its own address, naming the public host.
+    let env = TestEnv::start_with(|f| {
+        f.merge(("server.public_url", "https://login.example.com"))
+            .merge(("server.trusted_proxies", ["127.0.0.1"]))
+    })
+    .await;
+    for host in ["login.example.com", "LOGIN.example.com:443"] {
+        let response = send(
+            &env,
+            Method::GET,
+            "/",
+            &[("host", host), ("x-forwarded-for", "203.0.113.1")],
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK, "{host}");
+    }
+    // A proxy that does not forward the host sends its upstream's, which is not public.
+    let response = send(&env, Method::GET, "/?a=b", &[]).await;
+    assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(
+        response.headers()["location"],
+        "https://login.example.com/?a=b"
+    );
 }

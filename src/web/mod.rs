@@ -7,6 +7,7 @@ mod data_deletion;
 mod error;
 mod home;
 mod login;
+mod one_origin;
 pub mod pages;
 mod params;
 mod progress;
@@ -33,6 +34,7 @@ use tower_http::{
 pub use client_addr::{ClientAddr, TrustedProxies};
 pub use cookie_guard::keep_cookie_unless_signed_out;
 pub use error::AppError;
+pub use one_origin::PublicOrigin;
 pub use rate_limit::RateLimiter;
 pub use session::WebSession;
 pub use state::{AppState, WebSettings};
@@ -57,13 +59,36 @@ pub fn router(state: AppState) -> Router {
         .nest_service("/static", files)
         .layer(middleware::map_response(static_file_headers));
     // Starting a sign-in costs a provider round trip: rate-limited per client address.
-    let sign_in = Router::new()
-        .route("/authorize/{provider}", get(login::authorize))
-        .route("/callback/{provider}", get(login::callback))
+    let auth_limit = middleware::from_fn_with_state(state.auth_limiter.clone(), rate_limit::limit);
+    // The pages people open in a browser, each of which reads or writes the session: only on
+    // the public URL's host, so that the session cookie lives under one host (`one_origin`).
+    // The preloader, success and error pages are reached by the app's own relative
+    // redirects and so already are there, but people reload and bookmark them too, and on
+    // another host they would read another cookie jar's session. The check runs before the
+    // rate limit, so a redirect costs no token.
+    let pages = Router::new()
+        .route("/", get(home::home))
+        .route(
+            "/authorize/{provider}",
+            get(login::authorize).route_layer(auth_limit.clone()),
+        )
+        .route("/preloader", get(progress::preloader))
+        .route("/success", get(progress::success))
+        .route("/error", get(progress::error_page))
+        .route(
+            "/account/delete",
+            get(account::confirm).post(account::delete),
+        )
         .route_layer(middleware::from_fn_with_state(
-            state.auth_limiter.clone(),
-            rate_limit::limit,
+            Arc::new(state.settings.public_origin.clone()),
+            one_origin::redirect_other_hosts,
         ));
+    // The provider sends the browser back to the registered redirect URI, on the public URL
+    // by construction: answered on any host, like every endpoint below.
+    let callback = Router::new().route(
+        "/callback/{provider}",
+        get(login::callback).route_layer(auth_limit),
+    );
     // Facebook's data callbacks take no session and verify an HMAC on every request: limited
     // per address too, so nobody can make the server verify signatures without end.
     let data_callbacks = Router::new()
@@ -77,18 +102,11 @@ pub fn router(state: AppState) -> Router {
             rate_limit::limit,
         ));
     Router::new()
-        .route("/", get(home::home))
-        .merge(sign_in)
+        .merge(pages)
+        .merge(callback)
         .merge(data_callbacks)
-        .route("/preloader", get(progress::preloader))
         .route("/get-status", get(progress::get_status))
-        .route("/success", get(progress::success))
-        .route("/error", get(progress::error_page))
         .route("/logout", post(home::logout))
-        .route(
-            "/account/delete",
-            get(account::confirm).post(account::delete),
-        )
         .route("/deletion/{code}", get(data_deletion::status_page))
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })

@@ -14,7 +14,7 @@ use crate::{
     config::{Config, DEV_PROVIDER_PATH, Environment, OAuthProviderConfig},
     dev_provider::{DevProvider, DevProviderSettings, Faults},
     store::{Store, StoreError},
-    web::{self, AppState, RateLimiter, WebSettings},
+    web::{self, AppState, PublicOrigin, RateLimiter, WebSettings},
 };
 
 /// The development app's id; its secret is random for each run.
@@ -87,6 +87,17 @@ impl App {
                 );
             }
         }
+        // Pages are redirected to the public URL. In development nothing usually forwards its
+        // port to this one, so a port that differs sends every browser to a dead address.
+        let public_port = config.server.public_url.port_or_known_default();
+        if config.environment == Environment::Development && public_port != Some(local_addr.port())
+        {
+            warn!(
+                "server.bind listens on port {port} but server.public_url is {public}: open {public} (pages opened on another host or port are redirected there), or set server.public_url to port {port}",
+                port = local_addr.port(),
+                public = config.server.public_url.as_str().trim_end_matches('/'),
+            );
+        }
         let facebook = Facebook::new(&facebook_config, &config.redirect_uri("facebook"), http)?;
         let limits = &config.limits;
         let events = Arc::new(OperationEvents::default());
@@ -97,6 +108,8 @@ impl App {
                 .as_str()
                 .trim_end_matches('/')
                 .to_owned(),
+            public_origin: PublicOrigin::new(&config.server.public_url),
+            trusted_proxies: config.server.trusted_proxies.clone(),
             poll_interval_ms: config.login.poll_interval_ms,
             poll_limit_secs: config.login.poll_limit_secs,
             status_recheck: Duration::from_millis(config.login.status_recheck_ms),

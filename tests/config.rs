@@ -458,3 +458,98 @@ fn migrate_creates_the_database_and_exits() {
     let path = dir.path().canonicalize().unwrap().join("taken.db");
     assert!(stderr.contains(&path.display().to_string()), "{stderr}");
 }
+
+fn trusted_proxies(config: &Config) -> Vec<String> {
+    config
+        .server
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn trusted_proxies_are_addresses_and_ranges() {
+    let defaults = Config::from_figment(Config::defaults_figment(), Environment::Development);
+    assert!(
+        trusted_proxies(&defaults.unwrap()).is_empty(),
+        "none by default"
+    );
+    let figment = Config::defaults_figment().merge(Toml::string(
+        "[server]\ntrusted_proxies = [\"127.0.0.1\", \" 10.0.0.0/8 \", \"10.1.2.3/16\", \"2001:db8::/32\", \"::1\"]\n",
+    ));
+    let config = Config::from_figment(figment, Environment::Development).unwrap();
+    assert_eq!(
+        trusted_proxies(&config),
+        [
+            "127.0.0.1/32",
+            "10.0.0.0/8",
+            "10.1.0.0/16",
+            "2001:db8::/32",
+            "::1/128"
+        ]
+    );
+}
+
+#[test]
+fn trusted_proxies_from_the_environment_are_a_list_or_one_address() {
+    for (value, expected) in [
+        (
+            "[127.0.0.1, 10.0.0.0/8]",
+            &["127.0.0.1/32", "10.0.0.0/8"][..],
+        ),
+        ("[\"::1\"]", &["::1/128"]),
+        ("192.0.2.7", &["192.0.2.7/32"]),
+        ("[]", &[]),
+        ("", &[]),
+    ] {
+        let config = from_env(&[("LOGINWITH_SERVER__TRUSTED_PROXIES", value)])
+            .unwrap_or_else(|e| panic!("{value}: {e}"));
+        assert_eq!(trusted_proxies(&config), expected, "{value}");
+    }
+}
+
+#[test]
+fn invalid_trusted_proxies_are_refused_naming_the_key_and_the_entry() {
+    for entry in [
+        "10.0.0.0/33",
+        "localhost",
+        "10.0.0",
+        "10.0.0.1:80",
+        "10.0.0.0/8/1",
+        "*",
+        "",
+    ] {
+        let toml = format!("[server]\ntrusted_proxies = [\"127.0.0.1\", \"{entry}\"]\n");
+        let env = format!("[127.0.0.1, {entry}]");
+        let errors = [
+            Config::from_figment(
+                Config::defaults_figment().merge(Toml::string(&toml)),
+                Environment::Development,
+            )
+            .expect_err(&toml),
+            from_env(&[("LOGINWITH_SERVER__TRUSTED_PROXIES", &env)]).expect_err(&env),
+        ];
+        for error in errors.map(|e| e.to_string()) {
+            assert!(error.contains("server.trusted_proxies"), "{entry}: {error}");
+            assert!(error.contains(&format!("{entry:?}")), "{entry}: {error}");
+            assert!(!error.contains('\n'), "{error}");
+        }
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_loginwith"))
+        .env(
+            "LOGINWITH_SERVER__TRUSTED_PROXIES",
+            "[10.0.0.0/8, 10.0.0.0/33]",
+        )
+        .env_remove("LOGINWITH_ENV")
+        .env_remove("LOGINWITH_CONFIG")
+        .output()
+        .expect("run the binary");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("server.trusted_proxies") && stderr.contains("10.0.0.0/33"),
+        "{stderr}"
+    );
+}

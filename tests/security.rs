@@ -252,7 +252,15 @@ async fn production_cookies_are_secure_host_prefixed_and_hsts_is_sent() {
             .merge(("providers.facebook.issuer", "https://fb.example.test"))
     })
     .await;
-    let response = env.browser().get("/authorize/facebook").await;
+    // As through the TLS proxy in front, which passes the public host on.
+    let browser = env.browser();
+    let response = browser
+        .client
+        .get(browser.url("/authorize/facebook"))
+        .header("host", "login.example.test")
+        .send()
+        .await
+        .unwrap();
     let cookie = response.headers()["set-cookie"].to_str().unwrap();
     assert!(cookie.starts_with("__Host-loginwith_session="), "{cookie}");
     for part in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {

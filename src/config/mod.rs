@@ -11,13 +11,18 @@ mod problems;
 mod raw_env;
 mod report;
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
 
 use figment::{
     Figment,
     providers::{Format, Toml},
     value::Dict,
 };
+use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use url::Url;
 
@@ -81,6 +86,11 @@ fn development() -> Environment {
 pub struct ServerConfig {
     pub bind: SocketAddr,
     pub public_url: Url,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers name the client:
+    /// addresses (a bare one is a /32 or /128) and CIDR ranges. Empty: the peer is the
+    /// client, and those headers are ignored, so nobody can choose their own address.
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -496,4 +506,47 @@ fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> 
     }
 
     deserializer.deserialize_any(Text)
+}
+
+/// `server.trusted_proxies`: a list of addresses and CIDR ranges, or one of them as a bare
+/// string (`LOGINWITH_SERVER__TRUSTED_PROXIES=10.0.0.1`; blank means none). An entry that is
+/// neither refuses start-up, named in the error.
+fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    struct Networks;
+
+    impl<'de> de::Visitor<'de> for Networks {
+        type Value = Vec<IpNet>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of IP addresses and CIDR ranges")
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<Vec<IpNet>, E> {
+            if value.trim().is_empty() {
+                return Ok(Vec::new());
+            }
+            Ok(vec![network(value).map_err(E::custom)?])
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<IpNet>, A::Error> {
+            let mut networks = Vec::new();
+            while let Some(entry) = seq.next_element::<String>()? {
+                networks.push(network(&entry).map_err(de::Error::custom)?);
+            }
+            Ok(networks)
+        }
+    }
+
+    deserializer.deserialize_any(Networks)
+}
+
+/// One entry of `server.trusted_proxies`: `10.0.0.0/8`, `2001:db8::/32`, or an address.
+fn network(entry: &str) -> Result<IpNet, String> {
+    let text = entry.trim();
+    text.parse::<IpNet>()
+        .map(|net| net.trunc())
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            format!("{entry:?} is not an IP address or CIDR range (such as 10.0.0.1 or 10.0.0.0/8)")
+        })
 }

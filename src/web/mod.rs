@@ -2,11 +2,13 @@
 
 mod account;
 pub mod assets;
+mod client_addr;
 mod cookie_guard;
 mod data_deletion;
 mod error;
 mod home;
 mod login;
+mod one_origin;
 pub mod pages;
 mod params;
 mod progress;
@@ -14,6 +16,8 @@ mod rate_limit;
 mod request_log;
 mod session;
 mod state;
+
+use std::sync::Arc;
 
 use axum::{
     Router,
@@ -25,8 +29,10 @@ use axum::{
 };
 use tower_http::{compression::CompressionLayer, set_header::SetResponseHeaderLayer};
 
+pub use client_addr::{ClientAddr, TrustedProxies};
 pub use cookie_guard::keep_cookie_unless_signed_out;
 pub use error::AppError;
+pub use one_origin::PublicOrigin;
 pub use rate_limit::RateLimiter;
 pub use session::WebSession;
 pub use state::{AppState, WebSettings};
@@ -43,13 +49,36 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 /// since it owns the store, and the security headers by [`common_layers`].
 pub fn router(state: AppState) -> Router {
     // Starting a sign-in costs a provider round trip: rate-limited per client address.
-    let sign_in = Router::new()
-        .route("/authorize/{provider}", get(login::authorize))
-        .route("/callback/{provider}", get(login::callback))
+    let auth_limit = middleware::from_fn_with_state(state.auth_limiter.clone(), rate_limit::limit);
+    // The pages people open in a browser, each of which reads or writes the session: only on
+    // the public URL's host, so that the session cookie lives under one host (`one_origin`).
+    // The preloader, success and error pages are reached by the app's own relative
+    // redirects and so already are there, but people reload and bookmark them too, and on
+    // another host they would read another cookie jar's session. The check runs before the
+    // rate limit, so a redirect costs no token.
+    let pages = Router::new()
+        .route("/", get(home::home))
+        .route(
+            "/authorize/{provider}",
+            get(login::authorize).route_layer(auth_limit.clone()),
+        )
+        .route("/preloader", get(progress::preloader))
+        .route("/success", get(progress::success))
+        .route("/error", get(progress::error_page))
+        .route(
+            "/account/delete",
+            get(account::confirm).post(account::delete),
+        )
         .route_layer(middleware::from_fn_with_state(
-            state.auth_limiter.clone(),
-            rate_limit::limit,
+            Arc::new(state.settings.public_origin.clone()),
+            one_origin::redirect_other_hosts,
         ));
+    // The provider sends the browser back to the registered redirect URI, on the public URL
+    // by construction: answered on any host, like every endpoint below.
+    let callback = Router::new().route(
+        "/callback/{provider}",
+        get(login::callback).route_layer(auth_limit),
+    );
     // Facebook's data callbacks take no session and verify an HMAC on every request: limited
     // per address too, so nobody can make the server verify signatures without end.
     let data_callbacks = Router::new()
@@ -63,18 +92,11 @@ pub fn router(state: AppState) -> Router {
             rate_limit::limit,
         ));
     Router::new()
-        .route("/", get(home::home))
-        .merge(sign_in)
+        .merge(pages)
+        .merge(callback)
         .merge(data_callbacks)
-        .route("/preloader", get(progress::preloader))
         .route("/get-status", get(progress::get_status))
-        .route("/success", get(progress::success))
-        .route("/error", get(progress::error_page))
         .route("/logout", post(home::logout))
-        .route(
-            "/account/delete",
-            get(account::confirm).post(account::delete),
-        )
         .route("/deletion/{code}", get(data_deletion::status_page))
         // Compiled in: a missing file is the 404 page, any method but GET and HEAD the 405
         // page (with `Allow`), like every other route.
@@ -87,6 +109,7 @@ pub fn router(state: AppState) -> Router {
 /// Layers that every request and response gets, dev provider included.
 pub fn common_layers(router: Router, settings: &WebSettings) -> Router {
     let hsts = settings.hsts.then(|| HeaderValue::from_static(HSTS));
+    let trusted_proxies = Arc::new(TrustedProxies::new(settings.trusted_proxies.clone()));
     router
         .layer(CompressionLayer::new())
         // Just outside the compression, which leaves a static file's `ETag` as it is.
@@ -104,6 +127,11 @@ pub fn common_layers(router: Router, settings: &WebSettings) -> Router {
         ))
         // Outside the limits, so that their 413 and 431 answers are logged too.
         .layer(middleware::from_fn(request_log::log_requests))
+        // Outside the span and the rate limiters, which both need the client's address.
+        .layer(middleware::from_fn_with_state(
+            trusted_proxies,
+            client_addr::resolve,
+        ))
         // The security headers come last, outermost, so that no answer escapes them: the
         // pages, the 413 and 431 pages of the limits above, the 404 and 405 pages, static
         // files and the development provider.

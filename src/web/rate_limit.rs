@@ -3,19 +3,19 @@
 
 use std::{
     collections::HashMap,
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::IpAddr,
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
 use axum::{
-    extract::{ConnectInfo, Request, State},
+    extract::{Request, State},
     http::header,
     middleware::Next,
     response::{IntoResponse, Response},
 };
 
-use super::AppError;
+use super::{AppError, client_addr::ClientAddr};
 
 /// Past this many tracked addresses, full buckets are forgotten.
 const MAX_TRACKED: usize = 10_000;
@@ -70,17 +70,14 @@ impl RateLimiter {
 }
 
 /// Middleware over the routes it guards: refuses with the 429 page (and `Retry-After`) once a
-/// client address has used its tokens.
+/// client address has used its tokens. The address is the one [`ClientAddr`] decided: behind
+/// a trusted proxy, the client it names.
 pub async fn limit(
     State(limiter): State<Arc<RateLimiter>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-    match limiter.check(client) {
+    match limiter.check(ClientAddr::of(request.extensions())) {
         Ok(()) => next.run(request).await,
         Err(wait) => AppError::TooManyRequests {
             retry_after_secs: wait.as_secs().max(1),
@@ -126,6 +123,8 @@ pub async fn limit_body_size(State(limit): State<usize>, request: Request, next:
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     #[test]

@@ -16,17 +16,21 @@ use axum::{
 };
 use tracing::Instrument;
 
+use super::client_addr::ClientAddr;
+
 /// The route of a request that matched none (the 404 page).
 const UNMATCHED: &str = "unmatched";
 
-/// Runs the request inside a `request` span (method and route: what the handler logs is
+/// Runs the request inside a `request` span (method, route and the client's address, which
+/// `client_addr::resolve` put there before: what the handler logs is
 /// placed by it), then logs its answer. Needs to be added with `Router::layer`, which is
 /// where the matched route is known.
 pub async fn log_requests(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-    let span = tracing::info_span!("request", %method, %route);
+    let client = ClientAddr::of(request.extensions());
+    let span = tracing::info_span!("request", %method, %route, %client);
     let started = Instant::now();
     let response = next.run(request).instrument(span).await;
     log_answer(&method, route, response.status(), started.elapsed());

@@ -1,8 +1,9 @@
 use std::{sync::Arc, time::Duration};
 
+use ipnet::IpNet;
 use oauth2::ClientSecret;
 
-use super::RateLimiter;
+use super::{PublicOrigin, RateLimiter};
 use crate::{
     auth::{Exchanger, OperationEvents, Providers},
     store::Store,
@@ -30,6 +31,10 @@ pub struct AppState {
 pub struct WebSettings {
     /// `server.public_url` without the trailing slash.
     pub public_url: String,
+    /// The host and port the pages people open are served on (others are redirected).
+    pub public_origin: PublicOrigin,
+    /// `server.trusted_proxies`: peers whose forwarding headers name the client.
+    pub trusted_proxies: Vec<IpNet>,
     pub poll_interval_ms: u64,
     pub poll_limit_secs: u64,
     /// How often a long poll re-reads the database.

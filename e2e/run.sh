@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of loginwith in headless Chromium (Debian's package, never a downloaded
-# browser): installs what is missing, builds the app, runs e2e/tests with `node --test`.
+# browser): installs what is missing (Chromium; nginx and openssl for the production scenario),
+# builds the app and the Facebook stand-in, runs e2e/tests with `node --test`.
 # Screenshots of every page go to e2e/artifacts/<scenario>/ (git-ignored).
 #
 #   bash e2e/run.sh                        # the suite
@@ -32,6 +33,22 @@ if [ ! -x "$CHROMIUM" ]; then
 fi
 "$CHROMIUM" --version 2>/dev/null || { echo "error: $CHROMIUM does not run" >&2; exit 1; }
 
+echo "== nginx and openssl (tests/08-production-behind-nginx)"
+# Debian's nginx installs to /usr/sbin, which is not on every PATH.
+missing=()
+[ -x "${NGINX_PATH:-/usr/sbin/nginx}" ] || missing+=(nginx)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "missing: installing Debian's ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! as_root apt-get install -y "${missing[@]}"; then
+    as_root apt-get update
+    as_root apt-get install -y "${missing[@]}"
+  fi
+fi
+"${NGINX_PATH:-/usr/sbin/nginx}" -v 2>&1 || { echo "error: nginx does not run" >&2; exit 1; }
+openssl version || { echo "error: openssl does not run" >&2; exit 1; }
+
 echo "== node packages (e2e/)"
 node --version
 cd "$E2E_DIR"
@@ -43,8 +60,12 @@ else
   echo "node_modules is up to date"
 fi
 
-echo "== cargo build"
-(cd "$ROOT" && cargo build)
+echo "== cargo test --no-run (the binary and examples/facebook_stand_in)"
+# The same build as `cargo test` (which builds the binary and the examples too), so after
+# .ci/run's `cargo test` this builds nothing: a plain `cargo build` would compile the crate a
+# second time without the dev-dependencies' features. The binary then carries the inert
+# test-support hooks (extra functions nobody calls); release builds never do.
+(cd "$ROOT" && cargo test --no-run --quiet)
 
 echo "== end-to-end tests"
 rm -rf "$E2E_DIR/artifacts"

@@ -156,7 +156,10 @@ impl App {
         let router = router
             .layer(session_layer)
             .layer(axum::middleware::from_fn_with_state(
-                Arc::<str>::from(config.cookie_name()),
+                web::SessionCookie {
+                    name: Arc::from(config.cookie_name()),
+                    secure: config.session.secure,
+                },
                 web::keep_cookie_unless_signed_out,
             ));
         let router = web::common_layers(router, &settings);

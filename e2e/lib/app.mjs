@@ -2,6 +2,7 @@
 // until it answers, and stops it afterwards. One instance per scenario, run from an empty
 // temporary folder: no static/ or config/ beside it, as when the binary is copied elsewhere.
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
@@ -25,7 +26,7 @@ const READY_DEADLINE_MS = 20_000;
 const STOP_DEADLINE_MS = 1_500;
 
 /** A port nobody listens on right now (the OS picks it; a rare race is retried below). */
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();
@@ -45,10 +46,13 @@ process.on('exit', () => {
 
 /**
  * Starts loginwith. `config` maps configuration keys to values, e.g.
- * `{ 'dev_provider.latency_ms': 3000 }`, turned into `LOGINWITH_DEV_PROVIDER__LATENCY_MS`.
+ * `{ 'dev_provider.latency_ms': 3000 }`, turned into `LOGINWITH_DEV_PROVIDER__LATENCY_MS`
+ * (`env` becomes `LOGINWITH_ENV`). Options: `logFile` keeps its output; `env` adds other
+ * environment variables (e.g. `SSL_CERT_FILE`); `readyHost` is the `Host` the readiness
+ * probe sends, for an app whose public URL is not its listening address (behind a proxy).
  * Returns `{ url, port, dir, log(), stop() }`.
  */
-export async function startApp(config = {}, { logFile } = {}) {
+export async function startApp(config = {}, { logFile, env: extraEnv = {}, readyHost } = {}) {
   const bin = binaryPath();
   if (!existsSync(bin)) {
     throw new Error(`loginwith binary not found at ${bin}: run \`cargo build\` in ${REPO_ROOT} or set LOGINWITH_BIN`);
@@ -56,7 +60,7 @@ export async function startApp(config = {}, { logFile } = {}) {
   let lastError;
   for (let attempt = 0; attempt < 3; attempt += 1) {
     try {
-      return await startOnce(bin, config, logFile);
+      return await startOnce(bin, config, { logFile, extraEnv, readyHost });
     } catch (error) {
       lastError = error;
       if (!error.portTaken) throw error;
@@ -65,7 +69,19 @@ export async function startApp(config = {}, { logFile } = {}) {
   throw lastError;
 }
 
-async function startOnce(bin, config, logFile) {
+/** GET / on `url` with `Host: host`; resolves to the status (fetch cannot set Host). */
+function probe(url, host) {
+  return new Promise((resolve, reject) => {
+    const request = http.get(`${url}/`, { headers: { host }, timeout: 1000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode);
+    });
+    request.on('error', reject);
+    request.on('timeout', () => request.destroy(new Error('timeout')));
+  });
+}
+
+async function startOnce(bin, config, { logFile, extraEnv, readyHost }) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'loginwith-e2e-'));
@@ -85,6 +101,7 @@ async function startOnce(bin, config, logFile) {
   for (const [key, value] of Object.entries(config)) {
     env[`LOGINWITH_${key.toUpperCase().replaceAll('.', '__')}`] = String(value);
   }
+  Object.assign(env, extraEnv);
 
   // The folder is empty until the app creates its database there: whatever the pages need
   // must come from the binary itself.
@@ -127,8 +144,10 @@ async function startOnce(bin, config, logFile) {
       throw error;
     }
     try {
-      const response = await fetch(`${url}/`, { redirect: 'manual', signal: AbortSignal.timeout(1000) });
-      if (response.status === 200) break;
+      const status = readyHost
+        ? await probe(url, readyHost)
+        : (await fetch(`${url}/`, { redirect: 'manual', signal: AbortSignal.timeout(1000) })).status;
+      if (status === 200) break;
     } catch {
       // Not listening yet.
     }

@@ -20,8 +20,8 @@ const LAUNCH_ARGS = [
   '--disable-quic',
 ];
 
-/** Launches Chromium or throws an error that says how to fix it. */
-export async function launchBrowser() {
+/** Launches Chromium (with `args` besides the suite's own) or throws an error that says how to fix it. */
+export async function launchBrowser({ args = [] } = {}) {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `Chromium not found at ${CHROMIUM}. Install it with \`apt-get install -y chromium chromium-driver\` ` +
@@ -32,7 +32,7 @@ export async function launchBrowser() {
     return await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: LAUNCH_ARGS,
+      args: [...LAUNCH_ARGS, ...args],
       timeout: 30_000,
     });
   } catch (error) {
@@ -47,13 +47,15 @@ export const PHONE = { width: 390, height: 844 };
  * Runs one scenario: a fresh artifacts folder, its own loginwith instance configured with
  * `config`, a fresh browser context (its own cookies), screenshots of every page through
  * `ctx.shot(name)`. On failure the last screenshot is taken and the server's output is
- * attached to the error; the server log is always kept next to the screenshots.
+ * attached to the error; the server log is always kept next to the screenshots. `start`
+ * replaces startApp (same arguments, same result: `url` is where the browser goes), for
+ * scenarios with more than loginwith.
  */
-export async function scenario(browser, name, { config = {}, context: contextOptions = {} } = {}, body) {
+export async function scenario(browser, name, { config = {}, context: contextOptions = {}, start = startApp } = {}, body) {
   const dir = path.join(ARTIFACTS, name);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  const app = await startApp(config, { logFile: path.join(dir, 'server.log') });
+  const app = await start(config, { logFile: path.join(dir, 'server.log') });
   const context = await browser.newContext({ viewport: DESKTOP, ...contextOptions });
   context.setDefaultTimeout(15_000);
   context.setDefaultNavigationTimeout(15_000);

@@ -31,10 +31,10 @@ export async function expectSignedIn(page, name) {
   assert.equal(await continueButton(page).count(), 0, 'no sign-in button when signed in');
 }
 
-/** Home, then "Continue with Facebook", up to the consent page. */
-export async function openConsent(page) {
+/** Home, then "Continue with Facebook", up to the consent page (at `dialog`). */
+export async function openConsent(page, dialog = DIALOG) {
   await continueButton(page).click();
-  await page.waitForURL(DIALOG);
+  await page.waitForURL(dialog);
   await page.getByRole('button', { name: 'Allow' }).waitFor();
 }
 

@@ -17,6 +17,7 @@ use axum::{
     middleware::Next,
     response::Response,
 };
+use tower_sessions::cookie::{Cookie, time::Duration};
 
 /// Set by [`super::WebSession::sign_out`] for the request it handles.
 #[derive(Clone, Default)]
@@ -32,42 +33,56 @@ impl SignOutIntent {
     }
 }
 
-/// Middleware, outside the session layer: drops session-cookie removals nobody asked for.
+/// The session cookie as the session layer sets it.
+#[derive(Clone)]
+pub struct SessionCookie {
+    pub name: Arc<str>,
+    /// `session.secure`: the cookie is `Secure`, and so must its removal be.
+    pub secure: bool,
+}
+
+/// Middleware, outside the session layer: drops session-cookie removals nobody asked for, and
+/// makes the ones a sign-out asked for `Secure` when the cookie is. tower-sessions builds a
+/// removal from the name and path alone, and a browser ignores a removal of a `__Host-`
+/// cookie without `Secure`: the signed-out cookie would stay in it.
 pub async fn keep_cookie_unless_signed_out(
-    State(cookie_name): State<Arc<str>>,
+    State(cookie): State<SessionCookie>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let intent = SignOutIntent::default();
     request.extensions_mut().insert(intent.clone());
     let mut response = next.run(request).await;
-    if !intent.declared() && response.headers().contains_key(header::SET_COOKIE) {
-        let kept: Vec<HeaderValue> = response
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter(|value| !is_removal_of(value, &cookie_name))
-            .cloned()
-            .collect();
-        let headers = response.headers_mut();
-        if headers.get_all(header::SET_COOKIE).iter().count() != kept.len() {
-            headers.remove(header::SET_COOKIE);
-            for value in kept {
-                headers.append(header::SET_COOKIE, value);
+    if !response.headers().contains_key(header::SET_COOKIE) {
+        return response;
+    }
+    let signing_out = intent.declared();
+    let kept: Vec<HeaderValue> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| match removal_of(value, &cookie.name) {
+            None => Some(value.clone()),
+            Some(_) if !signing_out => None,
+            Some(mut removal) => {
+                removal.set_secure(cookie.secure);
+                HeaderValue::from_str(&removal.to_string()).ok()
             }
-        }
+        })
+        .collect();
+    let headers = response.headers_mut();
+    headers.remove(header::SET_COOKIE);
+    for value in kept {
+        headers.append(header::SET_COOKIE, value);
     }
     response
 }
 
-/// `name=; ... Max-Age=0 ...`: how tower-cookies removes a cookie.
-fn is_removal_of(value: &HeaderValue, cookie_name: &str) -> bool {
-    let Ok(text) = value.to_str() else {
-        return false;
-    };
-    text.strip_prefix(cookie_name)
-        .and_then(|rest| rest.strip_prefix('='))
-        .is_some_and(|rest| rest.split(';').any(|part| part.trim() == "Max-Age=0"))
+/// The cookie in `value` when it removes `cookie_name` (`Max-Age=0`, how tower-cookies
+/// removes a cookie).
+fn removal_of(value: &HeaderValue, cookie_name: &str) -> Option<Cookie<'static>> {
+    let cookie = Cookie::parse(value.to_str().ok()?.to_owned()).ok()?;
+    (cookie.name() == cookie_name && cookie.max_age() == Some(Duration::ZERO)).then_some(cookie)
 }
 
 #[cfg(test)]
@@ -79,10 +94,10 @@ mod tests {
         let removal = HeaderValue::from_static(
             "sid=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
         );
-        assert!(is_removal_of(&removal, "sid"));
-        assert!(!is_removal_of(&removal, "other"));
+        assert!(removal_of(&removal, "sid").is_some());
+        assert!(removal_of(&removal, "other").is_none());
         let set = HeaderValue::from_static("sid=abc; HttpOnly; Path=/; Max-Age=2592000");
-        assert!(!is_removal_of(&set, "sid"));
-        assert!(!is_removal_of(&removal, "si"));
+        assert!(removal_of(&set, "sid").is_none());
+        assert!(removal_of(&removal, "si").is_none());
     }
 }

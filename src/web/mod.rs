@@ -30,7 +30,7 @@ use axum::{
 use tower_http::{compression::CompressionLayer, set_header::SetResponseHeaderLayer};
 
 pub use client_addr::{ClientAddr, TrustedProxies};
-pub use cookie_guard::keep_cookie_unless_signed_out;
+pub use cookie_guard::{SessionCookie, keep_cookie_unless_signed_out};
 pub use error::AppError;
 pub use one_origin::PublicOrigin;
 pub use rate_limit::RateLimiter;

@@ -4,7 +4,9 @@ pub mod events;
 pub mod exchange;
 pub mod facebook;
 mod failure;
+pub mod github;
 pub mod http;
+mod oauth;
 mod provider;
 pub mod signed_request;
 

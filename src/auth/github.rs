@@ -1,0 +1,320 @@
+//! GitHub (OAuth App), server side (see `shared/PROVIDERS.md`, "GitHub", for the protocol
+//! facts): plain OAuth 2.0 with PKCE, the profile from the REST API's `/user` and
+//! `/user/emails`.
+
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
+    EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RequestTokenError, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+    basic::{BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenResponse},
+    http::StatusCode,
+};
+use reqwest::header::ACCEPT;
+use serde::Deserialize;
+use url::Url;
+
+use super::{
+    BoxFuture, ExchangeError, FailureReason, Profile, Provider,
+    http::{HttpClient, HttpError, StatusRecorder},
+    oauth::{GraphErrorResponse, check_token, clean, get_json, token_failure},
+};
+
+/// The media type GitHub's REST API asks clients to accept.
+const API_MEDIA_TYPE: &str = "application/vnd.github+json";
+/// The REST API version these calls are written against; without it GitHub picks its default,
+/// which may change under us.
+const API_VERSION: &str = "2022-11-28";
+const API_VERSION_HEADER: &str = "X-GitHub-Api-Version";
+
+/// The oauth2 client with the shared error type (GitHub's errors are RFC 6749's
+/// `{"error":"bad_verification_code","error_description":…}`), auth and token endpoints set.
+type GitHubClient = Client<
+    GraphErrorResponse,
+    BasicTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// Where GitHub is and how this app is registered there.
+#[derive(Debug, Clone)]
+pub struct GitHubSettings {
+    pub authorize_url: Url,
+    pub token_url: Url,
+    /// The REST API's base: `/user` and `/user/emails` are below it.
+    pub api_url: Url,
+    pub client_id: String,
+    pub client_secret: String,
+    pub scopes: Vec<String>,
+    /// `{public_url}/callback/github`, exactly as registered.
+    pub redirect_uri: String,
+}
+
+impl GitHubSettings {
+    /// github.com's endpoints and the scopes this app needs (`read:user` for the profile,
+    /// `user:email` for the addresses, the private ones included).
+    pub fn github_com(
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        redirect_uri: impl Into<String>,
+    ) -> Result<Self, url::ParseError> {
+        Ok(Self {
+            authorize_url: Url::parse("https://github.com/login/oauth/authorize")?,
+            token_url: Url::parse("https://github.com/login/oauth/access_token")?,
+            api_url: Url::parse("https://api.github.com")?,
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            scopes: vec!["read:user".to_owned(), "user:email".to_owned()],
+            redirect_uri: redirect_uri.into(),
+        })
+    }
+}
+
+/// `/user`: only what we keep. `id` is numeric and permanent; `login` can be changed by its
+/// owner, so it is never the identity.
+#[derive(Debug, Deserialize)]
+struct User {
+    id: u64,
+    #[serde(default)]
+    login: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// One entry of `/user/emails`.
+#[derive(Debug, Deserialize)]
+struct Email {
+    email: String,
+    #[serde(default)]
+    primary: bool,
+    #[serde(default)]
+    verified: bool,
+}
+
+/// GitHub as a [`Provider`].
+pub struct GitHub {
+    oauth: GitHubClient,
+    http: HttpClient,
+    user_url: Url,
+    emails_url: Url,
+    scopes: Vec<Scope>,
+}
+
+impl GitHub {
+    pub fn new(settings: GitHubSettings, http: HttpClient) -> Result<Self, url::ParseError> {
+        let oauth = Client::new(ClientId::new(settings.client_id))
+            .set_client_secret(ClientSecret::new(settings.client_secret))
+            // GitHub documents the client credentials as parameters of the token request.
+            .set_auth_type(AuthType::RequestBody)
+            .set_auth_uri(AuthUrl::from_url(settings.authorize_url))
+            .set_token_uri(TokenUrl::from_url(settings.token_url))
+            .set_redirect_uri(RedirectUrl::new(settings.redirect_uri)?);
+        Ok(Self {
+            oauth,
+            http,
+            user_url: below(&settings.api_url, &["user"])?,
+            emails_url: below(&settings.api_url, &["user", "emails"])?,
+            scopes: settings.scopes.into_iter().map(Scope::new).collect(),
+        })
+    }
+
+    async fn fetch_code_token(
+        &self,
+        code: AuthorizationCode,
+        verifier: PkceCodeVerifier,
+    ) -> Result<BasicTokenResponse, ExchangeError> {
+        // oauth2 sends `Accept: application/json`: without it GitHub answers form-encoded.
+        let http = StatusRecorder::new(&self.http);
+        let token = self
+            .oauth
+            .exchange_code(code)
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
+            .await
+            .map_err(|error| token_refusal(http.status(), error))?;
+        check_token(&token)?;
+        Ok(token)
+    }
+
+    /// A GET of the REST API with the headers GitHub requires (the shared client adds the
+    /// `User-Agent`, without which GitHub refuses every call).
+    fn api_get(&self, url: &Url, access_token: &str) -> reqwest::RequestBuilder {
+        self.http
+            .reqwest()
+            .get(url.clone())
+            .header(ACCEPT, API_MEDIA_TYPE)
+            .header(API_VERSION_HEADER, API_VERSION)
+            .bearer_auth(access_token)
+    }
+
+    async fn fetch_profile(&self, access_token: &str) -> Result<Profile, ExchangeError> {
+        let (user, emails) = tokio::try_join!(
+            get_json::<User>(
+                &self.http,
+                "/user",
+                self.api_get(&self.user_url, access_token)
+            ),
+            get_json::<Vec<Email>>(
+                &self.http,
+                "/user/emails",
+                self.api_get(&self.emails_url, access_token)
+            ),
+        )?;
+        Ok(profile(user, &emails))
+    }
+}
+
+impl Provider for GitHub {
+    fn id(&self) -> &'static str {
+        "github"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "GitHub"
+    }
+
+    fn authorization_url(&self, state: &CsrfToken, challenge: &PkceCodeChallenge) -> Url {
+        let state = state.clone();
+        let (url, _) = self
+            .oauth
+            .authorize_url(move || state)
+            .add_scopes(self.scopes.iter().cloned())
+            .set_pkce_challenge(challenge.clone())
+            .url();
+        url
+    }
+
+    fn exchange(
+        &self,
+        code: AuthorizationCode,
+        verifier: PkceCodeVerifier,
+    ) -> BoxFuture<'_, Result<Profile, ExchangeError>> {
+        Box::pin(async move {
+            let token = self.fetch_code_token(code, verifier).await?;
+            // The token lives only for this call: used for the two API calls, then dropped.
+            self.fetch_profile(token.access_token().secret()).await
+        })
+    }
+}
+
+/// `base` with `segments` appended to its path.
+fn below(base: &Url, segments: &[&str]) -> Result<Url, url::ParseError> {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|()| url::ParseError::RelativeUrlWithCannotBeABaseBase)?
+        .pop_if_empty()
+        .extend(segments);
+    Ok(url)
+}
+
+/// GitHub refuses a code with HTTP 200 and an OAuth error body (oauth2-rs#313), which oauth2
+/// reports as an unreadable token: such an answer is a refusal. Everything else is named by
+/// the shared classification.
+fn token_refusal(
+    status: Option<StatusCode>,
+    error: RequestTokenError<HttpError, GraphErrorResponse>,
+) -> ExchangeError {
+    if let (Some(status), RequestTokenError::Parse(_, body)) = (status, &error)
+        && status.is_success()
+        // A token answer has no `error` member, so it never reads as one.
+        && let Ok(refusal) = serde_json::from_slice::<GraphErrorResponse>(body)
+    {
+        return ExchangeError::new(
+            FailureReason::Denied,
+            format!("token endpoint: HTTP {status}: {refusal}"),
+        );
+    }
+    token_failure(status, error)
+}
+
+/// The person: the numeric id, the name split in two (or the login when there is no name),
+/// and the primary address only if GitHub has verified it.
+fn profile(user: User, emails: &[Email]) -> Profile {
+    let (first_name, last_name) = match clean(user.name) {
+        Some(name) => split_name(&name),
+        None => (clean(user.login).unwrap_or_default(), String::new()),
+    };
+    Profile {
+        provider_user_id: user.id.to_string(),
+        first_name,
+        last_name,
+        email: primary_verified(emails),
+    }
+}
+
+/// GitHub has one free-form `name`: the first word is the first name, the rest the last.
+fn split_name(name: &str) -> (String, String) {
+    match name.split_once(char::is_whitespace) {
+        Some((first, rest)) => (first.to_owned(), rest.trim().to_owned()),
+        None => (name.to_owned(), String::new()),
+    }
+}
+
+/// The address GitHub sends mail to, and only once verified: an unverified one may belong to
+/// someone else.
+fn primary_verified(emails: &[Email]) -> Option<String> {
+    emails
+        .iter()
+        .find(|e| e.primary && e.verified)
+        .and_then(|e| clean(Some(e.email.clone())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: Option<&str>, login: &str) -> User {
+        User {
+            id: 583231,
+            login: Some(login.to_owned()),
+            name: name.map(str::to_owned),
+        }
+    }
+
+    fn email(address: &str, primary: bool, verified: bool) -> Email {
+        Email {
+            email: address.to_owned(),
+            primary,
+            verified,
+        }
+    }
+
+    #[test]
+    fn names_split_at_the_first_space_and_fall_back_to_the_login() {
+        for (name, first, last) in [
+            (Some("Ada Lovelace"), "Ada", "Lovelace"),
+            (Some("  Ada   King Lovelace "), "Ada", "King Lovelace"),
+            (Some("Ada"), "Ada", ""),
+            (None, "octocat", ""),
+            (Some("   "), "octocat", ""),
+        ] {
+            let profile = profile(user(name, "octocat"), &[]);
+            assert_eq!(
+                (profile.first_name.as_str(), profile.last_name.as_str()),
+                (first, last),
+                "{name:?}"
+            );
+            assert_eq!(profile.provider_user_id, "583231");
+        }
+    }
+
+    #[test]
+    fn only_the_primary_verified_email_is_taken() {
+        let pick = |emails: &[Email]| profile(user(None, "octocat"), emails).email;
+        assert_eq!(
+            pick(&[
+                email("other@example.com", false, true),
+                email("ada@example.com", true, true),
+            ]),
+            Some("ada@example.com".to_owned())
+        );
+        assert_eq!(pick(&[email("ada@example.com", true, false)]), None);
+        assert_eq!(pick(&[email("other@example.com", false, true)]), None);
+        assert_eq!(pick(&[]), None);
+    }
+}

@@ -160,7 +160,7 @@ fn fault_answer(fault: Fault, user: &TestUser) -> Option<Response> {
 
 /// A megabyte of HTML error page, one repeated sentence on a single line (so a test can
 /// look for long runs of it in the log).
-fn huge_error_page() -> String {
+pub(super) fn huge_error_page() -> String {
     let sentence = "<p>Sorry, something went wrong.</p>";
     let mut page = String::from("<!DOCTYPE html><html><body>");
     page.push_str(&sentence.repeat(1024 * 1024 / sentence.len()));

@@ -10,6 +10,7 @@
 
 mod dialog;
 mod faults;
+pub mod github;
 mod graph;
 mod graph_error;
 mod token;
@@ -212,6 +213,14 @@ fn app_scoped_id(client_id: &str, key: &str) -> String {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);
     (u64::from_be_bytes(bytes) % 9_000_000_000_000_000 + 1_000_000_000_000_000).to_string()
+}
+
+/// Whether `verifier` is the PKCE S256 verifier of `challenge` (RFC 7636, section 4.6).
+fn pkce_matches(challenge: &str, verifier: &str) -> bool {
+    use base64::Engine as _;
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    !verifier.is_empty() && computed == challenge
 }
 
 fn random_token() -> String {

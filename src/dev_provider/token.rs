@@ -9,13 +9,11 @@ use axum::{
     http::{Method, StatusCode, header::CONTENT_TYPE},
     response::{Html, IntoResponse, Response},
 };
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{CODE_LIFETIME, DevProvider, Fault, graph_error::GraphError};
+use super::{CODE_LIFETIME, DevProvider, Fault, graph_error::GraphError, pkce_matches};
 
 /// Facebook's content type for Graph answers.
 const JSON: &str = "application/json; charset=UTF-8";
@@ -192,9 +190,7 @@ fn check(dev: &DevProvider, request: &TokenRequest) -> Result<String, GraphError
     }
     if let Some(challenge) = &issued.challenge {
         let verifier = request.code_verifier.as_deref().unwrap_or_default();
-        let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(Sha256::digest(verifier.as_bytes()));
-        if verifier.is_empty() || computed != *challenge {
+        if !pkce_matches(challenge, verifier) {
             return Err(GraphError::oauth(
                 100,
                 None,

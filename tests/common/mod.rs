@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 pub mod binary;
+pub mod github;
 
 use std::{
     sync::Arc,
@@ -65,6 +66,27 @@ impl TestEnv {
         extra_providers: Vec<Arc<dyn Provider>>,
         tweak: impl FnOnce(Figment) -> Figment,
     ) -> Self {
+        Self::start_built(dir, database_url, environment, |_| extra_providers, tweak).await
+    }
+
+    /// Starts with more providers beside Facebook, made once the app's URL is known (their
+    /// redirect URIs are `{app_url}/callback/{id}`).
+    pub async fn start_with_providers(
+        make: impl FnOnce(&str) -> Vec<Arc<dyn Provider>>,
+        tweak: impl FnOnce(Figment) -> Figment,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = format!("sqlite://{}/loginwith.db", dir.path().display());
+        Self::start_built(dir, database_url, Environment::Development, make, tweak).await
+    }
+
+    async fn start_built(
+        dir: tempfile::TempDir,
+        database_url: String,
+        environment: Environment,
+        make_providers: impl FnOnce(&str) -> Vec<Arc<dyn Provider>>,
+        tweak: impl FnOnce(Figment) -> Figment,
+    ) -> Self {
         let app_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
         let app_addr = app_listener.local_addr().expect("app addr");
         let app_url = format!("http://{app_addr}");
@@ -104,7 +126,7 @@ impl TestEnv {
             .merge(("login.exchange_timeout_secs", 3));
         let config =
             Config::from_figment(tweak(figment), environment).expect("test configuration is valid");
-        let app = App::build_with_providers(&config, app_addr, extra_providers)
+        let app = App::build_with_providers(&config, app_addr, make_providers(&app_url))
             .await
             .expect("app builds");
         tokio::spawn(app.serve(app_listener, std::future::pending()));

@@ -1,0 +1,505 @@
+//! A stand-in for GitHub's OAuth App endpoints and the two REST calls a sign-in makes, for
+//! tests (the same client code path as production).
+//!
+//! It checks what GitHub checks (client id and secret, exact redirect URI, single-use
+//! unexpired codes, the PKCE verifier, the `User-Agent`) and, more strictly than GitHub, the
+//! `Accept` and `X-GitHub-Api-Version` headers the client is meant to send. It answers in
+//! GitHub's shapes, token errors with HTTP 200 included. The same [`Faults`] as the Facebook
+//! stand-in inject failures, where they apply.
+//!
+//! Routes, relative to where it is served: `GET /login/oauth/authorize`,
+//! `POST /login/oauth/access_token`, `GET /user`, `GET /user/emails`.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError, RwLock},
+    time::Instant,
+};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{RawQuery, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+use url::Url;
+
+use super::{
+    CODE_LIFETIME, Fault, Faults, TOKEN_LIFETIME, graph::huge_error_page, pkce_matches,
+    random_token,
+};
+
+/// The REST API version the stand-in serves (the one the client asks for).
+const API_VERSION: &str = "2022-11-28";
+const API_MEDIA_TYPE: &str = "application/vnd.github+json";
+const DOCS: &str = "https://docs.github.com/rest";
+
+/// The OAuth App registration the stand-in accepts.
+#[derive(Clone)]
+pub struct GitHubStandInSettings {
+    pub client_id: String,
+    pub client_secret: String,
+    /// The app's callback URL: compared byte for byte.
+    pub redirect_uri: String,
+}
+
+/// A GitHub account as `/user` and `/user/emails` describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubUser {
+    pub id: u64,
+    pub login: String,
+    pub name: Option<String>,
+    pub emails: Vec<GitHubEmail>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubEmail {
+    pub email: String,
+    pub primary: bool,
+    pub verified: bool,
+}
+
+struct IssuedCode {
+    redirect_uri: String,
+    challenge: Option<String>,
+    user: GitHubUser,
+    issued: Instant,
+    used: bool,
+}
+
+/// The stand-in's state. The authorize endpoint approves at once, as whoever [`set_user`]
+/// named (or refuses, after [`set_denies`]).
+///
+/// [`set_user`]: GitHubStandIn::set_user
+/// [`set_denies`]: GitHubStandIn::set_denies
+pub struct GitHubStandIn {
+    settings: GitHubStandInSettings,
+    faults: RwLock<Faults>,
+    /// Who approves the next sign-in; `None` means the person clicks "Cancel".
+    user: RwLock<Option<GitHubUser>>,
+    codes: Mutex<HashMap<String, IssuedCode>>,
+    tokens: Mutex<HashMap<String, (GitHubUser, Instant)>>,
+}
+
+impl GitHubStandIn {
+    pub fn new(settings: GitHubStandInSettings, user: GitHubUser) -> Arc<Self> {
+        Arc::new(Self {
+            settings,
+            faults: RwLock::default(),
+            user: RwLock::new(Some(user)),
+            codes: Mutex::default(),
+            tokens: Mutex::default(),
+        })
+    }
+
+    /// The routes, to be served at the stand-in's base URL (both github.com's and
+    /// api.github.com's paths live on one server).
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/login/oauth/authorize", get(authorize))
+            .route("/login/oauth/access_token", post(access_token))
+            .route("/user", get(user))
+            .route("/user/emails", get(emails))
+            .with_state(self.clone())
+    }
+
+    /// Who approves from the next sign-in on.
+    pub fn set_user(&self, user: GitHubUser) {
+        *self.user.write().unwrap_or_else(PoisonError::into_inner) = Some(user);
+    }
+
+    /// From the next sign-in on, the person refuses (`error=access_denied`).
+    pub fn set_denies(&self) {
+        *self.user.write().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.write().unwrap_or_else(PoisonError::into_inner) = faults;
+    }
+
+    /// Every access token issued and not yet expired (tests check none of them leaks).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        tokens.keys().cloned().collect()
+    }
+
+    fn faults(&self) -> Faults {
+        *self.faults.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sleeps for the injected latency, or for ever on `Hang` (when `hang_here`).
+    async fn delay(&self, hang_here: bool) {
+        let faults = self.faults();
+        if hang_here && faults.fault == Fault::Hang {
+            std::future::pending::<()>().await;
+        }
+        if !faults.latency.is_zero() {
+            tokio::time::sleep(faults.latency).await;
+        }
+    }
+
+    fn token_user(&self, token: &str) -> Option<GitHubUser> {
+        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        tokens
+            .get(token)
+            .filter(|(_, issued)| issued.elapsed() < TOKEN_LIFETIME)
+            .map(|(user, _)| user.clone())
+    }
+}
+
+#[derive(Deserialize)]
+struct AuthorizeParams {
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    redirect_uri: String,
+    state: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+}
+
+/// `GET /login/oauth/authorize`: approves at once (or refuses) and sends the browser back.
+async fn authorize(State(gh): State<Arc<GitHubStandIn>>, RawQuery(query): RawQuery) -> Response {
+    let Ok(params) = serde_urlencoded::from_str::<AuthorizeParams>(&query.unwrap_or_default())
+    else {
+        return (StatusCode::BAD_REQUEST, "malformed parameters").into_response();
+    };
+    // A bad client or redirect URI gets a page here: nothing is sent to an unknown address.
+    if params.client_id != gh.settings.client_id {
+        return (StatusCode::NOT_FOUND, "unknown client_id").into_response();
+    }
+    if params.redirect_uri != gh.settings.redirect_uri {
+        return (StatusCode::BAD_REQUEST, "redirect_uri_mismatch").into_response();
+    }
+    let challenge = match (
+        params.code_challenge,
+        params.code_challenge_method.as_deref(),
+    ) {
+        (None, None) => None,
+        (Some(challenge), Some("S256")) if challenge.len() == 43 => Some(challenge),
+        _ => return (StatusCode::BAD_REQUEST, "bad code_challenge").into_response(),
+    };
+    let Ok(mut target) = Url::parse(&params.redirect_uri) else {
+        return (StatusCode::BAD_REQUEST, "redirect_uri is not a URL").into_response();
+    };
+    let approver = gh
+        .user
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    {
+        let mut query = target.query_pairs_mut();
+        match approver {
+            Some(user) => {
+                let code = random_token();
+                let mut codes = gh.codes.lock().unwrap_or_else(PoisonError::into_inner);
+                codes.retain(|_, c| c.issued.elapsed() < CODE_LIFETIME);
+                codes.insert(
+                    code.clone(),
+                    IssuedCode {
+                        redirect_uri: params.redirect_uri.clone(),
+                        challenge,
+                        user,
+                        issued: Instant::now(),
+                        used: false,
+                    },
+                );
+                query.append_pair("code", &code);
+            }
+            None => {
+                query.append_pair("error", "access_denied").append_pair(
+                    "error_description",
+                    "The user has denied your application access.",
+                );
+            }
+        }
+        if let Some(state) = &params.state {
+            query.append_pair("state", state);
+        }
+    }
+    Redirect::to(target.as_str()).into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    client_secret: String,
+    #[serde(default)]
+    redirect_uri: String,
+    #[serde(default)]
+    code: String,
+    code_verifier: Option<String>,
+}
+
+/// `POST /login/oauth/access_token`: GitHub's checks; every refusal is an HTTP 200.
+async fn access_token(
+    State(gh): State<Arc<GitHubStandIn>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    gh.delay(true).await;
+    let fault = gh.faults().fault;
+    if let Some(answer) = token_fault(fault) {
+        return answer;
+    }
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    let Ok(request) = serde_urlencoded::from_bytes::<TokenRequest>(&body) else {
+        return token_error(wants_json, "bad_verification_code", "Malformed request.");
+    };
+    match check(&gh, &request) {
+        Ok(token) => {
+            let answer = [
+                ("access_token", token.as_str()),
+                ("token_type", "bearer"),
+                ("scope", "read:user,user:email"),
+            ];
+            if wants_json {
+                Json(json!({
+                    "access_token": token,
+                    "token_type": "bearer",
+                    "scope": "read:user,user:email",
+                }))
+                .into_response()
+            } else {
+                form(&answer)
+            }
+        }
+        Err((error, description)) => token_error(wants_json, error, description),
+    }
+}
+
+/// What the token endpoint answers instead of looking at the code, under a fault.
+fn token_fault(fault: Fault) -> Option<Response> {
+    let response = match fault {
+        Fault::TokenError | Fault::TokenInvalidGrant => token_error(
+            true,
+            "bad_verification_code",
+            "The code passed is incorrect or expired.",
+        ),
+        Fault::TokenServerError => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Html("<!DOCTYPE html><html><body><h1>500</h1><p>Unicorn!</p></body></html>"),
+        )
+            .into_response(),
+        Fault::TokenRateLimited => api_error(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+        Fault::TokenEmptyBody => (
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            "",
+        )
+            .into_response(),
+        // Form-encoded but labelled JSON, so the client gets as far as parsing it.
+        Fault::TokenNotJson => (
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            "access_token=gho_x&token_type=bearer",
+        )
+            .into_response(),
+        _ => return None,
+    };
+    Some(response)
+}
+
+/// A token refusal as GitHub sends it: HTTP 200, in the format the client asked for.
+fn token_error(wants_json: bool, error: &str, description: &str) -> Response {
+    let uri = "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors";
+    if wants_json {
+        Json(json!({
+            "error": error,
+            "error_description": description,
+            "error_uri": uri,
+        }))
+        .into_response()
+    } else {
+        form(&[
+            ("error", error),
+            ("error_description", description),
+            ("error_uri", uri),
+        ])
+    }
+}
+
+fn form(pairs: &[(&str, &str)]) -> Response {
+    let body = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    (
+        [(header::CONTENT_TYPE, "application/x-www-form-urlencoded")],
+        body,
+    )
+        .into_response()
+}
+
+/// The code's checks, in GitHub's words; a fresh token for its user when they pass.
+fn check(
+    gh: &GitHubStandIn,
+    request: &TokenRequest,
+) -> Result<String, (&'static str, &'static str)> {
+    let secret_ok: bool = request
+        .client_secret
+        .as_bytes()
+        .ct_eq(gh.settings.client_secret.as_bytes())
+        .into();
+    if request.client_id != gh.settings.client_id || !secret_ok {
+        return Err((
+            "incorrect_client_credentials",
+            "The client_id and/or client_secret passed are incorrect.",
+        ));
+    }
+    let bad_code = (
+        "bad_verification_code",
+        "The code passed is incorrect or expired.",
+    );
+    let mut codes = gh.codes.lock().unwrap_or_else(PoisonError::into_inner);
+    let issued = codes.get_mut(&request.code).ok_or(bad_code)?;
+    if issued.used || issued.issued.elapsed() >= CODE_LIFETIME {
+        return Err(bad_code);
+    }
+    // Spent on first presentation, right or wrong.
+    issued.used = true;
+    if issued.redirect_uri != request.redirect_uri {
+        return Err((
+            "redirect_uri_mismatch",
+            "The redirect_uri MUST match the registered callback URL for this application.",
+        ));
+    }
+    if let Some(challenge) = &issued.challenge {
+        let verifier = request.code_verifier.as_deref().unwrap_or_default();
+        if !pkce_matches(challenge, verifier) {
+            return Err(bad_code);
+        }
+    }
+    let user = issued.user.clone();
+    drop(codes);
+    let token = format!("gho_{}", random_token());
+    let mut tokens = gh.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+    tokens.retain(|_, (_, issued)| issued.elapsed() < TOKEN_LIFETIME);
+    tokens.insert(token.clone(), (user, Instant::now()));
+    Ok(token)
+}
+
+/// GitHub's REST error body.
+fn api_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(json!({
+            "message": message,
+            "documentation_url": DOCS,
+            "status": status.as_str(),
+        })),
+    )
+        .into_response()
+}
+
+/// The REST API's checks: the headers, then the token. The `User-Agent` is GitHub's own
+/// rule; `Accept` and the version are this stand-in's, so that the client is seen to send
+/// them.
+/// A refusal is its status and message.
+fn api_caller(
+    gh: &GitHubStandIn,
+    headers: &HeaderMap,
+) -> Result<GitHubUser, (StatusCode, &'static str)> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if text("user-agent").is_none_or(str::is_empty) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "Request forbidden by administrative rules. Please make sure your request has a User-Agent header.",
+        ));
+    }
+    if text("accept") != Some(API_MEDIA_TYPE) {
+        return Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported 'Accept' header: expected application/vnd.github+json",
+        ));
+    }
+    if text("x-github-api-version") != Some(API_VERSION) {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "X-GitHub-Api-Version header is missing or not supported",
+        ));
+    }
+    text("authorization")
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("token "))
+        })
+        .and_then(|token| gh.token_user(token))
+        .ok_or((StatusCode::UNAUTHORIZED, "Bad credentials"))
+}
+
+/// `GET /user`.
+async fn user(State(gh): State<Arc<GitHubStandIn>>, headers: HeaderMap) -> Response {
+    gh.delay(false).await;
+    let user = match api_caller(&gh, &headers) {
+        Ok(user) => user,
+        Err((status, message)) => return api_error(status, message),
+    };
+    match gh.faults().fault {
+        Fault::MeServerError => api_error(StatusCode::INTERNAL_SERVER_ERROR, "Server Error"),
+        Fault::MeHugeHtmlError => {
+            (StatusCode::INTERNAL_SERVER_ERROR, Html(huge_error_page())).into_response()
+        }
+        Fault::MeRateLimited => api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "You have exceeded a secondary rate limit.",
+        ),
+        Fault::MeExpiredToken => api_error(StatusCode::UNAUTHORIZED, "Bad credentials"),
+        Fault::MalformedJson => (
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            format!("{{\"login\":\"{}\",\"id\":", user.login),
+        )
+            .into_response(),
+        Fault::MeHtmlContentType => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            user_json(&user).to_string(),
+        )
+            .into_response(),
+        Fault::OversizedResponse => {
+            let mut body = user_json(&user);
+            body["bio"] = json!("x".repeat(1024 * 1024));
+            Json(body).into_response()
+        }
+        _ => Json(user_json(&user)).into_response(),
+    }
+}
+
+/// `/user`'s shape, trimmed to what matters here; `email` is only the public address.
+fn user_json(user: &GitHubUser) -> Value {
+    json!({
+        "login": user.login,
+        "id": user.id,
+        "node_id": format!("MDQ6VXNlcj{}", user.id),
+        "type": "User",
+        "name": user.name,
+        "email": Value::Null,
+    })
+}
+
+/// `GET /user/emails`; under `MissingEmail`, none of them is verified.
+async fn emails(State(gh): State<Arc<GitHubStandIn>>, headers: HeaderMap) -> Response {
+    gh.delay(false).await;
+    let user = match api_caller(&gh, &headers) {
+        Ok(user) => user,
+        Err((status, message)) => return api_error(status, message),
+    };
+    let unverified = gh.faults().fault == Fault::MissingEmail;
+    let list: Vec<Value> = user
+        .emails
+        .iter()
+        .map(|e| {
+            json!({
+                "email": e.email,
+                "primary": e.primary,
+                "verified": e.verified && !unverified,
+                "visibility": if e.primary { Value::from("private") } else { Value::Null },
+            })
+        })
+        .collect();
+    Json(list).into_response()
+}

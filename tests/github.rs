@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::github::{GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GitHubEnv, ada, email};
+use common::{
+    github::{GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GitHubEnv, ada, email},
+    location,
+};
 use loginwith::dev_provider::{Fault, github::GitHubUser};
 use reqwest::StatusCode;
 
@@ -187,4 +190,21 @@ async fn the_token_endpoint_answers_form_encoded_unless_json_is_asked_for() {
         .await
         .unwrap();
     assert_eq!(json["error"], "bad_verification_code");
+}
+
+#[tokio::test]
+async fn cancel_on_github_explains_and_creates_nothing() {
+    let gh = GitHubEnv::start().await;
+    gh.github.set_denies();
+    let browser = gh.env.browser();
+    let dialog = location(&browser.get("/authorize/github").await).to_owned();
+    let callback = location(&browser.get(&dialog).await).to_owned();
+    assert!(callback.contains("error=access_denied"), "{callback}");
+    assert_eq!(location(&browser.get(&callback).await), "/error");
+    let (_, page) = browser.text("/error").await;
+    assert!(
+        page.contains("You cancelled signing in with GitHub"),
+        "{page}"
+    );
+    assert_eq!(gh.env.snapshot().await, [0, 0, 0]);
 }

@@ -7,6 +7,7 @@
 //! Values from the environment are read as typed (see [`raw_env`]): an all-digit App ID is
 //! a string like any other.
 
+mod fault;
 mod problems;
 mod raw_env;
 mod report;
@@ -26,11 +27,10 @@ use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use url::Url;
 
+pub use fault::Fault;
 pub use problems::{ConfigError, Problem};
 pub use raw_env::RawEnv;
 pub use report::{DEV_PROVIDER_PATH, DatabaseLocation};
-
-use crate::dev_provider::Fault;
 
 const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 const PRODUCTION_TOML: &str = include_str!("../../config/production.toml");

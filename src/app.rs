@@ -98,7 +98,13 @@ impl App {
                 public = config.server.public_url.as_str().trim_end_matches('/'),
             );
         }
-        let facebook = Facebook::new(&facebook_config, &config.redirect_uri("facebook"), http)?;
+        let facebook = Facebook::new(
+            "facebook",
+            "Facebook",
+            &facebook_config,
+            &config.redirect_uri("facebook"),
+            http,
+        )?;
         let limits = &config.limits;
         let events = Arc::new(OperationEvents::default());
         let settings = Arc::new(WebSettings {

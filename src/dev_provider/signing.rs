@@ -2,7 +2,6 @@
 //! computed here rather than borrowed from the client it imitates, so a bug in the client's
 //! computation cannot be mirrored by the stand-in and pass unnoticed.
 
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -15,6 +14,8 @@ pub fn appsecret_proof(app_secret: &str, access_token: &str) -> String {
 /// the HMAC taken over the encoded payload as sent.
 #[cfg(any(test, feature = "test-support"))]
 pub fn signed_request(payload_json: &str, app_secret: &str) -> String {
+    use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+
     let payload = URL_SAFE_NO_PAD.encode(payload_json);
     let signature = URL_SAFE_NO_PAD.encode(hmac(app_secret, payload.as_bytes()));
     format!("{signature}.{payload}")

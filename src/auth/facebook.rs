@@ -246,6 +246,10 @@ impl Provider for Facebook {
         self.issuer.as_deref()
     }
 
+    fn brand(&self) -> Option<&'static str> {
+        Some("facebook")
+    }
+
     fn authorization_url(&self, state: &CsrfToken, challenge: &PkceCodeChallenge) -> Url {
         let state = state.clone();
         let (url, _) = self

@@ -73,6 +73,12 @@ pub trait Provider: Send + Sync + 'static {
     /// The name people know, for buttons and messages (from configuration too).
     fn display_name(&self) -> &str;
 
+    /// The brand whose colours and mark its button wears, for brands that publish them
+    /// (`"facebook"`); `None` gives a neutral button with the display name.
+    fn brand(&self) -> Option<&'static str> {
+        None
+    }
+
     /// The provider's dialog URL for this `state` and PKCE challenge, with the exact
     /// registered redirect URI.
     fn authorization_url(&self, state: &CsrfToken, challenge: &PkceCodeChallenge) -> Url;

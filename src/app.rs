@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::{
     auth::{Exchanger, OperationEvents, Provider, Providers, facebook::Facebook, http::HttpClient},
-    config::{Config, DEV_PROVIDER_PATH, Environment, OAuthProviderConfig},
+    config::{Config, DEV_PROVIDER_PATH, Environment, OAuthProviderConfig, ProviderKind},
     dev_provider::{DevProvider, DevProviderSettings, Faults},
     store::{Store, StoreError},
     web::{self, AppState, PublicOrigin, RateLimiter, WebSettings},
@@ -32,8 +32,15 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error("HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
-    #[error("providers.facebook: {0}")]
-    ProviderUrl(#[from] url::ParseError),
+    #[error("providers.{name}: {source}")]
+    ProviderUrl {
+        name: String,
+        source: url::ParseError,
+    },
+    #[error(
+        "providers.{name}.kind: kind = \"{kind}\" is not available in this build yet (only \"facebook\" is)"
+    )]
+    KindNotAvailable { name: String, kind: &'static str },
 }
 
 /// A ready-to-serve application.
@@ -56,24 +63,17 @@ impl App {
         local_addr: SocketAddr,
         extra_providers: Vec<Arc<dyn Provider>>,
     ) -> Result<Self, StartupError> {
-        let store = Store::connect(&config.database.url).await?;
         let timeout = config.login.exchange_timeout();
-        let orphaned = store
-            .housekeeping(timeout, FINISHED_OPERATION_RETENTION)
-            .await?;
-        if orphaned > 0 {
-            warn!(
-                orphaned,
-                "pending sign-ins from a previous run were marked as timed out"
-            );
-        }
-
         let http = HttpClient::new(timeout)?;
-        let mut facebook_config = config.providers.facebook.clone();
+        let mut dev_config = None;
         let mut dev_router = None;
         if config.uses_dev_provider() {
-            let (dev_config, router) = dev_provider(config, local_addr)?;
-            facebook_config = dev_config;
+            let (facebook, router) =
+                dev_provider(config, local_addr).map_err(|source| StartupError::ProviderUrl {
+                    name: "facebook".to_owned(),
+                    source,
+                })?;
+            dev_config = Some(facebook);
             dev_router = Some(router);
             // Loud on purpose: anyone who reaches this address can sign in as anyone.
             warn!(
@@ -98,7 +98,19 @@ impl App {
                 public = config.server.public_url.as_str().trim_end_matches('/'),
             );
         }
-        let facebook = Facebook::new(&facebook_config, &config.redirect_uri("facebook"), http)?;
+        // Before the database: a provider that cannot be built refuses start-up without
+        // creating or migrating anything.
+        let (providers, facebook_app_secret) = build_providers(config, &http, dev_config)?;
+        let store = Store::connect(&config.database.url).await?;
+        let orphaned = store
+            .housekeeping(timeout, FINISHED_OPERATION_RETENTION)
+            .await?;
+        if orphaned > 0 {
+            warn!(
+                orphaned,
+                "pending sign-ins from a previous run were marked as timed out"
+            );
+        }
         let limits = &config.limits;
         let events = Arc::new(OperationEvents::default());
         let settings = Arc::new(WebSettings {
@@ -122,9 +134,7 @@ impl App {
         });
         let state = AppState {
             store: store.clone(),
-            providers: Providers::new(
-                std::iter::once(Arc::new(facebook) as Arc<dyn Provider>).chain(extra_providers),
-            ),
+            providers: Providers::new(providers.into_iter().chain(extra_providers)),
             exchanger: Exchanger::new(
                 store.clone(),
                 timeout,
@@ -137,7 +147,7 @@ impl App {
                 limits.data_callback_per_minute,
                 limits.data_callback_burst,
             )),
-            facebook_app_secret: Arc::new(ClientSecret::new(facebook_config.client_secret.clone())),
+            facebook_app_secret: Arc::new(facebook_app_secret),
             settings: settings.clone(),
         };
 
@@ -192,6 +202,69 @@ fn days(days: u32) -> Duration {
     Duration::from_secs(u64::from(days) * 86_400)
 }
 
+/// The factory: one [`Provider`] per enabled `[providers.<name>]`, in button order (the
+/// development provider's Facebook imitation under `facebook` when it stands in), and the
+/// app secret that verifies Facebook's signed requests (Data Deletion, Deauthorize): the
+/// first Facebook-kind provider's.
+fn build_providers(
+    config: &Config,
+    http: &HttpClient,
+    dev_config: Option<OAuthProviderConfig>,
+) -> Result<(Vec<Arc<dyn Provider>>, ClientSecret), StartupError> {
+    let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
+    let mut facebook_secret = None;
+    if let Some(dev) = dev_config {
+        facebook_secret = Some(dev.client_secret.clone());
+        providers.push(facebook(config, "facebook", "Facebook", &dev, http)?);
+    }
+    for (name, provider) in config.providers.enabled() {
+        let kind = provider.kind();
+        let oauth = provider
+            .oauth()
+            .filter(|_| kind == Some(ProviderKind::Facebook));
+        let Some(oauth) = oauth else {
+            // Validation has refused unknown kinds; the others' clients are not wired yet.
+            return Err(StartupError::KindNotAvailable {
+                name: name.to_owned(),
+                kind: kind.map_or("unknown", ProviderKind::name),
+            });
+        };
+        facebook_secret.get_or_insert_with(|| oauth.client_secret.clone());
+        providers.push(facebook(
+            config,
+            name,
+            provider.display_name(),
+            &oauth,
+            http,
+        )?);
+    }
+    // Without a Facebook app there is no secret to verify with; an empty one would accept
+    // requests anyone can sign, so a random one refuses them all.
+    let secret = facebook_secret.unwrap_or_else(crate::dev_provider::random_secret);
+    Ok((providers, ClientSecret::new(secret)))
+}
+
+fn facebook(
+    config: &Config,
+    name: &str,
+    display_name: &str,
+    oauth: &OAuthProviderConfig,
+    http: &HttpClient,
+) -> Result<Arc<dyn Provider>, StartupError> {
+    let client = Facebook::new(
+        name,
+        display_name,
+        oauth,
+        &config.redirect_uri(name),
+        http.clone(),
+    )
+    .map_err(|source| StartupError::ProviderUrl {
+        name: name.to_owned(),
+        source,
+    })?;
+    Ok(Arc::new(client))
+}
+
 /// The development provider's registration and the Facebook settings that point at it.
 fn dev_provider(
     config: &Config,
@@ -229,7 +302,10 @@ fn dev_provider(
         authorize_url: Url::parse(&format!("{public}{DEV_PROVIDER_PATH}/dialog/oauth"))?,
         token_url: Url::parse(&format!("{internal}/oauth/access_token"))?,
         api_url: Url::parse(&internal)?,
-        scopes: config.providers.facebook.scopes.clone(),
+        scopes: config
+            .providers
+            .get("facebook")
+            .map_or_else(|| vec!["public_profile".to_owned()], |p| p.scopes()),
         issuer,
     };
     Ok((facebook, dev.router()))

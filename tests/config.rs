@@ -6,7 +6,7 @@ use figment::{
     Figment,
     providers::{Format, Toml},
 };
-use loginwith::config::{Config, ConfigError, Environment, RawEnv, Sources};
+use loginwith::config::{Config, ConfigError, Environment, ProviderConfig, RawEnv, Sources};
 
 fn production(extra: &str) -> Result<Config, ConfigError> {
     let figment = Config::defaults_figment()
@@ -16,6 +16,14 @@ fn production(extra: &str) -> Result<Config, ConfigError> {
         )))
         .merge(Toml::string(extra));
     Config::from_figment(figment, Environment::Production)
+}
+
+/// The `[providers.facebook]` table.
+fn facebook(config: &Config) -> &ProviderConfig {
+    config
+        .providers
+        .get("facebook")
+        .expect("facebook is shipped")
 }
 
 const GOOD_PRODUCTION: &str = r#"
@@ -38,7 +46,7 @@ fn defaults_are_the_development_setup() {
     assert_eq!(config.login.poll_limit_secs, 60);
     assert!(config.uses_dev_provider());
     assert_eq!(
-        config.providers.facebook.authorize_url.as_str(),
+        facebook(&config).oauth().unwrap().authorize_url.as_str(),
         "https://www.facebook.com/v25.0/dialog/oauth"
     );
     assert_eq!(
@@ -215,12 +223,12 @@ fn string_keys_from_the_environment_keep_the_text_as_typed() {
             ("LOGINWITH_PROVIDERS__FACEBOOK__SCOPES", &scopes),
         ])
         .unwrap_or_else(|e| panic!("{value}: {e}"));
-        let facebook = &config.providers.facebook;
+        let facebook = facebook(&config);
         assert_eq!(facebook.client_id, value);
         assert_eq!(facebook.client_secret, value);
         assert_eq!(config.session.cookie_name, value.replace('.', "_"));
         assert_eq!(config.database.url, database);
-        assert_eq!(facebook.scopes, [value, "email"]);
+        assert_eq!(facebook.scopes(), [value, "email"]);
     }
 }
 
@@ -250,8 +258,8 @@ fn an_all_digit_app_id_in_a_toml_file_is_text() {
         "[providers.facebook]\nclient_id = 1234567890\nclient_secret = 42\n",
     ));
     let config = Config::from_figment(figment, Environment::Development).unwrap();
-    assert_eq!(config.providers.facebook.client_id, "1234567890");
-    assert_eq!(config.providers.facebook.client_secret, "42");
+    assert_eq!(facebook(&config).client_id, "1234567890");
+    assert_eq!(facebook(&config).client_secret, "42");
 }
 
 #[test]
@@ -354,7 +362,7 @@ fn check_prints_the_configuration_without_secrets_and_what_to_register() {
     std::fs::write(&printed, stdout.as_bytes()).unwrap();
     let figment = Config::defaults_figment().merge(Toml::file(&printed));
     let reread = Config::from_figment(figment, Environment::Development).unwrap();
-    assert_eq!(reread.providers.facebook.client_id, "1234567890");
+    assert_eq!(facebook(&reread).client_id, "1234567890");
 }
 
 #[test]
@@ -552,4 +560,303 @@ fn invalid_trusted_proxies_are_refused_naming_the_key_and_the_entry() {
         stderr.contains("server.trusted_proxies") && stderr.contains("10.0.0.0/33"),
         "{stderr}"
     );
+}
+
+// ---- [providers.<name>] --------------------------------------------------------------------
+
+fn development(toml: &str) -> Result<Config, ConfigError> {
+    Config::from_figment(
+        Config::defaults_figment().merge(Toml::string(toml)),
+        Environment::Development,
+    )
+}
+
+/// Every problem's key, in order.
+fn keys(error: &ConfigError) -> Vec<&str> {
+    error.problems.iter().map(|p| p.key.as_str()).collect()
+}
+
+#[test]
+fn the_defaults_ship_facebook_google_and_github_disabled() {
+    let config = development("").unwrap();
+    let shipped: Vec<_> = config
+        .providers
+        .iter()
+        .map(|(name, p)| (name, p.kind.as_str(), p.display_name()))
+        .collect();
+    assert_eq!(
+        shipped,
+        [
+            ("facebook", "facebook", "Facebook"),
+            ("google", "oidc", "Google"),
+            ("github", "github", "GitHub"),
+        ]
+    );
+    assert_eq!(config.providers.enabled().count(), 0);
+    let google = config.providers.get("google").unwrap();
+    assert_eq!(
+        google.issuer.as_deref(),
+        Some("https://accounts.google.com")
+    );
+    assert_eq!(google.scopes(), ["openid", "email", "profile"]);
+    let github = config.providers.get("github").unwrap().oauth().unwrap();
+    assert_eq!(
+        github.authorize_url.as_str(),
+        "https://github.com/login/oauth/authorize"
+    );
+    assert_eq!(github.scopes, ["read:user", "user:email"]);
+}
+
+#[test]
+fn a_kind_without_endpoints_gets_the_brands_own() {
+    // The code's defaults and config/default.toml's tables say the same.
+    let config = development(
+        "[providers.fb2]\nkind = \"facebook\"\ndisplay_name = \"Facebook 2\"\n\
+         [providers.gh2]\nkind = \"github\"\ndisplay_name = \"GitHub 2\"\n",
+    )
+    .unwrap();
+    for (given, shipped) in [("fb2", "facebook"), ("gh2", "github")] {
+        let given = config.providers.get(given).unwrap().oauth().unwrap();
+        let shipped = config.providers.get(shipped).unwrap().oauth().unwrap();
+        assert_eq!(given.authorize_url, shipped.authorize_url);
+        assert_eq!(given.token_url, shipped.token_url);
+        assert_eq!(given.api_url, shipped.api_url);
+        assert_eq!(given.scopes, shipped.scopes);
+    }
+}
+
+#[test]
+fn an_oidc_issuer_is_added_by_configuration_alone() {
+    let config = development(
+        "[providers.corp]\nkind = \"oidc\"\ndisplay_name = \"Acme SSO\"\n\
+         issuer = \"https://sso.acme.example/realms/main\"\nclient_id = \"corp-app\"\nclient_secret = \"s\"\n",
+    )
+    .unwrap();
+    let enabled: Vec<_> = config.providers.enabled().map(|(n, _)| n).collect();
+    assert_eq!(enabled, ["corp"]);
+    let corp = config.providers.get("corp").unwrap();
+    assert_eq!(corp.display_name(), "Acme SSO");
+    assert_eq!(corp.scopes(), ["openid", "email", "profile"]);
+    // A provider is enabled: the development provider no longer stands in.
+    assert!(!config.uses_dev_provider());
+}
+
+#[test]
+fn an_oidc_issuer_is_added_by_environment_variables() {
+    let config = from_env(&[
+        ("LOGINWITH_PROVIDERS__CORP__KIND", "oidc"),
+        ("LOGINWITH_PROVIDERS__CORP__DISPLAY_NAME", "Acme SSO"),
+        (
+            "LOGINWITH_PROVIDERS__CORP__ISSUER",
+            "https://sso.acme.example/realms/main",
+        ),
+        ("LOGINWITH_PROVIDERS__CORP__CLIENT_ID", "0123"),
+        ("LOGINWITH_PROVIDERS__CORP__CLIENT_SECRET", "true"),
+    ])
+    .unwrap();
+    let corp = config.providers.get("corp").unwrap();
+    assert_eq!(corp.kind, "oidc");
+    assert_eq!(corp.client_id, "0123");
+    assert_eq!(corp.client_secret, "true");
+    assert_eq!(
+        corp.issuer.as_deref(),
+        Some("https://sso.acme.example/realms/main")
+    );
+}
+
+#[test]
+fn an_all_digit_client_id_of_a_second_provider_is_text() {
+    let config = development(
+        "[providers.facebook]\nclient_id = 1\nclient_secret = 2\n\
+         [providers.github]\nclient_id = 1234567890\nclient_secret = 42\n",
+    )
+    .unwrap();
+    let github = config.providers.get("github").unwrap();
+    assert_eq!(github.client_id, "1234567890");
+    assert_eq!(github.client_secret, "42");
+    let enabled: Vec<_> = config.providers.enabled().map(|(n, _)| n).collect();
+    assert_eq!(enabled, ["facebook", "github"]);
+}
+
+#[test]
+fn buttons_follow_the_shipped_order_then_other_names_alphabetically() {
+    let config = development(
+        "[providers.zeta]\nkind = \"facebook\"\ndisplay_name = \"Zeta\"\nclient_id = \"z\"\nclient_secret = \"s\"\n\
+         [providers.github]\nclient_id = \"g\"\nclient_secret = \"s\"\n\
+         [providers.acme]\nkind = \"facebook\"\ndisplay_name = \"Acme\"\nclient_id = \"a\"\nclient_secret = \"s\"\n\
+         [providers.facebook]\nclient_id = \"f\"\nclient_secret = \"s\"\n",
+    )
+    .unwrap();
+    let enabled: Vec<_> = config.providers.enabled().map(|(n, _)| n).collect();
+    assert_eq!(enabled, ["facebook", "github", "acme", "zeta"]);
+}
+
+#[test]
+fn provider_rules_name_their_key() {
+    for (toml, key) in [
+        ("[providers.corp]\nkind = \"saml\"", "providers.corp.kind"),
+        (
+            "[providers.corp]\ndisplay_name = \"Corp\"",
+            "providers.corp.kind",
+        ),
+        (
+            "[providers.corp]\nkind = \"oidc\"\ndisplay_name = \"Corp\"",
+            "providers.corp.issuer",
+        ),
+        (
+            "[providers.corp]\nkind = \"oidc\"\nissuer = \"https://id.corp.example\"",
+            "providers.corp.display_name",
+        ),
+        (
+            "[providers.Corp]\nkind = \"facebook\"\ndisplay_name = \"Corp\"",
+            "providers.Corp",
+        ),
+        (
+            "[providers.\"-corp\"]\nkind = \"facebook\"\ndisplay_name = \"Corp\"",
+            "providers.-corp",
+        ),
+        (
+            "[providers.\"co.rp\"]\nkind = \"facebook\"\ndisplay_name = \"Corp\"",
+            "providers.co.rp",
+        ),
+        (
+            "[providers.corp]\nkind = \"oidc\"\ndisplay_name = \"Corp\"\nissuer = \"ftp://id.corp.example\"",
+            "providers.corp.issuer",
+        ),
+        (
+            "[providers.corp]\nkind = \"oidc\"\ndisplay_name = \"Corp\"\nissuer = \"https://id.corp.example\"\ntoken_url = \"https://id.corp.example/token\"",
+            "providers.corp.token_url",
+        ),
+        (
+            "[providers.github]\nissuer = \"https://github.com\"",
+            "providers.github.issuer",
+        ),
+        ("[providers.github]\nscopes = []", "providers.github.scopes"),
+        (
+            "[providers.github]\nclient_id = \"x\"",
+            "providers.github.client_secret",
+        ),
+        (
+            "[providers.facebook]\nclient_id = \"1\"\nclient_secret = \"s\"\n\
+             [providers.facebook_test]\nkind = \"facebook\"\nclient_id = \"2\"\nclient_secret = \"s\"",
+            "providers.facebook_test.display_name",
+        ),
+        (
+            "[providers.corp]\nkind = \"oidc\"\ndisplay_name = \"Corp\"\nissuer = \"https://id.corp.example\"\nclient_idd = \"x\"",
+            "providers.corp.client_idd",
+        ),
+        ("[providers]\ncorp = \"oidc\"", "providers.corp"),
+    ] {
+        let error = development(toml).expect_err(toml);
+        assert!(keys(&error).contains(&key), "{key} in {error} for {toml}");
+        // One line per problem.
+        for problem in &error.problems {
+            assert!(!problem.to_string().contains('\n'), "{problem}");
+        }
+    }
+}
+
+#[test]
+fn an_unknown_key_in_a_provider_table_suggests_the_nearest() {
+    let error = development(
+        "[providers.corp]\nkind = \"oidc\"\ndisplay_name = \"Corp\"\nissuer = \"https://id.corp.example\"\nclient_idd = \"x\"",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("did you mean providers.corp.client_id?"),
+        "{error}"
+    );
+}
+
+#[test]
+fn duplicate_display_names_only_matter_between_enabled_providers() {
+    // A second Facebook app under another name: fine while only one of them is enabled.
+    development(
+        "[providers.facebook_test]\nkind = \"facebook\"\nclient_id = \"2\"\nclient_secret = \"s\"",
+    )
+    .unwrap();
+    let error = development(
+        "[providers.facebook]\nclient_id = \"1\"\nclient_secret = \"s\"\n\
+         [providers.corp]\nkind = \"facebook\"\ndisplay_name = \"facebook\"\nclient_id = \"2\"\nclient_secret = \"s\"",
+    )
+    .unwrap_err();
+    assert_eq!(keys(&error), ["providers.corp.display_name"]);
+}
+
+#[test]
+fn provider_problems_are_all_reported_at_once() {
+    let error = development(
+        "[providers.corp]\nkind = \"oidc\"\n[providers.acme]\nkind = \"saml\"\n[providers.Big]\nkind = \"facebook\"\ndisplay_name = \"Big\"",
+    )
+    .unwrap_err();
+    assert_eq!(
+        keys(&error),
+        [
+            // Other names by byte order: upper case first.
+            "providers.Big",
+            "providers.acme.kind",
+            "providers.corp.display_name",
+            "providers.corp.issuer",
+        ]
+    );
+}
+
+#[test]
+fn issuers_are_https_in_production_and_may_be_http_in_development() {
+    let corp = "[providers.corp]\nkind = \"oidc\"\ndisplay_name = \"Corp\"\nissuer = \"http://localhost:8080/realms/dev\"\n";
+    development(corp).unwrap();
+    let error = production(&format!("{GOOD_PRODUCTION}{corp}")).unwrap_err();
+    assert_eq!(keys(&error), ["providers.corp.issuer"]);
+    let github = "[providers.github]\napi_url = \"http://api.github.com\"\n";
+    let error = production(&format!("{GOOD_PRODUCTION}{github}")).unwrap_err();
+    assert_eq!(keys(&error), ["providers.github.api_url"]);
+}
+
+#[test]
+fn registrations_list_each_enabled_provider() {
+    let config = development(
+        "[server]\npublic_url = \"https://login.example.com\"\n\
+         [providers.facebook]\nclient_id = \"1\"\nclient_secret = \"s\"\n\
+         [providers.github]\nclient_id = \"2\"\nclient_secret = \"s\"\n\
+         [providers.corp]\nkind = \"oidc\"\ndisplay_name = \"Acme SSO\"\nissuer = \"https://sso.acme.example\"\nclient_id = \"3\"\nclient_secret = \"s\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.registrations(),
+        [
+            "facebook: Valid OAuth Redirect URI https://login.example.com/callback/facebook",
+            "facebook: Deauthorize callback URL https://login.example.com/facebook/deauthorize",
+            "facebook: Data Deletion Request URL https://login.example.com/facebook/data-deletion",
+            "github: Authorization callback URL https://login.example.com/callback/github",
+            "corp: Redirect URI https://login.example.com/callback/corp",
+        ]
+    );
+}
+
+#[test]
+fn the_binary_refuses_a_kind_not_available_yet_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = loginwith(
+        dir.path(),
+        &[],
+        &[
+            ("LOGINWITH_SERVER__BIND", "127.0.0.1:0"),
+            ("LOGINWITH_PROVIDERS__GITHUB__CLIENT_ID", "1234567890"),
+            ("LOGINWITH_PROVIDERS__GITHUB__CLIENT_SECRET", "s"),
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let refusal: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("providers.github.kind"))
+        .collect();
+    assert_eq!(refusal.len(), 1, "{stderr}");
+    assert!(
+        refusal[0].contains("not available in this build yet"),
+        "{stderr}"
+    );
+    // Refused before the database is created.
+    assert!(!dir.path().join("data").exists(), "{stderr}");
 }

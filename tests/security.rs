@@ -18,10 +18,10 @@ use url::Url;
 struct Other;
 
 impl Provider for Other {
-    fn id(&self) -> &'static str {
+    fn id(&self) -> &str {
         "other"
     }
-    fn display_name(&self) -> &'static str {
+    fn display_name(&self) -> &str {
         "Other"
     }
     fn authorization_url(&self, state: &CsrfToken, _: &PkceCodeChallenge) -> Url {

@@ -48,6 +48,9 @@ struct Me {
 
 /// Facebook as a [`Provider`].
 pub struct Facebook {
+    /// The name in configuration: the path segment and the `provider` column.
+    name: String,
+    display_name: String,
     oauth: FacebookClient,
     http: HttpClient,
     me_url: Url,
@@ -59,8 +62,11 @@ pub struct Facebook {
 }
 
 impl Facebook {
-    /// Builds the client from configuration. `redirect_uri` is `{public_url}/callback/facebook`.
+    /// Builds the client from configuration for the provider named `name`
+    /// (`[providers.<name>]`). `redirect_uri` is `{public_url}/callback/{name}`.
     pub fn new(
+        name: &str,
+        display_name: &str,
         config: &OAuthProviderConfig,
         redirect_uri: &str,
         http: HttpClient,
@@ -79,6 +85,8 @@ impl Facebook {
             .pop_if_empty()
             .push("me");
         Ok(Self {
+            name: name.to_owned(),
+            display_name: display_name.to_owned(),
             oauth,
             http,
             me_url,
@@ -137,16 +145,20 @@ impl Facebook {
 }
 
 impl Provider for Facebook {
-    fn id(&self) -> &'static str {
-        "facebook"
+    fn id(&self) -> &str {
+        &self.name
     }
 
-    fn display_name(&self) -> &'static str {
-        "Facebook"
+    fn display_name(&self) -> &str {
+        &self.display_name
     }
 
     fn issuer(&self) -> Option<&str> {
         self.issuer.as_deref()
+    }
+
+    fn brand(&self) -> Option<&'static str> {
+        Some("facebook")
     }
 
     fn authorization_url(&self, state: &CsrfToken, challenge: &PkceCodeChallenge) -> Url {

@@ -1,4 +1,4 @@
-use std::{collections::BTreeMap, future::Future, pin::Pin, sync::Arc};
+use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc};
 
 use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
 use url::Url;
@@ -49,8 +49,8 @@ impl ExchangeError {
 /// struct Refuses;
 ///
 /// impl Provider for Refuses {
-///     fn id(&self) -> &'static str { "refuses" }
-///     fn display_name(&self) -> &'static str { "Refuses Inc." }
+///     fn id(&self) -> &str { "refuses" }
+///     fn display_name(&self) -> &str { "Refuses Inc." }
 ///     fn authorization_url(&self, state: &CsrfToken, _: &PkceCodeChallenge) -> Url {
 ///         Url::parse_with_params("https://id.example/authorize", [("state", state.secret())]).unwrap()
 ///     }
@@ -63,13 +63,21 @@ impl ExchangeError {
 /// let providers = Providers::new([std::sync::Arc::new(Refuses) as _]);
 /// assert!(providers.get("refuses").is_some());
 /// assert!(providers.get("facebook").is_none());
+/// assert_eq!(providers.iter().map(|p| p.id()).collect::<Vec<_>>(), ["refuses"]);
 /// ```
 pub trait Provider: Send + Sync + 'static {
-    /// The path segment in `/authorize/{id}` and `/callback/{id}`, and the `provider` column.
-    fn id(&self) -> &'static str;
+    /// The path segment in `/authorize/{id}` and `/callback/{id}`, and the `provider` column:
+    /// the provider's name in configuration (`[providers.<name>]`).
+    fn id(&self) -> &str;
 
-    /// The name people know, for buttons and messages.
-    fn display_name(&self) -> &'static str;
+    /// The name people know, for buttons and messages (from configuration too).
+    fn display_name(&self) -> &str;
+
+    /// The brand whose colours and mark its button wears, for brands that publish them
+    /// (`"facebook"`); `None` gives a neutral button with the display name.
+    fn brand(&self) -> Option<&'static str> {
+        None
+    }
 
     /// The provider's dialog URL for this `state` and PKCE challenge, with the exact
     /// registered redirect URI.
@@ -91,21 +99,37 @@ pub trait Provider: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Profile, ExchangeError>>;
 }
 
-/// The configured providers, by id.
+/// The configured providers, in configuration order (the order of the home page's buttons),
+/// with a lookup by id.
 #[derive(Clone, Default)]
 pub struct Providers {
-    by_id: BTreeMap<&'static str, Arc<dyn Provider>>,
+    in_order: Vec<Arc<dyn Provider>>,
+    by_id: HashMap<String, usize>,
 }
 
 impl Providers {
+    /// Keeps the order given. A repeated id keeps its first provider (configuration
+    /// validation refuses repeated names before this is reached).
     pub fn new(providers: impl IntoIterator<Item = Arc<dyn Provider>>) -> Self {
-        Self {
-            by_id: providers.into_iter().map(|p| (p.id(), p)).collect(),
+        let mut this = Self::default();
+        for provider in providers {
+            if this.by_id.contains_key(provider.id()) {
+                continue;
+            }
+            this.by_id
+                .insert(provider.id().to_owned(), this.in_order.len());
+            this.in_order.push(provider);
         }
+        this
     }
 
     /// The provider behind a path segment; `None` for anything we do not know.
     pub fn get(&self, id: &str) -> Option<&Arc<dyn Provider>> {
-        self.by_id.get(id)
+        self.by_id.get(id).and_then(|&i| self.in_order.get(i))
+    }
+
+    /// Every provider, in configuration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
+        self.in_order.iter()
     }
 }

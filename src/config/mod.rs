@@ -7,7 +7,9 @@
 //! Values from the environment are read as typed (see [`raw_env`]): an all-digit App ID is
 //! a string like any other.
 
+mod fault;
 mod problems;
+mod providers;
 mod raw_env;
 mod report;
 
@@ -26,11 +28,11 @@ use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use url::Url;
 
+pub use fault::Fault;
 pub use problems::{ConfigError, Problem};
+pub use providers::{OAuthProviderConfig, ProviderConfig, ProviderKind, ProvidersConfig};
 pub use raw_env::RawEnv;
 pub use report::{DEV_PROVIDER_PATH, DatabaseLocation};
-
-use crate::dev_provider::Fault;
 
 const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 const PRODUCTION_TOML: &str = include_str!("../../config/production.toml");
@@ -140,45 +142,6 @@ pub struct LimitsConfig {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProvidersConfig {
-    pub facebook: OAuthProviderConfig,
-}
-
-/// One OAuth 2.0 provider's client registration and endpoints.
-#[derive(Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct OAuthProviderConfig {
-    /// Facebook App IDs are all digits: `client_id = 1234567890` in TOML is read as text.
-    #[serde(deserialize_with = "text")]
-    pub client_id: String,
-    #[serde(deserialize_with = "text", serialize_with = "redacted")]
-    pub client_secret: String,
-    pub authorize_url: Url,
-    pub token_url: Url,
-    pub api_url: Url,
-    pub scopes: Vec<String>,
-    /// RFC 9207: the issuer the provider names in `iss` on its callbacks; empty when it
-    /// sends none (Facebook). When set, a callback without it or with another is refused.
-    pub issuer: String,
-}
-
-// Hand-written so the secret can never reach a log line through `{:?}`.
-impl std::fmt::Debug for OAuthProviderConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuthProviderConfig")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
-            .field("authorize_url", &self.authorize_url.as_str())
-            .field("token_url", &self.token_url.as_str())
-            .field("api_url", &self.api_url.as_str())
-            .field("scopes", &self.scopes)
-            .field("issuer", &self.issuer)
-            .finish()
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct DevProviderConfig {
     pub enabled: bool,
     pub auto_approve: bool,
@@ -270,10 +233,11 @@ impl Config {
         Figment::from(Toml::string(DEFAULT_TOML))
     }
 
-    /// Whether the development provider stands in for Facebook. It lets anyone sign in as
-    /// anyone, so validation only allows it on a loopback address.
+    /// Whether the development provider stands in for Facebook: it is enabled and no
+    /// provider has a `client_id`. It lets anyone sign in as anyone, so validation only
+    /// allows it on a loopback address.
     pub fn uses_dev_provider(&self) -> bool {
-        self.dev_provider.enabled && self.providers.facebook.client_id.is_empty()
+        self.dev_provider.enabled && self.providers.enabled().next().is_none()
     }
 
     /// The session cookie's name: in production with the `__Host-` prefix, which browsers
@@ -391,47 +355,13 @@ impl Config {
                 "must be between 1 and 3600",
             ));
         }
-        let fb = &self.providers.facebook;
         let production = self.environment == Environment::Production;
-        for (key, url) in [
-            ("providers.facebook.authorize_url", &fb.authorize_url),
-            ("providers.facebook.token_url", &fb.token_url),
-            ("providers.facebook.api_url", &fb.api_url),
-        ] {
-            if !matches!(url.scheme(), "http" | "https") {
-                problems.push(invalid(key, "must be an http:// or https:// address"));
-            }
-            if production && url.scheme() != "https" {
-                problems.push(invalid(key, "must be https:// in production"));
-            }
-        }
-        if !fb.issuer.is_empty() {
-            match Url::parse(&fb.issuer) {
-                Ok(url) if url.scheme() == "https" || (!production && url.scheme() == "http") => {}
-                _ => {
-                    problems.push(invalid(
-                        "providers.facebook.issuer",
-                        "must be empty or an https:// address (http:// in development)",
-                    ));
-                }
-            }
-        }
-        if fb.scopes.is_empty() || fb.scopes.iter().any(|s| s.trim().is_empty()) {
-            problems.push(invalid(
-                "providers.facebook.scopes",
-                "must list at least one non-empty scope",
-            ));
-        }
-        if fb.client_id.is_empty() && !self.dev_provider.enabled {
+        problems.extend(self.providers.problems(production));
+        if self.providers.enabled().next().is_none() && !self.dev_provider.enabled {
+            // Named after the shipped provider: the key people most likely meant to set.
             problems.push(invalid(
                 "providers.facebook.client_id",
-                "is empty: set it (and client_secret) or enable dev_provider in development",
-            ));
-        }
-        if !fb.client_id.is_empty() && fb.client_secret.is_empty() {
-            problems.push(invalid(
-                "providers.facebook.client_secret",
-                "is empty while client_id is set",
+                "is empty and no other provider has a client_id: set it (and client_secret), or enable dev_provider in development",
             ));
         }
         if self.uses_dev_provider() && !self.server.bind.ip().is_loopback() {

@@ -76,6 +76,25 @@ fn walk(
 ) {
     for (name, value) in given {
         path.push(name.clone());
+        if path.len() == 2 && path[0] == "providers" {
+            // `providers.<name>`: the name is data; its keys are checked against every key a
+            // shipped provider table has.
+            match value {
+                Value::Dict(_, given_inner) => {
+                    walk(figment, given_inner, &provider_keys(known), path, problems);
+                }
+                _ => problems.push(Problem {
+                    key: path.join("."),
+                    reason: format!(
+                        "must be a table ([{}]), set in {}",
+                        path.join("."),
+                        origin(figment, &path.join("."))
+                    ),
+                }),
+            }
+            path.pop();
+            continue;
+        }
         match (known.get(name), value) {
             (Some(Value::Dict(_, known_inner)), Value::Dict(_, given_inner)) => {
                 walk(figment, given_inner, known_inner, path, problems);
@@ -94,6 +113,18 @@ fn walk(
         }
         path.pop();
     }
+}
+
+/// The union of the keys of the shipped `[providers.<name>]` tables (`known` is the level
+/// holding them): what any provider table may contain.
+fn provider_keys(known: &Dict) -> Dict {
+    let mut keys = Dict::new();
+    for table in known.values() {
+        if let Value::Dict(_, inner) = table {
+            keys.extend(inner.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    keys
 }
 
 /// The known name closest to `name`, when it is a likely typo of it.

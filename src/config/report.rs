@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Config, Environment, problems::absolute};
+use super::{Config, Environment, ProviderKind, problems::absolute};
 
 /// Where the development provider is mounted inside the app.
 pub const DEV_PROVIDER_PATH: &str = "/dev/facebook";
@@ -67,7 +67,7 @@ impl Config {
             .map_or_else(|e| format!("invalid database.url ({e})"), |l| l.to_string())
     }
 
-    /// What to register at each enabled provider, one line each.
+    /// What to register at each enabled provider, one line each, in button order.
     pub fn registrations(&self) -> Vec<String> {
         let public = self.public_origin();
         if self.uses_dev_provider() {
@@ -75,14 +75,33 @@ impl Config {
                 "facebook: the development provider stands in at {public}{DEV_PROVIDER_PATH} (nothing to register; loopback only)"
             )];
         }
-        vec![
-            format!(
-                "facebook: Valid OAuth Redirect URI {}",
-                self.redirect_uri("facebook")
-            ),
-            format!("facebook: Deauthorize callback URL {public}/facebook/deauthorize"),
-            format!("facebook: Data Deletion Request URL {public}/facebook/data-deletion"),
-        ]
+        let mut lines = Vec::new();
+        let mut data_callbacks_listed = false;
+        for (name, provider) in self.providers.enabled() {
+            let redirect = self.redirect_uri(name);
+            match provider.kind() {
+                Some(ProviderKind::Facebook) => {
+                    lines.push(format!("{name}: Valid OAuth Redirect URI {redirect}"));
+                    // The data callbacks verify with the first Facebook app's secret only.
+                    if !data_callbacks_listed {
+                        data_callbacks_listed = true;
+                        lines.push(format!(
+                            "{name}: Deauthorize callback URL {public}/facebook/deauthorize"
+                        ));
+                        lines.push(format!(
+                            "{name}: Data Deletion Request URL {public}/facebook/data-deletion"
+                        ));
+                    }
+                }
+                Some(ProviderKind::Github) => {
+                    lines.push(format!("{name}: Authorization callback URL {redirect}"));
+                }
+                Some(ProviderKind::Oidc) | None => {
+                    lines.push(format!("{name}: Redirect URI {redirect}"));
+                }
+            }
+        }
+        lines
     }
 
     /// The effective configuration as TOML (every secret redacted), then the URLs to

@@ -12,8 +12,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
-use super::{DevProvider, Fault, TestUser, graph_error::GraphError};
-use crate::auth::facebook::appsecret_proof;
+use super::{DevProvider, Fault, TestUser, graph_error::GraphError, signing::appsecret_proof};
 
 #[derive(Deserialize)]
 struct MeQuery {
@@ -54,10 +53,7 @@ pub async fn me(
         )
         .into_response();
     };
-    let expected = appsecret_proof(
-        &oauth2::ClientSecret::new(dev.settings.client_secret.clone()),
-        &token,
-    );
+    let expected = appsecret_proof(&dev.settings.client_secret, &token);
     let Some(proof) = query.appsecret_proof else {
         return GraphError {
             kind: "GraphMethodException",

@@ -13,6 +13,7 @@ mod faults;
 pub mod github;
 mod graph;
 mod graph_error;
+mod signing;
 mod token;
 
 use std::{
@@ -108,7 +109,7 @@ impl DevProvider {
             "issued_at": crate::store::now_ms() / 1000,
             "user_id": user_id,
         });
-        crate::auth::signed_request::sign(&payload.to_string(), &self.settings.client_secret)
+        signing::signed_request(&payload.to_string(), &self.settings.client_secret)
     }
 
     #[cfg(any(test, feature = "test-support"))]

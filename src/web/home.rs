@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::{
     AppError, AppState, WebSession,
-    pages::{Greeting, IndexPage, Page},
+    pages::{Greeting, IndexPage, Page, SignInButton},
     params::{self, FormBody},
     session::tokens_match,
 };
@@ -27,14 +27,34 @@ pub async fn home(State(app): State<AppState>, session: WebSession) -> Result<Re
         Some(_) => session.csrf_token().await?.unwrap_or_default(),
         None => String::new(),
     };
+    let buttons: Vec<SignInButton> = app
+        .providers
+        .iter()
+        .map(|p| SignInButton::new(p.as_ref()))
+        .collect();
     Ok(IndexPage {
         user: user.map(|u| Greeting {
             first_name: u.first_name,
         }),
+        lead: lead(&app),
+        facebook_note: buttons.iter().any(|b| b.facebook),
+        buttons,
         csrf_token,
         notices: notices.into_iter().map(|n| n.text).collect(),
     }
     .into_page(StatusCode::OK))
+}
+
+/// "Use your Facebook account" when there is one provider; a general line for several.
+fn lead(app: &AppState) -> String {
+    let mut providers = app.providers.iter();
+    match (providers.next(), providers.next()) {
+        (Some(only), None) => format!(
+            "Use your {} account: no new password to remember.",
+            only.display_name()
+        ),
+        _ => "Use an account you already have: no new password to remember.".to_owned(),
+    }
 }
 
 #[derive(Deserialize)]

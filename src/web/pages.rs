@@ -27,10 +27,35 @@ pub struct Greeting {
     pub first_name: String,
 }
 
+/// One sign-in button on the home page: a link to `/authorize/{provider}`.
+pub struct SignInButton {
+    pub href: String,
+    /// The link's text and so its accessible name: "Continue with {display name}".
+    pub label: String,
+    /// In Facebook's blue with its mark; otherwise a neutral button.
+    pub facebook: bool,
+}
+
+impl SignInButton {
+    pub fn new(provider: &dyn crate::auth::Provider) -> Self {
+        Self {
+            href: format!("/authorize/{}", provider.id()),
+            label: format!("Continue with {}", provider.display_name()),
+            facebook: provider.brand() == Some("facebook"),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "index.html")]
 pub struct IndexPage {
     pub user: Option<Greeting>,
+    /// One per provider, in configuration order.
+    pub buttons: Vec<SignInButton>,
+    /// Under the heading: the one provider's name, or a general line for several.
+    pub lead: String,
+    /// "Signing in never posts anything to Facebook", when a Facebook button is shown.
+    pub facebook_note: bool,
     pub csrf_token: String,
     pub notices: Vec<String>,
 }

@@ -1,0 +1,434 @@
+//! `[providers.<name>]`: one table per identity provider, the table's name being the
+//! provider's name (`/authorize/<name>`, `/callback/<name>`, the `provider` column).
+//!
+//! Each table is one flat struct with optional fields, checked per `kind` in
+//! [`ProvidersConfig::problems`], rather than an enum tagged on `kind`: serde would stop at
+//! the first unknown kind with its own wording, where validation reports every problem at
+//! once naming the key (`providers.corp.kind`), and one flat set of keys is what the
+//! unknown-key walk in `problems.rs` compares each table against.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de, ser::SerializeMap};
+use url::Url;
+
+use super::{Problem, invalid, redacted, text};
+
+/// The names `config/default.toml` ships, in the order their buttons appear. Other names
+/// follow, sorted: figment merges layers into sorted maps, so the order tables were written
+/// in does not survive and the order is defined here instead.
+pub const SHIPPED: [&str; 3] = ["facebook", "google", "github"];
+
+/// Facebook's endpoints, for a `kind = "facebook"` table that does not name them.
+pub const FACEBOOK_AUTHORIZE_URL: &str = "https://www.facebook.com/v25.0/dialog/oauth";
+pub const FACEBOOK_TOKEN_URL: &str = "https://graph.facebook.com/v25.0/oauth/access_token";
+pub const FACEBOOK_API_URL: &str = "https://graph.facebook.com/v25.0";
+/// GitHub's endpoints, for a `kind = "github"` table that does not name them.
+pub const GITHUB_AUTHORIZE_URL: &str = "https://github.com/login/oauth/authorize";
+pub const GITHUB_TOKEN_URL: &str = "https://github.com/login/oauth/access_token";
+pub const GITHUB_API_URL: &str = "https://api.github.com";
+
+/// What protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    Facebook,
+    Oidc,
+    Github,
+}
+
+impl ProviderKind {
+    fn parse(kind: &str) -> Option<Self> {
+        match kind {
+            "facebook" => Some(Self::Facebook),
+            "oidc" => Some(Self::Oidc),
+            "github" => Some(Self::Github),
+            _ => None,
+        }
+    }
+
+    /// As configuration spells it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Facebook => "facebook",
+            Self::Oidc => "oidc",
+            Self::Github => "github",
+        }
+    }
+
+    /// The brand's name, when the kind is one brand (an OpenID Connect issuer can be any).
+    const fn default_display_name(self) -> Option<&'static str> {
+        match self {
+            Self::Facebook => Some("Facebook"),
+            Self::Github => Some("GitHub"),
+            Self::Oidc => None,
+        }
+    }
+
+    fn default_scopes(self) -> &'static [&'static str] {
+        match self {
+            Self::Facebook => &["public_profile", "email"],
+            Self::Github => &["read:user", "user:email"],
+            Self::Oidc => &["openid", "email", "profile"],
+        }
+    }
+
+    /// Default authorize, token and API endpoints; an OpenID Connect issuer has none here
+    /// (its endpoints come from its discovery document).
+    fn default_endpoints(self) -> Option<[&'static str; 3]> {
+        match self {
+            Self::Facebook => Some([FACEBOOK_AUTHORIZE_URL, FACEBOOK_TOKEN_URL, FACEBOOK_API_URL]),
+            Self::Github => Some([GITHUB_AUTHORIZE_URL, GITHUB_TOKEN_URL, GITHUB_API_URL]),
+            Self::Oidc => None,
+        }
+    }
+}
+
+/// One `[providers.<name>]` table, as given.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// `facebook`, `oidc` or `github`.
+    #[serde(default)]
+    pub kind: String,
+    /// The name on the button; defaults to the brand for `facebook` and `github`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Enabled when set. Facebook App IDs are all digits: `client_id = 1234567890` in TOML is
+    /// read as text.
+    #[serde(default, deserialize_with = "text")]
+    pub client_id: String,
+    #[serde(default, deserialize_with = "text", serialize_with = "redacted")]
+    pub client_secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorize_url: Option<Url>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<Url>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<Url>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// RFC 9207 issuer (facebook: named in `iss` on callbacks, empty when none is sent);
+    /// the OpenID Connect issuer (oidc: required).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+}
+
+// Hand-written so the secret can never reach a log line through `{:?}`.
+impl std::fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("kind", &self.kind)
+            .field("display_name", &self.display_name)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field(
+                "authorize_url",
+                &self.authorize_url.as_ref().map(Url::as_str),
+            )
+            .field("token_url", &self.token_url.as_ref().map(Url::as_str))
+            .field("api_url", &self.api_url.as_ref().map(Url::as_str))
+            .field("scopes", &self.scopes)
+            .field("issuer", &self.issuer)
+            .finish()
+    }
+}
+
+/// One OAuth 2.0 provider's client registration and endpoints, defaults filled in: what a
+/// client is built from.
+#[derive(Clone)]
+pub struct OAuthProviderConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    pub authorize_url: Url,
+    pub token_url: Url,
+    pub api_url: Url,
+    pub scopes: Vec<String>,
+    /// RFC 9207: the issuer the provider names in `iss` on its callbacks; empty when it
+    /// sends none (Facebook). When set, a callback without it or with another is refused.
+    pub issuer: String,
+}
+
+// Hand-written so the secret can never reach a log line through `{:?}`.
+impl std::fmt::Debug for OAuthProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthProviderConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("authorize_url", &self.authorize_url.as_str())
+            .field("token_url", &self.token_url.as_str())
+            .field("api_url", &self.api_url.as_str())
+            .field("scopes", &self.scopes)
+            .field("issuer", &self.issuer)
+            .finish()
+    }
+}
+
+impl ProviderConfig {
+    /// The kind, when it is one this build knows.
+    pub fn kind(&self) -> Option<ProviderKind> {
+        ProviderKind::parse(&self.kind)
+    }
+
+    /// Whether it takes part: its `client_id` is set.
+    pub fn enabled(&self) -> bool {
+        !self.client_id.is_empty()
+    }
+
+    /// The name on its button and in messages: as configured, else the brand's.
+    pub fn display_name(&self) -> &str {
+        match &self.display_name {
+            Some(name) if !name.trim().is_empty() => name,
+            _ => self
+                .kind()
+                .and_then(ProviderKind::default_display_name)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The scopes asked for: as configured, else the kind's.
+    pub fn scopes(&self) -> Vec<String> {
+        match (&self.scopes, self.kind()) {
+            (Some(scopes), _) => scopes.clone(),
+            (None, Some(kind)) => kind
+                .default_scopes()
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// The registration with every default filled in, for the kinds with fixed endpoints
+    /// (`facebook`, `github`); `None` for an OpenID Connect issuer or an unknown kind.
+    pub fn oauth(&self) -> Option<OAuthProviderConfig> {
+        let [authorize, token, api] = self.kind()?.default_endpoints()?;
+        let or_default =
+            |given: &Option<Url>, default: &str| given.clone().or_else(|| Url::parse(default).ok());
+        Some(OAuthProviderConfig {
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            authorize_url: or_default(&self.authorize_url, authorize)?,
+            token_url: or_default(&self.token_url, token)?,
+            api_url: or_default(&self.api_url, api)?,
+            scopes: self.scopes(),
+            issuer: self.issuer.clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// Every `[providers.<name>]` table, in button order (see [`SHIPPED`]).
+#[derive(Debug, Clone, Default)]
+pub struct ProvidersConfig {
+    entries: Vec<(String, ProviderConfig)>,
+}
+
+impl ProvidersConfig {
+    pub fn get(&self, name: &str) -> Option<&ProviderConfig> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, p)| p)
+    }
+
+    /// Every table, in button order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ProviderConfig)> {
+        self.entries.iter().map(|(n, p)| (n.as_str(), p))
+    }
+
+    /// The providers with a `client_id`, in button order.
+    pub fn enabled(&self) -> impl Iterator<Item = (&str, &ProviderConfig)> {
+        self.iter().filter(|(_, p)| p.enabled())
+    }
+
+    /// Every rule the tables break, each naming its key.
+    pub fn problems(&self, production: bool) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for (name, provider) in self.iter() {
+            provider_problems(name, provider, production, &mut problems);
+        }
+        let mut seen: Vec<(String, &str)> = Vec::new();
+        for (name, provider) in self.enabled() {
+            let display = provider.display_name().trim().to_lowercase();
+            if display.is_empty() {
+                continue;
+            }
+            if let Some((_, first)) = seen.iter().find(|(d, _)| *d == display) {
+                problems.push(invalid(
+                    &format!("providers.{name}.display_name"),
+                    format!(
+                        "{:?} is also the display name of providers.{first}: two buttons would read the same",
+                        provider.display_name()
+                    ),
+                ));
+            } else {
+                seen.push((display, name));
+            }
+        }
+        problems
+    }
+}
+
+/// `[a-z0-9][a-z0-9_-]*`: a name that is its own path segment, as typed.
+fn is_path_segment(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn provider_problems(name: &str, p: &ProviderConfig, production: bool, out: &mut Vec<Problem>) {
+    let key = |field: &str| format!("providers.{name}.{field}");
+    if !is_path_segment(name) {
+        out.push(invalid(
+            &format!("providers.{name}"),
+            "the name must be a lowercase path segment: a-z or 0-9 first, then a-z, 0-9, '_' or '-'",
+        ));
+    }
+    let Some(kind) = p.kind() else {
+        out.push(invalid(
+            &key("kind"),
+            format!(
+                "{:?} is not a provider kind: use \"facebook\", \"oidc\" or \"github\"",
+                p.kind
+            ),
+        ));
+        return;
+    };
+    if p.display_name().trim().is_empty() {
+        out.push(invalid(
+            &key("display_name"),
+            format!(
+                "is required for kind = \"{}\" (the name on its button)",
+                kind.name()
+            ),
+        ));
+    }
+    for (field, url) in [
+        ("authorize_url", &p.authorize_url),
+        ("token_url", &p.token_url),
+        ("api_url", &p.api_url),
+    ] {
+        let Some(url) = url else { continue };
+        if kind == ProviderKind::Oidc {
+            out.push(invalid(
+                &key(field),
+                "is not a key of kind = \"oidc\" (its endpoints come from the issuer)",
+            ));
+        } else if !matches!(url.scheme(), "http" | "https") {
+            out.push(invalid(
+                &key(field),
+                "must be an http:// or https:// address",
+            ));
+        } else if production && url.scheme() != "https" {
+            out.push(invalid(&key(field), "must be https:// in production"));
+        }
+    }
+    issuer_problems(&key("issuer"), kind, p.issuer.as_deref(), production, out);
+    let scopes = p.scopes();
+    if scopes.is_empty() || scopes.iter().any(|s| s.trim().is_empty()) {
+        out.push(invalid(
+            &key("scopes"),
+            "must list at least one non-empty scope",
+        ));
+    }
+    if p.enabled() && p.client_secret.is_empty() {
+        out.push(invalid(
+            &key("client_secret"),
+            "is empty while client_id is set",
+        ));
+    }
+}
+
+fn issuer_problems(
+    key: &str,
+    kind: ProviderKind,
+    issuer: Option<&str>,
+    production: bool,
+    out: &mut Vec<Problem>,
+) {
+    let issuer = issuer.unwrap_or_default();
+    match kind {
+        ProviderKind::Github if !issuer.is_empty() => {
+            out.push(invalid(key, "is not a key of kind = \"github\""));
+            return;
+        }
+        ProviderKind::Oidc if issuer.is_empty() => {
+            out.push(invalid(
+                key,
+                "is required for kind = \"oidc\" (such as https://accounts.google.com)",
+            ));
+            return;
+        }
+        _ if issuer.is_empty() => return,
+        _ => {}
+    }
+    match Url::parse(issuer) {
+        Ok(url) if url.scheme() == "https" || (!production && url.scheme() == "http") => {}
+        _ => out.push(invalid(
+            key,
+            "must be an https:// address (http:// is allowed in development)",
+        )),
+    }
+}
+
+/// Button order: the shipped names first, in their order, then the others by name.
+fn order(name: &str) -> (usize, String) {
+    let rank = SHIPPED
+        .iter()
+        .position(|s| *s == name)
+        .unwrap_or(SHIPPED.len());
+    (rank, name.to_owned())
+}
+
+impl<'de> Deserialize<'de> for ProvidersConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Tables;
+
+        impl<'de> de::Visitor<'de> for Tables {
+            type Value = ProvidersConfig;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a table of [providers.<name>] tables")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some((name, table)) = map.next_entry::<String, ProviderConfig>()? {
+                    entries.push((name, table));
+                }
+                entries.sort_by_cached_key(|(name, _)| order(name));
+                Ok(ProvidersConfig { entries })
+            }
+        }
+
+        deserializer.deserialize_map(Tables)
+    }
+}
+
+impl Serialize for ProvidersConfig {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.entries.len()))?;
+        for (name, table) in &self.entries {
+            map.serialize_entry(name, table)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_lowercase_path_segments() {
+        for good in ["facebook", "corp", "a", "0", "acme-sso", "my_idp2"] {
+            assert!(is_path_segment(good), "{good}");
+        }
+        for bad in ["", "Corp", "-x", "_x", "a.b", "a/b", "é", "a b"] {
+            assert!(!is_path_segment(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn buttons_follow_the_shipped_order_then_names() {
+        let mut names = ["zeta", "github", "corp", "facebook", "google"];
+        names.sort_by_cached_key(|n| order(n));
+        assert_eq!(names, ["facebook", "google", "github", "corp", "zeta"]);
+    }
+}

@@ -10,7 +10,12 @@ use tracing::warn;
 use url::Url;
 
 use crate::{
-    auth::{Exchanger, OperationEvents, Provider, Providers, facebook::Facebook, http::HttpClient},
+    auth::{
+        Exchanger, OperationEvents, Provider, Providers,
+        facebook::Facebook,
+        github::{GitHub, GitHubSettings},
+        http::HttpClient,
+    },
     config::{Config, DEV_PROVIDER_PATH, Environment, OAuthProviderConfig, ProviderKind},
     dev_provider::{DevProvider, DevProviderSettings, Faults},
     store::{Store, StoreError},
@@ -219,24 +224,23 @@ fn build_providers(
     }
     for (name, provider) in config.providers.enabled() {
         let kind = provider.kind();
-        let oauth = provider
-            .oauth()
-            .filter(|_| kind == Some(ProviderKind::Facebook));
-        let Some(oauth) = oauth else {
-            // Validation has refused unknown kinds; the others' clients are not wired yet.
-            return Err(StartupError::KindNotAvailable {
-                name: name.to_owned(),
-                kind: kind.map_or("unknown", ProviderKind::name),
-            });
-        };
-        facebook_secret.get_or_insert_with(|| oauth.client_secret.clone());
-        providers.push(facebook(
-            config,
-            name,
-            provider.display_name(),
-            &oauth,
-            http,
-        )?);
+        let display_name = provider.display_name();
+        match (kind, provider.oauth()) {
+            (Some(ProviderKind::Facebook), Some(oauth)) => {
+                facebook_secret.get_or_insert_with(|| oauth.client_secret.clone());
+                providers.push(facebook(config, name, display_name, &oauth, http)?);
+            }
+            (Some(ProviderKind::Github), Some(oauth)) => {
+                providers.push(github(config, name, display_name, oauth, http)?);
+            }
+            // Validation has refused unknown kinds; OpenID Connect is not wired yet.
+            _ => {
+                return Err(StartupError::KindNotAvailable {
+                    name: name.to_owned(),
+                    kind: kind.map_or("unknown", ProviderKind::name),
+                });
+            }
+        }
     }
     // Without a Facebook app there is no secret to verify with; an empty one would accept
     // requests anyone can sign, so a random one refuses them all.
@@ -263,6 +267,30 @@ fn facebook(
         source,
     })?;
     Ok(Arc::new(client))
+}
+
+fn github(
+    config: &Config,
+    name: &str,
+    display_name: &str,
+    oauth: OAuthProviderConfig,
+    http: &HttpClient,
+) -> Result<Arc<dyn Provider>, StartupError> {
+    let settings = GitHubSettings {
+        authorize_url: oauth.authorize_url,
+        token_url: oauth.token_url,
+        api_url: oauth.api_url,
+        client_id: oauth.client_id,
+        client_secret: oauth.client_secret,
+        scopes: oauth.scopes,
+        redirect_uri: config.redirect_uri(name),
+    };
+    let client =
+        GitHub::new(settings, http.clone()).map_err(|source| StartupError::ProviderUrl {
+            name: name.to_owned(),
+            source,
+        })?;
+    Ok(Arc::new(client.named(name, display_name)))
 }
 
 /// The development provider's registration and the Facebook settings that point at it.

@@ -842,15 +842,15 @@ fn the_binary_refuses_a_kind_not_available_yet_naming_the_key() {
         &[],
         &[
             ("LOGINWITH_SERVER__BIND", "127.0.0.1:0"),
-            ("LOGINWITH_PROVIDERS__GITHUB__CLIENT_ID", "1234567890"),
-            ("LOGINWITH_PROVIDERS__GITHUB__CLIENT_SECRET", "s"),
+            ("LOGINWITH_PROVIDERS__GOOGLE__CLIENT_ID", "1234567890"),
+            ("LOGINWITH_PROVIDERS__GOOGLE__CLIENT_SECRET", "s"),
         ],
     );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     let refusal: Vec<&str> = stderr
         .lines()
-        .filter(|l| l.contains("providers.github.kind"))
+        .filter(|l| l.contains("providers.google.kind"))
         .collect();
     assert_eq!(refusal.len(), 1, "{stderr}");
     assert!(

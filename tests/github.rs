@@ -208,3 +208,18 @@ async fn cancel_on_github_explains_and_creates_nothing() {
     );
     assert_eq!(gh.env.snapshot().await, [0, 0, 0]);
 }
+
+#[tokio::test]
+async fn configured_github_gets_its_own_button_after_facebook() {
+    let github = GitHubEnv::start().await;
+    let (_, home) = github.env.browser().text("/").await;
+    let facebook = home
+        .find("href=\"/authorize/facebook\"")
+        .expect("the Facebook button");
+    let button = home
+        .find("class=\"button button-github\" href=\"/authorize/github\"")
+        .expect("GitHub's button in its colours");
+    assert!(facebook < button, "configuration order: {home}");
+    assert!(home.contains("Continue with GitHub"), "{home}");
+    assert!(home.contains("img/github-mark.svg"), "{home}");
+}

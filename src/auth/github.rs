@@ -103,6 +103,9 @@ pub struct GitHub {
     user_url: Url,
     emails_url: Url,
     scopes: Vec<Scope>,
+    /// The configured name (`/authorize/{name}`) and the name on its button.
+    name: String,
+    display_name: String,
 }
 
 impl GitHub {
@@ -120,7 +123,17 @@ impl GitHub {
             user_url: below(&settings.api_url, &["user"])?,
             emails_url: below(&settings.api_url, &["user", "emails"])?,
             scopes: settings.scopes.into_iter().map(Scope::new).collect(),
+            name: "github".to_owned(),
+            display_name: "GitHub".to_owned(),
         })
+    }
+
+    /// Under the name and display name configuration gives it (`[providers.<name>]`).
+    #[must_use]
+    pub fn named(mut self, name: &str, display_name: &str) -> Self {
+        name.clone_into(&mut self.name);
+        display_name.clone_into(&mut self.display_name);
+        self
     }
 
     async fn fetch_code_token(
@@ -170,12 +183,16 @@ impl GitHub {
 }
 
 impl Provider for GitHub {
-    fn id(&self) -> &'static str {
-        "github"
+    fn id(&self) -> &str {
+        &self.name
     }
 
-    fn display_name(&self) -> &'static str {
-        "GitHub"
+    fn display_name(&self) -> &str {
+        &self.display_name
+    }
+
+    fn brand(&self) -> Option<&'static str> {
+        Some("github")
     }
 
     fn authorization_url(&self, state: &CsrfToken, challenge: &PkceCodeChallenge) -> Url {

@@ -32,8 +32,10 @@ pub struct SignInButton {
     pub href: String,
     /// The link's text and so its accessible name: "Continue with {display name}".
     pub label: String,
-    /// In Facebook's blue with its mark; otherwise a neutral button.
+    /// In Facebook's blue with its mark.
     pub facebook: bool,
+    /// In GitHub's dark grey with its mark. Neither: a neutral button.
+    pub github: bool,
 }
 
 impl SignInButton {
@@ -42,6 +44,7 @@ impl SignInButton {
             href: format!("/authorize/{}", provider.id()),
             label: format!("Continue with {}", provider.display_name()),
             facebook: provider.brand() == Some("facebook"),
+            github: provider.brand() == Some("github"),
         }
     }
 }

@@ -1,23 +1,15 @@
 //! The GitHub provider pointed at the GitHub stand-in on a port of its own, beside the app.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use figment::Figment;
 
-use loginwith::{
-    auth::{
-        Provider,
-        github::{GitHub, GitHubSettings},
-        http::HttpClient,
-    },
-    dev_provider::{
-        Fault, Faults,
-        github::{GitHubEmail, GitHubStandIn, GitHubStandInSettings, GitHubUser},
-    },
+use loginwith::dev_provider::{
+    Fault, Faults,
+    github::{GitHubEmail, GitHubStandIn, GitHubStandInSettings, GitHubUser},
 };
 use reqwest::StatusCode;
 use tokio::net::TcpListener;
-use url::Url;
 
 use super::{Browser, TestEnv, location};
 
@@ -57,11 +49,13 @@ impl GitHubEnv {
         Self::start_with(|f| f).await
     }
 
-    /// Starts with the app's configuration changed by `tweak`.
+    /// Starts with the app's configuration changed by `tweak`. The GitHub provider is
+    /// configured as people configure it (`[providers.github]`), so the factory builds it.
     pub async fn start_with(tweak: impl FnOnce(Figment) -> Figment) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let github_url = format!("http://{}", listener.local_addr().expect("addr"));
         let mut stand_in = None;
+        let configured = github_url.clone();
         let env = TestEnv::start_with_providers(
             |app_url| {
                 let github = GitHubStandIn::new(
@@ -75,9 +69,23 @@ impl GitHubEnv {
                 let router = github.router();
                 tokio::spawn(async move { axum::serve(listener, router).await });
                 stand_in = Some(github);
-                vec![Arc::new(provider(&github_url, app_url)) as Arc<dyn Provider>]
+                Vec::new()
             },
-            tweak,
+            move |f| {
+                tweak(
+                    f.merge(("providers.github.client_id", GITHUB_CLIENT_ID))
+                        .merge(("providers.github.client_secret", GITHUB_CLIENT_SECRET))
+                        .merge((
+                            "providers.github.authorize_url",
+                            format!("{configured}/login/oauth/authorize"),
+                        ))
+                        .merge((
+                            "providers.github.token_url",
+                            format!("{configured}/login/oauth/access_token"),
+                        ))
+                        .merge(("providers.github.api_url", format!("{configured}/"))),
+                )
+            },
         )
         .await;
         Self {
@@ -117,24 +125,4 @@ impl GitHubEnv {
         assert_eq!(location(&response), "/");
         browser.text("/").await.1
     }
-}
-
-/// The GitHub client as production builds it, with the stand-in's URLs.
-fn provider(github_url: &str, app_url: &str) -> GitHub {
-    let url = |path: &str| Url::parse(&format!("{github_url}{path}")).expect("URL");
-    GitHub::new(
-        GitHubSettings {
-            authorize_url: url("/login/oauth/authorize"),
-            token_url: url("/login/oauth/access_token"),
-            api_url: url("/"),
-            ..GitHubSettings::github_com(
-                GITHUB_CLIENT_ID,
-                GITHUB_CLIENT_SECRET,
-                format!("{app_url}/callback/github"),
-            )
-            .expect("github.com URLs")
-        },
-        HttpClient::new(Duration::from_secs(3)).expect("HTTP client"),
-    )
-    .expect("the GitHub provider")
 }

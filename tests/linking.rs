@@ -188,6 +188,10 @@ async fn removing_an_identity_works_and_the_last_one_is_refused() {
     link_github(&gh, &browser).await;
     let ada_id = signed_in_users(&gh).await[0];
     let github = identities(&gh).await[1].0;
+    // Her phone came in through GitHub: removing GitHub ends it, not the browser asking.
+    let phone = gh.env.browser();
+    gh.login(&phone).await;
+    assert_eq!(signed_in_users(&gh).await, vec![ada_id, ada_id]);
 
     let token = browser.csrf_token_on("/account").await;
     let response = browser
@@ -206,7 +210,12 @@ async fn removing_an_identity_works_and_the_last_one_is_refused() {
     assert_eq!(
         signed_in_users(&gh).await,
         vec![ada_id],
-        "still signed in here"
+        "still signed in here, and only here"
+    );
+    assert!(browser.text("/").await.1.contains("Hi, Ada!"));
+    assert!(
+        !phone.text("/").await.1.contains("Hi, Ada!"),
+        "the phone is signed out"
     );
 
     // The last one, asked for anyway (an old page, a hand-made request): refused.

@@ -322,6 +322,33 @@ async fn the_migration_to_never_reused_ids_keeps_every_row() {
             ("grace".to_owned(), Some(7))
         ]
     );
+    // The linking migration: names become a display name, no email is taken as verified,
+    // identities have no issuer, operations no link.
+    let profiles: Vec<(Option<String>, bool)> =
+        sqlx::query_as("SELECT display_name, email_verified FROM user_profile ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        profiles,
+        [
+            (Some("Ada L".to_owned()), false),
+            (Some("Grace H".to_owned()), false)
+        ]
+    );
+    let issuers: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM user_identity WHERE issuer IS NOT NULL")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(issuers, 0);
+    let links: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM async_operation WHERE link_user_profile_id IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(links, 0);
 
     // Grace, the newest person, goes: her id is not handed out again.
     store

@@ -86,6 +86,15 @@ async fn a_person_links_github_and_then_signs_in_with_it_as_themselves() {
     assert!(laptop.login(ADA).await.contains("Hi, Ada!"));
     let home = laptop.text("/").await.1;
     assert!(home.contains("href=\"/account\""), "{home}");
+    // The "Add GitHub" form's redirect to GitHub must pass the page's `form-action`.
+    let response = laptop.get("/account").await;
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(
+        policy.contains(&format!("form-action 'self' {};", gh.github_url)),
+        "{policy}"
+    );
     let (_, page) = laptop.text("/account").await;
     assert!(page.contains("Facebook"), "{page}");
     assert!(page.contains("Add GitHub"), "{page}");

@@ -2,11 +2,14 @@
 //! another provider, and removing one (never the last). Every change is a POST carrying
 //! the session's CSRF token, so another site can neither start a link nor remove a method.
 
+use std::sync::Arc;
+
 use axum::{
     extract::{Path, State, rejection::PathRejection},
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
+use oauth2::{CsrfToken, PkceCodeChallenge};
 use serde::Deserialize;
 use tracing::info;
 
@@ -16,7 +19,10 @@ use super::{
     params::{self, FormBody},
     session::tokens_match,
 };
-use crate::store::{IdentityId, Unlink, UserId};
+use crate::{
+    auth::Provider,
+    store::{IdentityId, Unlink, UserId},
+};
 
 /// The providers this app knows, in the order the page offers them; only the configured
 /// ones are shown. (Until `Providers` can list itself.)
@@ -60,10 +66,14 @@ pub async fn methods(
         return Ok(Redirect::to("/").into_response());
     };
     let identities = app.store.identities(user).await?;
-    let addable = KNOWN_PROVIDERS
+    let addable: Vec<&Arc<dyn Provider>> = KNOWN_PROVIDERS
         .iter()
         .filter_map(|id| app.providers.get(id))
         .filter(|p| !identities.iter().any(|i| i.provider == p.id()))
+        .collect();
+    let policy = policy_allowing_forms_to(&addable);
+    let addable = addable
+        .into_iter()
         .map(|p| ProviderButton {
             id: p.id().to_owned(),
             name: p.display_name().to_owned(),
@@ -90,7 +100,38 @@ pub async fn methods(
             .map(|n| n.text)
             .collect(),
     };
-    Ok(page.into_page(StatusCode::OK))
+    let mut response = page.into_page(StatusCode::OK);
+    if let Some(policy) = policy {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    Ok(response)
+}
+
+/// The site's Content-Security-Policy with `form-action` also allowing the providers'
+/// authorization origins. Browsers check `form-action` on every redirect that follows a
+/// form submission, so under `form-action 'self'` alone the 303 from an "Add GitHub" POST
+/// to github.com would be blocked. Widened on this page only, and only for those origins.
+fn policy_allowing_forms_to(providers: &[&Arc<dyn Provider>]) -> Option<HeaderValue> {
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    let origins: Vec<String> = providers
+        .iter()
+        .map(|p| {
+            p.authorization_url(&CsrfToken::new(String::new()), &challenge)
+                .origin()
+                .ascii_serialization()
+        })
+        .filter(|origin| origin != "null")
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let policy = super::CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {}", origins.join(" ")),
+    );
+    HeaderValue::from_str(&policy).ok()
 }
 
 /// `POST /account/link/{provider}`: starts a sign-in with `provider` that adds the identity

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use loginwith::{
     auth::{FailureReason, Profile},
-    store::{OperationStatus, Store},
+    store::{OperationStatus, Store, Unlink},
 };
 
 async fn temp_store() -> (tempfile::TempDir, Store, String) {
@@ -22,6 +22,7 @@ fn ada(id: &str) -> Profile {
         first_name: "Ada".into(),
         last_name: "Lovelace".into(),
         email: Some("ada@example.com".into()),
+        email_verified: false,
     }
 }
 
@@ -321,6 +322,33 @@ async fn the_migration_to_never_reused_ids_keeps_every_row() {
             ("grace".to_owned(), Some(7))
         ]
     );
+    // The linking migration: names become a display name, no email is taken as verified,
+    // identities have no issuer, operations no link.
+    let profiles: Vec<(Option<String>, bool)> =
+        sqlx::query_as("SELECT display_name, email_verified FROM user_profile ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        profiles,
+        [
+            (Some("Ada L".to_owned()), false),
+            (Some("Grace H".to_owned()), false)
+        ]
+    );
+    let issuers: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM user_identity WHERE issuer IS NOT NULL")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(issuers, 0);
+    let links: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM async_operation WHERE link_user_profile_id IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(links, 0);
 
     // Grace, the newest person, goes: her id is not handed out again.
     store
@@ -339,4 +367,123 @@ async fn the_migration_to_never_reused_ids_keeps_every_row() {
         .await
         .unwrap();
     assert!(foreign_key_problems.is_empty(), "{foreign_key_problems:?}");
+}
+
+#[tokio::test]
+async fn linking_attaches_a_free_identity_and_never_takes_someone_elses() {
+    let (_dir, store, _) = temp_store().await;
+    let op = store.create_operation("facebook").await.unwrap();
+    let ada_user = store
+        .complete_login(op, "facebook", &ada("1001"))
+        .await
+        .unwrap();
+    let op = store.create_operation("github").await.unwrap();
+    let bob = store
+        .complete_login(op, "github", &ada("777"))
+        .await
+        .unwrap();
+
+    // A free identity is attached; her profile keeps her names.
+    let op = store
+        .create_link_operation("github", ada_user)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .link_identity(op, ada_user, "github", &ada("42"))
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    let done = store
+        .operation(op, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.status, OperationStatus::Ok);
+    assert_eq!(done.link_for, Some(ada_user));
+    assert_eq!(store.identities(ada_user).await.unwrap().len(), 2);
+
+    // Her own again: nothing new.
+    let op = store
+        .create_link_operation("github", ada_user)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .link_identity(op, ada_user, "github", &ada("42"))
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    assert_eq!(store.identities(ada_user).await.unwrap().len(), 2);
+
+    // Bob's: refused, the operation says why, nobody's identities change.
+    let op = store
+        .create_link_operation("github", ada_user)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .link_identity(op, ada_user, "github", &ada("777"))
+            .await
+            .unwrap(),
+        Err(FailureReason::IdentityTaken)
+    );
+    let failed = store
+        .operation(op, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(failed.error, Some(FailureReason::IdentityTaken));
+    assert_eq!(store.identities(ada_user).await.unwrap().len(), 2);
+    assert_eq!(store.identities(bob).await.unwrap().len(), 1);
+
+    // Removing: someone else's is not found, the last one is refused.
+    let bobs = store.identities(bob).await.unwrap()[0].id;
+    assert_eq!(
+        store.unlink_identity(ada_user, bobs, None).await.unwrap(),
+        Unlink::NotFound
+    );
+    assert_eq!(
+        store.unlink_identity(bob, bobs, None).await.unwrap(),
+        Unlink::LastOne
+    );
+    let github = store.identities(ada_user).await.unwrap()[1].id;
+    assert_eq!(
+        store.unlink_identity(ada_user, github, None).await.unwrap(),
+        Unlink::Removed
+    );
+    let facebook = store.identities(ada_user).await.unwrap()[0].id;
+    assert_eq!(
+        store
+            .unlink_identity(ada_user, facebook, None)
+            .await
+            .unwrap(),
+        Unlink::LastOne
+    );
+}
+
+#[tokio::test]
+async fn a_link_for_a_person_deleted_meanwhile_writes_nothing() {
+    let (_dir, store, _) = temp_store().await;
+    let op = store.create_operation("facebook").await.unwrap();
+    let user = store
+        .complete_login(op, "facebook", &ada("1001"))
+        .await
+        .unwrap();
+    let op = store.create_link_operation("github", user).await.unwrap();
+    store.delete_user(user).await.unwrap();
+    assert_eq!(
+        store
+            .link_identity(op, user, "github", &ada("42"))
+            .await
+            .unwrap(),
+        Err(FailureReason::Internal)
+    );
+    let identities: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_identity")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(identities, 0);
 }

@@ -8,7 +8,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{ExchangeError, FailureReason, OperationEvents, Provider};
-use crate::store::{OperationId, Store};
+use crate::store::{OperationId, Store, UserId};
 
 /// Starts and bounds code exchanges: each runs under a time limit, and only so many run at
 /// once, so a flood of callbacks cannot exhaust memory or sockets.
@@ -52,6 +52,9 @@ impl Exchanger {
 
     /// Spawns the exchange for a pending `operation`. Whatever happens (success, provider
     /// failure, time-out), the task ends by moving the operation out of `pending`.
+    ///
+    /// With `link_for` (taken from the server-side session, never from the request) the
+    /// identity is added to that person instead of signing anyone in.
     pub fn spawn(
         &self,
         slot: ExchangeSlot,
@@ -59,6 +62,7 @@ impl Exchanger {
         provider: Arc<dyn Provider>,
         code: AuthorizationCode,
         verifier: PkceCodeVerifier,
+        link_for: Option<UserId>,
     ) {
         let store = self.store.clone();
         let events = self.events.clone();
@@ -75,12 +79,19 @@ impl Exchanger {
                             format!("no answer within {timeout:?}"),
                         ))
                     });
-                let finished = match outcome {
-                    Ok(profile) => store
+                let finished = match (outcome, link_for) {
+                    (Ok(profile), None) => store
                         .complete_login(operation, provider.id(), &profile)
                         .await
                         .map(|user| info!(user = %user, "sign-in exchange succeeded")),
-                    Err(failure) => {
+                    (Ok(profile), Some(user)) => store
+                        .link_identity(operation, user, provider.id(), &profile)
+                        .await
+                        .map(|linked| match linked {
+                            Ok(()) => info!(user = %user, "identity linked"),
+                            Err(reason) => warn!(user = %user, %reason, "identity not linked"),
+                        }),
+                    (Err(failure), _) => {
                         warn!(reason = %failure.reason, detail = %failure.detail, "sign-in exchange failed");
                         store.fail_operation(operation, failure.reason).await
                     }

@@ -140,6 +140,8 @@ impl Facebook {
             first_name: clean(me.first_name).unwrap_or_default(),
             last_name: clean(me.last_name).unwrap_or_default(),
             email: clean(me.email),
+            // Facebook does not say whether it verified the address.
+            email_verified: false,
         })
     }
 }

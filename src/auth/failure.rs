@@ -18,6 +18,9 @@ pub enum FailureReason {
     Unreachable,
     /// Our own fault (the database), never the person's or the provider's.
     Internal,
+    /// Adding an identity from "Sign-in methods": it already belongs to someone else here.
+    /// Nothing was changed.
+    IdentityTaken,
 }
 
 impl FailureReason {
@@ -30,6 +33,7 @@ impl FailureReason {
             Self::InvalidResponse => "invalid_response",
             Self::Unreachable => "unreachable",
             Self::Internal => "internal",
+            Self::IdentityTaken => "identity_taken",
         }
     }
 
@@ -41,6 +45,7 @@ impl FailureReason {
             "provider_error" => Self::ProviderError,
             "invalid_response" => Self::InvalidResponse,
             "unreachable" => Self::Unreachable,
+            "identity_taken" => Self::IdentityTaken,
             _ => Self::Internal,
         }
     }
@@ -66,6 +71,9 @@ impl FailureReason {
             Self::Internal => {
                 "Something went wrong on our side. Please try again in a moment.".to_owned()
             }
+            Self::IdentityTaken => format!(
+                "This {provider} account is already used by someone else here. Sign out and sign in with it, or use another {provider} account."
+            ),
         }
     }
 }

@@ -256,11 +256,14 @@ fn profile(user: User, emails: &[Email]) -> Profile {
         Some(name) => split_name(&name),
         None => (clean(user.login).unwrap_or_default(), String::new()),
     };
+    let email = primary_verified(emails);
     Profile {
         provider_user_id: user.id.to_string(),
         first_name,
         last_name,
-        email: primary_verified(emails),
+        // Only a verified address is ever taken.
+        email_verified: email.is_some(),
+        email,
     }
 }
 

@@ -17,6 +17,9 @@ pub struct Profile {
     pub last_name: String,
     /// Absent when the person declined it or has none; not an error.
     pub email: Option<String>,
+    /// Whether the provider says it verified `email`. Facebook gives no such flag: false.
+    /// Never a reason to merge two people (see PROVIDERS.md, "Account linking").
+    pub email_verified: bool,
 }
 
 /// Why an exchange failed: the reason for the database and the person, and a detail for the

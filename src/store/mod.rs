@@ -5,6 +5,7 @@
 mod clock;
 mod deletion;
 mod ids;
+mod linking;
 mod sessions;
 
 use std::{path::Path, str::FromStr, time::Duration};
@@ -17,6 +18,7 @@ use sqlx::{
 pub use clock::{millis, now_ms};
 pub use deletion::{Deletion, DeletionRecord};
 pub use ids::{OperationId, UserId};
+pub use linking::{Identity, IdentityId, Unlink};
 pub use sessions::{SIGNED_IN_KEY, SessionTable};
 
 use crate::auth::{FailureReason, Profile};
@@ -85,6 +87,9 @@ pub struct Operation {
     pub provider: String,
     pub user: Option<UserId>,
     pub error: Option<FailureReason>,
+    /// For a sign-in started from "Sign-in methods": the person the identity is added to.
+    /// Such an operation never signs anyone in.
+    pub link_for: Option<UserId>,
 }
 
 /// A signed-in person, as the pages show them.
@@ -156,7 +161,8 @@ impl Store {
         pending_limit: Duration,
     ) -> Result<Option<Operation>, StoreError> {
         let row = sqlx::query(
-            "SELECT async_operation_status_id, provider, user_profile_id, error, created_at
+            "SELECT async_operation_status_id, provider, user_profile_id, error, created_at,
+                    link_user_profile_id
              FROM async_operation WHERE id = ?",
         )
         .bind(id.0)
@@ -167,6 +173,9 @@ impl Store {
             .unwrap_or(OperationStatus::Error);
         let created_at: i64 = row.try_get("created_at")?;
         let provider: String = row.try_get("provider")?;
+        let link_for = row
+            .try_get::<Option<i64>, _>("link_user_profile_id")?
+            .map(UserId);
         if status == OperationStatus::Pending && created_at < now_ms() - millis(pending_limit) {
             self.fail_operation(id, FailureReason::Timeout).await?;
             return Ok(Some(Operation {
@@ -175,6 +184,7 @@ impl Store {
                 provider,
                 user: None,
                 error: Some(FailureReason::Timeout),
+                link_for,
             }));
         }
         let error: Option<String> = row.try_get("error")?;
@@ -186,6 +196,7 @@ impl Store {
                 .try_get::<Option<i64>, _>("user_profile_id")?
                 .map(UserId),
             error: error.map(|e| FailureReason::from_code(&e)),
+            link_for,
         }))
     }
 
@@ -215,12 +226,18 @@ impl Store {
                 // A missing email this time (declined, phone-only account) keeps the one we had.
                 sqlx::query(
                     "UPDATE user_profile
-                     SET first_name = ?, last_name = ?, email = COALESCE(?, email), updated_at = ?
+                     SET first_name = ?, last_name = ?, display_name = ?,
+                         email = COALESCE(?, email),
+                         email_verified = CASE WHEN ? IS NULL THEN email_verified ELSE ? END,
+                         updated_at = ?
                      WHERE id = ?",
                 )
                 .bind(&profile.first_name)
                 .bind(&profile.last_name)
+                .bind(display_name(profile))
                 .bind(&profile.email)
+                .bind(&profile.email)
+                .bind(profile.email_verified)
                 .bind(now)
                 .bind(user_id)
                 .execute(&mut *tx)
@@ -238,28 +255,21 @@ impl Store {
             }
             None => {
                 let user_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO user_profile (first_name, last_name, email, created_at, updated_at)
-                     VALUES (?, ?, ?, ?, ?) RETURNING id",
+                    "INSERT INTO user_profile
+                     (first_name, last_name, display_name, email, email_verified,
+                      created_at, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 )
                 .bind(&profile.first_name)
                 .bind(&profile.last_name)
+                .bind(display_name(profile))
                 .bind(&profile.email)
+                .bind(profile.email.is_some() && profile.email_verified)
                 .bind(now)
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
-                sqlx::query(
-                    "INSERT INTO user_identity
-                     (user_profile_id, provider, provider_user_id, created_at, last_login_at)
-                     VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(user_id)
-                .bind(provider)
-                .bind(&profile.provider_user_id)
-                .bind(now)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                linking::insert_identity(&mut tx, user_id, provider, profile, now).await?;
                 user_id
             }
         };
@@ -378,6 +388,13 @@ impl Store {
         })
         .transpose()
     }
+}
+
+/// What pages call the person: the provider's name in full, or nothing when it gave none.
+fn display_name(profile: &Profile) -> Option<String> {
+    let name = format!("{} {}", profile.first_name.trim(), profile.last_name.trim());
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 fn create_parent_folder(file: &Path) -> Result<(), StoreError> {

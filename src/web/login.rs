@@ -7,6 +7,7 @@ use serde::Deserialize;
 use tracing::info;
 
 use super::{AppError, AppState, WebSession, params};
+use crate::{auth::Provider, store::UserId};
 
 /// `GET /authorize/{provider}`: a fresh `state` and PKCE pair, then off to the provider.
 pub async fn authorize(
@@ -19,11 +20,23 @@ pub async fn authorize(
     if session.user(&app.settings).await?.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
+    begin(provider.as_ref(), &session, None).await
+}
+
+/// A fresh `state` and PKCE pair remembered in the session, then off to the provider. With
+/// `link_for` the callback adds the identity to that signed-in person (`/account/link`).
+pub(super) async fn begin(
+    provider: &dyn Provider,
+    session: &WebSession,
+    link_for: Option<UserId>,
+) -> Result<Response, AppError> {
     // 256 bits of state; the oauth2 default of 128 is the floor, not the goal.
     let state = CsrfToken::new_random_len(32);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let url = provider.authorization_url(&state, &challenge);
-    session.begin_login(provider.id(), state, verifier).await?;
+    session
+        .begin_login(provider.id(), state, verifier, link_for)
+        .await?;
     Ok(Redirect::to(url.as_str()).into_response())
 }
 
@@ -79,7 +92,26 @@ pub async fn callback(
         info!(provider = provider.id(), "callback refused: unexpected iss");
         return Err(AppError::BadRequest(BAD_CALLBACK));
     }
+    // A link must finish in the session of the person who started it: one signed out (or
+    // signed in as someone else) meanwhile adds nothing to anyone.
+    if let Some(owner) = login.link_for
+        && session.user(&app.settings).await? != Some(owner)
+    {
+        info!(
+            provider = provider.id(),
+            "link refused: its person is no longer signed in"
+        );
+        return Err(AppError::BadRequest(BAD_CALLBACK));
+    }
     if let Some(error) = query.error {
+        if login.link_for.is_some() {
+            let text = format!(
+                "{} was not added to your sign-in methods. Nothing changed.",
+                provider.display_name()
+            );
+            session.add_notice(text, None).await?;
+            return Ok(Redirect::to("/account").into_response());
+        }
         let text = if error == "access_denied" {
             format!(
                 "You cancelled signing in with {}. Nothing was shared.",
@@ -98,7 +130,10 @@ pub async fn callback(
         return Err(AppError::BadRequest(BAD_CALLBACK));
     };
     let slot = app.exchanger.reserve().ok_or(AppError::Busy)?;
-    let operation = app.store.create_operation(provider.id()).await?;
+    let operation = match login.link_for {
+        Some(user) => app.store.create_link_operation(provider.id(), user).await?,
+        None => app.store.create_operation(provider.id()).await?,
+    };
     session.set_operation(operation).await?;
     app.exchanger.spawn(
         slot,
@@ -106,6 +141,7 @@ pub async fn callback(
         provider,
         AuthorizationCode::new(code),
         login.verifier,
+        login.link_for,
     );
     Ok(Redirect::to("/preloader").into_response())
 }

@@ -7,6 +7,7 @@ mod cookie_guard;
 mod data_deletion;
 mod error;
 mod home;
+mod linking;
 mod login;
 mod one_origin;
 pub mod pages;
@@ -69,6 +70,13 @@ pub fn router(state: AppState) -> Router {
             "/account/delete",
             get(account::confirm).post(account::delete),
         )
+        .route("/account", get(linking::methods))
+        // Adding an identity starts a sign-in: rate-limited like `/authorize`.
+        .route(
+            "/account/link/{provider}",
+            post(linking::link).route_layer(auth_limit.clone()),
+        )
+        .route("/account/identities/{id}/remove", post(linking::remove))
         .route_layer(middleware::from_fn_with_state(
             Arc::new(state.settings.public_origin.clone()),
             one_origin::redirect_other_hosts,

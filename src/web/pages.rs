@@ -106,20 +106,50 @@ pub struct DeletionPage {
     pub when: String,
 }
 
+/// Unix milliseconds as `YYYY-MM-DD HH:MM UTC`; empty when out of range.
+pub fn utc_date(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// One identity on "Sign-in methods".
+pub struct IdentityRow {
+    pub id: i64,
+    pub provider_name: String,
+    pub added: String,
+    pub last_used: String,
+}
+
+/// A provider the person can add.
+pub struct ProviderButton {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in_methods.html")]
+pub struct SignInMethodsPage {
+    pub identities: Vec<IdentityRow>,
+    /// False when only one is left: it cannot be removed.
+    pub can_remove: bool,
+    pub addable: Vec<ProviderButton>,
+    pub csrf_token: String,
+    pub notices: Vec<String>,
+}
+
 impl DeletionPage {
     pub fn new(record: &crate::store::DeletionRecord, provider_name: &str) -> Self {
-        let when = time::OffsetDateTime::from_unix_timestamp(record.created_at_ms / 1000)
-            .map(|t| {
-                format!(
-                    "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-                    t.year(),
-                    u8::from(t.month()),
-                    t.day(),
-                    t.hour(),
-                    t.minute()
-                )
-            })
-            .unwrap_or_default();
+        let when = utc_date(record.created_at_ms);
         Self {
             confirmation_code: record.confirmation_code.clone(),
             provider_name: provider_name.to_owned(),

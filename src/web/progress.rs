@@ -132,6 +132,27 @@ pub async fn success(
     session: WebSession,
 ) -> Result<Response, AppError> {
     match app.session_operation(&session).await? {
+        // An identity added from "Sign-in methods": nobody is signed in here, whatever the
+        // session holds. The operation is still taken once, like a sign-in.
+        Some(Operation {
+            id,
+            status: OperationStatus::Ok,
+            provider,
+            link_for: Some(owner),
+            ..
+        }) => {
+            let consumed = app.store.consume_operation(id).await?.is_some();
+            session.clear_operation().await?;
+            if !consumed || session.user(&app.settings).await? != Some(owner) {
+                return Ok(Redirect::to("/").into_response());
+            }
+            let text = format!(
+                "{} was added to your sign-in methods. You can now sign in with it too.",
+                app.provider_name(&provider)
+            );
+            session.add_notice(text, None).await?;
+            Ok(Redirect::to("/account").into_response())
+        }
         Some(Operation {
             id,
             status: OperationStatus::Ok,
@@ -182,6 +203,8 @@ pub async fn error_page(
     let notices = session.take_notices().await?;
     let mut retry_provider = notices.iter().find_map(|n| n.provider.clone());
     let mut messages: Vec<String> = notices.into_iter().map(|n| n.text).collect();
+    // A failed link leaves the person signed in: they try again from "Sign-in methods".
+    let mut linking = false;
     if let Some(operation) = app.session_operation(&session).await? {
         let name = app.provider_name(&operation.provider);
         match operation.status {
@@ -197,6 +220,7 @@ pub async fn error_page(
             )),
         }
         retry_provider.get_or_insert(operation.provider);
+        linking |= operation.link_for.is_some();
         session.clear_operation().await?;
     }
     if messages.is_empty() {
@@ -211,9 +235,13 @@ pub async fn error_page(
             "The sign-in did not complete. Please try again.".to_owned()
         });
     }
-    let retry_href = retry_provider
-        .filter(|p| app.providers.get(p).is_some())
-        .map_or_else(|| "/".to_owned(), |p| format!("/authorize/{p}"));
+    let retry_href = if linking {
+        "/account".to_owned()
+    } else {
+        retry_provider
+            .filter(|p| app.providers.get(p).is_some())
+            .map_or_else(|| "/".to_owned(), |p| format!("/authorize/{p}"))
+    };
     Ok(ErrorPage {
         messages,
         retry_href,

@@ -32,6 +32,11 @@ pub struct PendingLogin {
     state: CsrfToken,
     pub verifier: PkceCodeVerifier,
     issued_at_ms: i64,
+    /// Started from "Sign-in methods" by this signed-in person: the callback adds the
+    /// identity to them instead of signing in. Kept server-side, so no browser can name
+    /// someone else here.
+    #[serde(default)]
+    pub link_for: Option<UserId>,
 }
 
 impl PendingLogin {
@@ -106,17 +111,24 @@ impl WebSession {
         Ok(Some(signed_in.user))
     }
 
+    /// This browser's session id, once it has one (a signed-in session always has).
+    pub fn id(&self) -> Option<String> {
+        self.session.id().map(|id| id.to_string())
+    }
+
     /// The token the logout form must echo.
     pub async fn csrf_token(&self) -> Result<Option<String>, AppError> {
         Ok(self.session.get(CSRF).await?)
     }
 
-    /// Remembers a started sign-in. Older ones stay valid (a second tab), up to a few.
+    /// Remembers a started sign-in (or, with `link_for`, the adding of an identity). Older
+    /// ones stay valid (a second tab), up to a few.
     pub async fn begin_login(
         &self,
         provider: &str,
         state: CsrfToken,
         verifier: PkceCodeVerifier,
+        link_for: Option<UserId>,
     ) -> Result<(), AppError> {
         let now = now_ms();
         let mut pending: Vec<PendingLogin> =
@@ -130,6 +142,7 @@ impl WebSession {
             state,
             verifier,
             issued_at_ms: now,
+            link_for,
         });
         self.write(PENDING_LOGINS, pending).await?;
         Ok(())

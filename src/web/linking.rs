@@ -1,0 +1,183 @@
+//! "Sign-in methods": the signed-in person's identities, adding one by signing in with
+//! another provider, and removing one (never the last). Every change is a POST carrying
+//! the session's CSRF token, so another site can neither start a link nor remove a method.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Path, State, rejection::PathRejection},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use oauth2::{CsrfToken, PkceCodeChallenge};
+use serde::Deserialize;
+use tracing::info;
+
+use super::{
+    AppError, AppState, WebSession, login,
+    pages::{IdentityRow, Page, ProviderButton, SignInMethodsPage, utc_date},
+    params::{self, FormBody},
+    session::tokens_match,
+};
+use crate::{
+    auth::Provider,
+    store::{IdentityId, Unlink, UserId},
+};
+
+/// The providers this app knows, in the order the page offers them; only the configured
+/// ones are shown. (Until `Providers` can list itself.)
+const KNOWN_PROVIDERS: [&str; 2] = ["facebook", "github"];
+
+const EXPIRED_FORM: &str =
+    "This form has expired. Go back to \"Sign-in methods\" and try again from there.";
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf_token: Option<String>,
+}
+
+/// The signed-in person, once the form's token matches the session's. `Ok(None)`: nobody is
+/// signed in (they go home).
+async fn signed_in_form(
+    app: &AppState,
+    session: &WebSession,
+    body: &[u8],
+) -> Result<Option<UserId>, AppError> {
+    let form: CsrfForm = params::decode(body)?;
+    let (Some(user), Some(expected)) = (
+        session.user(&app.settings).await?,
+        session.csrf_token().await?,
+    ) else {
+        return Ok(None);
+    };
+    if !tokens_match(&form.csrf_token.unwrap_or_default(), &expected) {
+        return Err(AppError::Forbidden(EXPIRED_FORM));
+    }
+    Ok(Some(user))
+}
+
+/// `GET /account`: the person's identities, a "Remove" for each unless it is the only one,
+/// and an "Add" for each configured provider they have none of. Anonymous visitors go home.
+pub async fn methods(
+    State(app): State<AppState>,
+    session: WebSession,
+) -> Result<Response, AppError> {
+    let Some(user) = session.user(&app.settings).await? else {
+        return Ok(Redirect::to("/").into_response());
+    };
+    let identities = app.store.identities(user).await?;
+    let addable: Vec<&Arc<dyn Provider>> = KNOWN_PROVIDERS
+        .iter()
+        .filter_map(|id| app.providers.get(id))
+        .filter(|p| !identities.iter().any(|i| i.provider == p.id()))
+        .collect();
+    let policy = policy_allowing_forms_to(&addable);
+    let addable = addable
+        .into_iter()
+        .map(|p| ProviderButton {
+            id: p.id().to_owned(),
+            name: p.display_name().to_owned(),
+        })
+        .collect();
+    let can_remove = identities.len() > 1;
+    let page = SignInMethodsPage {
+        identities: identities
+            .into_iter()
+            .map(|i| IdentityRow {
+                id: i.id.0,
+                provider_name: app.provider_name(&i.provider),
+                added: utc_date(i.created_at_ms),
+                last_used: utc_date(i.last_login_at_ms),
+            })
+            .collect(),
+        can_remove,
+        addable,
+        csrf_token: session.csrf_token().await?.unwrap_or_default(),
+        notices: session
+            .take_notices()
+            .await?
+            .into_iter()
+            .map(|n| n.text)
+            .collect(),
+    };
+    let mut response = page.into_page(StatusCode::OK);
+    if let Some(policy) = policy {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    Ok(response)
+}
+
+/// The site's Content-Security-Policy with `form-action` also allowing the providers'
+/// authorization origins. Browsers check `form-action` on every redirect that follows a
+/// form submission, so under `form-action 'self'` alone the 303 from an "Add GitHub" POST
+/// to github.com would be blocked. Widened on this page only, and only for those origins.
+fn policy_allowing_forms_to(providers: &[&Arc<dyn Provider>]) -> Option<HeaderValue> {
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    let origins: Vec<String> = providers
+        .iter()
+        .map(|p| {
+            p.authorization_url(&CsrfToken::new(String::new()), &challenge)
+                .origin()
+                .ascii_serialization()
+        })
+        .filter(|origin| origin != "null")
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let policy = super::CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {}", origins.join(" ")),
+    );
+    HeaderValue::from_str(&policy).ok()
+}
+
+/// `POST /account/link/{provider}`: starts a sign-in with `provider` that adds the identity
+/// to the signed-in person (who is taken from the session, never from the request).
+pub async fn link(
+    State(app): State<AppState>,
+    provider: Result<Path<String>, PathRejection>,
+    session: WebSession,
+    FormBody(body): FormBody,
+) -> Result<Response, AppError> {
+    let Path(provider) = provider.map_err(|_| AppError::NotFound)?;
+    let provider = app.providers.get(&provider).ok_or(AppError::NotFound)?;
+    let Some(user) = signed_in_form(&app, &session, &body).await? else {
+        return Ok(Redirect::to("/").into_response());
+    };
+    login::begin(provider.as_ref(), &session, Some(user)).await
+}
+
+/// `POST /account/identities/{id}/remove`: removes one of the person's own identities,
+/// never the last. Someone else's id (or none) is 404 and changes nothing.
+pub async fn remove(
+    State(app): State<AppState>,
+    identity: Result<Path<i64>, PathRejection>,
+    session: WebSession,
+    FormBody(body): FormBody,
+) -> Result<Response, AppError> {
+    let Path(identity) = identity.map_err(|_| AppError::NotFound)?;
+    let Some(user) = signed_in_form(&app, &session, &body).await? else {
+        return Ok(Redirect::to("/").into_response());
+    };
+    // This browser stays signed in: it just proved to be the person. Their other sessions
+    // end, since one of them may have come in through the identity removed.
+    let outcome = app
+        .store
+        .unlink_identity(user, IdentityId(identity), session.id().as_deref())
+        .await?;
+    let text = match outcome {
+        Unlink::NotFound => return Err(AppError::NotFound),
+        Unlink::LastOne => {
+            "This is your only sign-in method, so it stays. Add another one before removing it."
+        }
+        Unlink::Removed => {
+            info!(user = %user, "identity unlinked by its owner");
+            "The sign-in method was removed. You are still signed in here."
+        }
+    };
+    session.add_notice(text.to_owned(), None).await?;
+    Ok(Redirect::to("/account").into_response())
+}

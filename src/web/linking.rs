@@ -24,10 +24,6 @@ use crate::{
     store::{IdentityId, Unlink, UserId},
 };
 
-/// The providers this app knows, in the order the page offers them; only the configured
-/// ones are shown. (Until `Providers` can list itself.)
-const KNOWN_PROVIDERS: [&str; 2] = ["facebook", "github"];
-
 const EXPIRED_FORM: &str =
     "This form has expired. Go back to \"Sign-in methods\" and try again from there.";
 
@@ -66,9 +62,10 @@ pub async fn methods(
         return Ok(Redirect::to("/").into_response());
     };
     let identities = app.store.identities(user).await?;
-    let addable: Vec<&Arc<dyn Provider>> = KNOWN_PROVIDERS
+    // In the home page's order; only those the person has no identity of yet.
+    let addable: Vec<&Arc<dyn Provider>> = app
+        .providers
         .iter()
-        .filter_map(|id| app.providers.get(id))
         .filter(|p| !identities.iter().any(|i| i.provider == p.id()))
         .collect();
     let policy = policy_allowing_forms_to(&addable);

@@ -149,7 +149,12 @@ impl loginwith::auth::Provider for Acme {
     fn display_name(&self) -> &str {
         "Acme <SSO>"
     }
-    fn authorization_url(&self, state: &oauth2::CsrfToken, _: &oauth2::PkceCodeChallenge) -> Url {
+    fn authorization_url(
+        &self,
+        state: &oauth2::CsrfToken,
+        _: &oauth2::PkceCodeChallenge,
+        _: &str,
+    ) -> Url {
         Url::parse_with_params(
             "https://acme.example/authorize",
             [("state", state.secret())],
@@ -159,7 +164,7 @@ impl loginwith::auth::Provider for Acme {
     fn exchange(
         &self,
         _: oauth2::AuthorizationCode,
-        _: oauth2::PkceCodeVerifier,
+        _: loginwith::auth::LoginSecrets,
     ) -> loginwith::auth::BoxFuture<
         '_,
         Result<loginwith::auth::Profile, loginwith::auth::ExchangeError>,

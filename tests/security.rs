@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use common::{ADA, Browser, Person, TestEnv, location, param, raw_exchange, session_cookie};
 use loginwith::{
-    auth::{BoxFuture, ExchangeError, FailureReason, Profile, Provider},
+    auth::{BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider},
     config::Environment,
     dev_provider::Fault,
 };
-use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
+use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge};
 use reqwest::StatusCode;
 use url::Url;
 
@@ -24,7 +24,7 @@ impl Provider for Other {
     fn display_name(&self) -> &str {
         "Other"
     }
-    fn authorization_url(&self, state: &CsrfToken, _: &PkceCodeChallenge) -> Url {
+    fn authorization_url(&self, state: &CsrfToken, _: &PkceCodeChallenge, _: &str) -> Url {
         Url::parse_with_params(
             "https://other.example/authorize",
             [("state", state.secret())],
@@ -34,7 +34,7 @@ impl Provider for Other {
     fn exchange(
         &self,
         _: AuthorizationCode,
-        _: PkceCodeVerifier,
+        _: LoginSecrets,
     ) -> BoxFuture<'_, Result<Profile, ExchangeError>> {
         Box::pin(async { Err(ExchangeError::new(FailureReason::Denied, "test provider")) })
     }

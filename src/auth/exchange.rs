@@ -3,11 +3,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use oauth2::{AuthorizationCode, PkceCodeVerifier};
+use oauth2::AuthorizationCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{Instrument, error, info, info_span, warn};
 
-use super::{ExchangeError, FailureReason, OperationEvents, Provider};
+use super::{ExchangeError, FailureReason, LoginSecrets, OperationEvents, Provider};
 use crate::store::{OperationId, Store, UserId};
 
 /// Starts and bounds code exchanges: each runs under a time limit, and only so many run at
@@ -61,7 +61,7 @@ impl Exchanger {
         operation: OperationId,
         provider: Arc<dyn Provider>,
         code: AuthorizationCode,
-        verifier: PkceCodeVerifier,
+        secrets: LoginSecrets,
         link_for: Option<UserId>,
     ) {
         let store = self.store.clone();
@@ -71,7 +71,7 @@ impl Exchanger {
         tokio::spawn(
             async move {
                 let _slot = slot;
-                let outcome = tokio::time::timeout(timeout, provider.exchange(code, verifier))
+                let outcome = tokio::time::timeout(timeout, provider.exchange(code, secrets))
                     .await
                     .unwrap_or_else(|_| {
                         Err(ExchangeError::new(

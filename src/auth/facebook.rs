@@ -14,7 +14,7 @@ use url::Url;
 // Where they always lived, for code that names them through this module.
 pub use super::oauth::{ErrorBody, GraphError, GraphErrorResponse};
 use super::{
-    BoxFuture, ExchangeError, FailureReason, Profile, Provider,
+    BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider,
     http::{HttpClient, StatusRecorder},
     oauth::{check_token, clean, get_json, token_failure},
 };
@@ -163,7 +163,12 @@ impl Provider for Facebook {
         Some("facebook")
     }
 
-    fn authorization_url(&self, state: &CsrfToken, challenge: &PkceCodeChallenge) -> Url {
+    fn authorization_url(
+        &self,
+        state: &CsrfToken,
+        challenge: &PkceCodeChallenge,
+        _nonce: &str,
+    ) -> Url {
         let state = state.clone();
         let (url, _) = self
             .oauth
@@ -177,10 +182,11 @@ impl Provider for Facebook {
     fn exchange(
         &self,
         code: AuthorizationCode,
-        verifier: PkceCodeVerifier,
+        secrets: LoginSecrets,
     ) -> BoxFuture<'_, Result<Profile, ExchangeError>> {
         Box::pin(async move {
-            let token = self.fetch_code_token(code, verifier).await?;
+            // No ID token here, so the nonce has nothing to be checked against.
+            let token = self.fetch_code_token(code, secrets.verifier).await?;
             // The token lives only for this call: used for /me, then dropped.
             self.fetch_profile(token.access_token().secret()).await
         })

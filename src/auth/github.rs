@@ -14,7 +14,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{
-    BoxFuture, ExchangeError, FailureReason, Profile, Provider,
+    BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider,
     http::{HttpClient, HttpError, StatusRecorder},
     oauth::{GraphErrorResponse, check_token, clean, get_json, token_failure},
 };
@@ -195,7 +195,12 @@ impl Provider for GitHub {
         Some("github")
     }
 
-    fn authorization_url(&self, state: &CsrfToken, challenge: &PkceCodeChallenge) -> Url {
+    fn authorization_url(
+        &self,
+        state: &CsrfToken,
+        challenge: &PkceCodeChallenge,
+        _nonce: &str,
+    ) -> Url {
         let state = state.clone();
         let (url, _) = self
             .oauth
@@ -209,10 +214,11 @@ impl Provider for GitHub {
     fn exchange(
         &self,
         code: AuthorizationCode,
-        verifier: PkceCodeVerifier,
+        secrets: LoginSecrets,
     ) -> BoxFuture<'_, Result<Profile, ExchangeError>> {
         Box::pin(async move {
-            let token = self.fetch_code_token(code, verifier).await?;
+            // No ID token here, so the nonce has nothing to be checked against.
+            let token = self.fetch_code_token(code, secrets.verifier).await?;
             // The token lives only for this call: used for the two API calls, then dropped.
             self.fetch_profile(token.access_token().secret()).await
         })

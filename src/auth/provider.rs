@@ -22,6 +22,14 @@ pub struct Profile {
     pub email_verified: bool,
 }
 
+/// What a started sign-in kept server-side and hands back to its provider at the exchange:
+/// the PKCE verifier (for the token endpoint) and the nonce sent in the authorization request
+/// (an OpenID Connect ID token must carry it back; providers without ID tokens ignore it).
+pub struct LoginSecrets {
+    pub verifier: PkceCodeVerifier,
+    pub nonce: String,
+}
+
 /// Why an exchange failed: the reason for the database and the person, and a detail for the
 /// log (status codes, provider error codes; never a secret, a token or a raw body).
 #[derive(Debug)]
@@ -45,8 +53,10 @@ impl ExchangeError {
 /// issuer means adding an implementation and registering it in [`Providers`].
 ///
 /// ```
-/// use loginwith::auth::{BoxFuture, ExchangeError, FailureReason, Profile, Provider, Providers};
-/// use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
+/// use loginwith::auth::{
+///     BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider, Providers,
+/// };
+/// use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge};
 /// use url::Url;
 ///
 /// struct Refuses;
@@ -54,10 +64,10 @@ impl ExchangeError {
 /// impl Provider for Refuses {
 ///     fn id(&self) -> &str { "refuses" }
 ///     fn display_name(&self) -> &str { "Refuses Inc." }
-///     fn authorization_url(&self, state: &CsrfToken, _: &PkceCodeChallenge) -> Url {
+///     fn authorization_url(&self, state: &CsrfToken, _: &PkceCodeChallenge, _: &str) -> Url {
 ///         Url::parse_with_params("https://id.example/authorize", [("state", state.secret())]).unwrap()
 ///     }
-///     fn exchange(&self, _: AuthorizationCode, _: PkceCodeVerifier)
+///     fn exchange(&self, _: AuthorizationCode, _: LoginSecrets)
 ///         -> BoxFuture<'_, Result<Profile, ExchangeError>> {
 ///         Box::pin(async { Err(ExchangeError::new(FailureReason::Denied, "always")) })
 ///     }
@@ -82,9 +92,15 @@ pub trait Provider: Send + Sync + 'static {
         None
     }
 
-    /// The provider's dialog URL for this `state` and PKCE challenge, with the exact
-    /// registered redirect URI.
-    fn authorization_url(&self, state: &CsrfToken, challenge: &PkceCodeChallenge) -> Url;
+    /// The provider's dialog URL for this `state`, PKCE challenge and `nonce`, with the exact
+    /// registered redirect URI. Only OpenID Connect sends the nonce (the ID token must echo
+    /// it, binding the token to this browser's sign-in); OAuth-only providers ignore it.
+    fn authorization_url(
+        &self,
+        state: &CsrfToken,
+        challenge: &PkceCodeChallenge,
+        nonce: &str,
+    ) -> Url;
 
     /// The issuer identifier it puts in `iss` on the callback (RFC 9207), if it does. A
     /// callback carrying `iss` for a provider without one, or a different one, is refused:
@@ -93,12 +109,12 @@ pub trait Provider: Send + Sync + 'static {
         None
     }
 
-    /// Swaps the code (with its PKCE verifier) for a token, fetches the profile and drops
-    /// the token.
+    /// Swaps the code (with its PKCE verifier) for a token, checks an ID token against the
+    /// nonce when there is one, fetches the profile and drops the token.
     fn exchange(
         &self,
         code: AuthorizationCode,
-        verifier: PkceCodeVerifier,
+        secrets: LoginSecrets,
     ) -> BoxFuture<'_, Result<Profile, ExchangeError>>;
 }
 

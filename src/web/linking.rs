@@ -115,7 +115,7 @@ fn policy_allowing_forms_to(providers: &[&Arc<dyn Provider>]) -> Option<HeaderVa
     let origins: Vec<String> = providers
         .iter()
         .map(|p| {
-            p.authorization_url(&CsrfToken::new(String::new()), &challenge)
+            p.authorization_url(&CsrfToken::new(String::new()), &challenge, "")
                 .origin()
                 .ascii_serialization()
         })

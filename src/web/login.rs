@@ -7,7 +7,10 @@ use serde::Deserialize;
 use tracing::info;
 
 use super::{AppError, AppState, WebSession, params};
-use crate::{auth::Provider, store::UserId};
+use crate::{
+    auth::{LoginSecrets, Provider},
+    store::UserId,
+};
 
 /// `GET /authorize/{provider}`: a fresh `state` and PKCE pair, then off to the provider.
 pub async fn authorize(
@@ -33,9 +36,11 @@ pub(super) async fn begin(
     // 256 bits of state; the oauth2 default of 128 is the floor, not the goal.
     let state = CsrfToken::new_random_len(32);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let url = provider.authorization_url(&state, &challenge);
+    // 256 random bits too, base64url: only its equality with the ID token's claim matters.
+    let nonce = CsrfToken::new_random_len(32).into_secret();
+    let url = provider.authorization_url(&state, &challenge, &nonce);
     session
-        .begin_login(provider.id(), state, verifier, link_for)
+        .begin_login(provider.id(), state, verifier, nonce, link_for)
         .await?;
     Ok(Redirect::to(url.as_str()).into_response())
 }
@@ -140,7 +145,10 @@ pub async fn callback(
         operation,
         provider,
         AuthorizationCode::new(code),
-        login.verifier,
+        LoginSecrets {
+            verifier: login.verifier,
+            nonce: login.nonce,
+        },
         login.link_for,
     );
     Ok(Redirect::to("/preloader").into_response())

@@ -31,6 +31,12 @@ pub struct PendingLogin {
     pub provider: String,
     state: CsrfToken,
     pub verifier: PkceCodeVerifier,
+    /// The OpenID Connect nonce sent with the authorization request; the ID token must carry
+    /// it back. Kept server-side, so a token stolen from another sign-in cannot be replayed
+    /// into this one. Empty in sign-ins started before nonces existed: those fail an ID
+    /// token check, which is the safe way round.
+    #[serde(default)]
+    pub nonce: String,
     issued_at_ms: i64,
     /// Started from "Sign-in methods" by this signed-in person: the callback adds the
     /// identity to them instead of signing in. Kept server-side, so no browser can name
@@ -128,6 +134,7 @@ impl WebSession {
         provider: &str,
         state: CsrfToken,
         verifier: PkceCodeVerifier,
+        nonce: String,
         link_for: Option<UserId>,
     ) -> Result<(), AppError> {
         let now = now_ms();
@@ -141,6 +148,7 @@ impl WebSession {
             provider: provider.to_owned(),
             state,
             verifier,
+            nonce,
             issued_at_ms: now,
             link_for,
         });

@@ -15,8 +15,11 @@ use crate::{
         facebook::Facebook,
         github::{GitHub, GitHubSettings},
         http::HttpClient,
+        oidc::{Oidc, OidcSettings},
     },
-    config::{Config, DEV_PROVIDER_PATH, Environment, OAuthProviderConfig, ProviderKind},
+    config::{
+        Config, DEV_PROVIDER_PATH, Environment, OAuthProviderConfig, ProviderConfig, ProviderKind,
+    },
     dev_provider::{DevProvider, DevProviderSettings, Faults},
     store::{Store, StoreError},
     web::{self, AppState, PublicOrigin, RateLimiter, WebSettings},
@@ -42,9 +45,14 @@ pub enum StartupError {
         name: String,
         source: url::ParseError,
     },
-    #[error(
-        "providers.{name}.kind: kind = \"{kind}\" is not available in this build yet (only \"facebook\" is)"
-    )]
+    /// Discovery is done once, at start-up: an issuer that cannot be reached or names
+    /// another issuer stops the start rather than serving a button that cannot work.
+    #[error("providers.{name}.issuer: {source}")]
+    OidcSetup {
+        name: String,
+        source: crate::auth::oidc::SetupError,
+    },
+    #[error("providers.{name}.kind: kind = \"{kind}\" is not available in this build")]
     KindNotAvailable { name: String, kind: &'static str },
 }
 
@@ -105,7 +113,7 @@ impl App {
         }
         // Before the database: a provider that cannot be built refuses start-up without
         // creating or migrating anything.
-        let (providers, facebook_app_secret) = build_providers(config, &http, dev_config)?;
+        let (providers, facebook_app_secret) = build_providers(config, &http, dev_config).await?;
         let store = Store::connect(&config.database.url).await?;
         let orphaned = store
             .housekeeping(timeout, FINISHED_OPERATION_RETENTION)
@@ -211,7 +219,7 @@ fn days(days: u32) -> Duration {
 /// development provider's Facebook imitation under `facebook` when it stands in), and the
 /// app secret that verifies Facebook's signed requests (Data Deletion, Deauthorize): the
 /// first Facebook-kind provider's.
-fn build_providers(
+async fn build_providers(
     config: &Config,
     http: &HttpClient,
     dev_config: Option<OAuthProviderConfig>,
@@ -233,7 +241,10 @@ fn build_providers(
             (Some(ProviderKind::Github), Some(oauth)) => {
                 providers.push(github(config, name, display_name, oauth, http)?);
             }
-            // Validation has refused unknown kinds; OpenID Connect is not wired yet.
+            (Some(ProviderKind::Oidc), _) => {
+                providers.push(oidc(config, name, display_name, provider, http).await?);
+            }
+            // Validation has refused unknown kinds.
             _ => {
                 return Err(StartupError::KindNotAvailable {
                     name: name.to_owned(),
@@ -291,6 +302,33 @@ fn github(
             source,
         })?;
     Ok(Arc::new(client.named(name, display_name)))
+}
+
+/// An OpenID Connect issuer, discovered now (its endpoints and keys).
+async fn oidc(
+    config: &Config,
+    name: &str,
+    display_name: &str,
+    provider: &ProviderConfig,
+    http: &HttpClient,
+) -> Result<Arc<dyn Provider>, StartupError> {
+    let settings = OidcSettings {
+        name: name.to_owned(),
+        display_name: display_name.to_owned(),
+        // Validation requires it for this kind.
+        issuer: provider.issuer.clone().unwrap_or_default(),
+        client_id: provider.client_id.clone(),
+        client_secret: provider.client_secret.clone(),
+        scopes: provider.scopes(),
+        redirect_uri: config.redirect_uri(name),
+    };
+    let client = Oidc::discover(settings, http.clone())
+        .await
+        .map_err(|source| StartupError::OidcSetup {
+            name: name.to_owned(),
+            source,
+        })?;
+    Ok(Arc::new(client))
 }
 
 /// The development provider's registration and the Facebook settings that point at it.

@@ -835,8 +835,9 @@ fn registrations_list_each_enabled_provider() {
 }
 
 #[test]
-fn the_binary_refuses_a_kind_not_available_yet_naming_the_key() {
+fn the_binary_refuses_an_issuer_it_cannot_discover_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
+    // Port 9 (discard) on loopback: nothing listens, so discovery fails at once, offline.
     let output = loginwith(
         dir.path(),
         &[],
@@ -844,19 +845,17 @@ fn the_binary_refuses_a_kind_not_available_yet_naming_the_key() {
             ("LOGINWITH_SERVER__BIND", "127.0.0.1:0"),
             ("LOGINWITH_PROVIDERS__GOOGLE__CLIENT_ID", "1234567890"),
             ("LOGINWITH_PROVIDERS__GOOGLE__CLIENT_SECRET", "s"),
+            ("LOGINWITH_PROVIDERS__GOOGLE__ISSUER", "http://127.0.0.1:9"),
         ],
     );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     let refusal: Vec<&str> = stderr
         .lines()
-        .filter(|l| l.contains("providers.google.kind"))
+        .filter(|l| l.contains("providers.google.issuer"))
         .collect();
     assert_eq!(refusal.len(), 1, "{stderr}");
-    assert!(
-        refusal[0].contains("not available in this build yet"),
-        "{stderr}"
-    );
+    assert!(refusal[0].contains("discovery failed"), "{stderr}");
     // Refused before the database is created.
     assert!(!dir.path().join("data").exists(), "{stderr}");
 }

@@ -7,6 +7,7 @@ mod failure;
 pub mod github;
 pub mod http;
 mod oauth;
+pub mod oidc;
 mod provider;
 pub mod signed_request;
 

@@ -138,10 +138,11 @@ pub(crate) fn error_answer(endpoint: &str, status: StatusCode, body: &[u8]) -> E
     )
 }
 
-/// A failed token request; `status` is its answer's, when one came.
-pub(crate) fn token_failure(
+/// A failed token request; `status` is its answer's, when one came. Generic over the
+/// error body's type, so OpenID Connect's standard error response is named the same way.
+pub(crate) fn token_failure<E: oauth2::ErrorResponse + std::fmt::Display>(
     status: Option<StatusCode>,
-    error: RequestTokenError<HttpError, GraphErrorResponse>,
+    error: RequestTokenError<HttpError, E>,
 ) -> ExchangeError {
     let (oauth_error, detail) = match error {
         RequestTokenError::Request(http) => return http_failure("token endpoint", &http),

@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod github;
+pub mod oidc;
 
 use std::{
     sync::Arc,

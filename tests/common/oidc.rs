@@ -1,0 +1,369 @@
+//! A small OpenID Connect issuer on a port of its own, beside the app: discovery, JWKS, an
+//! authorization endpoint that approves at once, a token endpoint that checks the client,
+//! the redirect URI, PKCE and single use, and userinfo. Its misbehaviour is switchable.
+#![allow(dead_code)]
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Form, Json, Router,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode, header::AUTHORIZATION},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use openidconnect::{
+    Audience, ClientId, EmptyAdditionalClaims, EndUserEmail, EndUserName, IssuerUrl, JsonWebKeyId,
+    LocalizedClaim, Nonce, PrivateSigningKey, StandardClaims, SubjectIdentifier,
+    core::{
+        CoreIdToken, CoreIdTokenClaims, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+        CoreRsaPrivateSigningKey,
+    },
+};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+
+use super::{Browser, TestEnv, location};
+
+pub const OIDC_CLIENT_ID: &str = "corp-client";
+pub const OIDC_CLIENT_SECRET: &str = "corp-secret-0123456789abcdef";
+const KEY_PEM: &str = include_str!("../keys/issuer-rs256.pem");
+const OTHER_KEY_PEM: &str = include_str!("../keys/other-rs256.pem");
+const KID: &str = "test-key";
+
+/// How the issuer misbehaves in the next answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Misbehaviour {
+    #[default]
+    None,
+    WrongNonce,
+    WrongAudience,
+    OtherIssuer,
+    Expired,
+    IssuedInTheFuture,
+    OtherAuthorizedParty,
+    OtherKey,
+    AlgNone,
+    UserinfoOtherSubject,
+}
+
+/// Who signs in and how the issuer behaves.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    pub sub: String,
+    pub email: String,
+    pub name: String,
+    /// Name and email only in userinfo, as oidc-provider does by default.
+    pub claims_in_userinfo_only: bool,
+    pub misbehaviour: Misbehaviour,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            sub: "ada-0001".to_owned(),
+            email: "ada@corp.example".to_owned(),
+            name: "Ada Lovelace".to_owned(),
+            claims_in_userinfo_only: false,
+            misbehaviour: Misbehaviour::None,
+        }
+    }
+}
+
+struct Grant {
+    nonce: String,
+    challenge: String,
+}
+
+pub struct Issuer {
+    pub url: String,
+    redirect_uri: String,
+    behaviour: Mutex<Behaviour>,
+    codes: Mutex<HashMap<String, Grant>>,
+}
+
+impl Issuer {
+    pub fn set(&self, change: impl FnOnce(&mut Behaviour)) {
+        change(&mut self.behaviour.lock().expect("lock"));
+    }
+
+    fn behaviour(&self) -> Behaviour {
+        self.behaviour.lock().expect("lock").clone()
+    }
+
+    fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .route("/authorize", get(authorize))
+            .route("/token", post(token))
+            .route("/userinfo", get(userinfo))
+            .with_state(self)
+    }
+
+    fn id_token(&self, nonce: &str) -> String {
+        let b = self.behaviour();
+        let now = chrono::Utc::now();
+        let (iat, exp) = match b.misbehaviour {
+            Misbehaviour::Expired => (
+                now - chrono::Duration::minutes(20),
+                now - chrono::Duration::minutes(10),
+            ),
+            Misbehaviour::IssuedInTheFuture => (
+                now + chrono::Duration::minutes(10),
+                now + chrono::Duration::minutes(20),
+            ),
+            _ => (now, now + chrono::Duration::minutes(5)),
+        };
+        let issuer = match b.misbehaviour {
+            Misbehaviour::OtherIssuer => format!("{}/other", self.url),
+            _ => self.url.clone(),
+        };
+        let audience = match b.misbehaviour {
+            Misbehaviour::WrongAudience => "someone-else",
+            _ => OIDC_CLIENT_ID,
+        };
+        let mut standard = StandardClaims::new(SubjectIdentifier::new(b.sub.clone()));
+        if !b.claims_in_userinfo_only {
+            standard = standard
+                .set_email(Some(EndUserEmail::new(b.email.clone())))
+                .set_email_verified(Some(true))
+                .set_name(Some(LocalizedClaim::from(EndUserName::new(b.name.clone()))));
+        }
+        let nonce = match b.misbehaviour {
+            Misbehaviour::WrongNonce => "not-the-nonce".to_owned(),
+            _ => nonce.to_owned(),
+        };
+        let mut claims = CoreIdTokenClaims::new(
+            IssuerUrl::new(issuer).expect("issuer"),
+            vec![Audience::new(audience.to_owned())],
+            exp,
+            iat,
+            standard,
+            EmptyAdditionalClaims {},
+        )
+        .set_nonce(Some(Nonce::new(nonce)));
+        if b.misbehaviour == Misbehaviour::OtherAuthorizedParty {
+            claims = claims.set_authorized_party(Some(ClientId::new("another-client".into())));
+        }
+        if b.misbehaviour == Misbehaviour::AlgNone {
+            return unsigned(&claims);
+        }
+        let pem = match b.misbehaviour {
+            Misbehaviour::OtherKey => OTHER_KEY_PEM,
+            _ => KEY_PEM,
+        };
+        let key = signing_key(pem);
+        let token = CoreIdToken::new(
+            claims,
+            &key,
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            None,
+            None,
+        )
+        .expect("sign");
+        token.to_string()
+    }
+}
+
+fn signing_key(pem: &str) -> CoreRsaPrivateSigningKey {
+    CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(KID.to_owned())))
+        .expect("test key")
+}
+
+/// A JWT with `alg=none` and no signature: what a forger sends.
+fn unsigned(claims: &CoreIdTokenClaims) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims"));
+    format!("{header}.{payload}.")
+}
+
+async fn discovery(State(issuer): State<Arc<Issuer>>) -> Json<serde_json::Value> {
+    let url = &issuer.url;
+    Json(json!({
+        "issuer": url,
+        "authorization_endpoint": format!("{url}/authorize"),
+        "token_endpoint": format!("{url}/token"),
+        "userinfo_endpoint": format!("{url}/userinfo"),
+        "jwks_uri": format!("{url}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+    }))
+}
+
+async fn jwks() -> Json<CoreJsonWebKeySet> {
+    Json(CoreJsonWebKeySet::new(vec![
+        signing_key(KEY_PEM).as_verification_key(),
+    ]))
+}
+
+#[derive(Deserialize)]
+struct AuthorizeQuery {
+    client_id: String,
+    redirect_uri: String,
+    response_type: String,
+    scope: String,
+    state: String,
+    nonce: String,
+    code_challenge: String,
+    code_challenge_method: String,
+}
+
+async fn authorize(State(issuer): State<Arc<Issuer>>, Query(q): Query<AuthorizeQuery>) -> Response {
+    let well_formed = q.client_id == OIDC_CLIENT_ID
+        && q.redirect_uri == issuer.redirect_uri
+        && q.response_type == "code"
+        && q.scope.split(' ').any(|s| s == "openid")
+        && q.code_challenge_method == "S256";
+    if !well_formed {
+        return (StatusCode::BAD_REQUEST, "bad authorization request").into_response();
+    }
+    let code = format!("code-{}", rand::random::<u64>());
+    issuer.codes.lock().expect("lock").insert(
+        code.clone(),
+        Grant {
+            nonce: q.nonce,
+            challenge: q.code_challenge,
+        },
+    );
+    let back = url::Url::parse_with_params(
+        &q.redirect_uri,
+        [
+            ("code", code.as_str()),
+            ("state", q.state.as_str()),
+            ("iss", issuer.url.as_str()),
+        ],
+    )
+    .expect("redirect");
+    Redirect::to(back.as_str()).into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: String,
+    code: String,
+    redirect_uri: String,
+    code_verifier: String,
+}
+
+async fn token(
+    State(issuer): State<Arc<Issuer>>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{OIDC_CLIENT_ID}:{OIDC_CLIENT_SECRET}"))
+    );
+    if headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
+        return refusal(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    // Single use: taken out whatever happens next.
+    let Some(grant) = issuer.codes.lock().expect("lock").remove(&form.code) else {
+        return refusal(StatusCode::BAD_REQUEST, "invalid_grant");
+    };
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(form.code_verifier.as_bytes()));
+    if form.grant_type != "authorization_code"
+        || form.redirect_uri != issuer.redirect_uri
+        || challenge != grant.challenge
+    {
+        return refusal(StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+    Json(json!({
+        "access_token": "at-for-ada",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "id_token": issuer.id_token(&grant.nonce),
+    }))
+    .into_response()
+}
+
+fn refusal(status: StatusCode, error: &str) -> Response {
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+async fn userinfo(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> Response {
+    if headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some("Bearer at-for-ada") {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let b = issuer.behaviour();
+    let sub = match b.misbehaviour {
+        Misbehaviour::UserinfoOtherSubject => "mallory-9999".to_owned(),
+        _ => b.sub,
+    };
+    Json(json!({
+        "sub": sub,
+        "name": b.name,
+        "email": b.email,
+        "email_verified": true,
+    }))
+    .into_response()
+}
+
+pub struct OidcEnv {
+    pub env: TestEnv,
+    pub issuer: Arc<Issuer>,
+}
+
+impl OidcEnv {
+    /// The app with `[providers.corp]` of kind `oidc` pointing at the test issuer, configured
+    /// as people configure it, so the factory discovers it.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let mut made = None;
+        let configured = url.clone();
+        let env = TestEnv::start_with_providers(
+            |app_url| {
+                let issuer = Arc::new(Issuer {
+                    url: url.clone(),
+                    redirect_uri: format!("{app_url}/callback/corp"),
+                    behaviour: Mutex::new(Behaviour::default()),
+                    codes: Mutex::new(HashMap::new()),
+                });
+                let router = issuer.clone().router();
+                tokio::spawn(async move { axum::serve(listener, router).await });
+                made = Some(issuer);
+                Vec::new()
+            },
+            move |f| {
+                f.merge(("providers.corp.kind", "oidc"))
+                    .merge(("providers.corp.issuer", configured))
+                    .merge(("providers.corp.client_id", OIDC_CLIENT_ID))
+                    .merge(("providers.corp.client_secret", OIDC_CLIENT_SECRET))
+                    .merge(("providers.corp.display_name", "Corp SSO"))
+            },
+        )
+        .await;
+        Self {
+            env,
+            issuer: made.expect("the issuer was made"),
+        }
+    }
+
+    /// `/authorize/corp` → the issuer (approves at once) → `/callback/corp` → `/preloader`;
+    /// then the finished operation's status.
+    pub async fn sign_in(&self, browser: &Browser) -> String {
+        let response = browser.get("/authorize/corp").await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let dialog = location(&response).to_owned();
+        assert!(dialog.starts_with(&self.issuer.url), "{dialog}");
+        let response = browser.get(&dialog).await;
+        assert!(response.status().is_redirection(), "{}", response.status());
+        let callback = location(&response).to_owned();
+        let response = browser.get(&callback).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&response), "/preloader");
+        browser.wait_status().await
+    }
+}

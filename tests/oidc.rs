@@ -1,0 +1,91 @@
+//! Signing in with an OpenID Connect issuer configured as people configure one
+//! (`[providers.corp] kind = "oidc"`), against the in-process test issuer: the identity is
+//! `sub`, and every ID token or userinfo answer that fails a check ends the sign-in with
+//! nothing written.
+
+mod common;
+
+use common::oidc::{Misbehaviour, OidcEnv};
+
+/// `(provider, provider_user_id, first_name, last_name, email)` of every identity.
+async fn identities(env: &OidcEnv) -> Vec<(String, String, String, String, Option<String>)> {
+    sqlx::query_as(
+        "SELECT i.provider, i.provider_user_id, p.first_name, p.last_name, p.email
+         FROM user_identity i JOIN user_profile p ON p.id = i.user_profile_id ORDER BY i.id",
+    )
+    .fetch_all(&env.env.db)
+    .await
+    .unwrap()
+}
+
+fn ada() -> (String, String, String, String, Option<String>) {
+    (
+        "corp".to_owned(),
+        "ada-0001".to_owned(),
+        "Ada".to_owned(),
+        "Lovelace".to_owned(),
+        Some("ada@corp.example".to_owned()),
+    )
+}
+
+#[tokio::test]
+async fn a_whole_sign_in_with_an_oidc_issuer() {
+    let oidc = OidcEnv::start().await;
+    assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "ok");
+    assert_eq!(identities(&oidc).await, vec![ada()]);
+    assert_eq!(oidc.env.last_operation().await, ("ok".to_owned(), None));
+}
+
+#[tokio::test]
+async fn name_and_email_come_from_userinfo_when_the_id_token_lacks_them() {
+    let oidc = OidcEnv::start().await;
+    oidc.issuer.set(|b| b.claims_in_userinfo_only = true);
+    assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "ok");
+    assert_eq!(identities(&oidc).await, vec![ada()]);
+}
+
+#[tokio::test]
+async fn the_subject_is_the_identity_not_the_email() {
+    let oidc = OidcEnv::start().await;
+    oidc.sign_in(&oidc.env.browser()).await;
+    // Another subject with the same address (a re-registered domain): somebody else.
+    oidc.issuer.set(|b| b.sub = "someone-else-0002".to_owned());
+    assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "ok");
+    assert_eq!(oidc.env.count("user_profile").await, 2);
+    assert_eq!(oidc.env.count("user_identity").await, 2);
+}
+
+#[tokio::test]
+async fn id_tokens_and_userinfo_failing_a_check_are_refused_with_nothing_written() {
+    for misbehaviour in [
+        Misbehaviour::WrongNonce,
+        Misbehaviour::WrongAudience,
+        Misbehaviour::OtherIssuer,
+        Misbehaviour::Expired,
+        Misbehaviour::IssuedInTheFuture,
+        Misbehaviour::OtherAuthorizedParty,
+        Misbehaviour::OtherKey,
+        Misbehaviour::AlgNone,
+        Misbehaviour::UserinfoOtherSubject,
+    ] {
+        let oidc = OidcEnv::start().await;
+        oidc.issuer.set(|b| {
+            b.misbehaviour = misbehaviour;
+            // So that userinfo is read (and its `sub` compared).
+            b.claims_in_userinfo_only = misbehaviour == Misbehaviour::UserinfoOtherSubject;
+        });
+        assert_eq!(
+            oidc.sign_in(&oidc.env.browser()).await,
+            "error",
+            "{misbehaviour:?}"
+        );
+        let (status, reason) = oidc.env.last_operation().await;
+        assert_eq!(status, "error", "{misbehaviour:?}");
+        assert!(
+            matches!(reason.as_deref(), Some("invalid_response" | "denied")),
+            "{misbehaviour:?}: {reason:?}"
+        );
+        assert_eq!(oidc.env.count("user_identity").await, 0, "{misbehaviour:?}");
+        assert_eq!(oidc.env.count("user_profile").await, 0, "{misbehaviour:?}");
+    }
+}

@@ -5,7 +5,11 @@
 
 mod common;
 
-use common::oidc::{Misbehaviour, OidcEnv};
+use common::{
+    location,
+    oidc::{Misbehaviour, OidcEnv},
+};
+use reqwest::StatusCode;
 
 /// `(provider, provider_user_id, first_name, last_name, email)` of every identity.
 async fn identities(env: &OidcEnv) -> Vec<(String, String, String, String, Option<String>)> {
@@ -88,4 +92,33 @@ async fn id_tokens_and_userinfo_failing_a_check_are_refused_with_nothing_written
         assert_eq!(oidc.env.count("user_identity").await, 0, "{misbehaviour:?}");
         assert_eq!(oidc.env.count("user_profile").await, 0, "{misbehaviour:?}");
     }
+}
+
+/// The issuer advertises `authorization_response_iss_parameter_supported`, so a callback
+/// without its `iss`, or with another, is refused before any exchange (RFC 9207, mix-up).
+#[tokio::test]
+async fn a_callback_without_the_issuers_iss_is_refused() {
+    let oidc = OidcEnv::start().await;
+    for iss in [None, Some("http://127.0.0.1:9")] {
+        let browser = oidc.env.browser();
+        let response = browser.get("/authorize/corp").await;
+        let response = browser.get(location(&response)).await;
+        // The issuer redirects to the app's absolute callback URL.
+        let mut callback = url::Url::parse(location(&response)).unwrap();
+        let kept: Vec<(String, String)> = callback
+            .query_pairs()
+            .filter(|(k, _)| k != "iss")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        {
+            let mut query = callback.query_pairs_mut();
+            query.clear().extend_pairs(kept);
+            if let Some(iss) = iss {
+                query.append_pair("iss", iss);
+            }
+        }
+        let response = browser.get(callback.as_str()).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{iss:?}");
+    }
+    assert_eq!(oidc.env.count("async_operation").await, 0);
 }

@@ -101,8 +101,10 @@ pub struct Oidc {
     http: HttpClient,
     client_id: ClientId,
     scopes: Vec<Scope>,
-    /// The issuer when it sends `iss` on callbacks (RFC 9207), so a callback must carry it.
-    callback_issuer: Option<String>,
+    /// The issuer, which an `iss` on the callback must name (RFC 9207)...
+    callback_issuer: String,
+    /// ...and must be there when the issuer advertises sending it.
+    issuer_required: bool,
     name: String,
     display_name: String,
 }
@@ -116,10 +118,10 @@ impl Oidc {
         let metadata = Metadata::discover_async(issuer, &http)
             .await
             .map_err(|e| SetupError::Discovery(discovery_detail(&e)))?;
-        let callback_issuer = metadata
+        let issuer_required = metadata
             .additional_metadata()
-            .authorization_response_iss_parameter_supported
-            .then(|| settings.issuer.clone());
+            .authorization_response_iss_parameter_supported;
+        let callback_issuer = settings.issuer.clone();
         let client_id = ClientId::new(settings.client_id);
         let client = CoreClient::from_provider_metadata(
             metadata,
@@ -141,6 +143,7 @@ impl Oidc {
                 .map(Scope::new)
                 .collect(),
             callback_issuer,
+            issuer_required,
             name: settings.name,
             display_name: settings.display_name,
         })
@@ -244,7 +247,11 @@ impl Provider for Oidc {
     }
 
     fn issuer(&self) -> Option<&str> {
-        self.callback_issuer.as_deref()
+        Some(&self.callback_issuer)
+    }
+
+    fn issuer_required(&self) -> bool {
+        self.issuer_required
     }
 
     fn exchange(

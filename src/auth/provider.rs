@@ -102,11 +102,18 @@ pub trait Provider: Send + Sync + 'static {
         nonce: &str,
     ) -> Url;
 
-    /// The issuer identifier it puts in `iss` on the callback (RFC 9207), if it does. A
+    /// The issuer identifier it puts in `iss` on the callback (RFC 9207), if it has one. A
     /// callback carrying `iss` for a provider without one, or a different one, is refused:
     /// it came from another authorization server (a mix-up attack).
     fn issuer(&self) -> Option<&str> {
         None
+    }
+
+    /// Whether a callback *without* `iss` is refused: the provider always sends it (an OpenID
+    /// Connect issuer advertising `authorization_response_iss_parameter_supported`). Google
+    /// sends `iss` without advertising it, so an issuer may be known yet not required.
+    fn issuer_required(&self) -> bool {
+        self.issuer().is_some()
     }
 
     /// Swaps the code (with its PKCE verifier) for a token, checks an ID token against the

@@ -93,7 +93,11 @@ pub async fn callback(
         }
         return Err(AppError::BadRequest(BAD_CALLBACK));
     };
-    if !issuer_matches(provider.issuer(), query.iss.as_deref()) {
+    if !issuer_matches(
+        provider.issuer(),
+        provider.issuer_required(),
+        query.iss.as_deref(),
+    ) {
         info!(provider = provider.id(), "callback refused: unexpected iss");
         return Err(AppError::BadRequest(BAD_CALLBACK));
     }
@@ -157,10 +161,31 @@ pub async fn callback(
 /// RFC 9207: a provider with an issuer must name it in `iss`; one without may not send any.
 /// A missing, different or unexpected `iss` means the answer came from another authorization
 /// server (a mix-up attack).
-fn issuer_matches(expected: Option<&str>, received: Option<&str>) -> bool {
+fn issuer_matches(expected: Option<&str>, required: bool, received: Option<&str>) -> bool {
     match (expected, received) {
         (None, None) => true,
         (Some(expected), Some(received)) => super::session::tokens_match(received, expected),
-        (Some(_), None) | (None, Some(_)) => false,
+        (Some(_), None) => !required,
+        (None, Some(_)) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::issuer_matches;
+
+    #[test]
+    fn iss_must_name_the_issuer_whenever_it_is_sent_and_be_sent_when_required() {
+        let google = Some("https://accounts.google.com");
+        // Google sends iss without advertising it: accepted when right, refused when not.
+        assert!(issuer_matches(google, false, google));
+        assert!(issuer_matches(google, false, None));
+        assert!(!issuer_matches(google, false, Some("https://evil.example")));
+        // An issuer that advertises RFC 9207 must send it.
+        assert!(!issuer_matches(google, true, None));
+        assert!(issuer_matches(google, true, google));
+        // A provider without an issuer (Facebook) takes none.
+        assert!(issuer_matches(None, false, None));
+        assert!(!issuer_matches(None, false, google));
     }
 }

@@ -11,16 +11,7 @@ use common::{
 
 #[tokio::test]
 async fn a_whole_github_sign_in_logs_no_secret() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            "loginwith=trace,oauth2=trace,reqwest=trace,hyper_util=trace,sqlx=trace,\
-             session=trace,session_core=trace,tower_http=trace,axum=trace",
-        )
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = Capture::install_trace();
 
     let gh = GitHubEnv::start().await;
     let browser = gh.env.browser();

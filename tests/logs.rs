@@ -10,16 +10,7 @@ use oauth2::ClientSecret;
 
 #[tokio::test]
 async fn a_whole_sign_in_logs_no_secret() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            "loginwith=trace,oauth2=trace,reqwest=trace,hyper_util=trace,sqlx=trace,\
-             session=trace,session_core=trace,tower_http=trace,axum=trace",
-        )
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = Capture::install_trace();
 
     let env = TestEnv::start().await;
     let browser = env.browser();

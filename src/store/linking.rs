@@ -59,20 +59,7 @@ impl Store {
         provider: &str,
         user: UserId,
     ) -> Result<OperationId, StoreError> {
-        let now = now_ms();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO async_operation
-             (async_operation_status_id, provider, link_user_profile_id, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(OperationStatus::Pending.id())
-        .bind(provider)
-        .bind(user.0)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(OperationId(id))
+        self.insert_operation(provider, Some(user)).await
     }
 
     /// Finishes a link exchange in one transaction. The identity `(provider,

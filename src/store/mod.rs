@@ -139,13 +139,24 @@ impl Store {
 
     /// Records a new pending exchange for `provider`.
     pub async fn create_operation(&self, provider: &str) -> Result<OperationId, StoreError> {
+        self.insert_operation(provider, None).await
+    }
+
+    /// A pending operation; with `link_for`, one that adds an identity to that person.
+    async fn insert_operation(
+        &self,
+        provider: &str,
+        link_for: Option<UserId>,
+    ) -> Result<OperationId, StoreError> {
         let now = now_ms();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO async_operation (async_operation_status_id, provider, created_at, updated_at)
-             VALUES (?, ?, ?, ?) RETURNING id",
+            "INSERT INTO async_operation
+             (async_operation_status_id, provider, link_user_profile_id, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(OperationStatus::Pending.id())
         .bind(provider)
+        .bind(link_for.map(|user| user.0))
         .bind(now)
         .bind(now)
         .fetch_one(&self.pool)

@@ -502,6 +502,25 @@ pub fn chunked_form_post(path: &str, len: usize) -> Vec<u8> {
     request
 }
 
+impl Capture {
+    /// Installs, for this test binary, a subscriber that writes everything at TRACE level
+    /// (this crate, oauth2, reqwest, hyper, sqlx, the session layer, axum) into the returned
+    /// capture: what the no-secret-in-the-log tests read. Once per binary: it is global.
+    pub fn install_trace() -> Self {
+        let capture = Self::default();
+        let writer = capture.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                "loginwith=trace,oauth2=trace,reqwest=trace,hyper_util=trace,sqlx=trace,\
+                 session=trace,session_core=trace,tower_http=trace,axum=trace",
+            )
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        capture
+    }
+}
+
 /// A `tracing` writer that keeps everything written, for tests that read the log.
 #[derive(Clone, Default)]
 pub struct Capture(pub Arc<std::sync::Mutex<Vec<u8>>>);

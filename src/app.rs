@@ -15,7 +15,10 @@ use crate::{
         facebook::Facebook,
         github::{GitHub, GitHubSettings},
         http::HttpClient,
-        oidc::{Oidc, OidcSettings},
+        oidc::{
+            Oidc, OidcSettings,
+            discovery::{self, DiscoveryError},
+        },
     },
     config::{
         Config, DEV_PROVIDER_PATH, Environment, OAuthProviderConfig, ProviderConfig, ProviderKind,
@@ -45,12 +48,17 @@ pub enum StartupError {
         name: String,
         source: url::ParseError,
     },
-    /// Discovery is done once, at start-up: an issuer that cannot be reached or names
-    /// another issuer stops the start rather than serving a button that cannot work.
     #[error("providers.{name}.issuer: {source}")]
     OidcSetup {
         name: String,
         source: crate::auth::oidc::SetupError,
+    },
+    /// A discovery document naming another issuer is a configuration mistake: refused. (An
+    /// issuer that cannot be reached is not: the app starts and keeps trying.)
+    #[error("providers.{name}.issuer: {source}")]
+    OidcDiscovery {
+        name: String,
+        source: DiscoveryError,
     },
     #[error("providers.{name}.kind: kind = \"{kind}\" is not available in this build")]
     KindNotAvailable { name: String, kind: &'static str },
@@ -304,7 +312,10 @@ fn github(
     Ok(Arc::new(client.named(name, display_name)))
 }
 
-/// An OpenID Connect issuer, discovered now (its endpoints and keys).
+/// An OpenID Connect issuer, discovered now if it answers, and kept fresh in the background:
+/// one issuer being down must not take the site down, so an unreachable one only warns (its
+/// sign-ins show a "cannot reach" page until a retry succeeds), while a document naming
+/// another issuer refuses the start.
 async fn oidc(
     config: &Config,
     name: &str,
@@ -322,13 +333,66 @@ async fn oidc(
         scopes: provider.scopes(),
         redirect_uri: config.redirect_uri(name),
     };
-    let client = Oidc::discover(settings, http.clone())
-        .await
-        .map_err(|source| StartupError::OidcSetup {
+    let client = Oidc::new(settings, http.clone()).map_err(|source| StartupError::OidcSetup {
+        name: name.to_owned(),
+        source,
+    })?;
+    let refresh = config.login.discovery_refresh();
+    let next = match client.rediscover().await {
+        Ok(()) => refresh,
+        Err(source @ DiscoveryError::OtherIssuer(_)) => {
+            return Err(StartupError::OidcDiscovery {
+                name: name.to_owned(),
+                source,
+            });
+        }
+        Err(DiscoveryError::Unreachable(detail)) => {
+            warn!(
+                provider = name,
+                "providers.{name}.issuer: discovery failed ({detail}); starting without {display_name}: its sign-ins show a \"cannot reach\" page until discovery succeeds (retried with backoff)"
+            );
+            discovery::FIRST_RETRY
+        }
+    };
+    discovery::keep_fresh(&client, next, refresh);
+    Ok(client)
+}
+
+/// `loginwith check`: one discovery attempt at each enabled OpenID Connect issuer, as start-up
+/// makes it; a line per issuer, and `Err` when any failed.
+pub async fn check_issuers(config: &Config) -> Result<Vec<String>, Vec<String>> {
+    let http = HttpClient::new(config.login.exchange_timeout())
+        .map_err(|e| vec![format!("HTTP client: {e}")])?;
+    let mut lines = Vec::new();
+    let mut failed = false;
+    for (name, provider) in config.providers.enabled() {
+        if provider.kind() != Some(ProviderKind::Oidc) {
+            continue;
+        }
+        let issuer = provider.issuer.clone().unwrap_or_default();
+        let settings = OidcSettings {
             name: name.to_owned(),
-            source,
-        })?;
-    Ok(Arc::new(client))
+            display_name: provider.display_name().to_owned(),
+            issuer: issuer.clone(),
+            client_id: provider.client_id.clone(),
+            client_secret: provider.client_secret.clone(),
+            scopes: provider.scopes(),
+            redirect_uri: config.redirect_uri(name),
+        };
+        let outcome = match Oidc::new(settings, http.clone()) {
+            Ok(client) => client.rediscover().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            // A comment, so that what `check` prints stays a configuration file.
+            Ok(()) => lines.push(format!("# providers.{name}.issuer: discovered {issuer}")),
+            Err(detail) => {
+                failed = true;
+                lines.push(format!("providers.{name}.issuer: {detail}"));
+            }
+        }
+    }
+    if failed { Err(lines) } else { Ok(lines) }
 }
 
 /// The development provider's registration and the Facebook settings that point at it.

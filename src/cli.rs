@@ -44,7 +44,14 @@ impl Cli {
             Command::Serve => serve(&config).await,
             Command::Check => {
                 print!("{}", config.report());
-                Ok(())
+                // What start-up would find at each OpenID Connect issuer.
+                match loginwith::check_issuers(&config).await {
+                    Ok(lines) => {
+                        lines.iter().for_each(|line| println!("{line}"));
+                        Ok(())
+                    }
+                    Err(lines) => Err(lines.join("\n")),
+                }
             }
             Command::Migrate => {
                 Store::connect(&config.database.url)

@@ -14,5 +14,5 @@ pub mod logging;
 pub mod store;
 pub mod web;
 
-pub use app::{App, StartupError};
+pub use app::{App, StartupError, check_issuers};
 pub use config::DEV_PROVIDER_PATH;

@@ -835,12 +835,12 @@ fn registrations_list_each_enabled_provider() {
 }
 
 #[test]
-fn the_binary_refuses_an_issuer_it_cannot_discover_naming_the_key() {
+fn check_reports_an_issuer_it_cannot_discover_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     // Port 9 (discard) on loopback: nothing listens, so discovery fails at once, offline.
     let output = loginwith(
         dir.path(),
-        &[],
+        &["check"],
         &[
             ("LOGINWITH_SERVER__BIND", "127.0.0.1:0"),
             ("LOGINWITH_PROVIDERS__GOOGLE__CLIENT_ID", "1234567890"),
@@ -856,6 +856,6 @@ fn the_binary_refuses_an_issuer_it_cannot_discover_naming_the_key() {
         .collect();
     assert_eq!(refusal.len(), 1, "{stderr}");
     assert!(refusal[0].contains("discovery failed"), "{stderr}");
-    // Refused before the database is created.
+    // `check` creates nothing.
     assert!(!dir.path().join("data").exists(), "{stderr}");
 }

@@ -7,7 +7,7 @@ mod common;
 
 use common::{
     location,
-    oidc::{Misbehaviour, OidcEnv},
+    oidc::{Misbehaviour, OidcEnv, Signing},
 };
 use reqwest::StatusCode;
 
@@ -70,6 +70,8 @@ async fn id_tokens_and_userinfo_failing_a_check_are_refused_with_nothing_written
         Misbehaviour::OtherAuthorizedParty,
         Misbehaviour::OtherKey,
         Misbehaviour::AlgNone,
+        Misbehaviour::Hs256WithPublicKey,
+        Misbehaviour::WrongAccessTokenHash,
         Misbehaviour::UserinfoOtherSubject,
     ] {
         let oidc = OidcEnv::start().await;
@@ -121,4 +123,60 @@ async fn a_callback_without_the_issuers_iss_is_refused() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{iss:?}");
     }
     assert_eq!(oidc.env.count("async_operation").await, 0);
+}
+
+#[tokio::test]
+async fn an_es256_id_token_is_accepted_and_its_at_hash_checked() {
+    let oidc = OidcEnv::start().await;
+    oidc.issuer.set(|b| b.signing = Signing::Es256);
+    assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "ok");
+    assert_eq!(identities(&oidc).await, vec![ada()]);
+
+    oidc.issuer
+        .set(|b| b.misbehaviour = Misbehaviour::WrongAccessTokenHash);
+    assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "error");
+    assert_eq!(
+        oidc.env.last_operation().await,
+        ("error".to_owned(), Some("invalid_response".to_owned()))
+    );
+}
+
+/// The issuer rotates its key: the first token under the new `kid` makes the app fetch the
+/// keys once, and the sign-in works. A token under a `kid` the issuer never publishes is
+/// refused, and within the minute it does not make the app fetch the keys again (forged
+/// tokens cannot make us hammer the issuer).
+#[tokio::test]
+async fn a_key_rotation_fetches_the_keys_once_and_an_unknown_key_is_refused() {
+    let oidc = OidcEnv::start().await;
+    assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "ok");
+    let (_, keys_at_start) = oidc.fetches();
+    assert_eq!(keys_at_start, 1, "the keys are fetched with discovery");
+
+    oidc.issuer.set(|b| b.signing = Signing::Rotated);
+    assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "ok");
+    assert_eq!(oidc.fetches().1, 2, "one fetch for the new key");
+    // The new key is kept: the next sign-in needs no fetch.
+    assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "ok");
+    assert_eq!(oidc.fetches().1, 2);
+
+    oidc.issuer
+        .set(|b| b.misbehaviour = Misbehaviour::UnknownKey);
+    assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "error");
+    assert_eq!(
+        oidc.env.last_operation().await,
+        ("error".to_owned(), Some("invalid_response".to_owned()))
+    );
+    assert_eq!(oidc.fetches().1, 2, "no second fetch within the minute");
+    // Still one person: the same subject signed in three times.
+    assert_eq!(identities(&oidc).await, vec![ada()]);
+}
+
+/// A token under an unknown `kid` right after start-up (the issuer rotated between our
+/// discovery and this sign-in) fetches the keys and signs in.
+#[tokio::test]
+async fn an_unknown_key_right_after_start_up_fetches_the_keys_and_signs_in() {
+    let oidc = OidcEnv::start().await;
+    oidc.issuer.set(|b| b.signing = Signing::Rotated);
+    assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "ok");
+    assert_eq!(oidc.fetches().1, 2);
 }

@@ -154,12 +154,12 @@ impl loginwith::auth::Provider for Acme {
         state: &oauth2::CsrfToken,
         _: &oauth2::PkceCodeChallenge,
         _: &str,
-    ) -> Url {
-        Url::parse_with_params(
+    ) -> Result<Url, loginwith::auth::Unavailable> {
+        Ok(Url::parse_with_params(
             "https://acme.example/authorize",
             [("state", state.secret())],
         )
-        .expect("static URL")
+        .expect("static URL"))
     }
     fn exchange(
         &self,

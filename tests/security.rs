@@ -24,12 +24,17 @@ impl Provider for Other {
     fn display_name(&self) -> &str {
         "Other"
     }
-    fn authorization_url(&self, state: &CsrfToken, _: &PkceCodeChallenge, _: &str) -> Url {
-        Url::parse_with_params(
+    fn authorization_url(
+        &self,
+        state: &CsrfToken,
+        _: &PkceCodeChallenge,
+        _: &str,
+    ) -> Result<Url, loginwith::auth::Unavailable> {
+        Ok(Url::parse_with_params(
             "https://other.example/authorize",
             [("state", state.secret())],
         )
-        .unwrap()
+        .unwrap())
     }
     fn exchange(
         &self,

@@ -14,7 +14,7 @@ use url::Url;
 // Where they always lived, for code that names them through this module.
 pub use super::oauth::{ErrorBody, GraphError, GraphErrorResponse};
 use super::{
-    BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider,
+    BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider, Unavailable,
     http::{HttpClient, StatusRecorder},
     oauth::{check_token, clean, get_json, token_failure},
 };
@@ -168,7 +168,7 @@ impl Provider for Facebook {
         state: &CsrfToken,
         challenge: &PkceCodeChallenge,
         _nonce: &str,
-    ) -> Url {
+    ) -> Result<Url, Unavailable> {
         let state = state.clone();
         let (url, _) = self
             .oauth
@@ -176,7 +176,7 @@ impl Provider for Facebook {
             .add_scopes(self.scopes.iter().cloned())
             .set_pkce_challenge(challenge.clone())
             .url();
-        url
+        Ok(url)
     }
 
     fn exchange(

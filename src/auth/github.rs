@@ -14,7 +14,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{
-    BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider,
+    BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider, Unavailable,
     http::{HttpClient, HttpError, StatusRecorder},
     oauth::{GraphErrorResponse, check_token, clean, get_json, token_failure},
 };
@@ -200,7 +200,7 @@ impl Provider for GitHub {
         state: &CsrfToken,
         challenge: &PkceCodeChallenge,
         _nonce: &str,
-    ) -> Url {
+    ) -> Result<Url, Unavailable> {
         let state = state.clone();
         let (url, _) = self
             .oauth
@@ -208,7 +208,7 @@ impl Provider for GitHub {
             .add_scopes(self.scopes.iter().cloned())
             .set_pkce_challenge(challenge.clone())
             .url();
-        url
+        Ok(url)
     }
 
     fn exchange(

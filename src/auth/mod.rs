@@ -14,4 +14,6 @@ pub mod signed_request;
 pub use events::OperationEvents;
 pub use exchange::Exchanger;
 pub use failure::{CallFailure, FailureReason};
-pub use provider::{BoxFuture, ExchangeError, LoginSecrets, Profile, Provider, Providers};
+pub use provider::{
+    BoxFuture, ExchangeError, LoginSecrets, Profile, Provider, Providers, Unavailable,
+};

@@ -47,6 +47,13 @@ impl ExchangeError {
     }
 }
 
+/// The provider cannot start a sign-in right now: an OpenID Connect issuer whose discovery
+/// has not succeeded (yet, or since its document named another issuer). People see a
+/// "cannot reach" page; every other provider keeps working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the provider cannot be reached right now")]
+pub struct Unavailable;
+
 /// One identity provider speaking the OAuth 2.0 authorization-code flow with PKCE.
 ///
 /// The web layer only ever talks to this trait: adding Google, GitHub or any OpenID Connect
@@ -55,6 +62,7 @@ impl ExchangeError {
 /// ```
 /// use loginwith::auth::{
 ///     BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider, Providers,
+///     Unavailable,
 /// };
 /// use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge};
 /// use url::Url;
@@ -64,8 +72,9 @@ impl ExchangeError {
 /// impl Provider for Refuses {
 ///     fn id(&self) -> &str { "refuses" }
 ///     fn display_name(&self) -> &str { "Refuses Inc." }
-///     fn authorization_url(&self, state: &CsrfToken, _: &PkceCodeChallenge, _: &str) -> Url {
-///         Url::parse_with_params("https://id.example/authorize", [("state", state.secret())]).unwrap()
+///     fn authorization_url(&self, state: &CsrfToken, _: &PkceCodeChallenge, _: &str)
+///         -> Result<Url, Unavailable> {
+///         Ok(Url::parse_with_params("https://id.example/authorize", [("state", state.secret())]).unwrap())
 ///     }
 ///     fn exchange(&self, _: AuthorizationCode, _: LoginSecrets)
 ///         -> BoxFuture<'_, Result<Profile, ExchangeError>> {
@@ -95,12 +104,13 @@ pub trait Provider: Send + Sync + 'static {
     /// The provider's dialog URL for this `state`, PKCE challenge and `nonce`, with the exact
     /// registered redirect URI. Only OpenID Connect sends the nonce (the ID token must echo
     /// it, binding the token to this browser's sign-in); OAuth-only providers ignore it.
+    /// [`Unavailable`] while the provider cannot take sign-ins (an issuer not discovered).
     fn authorization_url(
         &self,
         state: &CsrfToken,
         challenge: &PkceCodeChallenge,
         nonce: &str,
-    ) -> Url;
+    ) -> Result<Url, Unavailable>;
 
     /// The issuer identifier it puts in `iss` on the callback (RFC 9207), if it has one. A
     /// callback carrying `iss` for a provider without one, or a different one, is refused:

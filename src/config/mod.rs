@@ -119,11 +119,17 @@ pub struct LoginConfig {
     /// While a long poll waits, the database is re-read this often (for exchanges finishing
     /// on another instance; this instance's own wake the poll at once).
     pub status_recheck_ms: u64,
+    /// An OpenID Connect issuer's discovery document and keys are fetched again this often.
+    pub discovery_refresh_secs: u64,
 }
 
 impl LoginConfig {
     pub fn exchange_timeout(&self) -> Duration {
         Duration::from_secs(self.exchange_timeout_secs)
+    }
+
+    pub fn discovery_refresh(&self) -> Duration {
+        Duration::from_secs(self.discovery_refresh_secs)
     }
 }
 
@@ -347,6 +353,12 @@ impl Config {
             problems.push(invalid(
                 "login.status_recheck_ms",
                 "must be between 10 and 3600000",
+            ));
+        }
+        if !(1..=86_400).contains(&self.login.discovery_refresh_secs) {
+            problems.push(invalid(
+                "login.discovery_refresh_secs",
+                "must be between 1 and 86400",
             ));
         }
         if !(1..=3600).contains(&self.login.poll_limit_secs) {

@@ -26,6 +26,9 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("too many sign-ins in progress")]
     Busy,
+    /// The provider cannot take sign-ins now (an issuer whose discovery has not succeeded).
+    #[error("{0} cannot be reached")]
+    ProviderUnavailable(String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -79,6 +82,7 @@ impl IntoResponse for AppError {
                 "Busy right now",
                 "A great many people are signing in at this moment. Please try again in a minute.",
             ),
+            Self::ProviderUnavailable(name) => return unavailable(name),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 (
@@ -101,4 +105,23 @@ impl IntoResponse for AppError {
         }
         response
     }
+}
+
+/// "Cannot reach Acme SSO right now": 503 with a retry hint; nothing was written.
+fn unavailable(display_name: &str) -> Response {
+    let status = StatusCode::SERVICE_UNAVAILABLE;
+    let title = format!("Cannot reach {display_name} right now");
+    let message = format!(
+        "We cannot reach {display_name} at the moment, so signing in with it is not possible right now. Please try again in a few minutes, or choose another way to sign in."
+    );
+    let mut response = ProblemPage {
+        status: status.as_u16(),
+        title: &title,
+        message: &message,
+    }
+    .into_page(status);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    response
 }

@@ -114,11 +114,12 @@ fn policy_allowing_forms_to(providers: &[&Arc<dyn Provider>]) -> Option<HeaderVa
     let (challenge, _) = PkceCodeChallenge::new_random_sha256();
     let origins: Vec<String> = providers
         .iter()
-        .map(|p| {
+        // An issuer not discovered yet cannot take the form's redirect anyway.
+        .filter_map(|p| {
             p.authorization_url(&CsrfToken::new(String::new()), &challenge, "")
-                .origin()
-                .ascii_serialization()
+                .ok()
         })
+        .map(|url| url.origin().ascii_serialization())
         .filter(|origin| origin != "null")
         .collect();
     if origins.is_empty() {

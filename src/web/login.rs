@@ -38,7 +38,9 @@ pub(super) async fn begin(
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     // 256 random bits too, base64url: only its equality with the ID token's claim matters.
     let nonce = CsrfToken::new_random_len(32).into_secret();
-    let url = provider.authorization_url(&state, &challenge, &nonce);
+    let url = provider
+        .authorization_url(&state, &challenge, &nonce)
+        .map_err(|_| AppError::ProviderUnavailable(provider.display_name().to_owned()))?;
     session
         .begin_login(provider.id(), state, verifier, nonce, link_for)
         .await?;

@@ -83,10 +83,10 @@ pub struct ErrorPage {
 
 #[derive(Template)]
 #[template(path = "problem.html")]
-pub struct ProblemPage {
+pub struct ProblemPage<'a> {
     pub status: u16,
-    pub title: &'static str,
-    pub message: &'static str,
+    pub title: &'a str,
+    pub message: &'a str,
 }
 
 #[derive(Template)]

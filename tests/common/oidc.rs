@@ -5,7 +5,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use axum::{
@@ -16,14 +19,14 @@ use axum::{
     routing::{get, post},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
 use openidconnect::{
-    Audience, ClientId, EmptyAdditionalClaims, EndUserEmail, EndUserName, IssuerUrl, JsonWebKeyId,
-    LocalizedClaim, Nonce, PrivateSigningKey, StandardClaims, SubjectIdentifier,
-    core::{
-        CoreIdToken, CoreIdTokenClaims, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-        CoreRsaPrivateSigningKey,
-    },
+    AccessToken, AccessTokenHash, Audience, ClientId, EmptyAdditionalClaims, EndUserEmail,
+    EndUserName, IssuerUrl, JsonWebKeyId, LocalizedClaim, Nonce, PrivateSigningKey, StandardClaims,
+    SubjectIdentifier,
+    core::{CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey},
 };
+use p256::ecdsa::{Signature, SigningKey, signature::Signer};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -36,6 +39,12 @@ pub const OIDC_CLIENT_SECRET: &str = "corp-secret-0123456789abcdef";
 const KEY_PEM: &str = include_str!("../keys/issuer-rs256.pem");
 const OTHER_KEY_PEM: &str = include_str!("../keys/other-rs256.pem");
 const KID: &str = "test-key";
+/// The key the issuer moves to when it rotates (published only after the rotation).
+const ROTATED_KID: &str = "rotated-key";
+/// An elliptic-curve key (ES256), published from the start beside the RSA one.
+const EC_KID: &str = "ec-key";
+const EC_SECRET: [u8; 32] = [7; 32];
+const ACCESS_TOKEN: &str = "at-for-ada";
 
 /// How the issuer misbehaves in the next answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,6 +60,35 @@ pub enum Misbehaviour {
     OtherKey,
     AlgNone,
     UserinfoOtherSubject,
+    /// `at_hash` of another access token.
+    WrongAccessTokenHash,
+    /// Signed with a key it never publishes, under a `kid` nobody knows.
+    UnknownKey,
+    /// HS256 keyed with the issuer's public key: the classic algorithm-confusion forgery.
+    Hs256WithPublicKey,
+}
+
+/// How the issuer signs its ID tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Signing {
+    /// RS256 with the key published from the start.
+    #[default]
+    Rs256,
+    /// RS256 with a new key, published from now on beside the old one (a rotation).
+    Rotated,
+    /// ES256 (P-256).
+    Es256,
+}
+
+/// What `/.well-known/openid-configuration` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Discovery {
+    #[default]
+    Up,
+    /// 503, as an issuer down for maintenance.
+    Down,
+    /// A document naming another issuer.
+    OtherIssuer,
 }
 
 /// Who signs in and how the issuer behaves.
@@ -62,6 +100,8 @@ pub struct Behaviour {
     /// Name and email only in userinfo, as oidc-provider does by default.
     pub claims_in_userinfo_only: bool,
     pub misbehaviour: Misbehaviour,
+    pub signing: Signing,
+    pub discovery: Discovery,
 }
 
 impl Default for Behaviour {
@@ -72,6 +112,8 @@ impl Default for Behaviour {
             name: "Ada Lovelace".to_owned(),
             claims_in_userinfo_only: false,
             misbehaviour: Misbehaviour::None,
+            signing: Signing::Rs256,
+            discovery: Discovery::Up,
         }
     }
 }
@@ -86,6 +128,9 @@ pub struct Issuer {
     redirect_uri: String,
     behaviour: Mutex<Behaviour>,
     codes: Mutex<HashMap<String, Grant>>,
+    /// How often discovery and the keys were fetched.
+    pub discovery_fetches: AtomicUsize,
+    pub key_fetches: AtomicUsize,
 }
 
 impl Issuer {
@@ -155,13 +200,38 @@ impl Issuer {
         if b.misbehaviour == Misbehaviour::AlgNone {
             return unsigned(&claims);
         }
-        let pem = match b.misbehaviour {
-            Misbehaviour::OtherKey => OTHER_KEY_PEM,
-            _ => KEY_PEM,
+        if b.misbehaviour == Misbehaviour::Hs256WithPublicKey {
+            return hs256_with_public_key(&claims);
+        }
+        if b.signing == Signing::Es256 {
+            let claims =
+                claims.set_access_token_hash(Some(AccessTokenHash::new(left_half_sha256(match b
+                    .misbehaviour
+                {
+                    Misbehaviour::WrongAccessTokenHash => "another-access-token",
+                    _ => ACCESS_TOKEN,
+                }))));
+            return es256(&claims);
+        }
+        let (pem, kid) = match (b.misbehaviour, b.signing) {
+            (Misbehaviour::OtherKey, _) => (OTHER_KEY_PEM, KID),
+            (Misbehaviour::UnknownKey, _) => (OTHER_KEY_PEM, "never-published"),
+            (_, Signing::Rotated) => (OTHER_KEY_PEM, ROTATED_KID),
+            _ => (KEY_PEM, KID),
         };
-        let key = signing_key(pem);
+        let key = signing_key(pem, kid);
+        let hashed = match b.misbehaviour {
+            Misbehaviour::WrongAccessTokenHash => "another-access-token",
+            _ => ACCESS_TOKEN,
+        };
+        let at_hash = AccessTokenHash::from_token(
+            &AccessToken::new(hashed.to_owned()),
+            &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            &key.as_verification_key(),
+        )
+        .expect("at_hash");
         let token = CoreIdToken::new(
-            claims,
+            claims.set_access_token_hash(Some(at_hash)),
             &key,
             CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
             None,
@@ -172,9 +242,66 @@ impl Issuer {
     }
 }
 
-fn signing_key(pem: &str) -> CoreRsaPrivateSigningKey {
-    CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(KID.to_owned())))
+fn signing_key(pem: &str, kid: &str) -> CoreRsaPrivateSigningKey {
+    CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(kid.to_owned())))
         .expect("test key")
+}
+
+fn ec_key() -> SigningKey {
+    SigningKey::from_slice(&EC_SECRET).expect("EC test key")
+}
+
+/// The EC key as a JWK (x and y from the uncompressed SEC1 point: 0x04 || x || y).
+fn ec_jwk() -> serde_json::Value {
+    let point = ec_key().verifying_key().to_sec1_bytes();
+    let (x, y) = point[1..].split_at(32);
+    json!({
+        "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": EC_KID,
+        "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+    })
+}
+
+/// A compact JWS of `claims` signed by `sign` over `header.payload`.
+fn jws(
+    header: serde_json::Value,
+    claims: &CoreIdTokenClaims,
+    sign: impl Fn(&[u8]) -> Vec<u8>,
+) -> String {
+    let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header"));
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims"));
+    let signed = format!("{header}.{payload}");
+    let signature = URL_SAFE_NO_PAD.encode(sign(signed.as_bytes()));
+    format!("{signed}.{signature}")
+}
+
+fn es256(claims: &CoreIdTokenClaims) -> String {
+    jws(
+        json!({"alg": "ES256", "kid": EC_KID, "typ": "JWT"}),
+        claims,
+        |bytes| {
+            let signature: Signature = ec_key().sign(bytes);
+            signature.to_bytes().to_vec()
+        },
+    )
+}
+
+fn hs256_with_public_key(claims: &CoreIdTokenClaims) -> String {
+    let public = serde_json::to_vec(&signing_key(KEY_PEM, KID).as_verification_key()).expect("jwk");
+    jws(
+        json!({"alg": "HS256", "kid": KID, "typ": "JWT"}),
+        claims,
+        |bytes| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(&public).expect("any key length");
+            mac.update(bytes);
+            mac.finalize().into_bytes().to_vec()
+        },
+    )
+}
+
+/// `at_hash` for ES256 and RS256: the left half of SHA-256, base64url.
+fn left_half_sha256(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
 }
 
 /// A JWT with `alg=none` and no signature: what a forger sends.
@@ -184,26 +311,38 @@ fn unsigned(claims: &CoreIdTokenClaims) -> String {
     format!("{header}.{payload}.")
 }
 
-async fn discovery(State(issuer): State<Arc<Issuer>>) -> Json<serde_json::Value> {
+async fn discovery(State(issuer): State<Arc<Issuer>>) -> Response {
+    issuer.discovery_fetches.fetch_add(1, Ordering::SeqCst);
     let url = &issuer.url;
+    let named = match issuer.behaviour().discovery {
+        Discovery::Down => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        Discovery::OtherIssuer => format!("{url}/other"),
+        Discovery::Up => url.clone(),
+    };
     Json(json!({
-        "issuer": url,
+        "issuer": named,
         "authorization_endpoint": format!("{url}/authorize"),
         "token_endpoint": format!("{url}/token"),
         "userinfo_endpoint": format!("{url}/userinfo"),
         "jwks_uri": format!("{url}/jwks"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
     }))
+    .into_response()
 }
 
-async fn jwks() -> Json<CoreJsonWebKeySet> {
-    Json(CoreJsonWebKeySet::new(vec![
-        signing_key(KEY_PEM).as_verification_key(),
-    ]))
+/// The RSA key and the EC key; after a rotation also the new RSA key.
+async fn jwks(State(issuer): State<Arc<Issuer>>) -> Json<serde_json::Value> {
+    issuer.key_fetches.fetch_add(1, Ordering::SeqCst);
+    let rsa = |pem, kid| serde_json::to_value(signing_key(pem, kid).as_verification_key());
+    let mut keys = vec![rsa(KEY_PEM, KID).expect("jwk"), ec_jwk()];
+    if issuer.behaviour().signing == Signing::Rotated {
+        keys.push(rsa(OTHER_KEY_PEM, ROTATED_KID).expect("jwk"));
+    }
+    Json(json!({ "keys": keys }))
 }
 
 #[derive(Deserialize)]
@@ -280,7 +419,7 @@ async fn token(
         return refusal(StatusCode::BAD_REQUEST, "invalid_grant");
     }
     Json(json!({
-        "access_token": "at-for-ada",
+        "access_token": ACCESS_TOKEN,
         "token_type": "Bearer",
         "expires_in": 300,
         "id_token": issuer.id_token(&grant.nonce),
@@ -293,7 +432,9 @@ fn refusal(status: StatusCode, error: &str) -> Response {
 }
 
 async fn userinfo(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> Response {
-    if headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some("Bearer at-for-ada") {
+    if headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
+        != Some(format!("Bearer {ACCESS_TOKEN}").as_str())
+    {
         return StatusCode::UNAUTHORIZED.into_response();
     }
     let b = issuer.behaviour();
@@ -319,8 +460,20 @@ impl OidcEnv {
     /// The app with `[providers.corp]` of kind `oidc` pointing at the test issuer, configured
     /// as people configure it, so the factory discovers it.
     pub async fn start() -> Self {
+        Self::start_with(|_| {}, |f| f, Vec::new()).await
+    }
+
+    /// [`OidcEnv::start`] with the issuer behaving as `behave` says from its first answer
+    /// (discovery included), more configuration, and more providers beside it.
+    pub async fn start_with(
+        behave: impl FnOnce(&mut Behaviour),
+        tweak: impl FnOnce(figment::Figment) -> figment::Figment,
+        extra: Vec<Arc<dyn loginwith::auth::Provider>>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let mut behaviour = Behaviour::default();
+        behave(&mut behaviour);
         let mut made = None;
         let configured = url.clone();
         let env = TestEnv::start_with_providers(
@@ -328,20 +481,24 @@ impl OidcEnv {
                 let issuer = Arc::new(Issuer {
                     url: url.clone(),
                     redirect_uri: format!("{app_url}/callback/corp"),
-                    behaviour: Mutex::new(Behaviour::default()),
+                    behaviour: Mutex::new(behaviour),
                     codes: Mutex::new(HashMap::new()),
+                    discovery_fetches: AtomicUsize::new(0),
+                    key_fetches: AtomicUsize::new(0),
                 });
                 let router = issuer.clone().router();
                 tokio::spawn(async move { axum::serve(listener, router).await });
                 made = Some(issuer);
-                Vec::new()
+                extra
             },
             move |f| {
-                f.merge(("providers.corp.kind", "oidc"))
-                    .merge(("providers.corp.issuer", configured))
-                    .merge(("providers.corp.client_id", OIDC_CLIENT_ID))
-                    .merge(("providers.corp.client_secret", OIDC_CLIENT_SECRET))
-                    .merge(("providers.corp.display_name", "Corp SSO"))
+                tweak(
+                    f.merge(("providers.corp.kind", "oidc"))
+                        .merge(("providers.corp.issuer", configured))
+                        .merge(("providers.corp.client_id", OIDC_CLIENT_ID))
+                        .merge(("providers.corp.client_secret", OIDC_CLIENT_SECRET))
+                        .merge(("providers.corp.display_name", "Corp SSO")),
+                )
             },
         )
         .await;
@@ -349,6 +506,14 @@ impl OidcEnv {
             env,
             issuer: made.expect("the issuer was made"),
         }
+    }
+
+    /// How often the app fetched the discovery document and the keys.
+    pub fn fetches(&self) -> (usize, usize) {
+        (
+            self.issuer.discovery_fetches.load(Ordering::SeqCst),
+            self.issuer.key_fetches.load(Ordering::SeqCst),
+        )
     }
 
     /// `/authorize/corp` → the issuer (approves at once) → `/callback/corp` → `/preloader`;

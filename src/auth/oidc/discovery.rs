@@ -1,0 +1,158 @@
+//! An issuer's discovery document and keys: fetched once at start-up and again on a schedule,
+//! so that an issuer being down never takes the site down and a refresh that fails keeps the
+//! last good document.
+
+use std::{
+    sync::{Arc, Weak},
+    time::Duration,
+};
+
+use openidconnect::{
+    AdditionalProviderMetadata, IssuerUrl, JsonWebKeySet,
+    core::{
+        CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+        CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+        CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+    },
+};
+use serde::{Deserialize, Serialize};
+use tracing::{error, info, warn};
+
+use super::Oidc;
+use crate::auth::{
+    http::{HttpClient, HttpError, error_chain},
+    oauth::excerpt,
+};
+
+/// The first retry after a failed discovery; each failure doubles it...
+pub const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// ...up to this (or the refresh period, when that is shorter).
+const LONGEST_RETRY: Duration = Duration::from_secs(5 * 60);
+
+/// The discovery member openidconnect's core metadata lacks: RFC 9207's promise that the
+/// issuer names itself in `iss` on every authorization response.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct IssParameter {
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+impl AdditionalProviderMetadata for IssParameter {}
+
+/// Core provider metadata plus [`IssParameter`].
+pub type Metadata = openidconnect::ProviderMetadata<
+    IssParameter,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// Why discovery gave no usable document.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DiscoveryError {
+    /// The document or the keys could not be fetched or read: worth trying again.
+    #[error("discovery failed: {0}")]
+    Unreachable(String),
+    /// The document names another issuer (not byte for byte the configured one): a
+    /// configuration mistake, or someone else's document. Never used.
+    #[error("discovery names another issuer: {0}")]
+    OtherIssuer(String),
+}
+
+/// The document and keys at `issuer` (openidconnect compares the document's `issuer` with the
+/// configured one before fetching the keys).
+pub async fn fetch(issuer: &IssuerUrl, http: &HttpClient) -> Result<Metadata, DiscoveryError> {
+    Metadata::discover_async(issuer.clone(), http)
+        .await
+        .map_err(|error| match error {
+            openidconnect::DiscoveryError::Validation(detail) => {
+                DiscoveryError::OtherIssuer(detail)
+            }
+            openidconnect::DiscoveryError::Response(status, _, _) => {
+                DiscoveryError::Unreachable(format!("HTTP {status}"))
+            }
+            other => DiscoveryError::Unreachable(detail(&other)),
+        })
+}
+
+/// The issuer's keys again (after an ID token named a key we do not have).
+pub async fn fetch_keys(
+    metadata: &Metadata,
+    http: &HttpClient,
+) -> Result<JsonWebKeySet<CoreJsonWebKey>, String> {
+    JsonWebKeySet::fetch_async(metadata.jwks_uri(), http)
+        .await
+        .map_err(|error| match error {
+            openidconnect::DiscoveryError::Response(status, _, _) => format!("HTTP {status}"),
+            other => detail(&other),
+        })
+}
+
+fn detail(error: &openidconnect::DiscoveryError<HttpError>) -> String {
+    excerpt(&error_chain(error), 200)
+}
+
+/// Keeps `oidc`'s document fresh in the background for as long as the provider lives: every
+/// `refresh` after a success; after a failure with a backoff from one second, doubling, up to
+/// five minutes (or `refresh`). The first attempt is `first_in` from now.
+pub fn keep_fresh(oidc: &Arc<Oidc>, first_in: Duration, refresh: Duration) {
+    let oidc: Weak<Oidc> = Arc::downgrade(oidc);
+    tokio::spawn(async move {
+        let longest = LONGEST_RETRY.min(refresh).max(FIRST_RETRY);
+        let mut backoff = FIRST_RETRY;
+        let mut delay = first_in;
+        loop {
+            tokio::time::sleep(delay).await;
+            let Some(oidc) = oidc.upgrade() else {
+                return;
+            };
+            delay = match oidc.rediscover().await {
+                Ok(()) => {
+                    backoff = FIRST_RETRY;
+                    refresh
+                }
+                Err(failure) => {
+                    let retry = backoff;
+                    backoff = (backoff * 2).min(longest);
+                    report(&oidc, &failure, retry);
+                    retry
+                }
+            };
+        }
+    });
+}
+
+/// One log line per failed attempt, saying what people see meanwhile.
+fn report(oidc: &Oidc, failure: &DiscoveryError, retry: Duration) {
+    let provider = oidc.name();
+    let retry_secs = retry.as_secs();
+    match failure {
+        DiscoveryError::Unreachable(detail) if oidc.is_available() => warn!(
+            provider,
+            retry_secs, "discovery refresh failed ({detail}); keeping the last good document"
+        ),
+        DiscoveryError::Unreachable(detail) => warn!(
+            provider,
+            retry_secs,
+            "issuer unreachable ({detail}); its sign-ins show a \"cannot reach\" page until discovery succeeds"
+        ),
+        DiscoveryError::OtherIssuer(detail) => error!(
+            provider,
+            retry_secs,
+            "provider unavailable: the discovery document names another issuer ({detail}); check providers.{provider}.issuer"
+        ),
+    }
+}
+
+/// Logged when a provider that was unavailable has a document again.
+pub fn report_recovered(provider: &str) {
+    info!(provider, "issuer discovered: sign-ins are open again");
+}

@@ -49,10 +49,12 @@ process.on('exit', () => {
  * `{ 'dev_provider.latency_ms': 3000 }`, turned into `LOGINWITH_DEV_PROVIDER__LATENCY_MS`
  * (`env` becomes `LOGINWITH_ENV`). Options: `logFile` keeps its output; `env` adds other
  * environment variables (e.g. `SSL_CERT_FILE`); `readyHost` is the `Host` the readiness
- * probe sends, for an app whose public URL is not its listening address (behind a proxy).
- * Returns `{ url, port, dir, log(), stop() }`.
+ * probe sends, for an app whose public URL is not its listening address (behind a proxy);
+ * `port` is the loopback port to listen on, for a scenario whose providers must know the
+ * app's redirect URIs before it starts (a port taken meanwhile is then the caller's to retry:
+ * the error has `portTaken`). Returns `{ url, port, dir, log(), stop() }`.
  */
-export async function startApp(config = {}, { logFile, env: extraEnv = {}, readyHost } = {}) {
+export async function startApp(config = {}, { logFile, env: extraEnv = {}, readyHost, port } = {}) {
   const bin = binaryPath();
   if (!existsSync(bin)) {
     throw new Error(`loginwith binary not found at ${bin}: run \`cargo build\` in ${REPO_ROOT} or set LOGINWITH_BIN`);
@@ -60,10 +62,10 @@ export async function startApp(config = {}, { logFile, env: extraEnv = {}, ready
   let lastError;
   for (let attempt = 0; attempt < 3; attempt += 1) {
     try {
-      return await startOnce(bin, config, { logFile, extraEnv, readyHost });
+      return await startOnce(bin, config, { logFile, extraEnv, readyHost, port });
     } catch (error) {
       lastError = error;
-      if (!error.portTaken) throw error;
+      if (!error.portTaken || port) throw error;
     }
   }
   throw lastError;
@@ -81,8 +83,8 @@ function probe(url, host) {
   });
 }
 
-async function startOnce(bin, config, { logFile, extraEnv, readyHost }) {
-  const port = await freePort();
+async function startOnce(bin, config, { logFile, extraEnv, readyHost, port: fixedPort }) {
+  const port = fixedPort ?? await freePort();
   const url = `http://127.0.0.1:${port}`;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'loginwith-e2e-'));
   // Only what we set: an inherited LOGINWITH_* (LOGINWITH_BIN included) would be read as

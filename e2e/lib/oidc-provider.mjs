@@ -1,0 +1,168 @@
+// A real OpenID Provider for the browser suite: the certified `oidc-provider` package (npm,
+// pinned in package.json), in this test process, on a loopback port of its own, with one static
+// client registered for loginwith and its built-in development login and consent pages.
+//
+// oidc-provider 9 asks for Node.js 22 LTS at run time (every 9.x prints "Unsupported runtime"
+// on Node 20, and none declares `engines`); it runs on Node 20 all the same. Its warnings go
+// to this provider's log (kept in the scenario's artifacts), not to the test output.
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import http from 'node:http';
+
+/** Lines oidc-provider prints through console.warn/info while one of these runs. */
+const notices = [];
+let patched = 0;
+const original = { warn: console.warn, info: console.info };
+
+function captureNotices() {
+  if (patched++ > 0) return;
+  for (const level of ['warn', 'info']) {
+    console[level] = (...args) => {
+      if (typeof args[0] === 'string' && args[0].startsWith('oidc-provider ')) {
+        notices.push(args.join(' '));
+      } else {
+        original[level](...args);
+      }
+    };
+  }
+}
+
+function releaseNotices() {
+  if (--patched > 0) return;
+  console.warn = original.warn;
+  console.info = original.info;
+}
+
+async function loadProvider() {
+  try {
+    return (await import('oidc-provider')).default;
+  } catch (error) {
+    throw new Error(
+      'the npm package oidc-provider is missing: run `npm ci` in e2e/ (e2e/run.sh does). ' +
+        `The OpenID Connect scenario needs it and does not skip. (${error.message})`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Starts oidc-provider on 127.0.0.1 at a port the OS picks; its issuer is
+ * `http://127.0.0.1:PORT` (no trailing slash).
+ *
+ * - `client`: `{ clientId, clientSecret, redirectUri }`, registered as a confidential web
+ *   client (client_secret_basic) for the authorization-code flow only, PKCE required.
+ * - `accounts`: login → claims, e.g. `{ ada: { name, email, email_verified } }`. The login
+ *   typed on the development sign-in page (any password) is the account id and the `sub`;
+ *   a login not in the map is no account.
+ * - `latencyMs`: how long its token and userinfo endpoints wait before answering (so that a
+ *   browser really sees loginwith's preloader).
+ *
+ * Returns `{ issuer, port, requests, log(), stop() }`; `requests` lists every request it
+ * answered, in order, as `{ method, path, query, status, userAgent }`.
+ */
+export async function startOpenIdProvider({ client, accounts, latencyMs = 0 }) {
+  captureNotices();
+  let server;
+  try {
+    const Provider = await loadProvider();
+    const lines = [];
+    const log = (line) => lines.push(`${new Date().toISOString()} ${line}`);
+    const requests = [];
+
+    // Bound first, so the issuer can name the port: nothing else can take it meanwhile.
+    server = http.createServer();
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    const { port } = server.address();
+    const issuer = `http://127.0.0.1:${port}`;
+
+    // A fresh signing key per run, as a real issuer's would be its own.
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), use: 'sig', alg: 'RS256' };
+
+    const provider = new Provider(issuer, {
+      clients: [{
+        client_id: client.clientId,
+        client_secret: client.clientSecret,
+        redirect_uris: [client.redirectUri],
+        response_types: ['code'],
+        grant_types: ['authorization_code'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      }],
+      pkce: { required: () => true },
+      async findAccount(_ctx, id) {
+        const account = Object.hasOwn(accounts, id) ? accounts[id] : undefined;
+        if (!account) return undefined;
+        return {
+          accountId: id,
+          async claims() {
+            return { sub: id, ...account };
+          },
+        };
+      },
+      claims: {
+        openid: ['sub'],
+        email: ['email', 'email_verified'],
+        profile: ['name'],
+      },
+      jwks: { keys: [signingKey] },
+      cookies: { keys: [randomBytes(32).toString('hex')] },
+      features: { devInteractions: { enabled: true } },
+    });
+
+    // A request log, for the artifacts and for the scenario's assertions.
+    provider.use(async (ctx, next) => {
+      try {
+        await next();
+      } finally {
+        const entry = {
+          method: ctx.method,
+          path: ctx.path,
+          query: ctx.querystring,
+          status: ctx.status,
+          userAgent: ctx.get('user-agent'),
+        };
+        requests.push(entry);
+        log(`${entry.method} ${entry.path}${entry.query ? `?${entry.query}` : ''} ${entry.status} (${entry.userAgent || 'no user agent'})`);
+      }
+    });
+    if (latencyMs > 0) {
+      provider.use(async (ctx, next) => {
+        if (ctx.path === '/token' || ctx.path === '/me') {
+          await new Promise((resolve) => setTimeout(resolve, latencyMs));
+        }
+        await next();
+      });
+    }
+    for (const event of ['server_error', 'authorization.error', 'grant.error', 'userinfo.error', 'discovery.error', 'jwks.error', 'end_session.error']) {
+      provider.on(event, (...args) => {
+        const error = args.find((arg) => arg instanceof Error);
+        log(`${event}: ${error ? `${error.name}: ${error.message}${error.error_description ? ` (${error.error_description})` : ''}` : ''}`);
+      });
+    }
+    provider.on('grant.success', () => log('grant.success: tokens issued'));
+
+    server.on('request', provider.callback());
+    log(`listening as issuer ${issuer}`);
+
+    let stopped = false;
+    return {
+      issuer,
+      port,
+      requests,
+      log: () => [...notices, ...lines].join('\n'),
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(() => resolve()));
+        releaseNotices();
+      },
+    };
+  } catch (error) {
+    server?.close();
+    releaseNotices();
+    throw error;
+  }
+}

@@ -451,6 +451,27 @@ async fn userinfo(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> Resp
     .into_response()
 }
 
+impl Issuer {
+    /// The issuer alone on a port of its own (for the binary), behaving as `behave` says;
+    /// `redirect_uri` is the app's callback it accepts.
+    pub async fn serve(redirect_uri: &str, behave: impl FnOnce(&mut Behaviour)) -> Arc<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut behaviour = Behaviour::default();
+        behave(&mut behaviour);
+        let issuer = Arc::new(Issuer {
+            url: format!("http://{}", listener.local_addr().expect("addr")),
+            redirect_uri: redirect_uri.to_owned(),
+            behaviour: Mutex::new(behaviour),
+            codes: Mutex::new(HashMap::new()),
+            discovery_fetches: AtomicUsize::new(0),
+            key_fetches: AtomicUsize::new(0),
+        });
+        let router = issuer.clone().router();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        issuer
+    }
+}
+
 pub struct OidcEnv {
     pub env: TestEnv,
     pub issuer: Arc<Issuer>,

@@ -140,6 +140,10 @@ async fn a_person_can_delete_their_own_account() {
     let (status, page) = browser.text("/account/delete").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Delete my account"));
+    assert!(
+        page.contains("the link to your Facebook account"),
+        "names what is unlinked: {page}"
+    );
     let token = browser.csrf_token_on("/account/delete").await;
 
     let response = browser

@@ -20,11 +20,36 @@ pub async fn confirm(
     State(app): State<AppState>,
     session: WebSession,
 ) -> Result<Response, AppError> {
-    if session.user(&app.settings).await?.is_none() {
+    let Some(user) = session.user(&app.settings).await? else {
         return Ok(Redirect::to("/").into_response());
-    }
+    };
     let csrf_token = session.csrf_token().await?.unwrap_or_default();
-    Ok(DeleteAccountPage { csrf_token }.into_page(StatusCode::OK))
+    // The page names what is unlinked: "your Facebook and GitHub accounts".
+    let mut names: Vec<String> = Vec::new();
+    for identity in app.store.identities(user).await? {
+        let name = app
+            .providers
+            .get(&identity.provider)
+            .map_or(identity.provider.clone(), |p| p.display_name().to_owned());
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(DeleteAccountPage {
+        csrf_token,
+        several: names.len() > 1,
+        accounts: accounts_phrase(&names),
+    }
+    .into_page(StatusCode::OK))
+}
+
+/// "Facebook", "Facebook and GitHub", "Facebook, GitHub and Acme SSO".
+fn accounts_phrase(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -64,4 +89,23 @@ pub async fn delete(
         )
         .await?;
     Ok(Redirect::to("/").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accounts_phrase;
+
+    #[test]
+    fn accounts_are_named_as_people_write_lists() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(accounts_phrase(&names(&["Facebook"])), "Facebook");
+        assert_eq!(
+            accounts_phrase(&names(&["Facebook", "GitHub"])),
+            "Facebook and GitHub"
+        );
+        assert_eq!(
+            accounts_phrase(&names(&["Facebook", "GitHub", "Acme SSO"])),
+            "Facebook, GitHub and Acme SSO"
+        );
+    }
 }

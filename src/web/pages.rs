@@ -93,6 +93,9 @@ pub struct ProblemPage<'a> {
 #[template(path = "delete_account.html")]
 pub struct DeleteAccountPage {
     pub csrf_token: String,
+    /// The sign-in accounts that are unlinked, as a phrase ("Facebook and GitHub").
+    pub accounts: String,
+    pub several: bool,
 }
 
 #[derive(Template)]

@@ -87,7 +87,8 @@ pub trait Provider: Send + Sync + 'static {
     fn display_name(&self) -> &str;
 
     /// The brand whose colours and mark its button wears, for brands that publish them
-    /// (`"facebook"`); `None` gives a neutral button with the display name.
+    /// (`"facebook"`, `"github"`, `"google"`); `None` gives a neutral button with the display
+    /// name.
     fn brand(&self) -> Option<&'static str> {
         None
     }

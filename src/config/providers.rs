@@ -25,6 +25,16 @@ pub const FACEBOOK_API_URL: &str = "https://graph.facebook.com/v25.0";
 pub const GITHUB_AUTHORIZE_URL: &str = "https://github.com/login/oauth/authorize";
 pub const GITHUB_TOKEN_URL: &str = "https://github.com/login/oauth/access_token";
 pub const GITHUB_API_URL: &str = "https://api.github.com";
+/// Google's OpenID Connect issuer, exactly as its discovery document names it.
+pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+
+/// The brand an OpenID Connect issuer's button wears: `"google"` for Google's own issuer,
+/// compared byte for byte (as discovery compares it), and none for any other issuer, so that
+/// Google's mark only ever leads to Google. Not configurable: a `brand` key would let any
+/// issuer dress up as Google.
+pub fn oidc_brand(issuer: &str) -> Option<&'static str> {
+    (issuer == GOOGLE_ISSUER).then_some("google")
+}
 
 /// What protocol a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -422,6 +432,22 @@ mod tests {
         }
         for bad in ["", "Corp", "-x", "_x", "a.b", "a/b", "é", "a b"] {
             assert!(!is_path_segment(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_googles_own_issuer_wears_googles_brand() {
+        assert_eq!(oidc_brand("https://accounts.google.com"), Some("google"));
+        for other in [
+            "https://accounts.google.com/",
+            "http://accounts.google.com",
+            "https://Accounts.Google.com",
+            "https://accounts.google.com.evil.example",
+            "https://accounts.google.com/o/oauth2",
+            "https://sso.acme.example/realms/main",
+            "",
+        ] {
+            assert_eq!(oidc_brand(other), None, "{other}");
         }
     }
 

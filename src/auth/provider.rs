@@ -18,7 +18,8 @@ pub struct Profile {
     /// Absent when the person declined it or has none; not an error.
     pub email: Option<String>,
     /// Whether the provider says it verified `email`. Facebook gives no such flag: false.
-    /// Never a reason to merge two people (see PROVIDERS.md, "Account linking").
+    /// Never a reason to merge two people (see PROVIDERS.md, "Account linking"), unless the
+    /// provider's `link_by_verified_email` is turned on (`EmailLinking::WhenVerified`).
     pub email_verified: bool,
 }
 

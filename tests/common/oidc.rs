@@ -59,6 +59,8 @@ pub struct Behaviour {
     pub sub: String,
     pub email: String,
     pub name: String,
+    /// What the issuer says in `email_verified`.
+    pub email_verified: bool,
     /// Name and email only in userinfo, as oidc-provider does by default.
     pub claims_in_userinfo_only: bool,
     pub misbehaviour: Misbehaviour,
@@ -70,6 +72,7 @@ impl Default for Behaviour {
             sub: "ada-0001".to_owned(),
             email: "ada@corp.example".to_owned(),
             name: "Ada Lovelace".to_owned(),
+            email_verified: true,
             claims_in_userinfo_only: false,
             misbehaviour: Misbehaviour::None,
         }
@@ -133,7 +136,7 @@ impl Issuer {
         if !b.claims_in_userinfo_only {
             standard = standard
                 .set_email(Some(EndUserEmail::new(b.email.clone())))
-                .set_email_verified(Some(true))
+                .set_email_verified(Some(b.email_verified))
                 .set_name(Some(LocalizedClaim::from(EndUserName::new(b.name.clone()))));
         }
         let nonce = match b.misbehaviour {
@@ -305,7 +308,7 @@ async fn userinfo(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> Resp
         "sub": sub,
         "name": b.name,
         "email": b.email,
-        "email_verified": true,
+        "email_verified": b.email_verified,
     }))
     .into_response()
 }
@@ -319,6 +322,11 @@ impl OidcEnv {
     /// The app with `[providers.corp]` of kind `oidc` pointing at the test issuer, configured
     /// as people configure it, so the factory discovers it.
     pub async fn start() -> Self {
+        Self::start_with(|f| f).await
+    }
+
+    /// [`OidcEnv::start`] with the app's configuration changed by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(figment::Figment) -> figment::Figment) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let mut made = None;
@@ -337,11 +345,13 @@ impl OidcEnv {
                 Vec::new()
             },
             move |f| {
-                f.merge(("providers.corp.kind", "oidc"))
-                    .merge(("providers.corp.issuer", configured))
-                    .merge(("providers.corp.client_id", OIDC_CLIENT_ID))
-                    .merge(("providers.corp.client_secret", OIDC_CLIENT_SECRET))
-                    .merge(("providers.corp.display_name", "Corp SSO"))
+                tweak(
+                    f.merge(("providers.corp.kind", "oidc"))
+                        .merge(("providers.corp.issuer", configured))
+                        .merge(("providers.corp.client_id", OIDC_CLIENT_ID))
+                        .merge(("providers.corp.client_secret", OIDC_CLIENT_SECRET))
+                        .merge(("providers.corp.display_name", "Corp SSO")),
+                )
             },
         )
         .await;

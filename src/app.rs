@@ -161,7 +161,8 @@ impl App {
                 timeout,
                 limits.max_concurrent_exchanges,
                 events.clone(),
-            ),
+            )
+            .link_by_verified_email(config.providers.linking_by_verified_email()),
             events,
             auth_limiter: Arc::new(RateLimiter::new(limits.auth_per_minute, limits.auth_burst)),
             data_callback_limiter: Arc::new(RateLimiter::new(

@@ -208,3 +208,163 @@ async fn a_provider_without_a_brand_gets_a_neutral_button_with_its_name() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(location(&response).starts_with("https://acme.example/authorize?state="));
 }
+
+/// Google as the app knows it: an OpenID Connect provider named `google` whose issuer is
+/// `https://accounts.google.com`, and so, through `oidc_brand` (what `Oidc::brand` returns),
+/// Google's brand. The real `Oidc` cannot be built here: its discovery would have to reach
+/// Google. This stands in for it with the same name, issuer and brand.
+struct GoogleIssuer;
+
+impl loginwith::auth::Provider for GoogleIssuer {
+    fn id(&self) -> &str {
+        "google"
+    }
+    fn display_name(&self) -> &str {
+        "Google"
+    }
+    fn brand(&self) -> Option<&'static str> {
+        loginwith::config::oidc_brand(loginwith::config::GOOGLE_ISSUER)
+    }
+    fn issuer(&self) -> Option<&str> {
+        Some(loginwith::config::GOOGLE_ISSUER)
+    }
+    fn issuer_required(&self) -> bool {
+        false
+    }
+    fn authorization_url(
+        &self,
+        state: &oauth2::CsrfToken,
+        _: &oauth2::PkceCodeChallenge,
+        _: &str,
+    ) -> Result<Url, loginwith::auth::Unavailable> {
+        Ok(Url::parse_with_params(
+            "https://accounts.google.com/o/oauth2/v2/auth",
+            [("state", state.secret())],
+        )
+        .expect("static URL"))
+    }
+    fn exchange(
+        &self,
+        _: oauth2::AuthorizationCode,
+        _: loginwith::auth::LoginSecrets,
+    ) -> loginwith::auth::BoxFuture<
+        '_,
+        Result<loginwith::auth::Profile, loginwith::auth::ExchangeError>,
+    > {
+        Box::pin(async {
+            Err(loginwith::auth::ExchangeError::new(
+                loginwith::auth::FailureReason::Denied,
+                "test provider",
+            ))
+        })
+    }
+}
+
+/// The HTML of the link to `/authorize/{name}`, from `<a` to `</a>`.
+fn link_to<'a>(home: &'a str, name: &str) -> &'a str {
+    let href = format!(r#"href="/authorize/{name}""#);
+    let at = home
+        .find(&href)
+        .unwrap_or_else(|| panic!("no link to {name}: {home}"));
+    let start = home[..at].rfind("<a ").expect("the link's start");
+    let end = at + home[at..].find("</a>").expect("the link's end") + "</a>".len();
+    &home[start..end]
+}
+
+/// What a screen reader announces for a link made of an `alt=""` image and text: the text.
+fn accessible_name(link: &str) -> String {
+    assert!(
+        !link.contains("aria-label") && !link.contains("title="),
+        "the name comes from the text alone: {link}"
+    );
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in link.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test]
+async fn googles_issuer_gets_googles_white_button_with_the_four_colour_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("loginwith.db").display());
+    let env = TestEnv::start_on(
+        dir,
+        database_url,
+        loginwith::config::Environment::Development,
+        vec![Arc::new(GoogleIssuer)],
+        |f| f,
+    )
+    .await;
+    let browser = env.browser();
+    let (status, home) = browser.text("/").await;
+    assert_eq!(status, StatusCode::OK);
+    let facebook = home
+        .find(r#"href="/authorize/facebook""#)
+        .expect("Facebook");
+    let google_at = home.find(r#"href="/authorize/google""#).expect("Google");
+    assert!(facebook < google_at, "configuration order: {home}");
+    let google = link_to(&home, "google");
+    assert!(
+        google.starts_with(r#"<a class="button button-google" href="/authorize/google">"#),
+        "{google}"
+    );
+    assert_eq!(accessible_name(google), "Continue with Google");
+    // The mark: decorative (the text names the link), from the binary, versioned.
+    let marker = r#"<img src="/static/img/google-g.svg?v="#;
+    let at = google.find(marker).expect("Google's mark in the button");
+    let tag = &google[at..at + google[at..].find('>').expect("end of img")];
+    assert!(tag.contains(r#"alt="""#), "{tag}");
+    let src = &tag[r#"<img src=""#.len()..];
+    let src = &src[..src.find('"').expect("end of src")];
+    let response = browser.get(src).await;
+    assert_eq!(response.status(), StatusCode::OK, "{src}");
+    assert_eq!(response.headers()["content-type"], "image/svg+xml");
+    let svg = response.text().await.unwrap().to_ascii_uppercase();
+    for colour in ["#4285F4", "#34A853", "#FBBC05", "#EA4335"] {
+        assert_eq!(svg.matches(colour).count(), 1, "{colour} in the G: {svg}");
+    }
+    // The stylesheet draws the light-theme button of Google's guidelines.
+    let css_url = {
+        let at = home.find("/static/css/app.css?v=").expect("stylesheet");
+        &home[at..at + home[at..].find('"').expect("end of href")]
+    };
+    let css = browser.text(css_url).await.1;
+    let rule = &css[css.find(".button-google {").expect("a .button-google rule")..];
+    let rule = &rule[..rule.find('}').expect("end of rule")];
+    for declaration in [
+        "background: #fff",
+        "color: #1f1f1f",
+        "border-color: #747775",
+        "font-family: Roboto,",
+        "overflow-wrap: anywhere",
+    ] {
+        assert!(rule.contains(declaration), "{declaration} in {rule}");
+    }
+    // Still a sign-in like any other: to Google, with the state.
+    let response = browser.get("/authorize/google").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(location(&response).starts_with("https://accounts.google.com/o/oauth2/v2/auth?state="));
+}
+
+#[tokio::test]
+async fn an_openid_connect_issuer_other_than_google_never_wears_googles_mark() {
+    let oidc = common::oidc::OidcEnv::start().await;
+    let (_, home) = oidc.env.browser().text("/").await;
+    let corp = link_to(&home, "corp");
+    assert!(
+        corp.starts_with(
+            r#"<a class="button button-secondary button-provider" href="/authorize/corp">"#
+        ),
+        "{corp}"
+    );
+    assert_eq!(accessible_name(corp), "Continue with Corp SSO");
+    assert!(!home.contains("google-g.svg"), "{home}");
+    assert!(!home.contains("button-google"), "{home}");
+}

@@ -1,14 +1,14 @@
 //! The exchange task: runs after the callback has answered, so the browser is never held
 //! while the provider is slow.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use oauth2::AuthorizationCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{ExchangeError, FailureReason, LoginSecrets, OperationEvents, Provider};
-use crate::store::{OperationId, Store, UserId};
+use crate::store::{EmailLinking, OperationId, Store, UserId};
 
 /// Starts and bounds code exchanges: each runs under a time limit, and only so many run at
 /// once, so a flood of callbacks cannot exhaust memory or sockets.
@@ -18,6 +18,9 @@ pub struct Exchanger {
     timeout: Duration,
     slots: Arc<Semaphore>,
     events: Arc<OperationEvents>,
+    /// Providers whose new identities may join an existing person on a verified address
+    /// (`link_by_verified_email`); none by default.
+    email_linking: Arc<HashSet<String>>,
 }
 
 /// The right to run one exchange, taken before anything is written for it; the slot frees
@@ -38,7 +41,18 @@ impl Exchanger {
             timeout,
             slots: Arc::new(Semaphore::new(max_concurrent)),
             events,
+            email_linking: Arc::default(),
         }
+    }
+
+    /// Lets first sign-ins with these providers join an existing person on a verified
+    /// address (see [`EmailLinking::WhenVerified`]). Explicit links are never affected.
+    pub fn link_by_verified_email<'a>(
+        mut self,
+        providers: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        self.email_linking = Arc::new(providers.into_iter().map(str::to_owned).collect());
+        self
     }
 
     /// A free slot, or `None` when `max_concurrent` exchanges are already running.
@@ -67,6 +81,11 @@ impl Exchanger {
         let store = self.store.clone();
         let events = self.events.clone();
         let timeout = self.timeout;
+        let email_linking = if self.email_linking.contains(provider.id()) {
+            EmailLinking::WhenVerified
+        } else {
+            EmailLinking::Never
+        };
         let span = info_span!("exchange", operation = %operation, provider = provider.id());
         tokio::spawn(
             async move {
@@ -81,9 +100,15 @@ impl Exchanger {
                     });
                 let finished = match (outcome, link_for) {
                     (Ok(profile), None) => store
-                        .complete_login(operation, provider.id(), &profile)
+                        .complete_sign_in(operation, provider.id(), &profile, email_linking)
                         .await
-                        .map(|user| info!(user = %user, "sign-in exchange succeeded")),
+                        .map(|signed_in| {
+                            let user = signed_in.user;
+                            if signed_in.joined_by_email {
+                                info!(user = %user, "new identity joined an existing person on a verified address");
+                            }
+                            info!(user = %user, "sign-in exchange succeeded");
+                        }),
                     (Ok(profile), Some(user)) => store
                         .link_identity(operation, user, provider.id(), &profile)
                         .await

@@ -346,6 +346,11 @@ impl Provider for Oidc {
         &self.display_name
     }
 
+    fn brand(&self) -> Option<&'static str> {
+        // Google's colours and mark only for Google's own issuer.
+        self.issuer().and_then(crate::config::oidc_brand)
+    }
+
     fn authorization_url(
         &self,
         state: &CsrfToken,

@@ -18,7 +18,8 @@ pub struct Profile {
     /// Absent when the person declined it or has none; not an error.
     pub email: Option<String>,
     /// Whether the provider says it verified `email`. Facebook gives no such flag: false.
-    /// Never a reason to merge two people (see PROVIDERS.md, "Account linking").
+    /// Never a reason to merge two people (see PROVIDERS.md, "Account linking"), unless the
+    /// provider's `link_by_verified_email` is turned on (`EmailLinking::WhenVerified`).
     pub email_verified: bool,
 }
 
@@ -96,7 +97,8 @@ pub trait Provider: Send + Sync + 'static {
     fn display_name(&self) -> &str;
 
     /// The brand whose colours and mark its button wears, for brands that publish them
-    /// (`"facebook"`); `None` gives a neutral button with the display name.
+    /// (`"facebook"`, `"github"`, `"google"`); `None` gives a neutral button with the display
+    /// name.
     fn brand(&self) -> Option<&'static str> {
         None
     }

@@ -30,7 +30,9 @@ use url::Url;
 
 pub use fault::Fault;
 pub use problems::{ConfigError, Problem};
-pub use providers::{OAuthProviderConfig, ProviderConfig, ProviderKind, ProvidersConfig};
+pub use providers::{
+    GOOGLE_ISSUER, OAuthProviderConfig, ProviderConfig, ProviderKind, ProvidersConfig, oidc_brand,
+};
 pub use raw_env::RawEnv;
 pub use report::{DEV_PROVIDER_PATH, DatabaseLocation};
 

@@ -25,6 +25,16 @@ pub const FACEBOOK_API_URL: &str = "https://graph.facebook.com/v25.0";
 pub const GITHUB_AUTHORIZE_URL: &str = "https://github.com/login/oauth/authorize";
 pub const GITHUB_TOKEN_URL: &str = "https://github.com/login/oauth/access_token";
 pub const GITHUB_API_URL: &str = "https://api.github.com";
+/// Google's OpenID Connect issuer, exactly as its discovery document names it.
+pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+
+/// The brand an OpenID Connect issuer's button wears: `"google"` for Google's own issuer,
+/// compared byte for byte (as discovery compares it), and none for any other issuer, so that
+/// Google's mark only ever leads to Google. Not configurable: a `brand` key would let any
+/// issuer dress up as Google.
+pub fn oidc_brand(issuer: &str) -> Option<&'static str> {
+    (issuer == GOOGLE_ISSUER).then_some("google")
+}
 
 /// What protocol a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +119,12 @@ pub struct ProviderConfig {
     /// the OpenID Connect issuer (oidc: required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// A first sign-in with a new identity from this provider joins the one existing person
+    /// whose address it is, when this provider says it verified the address (and so did the
+    /// provider that gave the person theirs). Off by default: turn it on only for an issuer
+    /// that verifies addresses and never hands one to somebody else (see README).
+    #[serde(default)]
+    pub link_by_verified_email: bool,
 }
 
 // Hand-written so the secret can never reach a log line through `{:?}`.
@@ -127,6 +143,7 @@ impl std::fmt::Debug for ProviderConfig {
             .field("api_url", &self.api_url.as_ref().map(Url::as_str))
             .field("scopes", &self.scopes)
             .field("issuer", &self.issuer)
+            .field("link_by_verified_email", &self.link_by_verified_email)
             .finish()
     }
 }
@@ -235,6 +252,14 @@ impl ProvidersConfig {
         self.iter().filter(|(_, p)| p.enabled())
     }
 
+    /// The enabled providers whose new identities may join an existing person on a verified
+    /// address (`link_by_verified_email = true`).
+    pub fn linking_by_verified_email(&self) -> impl Iterator<Item = &str> {
+        self.enabled()
+            .filter(|(_, p)| p.link_by_verified_email)
+            .map(|(name, _)| name)
+    }
+
     /// Every rule the tables break, each naming its key.
     pub fn problems(&self, production: bool) -> Vec<Problem> {
         let mut problems = Vec::new();
@@ -320,6 +345,12 @@ fn provider_problems(name: &str, p: &ProviderConfig, production: bool, out: &mut
         }
     }
     issuer_problems(&key("issuer"), kind, p.issuer.as_deref(), production, out);
+    if kind == ProviderKind::Facebook && p.link_by_verified_email {
+        out.push(invalid(
+            &key("link_by_verified_email"),
+            "Facebook never says an address is verified, so this would never link anyone: leave it out",
+        ));
+    }
     let scopes = p.scopes();
     if scopes.is_empty() || scopes.iter().any(|s| s.trim().is_empty()) {
         out.push(invalid(
@@ -422,6 +453,22 @@ mod tests {
         }
         for bad in ["", "Corp", "-x", "_x", "a.b", "a/b", "é", "a b"] {
             assert!(!is_path_segment(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_googles_own_issuer_wears_googles_brand() {
+        assert_eq!(oidc_brand("https://accounts.google.com"), Some("google"));
+        for other in [
+            "https://accounts.google.com/",
+            "http://accounts.google.com",
+            "https://Accounts.Google.com",
+            "https://accounts.google.com.evil.example",
+            "https://accounts.google.com/o/oauth2",
+            "https://sso.acme.example/realms/main",
+            "",
+        ] {
+            assert_eq!(oidc_brand(other), None, "{other}");
         }
     }
 

@@ -1,10 +1,11 @@
 //! One person, several identities: listing them, adding one from a signed-in session, and
-//! removing one. Never by a matching email: linking is explicit (PROVIDERS.md, "Account
-//! linking: the safe rule").
+//! removing one. Linking is explicit (PROVIDERS.md, "Account linking: the safe rule"); the one
+//! exception, off unless a provider's `link_by_verified_email` turns it on, is a first sign-in
+//! joining the one person with the same verified address ([`person_to_join`]).
 
 use sqlx::Row;
 
-use super::{OperationId, OperationStatus, Store, StoreError, UserId, now_ms};
+use super::{EmailLinking, OperationId, OperationStatus, Store, StoreError, UserId, now_ms};
 use crate::auth::{FailureReason, Profile};
 
 /// The id of a `user_identity` row, as the "Remove" buttons name it. Only ever acted on
@@ -209,4 +210,31 @@ pub(super) async fn insert_identity(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The person a new identity joins under [`EmailLinking::WhenVerified`]: the one profile whose
+/// address equals the identity's (ASCII case aside, SQLite's `NOCASE`), when the provider
+/// verified the identity's address and that profile's address was verified too (an address
+/// some provider only claimed, such as Facebook's, could have been typed by someone planting
+/// an account for its owner to walk into). Two or more profiles with the address: nobody,
+/// never a guess.
+pub(super) async fn person_to_join(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    linking: EmailLinking,
+    profile: &Profile,
+) -> Result<Option<i64>, StoreError> {
+    let email = match (linking, profile.email.as_deref()) {
+        (EmailLinking::WhenVerified, Some(email)) if profile.email_verified => email,
+        _ => return Ok(None),
+    };
+    let matches: Vec<(i64, bool)> = sqlx::query_as(
+        "SELECT id, email_verified FROM user_profile WHERE email = ? COLLATE NOCASE LIMIT 2",
+    )
+    .bind(email)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(match matches.as_slice() {
+        [(person, true)] => Some(*person),
+        _ => None,
+    })
 }

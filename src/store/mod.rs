@@ -92,6 +92,26 @@ pub struct Operation {
     pub link_for: Option<UserId>,
 }
 
+/// Whether a first sign-in with a new identity may join an existing person whose address is
+/// the same (`providers.<name>.link_by_verified_email`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailLinking {
+    /// A new identity is always a new person (the default).
+    Never,
+    /// A new identity joins the one person with the same address (ASCII case aside) when the
+    /// provider verified it and that person's address was verified too; anything less (no
+    /// address, an unverified one, nobody or several people with it) makes a new person.
+    WhenVerified,
+}
+
+/// What [`Store::complete_sign_in`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedIn {
+    pub user: UserId,
+    /// The identity was new and joined an existing person on a verified address.
+    pub joined_by_email: bool,
+}
+
 /// A signed-in person, as the pages show them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -212,26 +232,50 @@ impl Store {
     }
 
     /// Finishes a successful exchange in one transaction: creates or updates the person
-    /// behind `(provider, profile.provider_user_id)` and marks the operation `ok`.
-    ///
-    /// `BEGIN IMMEDIATE` takes the write lock before the lookup, so two first logins of
-    /// the same person (in this process or another one on the same file) serialise and
-    /// the second one finds the first one's row: one user, never two.
+    /// behind `(provider, profile.provider_user_id)` and marks the operation `ok`. A new
+    /// identity is always a new person ([`EmailLinking::Never`]).
     pub async fn complete_login(
         &self,
         operation: OperationId,
         provider: &str,
         profile: &Profile,
     ) -> Result<UserId, StoreError> {
+        self.complete_sign_in(operation, provider, profile, EmailLinking::Never)
+            .await
+            .map(|signed_in| signed_in.user)
+    }
+
+    /// [`Store::complete_login`], where a new identity may join an existing person on a
+    /// verified address when `email_linking` allows it (see [`EmailLinking`]).
+    ///
+    /// `BEGIN IMMEDIATE` takes the write lock before the lookups, so two first logins of
+    /// the same person (in this process or another one on the same file) serialise and
+    /// the second one finds the first one's row: one user, never two, and one identity
+    /// (`UNIQUE(provider, provider_user_id)` besides).
+    pub async fn complete_sign_in(
+        &self,
+        operation: OperationId,
+        provider: &str,
+        profile: &Profile,
+        email_linking: EmailLinking,
+    ) -> Result<SignedIn, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let existing: Option<i64> = sqlx::query_scalar(
+        let mut existing: Option<i64> = sqlx::query_scalar(
             "SELECT user_profile_id FROM user_identity WHERE provider = ? AND provider_user_id = ?",
         )
         .bind(provider)
         .bind(&profile.provider_user_id)
         .fetch_optional(&mut *tx)
         .await?;
+        let mut joined_by_email = false;
+        if existing.is_none()
+            && let Some(person) = linking::person_to_join(&mut tx, email_linking, profile).await?
+        {
+            linking::insert_identity(&mut tx, person, provider, profile, now).await?;
+            existing = Some(person);
+            joined_by_email = true;
+        }
         let user_id = match existing {
             Some(user_id) => {
                 // A missing email this time (declined, phone-only account) keeps the one we had.
@@ -297,7 +341,10 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(UserId(user_id))
+        Ok(SignedIn {
+            user: UserId(user_id),
+            joined_by_email,
+        })
     }
 
     /// Takes the sign-in of an `ok` operation, once: the first caller gets the person, every

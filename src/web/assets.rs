@@ -24,7 +24,7 @@ const PREFIX: &str = "/static/";
 /// rust-embed for this handful: no dependency, and the same bytes in debug and release builds
 /// (rust-embed reads the folder from disk in debug builds unless told otherwise). A unit test
 /// below fails when this list and the folder disagree.
-const FILES: [(&str, &[u8]); 7] = [
+const FILES: [(&str, &[u8]); 8] = [
     ("css/app.css", include_bytes!("../../static/css/app.css")),
     (
         "js/preloader.js",
@@ -41,6 +41,10 @@ const FILES: [(&str, &[u8]); 7] = [
     (
         "img/facebook-f.svg",
         include_bytes!("../../static/img/facebook-f.svg"),
+    ),
+    (
+        "img/google-g.svg",
+        include_bytes!("../../static/img/google-g.svg"),
     ),
     (
         "img/github-mark.svg",

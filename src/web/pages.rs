@@ -34,8 +34,11 @@ pub struct SignInButton {
     pub label: String,
     /// In Facebook's blue with its mark.
     pub facebook: bool,
-    /// In GitHub's dark grey with its mark. Neither: a neutral button.
+    /// In GitHub's dark grey with its mark.
     pub github: bool,
+    /// White with Google's four-colour "G", as Google's sign-in branding asks. None of the
+    /// three: a neutral button.
+    pub google: bool,
 }
 
 impl SignInButton {
@@ -45,6 +48,7 @@ impl SignInButton {
             label: format!("Continue with {}", provider.display_name()),
             facebook: provider.brand() == Some("facebook"),
             github: provider.brand() == Some("github"),
+            google: provider.brand() == Some("google"),
         }
     }
 }

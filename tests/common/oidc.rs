@@ -97,6 +97,8 @@ pub struct Behaviour {
     pub sub: String,
     pub email: String,
     pub name: String,
+    /// What the issuer says in `email_verified`.
+    pub email_verified: bool,
     /// Name and email only in userinfo, as oidc-provider does by default.
     pub claims_in_userinfo_only: bool,
     pub misbehaviour: Misbehaviour,
@@ -110,6 +112,7 @@ impl Default for Behaviour {
             sub: "ada-0001".to_owned(),
             email: "ada@corp.example".to_owned(),
             name: "Ada Lovelace".to_owned(),
+            email_verified: true,
             claims_in_userinfo_only: false,
             misbehaviour: Misbehaviour::None,
             signing: Signing::Rs256,
@@ -178,7 +181,7 @@ impl Issuer {
         if !b.claims_in_userinfo_only {
             standard = standard
                 .set_email(Some(EndUserEmail::new(b.email.clone())))
-                .set_email_verified(Some(true))
+                .set_email_verified(Some(b.email_verified))
                 .set_name(Some(LocalizedClaim::from(EndUserName::new(b.name.clone()))));
         }
         let nonce = match b.misbehaviour {
@@ -446,7 +449,7 @@ async fn userinfo(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> Resp
         "sub": sub,
         "name": b.name,
         "email": b.email,
-        "email_verified": true,
+        "email_verified": b.email_verified,
     }))
     .into_response()
 }

@@ -221,34 +221,11 @@ async fn prefill(database_url: &str, count: u64) {
     let store = Store::connect(database_url)
         .await
         .expect("open the database");
-    let mut tx = store.pool().begin().await.expect("transaction");
-    let now = loginwith::store::now_ms();
-    for i in 0..count {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO user_profile (first_name, last_name, email, created_at, updated_at)
-             VALUES (?, 'Existing', ?, ?, ?) RETURNING id",
-        )
-        .bind(format!("U{i}"))
-        .bind(format!("existing{i}@bench.example"))
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
+    store
+        .insert_people(count)
         .await
-        .expect("insert profile");
-        sqlx::query(
-            "INSERT INTO user_identity (user_profile_id, provider, provider_user_id, created_at, last_login_at)
-             VALUES (?, 'facebook', ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(format!("9{i:015}"))
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .expect("insert identity");
-    }
-    tx.commit().await.expect("commit");
-    store.pool().close().await;
+        .expect("insert the existing people");
+    store.close().await;
 }
 
 #[derive(Default)]

@@ -311,6 +311,7 @@ fn verified(id: &str, email: &str) -> Profile {
         last_name: "Lovelace".into(),
         email: Some(email.into()),
         email_verified: true,
+        issuer: None,
     }
 }
 
@@ -345,9 +346,8 @@ async fn race(
 #[tokio::test]
 async fn racing_first_sign_ins_that_join_by_email_still_make_one_identity() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!("sqlite://{}/l.db", dir.path().display()))
-        .await
-        .unwrap();
+    let url = format!("sqlite://{}/l.db", dir.path().display());
+    let store = Store::connect(&url).await.unwrap();
     let op = store.create_operation("github").await.unwrap();
     let ada = store
         .complete_sign_in(
@@ -374,7 +374,7 @@ async fn racing_first_sign_ins_that_join_by_email_still_make_one_identity() {
                 (SELECT COUNT(*) FROM user_identity WHERE user_profile_id = ?)",
     )
     .bind(ada.0)
-    .fetch_one(store.pool())
+    .fetch_one(&sqlx::SqlitePool::connect(&url).await.unwrap())
     .await
     .unwrap();
     assert_eq!(counts, (2, 3, 2), "(people, identities, Ada's identities)");

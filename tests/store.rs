@@ -2,18 +2,28 @@
 
 use std::time::Duration;
 
+use sqlx::SqlitePool;
+
 use loginwith::{
     auth::{FailureReason, Profile},
     store::{OperationStatus, Store, Unlink},
 };
 
-async fn temp_store() -> (tempfile::TempDir, Store, String) {
+async fn temp_store() -> (tempfile::TempDir, Store, String, SqlitePool) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/a/b/c.db", dir.path().display());
     let store = Store::connect(&url)
         .await
         .expect("creates the folders and file");
-    (dir, store, url)
+    let db = inspect(&url).await;
+    (dir, store, url, db)
+}
+
+/// A connection of the test's own to the store's file, to look at and age rows.
+async fn inspect(url: &str) -> SqlitePool {
+    SqlitePool::connect(url)
+        .await
+        .expect("open the test database")
 }
 
 fn ada(id: &str) -> Profile {
@@ -23,25 +33,23 @@ fn ada(id: &str) -> Profile {
         last_name: "Lovelace".into(),
         email: Some("ada@example.com".into()),
         email_verified: false,
+        issuer: None,
     }
 }
 
 #[tokio::test]
 async fn the_database_is_created_in_wal_mode_with_seeded_statuses() {
-    let (_dir, store, _) = temp_store().await;
+    let (_dir, _store, _, db) = temp_store().await;
+    // WAL is a property of the file (foreign keys, a property of each connection, are shown
+    // by the cascades that tests/data_deletion.rs relies on).
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(store.pool())
+        .fetch_one(&db)
         .await
         .unwrap();
     assert_eq!(mode, "wal");
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(fk, 1);
     let codes: Vec<(i64, String)> =
         sqlx::query_as("SELECT id, code FROM async_operation_status ORDER BY id")
-            .fetch_all(store.pool())
+            .fetch_all(&db)
             .await
             .unwrap();
     assert_eq!(
@@ -52,12 +60,12 @@ async fn the_database_is_created_in_wal_mode_with_seeded_statuses() {
 
 #[tokio::test]
 async fn orphaned_pending_operations_are_expired_at_start_up() {
-    let (_dir, store, url) = temp_store().await;
+    let (_dir, store, url, db) = temp_store().await;
     let old = store.create_operation("facebook").await.unwrap();
     let fresh = store.create_operation("facebook").await.unwrap();
     sqlx::query("UPDATE async_operation SET created_at = created_at - 60000 WHERE id = ?")
         .bind(old.0)
-        .execute(store.pool())
+        .execute(&db)
         .await
         .unwrap();
     drop(store);
@@ -79,7 +87,7 @@ async fn orphaned_pending_operations_are_expired_at_start_up() {
 
 #[tokio::test]
 async fn finished_operations_older_than_a_day_are_deleted() {
-    let (_dir, store, _) = temp_store().await;
+    let (_dir, store, _, db) = temp_store().await;
     let old = store.create_operation("facebook").await.unwrap();
     store
         .fail_operation(old, FailureReason::Denied)
@@ -94,7 +102,7 @@ async fn finished_operations_older_than_a_day_are_deleted() {
     sqlx::query("UPDATE async_operation SET updated_at = updated_at - 2 * 86400000, created_at = created_at - 2 * 86400000 WHERE id IN (?, ?)")
         .bind(old.0)
         .bind(pending.0)
-        .execute(store.pool())
+        .execute(&db)
         .await
         .unwrap();
     let deleted = store
@@ -113,7 +121,7 @@ async fn finished_operations_older_than_a_day_are_deleted() {
 
 #[tokio::test]
 async fn a_finished_operation_is_never_overwritten() {
-    let (_dir, store, _) = temp_store().await;
+    let (_dir, store, _, _db) = temp_store().await;
     let op = store.create_operation("facebook").await.unwrap();
     let user = store
         .complete_login(op, "facebook", &ada("1"))
@@ -134,7 +142,7 @@ async fn a_finished_operation_is_never_overwritten() {
 
 #[tokio::test]
 async fn concurrent_upserts_of_one_identity_make_one_user() {
-    let (_dir, store, _) = temp_store().await;
+    let (_dir, store, _, db) = temp_store().await;
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let store = store.clone();
@@ -153,7 +161,7 @@ async fn concurrent_upserts_of_one_identity_make_one_user() {
     users.dedup();
     assert_eq!(users.len(), 1, "every login found the same user");
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_profile")
-        .fetch_one(store.pool())
+        .fetch_one(&db)
         .await
         .unwrap();
     assert_eq!(count, 1);
@@ -165,7 +173,7 @@ async fn the_session_table_creates_loads_saves_expires_and_deletes() {
         SessionStore,
         session::{Id, Record},
     };
-    let (_dir, store, _) = temp_store().await;
+    let (_dir, store, _, _db) = temp_store().await;
     let sessions = store.sessions();
     let mut record = Record {
         id: Id::default(),
@@ -204,21 +212,21 @@ async fn the_session_table_creates_loads_saves_expires_and_deletes() {
 
 #[tokio::test]
 async fn ids_of_deleted_people_identities_and_operations_are_never_reused() {
-    let (_dir, store, _) = temp_store().await;
+    let (_dir, store, _, db) = temp_store().await;
     let first_op = store.create_operation("facebook").await.unwrap();
     let first = store
         .complete_login(first_op, "facebook", &ada("1001"))
         .await
         .unwrap();
     let identity: i64 = sqlx::query_scalar("SELECT id FROM user_identity")
-        .fetch_one(store.pool())
+        .fetch_one(&db)
         .await
         .unwrap();
     // Ada had the highest ids of all three tables; she goes.
     store.delete_user(first).await.unwrap();
     assert_eq!(
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM async_operation")
-            .fetch_one(store.pool())
+            .fetch_one(&db)
             .await
             .unwrap(),
         0
@@ -230,7 +238,7 @@ async fn ids_of_deleted_people_identities_and_operations_are_never_reused() {
         .await
         .unwrap();
     let bob_identity: i64 = sqlx::query_scalar("SELECT id FROM user_identity")
-        .fetch_one(store.pool())
+        .fetch_one(&db)
         .await
         .unwrap();
     assert!(bob.0 > first.0, "person {bob} after {first}");
@@ -250,10 +258,11 @@ async fn the_migration_to_never_reused_ids_keeps_every_row() {
     let dir = tempfile::tempdir().unwrap();
     let old_migrations = dir.path().join("migrations");
     std::fs::create_dir(&old_migrations).unwrap();
-    let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
     files.sort();
     for file in files.iter().take(3) {
         std::fs::copy(file, old_migrations.join(file.file_name().unwrap())).unwrap();
@@ -283,7 +292,7 @@ async fn the_migration_to_never_reused_ids_keeps_every_row() {
     old.close().await;
 
     let store = Store::connect(&url).await.unwrap();
-    let pool = store.pool();
+    let pool = &inspect(&url).await;
     let people: Vec<(i64, String)> =
         sqlx::query_as("SELECT id, first_name FROM user_profile ORDER BY id")
             .fetch_all(pool)
@@ -371,7 +380,7 @@ async fn the_migration_to_never_reused_ids_keeps_every_row() {
 
 #[tokio::test]
 async fn linking_attaches_a_free_identity_and_never_takes_someone_elses() {
-    let (_dir, store, _) = temp_store().await;
+    let (_dir, store, _, _db) = temp_store().await;
     let op = store.create_operation("facebook").await.unwrap();
     let ada_user = store
         .complete_login(op, "facebook", &ada("1001"))
@@ -466,7 +475,7 @@ async fn linking_attaches_a_free_identity_and_never_takes_someone_elses() {
 
 #[tokio::test]
 async fn a_link_for_a_person_deleted_meanwhile_writes_nothing() {
-    let (_dir, store, _) = temp_store().await;
+    let (_dir, store, _, db) = temp_store().await;
     let op = store.create_operation("facebook").await.unwrap();
     let user = store
         .complete_login(op, "facebook", &ada("1001"))
@@ -482,7 +491,7 @@ async fn a_link_for_a_person_deleted_meanwhile_writes_nothing() {
         Err(FailureReason::Internal)
     );
     let identities: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_identity")
-        .fetch_one(store.pool())
+        .fetch_one(&db)
         .await
         .unwrap();
     assert_eq!(identities, 0);

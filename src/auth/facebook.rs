@@ -142,6 +142,7 @@ impl Facebook {
             email: clean(me.email),
             // Facebook does not say whether it verified the address.
             email_verified: false,
+            issuer: None,
         })
     }
 }

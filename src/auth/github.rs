@@ -270,6 +270,7 @@ fn profile(user: User, emails: &[Email]) -> Profile {
         // Only a verified address is ever taken.
         email_verified: email.is_some(),
         email,
+        issuer: None,
     }
 }
 

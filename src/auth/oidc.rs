@@ -520,6 +520,7 @@ fn profile_from_id_token(claims: &CoreIdTokenClaims) -> Profile {
         last_name,
         email_verified: email.is_some() && claims.email_verified() == Some(true),
         email,
+        issuer: Some(claims.issuer().to_string()),
     }
 }
 

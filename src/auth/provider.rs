@@ -21,6 +21,9 @@ pub struct Profile {
     /// Never a reason to merge two people (see PROVIDERS.md, "Account linking"), unless the
     /// provider's `link_by_verified_email` is turned on (`EmailLinking::WhenVerified`).
     pub email_verified: bool,
+    /// The OpenID Connect issuer that vouches for `provider_user_id` (the ID token's `iss`),
+    /// kept with the identity; `None` for OAuth-only providers.
+    pub issuer: Option<String>,
 }
 
 /// What a started sign-in kept server-side and hands back to its provider at the exchange:

@@ -1,8 +1,10 @@
 //! Deleting people: Facebook's Data Deletion and Deauthorize callbacks, and self-service.
 
-use sqlx::Row;
-
-use super::{Store, StoreError, UserId, now_ms};
+use super::{
+    Store, StoreError, UserId,
+    backend::{Tx, on_db, on_tx},
+    now_ms,
+};
 
 /// What a deletion removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,26 +32,29 @@ impl Store {
         provider: &str,
         provider_user_id: &str,
     ) -> Result<Deletion, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let user: Option<i64> = sqlx::query_scalar(
-            "DELETE FROM user_identity WHERE provider = ? AND provider_user_id = ?
+        let mut tx = self.db.begin_write().await?;
+        let user: Option<i64> = on_tx!(&mut tx, |conn| sqlx::query_scalar(
+            "DELETE FROM user_identity WHERE provider = $1 AND provider_user_id = $2
              RETURNING user_profile_id",
         )
         .bind(provider)
         .bind(provider_user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        .fetch_optional(conn)
+        .await)?;
         let Some(user) = user else {
             return Ok(Deletion {
                 identity_deleted: false,
                 profile_deleted: false,
             });
         };
-        let remaining: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM user_identity WHERE user_profile_id = ?")
-                .bind(user)
-                .fetch_one(&mut *tx)
-                .await?;
+        // Two identities of one person removed at once must not both see the other one left.
+        tx.lock_person(user).await?;
+        let remaining: i64 = on_tx!(&mut tx, |conn| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM user_identity WHERE user_profile_id = $1"
+        )
+        .bind(user)
+        .fetch_one(conn)
+        .await)?;
         let profile_deleted = remaining == 0;
         if profile_deleted {
             delete_profile(&mut tx, user).await?;
@@ -67,12 +72,14 @@ impl Store {
 
     /// Removes a person entirely: every identity, their operations and their profile.
     pub async fn delete_user(&self, user: UserId) -> Result<Deletion, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let identities = sqlx::query("DELETE FROM user_identity WHERE user_profile_id = ?")
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let mut tx = self.db.begin_write().await?;
+        let identities = on_tx!(&mut tx, |conn| sqlx::query(
+            "DELETE FROM user_identity WHERE user_profile_id = $1"
+        )
+        .bind(user.0)
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
         let profile_deleted = delete_profile(&mut tx, user.0).await?;
         tx.commit().await?;
         Ok(Deletion {
@@ -88,18 +95,19 @@ impl Store {
         provider: &str,
         deletion: Deletion,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        on_db!(&self.db, |pool| sqlx::query(
             "INSERT INTO deletion_request
              (confirmation_code, provider, identity_deleted, profile_deleted, created_at)
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(confirmation_code)
         .bind(provider)
         .bind(deletion.identity_deleted)
         .bind(deletion.profile_deleted)
         .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         Ok(())
     }
 
@@ -107,55 +115,60 @@ impl Store {
         &self,
         confirmation_code: &str,
     ) -> Result<Option<DeletionRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT confirmation_code, provider, identity_deleted, profile_deleted, created_at
-             FROM deletion_request WHERE confirmation_code = ?",
-        )
-        .bind(confirmation_code)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(DeletionRecord {
-                confirmation_code: row.try_get("confirmation_code")?,
-                provider: row.try_get("provider")?,
-                deletion: Deletion {
-                    identity_deleted: row.try_get("identity_deleted")?,
-                    profile_deleted: row.try_get("profile_deleted")?,
-                },
-                created_at_ms: row.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        let row: Option<(String, String, bool, bool, i64)> = on_db!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT confirmation_code, provider, identity_deleted, profile_deleted, created_at
+                 FROM deletion_request WHERE confirmation_code = $1",
+            )
+            .bind(confirmation_code)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row.map(
+            |(confirmation_code, provider, identity_deleted, profile_deleted, created_at_ms)| {
+                DeletionRecord {
+                    confirmation_code,
+                    provider,
+                    deletion: Deletion {
+                        identity_deleted,
+                        profile_deleted,
+                    },
+                    created_at_ms,
+                }
+            },
+        ))
     }
 }
 
 /// Deletes a profile with its operations and every session signed in as it. (Foreign keys
 /// would cascade to both; the deletes say so here, where a reader looks.)
-async fn delete_profile(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    user: i64,
-) -> Result<bool, StoreError> {
+async fn delete_profile(tx: &mut Tx<'_>, user: i64) -> Result<bool, StoreError> {
     end_sessions(tx, user).await?;
-    sqlx::query("DELETE FROM async_operation WHERE user_profile_id = ?")
-        .bind(user)
-        .execute(&mut **tx)
-        .await?;
-    let deleted = sqlx::query("DELETE FROM user_profile WHERE id = ?")
-        .bind(user)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+    on_tx!(tx, |conn| sqlx::query(
+        "DELETE FROM async_operation WHERE user_profile_id = $1"
+    )
+    .bind(user)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    let deleted = on_tx!(tx, |conn| sqlx::query(
+        "DELETE FROM user_profile WHERE id = $1"
+    )
+    .bind(user)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(deleted > 0)
 }
 
 /// Ends every session signed in as `user`, on every browser.
-async fn end_sessions(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    user: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM session WHERE user_id = ?")
-        .bind(user)
-        .execute(&mut **tx)
-        .await?;
+async fn end_sessions(tx: &mut Tx<'_>, user: i64) -> Result<(), StoreError> {
+    on_tx!(tx, |conn| sqlx::query(
+        "DELETE FROM session WHERE user_id = $1"
+    )
+    .bind(user)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(())
 }

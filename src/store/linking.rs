@@ -3,9 +3,11 @@
 //! exception, off unless a provider's `link_by_verified_email` turns it on, is a first sign-in
 //! joining the one person with the same verified address ([`person_to_join`]).
 
-use sqlx::Row;
-
-use super::{EmailLinking, OperationId, OperationStatus, Store, StoreError, UserId, now_ms};
+use super::{
+    EmailLinking, OperationId, OperationStatus, Store, StoreError, UserId,
+    backend::{Tx, on_db, on_tx},
+    now_ms,
+};
 use crate::auth::{FailureReason, Profile};
 
 /// The id of a `user_identity` row, as the "Remove" buttons name it. Only ever acted on
@@ -35,23 +37,22 @@ pub enum Unlink {
 impl Store {
     /// The person's identities, oldest first.
     pub async fn identities(&self, user: UserId) -> Result<Vec<Identity>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<(i64, String, i64, i64)> = on_db!(&self.db, |pool| sqlx::query_as(
             "SELECT id, provider, created_at, last_login_at FROM user_identity
-             WHERE user_profile_id = ? ORDER BY id",
+             WHERE user_profile_id = $1 ORDER BY id",
         )
         .bind(user.0)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(Identity {
-                    id: IdentityId(row.try_get("id")?),
-                    provider: row.try_get("provider")?,
-                    created_at_ms: row.try_get("created_at")?,
-                    last_login_at_ms: row.try_get("last_login_at")?,
-                })
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, provider, created_at_ms, last_login_at_ms)| Identity {
+                id: IdentityId(id),
+                provider,
+                created_at_ms,
+                last_login_at_ms,
             })
-            .collect()
+            .collect())
     }
 
     /// Records a pending exchange that adds an identity to `user` instead of signing in.
@@ -80,67 +81,62 @@ impl Store {
         profile: &Profile,
     ) -> Result<Result<(), FailureReason>, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let still_pending: bool = sqlx::query_scalar(
+        let mut tx = self.db.begin_write().await?;
+        let still_pending: bool = on_tx!(&mut tx, |conn| sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM async_operation
-                            WHERE id = ? AND async_operation_status_id = ?
-                              AND link_user_profile_id = ?)",
+                            WHERE id = $1 AND async_operation_status_id = $2
+                              AND link_user_profile_id = $3)",
         )
         .bind(operation.0)
         .bind(OperationStatus::Pending.id())
         .bind(user.0)
-        .fetch_one(&mut *tx)
-        .await?;
+        .fetch_one(conn)
+        .await)?;
         if !still_pending {
             return Ok(Err(FailureReason::Internal));
         }
-        let owner: Option<i64> = sqlx::query_scalar(
-            "SELECT user_profile_id FROM user_identity WHERE provider = ? AND provider_user_id = ?",
-        )
-        .bind(provider)
-        .bind(&profile.provider_user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        match owner {
-            None => insert_identity(&mut tx, user.0, provider, profile, now).await?,
-            Some(owner) if owner == user.0 => {
-                sqlx::query(
-                    "UPDATE user_identity SET last_login_at = ?
-                     WHERE provider = ? AND provider_user_id = ?",
-                )
-                .bind(now)
-                .bind(provider)
-                .bind(&profile.provider_user_id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Some(_) => {
-                sqlx::query(
-                    "UPDATE async_operation
-                     SET async_operation_status_id = ?, error = ?, updated_at = ?
-                     WHERE id = ?",
-                )
-                .bind(OperationStatus::Error.id())
-                .bind(FailureReason::IdentityTaken.code())
-                .bind(now)
-                .bind(operation.0)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
+        // Attached when free; the unique (provider, provider_user_id) settles a race with
+        // someone else's first sign-in, and the owner found then decides.
+        let inserted = insert_identity(&mut tx, user.0, provider, profile, now).await?;
+        if !inserted {
+            let owner: i64 = on_tx!(&mut tx, |conn| sqlx::query_scalar(
+                "SELECT user_profile_id FROM user_identity
+                 WHERE provider = $1 AND provider_user_id = $2",
+            )
+            .bind(provider)
+            .bind(&profile.provider_user_id)
+            .fetch_one(conn)
+            .await)?;
+            if owner != user.0 {
+                // Someone else's: nothing changes but the operation's failure.
+                drop(tx);
+                self.fail_operation(operation, FailureReason::IdentityTaken)
+                    .await?;
                 return Ok(Err(FailureReason::IdentityTaken));
             }
+            on_tx!(&mut tx, |conn| sqlx::query(
+                "UPDATE user_identity SET last_login_at = $1
+                 WHERE provider = $2 AND provider_user_id = $3",
+            )
+            .bind(now)
+            .bind(provider)
+            .bind(&profile.provider_user_id)
+            .execute(conn)
+            .await
+            .map(|done| done.rows_affected()))?;
         }
-        sqlx::query(
+        on_tx!(&mut tx, |conn| sqlx::query(
             "UPDATE async_operation
-             SET async_operation_status_id = ?, user_profile_id = ?, updated_at = ?
-             WHERE id = ?",
+             SET async_operation_status_id = $1, user_profile_id = $2, updated_at = $3
+             WHERE id = $4",
         )
         .bind(OperationStatus::Ok.id())
         .bind(user.0)
         .bind(now)
         .bind(operation.0)
-        .execute(&mut *tx)
-        .await?;
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
         tx.commit().await?;
         Ok(Ok(()))
     }
@@ -155,61 +151,69 @@ impl Store {
         identity: IdentityId,
         keep_session: Option<&str>,
     ) -> Result<Unlink, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM user_identity WHERE user_profile_id = ?")
-                .bind(user.0)
-                .fetch_one(&mut *tx)
-                .await?;
-        let theirs: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM user_identity WHERE id = ? AND user_profile_id = ?)",
+        let mut tx = self.db.begin_write().await?;
+        // Two removals at once must not both see the other identity left.
+        tx.lock_person(user.0).await?;
+        let (count, theirs): (i64, bool) = on_tx!(&mut tx, |conn| sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN id = $2 THEN 1 ELSE 0 END), 0) > 0
+             FROM user_identity WHERE user_profile_id = $1",
         )
-        .bind(identity.0)
         .bind(user.0)
-        .fetch_one(&mut *tx)
-        .await?;
+        .bind(identity.0)
+        .fetch_one(conn)
+        .await)?;
         if !theirs {
             return Ok(Unlink::NotFound);
         }
         if count <= 1 {
             return Ok(Unlink::LastOne);
         }
-        sqlx::query("DELETE FROM user_identity WHERE id = ? AND user_profile_id = ?")
-            .bind(identity.0)
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM session WHERE user_id = ? AND id IS NOT ?")
-            .bind(user.0)
-            .bind(keep_session)
-            .execute(&mut *tx)
-            .await?;
+        on_tx!(&mut tx, |conn| sqlx::query(
+            "DELETE FROM user_identity WHERE id = $1 AND user_profile_id = $2"
+        )
+        .bind(identity.0)
+        .bind(user.0)
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+        on_tx!(&mut tx, |conn| sqlx::query(
+            "DELETE FROM session WHERE user_id = $1 AND id IS DISTINCT FROM $2"
+        )
+        .bind(user.0)
+        .bind(keep_session)
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
         tx.commit().await?;
         Ok(Unlink::Removed)
     }
 }
 
 /// Attaches the identity `(provider, profile.provider_user_id)` to `user`.
+/// Attaches the identity `(provider, profile.provider_user_id)` to `user`; `false` when it
+/// exists already (the unique constraint decides, so racing inserts cannot both succeed).
 pub(super) async fn insert_identity(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut Tx<'_>,
     user: i64,
     provider: &str,
     profile: &Profile,
     now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
+) -> Result<bool, StoreError> {
+    let inserted = on_tx!(tx, |conn| sqlx::query(
         "INSERT INTO user_identity
-         (user_profile_id, provider, provider_user_id, created_at, last_login_at)
-         VALUES (?, ?, ?, ?, ?)",
+         (user_profile_id, provider, provider_user_id, issuer, created_at, last_login_at)
+         VALUES ($1, $2, $3, $4, $5, $5)
+         ON CONFLICT (provider, provider_user_id) DO NOTHING",
     )
     .bind(user)
     .bind(provider)
     .bind(&profile.provider_user_id)
+    .bind(&profile.issuer)
     .bind(now)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(inserted == 1)
 }
 
 /// The person a new identity joins under [`EmailLinking::WhenVerified`]: the one profile whose
@@ -219,7 +223,7 @@ pub(super) async fn insert_identity(
 /// an account for its owner to walk into). Two or more profiles with the address: nobody,
 /// never a guess.
 pub(super) async fn person_to_join(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut Tx<'_>,
     linking: EmailLinking,
     profile: &Profile,
 ) -> Result<Option<i64>, StoreError> {
@@ -227,12 +231,19 @@ pub(super) async fn person_to_join(
         (EmailLinking::WhenVerified, Some(email)) if profile.email_verified => email,
         _ => return Ok(None),
     };
-    let matches: Vec<(i64, bool)> = sqlx::query_as(
-        "SELECT id, email_verified FROM user_profile WHERE email = ? COLLATE NOCASE LIMIT 2",
-    )
-    .bind(email)
-    .fetch_all(&mut **tx)
-    .await?;
+    // Each database's case-insensitive lookup, matching its index.
+    let sql = match tx {
+        Tx::Sqlite(_) => {
+            "SELECT id, email_verified FROM user_profile WHERE email = $1 COLLATE NOCASE LIMIT 2"
+        }
+        Tx::Postgres(_) => {
+            "SELECT id, email_verified FROM user_profile WHERE lower(email) = lower($1) LIMIT 2"
+        }
+    };
+    let matches: Vec<(i64, bool)> = on_tx!(tx, |conn| sqlx::query_as(sql)
+        .bind(email)
+        .fetch_all(conn)
+        .await)?;
     Ok(match matches.as_slice() {
         [(person, true)] => Some(*person),
         _ => None,

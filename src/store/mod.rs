@@ -1,19 +1,19 @@
 //! All SQL lives here. Handlers and the exchange task speak in domain types
-//! ([`UserId`], [`Operation`], [`Profile`]), so a PostgreSQL backend can be added
-//! behind the same methods without touching them.
+//! ([`UserId`], [`Operation`], [`Profile`]); the database is a SQLite file or PostgreSQL,
+//! chosen by `database.url`'s scheme (see [`backend`]).
 
+mod backend;
 mod clock;
 mod deletion;
 mod ids;
 mod linking;
+mod postgres;
 mod sessions;
+mod sqlite;
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::time::Duration;
 
-use sqlx::{
-    Row, SqlitePool,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-};
+use backend::{Db, Tx, on_db, on_tx};
 
 pub use clock::{millis, now_ms};
 pub use deletion::{Deletion, DeletionRecord};
@@ -23,23 +23,40 @@ pub use sessions::{SIGNED_IN_KEY, SessionTable};
 
 use crate::auth::{FailureReason, Profile};
 
-/// How long SQLite waits for a competing writer (another task or another instance)
-/// before giving up with "database is locked".
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("cannot open the database file {path}: {source}")]
+    #[error("cannot open the database {path}: {source}")]
     Open { path: String, source: sqlx::Error },
     #[error("database folder {path}: {source}")]
     Folder {
         path: String,
         source: std::io::Error,
     },
+    #[error("database.url must start with sqlite: or postgres: ({0:?})")]
+    Scheme(String),
+    /// The same first sign-in kept losing a race it should win on its second try.
+    #[error("a first sign-in kept colliding with another one")]
+    Contention,
+}
+
+/// How many connections to keep and how long to wait for one.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// The state of one asynchronous code exchange, as `async_operation_status` names it.
@@ -121,40 +138,77 @@ pub struct User {
     pub email: Option<String>,
 }
 
-/// The database: a pool of SQLite connections in WAL mode.
+/// The database: a SQLite file or a PostgreSQL server.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    db: Db,
 }
 
 impl Store {
-    /// Opens (creating the file and its folder when missing) and migrates the database.
+    /// Opens and migrates the database `url` names (`sqlite://PATH`, creating the file and
+    /// its folder when missing, or `postgres://…`), with the default pool size.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        create_parent_folder(options.get_filename())?;
-        let path = std::path::absolute(options.get_filename())
-            .unwrap_or_else(|_| options.get_filename().to_path_buf())
-            .display()
-            .to_string();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open { path, source })?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Self::connect_with(url, &ConnectOptions::default()).await
     }
 
-    #[cfg(any(test, feature = "test-support"))]
-    /// The pool, for the benchmark's bulk fill and tests that inspect the database.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// [`Store::connect`] with the pool sized by `options`.
+    pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {
+        let db = if url.starts_with("sqlite:") {
+            sqlite::connect(url, options).await?
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            postgres::connect(url, options).await?
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            return Err(StoreError::Scheme(scheme.to_owned()));
+        };
+        Ok(Self { db })
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_db!(&self.db, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
+    /// Adds `count` people, each with a Facebook identity (`9` and 15 digits), in one
+    /// transaction: the benchmark's "existing users" before it starts.
+    #[cfg(feature = "test-support")]
+    pub async fn insert_people(&self, count: u64) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        for i in 0..count {
+            let id: i64 = on_tx!(&mut tx, |conn| {
+                sqlx::query_scalar(
+                "INSERT INTO user_profile (first_name, last_name, email, created_at, updated_at)
+                 VALUES ($1, 'Existing', $2, $3, $3) RETURNING id",
+            )
+            .bind(format!("U{i}"))
+            .bind(format!("existing{i}@bench.example"))
+            .bind(now)
+            .fetch_one(conn)
+            .await
+            })?;
+            on_tx!(&mut tx, |conn| sqlx::query(
+                "INSERT INTO user_identity
+                 (user_profile_id, provider, provider_user_id, created_at, last_login_at)
+                 VALUES ($1, 'facebook', $2, $3, $3)",
+            )
+            .bind(id)
+            .bind(format!("9{i:015}"))
+            .bind(now)
+            .execute(conn)
+            .await
+            .map(|done| done.rows_affected()))?;
+        }
+        tx.commit().await
     }
 
     /// Records a new pending exchange for `provider`.
@@ -169,18 +223,17 @@ impl Store {
         link_for: Option<UserId>,
     ) -> Result<OperationId, StoreError> {
         let now = now_ms();
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = on_db!(&self.db, |pool| sqlx::query_scalar(
             "INSERT INTO async_operation
              (async_operation_status_id, provider, link_user_profile_id, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $4) RETURNING id",
         )
         .bind(OperationStatus::Pending.id())
         .bind(provider)
         .bind(link_for.map(|user| user.0))
         .bind(now)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_one(pool)
+        .await)?;
         Ok(OperationId(id))
     }
 
@@ -191,22 +244,20 @@ impl Store {
         id: OperationId,
         pending_limit: Duration,
     ) -> Result<Option<Operation>, StoreError> {
-        let row = sqlx::query(
+        type Row = (i64, String, Option<i64>, Option<String>, i64, Option<i64>);
+        let row: Option<Row> = on_db!(&self.db, |pool| sqlx::query_as(
             "SELECT async_operation_status_id, provider, user_profile_id, error, created_at,
                     link_user_profile_id
-             FROM async_operation WHERE id = ?",
+             FROM async_operation WHERE id = $1",
         )
         .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let status = OperationStatus::from_id(row.try_get("async_operation_status_id")?)
-            .unwrap_or(OperationStatus::Error);
-        let created_at: i64 = row.try_get("created_at")?;
-        let provider: String = row.try_get("provider")?;
-        let link_for = row
-            .try_get::<Option<i64>, _>("link_user_profile_id")?
-            .map(UserId);
+        .fetch_optional(pool)
+        .await)?;
+        let Some((status, provider, user, error, created_at, link_for)) = row else {
+            return Ok(None);
+        };
+        let status = OperationStatus::from_id(status).unwrap_or(OperationStatus::Error);
+        let link_for = link_for.map(UserId);
         if status == OperationStatus::Pending && created_at < now_ms() - millis(pending_limit) {
             self.fail_operation(id, FailureReason::Timeout).await?;
             return Ok(Some(Operation {
@@ -218,14 +269,11 @@ impl Store {
                 link_for,
             }));
         }
-        let error: Option<String> = row.try_get("error")?;
         Ok(Some(Operation {
             id,
             status,
             provider,
-            user: row
-                .try_get::<Option<i64>, _>("user_profile_id")?
-                .map(UserId),
+            user: user.map(UserId),
             error: error.map(|e| FailureReason::from_code(&e)),
             link_for,
         }))
@@ -248,10 +296,10 @@ impl Store {
     /// [`Store::complete_login`], where a new identity may join an existing person on a
     /// verified address when `email_linking` allows it (see [`EmailLinking`]).
     ///
-    /// `BEGIN IMMEDIATE` takes the write lock before the lookups, so two first logins of
-    /// the same person (in this process or another one on the same file) serialise and
-    /// the second one finds the first one's row: one user, never two, and one identity
-    /// (`UNIQUE(provider, provider_user_id)` besides).
+    /// Two first sign-ins of the same person at once (two tabs, two instances) are settled by
+    /// `UNIQUE (provider, provider_user_id)`: the identity is inserted `ON CONFLICT DO
+    /// NOTHING`, the one that finds it taken rolls back everything it wrote and starts again,
+    /// finding the winner's row. One person, never two.
     pub async fn complete_sign_in(
         &self,
         operation: OperationId,
@@ -259,107 +307,102 @@ impl Store {
         profile: &Profile,
         email_linking: EmailLinking,
     ) -> Result<SignedIn, StoreError> {
+        for _ in 0..3 {
+            if let Some(done) = self
+                .try_complete_sign_in(operation, provider, profile, email_linking)
+                .await?
+            {
+                return Ok(done);
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    /// One attempt of [`Store::complete_sign_in`]; `None` when a racing sign-in created the
+    /// identity first (nothing of this attempt is kept).
+    async fn try_complete_sign_in(
+        &self,
+        operation: OperationId,
+        provider: &str,
+        profile: &Profile,
+        email_linking: EmailLinking,
+    ) -> Result<Option<SignedIn>, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut existing: Option<i64> = sqlx::query_scalar(
-            "SELECT user_profile_id FROM user_identity WHERE provider = ? AND provider_user_id = ?",
+        let mut tx = self.db.begin_write().await?;
+        let existing: Option<i64> = on_tx!(&mut tx, |conn| sqlx::query_scalar(
+            "SELECT user_profile_id FROM user_identity
+             WHERE provider = $1 AND provider_user_id = $2",
         )
         .bind(provider)
         .bind(&profile.provider_user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        .fetch_optional(conn)
+        .await)?;
         let mut joined_by_email = false;
-        if existing.is_none()
-            && let Some(person) = linking::person_to_join(&mut tx, email_linking, profile).await?
-        {
-            linking::insert_identity(&mut tx, person, provider, profile, now).await?;
-            existing = Some(person);
-            joined_by_email = true;
-        }
         let user_id = match existing {
             Some(user_id) => {
-                // A missing email this time (declined, phone-only account) keeps the one we had.
-                sqlx::query(
-                    "UPDATE user_profile
-                     SET first_name = ?, last_name = ?, display_name = ?,
-                         email = COALESCE(?, email),
-                         email_verified = CASE WHEN ? IS NULL THEN email_verified ELSE ? END,
-                         updated_at = ?
-                     WHERE id = ?",
-                )
-                .bind(&profile.first_name)
-                .bind(&profile.last_name)
-                .bind(display_name(profile))
-                .bind(&profile.email)
-                .bind(&profile.email)
-                .bind(profile.email_verified)
-                .bind(now)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE user_identity SET last_login_at = ?
-                     WHERE provider = ? AND provider_user_id = ?",
+                update_profile(&mut tx, user_id, profile, now).await?;
+                on_tx!(&mut tx, |conn| sqlx::query(
+                    "UPDATE user_identity SET last_login_at = $1
+                     WHERE provider = $2 AND provider_user_id = $3",
                 )
                 .bind(now)
                 .bind(provider)
                 .bind(&profile.provider_user_id)
-                .execute(&mut *tx)
-                .await?;
+                .execute(conn)
+                .await
+                .map(|done| done.rows_affected()))?;
                 user_id
             }
             None => {
-                let user_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO user_profile
-                     (first_name, last_name, display_name, email, email_verified,
-                      created_at, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                )
-                .bind(&profile.first_name)
-                .bind(&profile.last_name)
-                .bind(display_name(profile))
-                .bind(&profile.email)
-                .bind(profile.email.is_some() && profile.email_verified)
-                .bind(now)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-                linking::insert_identity(&mut tx, user_id, provider, profile, now).await?;
+                let joined = linking::person_to_join(&mut tx, email_linking, profile).await?;
+                let user_id = match joined {
+                    Some(person) => {
+                        update_profile(&mut tx, person, profile, now).await?;
+                        joined_by_email = true;
+                        person
+                    }
+                    None => insert_profile(&mut tx, profile, now).await?,
+                };
+                if !linking::insert_identity(&mut tx, user_id, provider, profile, now).await? {
+                    // Taken meanwhile by a racing first sign-in: drop this attempt.
+                    return Ok(None);
+                }
                 user_id
             }
         };
-        sqlx::query(
+        on_tx!(&mut tx, |conn| sqlx::query(
             "UPDATE async_operation
-             SET async_operation_status_id = ?, user_profile_id = ?, updated_at = ?
-             WHERE id = ? AND async_operation_status_id = ?",
+             SET async_operation_status_id = $1, user_profile_id = $2, updated_at = $3
+             WHERE id = $4 AND async_operation_status_id = $5",
         )
         .bind(OperationStatus::Ok.id())
         .bind(user_id)
         .bind(now)
         .bind(operation.0)
         .bind(OperationStatus::Pending.id())
-        .execute(&mut *tx)
-        .await?;
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
         tx.commit().await?;
-        Ok(SignedIn {
+        Ok(Some(SignedIn {
             user: UserId(user_id),
             joined_by_email,
-        })
+        }))
     }
 
     /// Takes the sign-in of an `ok` operation, once: the first caller gets the person, every
     /// later one (a second tab, a copied cookie racing the real browser) gets `None`.
     pub async fn consume_operation(&self, id: OperationId) -> Result<Option<UserId>, StoreError> {
-        let user: Option<Option<i64>> = sqlx::query_scalar(
-            "UPDATE async_operation SET consumed_at = ?
-             WHERE id = ? AND async_operation_status_id = ? AND consumed_at IS NULL
+        let user: Option<Option<i64>> = on_db!(&self.db, |pool| sqlx::query_scalar(
+            "UPDATE async_operation SET consumed_at = $1
+             WHERE id = $2 AND async_operation_status_id = $3 AND consumed_at IS NULL
              RETURNING user_profile_id",
         )
         .bind(now_ms())
         .bind(id.0)
         .bind(OperationStatus::Ok.id())
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         Ok(user.flatten().map(UserId))
     }
 
@@ -369,17 +412,18 @@ impl Store {
         id: OperationId,
         reason: FailureReason,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE async_operation SET async_operation_status_id = ?, error = ?, updated_at = ?
-             WHERE id = ? AND async_operation_status_id = ?",
+        on_db!(&self.db, |pool| sqlx::query(
+            "UPDATE async_operation SET async_operation_status_id = $1, error = $2, updated_at = $3
+             WHERE id = $4 AND async_operation_status_id = $5",
         )
         .bind(OperationStatus::Error.id())
         .bind(reason.code())
         .bind(now_ms())
         .bind(id.0)
         .bind(OperationStatus::Pending.id())
-        .execute(&self.pool)
-        .await?;
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         Ok(())
     }
 
@@ -387,32 +431,36 @@ impl Store {
     /// Returns how many there were.
     pub async fn expire_orphaned_operations(&self, limit: Duration) -> Result<u64, StoreError> {
         let now = now_ms();
-        let done = sqlx::query(
-            "UPDATE async_operation SET async_operation_status_id = ?, error = ?, updated_at = ?
-             WHERE async_operation_status_id = ? AND created_at < ?",
+        let done = on_db!(&self.db, |pool| {
+            sqlx::query(
+            "UPDATE async_operation SET async_operation_status_id = $1, error = $2, updated_at = $3
+             WHERE async_operation_status_id = $4 AND created_at < $5",
         )
         .bind(OperationStatus::Error.id())
         .bind(FailureReason::Timeout.code())
         .bind(now)
         .bind(OperationStatus::Pending.id())
         .bind(now - millis(limit))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+        })?;
+        Ok(done)
     }
 
     /// Deletes finished operations last touched more than `age` ago.
     pub async fn delete_finished_operations(&self, age: Duration) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        let done = on_db!(&self.db, |pool| sqlx::query(
             "DELETE FROM async_operation
-             WHERE async_operation_status_id IN (?, ?) AND updated_at < ?",
+             WHERE async_operation_status_id IN ($1, $2) AND updated_at < $3",
         )
         .bind(OperationStatus::Ok.id())
         .bind(OperationStatus::Error.id())
         .bind(now_ms() - millis(age))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(done)
     }
 
     /// The periodic clean-up, also run at start-up: orphaned pending operations (older than
@@ -431,20 +479,18 @@ impl Store {
 
     /// The person with this id, if they still exist.
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        let row =
-            sqlx::query("SELECT id, first_name, last_name, email FROM user_profile WHERE id = ?")
+        let row: Option<(String, String, Option<String>)> = on_db!(&self.db, |pool| {
+            sqlx::query_as("SELECT first_name, last_name, email FROM user_profile WHERE id = $1")
                 .bind(id.0)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(|row| {
-            Ok(User {
-                id: UserId(row.try_get("id")?),
-                first_name: row.try_get("first_name")?,
-                last_name: row.try_get("last_name")?,
-                email: row.try_get("email")?,
-            })
-        })
-        .transpose()
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(|(first_name, last_name, email)| User {
+            id,
+            first_name,
+            last_name,
+            email,
+        }))
     }
 }
 
@@ -455,15 +501,49 @@ fn display_name(profile: &Profile) -> Option<String> {
     (!name.is_empty()).then(|| name.to_owned())
 }
 
-fn create_parent_folder(file: &Path) -> Result<(), StoreError> {
-    let is_memory = file.as_os_str().is_empty() || file.as_os_str() == ":memory:";
-    match file.parent() {
-        Some(folder) if !is_memory && !folder.as_os_str().is_empty() => {
-            std::fs::create_dir_all(folder).map_err(|source| StoreError::Folder {
-                path: folder.display().to_string(),
-                source,
-            })
-        }
-        _ => Ok(()),
-    }
+/// Refreshes a person's names and address from the provider they signed in with. A missing
+/// address this time (declined, phone-only account) keeps the one we had.
+async fn update_profile(
+    tx: &mut Tx<'_>,
+    user: i64,
+    profile: &Profile,
+    now: i64,
+) -> Result<(), StoreError> {
+    on_tx!(tx, |conn| sqlx::query(
+        "UPDATE user_profile
+         SET first_name = $1, last_name = $2, display_name = $3,
+             email = COALESCE($4, email),
+             email_verified = CASE WHEN $4 IS NULL THEN email_verified ELSE $5 END,
+             updated_at = $6
+         WHERE id = $7",
+    )
+    .bind(&profile.first_name)
+    .bind(&profile.last_name)
+    .bind(display_name(profile))
+    .bind(&profile.email)
+    .bind(profile.email_verified)
+    .bind(now)
+    .bind(user)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+/// A new person, from the provider's description.
+async fn insert_profile(tx: &mut Tx<'_>, profile: &Profile, now: i64) -> Result<i64, StoreError> {
+    let id = on_tx!(tx, |conn| sqlx::query_scalar(
+        "INSERT INTO user_profile
+         (first_name, last_name, display_name, email, email_verified, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+    )
+    .bind(&profile.first_name)
+    .bind(&profile.last_name)
+    .bind(display_name(profile))
+    .bind(&profile.email)
+    .bind(profile.email.is_some() && profile.email_verified)
+    .bind(now)
+    .fetch_one(conn)
+    .await)?;
+    Ok(id)
 }

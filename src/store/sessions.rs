@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use sqlx::{Row, SqlitePool};
+
 use time::OffsetDateTime;
 use tower_sessions::{
     SessionStore,
@@ -13,19 +13,23 @@ use tower_sessions::{
     session_store,
 };
 
-use super::{Store, StoreError, now_ms};
+use super::{
+    Store, StoreError,
+    backend::{Db, on_db},
+    now_ms,
+};
 
 /// tower-sessions' [`SessionStore`] over the `session` table.
 #[derive(Debug, Clone)]
 pub struct SessionTable {
-    pool: SqlitePool,
+    db: Db,
 }
 
 impl Store {
     /// The session table, for the session layer.
     pub fn sessions(&self) -> SessionTable {
         SessionTable {
-            pool: self.pool.clone(),
+            db: self.db.clone(),
         }
     }
 }
@@ -33,20 +37,25 @@ impl Store {
 impl SessionTable {
     async fn owner_exists(&self, owner: Option<i64>) -> session_store::Result<bool> {
         let Some(owner) = owner else { return Ok(true) };
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM user_profile WHERE id = ?)")
-            .bind(owner)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)
+        on_db!(&self.db, |pool| sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM user_profile WHERE id = $1)"
+        )
+        .bind(owner)
+        .fetch_one(pool)
+        .await)
+        .map_err(backend)
     }
 
     /// Deletes expired sessions; returns how many.
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM session WHERE expires_at <= ?")
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        let done = on_db!(&self.db, |pool| sqlx::query(
+            "DELETE FROM session WHERE expires_at <= $1"
+        )
+        .bind(now_ms())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(done)
     }
 }
 
@@ -80,20 +89,21 @@ impl SessionStore for SessionTable {
         let owner = owner(record);
         loop {
             // Signed in as someone deleted meanwhile: not stored, so it reads as signed out.
-            let done = sqlx::query(
+            let inserted = on_db!(&self.db, |pool| sqlx::query(
                 "INSERT INTO session (id, data, expires_at, user_id)
-                 SELECT ?1, ?2, ?3, ?4
-                 WHERE ?4 IS NULL OR EXISTS (SELECT 1 FROM user_profile WHERE id = ?4)
+                 SELECT $1, $2, $3, $4
+                 WHERE $4 IS NULL OR EXISTS (SELECT 1 FROM user_profile WHERE id = $4)
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(record.id.to_string())
             .bind(&data)
             .bind(expires_at_ms(record))
             .bind(owner)
-            .execute(&self.pool)
+            .execute(pool)
             .await
+            .map(|done| done.rows_affected()))
             .map_err(backend)?;
-            if done.rows_affected() == 1 || !self.owner_exists(owner).await? {
+            if inserted == 1 || !self.owner_exists(owner).await? {
                 return Ok(());
             }
             // A 128-bit id collided: draw another.
@@ -105,32 +115,35 @@ impl SessionStore for SessionTable {
     /// deleted) stays deleted: an upsert here would bring it back.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let owner = owner(record);
-        sqlx::query(
-            "UPDATE session SET data = ?2, expires_at = ?3, user_id = ?4
-             WHERE id = ?1
-               AND (?4 IS NULL OR EXISTS (SELECT 1 FROM user_profile WHERE id = ?4))",
+        let data = encode(record)?;
+        on_db!(&self.db, |pool| sqlx::query(
+            "UPDATE session SET data = $2, expires_at = $3, user_id = $4
+             WHERE id = $1
+               AND ($4 IS NULL OR EXISTS (SELECT 1 FROM user_profile WHERE id = $4))",
         )
         .bind(record.id.to_string())
-        .bind(encode(record)?)
+        .bind(&data)
         .bind(expires_at_ms(record))
         .bind(owner)
-        .execute(&self.pool)
+        .execute(pool)
         .await
+        .map(|done| done.rows_affected()))
         .map_err(backend)?;
         Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row =
-            sqlx::query("SELECT data, expires_at FROM session WHERE id = ? AND expires_at > ?")
-                .bind(id.to_string())
-                .bind(now_ms())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
-        let Some(row) = row else { return Ok(None) };
-        let data: String = row.try_get("data").map_err(backend)?;
-        let expires_at: i64 = row.try_get("expires_at").map_err(backend)?;
+        let row: Option<(String, i64)> = on_db!(&self.db, |pool| sqlx::query_as(
+            "SELECT data, expires_at FROM session WHERE id = $1 AND expires_at > $2"
+        )
+        .bind(id.to_string())
+        .bind(now_ms())
+        .fetch_optional(pool)
+        .await)
+        .map_err(backend)?;
+        let Some((data, expires_at)) = row else {
+            return Ok(None);
+        };
         let data: HashMap<String, serde_json::Value> =
             serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
         let expiry_date =
@@ -144,11 +157,14 @@ impl SessionStore for SessionTable {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sqlx::query("DELETE FROM session WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        on_db!(&self.db, |pool| sqlx::query(
+            "DELETE FROM session WHERE id = $1"
+        )
+        .bind(id.to_string())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))
+        .map_err(backend)?;
         Ok(())
     }
 }

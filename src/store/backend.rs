@@ -1,0 +1,91 @@
+//! The two databases behind [`super::Store`]: a SQLite file (the embedded default) and
+//! PostgreSQL (several instances on one database). Every statement is written once, with `$n`
+//! placeholders, which both drivers bind; [`on_db!`] and [`on_tx!`] run it on whichever pool
+//! or transaction is at hand. What differs (opening, migrations, how a write transaction
+//! starts, locking a person's row) is in `sqlite.rs` and `postgres.rs`.
+
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+use super::StoreError;
+
+/// The pool of whichever database `database.url` names.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A transaction on either database.
+pub enum Tx<'a> {
+    Sqlite(Transaction<'a, Sqlite>),
+    Postgres(Transaction<'a, Postgres>),
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool, whichever database it is. The body is
+/// compiled once per database, so the same SQL text and binds serve both.
+macro_rules! on_db {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::store::backend::Db::Sqlite($pool) => $body,
+            $crate::store::backend::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// [`on_db!`] for a transaction: `$conn` is its connection (`&mut *tx`).
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            $crate::store::backend::Tx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::store::backend::Tx::Postgres(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use {on_db, on_tx};
+
+impl Db {
+    /// A transaction that will write. On SQLite `BEGIN IMMEDIATE` takes the write lock before
+    /// the first read, so a read-then-write never fails half-way with "database is locked";
+    /// PostgreSQL's row locks and unique constraints settle races inside the transaction.
+    pub async fn begin_write(&self) -> Result<Tx<'static>, StoreError> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Closes every connection (the benchmark, tests).
+    pub async fn close(&self) {
+        on_db!(self, |pool| pool.close().await)
+    }
+}
+
+impl Tx<'_> {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Locks the person's row until the transaction ends, so that two requests about the same
+    /// person (removing two identities at once) run one after the other. SQLite's write
+    /// transaction already holds the whole database.
+    pub async fn lock_person(&mut self, user: i64) -> Result<(), StoreError> {
+        if let Tx::Postgres(tx) = self {
+            sqlx::query("SELECT 1 FROM user_profile WHERE id = $1 FOR UPDATE")
+                .bind(user)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,49 @@
+//! The SQLite file: the embedded default, one process (or a few on one machine).
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{ConnectOptions, StoreError, backend::Db};
+
+/// How long SQLite waits for a competing writer (another task or another instance)
+/// before giving up with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens (creating the file and its folder when missing) and migrates the database, in WAL
+/// mode with foreign keys on.
+pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Db, StoreError> {
+    let connect = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    create_parent_folder(connect.get_filename())?;
+    let path = std::path::absolute(connect.get_filename())
+        .unwrap_or_else(|_| connect.get_filename().to_path_buf())
+        .display()
+        .to_string();
+    let pool = SqlitePoolOptions::new()
+        .max_connections(options.max_connections)
+        .min_connections(1)
+        .acquire_timeout(options.connect_timeout)
+        .connect_with(connect)
+        .await
+        .map_err(|source| StoreError::Open { path, source })?;
+    sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+    Ok(Db::Sqlite(pool))
+}
+
+fn create_parent_folder(file: &Path) -> Result<(), StoreError> {
+    let is_memory = file.as_os_str().is_empty() || file.as_os_str() == ":memory:";
+    match file.parent() {
+        Some(folder) if !is_memory && !folder.as_os_str().is_empty() => {
+            std::fs::create_dir_all(folder).map_err(|source| StoreError::Folder {
+                path: folder.display().to_string(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}

@@ -91,7 +91,10 @@ impl DevProvider {
     /// The routes, to be mounted (or served) at the provider's base URL.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
-            .route("/dialog/oauth", get(dialog::show).post(dialog::decide))
+            .route(
+                "/dialog/oauth",
+                get(dialog::show::<Self>).post(dialog::decide::<Self>),
+            )
             .route(
                 "/oauth/access_token",
                 get(token::exchange).post(token::exchange),

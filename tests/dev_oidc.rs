@@ -55,7 +55,7 @@ impl Issuer {
         let url = format!("http://{}/oidc", listener.local_addr().expect("address"));
         let dev = DevOidc::new(DevOidcSettings {
             issuer: url.clone(),
-            backchannel_url: url.clone(),
+            authorization_endpoint: format!("{}/authorize", url.replace("127.0.0.1", "localhost")),
             client_id: CLIENT_ID.to_owned(),
             client_secret: CLIENT_SECRET.to_owned(),
             redirect_uris: vec![REDIRECT_URI.to_owned()],
@@ -197,7 +197,10 @@ async fn discovery_names_the_issuer_its_endpoints_and_what_it_supports() {
     let doc: Value = response.json().await.expect("JSON");
     let url = &issuer.url;
     assert_eq!(doc["issuer"], *url);
-    assert_eq!(doc["authorization_endpoint"], format!("{url}/authorize"));
+    assert_eq!(
+        doc["authorization_endpoint"],
+        format!("{}/authorize", url.replace("127.0.0.1", "localhost"))
+    );
     assert_eq!(doc["token_endpoint"], format!("{url}/token"));
     assert_eq!(doc["userinfo_endpoint"], format!("{url}/userinfo"));
     assert_eq!(doc["jwks_uri"], format!("{url}/jwks"));

@@ -54,13 +54,15 @@ const TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
 /// How the app is registered at the issuer, and where the issuer is.
 #[derive(Clone)]
 pub struct DevOidcSettings {
-    /// The issuer identifier, byte for byte what the client is configured with: discovery is
-    /// at `{issuer}/.well-known/openid-configuration` and the authorization endpoint, which
-    /// browsers visit, is `{issuer}/authorize`.
+    /// The issuer identifier, byte for byte what the client is configured with, and where
+    /// the issuer is served: discovery at `{issuer}/.well-known/openid-configuration`, and
+    /// the token, userinfo and keys endpoints beside it. Inside the app it is the listening
+    /// socket, as for the Facebook stand-in's token URL: server-to-server calls, and the
+    /// start-up discovery, then work whatever `server.public_url` says.
     pub issuer: String,
-    /// Where the app's server-to-server calls (token, userinfo, keys) are sent: the
-    /// listening socket rather than the public URL, as for the Facebook stand-in.
-    pub backchannel_url: String,
+    /// The authorization endpoint, which browsers visit: on the public URL inside the app.
+    /// It serves this issuer's `/authorize`.
+    pub authorization_endpoint: String,
     pub client_id: String,
     pub client_secret: String,
     /// Compared byte for byte.
@@ -335,13 +337,12 @@ impl Authority for DevOidc {
 /// `GET /.well-known/openid-configuration`.
 async fn configuration(State(dev): State<Arc<DevOidc>>) -> Response {
     let issuer = &dev.settings.issuer;
-    let backchannel = &dev.settings.backchannel_url;
     let document = json!({
         "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/authorize"),
-        "token_endpoint": format!("{backchannel}/token"),
-        "userinfo_endpoint": format!("{backchannel}/userinfo"),
-        "jwks_uri": format!("{backchannel}/jwks"),
+        "authorization_endpoint": dev.settings.authorization_endpoint,
+        "token_endpoint": format!("{issuer}/token"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "jwks_uri": format!("{issuer}/jwks"),
         "scopes_supported": ["openid", "email", "profile"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -576,7 +577,7 @@ mod tests {
     fn issuer() -> Arc<DevOidc> {
         DevOidc::new(DevOidcSettings {
             issuer: "http://127.0.0.1:9/dev/facebook/oidc".to_owned(),
-            backchannel_url: "http://127.0.0.1:9/dev/facebook/oidc".to_owned(),
+            authorization_endpoint: "http://localhost:9/dev/facebook/oidc/authorize".to_owned(),
             client_id: "client".to_owned(),
             client_secret: "secret".to_owned(),
             redirect_uris: vec!["http://127.0.0.1:9/callback/dev-oidc".to_owned()],

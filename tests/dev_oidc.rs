@@ -1,14 +1,19 @@
 //! The development provider's OpenID Connect mode: the issuer on a port of its own, driven over
 //! HTTP endpoint by endpoint (refusals included), its ID tokens checked with openidconnect's
-//! verifier rather than the app's client.
+//! verifier rather than the app's client; then the app as `cargo run` starts it, whose second
+//! button signs people in through that issuer.
 
 mod common;
 
 use std::sync::Arc;
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use common::{location, param};
-use loginwith::dev_provider::{DevOidc, DevOidcSettings};
+use common::{Browser, Person, location, param};
+use loginwith::{
+    App,
+    config::{Config, Environment},
+    dev_provider::{DevOidc, DevOidcSettings},
+};
 use openidconnect::{
     AccessToken, AccessTokenHash, ClientId, ClientSecret, IssuerUrl, JsonWebKey as _, Nonce,
     core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm},
@@ -47,7 +52,8 @@ fn challenge(verifier: &str) -> String {
 }
 
 impl Issuer {
-    /// The issuer served at `http://127.0.0.1:{port}/oidc`, its back channel the same.
+    /// The issuer served at `http://127.0.0.1:{port}/oidc`, its authorization endpoint
+    /// named with `localhost` (as a public URL might be).
     async fn start(auto_approve: bool) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -573,4 +579,90 @@ async fn userinfo_refuses_missing_or_unknown_tokens() {
         .await
         .expect("userinfo");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// The app as `cargo run` starts it: the embedded defaults (no provider configured), the
+/// development environment, on loopback. Returns its URL and the directory of its database.
+async fn default_development_app() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let url = format!("http://{addr}");
+    let figment = Config::defaults_figment()
+        .merge(("server.public_url", &url))
+        .merge(("server.bind", addr.to_string()))
+        .merge((
+            "database.url",
+            format!("sqlite://{}/loginwith.db", dir.path().display()),
+        ));
+    let config =
+        Config::from_figment(figment, Environment::Development).expect("the defaults are valid");
+    assert!(
+        config.uses_dev_provider(),
+        "the development provider stands in"
+    );
+    // Built before serving, as `serve` does: the app discovers its own issuer only once the
+    // listener answers, so this must not wait on it.
+    let app = App::build(&config, addr).await.expect("app builds");
+    tokio::spawn(app.serve(listener, std::future::pending()));
+    (url, dir)
+}
+
+#[tokio::test]
+async fn with_the_default_development_configuration_a_second_button_signs_in_through_the_dev_issuer()
+ {
+    let (url, _dir) = default_development_app().await;
+    let browser = Browser::new(&url);
+    let (status, home) = browser.text("/").await;
+    assert_eq!(status, StatusCode::OK);
+    let facebook = home
+        .find("Continue with Facebook")
+        .expect("the Facebook stand-in's button");
+    let oidc = home
+        .find("Continue with Dev OpenID")
+        .expect("the dev issuer's button");
+    assert!(facebook < oidc, "Facebook's first: {home}");
+    assert!(home.contains(r#"href="/authorize/dev-oidc""#), "{home}");
+
+    // Discovery runs in the background once the app serves: wait until it is done.
+    let dialog_prefix = format!("{url}/dev/facebook/oidc/authorize?");
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    let dialog = loop {
+        let response = browser.get("/authorize/dev-oidc").await;
+        let target = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if target.starts_with(&dialog_prefix) {
+            break target;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dev issuer is still not discovered: /authorize/dev-oidc goes to {target:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let dialog = Url::parse(&dialog).expect("dialog URL");
+    let grace = Person {
+        first: "Grace",
+        last: "Hopper",
+        email: "grace@example.com",
+    };
+    let callback = browser.consent(&dialog, grace, "allow").await;
+    assert!(
+        callback.starts_with(&format!("{url}/callback/dev-oidc?")),
+        "{callback}"
+    );
+    let response = browser.get(&callback).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/preloader");
+    assert_eq!(browser.wait_status().await, "ok");
+    let response = browser.get("/success").await;
+    assert_eq!(location(&response), "/");
+    let (_, home) = browser.text("/").await;
+    assert!(home.contains("Hi, Grace!"), "{home}");
 }

@@ -1,9 +1,10 @@
 //! The OpenID issuer's signing key: ECDSA P-256 with SHA-256 (ES256), generated at start.
 //!
-//! ES256 rather than RS256: a P-256 key is a random scalar (about 3 ms in a debug build, with
-//! its public point), while generating a 2048-bit RSA key took 50 s to 3 min in a debug build
-//! (the `rsa` crate's big-integer code unoptimised), which `cargo run` would wait for, or every
-//! first sign-in would. The client
+//! ES256 rather than RS256: a P-256 key is a random scalar (about 3 ms in a debug build with
+//! its public point, 0.3 ms in release), while a 2048-bit RSA key took 7 to 25 s to generate
+//! in a debug build on two idle cores (50 s to 3 min with a compile beside it; 0.4 to 1.2 s in
+//! release): the `rsa` crate's big-integer code unoptimised. `cargo run` would wait for it,
+//! or every first sign-in would. The client
 //! verifies whatever the issuer advertises, so the app's code path is the same apart from
 //! the signature check itself.
 //!

@@ -23,13 +23,18 @@ use crate::{
     config::{
         Config, DEV_PROVIDER_PATH, Environment, OAuthProviderConfig, ProviderConfig, ProviderKind,
     },
-    dev_provider::{DevProvider, DevProviderSettings, Faults},
+    dev_provider::{DevOidc, DevOidcSettings, DevProvider, DevProviderSettings, Faults, OIDC_PATH},
     store::{Store, StoreError},
     web::{self, AppState, PublicOrigin, RateLimiter, WebSettings},
 };
 
 /// The development app's id; its secret is random for each run.
 const DEV_CLIENT_ID: &str = "loginwith-dev-app";
+/// The development provider's OpenID Connect mode: the provider name (`/authorize/dev-oidc`),
+/// its button's name and the client id registered there (its secret is random too).
+const DEV_OIDC_NAME: &str = "dev-oidc";
+const DEV_OIDC_DISPLAY_NAME: &str = "Dev OpenID";
+const DEV_OIDC_CLIENT_ID: &str = "loginwith-dev-oidc";
 /// Finished operations are kept this long, then deleted.
 const FINISHED_OPERATION_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// How often the clean-up runs.
@@ -89,17 +94,16 @@ impl App {
         let mut dev_config = None;
         let mut dev_router = None;
         if config.uses_dev_provider() {
-            let (facebook, router) =
+            let (stand_in, router) =
                 dev_provider(config, local_addr).map_err(|source| StartupError::ProviderUrl {
                     name: "facebook".to_owned(),
                     source,
                 })?;
-            dev_config = Some(facebook);
-            dev_router = Some(router);
             // Loud on purpose: anyone who reaches this address can sign in as anyone.
             warn!(
-                "the development provider stands in for Facebook at {}{DEV_PROVIDER_PATH}: anyone who reaches {} can sign in as any person they type; set providers.facebook.client_id for a real app",
+                "the development provider stands in for Facebook at {}{DEV_PROVIDER_PATH}, and for an OpenID Connect issuer ({DEV_OIDC_NAME}) named {}: anyone who reaches {} can sign in as any person they type; set providers.facebook.client_id for a real app",
                 config.server.public_url.as_str().trim_end_matches('/'),
+                stand_in.oidc.issuer,
                 config.server.bind,
             );
             if config.dev_provider.auto_approve {
@@ -107,6 +111,8 @@ impl App {
                     "dev_provider.auto_approve is on: the development provider approves every sign-in without asking"
                 );
             }
+            dev_config = Some(stand_in);
+            dev_router = Some(router);
         }
         // Pages are redirected to the public URL. In development nothing usually forwards its
         // port to this one, so a port that differs sends every browser to a dead address.
@@ -231,13 +237,20 @@ fn days(days: u32) -> Duration {
 async fn build_providers(
     config: &Config,
     http: &HttpClient,
-    dev_config: Option<OAuthProviderConfig>,
+    dev_config: Option<DevStandIn>,
 ) -> Result<(Vec<Arc<dyn Provider>>, ClientSecret), StartupError> {
     let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
     let mut facebook_secret = None;
     if let Some(dev) = dev_config {
-        facebook_secret = Some(dev.client_secret.clone());
-        providers.push(facebook(config, "facebook", "Facebook", &dev, http)?);
+        facebook_secret = Some(dev.facebook.client_secret.clone());
+        providers.push(facebook(
+            config,
+            "facebook",
+            "Facebook",
+            &dev.facebook,
+            http,
+        )?);
+        providers.push(dev_oidc(config, dev.oidc, http)?);
     }
     for (name, provider) in config.providers.enabled() {
         let kind = provider.kind();
@@ -359,6 +372,23 @@ async fn oidc(
     Ok(client)
 }
 
+/// The client of the development provider's OpenID issuer, discovered like any issuer's but
+/// only in the background: the issuer is this very server, which answers once
+/// [`App::serve`] runs, so discovering here, before returning, would wait on itself. The
+/// first attempt goes out at once and waits in the bound socket's backlog until then.
+fn dev_oidc(
+    config: &Config,
+    settings: OidcSettings,
+    http: &HttpClient,
+) -> Result<Arc<dyn Provider>, StartupError> {
+    let client = Oidc::new(settings, http.clone()).map_err(|source| StartupError::OidcSetup {
+        name: DEV_OIDC_NAME.to_owned(),
+        source,
+    })?;
+    discovery::keep_fresh(&client, Duration::ZERO, config.login.discovery_refresh());
+    Ok(client)
+}
+
 /// `loginwith check`: one discovery attempt at each enabled OpenID Connect issuer, as start-up
 /// makes it; a line per issuer, and `Err` when any failed.
 pub async fn check_issuers(config: &Config) -> Result<Vec<String>, Vec<String>> {
@@ -396,11 +426,17 @@ pub async fn check_issuers(config: &Config) -> Result<Vec<String>, Vec<String>> 
     if failed { Err(lines) } else { Ok(lines) }
 }
 
-/// The development provider's registration and the Facebook settings that point at it.
+/// The clients of the development provider: its Facebook imitation's and its OpenID issuer's.
+struct DevStandIn {
+    facebook: OAuthProviderConfig,
+    oidc: OidcSettings,
+}
+
+/// The development provider's registrations and the client settings that point at it.
 fn dev_provider(
     config: &Config,
     local_addr: SocketAddr,
-) -> Result<(OAuthProviderConfig, Router), url::ParseError> {
+) -> Result<(DevStandIn, Router), url::ParseError> {
     let public = config.server.public_url.as_str().trim_end_matches('/');
     // Server-to-server calls go straight to the listening socket.
     let ip = match local_addr.ip() {
@@ -439,7 +475,29 @@ fn dev_provider(
             .map_or_else(|| vec!["public_profile".to_owned()], |p| p.scopes()),
         issuer,
     };
-    Ok((facebook, dev.router()))
+    // The issuer is named by the listening socket, where the app discovers it and calls its
+    // token, userinfo and keys endpoints; browsers only visit its authorization endpoint.
+    let oidc_secret = crate::dev_provider::random_secret();
+    let oidc_issuer = format!("{internal}{OIDC_PATH}");
+    let dev_oidc = DevOidc::new(DevOidcSettings {
+        issuer: oidc_issuer.clone(),
+        authorization_endpoint: format!("{public}{DEV_PROVIDER_PATH}{OIDC_PATH}/authorize"),
+        client_id: DEV_OIDC_CLIENT_ID.to_owned(),
+        client_secret: oidc_secret.clone(),
+        redirect_uris: vec![config.redirect_uri(DEV_OIDC_NAME)],
+        auto_approve: config.dev_provider.auto_approve,
+    });
+    let oidc = OidcSettings {
+        name: DEV_OIDC_NAME.to_owned(),
+        display_name: DEV_OIDC_DISPLAY_NAME.to_owned(),
+        issuer: oidc_issuer,
+        client_id: DEV_OIDC_CLIENT_ID.to_owned(),
+        client_secret: oidc_secret,
+        scopes: ["openid", "email", "profile"].map(str::to_owned).to_vec(),
+        redirect_uri: config.redirect_uri(DEV_OIDC_NAME),
+    };
+    let router = dev.router().nest(OIDC_PATH, dev_oidc.router());
+    Ok((DevStandIn { facebook, oidc }, router))
 }
 
 /// Periodic clean-up: orphaned pending operations, old finished ones, expired sessions.

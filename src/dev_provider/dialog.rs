@@ -1,4 +1,6 @@
-//! The consent dialog: Facebook's `/dialog/oauth`, with test users instead of accounts.
+//! The consent dialog, with test users instead of accounts: Facebook's `/dialog/oauth` and
+//! the OpenID issuer's `/authorize` are this one page, each answering for its own client
+//! through [`Authority`].
 
 use std::sync::Arc;
 
@@ -14,20 +16,43 @@ use url::Url;
 
 use super::{DEV_CSP, DevProvider, TestUser, app_scoped_id};
 
+/// What the dialog answers for: which client it accepts, where codes go, and how the answer
+/// is framed (the Facebook stand-in's, or the OpenID issuer's).
+pub(super) trait Authority: Send + Sync + 'static {
+    /// The registered client: user ids are scoped to it.
+    fn client_id(&self) -> &str;
+    /// The client and the exact redirect URI are known; else an error page, never a redirect.
+    fn registered(&self, client_id: &str, redirect_uri: &str) -> Result<(), &'static str>;
+    /// This authority's own rules on a request already known to come from its client.
+    fn check(&self, params: &DialogParams) -> Result<(), &'static str>;
+    /// Approve at once, without showing the page (`dev_provider.auto_approve`).
+    fn auto_approve(&self) -> bool;
+    /// A code for `user`, remembering what the token endpoint will check.
+    fn issue_code(&self, params: &DialogParams, user: TestUser) -> String;
+    /// RFC 9207: the issuer every answer names in `iss`, when it sends one.
+    fn issuer(&self) -> Option<&str>;
+    /// What a cancelled dialog sends back besides `state` and `iss`.
+    fn denial(&self) -> &'static [(&'static str, &'static str)];
+    /// The fragment on every redirect (Facebook appends `#_=_`).
+    fn fragment(&self) -> Option<&'static str>;
+}
+
 /// The dialog's parameters, as the client sends them and the form carries them on.
 #[derive(Deserialize, Default)]
-struct DialogParams {
+pub(super) struct DialogParams {
     #[serde(default)]
-    client_id: String,
+    pub client_id: String,
     #[serde(default)]
-    redirect_uri: String,
+    pub redirect_uri: String,
     #[serde(default)]
-    response_type: String,
-    state: Option<String>,
+    pub response_type: String,
+    pub state: Option<String>,
     #[serde(default)]
-    scope: String,
-    code_challenge: Option<String>,
-    code_challenge_method: Option<String>,
+    pub scope: String,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    /// OpenID Connect's, carried into the ID token; Facebook ignores it.
+    pub nonce: Option<String>,
 }
 
 /// What the person chose on the consent page.
@@ -68,9 +93,10 @@ struct DialogProblem {
     message: &'static str,
 }
 
-/// `GET /dialog/oauth`: checks the client and the redirect URI, then shows the consent page.
-pub async fn show(
-    State(dev): State<Arc<DevProvider>>,
+/// `GET /dialog/oauth` (or `/authorize`): checks the client and the redirect URI, then shows
+/// the consent page.
+pub(super) async fn show<A: Authority>(
+    State(dev): State<Arc<A>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -78,10 +104,10 @@ pub async fn show(
         Ok(params) => params,
         Err(_) => return problem("The dialog's parameters are malformed or repeated."),
     };
-    if let Err(message) = validate(&dev, &params) {
+    if let Err(message) = validate(&*dev, &params) {
         return problem(message);
     }
-    if dev.settings.auto_approve {
+    if dev.auto_approve() {
         let email = dev_user_cookie(&headers).unwrap_or_else(|| "ada@example.com".to_owned());
         let first = email.split('@').next().unwrap_or("Ada").to_owned();
         let decision = Decision {
@@ -92,7 +118,7 @@ pub async fn show(
             decision: "allow".to_owned(),
             preset: None,
         };
-        return answer(&dev, &decision);
+        return answer(&*dev, &decision);
     }
     let page = ConsentPage {
         params: &params,
@@ -105,18 +131,19 @@ pub async fn show(
     render(StatusCode::OK, page.render())
 }
 
-/// `POST /dialog/oauth`: Allow sends a fresh code back, Cancel sends Facebook's
-/// `access_denied`; both to the exact redirect URI, with `state` and the `#_=_` fragment.
-pub async fn decide(State(dev): State<Arc<DevProvider>>, body: Bytes) -> Response {
+/// `POST /dialog/oauth` (or `/authorize`): Allow sends a fresh code back, Cancel sends
+/// `access_denied`; both to the exact redirect URI, with `state` (and, from Facebook, the
+/// `#_=_` fragment).
+pub(super) async fn decide<A: Authority>(State(dev): State<Arc<A>>, body: Bytes) -> Response {
     let decision: Decision = match serde_urlencoded::from_bytes(&body) {
         Ok(decision) => decision,
         Err(_) => return problem("The consent form was malformed."),
     };
-    answer(&dev, &decision)
+    answer(&*dev, &decision)
 }
 
 /// Sends the browser back to the client with a code, or with `access_denied`.
-fn answer(dev: &DevProvider, decision: &Decision) -> Response {
+fn answer(dev: &impl Authority, decision: &Decision) -> Response {
     let params = &decision.dialog;
     if let Err(message) = validate(dev, params) {
         return problem(message);
@@ -127,30 +154,22 @@ fn answer(dev: &DevProvider, decision: &Decision) -> Response {
     {
         let mut query = target.query_pairs_mut();
         if decision.decision == "cancel" {
-            query
-                .append_pair("error", "access_denied")
-                .append_pair("error_code", "200")
-                .append_pair("error_description", "Permissions error")
-                .append_pair("error_reason", "user_denied");
+            query.extend_pairs(dev.denial());
         } else {
-            let Some(user) = chosen_user(&dev.settings.client_id, decision) else {
+            let Some(user) = chosen_user(dev.client_id(), decision) else {
                 return problem("Type at least a first name, or pick a test user.");
             };
-            let code = dev.issue_code(
-                params.redirect_uri.clone(),
-                params.code_challenge.clone(),
-                user,
-            );
+            let code = dev.issue_code(params, user);
             query.append_pair("code", &code);
         }
         if let Some(state) = &params.state {
             query.append_pair("state", state);
         }
-        if let Some(issuer) = &dev.settings.issuer {
+        if let Some(issuer) = dev.issuer() {
             query.append_pair("iss", issuer);
         }
     }
-    target.set_fragment(Some("_=_"));
+    target.set_fragment(dev.fragment());
     Redirect::to(target.as_str()).into_response()
 }
 
@@ -166,7 +185,7 @@ fn dev_user_cookie(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn validate(dev: &DevProvider, params: &DialogParams) -> Result<(), &'static str> {
+fn validate(dev: &impl Authority, params: &DialogParams) -> Result<(), &'static str> {
     dev.registered(&params.client_id, &params.redirect_uri)?;
     if params.response_type != "code" {
         return Err("response_type must be \"code\" for the server-side flow.");
@@ -175,11 +194,59 @@ fn validate(dev: &DevProvider, params: &DialogParams) -> Result<(), &'static str
         &params.code_challenge,
         params.code_challenge_method.as_deref(),
     ) {
-        (None, None) => Ok(()),
-        (Some(challenge), Some("S256")) if challenge.len() == 43 => Ok(()),
-        _ => Err(
-            "code_challenge must be a 43-character S256 challenge with code_challenge_method=S256.",
-        ),
+        (None, None) => {}
+        (Some(challenge), Some("S256")) if challenge.len() == 43 => {}
+        _ => {
+            return Err(
+                "code_challenge must be a 43-character S256 challenge with code_challenge_method=S256.",
+            );
+        }
+    }
+    dev.check(params)
+}
+
+/// Facebook's dialog.
+impl Authority for DevProvider {
+    fn client_id(&self) -> &str {
+        &self.settings.client_id
+    }
+
+    fn registered(&self, client_id: &str, redirect_uri: &str) -> Result<(), &'static str> {
+        DevProvider::registered(self, client_id, redirect_uri)
+    }
+
+    fn check(&self, _: &DialogParams) -> Result<(), &'static str> {
+        Ok(())
+    }
+
+    fn auto_approve(&self) -> bool {
+        self.settings.auto_approve
+    }
+
+    fn issue_code(&self, params: &DialogParams, user: TestUser) -> String {
+        DevProvider::issue_code(
+            self,
+            params.redirect_uri.clone(),
+            params.code_challenge.clone(),
+            user,
+        )
+    }
+
+    fn issuer(&self) -> Option<&str> {
+        self.settings.issuer.as_deref()
+    }
+
+    fn denial(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("error", "access_denied"),
+            ("error_code", "200"),
+            ("error_description", "Permissions error"),
+            ("error_reason", "user_denied"),
+        ]
+    }
+
+    fn fragment(&self) -> Option<&'static str> {
+        Some("_=_")
     }
 }
 

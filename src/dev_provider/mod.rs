@@ -7,12 +7,18 @@
 //!
 //! Routes, relative to where it is mounted (`/dev/facebook` inside the app):
 //! `GET|POST /dialog/oauth`, `GET|POST /oauth/access_token`, `GET /me`.
+//!
+//! [`DevOidc`] is its OpenID Connect mode: an issuer (discovery, keys, ID tokens, userinfo)
+//! whose authorization endpoint is the same consent dialog, mounted at [`OIDC_PATH`] beside
+//! the Facebook routes.
 
 mod dialog;
+mod es256;
 mod faults;
 pub mod github;
 mod graph;
 mod graph_error;
+pub mod oidc;
 mod signing;
 mod token;
 
@@ -26,6 +32,7 @@ use axum::{Router, routing::get};
 use sha2::{Digest, Sha256};
 
 pub use faults::{Fault, Faults};
+pub use oidc::{DevOidc, DevOidcSettings, OIDC_PATH};
 
 /// How long a code is good for, as at Facebook (about ten minutes).
 const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
@@ -91,7 +98,10 @@ impl DevProvider {
     /// The routes, to be mounted (or served) at the provider's base URL.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
-            .route("/dialog/oauth", get(dialog::show).post(dialog::decide))
+            .route(
+                "/dialog/oauth",
+                get(dialog::show::<Self>).post(dialog::decide::<Self>),
+            )
             .route(
                 "/oauth/access_token",
                 get(token::exchange).post(token::exchange),

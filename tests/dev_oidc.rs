@@ -1,0 +1,668 @@
+//! The development provider's OpenID Connect mode: the issuer on a port of its own, driven over
+//! HTTP endpoint by endpoint (refusals included), its ID tokens checked with openidconnect's
+//! verifier rather than the app's client; then the app as `cargo run` starts it, whose second
+//! button signs people in through that issuer.
+
+mod common;
+
+use std::sync::Arc;
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use common::{Browser, Person, location, param};
+use loginwith::{
+    App,
+    config::{Config, Environment},
+    dev_provider::{DevOidc, DevOidcSettings},
+};
+use openidconnect::{
+    AccessToken, AccessTokenHash, ClientId, ClientSecret, IssuerUrl, JsonWebKey as _, Nonce,
+    core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm},
+};
+use reqwest::{StatusCode, header, redirect::Policy};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+const CLIENT_ID: &str = "dev-oidc-client";
+const CLIENT_SECRET: &str = "dev-oidc-secret-0123456789";
+const REDIRECT_URI: &str = "http://127.0.0.1:9/callback/dev-oidc";
+const VERIFIER: &str = "a-pkce-verifier-of-at-least-43-characters-0123456789";
+
+struct Issuer {
+    url: String,
+    dev: Arc<DevOidc>,
+    http: reqwest::Client,
+}
+
+/// Someone typed on the consent page.
+struct Typed<'a> {
+    first: &'a str,
+    last: &'a str,
+    email: &'a str,
+}
+
+const GRACE: Typed<'static> = Typed {
+    first: "Grace",
+    last: "Hopper",
+    email: "grace@example.com",
+};
+
+fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+impl Issuer {
+    /// The issuer served at `http://127.0.0.1:{port}/oidc`, its authorization endpoint
+    /// named with `localhost` (as a public URL might be).
+    async fn start(auto_approve: bool) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/oidc", listener.local_addr().expect("address"));
+        let dev = DevOidc::new(DevOidcSettings {
+            issuer: url.clone(),
+            authorization_endpoint: format!("{}/authorize", url.replace("127.0.0.1", "localhost")),
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: CLIENT_SECRET.to_owned(),
+            redirect_uris: vec![REDIRECT_URI.to_owned()],
+            auto_approve,
+        });
+        let router = axum::Router::new().nest("/oidc", dev.router());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let http = reqwest::Client::builder()
+            .redirect(Policy::none())
+            .build()
+            .expect("client");
+        Self { url, dev, http }
+    }
+
+    /// An authorization request as the app makes it, with `change` applied to its parameters.
+    fn authorize_url(&self, change: impl FnOnce(&mut Params)) -> Url {
+        let mut params = vec![
+            ("response_type", "code".to_owned()),
+            ("client_id", CLIENT_ID.to_owned()),
+            ("redirect_uri", REDIRECT_URI.to_owned()),
+            ("scope", "openid email profile".to_owned()),
+            ("state", "the-state".to_owned()),
+            ("nonce", "the-nonce".to_owned()),
+            ("code_challenge", challenge(VERIFIER)),
+            ("code_challenge_method", "S256".to_owned()),
+        ];
+        change(&mut params);
+        Url::parse_with_params(&format!("{}/authorize", self.url), &params).expect("URL")
+    }
+
+    /// Shows the consent page for `dialog`, then submits it; returns where the browser goes.
+    async fn consent(&self, dialog: &Url, person: &Typed<'_>, decision: &str) -> Url {
+        let page = self.http.get(dialog.clone()).send().await.expect("GET");
+        assert_eq!(page.status(), StatusCode::OK);
+        let page = page.text().await.expect("page");
+        assert!(page.contains("Sign in as a test user"), "{page}");
+        assert!(page.contains(r#"name="nonce" value="the-nonce""#), "{page}");
+        let mut form: Vec<(String, String)> = dialog.query_pairs().into_owned().collect();
+        form.extend([
+            ("first_name".into(), person.first.into()),
+            ("last_name".into(), person.last.into()),
+            ("email".into(), person.email.into()),
+            ("decision".into(), decision.into()),
+        ]);
+        let mut endpoint = dialog.clone();
+        endpoint.set_query(None);
+        let response = self
+            .http
+            .post(endpoint)
+            .form(&form)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        Url::parse(location(&response)).expect("redirect URL")
+    }
+
+    /// A code for `person`, through the consent page.
+    async fn code_for(&self, person: &Typed<'_>) -> String {
+        let back = self
+            .consent(&self.authorize_url(|_| {}), person, "allow")
+            .await;
+        param(back.as_str(), "code")
+    }
+
+    /// `POST /token` with Basic authentication as `(id, secret)` and `form`.
+    async fn token(
+        &self,
+        auth: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.post(format!("{}/token", self.url)).form(form);
+        if let Some((id, secret)) = auth {
+            request = request.basic_auth(id, Some(secret));
+        }
+        let response = request.send().await.expect("token request");
+        let status = response.status();
+        if status.is_success() {
+            let cache = response.headers().get(header::CACHE_CONTROL);
+            assert_eq!(cache.and_then(|v| v.to_str().ok()), Some("no-store"));
+        }
+        (status, response.json().await.expect("JSON answer"))
+    }
+
+    /// The token request the app makes for `code`.
+    async fn redeem(&self, code: &str) -> (StatusCode, Value) {
+        self.token(
+            Some((CLIENT_ID, CLIENT_SECRET)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await
+    }
+
+    async fn jwks(&self) -> CoreJsonWebKeySet {
+        let response = self
+            .http
+            .get(format!("{}/jwks", self.url))
+            .send()
+            .await
+            .expect("JWKS");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("a key set")
+    }
+
+    async fn userinfo(&self, token: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}/userinfo", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("userinfo")
+    }
+}
+
+/// The authorization request's parameters, as a test changes them.
+type Params = Vec<(&'static str, String)>;
+/// A named change to a good authorization request.
+type Spoil = (&'static str, fn(&mut Params));
+
+fn error_of(answer: &Value) -> &str {
+    answer["error"].as_str().unwrap_or("(none)")
+}
+
+#[tokio::test]
+async fn discovery_names_the_issuer_its_endpoints_and_what_it_supports() {
+    let issuer = Issuer::start(false).await;
+    let response = issuer
+        .http
+        .get(format!("{}/.well-known/openid-configuration", issuer.url))
+        .send()
+        .await
+        .expect("discovery");
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.expect("JSON");
+    let url = &issuer.url;
+    assert_eq!(doc["issuer"], *url);
+    assert_eq!(
+        doc["authorization_endpoint"],
+        format!("{}/authorize", url.replace("127.0.0.1", "localhost"))
+    );
+    assert_eq!(doc["token_endpoint"], format!("{url}/token"));
+    assert_eq!(doc["userinfo_endpoint"], format!("{url}/userinfo"));
+    assert_eq!(doc["jwks_uri"], format!("{url}/jwks"));
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256"])
+    );
+    assert_eq!(
+        doc["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic"])
+    );
+    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+
+    // openidconnect itself accepts it, keys included.
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    let metadata = openidconnect::core::CoreProviderMetadata::discover_async(
+        IssuerUrl::new(url.clone()).expect("issuer"),
+        &http,
+    )
+    .await
+    .expect("openidconnect discovers the issuer");
+    assert_eq!(metadata.jwks().keys().len(), 1);
+}
+
+#[tokio::test]
+async fn the_key_set_has_one_p256_signing_key_with_an_id_and_no_private_part() {
+    let issuer = Issuer::start(false).await;
+    let raw: Value = issuer
+        .http
+        .get(format!("{}/jwks", issuer.url))
+        .send()
+        .await
+        .expect("JWKS")
+        .json()
+        .await
+        .expect("JSON");
+    let keys = raw["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 1, "{raw}");
+    let key = &keys[0];
+    assert_eq!(key["kty"], "EC");
+    assert_eq!(key["crv"], "P-256");
+    assert_eq!(key["use"], "sig");
+    assert!(
+        key["kid"].as_str().is_some_and(|kid| kid.len() == 43),
+        "{key}"
+    );
+    assert!(
+        key.get("d").is_none_or(Value::is_null),
+        "no private key: {key}"
+    );
+    // A new start, a new key.
+    let other = Issuer::start(false).await.jwks().await;
+    assert_ne!(
+        other.keys()[0].key_id(),
+        issuer.jwks().await.keys()[0].key_id()
+    );
+}
+
+#[tokio::test]
+async fn a_whole_exchange_gives_a_signed_id_token_and_userinfo_for_the_typed_person() {
+    let issuer = Issuer::start(false).await;
+    let back = issuer
+        .consent(&issuer.authorize_url(|_| {}), &GRACE, "allow")
+        .await;
+    assert!(
+        back.as_str().starts_with(&format!("{REDIRECT_URI}?")),
+        "{back}"
+    );
+    assert_eq!(param(back.as_str(), "state"), "the-state");
+    assert_eq!(param(back.as_str(), "iss"), issuer.url, "RFC 9207");
+    assert_eq!(back.fragment(), None, "no Facebook #_=_ here");
+    let code = param(back.as_str(), "code");
+
+    let (status, answer) = issuer.redeem(&code).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["token_type"], "Bearer");
+    let access_token = answer["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    let id_token: CoreIdToken = serde_json::from_value(answer["id_token"].clone()).expect("a JWT");
+
+    let verifier = CoreIdTokenVerifier::new_confidential_client(
+        ClientId::new(CLIENT_ID.to_owned()),
+        ClientSecret::new(CLIENT_SECRET.to_owned()),
+        IssuerUrl::new(issuer.url.clone()).expect("issuer"),
+        issuer.jwks().await,
+    )
+    .set_allowed_algs([CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
+    let claims = id_token
+        .claims(&verifier, &Nonce::new("the-nonce".to_owned()))
+        .expect("signature, iss, aud, exp and nonce check out");
+    let sub = issuer.dev.subject_for_email("grace@example.com");
+    assert_eq!(claims.subject().as_str(), sub);
+    assert_eq!(claims.issuer().as_str(), issuer.url);
+    assert_eq!(claims.audiences().len(), 1);
+    assert_eq!(claims.audiences()[0].as_str(), CLIENT_ID);
+    assert_eq!(
+        claims.authorized_party().map(|a| a.as_str()),
+        Some(CLIENT_ID)
+    );
+    let now = chrono::Utc::now();
+    assert!(claims.issue_time() <= now && claims.issue_time() > now - chrono::Duration::minutes(1));
+    assert!(claims.expiration() > now + chrono::Duration::minutes(30));
+    assert_eq!(
+        claims.name().and_then(|n| n.get(None)).map(|n| n.as_str()),
+        Some("Grace Hopper")
+    );
+    assert_eq!(
+        claims
+            .given_name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str()),
+        Some("Grace")
+    );
+    assert_eq!(
+        claims
+            .family_name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str()),
+        Some("Hopper")
+    );
+    assert_eq!(
+        claims.email().map(|e| e.as_str()),
+        Some("grace@example.com")
+    );
+    assert_eq!(claims.email_verified(), Some(true));
+    // at_hash binds the access token to the ID token.
+    let alg = id_token.signing_alg().expect("alg").clone();
+    assert_eq!(alg, CoreJwsSigningAlgorithm::EcdsaP256Sha256);
+    let keys = issuer.jwks().await;
+    let key = &keys.keys()[0];
+    let expected = AccessTokenHash::from_token(&AccessToken::new(access_token.clone()), &alg, key)
+        .expect("hash");
+    assert_eq!(claims.access_token_hash(), Some(&expected));
+    assert!(key.key_id().is_some());
+
+    let response = issuer.userinfo(&access_token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let info: Value = response.json().await.expect("userinfo JSON");
+    assert_eq!(info["sub"], sub.as_str(), "the same sub as the ID token");
+    assert_eq!(info["name"], "Grace Hopper");
+    assert_eq!(info["given_name"], "Grace");
+    assert_eq!(info["family_name"], "Hopper");
+    assert_eq!(info["email"], "grace@example.com");
+    assert_eq!(info["email_verified"], true);
+}
+
+#[tokio::test]
+async fn the_subject_is_stable_per_typed_person_and_differs_between_people() {
+    let issuer = Issuer::start(false).await;
+    let mut subjects = Vec::new();
+    for person in [
+        &GRACE,
+        &GRACE,
+        &Typed {
+            first: "Ada",
+            last: "Lovelace",
+            email: "ada@example.com",
+        },
+    ] {
+        let code = issuer.code_for(person).await;
+        let (status, answer) = issuer.redeem(&code).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let token = answer["access_token"].as_str().expect("token").to_owned();
+        let info: Value = issuer.userinfo(&token).await.json().await.expect("JSON");
+        subjects.push(info["sub"].as_str().expect("sub").to_owned());
+    }
+    assert_eq!(subjects[0], subjects[1]);
+    assert_ne!(subjects[0], subjects[2]);
+    assert_eq!(subjects[2], issuer.dev.subject_for_email("ada@example.com"));
+}
+
+#[tokio::test]
+async fn cancel_sends_access_denied_with_state_and_iss() {
+    let issuer = Issuer::start(false).await;
+    let back = issuer
+        .consent(&issuer.authorize_url(|_| {}), &GRACE, "cancel")
+        .await;
+    assert!(
+        back.as_str().starts_with(&format!("{REDIRECT_URI}?")),
+        "{back}"
+    );
+    assert_eq!(param(back.as_str(), "error"), "access_denied");
+    assert_eq!(param(back.as_str(), "state"), "the-state");
+    assert_eq!(param(back.as_str(), "iss"), issuer.url);
+    assert!(!back.query_pairs().any(|(k, _)| k == "code"), "{back}");
+}
+
+#[tokio::test]
+async fn bad_authorization_requests_get_an_error_page_never_a_redirect() {
+    let issuer = Issuer::start(false).await;
+    let cases: [Spoil; 6] = [
+        ("unknown client", |p| p[1].1 = "someone-else".into()),
+        ("unregistered redirect", |p| {
+            p[2].1 = "http://127.0.0.1:9/callback/dev-oidc/".into()
+        }),
+        ("token response type", |p| p[0].1 = "token".into()),
+        ("no openid scope", |p| p[3].1 = "email profile".into()),
+        ("no PKCE", |p| p.truncate(6)),
+        ("plain PKCE", |p| p[7].1 = "plain".into()),
+    ];
+    for (what, change) in cases {
+        let response = issuer
+            .http
+            .get(issuer.authorize_url(change))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{what}");
+        assert!(response.headers().get(header::LOCATION).is_none(), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn auto_approve_answers_at_once_as_the_dev_user_cookie_says() {
+    let issuer = Issuer::start(true).await;
+    let response = issuer
+        .http
+        .get(issuer.authorize_url(|_| {}))
+        .header(header::COOKIE, "dev_user=lin@example.com")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let code = param(location(&response), "code");
+    let (status, answer) = issuer.redeem(&code).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let token = answer["access_token"].as_str().expect("token").to_owned();
+    let info: Value = issuer.userinfo(&token).await.json().await.expect("JSON");
+    assert_eq!(info["email"], "lin@example.com");
+    assert_eq!(info["sub"], issuer.dev.subject_for_email("lin@example.com"));
+}
+
+#[tokio::test]
+async fn the_token_endpoint_refuses_a_wrong_or_missing_client_secret() {
+    let issuer = Issuer::start(false).await;
+    let code = issuer.code_for(&GRACE).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+        ("code_verifier", VERIFIER),
+    ];
+    for auth in [
+        Some((CLIENT_ID, "not-the-secret")),
+        Some(("someone-else", CLIENT_SECRET)),
+        None,
+    ] {
+        let (status, answer) = issuer.token(auth, &form).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
+        assert_eq!(error_of(&answer), "invalid_client");
+    }
+    // The secret in the body (client_secret_post) is not what was advertised.
+    let mut post = form.to_vec();
+    post.extend([("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)]);
+    let (status, answer) = issuer.token(None, &post).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_of(&answer), "invalid_client");
+    // Refused client authentication does not spend the code.
+    let (status, answer) = issuer.redeem(&code).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+#[tokio::test]
+async fn the_token_endpoint_refuses_another_redirect_uri_verifier_or_grant_and_spends_the_code() {
+    let issuer = Issuer::start(false).await;
+    let auth = Some((CLIENT_ID, CLIENT_SECRET));
+    let cases: [(&str, &str, &str, &str); 4] = [
+        (
+            "redirect_uri",
+            "http://127.0.0.1:9/callback/other",
+            VERIFIER,
+            "invalid_grant",
+        ),
+        (
+            "verifier",
+            REDIRECT_URI,
+            "another-verifier-of-at-least-43-characters-000",
+            "invalid_grant",
+        ),
+        ("empty verifier", REDIRECT_URI, "", "invalid_grant"),
+        ("unknown code", REDIRECT_URI, VERIFIER, "invalid_grant"),
+    ];
+    for (what, redirect_uri, verifier, error) in cases {
+        let code = if what == "unknown code" {
+            "no-such-code".to_owned()
+        } else {
+            issuer.code_for(&GRACE).await
+        };
+        let (status, answer) = issuer
+            .token(
+                auth,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", redirect_uri),
+                    ("code_verifier", verifier),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {answer}");
+        assert_eq!(error_of(&answer), error, "{what}");
+        // A wrong attempt spends the code: the right one is refused afterwards.
+        let (status, answer) = issuer.redeem(&code).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{what} then right: {answer}"
+        );
+        assert_eq!(error_of(&answer), "invalid_grant");
+    }
+    let code = issuer.code_for(&GRACE).await;
+    let (status, answer) = issuer
+        .token(
+            auth,
+            &[
+                ("grant_type", "refresh_token"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_of(&answer), "unsupported_grant_type");
+}
+
+#[tokio::test]
+async fn a_reused_code_is_refused_and_revokes_the_token_it_gave() {
+    let issuer = Issuer::start(false).await;
+    let code = issuer.code_for(&GRACE).await;
+    let (status, answer) = issuer.redeem(&code).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let token = answer["access_token"].as_str().expect("token").to_owned();
+    assert_eq!(issuer.userinfo(&token).await.status(), StatusCode::OK);
+
+    let (status, answer) = issuer.redeem(&code).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(error_of(&answer), "invalid_grant");
+    assert_eq!(
+        issuer.userinfo(&token).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the first exchange's token is revoked"
+    );
+}
+
+#[tokio::test]
+async fn userinfo_refuses_missing_or_unknown_tokens() {
+    let issuer = Issuer::start(false).await;
+    let response = issuer.userinfo("not-a-token").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers().get(header::WWW_AUTHENTICATE);
+    assert_eq!(
+        challenge.and_then(|v| v.to_str().ok()),
+        Some(r#"Bearer error="invalid_token""#)
+    );
+    let response = issuer
+        .http
+        .get(format!("{}/userinfo", issuer.url))
+        .send()
+        .await
+        .expect("userinfo");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// The app as `cargo run` starts it: the embedded defaults (no provider configured), the
+/// development environment, on loopback. Returns its URL and the directory of its database.
+async fn default_development_app() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let url = format!("http://{addr}");
+    let figment = Config::defaults_figment()
+        .merge(("server.public_url", &url))
+        .merge(("server.bind", addr.to_string()))
+        .merge((
+            "database.url",
+            format!("sqlite://{}/loginwith.db", dir.path().display()),
+        ));
+    let config =
+        Config::from_figment(figment, Environment::Development).expect("the defaults are valid");
+    assert!(
+        config.uses_dev_provider(),
+        "the development provider stands in"
+    );
+    // Built before serving, as `serve` does: the app discovers its own issuer only once the
+    // listener answers, so this must not wait on it.
+    let app = App::build(&config, addr).await.expect("app builds");
+    tokio::spawn(app.serve(listener, std::future::pending()));
+    (url, dir)
+}
+
+#[tokio::test]
+async fn with_the_default_development_configuration_a_second_button_signs_in_through_the_dev_issuer()
+ {
+    let (url, _dir) = default_development_app().await;
+    let browser = Browser::new(&url);
+    let (status, home) = browser.text("/").await;
+    assert_eq!(status, StatusCode::OK);
+    let facebook = home
+        .find("Continue with Facebook")
+        .expect("the Facebook stand-in's button");
+    let oidc = home
+        .find("Continue with Dev OpenID")
+        .expect("the dev issuer's button");
+    assert!(facebook < oidc, "Facebook's first: {home}");
+    assert!(home.contains(r#"href="/authorize/dev-oidc""#), "{home}");
+
+    // Discovery runs in the background once the app serves: wait until it is done.
+    let dialog_prefix = format!("{url}/dev/facebook/oidc/authorize?");
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    let dialog = loop {
+        let response = browser.get("/authorize/dev-oidc").await;
+        let target = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if target.starts_with(&dialog_prefix) {
+            break target;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dev issuer is still not discovered: /authorize/dev-oidc goes to {target:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let dialog = Url::parse(&dialog).expect("dialog URL");
+    let grace = Person {
+        first: "Grace",
+        last: "Hopper",
+        email: "grace@example.com",
+    };
+    let callback = browser.consent(&dialog, grace, "allow").await;
+    assert!(
+        callback.starts_with(&format!("{url}/callback/dev-oidc?")),
+        "{callback}"
+    );
+    let response = browser.get(&callback).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/preloader");
+    assert_eq!(browser.wait_status().await, "ok");
+    let response = browser.get("/success").await;
+    assert_eq!(location(&response), "/");
+    let (_, home) = browser.text("/").await;
+    assert!(home.contains("Hi, Grace!"), "{home}");
+}

@@ -183,11 +183,7 @@ impl Oidc {
     pub async fn rediscover(&self) -> Result<(), DiscoveryError> {
         match discovery::fetch(&self.issuer, &self.http).await {
             Ok(metadata) => {
-                let recovered = !self.is_available();
                 self.install(metadata);
-                if recovered {
-                    discovery::report_recovered(&self.name);
-                }
                 Ok(())
             }
             Err(failure) => {

@@ -71,9 +71,14 @@ impl Config {
     pub fn registrations(&self) -> Vec<String> {
         let public = self.public_origin();
         if self.uses_dev_provider() {
-            return vec![format!(
-                "facebook: the development provider stands in at {public}{DEV_PROVIDER_PATH} (nothing to register; loopback only)"
-            )];
+            return vec![
+                format!(
+                    "facebook: the development provider stands in at {public}{DEV_PROVIDER_PATH} (nothing to register; loopback only)"
+                ),
+                format!(
+                    "dev-oidc: the development provider's OpenID Connect issuer under {public}{DEV_PROVIDER_PATH}/oidc (nothing to register; loopback only)"
+                ),
+            ];
         }
         let mut lines = Vec::new();
         let mut data_callbacks_listed = false;

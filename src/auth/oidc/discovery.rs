@@ -109,6 +109,7 @@ pub fn keep_fresh(oidc: &Arc<Oidc>, first_in: Duration, refresh: Duration) {
         let longest = LONGEST_RETRY.min(refresh).max(FIRST_RETRY);
         let mut backoff = FIRST_RETRY;
         let mut delay = first_in;
+        let mut failing = false;
         loop {
             tokio::time::sleep(delay).await;
             let Some(oidc) = oidc.upgrade() else {
@@ -116,10 +117,17 @@ pub fn keep_fresh(oidc: &Arc<Oidc>, first_in: Duration, refresh: Duration) {
             };
             delay = match oidc.rediscover().await {
                 Ok(()) => {
+                    if std::mem::take(&mut failing) {
+                        info!(
+                            provider = oidc.name(),
+                            "issuer discovered after failed attempts: its sign-ins work again"
+                        );
+                    }
                     backoff = FIRST_RETRY;
                     refresh
                 }
                 Err(failure) => {
+                    failing = true;
                     let retry = backoff;
                     backoff = (backoff * 2).min(longest);
                     report(&oidc, &failure, retry);
@@ -150,9 +158,4 @@ fn report(oidc: &Oidc, failure: &DiscoveryError, retry: Duration) {
             "provider unavailable: the discovery document names another issuer ({detail}); check providers.{provider}.issuer"
         ),
     }
-}
-
-/// Logged when a provider that was unavailable has a document again.
-pub fn report_recovered(provider: &str) {
-    info!(provider, "issuer discovered: sign-ins are open again");
 }

@@ -6,7 +6,9 @@ use figment::{
     Figment,
     providers::{Format, Toml},
 };
-use loginwith::config::{Config, ConfigError, Environment, ProviderConfig, RawEnv, Sources};
+use loginwith::config::{
+    Config, ConfigError, Environment, LogFormat, ProviderConfig, RawEnv, Sources,
+};
 
 fn production(extra: &str) -> Result<Config, ConfigError> {
     let figment = Config::defaults_figment()
@@ -858,4 +860,18 @@ fn check_reports_an_issuer_it_cannot_discover_naming_the_key() {
     assert!(refusal[0].contains("discovery failed"), "{stderr}");
     // `check` creates nothing.
     assert!(!dir.path().join("data").exists(), "{stderr}");
+}
+
+// ---- log.format ------------------------------------------------------------------------------
+
+#[test]
+fn the_log_format_is_text_or_json() {
+    assert_eq!(development("").unwrap().log.format, LogFormat::Text);
+    let config = from_env(&[("LOGINWITH_LOG__FORMAT", "json")]).unwrap();
+    assert_eq!(config.log.format, LogFormat::Json);
+    let error = development("[log]\nformat = \"xml\"")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("format"), "{error}");
+    assert!(error.contains("text") && error.contains("json"), "{error}");
 }

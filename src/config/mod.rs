@@ -75,6 +75,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub providers: ProvidersConfig,
     pub dev_provider: DevProviderConfig,
+    pub log: LogConfig,
     #[serde(skip, default = "development")]
     pub environment: Environment,
 }
@@ -93,6 +94,22 @@ pub struct ServerConfig {
     /// client, and those headers are ignored, so nobody can choose their own address.
     #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<IpNet>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// `log.format`: lines for people, or one JSON object per line for log shippers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -89,7 +89,7 @@ async fn serve(config: &Config) -> Result<(), String> {
     app.serve(listener, shutdown_signal())
         .await
         .map_err(|e| format!("server: {e}"))?;
-    info!("stopped: every request in flight was answered");
+    info!("stopped");
     Ok(())
 }
 
@@ -113,5 +113,5 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
-    info!("shutting down: no new connections; draining the requests in flight");
+    info!("shutting down: no new connections; draining the requests and sign-ins in flight");
 }

@@ -875,3 +875,20 @@ fn the_log_format_is_text_or_json() {
     assert!(error.contains("format"), "{error}");
     assert!(error.contains("text") && error.contains("json"), "{error}");
 }
+
+// ---- server.shutdown_grace_secs ------------------------------------------------------------
+
+#[test]
+fn the_shutdown_grace_is_20_seconds_and_at_most_600() {
+    let config = development("").unwrap();
+    assert_eq!(config.server.shutdown_grace_secs, 20);
+    for accepted in [0, 1, 600] {
+        let config = development(&format!("[server]\nshutdown_grace_secs = {accepted}")).unwrap();
+        assert_eq!(config.server.shutdown_grace_secs, accepted);
+    }
+    let error = development("[server]\nshutdown_grace_secs = 601").unwrap_err();
+    assert_eq!(keys(&error), ["server.shutdown_grace_secs"]);
+    assert!(error.to_string().contains("between 0 and 600"), "{error}");
+    let error = development("[server]\nshutdown_grace_secs = -1").unwrap_err();
+    assert!(error.to_string().contains("shutdown_grace_secs"), "{error}");
+}

@@ -8,16 +8,21 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{ExchangeError, FailureReason, LoginSecrets, OperationEvents, Provider};
-use crate::store::{OperationId, Store, UserId};
+use crate::{
+    shutdown::Shutdown,
+    store::{OperationId, Store, UserId},
+};
 
 /// Starts and bounds code exchanges: each runs under a time limit, and only so many run at
-/// once, so a flood of callbacks cannot exhaust memory or sockets.
+/// once, so a flood of callbacks cannot exhaust memory or sockets. Shutdown waits for them
+/// (see [`crate::shutdown`]).
 #[derive(Clone)]
 pub struct Exchanger {
     store: Store,
     timeout: Duration,
     slots: Arc<Semaphore>,
     events: Arc<OperationEvents>,
+    shutdown: Shutdown,
 }
 
 /// The right to run one exchange, taken before anything is written for it; the slot frees
@@ -32,12 +37,14 @@ impl Exchanger {
         timeout: Duration,
         max_concurrent: usize,
         events: Arc<OperationEvents>,
+        shutdown: Shutdown,
     ) -> Self {
         Self {
             store,
             timeout,
             slots: Arc::new(Semaphore::new(max_concurrent)),
             events,
+            shutdown,
         }
     }
 
@@ -51,7 +58,8 @@ impl Exchanger {
     }
 
     /// Spawns the exchange for a pending `operation`. Whatever happens (success, provider
-    /// failure, time-out), the task ends by moving the operation out of `pending`.
+    /// failure, time-out, shutdown's grace period running out), the task ends by moving the
+    /// operation out of `pending`.
     ///
     /// With `link_for` (taken from the server-side session, never from the request) the
     /// identity is added to that person instead of signing anyone in.
@@ -67,18 +75,28 @@ impl Exchanger {
         let store = self.store.clone();
         let events = self.events.clone();
         let timeout = self.timeout;
+        let cut_off = self.shutdown.cut_off();
         let span = info_span!("exchange", operation = %operation, provider = provider.id());
-        tokio::spawn(
+        self.shutdown.exchanges().spawn(
             async move {
                 let _slot = slot;
-                let outcome = tokio::time::timeout(timeout, provider.exchange(code, secrets))
-                    .await
-                    .unwrap_or_else(|_| {
+                let exchange = tokio::time::timeout(timeout, provider.exchange(code, secrets));
+                let outcome = tokio::select! {
+                    // An answer that is there wins over a cut-off that is too.
+                    biased;
+                    outcome = exchange => outcome.unwrap_or_else(|_| {
                         Err(ExchangeError::new(
                             FailureReason::Timeout,
                             format!("no answer within {timeout:?}"),
                         ))
-                    });
+                    }),
+                    // The provider's answer is abandoned; the failure is still written, and
+                    // shutdown waits for that.
+                    () = cut_off.cancelled() => Err(ExchangeError::new(
+                        FailureReason::Internal,
+                        "cut off: the server shut down (server.shutdown_grace_secs) before the exchange ended",
+                    )),
+                };
                 let finished = match (outcome, link_for) {
                     (Ok(profile), None) => store
                         .complete_login(operation, provider.id(), &profile)

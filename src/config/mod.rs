@@ -94,6 +94,15 @@ pub struct ServerConfig {
     /// client, and those headers are ignored, so nobody can choose their own address.
     #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<IpNet>,
+    /// On SIGTERM or Ctrl-C, how long code exchanges already running are waited for before
+    /// they are cut off (and recorded as failed).
+    pub shutdown_grace_secs: u64,
+}
+
+impl ServerConfig {
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
 }
 
 /// How log lines are written.
@@ -295,6 +304,12 @@ impl Config {
             problems.push(invalid(
                 "server.public_url",
                 "must be a bare origin such as https://login.example.com (no path, query or fragment)",
+            ));
+        }
+        if self.server.shutdown_grace_secs > 600 {
+            problems.push(invalid(
+                "server.shutdown_grace_secs",
+                "must be between 0 and 600",
             ));
         }
         if let Err(reason) = report::DatabaseLocation::parse(&self.database.url) {

@@ -131,6 +131,19 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// Whether the database answers and has every migration this build knows applied (for
+    /// `/readyz`). Reads only: another instance, or `loginwith migrate`, applies them.
+    pub async fn migrations_applied(&self) -> Result<bool, StoreError> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(sqlx::migrate!("./migrations")
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .all(|m| applied.contains(&m.version)))
+    }
+
     #[cfg(any(test, feature = "test-support"))]
     /// The pool, for the benchmark's bulk fill and tests that inspect the database.
     pub fn pool(&self) -> &SqlitePool {

@@ -892,3 +892,20 @@ fn the_shutdown_grace_is_20_seconds_and_at_most_600() {
     let error = development("[server]\nshutdown_grace_secs = -1").unwrap_err();
     assert!(error.to_string().contains("shutdown_grace_secs"), "{error}");
 }
+
+#[test]
+fn systemd_waits_longer_than_the_shutdown_grace() {
+    let unit = include_str!("../deploy/systemd/loginwith.service");
+    let stop: u64 = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("TimeoutStopSec="))
+        .and_then(|value| value.trim().strip_suffix('s'))
+        .and_then(|secs| secs.parse().ok())
+        .expect("TimeoutStopSec=<n>s in the unit");
+    let grace = production(GOOD_PRODUCTION)
+        .unwrap()
+        .server
+        .shutdown_grace_secs;
+    // The grace, then up to 5 s for cut-off sign-ins to record their failure.
+    assert!(stop > grace + 5, "TimeoutStopSec={stop}s, grace {grace}s");
+}

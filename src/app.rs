@@ -4,9 +4,9 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
 use oauth2::ClientSecret;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, time::Instant};
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
-use tracing::warn;
+use tracing::{error, info, warn};
 use url::Url;
 
 use crate::{
@@ -24,8 +24,9 @@ use crate::{
         Config, DEV_PROVIDER_PATH, Environment, OAuthProviderConfig, ProviderConfig, ProviderKind,
     },
     dev_provider::{DevOidc, DevOidcSettings, DevProvider, DevProviderSettings, Faults, OIDC_PATH},
+    shutdown::{Drained, Shutdown},
     store::{Store, StoreError},
-    web::{self, AppState, PublicOrigin, RateLimiter, WebSettings},
+    web::{self, AppState, Health, PublicOrigin, RateLimiter, WebSettings},
 };
 
 /// The development app's id; its secret is random for each run.
@@ -72,6 +73,11 @@ pub enum StartupError {
 /// A ready-to-serve application.
 pub struct App {
     router: Router,
+    shutdown: Shutdown,
+    /// `server.shutdown_grace_secs`.
+    grace: Duration,
+    #[cfg(any(test, feature = "test-support"))]
+    events: Arc<OperationEvents>,
 }
 
 impl App {
@@ -140,6 +146,7 @@ impl App {
         }
         let limits = &config.limits;
         let events = Arc::new(OperationEvents::default());
+        let shutdown = Shutdown::new();
         let settings = Arc::new(WebSettings {
             public_url: config
                 .server
@@ -167,6 +174,7 @@ impl App {
                 timeout,
                 limits.max_concurrent_exchanges,
                 events.clone(),
+                shutdown.clone(),
             )
             .link_by_verified_email(config.providers.linking_by_verified_email()),
             events,
@@ -177,7 +185,10 @@ impl App {
             )),
             facebook_app_secret: Arc::new(facebook_app_secret),
             settings: settings.clone(),
+            shutdown: shutdown.clone(),
         };
+        #[cfg(any(test, feature = "test-support"))]
+        let watched = state.events.clone();
 
         // SameSite=Lax, not Strict: the provider's redirect back to /callback is a cross-site
         // top-level GET, and Strict would leave the session cookie (and so the state) behind.
@@ -199,30 +210,104 @@ impl App {
                     secure: config.session.secure,
                 },
                 web::keep_cookie_unless_signed_out,
-            ));
+            ))
+            // Outside the session layers: a probe reads and writes no session.
+            .merge(web::health_router(Health {
+                store: store.clone(),
+                shutdown: shutdown.clone(),
+            }));
         let router = web::common_layers(router, &settings);
         spawn_maintenance(store.clone(), timeout);
-        Ok(Self { router })
+        Ok(Self {
+            router,
+            shutdown,
+            grace: config.server.shutdown_grace(),
+            #[cfg(any(test, feature = "test-support"))]
+            events: watched,
+        })
     }
 
     pub fn router(&self) -> Router {
         self.router.clone()
     }
 
-    /// Serves until `shutdown` completes.
+    #[cfg(any(test, feature = "test-support"))]
+    /// Who waits for which operation: tests see a long poll waiting.
+    pub fn events(&self) -> Arc<OperationEvents> {
+        self.events.clone()
+    }
+
+    /// The handle that sees shutdown begin: `serve`'s `shutdown` future completing begins it,
+    /// and so does [`Shutdown::begin`] on this handle.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Serves until `shutdown` completes, then drains: `/readyz` answers 503, the listener
+    /// stops accepting, long polls answer at once, requests in flight are answered, and code
+    /// exchanges already running get `server.shutdown_grace_secs` to finish; any still
+    /// running then is recorded as failed (`internal`) before this returns.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let draining = self.shutdown.clone();
         // With the peer address, for the per-client rate limit.
-        axum::serve(
+        let server = axum::serve(
             listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_graceful_shutdown(async move { draining.draining().await })
+        .into_future();
+        tokio::pin!(server);
+        let ended_by_itself = tokio::select! {
+            // Only an error ends it before shutdown begins, in practice.
+            result = &mut server => {
+                result?;
+                true
+            }
+            () = shutdown => false,
+            // Begun through the handle.
+            () = self.shutdown.draining() => false,
+        };
+        self.shutdown.begin();
+        let deadline = Instant::now() + self.grace;
+        info!(
+            exchanges = self.shutdown.running_exchanges(),
+            grace_secs = self.grace.as_secs(),
+            "draining: /readyz answers 503, no new connections, long polls answered; waiting for the sign-ins in progress"
+        );
+        let connections = async {
+            if ended_by_itself {
+                Ok(())
+            } else {
+                (&mut server).await
+            }
+        };
+        let (served, drained) = tokio::join!(
+            tokio::time::timeout_at(deadline, connections),
+            self.shutdown.drain_exchanges(deadline),
+        );
+        match drained {
+            Drained::Finished => info!("every sign-in in progress finished"),
+            Drained::CutOff(count) => warn!(
+                count,
+                "sign-ins still in progress after server.shutdown_grace_secs were cut off and recorded as failed (internal)"
+            ),
+            Drained::Abandoned(count) => error!(
+                count,
+                "sign-ins cut off at shutdown could not record their failure; the next start marks them timed out"
+            ),
+        }
+        match served {
+            Ok(result) => result,
+            Err(_) => {
+                warn!("connections still open after server.shutdown_grace_secs were closed");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -38,8 +38,11 @@ enum Command {
 impl Cli {
     /// Runs the chosen command; `Err` is the one message to print before exiting with 1.
     pub async fn run(self) -> Result<(), String> {
+        // A configuration that cannot be read is reported on its own (by `main`), before
+        // any log line: there is no log format yet.
         let config =
             Config::load(&Sources::from_process(self.config)).map_err(|e| e.to_string())?;
+        loginwith::logging::init(config.log.format);
         match self.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(&config).await,
             Command::Check => {
@@ -86,7 +89,7 @@ async fn serve(config: &Config) -> Result<(), String> {
     app.serve(listener, shutdown_signal())
         .await
         .map_err(|e| format!("server: {e}"))?;
-    info!("stopped: every request in flight was answered");
+    info!("stopped");
     Ok(())
 }
 
@@ -110,5 +113,5 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
-    info!("shutting down: no new connections; draining the requests in flight");
+    info!("shutting down: no new connections; draining the requests and sign-ins in flight");
 }

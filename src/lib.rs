@@ -4,13 +4,14 @@
 //! Layout: [`config`] reads and validates settings; [`web`] holds routes and pages;
 //! [`auth`] the providers and the background code exchange; [`store`] all SQL;
 //! [`dev_provider`] an imitation of Facebook for development and tests; [`App`] wires them;
-//! [`logging`] sets up the log output.
+//! [`logging`] sets up the log output; [`shutdown`] drains on the way out.
 
 mod app;
 pub mod auth;
 pub mod config;
 pub mod dev_provider;
 pub mod logging;
+pub mod shutdown;
 pub mod store;
 pub mod web;
 

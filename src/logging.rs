@@ -1,4 +1,5 @@
-//! Where log lines go and which ones: standard error, filtered by `RUST_LOG`.
+//! Where log lines go and which ones: standard error, filtered by `RUST_LOG`, as text or (with
+//! `log.format = "json"`) one JSON object per line.
 //!
 //! Standard error, not standard output: output is for what a command prints (`--help`,
 //! `check`), and logs are diagnostics. Colours only when standard error is a terminal and
@@ -11,26 +12,39 @@ use std::{ffi::OsString, io::IsTerminal};
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::EnvFilter;
 
+use crate::config::LogFormat;
+
 /// The level when `RUST_LOG` is unset, empty or ignored.
 const DEFAULT: &str = "info";
 
 /// The levels a directive may name (any case; `tracing` also reads 0 to 5), for the warning.
 const LEVELS: &str = "off, error, warn, info, debug, trace";
 
-/// Installs the process's log subscriber: standard error, colours as described in the module
-/// documentation, the filter from `RUST_LOG`. Call it once, first thing in `main`; a second
-/// call (or one after another subscriber was installed) changes nothing.
-pub fn init() {
+/// Installs the process's log subscriber: standard error in `format`, colours as described in
+/// the module documentation (never in JSON), the filter from `RUST_LOG`. Call it once, as soon
+/// as the configuration is read; a second call (or one after another subscriber was
+/// installed) changes nothing.
+///
+/// JSON: one object per line with `timestamp`, `level`, `target`, `fields` (`message` and the
+/// event's own fields), and `span` and `spans` when the event happened inside some.
+pub fn init(format: LogFormat) {
     let (filter, ignored) = filter(std::env::var_os("RUST_LOG"));
-    let ansi = colour(
-        std::io::stderr().is_terminal(),
-        std::env::var_os("NO_COLOR"),
-    );
-    let installed = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let installed = match format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(colour(
+                std::io::stderr().is_terminal(),
+                std::env::var_os("NO_COLOR"),
+            ))
+            .with_writer(std::io::stderr)
+            .try_init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .try_init(),
+    };
     if let (Ok(()), Some(why)) = (installed, ignored) {
         tracing::warn!("{why}; logging at {DEFAULT}");
     }

@@ -6,9 +6,9 @@ mod cli;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Parsed first: --help and --version answer without touching the configuration.
+    // Parsed first: --help and --version answer without touching the configuration. Logging
+    // starts once the configuration (log.format) is read, in `run`.
     let cli = cli::Cli::parse();
-    loginwith::logging::init();
     match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

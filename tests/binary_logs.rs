@@ -110,3 +110,54 @@ async fn an_invalid_rust_log_warns_once_and_logging_goes_on_at_info() {
         assert!(!app.stderr().contains(" DEBUG "), "{value}: info, not more");
     }
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let mut app = Running::development(|command| {
+        command
+            .env("LOGINWITH_LOG__FORMAT", "json")
+            .env("RUST_LOG", "info,loginwith=debug");
+    })
+    .await;
+    let browser = Browser::new(&app.url);
+    let response = browser.get("/nope").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    app.wait_for_line("the 404", |line| line.contains("\"status\":404"))
+        .await;
+    let status = app.terminate();
+    assert!(status.success(), "{status}");
+
+    let log = app.stderr();
+    assert!(!log.contains('\x1b'), "no ANSI codes: {log:?}");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    for line in &lines {
+        for field in ["level", "target", "timestamp"] {
+            assert!(line[field].is_string(), "{field} in {line}");
+        }
+        assert!(
+            line["fields"]["message"].is_string(),
+            "fields.message in {line}"
+        );
+    }
+    let messages: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line["fields"]["message"].as_str())
+        .collect();
+    for expected in ["starting", "stopped"] {
+        assert!(
+            messages.iter().any(|m| m.starts_with(expected)),
+            "{expected} in {messages:?}"
+        );
+    }
+    let answered = lines
+        .iter()
+        .find(|line| line["fields"]["message"] == "answered" && line["fields"]["status"] == 404)
+        .expect("the 404's line");
+    assert_eq!(answered["level"], "INFO");
+    assert_eq!(answered["target"], "loginwith::web::request_log");
+    assert_eq!(answered["fields"]["route"], "unmatched");
+    assert_eq!(answered["fields"]["status"], 404);
+}

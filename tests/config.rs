@@ -6,7 +6,9 @@ use figment::{
     Figment,
     providers::{Format, Toml},
 };
-use loginwith::config::{Config, ConfigError, Environment, ProviderConfig, RawEnv, Sources};
+use loginwith::config::{
+    Config, ConfigError, Environment, LogFormat, ProviderConfig, RawEnv, Sources,
+};
 
 fn production(extra: &str) -> Result<Config, ConfigError> {
     let figment = Config::defaults_figment()
@@ -858,4 +860,52 @@ fn check_reports_an_issuer_it_cannot_discover_naming_the_key() {
     assert!(refusal[0].contains("discovery failed"), "{stderr}");
     // `check` creates nothing.
     assert!(!dir.path().join("data").exists(), "{stderr}");
+}
+
+// ---- log.format ------------------------------------------------------------------------------
+
+#[test]
+fn the_log_format_is_text_or_json() {
+    assert_eq!(development("").unwrap().log.format, LogFormat::Text);
+    let config = from_env(&[("LOGINWITH_LOG__FORMAT", "json")]).unwrap();
+    assert_eq!(config.log.format, LogFormat::Json);
+    let error = development("[log]\nformat = \"xml\"")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("format"), "{error}");
+    assert!(error.contains("text") && error.contains("json"), "{error}");
+}
+
+// ---- server.shutdown_grace_secs ------------------------------------------------------------
+
+#[test]
+fn the_shutdown_grace_is_20_seconds_and_at_most_600() {
+    let config = development("").unwrap();
+    assert_eq!(config.server.shutdown_grace_secs, 20);
+    for accepted in [0, 1, 600] {
+        let config = development(&format!("[server]\nshutdown_grace_secs = {accepted}")).unwrap();
+        assert_eq!(config.server.shutdown_grace_secs, accepted);
+    }
+    let error = development("[server]\nshutdown_grace_secs = 601").unwrap_err();
+    assert_eq!(keys(&error), ["server.shutdown_grace_secs"]);
+    assert!(error.to_string().contains("between 0 and 600"), "{error}");
+    let error = development("[server]\nshutdown_grace_secs = -1").unwrap_err();
+    assert!(error.to_string().contains("shutdown_grace_secs"), "{error}");
+}
+
+#[test]
+fn systemd_waits_longer_than_the_shutdown_grace() {
+    let unit = include_str!("../deploy/systemd/loginwith.service");
+    let stop: u64 = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("TimeoutStopSec="))
+        .and_then(|value| value.trim().strip_suffix('s'))
+        .and_then(|secs| secs.parse().ok())
+        .expect("TimeoutStopSec=<n>s in the unit");
+    let grace = production(GOOD_PRODUCTION)
+        .unwrap()
+        .server
+        .shutdown_grace_secs;
+    // The grace, then up to 5 s for cut-off sign-ins to record their failure.
+    assert!(stop > grace + 5, "TimeoutStopSec={stop}s, grace {grace}s");
 }

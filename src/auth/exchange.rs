@@ -8,10 +8,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{ExchangeError, FailureReason, LoginSecrets, OperationEvents, Provider};
-use crate::store::{EmailLinking, OperationId, Store, UserId};
+use crate::{
+    shutdown::Shutdown,
+    store::{EmailLinking, OperationId, Store, UserId},
+};
 
 /// Starts and bounds code exchanges: each runs under a time limit, and only so many run at
-/// once, so a flood of callbacks cannot exhaust memory or sockets.
+/// once, so a flood of callbacks cannot exhaust memory or sockets. Shutdown waits for them
+/// (see [`crate::shutdown`]).
 #[derive(Clone)]
 pub struct Exchanger {
     store: Store,
@@ -21,6 +25,7 @@ pub struct Exchanger {
     /// Providers whose new identities may join an existing person on a verified address
     /// (`link_by_verified_email`); none by default.
     email_linking: Arc<HashSet<String>>,
+    shutdown: Shutdown,
 }
 
 /// The right to run one exchange, taken before anything is written for it; the slot frees
@@ -35,6 +40,7 @@ impl Exchanger {
         timeout: Duration,
         max_concurrent: usize,
         events: Arc<OperationEvents>,
+        shutdown: Shutdown,
     ) -> Self {
         Self {
             store,
@@ -42,6 +48,7 @@ impl Exchanger {
             slots: Arc::new(Semaphore::new(max_concurrent)),
             events,
             email_linking: Arc::default(),
+            shutdown,
         }
     }
 
@@ -65,7 +72,8 @@ impl Exchanger {
     }
 
     /// Spawns the exchange for a pending `operation`. Whatever happens (success, provider
-    /// failure, time-out), the task ends by moving the operation out of `pending`.
+    /// failure, time-out, shutdown's grace period running out), the task ends by moving the
+    /// operation out of `pending`.
     ///
     /// With `link_for` (taken from the server-side session, never from the request) the
     /// identity is added to that person instead of signing anyone in.
@@ -86,18 +94,28 @@ impl Exchanger {
         } else {
             EmailLinking::Never
         };
+        let cut_off = self.shutdown.cut_off();
         let span = info_span!("exchange", operation = %operation, provider = provider.id());
-        tokio::spawn(
+        self.shutdown.exchanges().spawn(
             async move {
                 let _slot = slot;
-                let outcome = tokio::time::timeout(timeout, provider.exchange(code, secrets))
-                    .await
-                    .unwrap_or_else(|_| {
+                let exchange = tokio::time::timeout(timeout, provider.exchange(code, secrets));
+                let outcome = tokio::select! {
+                    // An answer that is there wins over a cut-off that is too.
+                    biased;
+                    outcome = exchange => outcome.unwrap_or_else(|_| {
                         Err(ExchangeError::new(
                             FailureReason::Timeout,
                             format!("no answer within {timeout:?}"),
                         ))
-                    });
+                    }),
+                    // The provider's answer is abandoned; the failure is still written, and
+                    // shutdown waits for that.
+                    () = cut_off.cancelled() => Err(ExchangeError::new(
+                        FailureReason::Internal,
+                        "cut off: the server shut down (server.shutdown_grace_secs) before the exchange ended",
+                    )),
+                };
                 let finished = match (outcome, link_for) {
                     (Ok(profile), None) => store
                         .complete_sign_in(operation, provider.id(), &profile, email_linking)

@@ -77,6 +77,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub providers: ProvidersConfig,
     pub dev_provider: DevProviderConfig,
+    pub log: LogConfig,
     #[serde(skip, default = "development")]
     pub environment: Environment,
 }
@@ -95,6 +96,31 @@ pub struct ServerConfig {
     /// client, and those headers are ignored, so nobody can choose their own address.
     #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<IpNet>,
+    /// On SIGTERM or Ctrl-C, how long code exchanges already running are waited for before
+    /// they are cut off (and recorded as failed).
+    pub shutdown_grace_secs: u64,
+}
+
+impl ServerConfig {
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// `log.format`: lines for people, or one JSON object per line for log shippers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -280,6 +306,12 @@ impl Config {
             problems.push(invalid(
                 "server.public_url",
                 "must be a bare origin such as https://login.example.com (no path, query or fragment)",
+            ));
+        }
+        if self.server.shutdown_grace_secs > 600 {
+            problems.push(invalid(
+                "server.shutdown_grace_secs",
+                "must be between 0 and 600",
             ));
         }
         if let Err(reason) = report::DatabaseLocation::parse(&self.database.url) {

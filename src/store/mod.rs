@@ -173,6 +173,24 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the database answers and has every migration this build knows applied (for
+    /// `/readyz`). Reads only: another instance, or `loginwith migrate`, applies them.
+    pub async fn migrations_applied(&self) -> Result<bool, StoreError> {
+        let migrator = match &self.db {
+            Db::Sqlite(_) => &sqlite::MIGRATOR,
+            Db::Postgres(_) => &postgres::MIGRATOR,
+        };
+        let applied: Vec<i64> = on_db!(&self.db, |pool| sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success"
+        )
+        .fetch_all(pool)
+        .await)?;
+        Ok(migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .all(|m| applied.contains(&m.version)))
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.db.close().await;

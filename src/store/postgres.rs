@@ -7,6 +7,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{ConnectOptions, StoreError, backend::Db};
 
+/// This database's migrations, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
 /// Connects and migrates. The error names the server, never the password.
 pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Db, StoreError> {
     let connect = PgConnectOptions::from_str(url)?;
@@ -25,6 +28,6 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Db, StoreErr
             path: server,
             source,
         })?;
-    sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+    MIGRATOR.run(&pool).await?;
     Ok(Db::Postgres(pool))
 }

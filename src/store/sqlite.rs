@@ -6,6 +6,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::{ConnectOptions, StoreError, backend::Db};
 
+/// This database's migrations, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
 /// How long SQLite waits for a competing writer (another task or another instance)
 /// before giving up with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,7 +34,7 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Db, StoreErr
         .connect_with(connect)
         .await
         .map_err(|source| StoreError::Open { path, source })?;
-    sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+    MIGRATOR.run(&pool).await?;
     Ok(Db::Sqlite(pool))
 }
 

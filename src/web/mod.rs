@@ -6,6 +6,7 @@ mod client_addr;
 mod cookie_guard;
 mod data_deletion;
 mod error;
+mod health;
 mod home;
 mod linking;
 mod login;
@@ -33,6 +34,7 @@ use tower_http::{compression::CompressionLayer, set_header::SetResponseHeaderLay
 pub use client_addr::{ClientAddr, TrustedProxies};
 pub use cookie_guard::{SessionCookie, keep_cookie_unless_signed_out};
 pub use error::AppError;
+pub use health::Health;
 pub use one_origin::PublicOrigin;
 pub use rate_limit::RateLimiter;
 pub use session::WebSession;
@@ -112,6 +114,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .with_state(state)
+}
+
+/// `/healthz` and `/readyz` (see [`health`]): merged by the caller outside the session layer.
+pub fn health_router(health: Health) -> Router {
+    health::router(health)
 }
 
 /// Layers that every request and response gets, dev provider included.

@@ -63,8 +63,9 @@ struct StatusQuery {
 
 /// `GET /get-status[?wait=SECONDS]`: `pending`, `ok` or `error` for this session's
 /// operation. With `wait` (at most 30) it answers the moment the operation leaves `pending`,
-/// or `pending` when the wait ends. Reads only: a late poll must never write the session
-/// over a newer one.
+/// or `pending` when the wait ends, or at once with what it knows when shutdown begins (the
+/// preloader asks again, and reaches another instance). Reads only: a late poll must never
+/// write the session over a newer one.
 pub async fn get_status(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,
@@ -88,7 +89,8 @@ pub async fn get_status(
         .into_response())
 }
 
-/// The operation's status once it is no longer pending, or when `wait` has passed.
+/// The operation's status once it is no longer pending, or when `wait` has passed, or as
+/// it is when shutdown begins.
 async fn wait_for_status(
     app: &AppState,
     id: OperationId,
@@ -111,17 +113,27 @@ async fn wait_for_status(
             return Ok(None);
         };
         let now = Instant::now();
-        if operation.status != OperationStatus::Pending || now >= deadline {
+        if operation.status != OperationStatus::Pending
+            || now >= deadline
+            || app.shutdown.is_draining()
+        {
             return Ok(Some(operation.status));
         }
         // Re-read now and then: the exchange may be running on another instance, whose
         // notification never reaches this one.
         let pause = app.settings.status_recheck.min(deadline - now);
-        match notified.as_mut().as_pin_mut() {
-            Some(notified) => {
-                let _ = tokio::time::timeout(pause, notified).await;
+        let woken = async {
+            match notified.as_mut().as_pin_mut() {
+                Some(notified) => {
+                    let _ = tokio::time::timeout(pause, notified).await;
+                }
+                None => tokio::time::sleep(pause).await,
             }
-            None => tokio::time::sleep(pause).await,
+        };
+        // Shutdown wakes it too; the loop then reads once more and answers.
+        tokio::select! {
+            () = woken => {}
+            () = app.shutdown.draining() => {}
         }
     }
 }

@@ -1,5 +1,7 @@
 //! One log line per answer: INFO for refusals and failures (4xx, 5xx), which someone running
-//! the site wants to see, DEBUG for the rest, which would drown them.
+//! the site wants to see, DEBUG for the rest, which would drown them. The health probes
+//! (`/healthz`, `/readyz`) are DEBUG whatever they answer: a load balancer asks every few
+//! seconds, and a 503 while shutting down is expected.
 //!
 //! Requests are named by their route (`/callback/{provider}`), never by their URL: query
 //! strings carry codes and states, and some paths carry confirmation codes. A 5xx is logged
@@ -16,7 +18,7 @@ use axum::{
 };
 use tracing::Instrument;
 
-use super::client_addr::ClientAddr;
+use super::{client_addr::ClientAddr, health::PROBES};
 
 /// The route of a request that matched none (the 404 page).
 const UNMATCHED: &str = "unmatched";
@@ -41,7 +43,7 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
 fn log_answer(method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
     let status = status.as_u16();
     let duration_ms = format_args!("{:.1}", elapsed.as_secs_f64() * 1000.0);
-    if status >= 400 {
+    if status >= 400 && !PROBES.contains(&route) {
         tracing::info!(%method, %route, status, duration_ms, "answered");
     } else {
         tracing::debug!(%method, %route, status, duration_ms, "answered");
@@ -72,6 +74,10 @@ mod tests {
 
     /// What `log_answer` writes for `status` with everything enabled, for this thread only.
     fn logged(status: StatusCode) -> String {
+        logged_on("/x/{id}", status)
+    }
+
+    fn logged_on(route: &str, status: StatusCode) -> String {
         let capture = Capture::default();
         let writer = capture.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -80,7 +86,7 @@ mod tests {
             .with_writer(move || writer.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, || {
-            log_answer(&Method::GET, "/x/{id}", status, Duration::from_micros(1500));
+            log_answer(&Method::GET, route, status, Duration::from_micros(1500));
         });
         String::from_utf8(capture.0.lock().unwrap().clone()).unwrap()
     }
@@ -103,6 +109,16 @@ mod tests {
                 status.as_u16()
             );
             assert!(line.contains(&expected), "{line}");
+        }
+    }
+
+    #[test]
+    fn probes_at_debug_whatever_they_answer() {
+        for route in PROBES {
+            for status in [StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE] {
+                let line = logged_on(route, status);
+                assert!(line.contains(" DEBUG "), "{route} {status}: {line}");
+            }
         }
     }
 }

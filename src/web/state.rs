@@ -6,6 +6,7 @@ use oauth2::ClientSecret;
 use super::{PublicOrigin, RateLimiter};
 use crate::{
     auth::{Exchanger, OperationEvents, Providers},
+    shutdown::Shutdown,
     store::Store,
 };
 
@@ -24,6 +25,8 @@ pub struct AppState {
     /// Verifies Facebook's signed requests (Data Deletion, Deauthorize).
     pub facebook_app_secret: Arc<ClientSecret>,
     pub settings: Arc<WebSettings>,
+    /// Long polls answer at once when shutdown begins.
+    pub shutdown: Shutdown,
 }
 
 /// The configuration the pages and handlers need, resolved once at start-up.

@@ -11,16 +11,18 @@ use std::{
     time::{Duration, Instant},
 };
 
+use axum::Router;
 use figment::Figment;
 use loginwith::{
     App,
-    auth::Provider,
+    auth::{OperationEvents, Provider},
     config::{Config, Environment},
     dev_provider::{DevProvider, DevProviderSettings, Fault, Faults},
+    shutdown::Shutdown,
 };
 use reqwest::{StatusCode, header::LOCATION, redirect::Policy};
 use sqlx::{SqlitePool, sqlite::SqliteConnectOptions};
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use url::Url;
 
 pub const CLIENT_ID: &str = "test-app-id";
@@ -36,6 +38,16 @@ pub struct TestEnv {
     /// A separate connection pool onto the app's database file, for assertions.
     pub db: SqlitePool,
     pub config: Config,
+    /// The app's router, to call without a connection (after shutdown has closed the port).
+    pub router: Router,
+    /// Who waits for which operation (long polls).
+    pub events: Arc<OperationEvents>,
+    /// Sees shutdown begin.
+    pub shutdown: Shutdown,
+    /// Completes `App::serve`'s shutdown future, as SIGTERM does in the binary.
+    stop: Option<oneshot::Sender<()>>,
+    /// `App::serve`, which ends once shutdown has drained.
+    server: Option<JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -130,7 +142,14 @@ impl TestEnv {
         let app = App::build_with_providers(&config, app_addr, make_providers(&app_url))
             .await
             .expect("app builds");
-        tokio::spawn(app.serve(app_listener, std::future::pending()));
+        let router = app.router();
+        let events = app.events();
+        let shutdown = app.shutdown_handle();
+        let (stop, stopped) = oneshot::channel::<()>();
+        // Dropping `stop` with the environment also shuts down, as the runtime ends anyway.
+        let server = tokio::spawn(app.serve(app_listener, async move {
+            let _ = stopped.await;
+        }));
 
         let db = SqlitePool::connect_with(
             SqliteConnectOptions::new()
@@ -145,8 +164,29 @@ impl TestEnv {
             dev_url,
             db,
             config,
+            router,
+            events,
+            shutdown,
+            stop: Some(stop),
+            server: Some(server),
             _dir: dir,
         }
+    }
+
+    /// Begins shutdown the way a signal does: through `App::serve`'s shutdown future.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Waits for `App::serve` to return (after [`Self::begin_shutdown`]).
+    pub async fn stopped(&mut self) -> std::io::Result<()> {
+        let server = self.server.take().expect("the server runs");
+        tokio::time::timeout(PATIENCE, server)
+            .await
+            .expect("the server stops")
+            .expect("the server task")
     }
 
     pub fn browser(&self) -> Browser {

@@ -25,7 +25,7 @@ use crate::{
     },
     dev_provider::{DevOidc, DevOidcSettings, DevProvider, DevProviderSettings, Faults, OIDC_PATH},
     shutdown::{Drained, Shutdown},
-    store::{Store, StoreError},
+    store::{ConnectOptions, Store, StoreError},
     web::{self, AppState, Health, PublicOrigin, RateLimiter, WebSettings},
 };
 
@@ -134,7 +134,7 @@ impl App {
         // Before the database: a provider that cannot be built refuses start-up without
         // creating or migrating anything.
         let (providers, facebook_app_secret) = build_providers(config, &http, dev_config).await?;
-        let store = Store::connect(&config.database.url).await?;
+        let store = open_store(config).await?;
         let orphaned = store
             .housekeeping(timeout, FINISHED_OPERATION_RETENTION)
             .await?;
@@ -409,6 +409,15 @@ fn github(
             source,
         })?;
     Ok(Arc::new(client.named(name, display_name)))
+}
+
+/// Opens and migrates the database `database.url` names, with the pool `[database]` sizes.
+pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
+    let options = ConnectOptions {
+        max_connections: config.database.max_connections,
+        connect_timeout: Duration::from_secs(config.database.connect_timeout_secs),
+    };
+    Store::connect_with(&config.database.url, &options).await
 }
 
 /// An OpenID Connect issuer, discovered now if it answers, and kept fresh in the background:

@@ -6,7 +6,6 @@ use clap::{Parser, Subcommand};
 use loginwith::{
     App,
     config::{Config, Sources},
-    store::Store,
 };
 use tracing::info;
 
@@ -57,7 +56,7 @@ impl Cli {
                 }
             }
             Command::Migrate => {
-                Store::connect(&config.database.url)
+                loginwith::open_store(&config)
                     .await
                     .map_err(|e| e.to_string())?;
                 println!("migrations applied to {}", config.database_description());

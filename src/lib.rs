@@ -15,5 +15,5 @@ pub mod shutdown;
 pub mod store;
 pub mod web;
 
-pub use app::{App, StartupError, check_issuers};
+pub use app::{App, StartupError, check_issuers, open_store};
 pub use config::DEV_PROVIDER_PATH;

@@ -431,10 +431,10 @@ fn a_toml_syntax_error_names_the_file_line_and_column() {
 }
 
 #[test]
-fn database_urls_that_are_not_sqlite_files_refuse_to_start() {
+fn database_urls_that_are_neither_sqlite_files_nor_postgres_refuse_to_start() {
     let dir = tempfile::tempdir().unwrap();
     for url in [
-        "postgres://user@localhost/db",
+        "postgres://user@localhost",
         "mysql://x",
         "sqlite:",
         "sqlite::memory:",

@@ -168,49 +168,6 @@ async fn concurrent_upserts_of_one_identity_make_one_user() {
 }
 
 #[tokio::test]
-async fn the_session_table_creates_loads_saves_expires_and_deletes() {
-    use tower_sessions::{
-        SessionStore,
-        session::{Id, Record},
-    };
-    let (_dir, store, _, _db) = temp_store().await;
-    let sessions = store.sessions();
-    let mut record = Record {
-        id: Id::default(),
-        data: [("k".to_owned(), serde_json::json!(1))].into(),
-        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
-    };
-    let first_id = record.id;
-    sessions.create(&mut record).await.unwrap();
-    assert_eq!(record.id, first_id);
-    // A colliding id gets a fresh one instead of overwriting.
-    let mut twin = Record {
-        data: Default::default(),
-        ..record.clone()
-    };
-    sessions.create(&mut twin).await.unwrap();
-    assert_ne!(twin.id, first_id);
-    let loaded = sessions.load(&first_id).await.unwrap().unwrap();
-    assert_eq!(loaded.data["k"], 1);
-    record.data.insert("k".into(), serde_json::json!(2));
-    sessions.save(&record).await.unwrap();
-    assert_eq!(
-        sessions.load(&first_id).await.unwrap().unwrap().data["k"],
-        2
-    );
-    sessions.delete(&first_id).await.unwrap();
-    assert!(sessions.load(&first_id).await.unwrap().is_none());
-
-    twin.expiry_date = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
-    sessions.save(&twin).await.unwrap();
-    assert!(
-        sessions.load(&twin.id).await.unwrap().is_none(),
-        "expired reads as none"
-    );
-    assert_eq!(sessions.delete_expired().await.unwrap(), 1);
-}
-
-#[tokio::test]
 async fn ids_of_deleted_people_identities_and_operations_are_never_reused() {
     let (_dir, store, _, db) = temp_store().await;
     let first_op = store.create_operation("facebook").await.unwrap();

@@ -127,6 +127,10 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub url: String,
+    /// The most connections this instance opens.
+    pub max_connections: u32,
+    /// How long to wait for a connection (at start-up and for each request).
+    pub connect_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -312,6 +316,18 @@ impl Config {
             problems.push(invalid(
                 "server.shutdown_grace_secs",
                 "must be between 0 and 600",
+            ));
+        }
+        if !(1..=1000).contains(&self.database.max_connections) {
+            problems.push(invalid(
+                "database.max_connections",
+                "must be between 1 and 1000",
+            ));
+        }
+        if !(1..=300).contains(&self.database.connect_timeout_secs) {
+            problems.push(invalid(
+                "database.connect_timeout_secs",
+                "must be between 1 and 300",
             ));
         }
         if let Err(reason) = report::DatabaseLocation::parse(&self.database.url) {

@@ -13,18 +13,26 @@ pub const DEV_PROVIDER_PATH: &str = "/dev/facebook";
 pub enum DatabaseLocation {
     /// `sqlite://PATH` or `sqlite:PATH`: the file (relative to the working directory).
     SqliteFile(String),
+    /// `postgres://` or `postgresql://`: the server and database, without the password.
+    Postgres {
+        host: String,
+        port: u16,
+        database: String,
+        user: String,
+    },
 }
 
 impl DatabaseLocation {
     /// Reads a `database.url`; `Err` says what is wrong with it.
     pub fn parse(url: &str) -> Result<Self, String> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        if matches!(scheme, "postgres" | "postgresql") {
+            return Self::parse_postgres(url);
+        }
         let Some(rest) = url.strip_prefix("sqlite:") else {
-            let scheme = url.split(':').next().unwrap_or_default();
-            return Err(if matches!(scheme, "postgres" | "postgresql") {
-                "PostgreSQL is not supported yet: use sqlite://PATH".to_owned()
-            } else {
-                format!("must be sqlite://PATH (a SQLite file), not {scheme:?}")
-            });
+            return Err(format!(
+                "must be sqlite://PATH (a SQLite file) or postgres://USER@HOST/DATABASE, not {scheme:?}"
+            ));
         };
         let path = rest.strip_prefix("//").unwrap_or(rest);
         let path = path.split('?').next().unwrap_or_default();
@@ -34,12 +42,40 @@ impl DatabaseLocation {
         }
         Ok(Self::SqliteFile(path.to_owned()))
     }
+
+    fn parse_postgres(url: &str) -> Result<Self, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+        let host = parsed
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or("needs a host: postgres://USER@HOST/DATABASE")?;
+        let database = parsed.path().trim_start_matches('/');
+        if database.is_empty() {
+            return Err("needs a database name: postgres://USER@HOST/DATABASE".to_owned());
+        }
+        Ok(Self::Postgres {
+            host: host.to_owned(),
+            port: parsed.port().unwrap_or(5432),
+            database: database.to_owned(),
+            user: parsed.username().to_owned(),
+        })
+    }
 }
 
 impl std::fmt::Display for DatabaseLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::SqliteFile(path) => write!(f, "SQLite file {}", absolute(path.as_ref())),
+            // Never the password.
+            Self::Postgres {
+                host,
+                port,
+                database,
+                user,
+            } => write!(
+                f,
+                "PostgreSQL database {database} on {host}:{port} as {user:?}"
+            ),
         }
     }
 }
@@ -137,6 +173,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn postgres_urls_are_described_without_their_password() {
+        let location =
+            DatabaseLocation::parse("postgresql://app:s3cret@db.internal:6432/loginwith").unwrap();
+        assert_eq!(
+            location.to_string(),
+            "PostgreSQL database loginwith on db.internal:6432 as \"app\""
+        );
+        assert!(!format!("{location:?}").contains("s3cret"));
+    }
+
+    #[test]
     fn database_urls_are_sqlite_files() {
         for (url, path) in [
             ("sqlite://data/loginwith.db", "data/loginwith.db"),
@@ -153,7 +200,8 @@ mod tests {
             "sqlite:",
             "sqlite://",
             "sqlite::memory:",
-            "postgres://user@localhost/db",
+            "postgres://user@localhost",
+            "postgres://",
             "mysql://x",
             "data.db",
         ] {

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 pub mod binary;
+pub mod db;
 pub mod github;
 pub mod oidc;
 
@@ -151,13 +152,19 @@ impl TestEnv {
             let _ = stopped.await;
         }));
 
-        let db = SqlitePool::connect_with(
-            SqliteConnectOptions::new()
-                .filename(database_url.trim_start_matches("sqlite://"))
-                .busy_timeout(Duration::from_secs(10)),
-        )
-        .await
-        .expect("open test database");
+        // On PostgreSQL, tests read rows through `db::TestDb::inspect`; this pool then holds
+        // no tables, so a test that reaches for it fails rather than reading nothing.
+        let db = if database_url.starts_with("sqlite:") {
+            SqlitePool::connect_with(
+                SqliteConnectOptions::new()
+                    .filename(database_url.trim_start_matches("sqlite://"))
+                    .busy_timeout(Duration::from_secs(10)),
+            )
+            .await
+            .expect("open test database")
+        } else {
+            SqlitePool::connect_lazy("sqlite::memory:").expect("an empty pool")
+        };
         Self {
             app_url,
             dev,

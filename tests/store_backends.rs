@@ -1,0 +1,330 @@
+//! The store's promises on every database: SQLite always, and PostgreSQL when
+//! `LOGINWITH_TEST_DATABASE_URL` names a server (`.ci/run` does). Each test runs its body once
+//! per database, on a fresh one.
+
+mod common;
+
+use std::time::Duration;
+
+use common::db::TestDb;
+use loginwith::{
+    auth::{FailureReason, Profile},
+    store::{Deletion, OperationStatus, Store, Unlink},
+};
+
+fn person(id: &str, email: &str) -> Profile {
+    Profile {
+        provider_user_id: id.to_owned(),
+        first_name: "Ada <b>".into(),
+        last_name: "Lovelace 🦀".into(),
+        email: Some(email.to_owned()),
+        email_verified: true,
+        issuer: None,
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn a_sign_in_is_recorded_read_back_and_consumed_once() {
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.expect(db.backend);
+        assert!(store.migrations_applied().await.unwrap(), "{}", db.backend);
+        let op = store.create_operation("facebook").await.unwrap();
+        let pending = store.operation(op, MINUTE).await.unwrap().unwrap();
+        assert_eq!(pending.status, OperationStatus::Pending, "{}", db.backend);
+        let user = store
+            .complete_login(op, "facebook", &person("1001", "ada@example.com"))
+            .await
+            .unwrap();
+        let done = store.operation(op, MINUTE).await.unwrap().unwrap();
+        assert_eq!(
+            (done.status, done.user),
+            (OperationStatus::Ok, Some(user)),
+            "{}",
+            db.backend
+        );
+        let shown = store.user(user).await.unwrap().unwrap();
+        assert_eq!(shown.first_name, "Ada <b>", "{}", db.backend);
+        assert_eq!(shown.last_name, "Lovelace 🦀", "{}", db.backend);
+        assert_eq!(store.consume_operation(op).await.unwrap(), Some(user));
+        assert_eq!(
+            store.consume_operation(op).await.unwrap(),
+            None,
+            "{}",
+            db.backend
+        );
+        // A finished operation is never overwritten.
+        store
+            .fail_operation(op, FailureReason::Timeout)
+            .await
+            .unwrap();
+        let still = store.operation(op, MINUTE).await.unwrap().unwrap();
+        assert_eq!(still.status, OperationStatus::Ok, "{}", db.backend);
+        store.close().await;
+    }
+}
+
+/// Twenty first sign-ins of one new person at once (tabs, instances): the unique
+/// `(provider, provider_user_id)` settles it, one person, one identity, every operation `ok`.
+#[tokio::test]
+async fn racing_first_sign_ins_make_one_person() {
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.expect(db.backend);
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let op = store.create_operation("github").await.unwrap();
+                let user = store
+                    .complete_login(op, "github", &person("42", "ada@example.com"))
+                    .await
+                    .unwrap();
+                (op, user)
+            }));
+        }
+        let mut users = Vec::new();
+        for task in tasks {
+            let (op, user) = task.await.unwrap();
+            let done = store.operation(op, MINUTE).await.unwrap().unwrap();
+            assert_eq!(done.status, OperationStatus::Ok, "{}", db.backend);
+            users.push(user);
+        }
+        users.dedup();
+        assert_eq!(users.len(), 1, "{}: {users:?}", db.backend);
+        let inspect = db.inspect().await;
+        assert_eq!(inspect.count("user_profile").await, 1, "{}", db.backend);
+        assert_eq!(inspect.count("user_identity").await, 1, "{}", db.backend);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn linking_and_unlinking_keep_at_least_one_identity_even_when_racing() {
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.expect(db.backend);
+        let op = store.create_operation("facebook").await.unwrap();
+        let ada = store
+            .complete_login(op, "facebook", &person("1001", "ada@example.com"))
+            .await
+            .unwrap();
+        let op = store.create_operation("github").await.unwrap();
+        let bob = store
+            .complete_login(op, "github", &person("777", "bob@example.com"))
+            .await
+            .unwrap();
+        // A free identity joins Ada; Bob's stays Bob's and nothing changes.
+        let op = store.create_link_operation("github", ada).await.unwrap();
+        let linked = store
+            .link_identity(op, ada, "github", &person("42", "ada@example.com"))
+            .await
+            .unwrap();
+        assert_eq!(linked, Ok(()), "{}", db.backend);
+        let op = store.create_link_operation("github", ada).await.unwrap();
+        let taken = store
+            .link_identity(op, ada, "github", &person("777", "bob@example.com"))
+            .await
+            .unwrap();
+        assert_eq!(taken, Err(FailureReason::IdentityTaken), "{}", db.backend);
+        let failed = store.operation(op, MINUTE).await.unwrap().unwrap();
+        assert_eq!(failed.error, Some(FailureReason::IdentityTaken));
+        assert_eq!(store.identities(bob).await.unwrap().len(), 1);
+        let identities = store.identities(ada).await.unwrap();
+        assert_eq!(identities.len(), 2, "{}", db.backend);
+
+        // Both of Ada's identities removed at once: one removal wins, the other is refused
+        // as her last, and she can still sign in.
+        let (first, second) = tokio::join!(
+            store.unlink_identity(ada, identities[0].id, None),
+            store.unlink_identity(ada, identities[1].id, None),
+        );
+        let mut outcomes = [first.unwrap(), second.unwrap()];
+        outcomes.sort_by_key(|o| format!("{o:?}"));
+        assert_eq!(
+            outcomes,
+            [Unlink::LastOne, Unlink::Removed],
+            "{}",
+            db.backend
+        );
+        assert_eq!(
+            store.identities(ada).await.unwrap().len(),
+            1,
+            "{}",
+            db.backend
+        );
+        // Someone else's identity is not found.
+        let bobs = store.identities(bob).await.unwrap();
+        assert_eq!(
+            store.unlink_identity(ada, bobs[0].id, None).await.unwrap(),
+            Unlink::NotFound
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_person_takes_everything_and_their_ids_never_come_back() {
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.expect(db.backend);
+        let op = store.create_operation("facebook").await.unwrap();
+        let ada = store
+            .complete_login(op, "facebook", &person("1001", "ada@example.com"))
+            .await
+            .unwrap();
+        let deletion = store.delete_identity("facebook", "1001").await.unwrap();
+        assert_eq!(
+            deletion,
+            Deletion {
+                identity_deleted: true,
+                profile_deleted: true
+            },
+            "{}",
+            db.backend
+        );
+        store
+            .record_deletion("code-1", "facebook", deletion)
+            .await
+            .unwrap();
+        let record = store.deletion("code-1").await.unwrap().unwrap();
+        assert_eq!(record.deletion, deletion, "{}", db.backend);
+        assert!(store.user(ada).await.unwrap().is_none());
+        let inspect = db.inspect().await;
+        assert_eq!(inspect.count("async_operation").await, 0, "{}", db.backend);
+        // The same person again is somebody new, under a new id.
+        let op = store.create_operation("facebook").await.unwrap();
+        let again = store
+            .complete_login(op, "facebook", &person("1001", "ada@example.com"))
+            .await
+            .unwrap();
+        assert!(again.0 > ada.0, "{}: {again} after {ada}", db.backend);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn orphaned_and_old_operations_are_swept() {
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.expect(db.backend);
+        let inspect = db.inspect().await;
+        let orphan = store.create_operation("facebook").await.unwrap();
+        let fresh = store.create_operation("facebook").await.unwrap();
+        inspect
+            .execute(
+                "UPDATE async_operation SET created_at = created_at - 120000 WHERE id = $1",
+                orphan.0,
+            )
+            .await;
+        let orphaned = store.housekeeping(MINUTE, MINUTE).await.unwrap();
+        assert_eq!(orphaned, 1, "{}", db.backend);
+        let swept = store.operation(orphan, MINUTE).await.unwrap().unwrap();
+        assert_eq!(swept.error, Some(FailureReason::Timeout), "{}", db.backend);
+        let fresh = store.operation(fresh, MINUTE).await.unwrap().unwrap();
+        assert_eq!(fresh.status, OperationStatus::Pending, "{}", db.backend);
+        inspect
+            .execute(
+                "UPDATE async_operation SET updated_at = updated_at - 120000 WHERE id = $1",
+                orphan.0,
+            )
+            .await;
+        assert_eq!(
+            store.delete_finished_operations(MINUTE).await.unwrap(),
+            1,
+            "{}",
+            db.backend
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn the_session_table_creates_loads_saves_expires_and_deletes() {
+    use tower_sessions::{
+        SessionStore,
+        session::{Id, Record},
+    };
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.expect(db.backend);
+        let sessions = store.sessions();
+        let mut record = Record {
+            id: Id::default(),
+            data: [("k".to_owned(), serde_json::json!(1))].into(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        };
+        let first_id = record.id;
+        sessions.create(&mut record).await.unwrap();
+        assert_eq!(record.id, first_id, "{}", db.backend);
+        // A colliding id gets a fresh one instead of overwriting.
+        let mut twin = Record {
+            data: Default::default(),
+            ..record.clone()
+        };
+        sessions.create(&mut twin).await.unwrap();
+        assert_ne!(twin.id, first_id, "{}", db.backend);
+        let loaded = sessions.load(&first_id).await.unwrap().unwrap();
+        assert_eq!(loaded.data["k"], 1, "{}", db.backend);
+        record.data.insert("k".into(), serde_json::json!(2));
+        sessions.save(&record).await.unwrap();
+        assert_eq!(
+            sessions.load(&first_id).await.unwrap().unwrap().data["k"],
+            2,
+            "{}",
+            db.backend
+        );
+        sessions.delete(&first_id).await.unwrap();
+        assert!(sessions.load(&first_id).await.unwrap().is_none());
+
+        twin.expiry_date = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+        sessions.save(&twin).await.unwrap();
+        assert!(
+            sessions.load(&twin.id).await.unwrap().is_none(),
+            "{}: expired reads as none",
+            db.backend
+        );
+        assert_eq!(
+            sessions.delete_expired().await.unwrap(),
+            1,
+            "{}",
+            db.backend
+        );
+
+        // Signed in as a person: deleting them ends the session; signed in as someone who
+        // no longer exists: not stored at all.
+        let op = store.create_operation("facebook").await.unwrap();
+        let ada = store
+            .complete_login(op, "facebook", &person("1001", "ada@example.com"))
+            .await
+            .unwrap();
+        let signed_in = |id: i64| {
+            let data = [(
+                loginwith::store::SIGNED_IN_KEY.to_owned(),
+                serde_json::json!({ "user": id }),
+            )];
+            Record {
+                id: Id::default(),
+                data: data.into(),
+                expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+            }
+        };
+        let mut hers = signed_in(ada.0);
+        sessions.create(&mut hers).await.unwrap();
+        assert!(
+            sessions.load(&hers.id).await.unwrap().is_some(),
+            "{}",
+            db.backend
+        );
+        store.delete_user(ada).await.unwrap();
+        assert!(
+            sessions.load(&hers.id).await.unwrap().is_none(),
+            "{}: her session ended with her",
+            db.backend
+        );
+        let mut ghost = signed_in(ada.0);
+        sessions.create(&mut ghost).await.unwrap();
+        assert!(
+            sessions.load(&ghost.id).await.unwrap().is_none(),
+            "{}: a deleted person's new session is not stored",
+            db.backend
+        );
+        store.close().await;
+    }
+}

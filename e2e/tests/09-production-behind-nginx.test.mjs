@@ -43,8 +43,9 @@ const production = (options = {}) => (config, startOptions) =>
   startProductionStack(certs, config, { ...startOptions, ...options });
 
 test('9a: production behind nginx: __Host- cookie, HSTS, sign in and out over https', async () => {
-  // 300 ms per stand-in call, so the preloader is on screen for a moment.
-  await scenario(browser, 'production-behind-nginx', { start: production({ latencyMs: 300 }) }, async (ctx) => {
+  // 1.5 s per stand-in call, so the preloader is on screen for about 3 s: long enough to be
+  // seen even on a loaded machine (300 ms once let the page move on before it was looked at).
+  await scenario(browser, 'production-behind-nginx', { start: production({ latencyMs: 1500 }) }, async (ctx) => {
     const page = await ctx.context.newPage();
     // Every Set-Cookie of the session cookie, as the server sent it through nginx.
     const setCookies = [];

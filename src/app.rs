@@ -25,7 +25,7 @@ use crate::{
     },
     dev_provider::{DevOidc, DevOidcSettings, DevProvider, DevProviderSettings, Faults, OIDC_PATH},
     shutdown::{Drained, Shutdown},
-    store::{ConnectOptions, Store, StoreError},
+    store::{Announcement, Announcements, ConnectOptions, Store, StoreError},
     web::{self, AppState, Health, PublicOrigin, RateLimiter, WebSettings},
 };
 
@@ -38,6 +38,8 @@ const DEV_OIDC_DISPLAY_NAME: &str = "Dev OpenID";
 const DEV_OIDC_CLIENT_ID: &str = "loginwith-dev-oidc";
 /// Finished operations are kept this long, then deleted.
 const FINISHED_OPERATION_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// After the announcement listener loses its connection, it tries again this much later.
+const LISTENER_RETRY: Duration = Duration::from_secs(1);
 /// How often the clean-up runs.
 const MAINTENANCE_PERIOD: Duration = Duration::from_secs(10 * 60);
 /// An anonymous session (a sign-in in progress) lives this long without use.
@@ -146,6 +148,7 @@ impl App {
         }
         let limits = &config.limits;
         let events = Arc::new(OperationEvents::default());
+        let events_for_listener = events.clone();
         let shutdown = Shutdown::new();
         let settings = Arc::new(WebSettings {
             public_url: config
@@ -218,6 +221,9 @@ impl App {
             }));
         let router = web::common_layers(router, &settings);
         spawn_maintenance(store.clone(), timeout);
+        if let Some(announcements) = store.announcements().await? {
+            spawn_announcement_listener(announcements, events_for_listener, shutdown.clone());
+        }
         Ok(Self {
             router,
             shutdown,
@@ -595,6 +601,33 @@ fn dev_provider(
 }
 
 /// Periodic clean-up: orphaned pending operations, old finished ones, expired sessions.
+/// On PostgreSQL: wakes this instance's long polls when an operation finishes on any
+/// instance. A lost connection may have dropped announcements, so every waiter re-reads then.
+fn spawn_announcement_listener(
+    mut announcements: Announcements,
+    events: Arc<OperationEvents>,
+    shutdown: Shutdown,
+) {
+    tokio::spawn(async move {
+        loop {
+            let heard = tokio::select! {
+                heard = announcements.next() => heard,
+                () = shutdown.draining() => return,
+            };
+            match heard {
+                Ok(Announcement::Finished(id)) => events.finished(id),
+                Ok(Announcement::Missed) => events.wake_all(),
+                Err(e) => {
+                    warn!(error = %e, "listening for finished sign-ins failed; reconnecting");
+                    events.wake_all();
+                    // Not in a loop of failed connections at full speed.
+                    tokio::time::sleep(LISTENER_RETRY).await;
+                }
+            }
+        }
+    });
+}
+
 fn spawn_maintenance(store: Store, timeout: Duration) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(MAINTENANCE_PERIOD);

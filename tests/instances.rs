@@ -63,3 +63,46 @@ async fn a_sign_in_crosses_three_instances_on_one_database() {
         }
     }
 }
+
+/// The long poll on one instance answers when the exchange commits on another. On PostgreSQL
+/// that is the commit's `NOTIFY` (the periodic re-read is turned off here, so nothing else
+/// could answer); on SQLite there is no such announcement and only the re-read would.
+#[tokio::test]
+async fn a_long_poll_is_woken_by_an_exchange_on_another_instance() {
+    for db in TestDb::all().await {
+        let a = instance(&db).await;
+        let b = TestEnv::start_on(
+            tempfile::tempdir().expect("temp dir"),
+            db.url.clone(),
+            Environment::Development,
+            Vec::new(),
+            |f| f.merge(("login.status_recheck_ms", 3_600_000)),
+        )
+        .await;
+        // Long enough that the poll on B is waiting before the exchange on A ends; on SQLite
+        // longer than the whole wait (at its end the poll reads the database once more).
+        let latency = if db.backend == "postgres" { 300 } else { 1500 };
+        a.set_latency(std::time::Duration::from_millis(latency));
+        let on_a = a.browser();
+        let on_b = Browser::with_client(&b.app_url, on_a.client.clone());
+        on_a.login_until_preloader(ADA).await;
+        match db.backend {
+            "postgres" => {
+                // Woken, not answered by the last read at the end of its 30 s (the exchange
+                // takes 0.6 s; without the announcement this poll would answer at 30 s).
+                let started = std::time::Instant::now();
+                let (_, body) = on_b.text("/get-status?wait=30").await;
+                assert_eq!(body, "ok");
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(20),
+                    "woken by the commit's announcement, not at the end of the wait: {:?}",
+                    started.elapsed()
+                );
+            }
+            _ => {
+                let (_, body) = on_b.text("/get-status?wait=1").await;
+                assert_eq!(body, "pending", "SQLite has no announcements to wake it");
+            }
+        }
+    }
+}

@@ -1,8 +1,9 @@
 //! In-process notifications that an operation left `pending`, so a long-polling
 //! `/get-status` answers the moment the exchange ends instead of at its next poll.
 //!
-//! With several instances the exchange may run on another one; waiters therefore also
-//! re-read the database periodically and never rely on these notifications alone.
+//! With several instances the exchange may run on another one: on PostgreSQL its commit is
+//! announced to every instance (`LISTEN`/`NOTIFY`, see `App`'s listener), and waiters also
+//! re-read the database periodically, never relying on notifications alone.
 
 use std::{
     collections::HashMap,
@@ -38,6 +39,14 @@ impl OperationEvents {
     /// Wakes everyone waiting for `id`.
     pub fn finished(&self, id: OperationId) {
         if let Some(notify) = self.lock().remove(&id) {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Wakes every waiter, to read the database again (announcements from other instances
+    /// may have been missed).
+    pub fn wake_all(&self) {
+        for (_, notify) in self.lock().drain() {
             notify.notify_waiters();
         }
     }

@@ -67,7 +67,25 @@ impl Db {
     }
 }
 
+/// The PostgreSQL channel on which a finished operation's id is announced, so that a long
+/// poll on another instance answers at once.
+pub const OPERATION_FINISHED: &str = "loginwith_operation_finished";
+
 impl Tx<'_> {
+    /// Announces that `operation` left `pending` to every instance (PostgreSQL delivers it
+    /// when the transaction commits, and not at all if it rolls back). On SQLite every waiter
+    /// is in this process and is woken by the caller.
+    pub async fn announce_finished(&mut self, operation: i64) -> Result<(), StoreError> {
+        if let Tx::Postgres(tx) = self {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(OPERATION_FINISHED)
+                .bind(operation.to_string())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
             Tx::Sqlite(tx) => tx.commit().await?,

@@ -137,6 +137,7 @@ impl Store {
         .execute(conn)
         .await
         .map(|done| done.rows_affected()))?;
+        tx.announce_finished(operation.0).await?;
         tx.commit().await?;
         Ok(Ok(()))
     }

@@ -2,6 +2,7 @@
 //! ([`UserId`], [`Operation`], [`Profile`]); the database is a SQLite file or PostgreSQL,
 //! chosen by `database.url`'s scheme (see [`backend`]).
 
+mod announcements;
 mod backend;
 mod clock;
 mod deletion;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use backend::{Db, Tx, on_db, on_tx};
 
+pub use announcements::{Announcement, Announcements};
 pub use clock::{millis, now_ms};
 pub use deletion::{Deletion, DeletionRecord};
 pub use ids::{OperationId, UserId};
@@ -401,6 +403,7 @@ impl Store {
         .execute(conn)
         .await
         .map(|done| done.rows_affected()))?;
+        tx.announce_finished(operation.0).await?;
         tx.commit().await?;
         Ok(Some(SignedIn {
             user: UserId(user_id),
@@ -430,7 +433,9 @@ impl Store {
         id: OperationId,
         reason: FailureReason,
     ) -> Result<(), StoreError> {
-        on_db!(&self.db, |pool| sqlx::query(
+        let mut tx = self.db.begin_write().await?;
+        let failed = on_tx!(&mut tx, |conn| {
+            sqlx::query(
             "UPDATE async_operation SET async_operation_status_id = $1, error = $2, updated_at = $3
              WHERE id = $4 AND async_operation_status_id = $5",
         )
@@ -439,10 +444,14 @@ impl Store {
         .bind(now_ms())
         .bind(id.0)
         .bind(OperationStatus::Pending.id())
-        .execute(pool)
+        .execute(conn)
         .await
-        .map(|done| done.rows_affected()))?;
-        Ok(())
+        .map(|done| done.rows_affected())
+        })?;
+        if failed == 1 {
+            tx.announce_finished(id.0).await?;
+        }
+        tx.commit().await
     }
 
     /// Turns every pending operation older than `limit` into a `timeout` error.

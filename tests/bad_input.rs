@@ -129,7 +129,7 @@ async fn tampered_or_unknown_cookies_start_a_fresh_session() {
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{cookie}");
         let id = session_cookie(&response).expect("a new session cookie");
         assert_ne!(id, value, "{cookie}");
-        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session WHERE id = ?")
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session WHERE id = $1")
             .bind(&id)
             .fetch_one(&env.db)
             .await

@@ -231,7 +231,7 @@ async fn logout_rotates_the_session_and_the_old_id_is_dead() {
         .unwrap()
         .to_owned();
     assert!(cookie.contains("Max-Age=0"), "cookie removed: {cookie}");
-    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session WHERE id = ?")
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session WHERE id = $1")
         .bind(&id)
         .fetch_one(&env.db)
         .await

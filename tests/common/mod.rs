@@ -22,7 +22,7 @@ use loginwith::{
     shutdown::Shutdown,
 };
 use reqwest::{StatusCode, header::LOCATION, redirect::Policy};
-use sqlx::{SqlitePool, sqlite::SqliteConnectOptions};
+use sqlx::AnyPool;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use url::Url;
 
@@ -36,8 +36,10 @@ pub struct TestEnv {
     pub app_url: String,
     pub dev: Arc<DevProvider>,
     pub dev_url: String,
-    /// A separate connection pool onto the app's database file, for assertions.
-    pub db: SqlitePool,
+    /// A separate connection pool onto the app's database (the SQLite file or the test's
+    /// PostgreSQL database), for assertions. SQL written for it uses `$1` placeholders, which
+    /// both databases read.
+    pub db: AnyPool,
     pub config: Config,
     /// The app's router, to call without a connection (after shutdown has closed the port).
     pub router: Router,
@@ -50,6 +52,29 @@ pub struct TestEnv {
     /// `App::serve`, which ends once shutdown has drained.
     server: Option<JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
+    /// The PostgreSQL database this instance created, dropped with it.
+    _database: Option<db::TestDb>,
+}
+
+/// When set, whole-flow tests run on a fresh PostgreSQL database each (on the server
+/// `LOGINWITH_TEST_DATABASE_URL` names) instead of a SQLite file. `.ci/run` runs the suite
+/// both ways.
+pub const FLOWS_ON_POSTGRES: &str = "LOGINWITH_TEST_FLOWS_ON_POSTGRES";
+
+/// A fresh database for a new app: a SQLite file in `dir`, or a PostgreSQL database when
+/// [`FLOWS_ON_POSTGRES`] says so.
+async fn fresh_database(dir: &std::path::Path) -> (String, Option<db::TestDb>) {
+    if std::env::var_os(FLOWS_ON_POSTGRES).is_some() {
+        let database = db::TestDb::postgres().await.unwrap_or_else(|| {
+            panic!(
+                "{FLOWS_ON_POSTGRES} needs {} to name a server",
+                db::TEST_DATABASE_URL
+            )
+        });
+        return (database.url.clone(), Some(database));
+    }
+    let path = dir.join("nested").join("loginwith.db");
+    (format!("sqlite://{}", path.display()), None)
 }
 
 impl TestEnv {
@@ -67,9 +92,10 @@ impl TestEnv {
         tweak: impl FnOnce(Figment) -> Figment,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db_path = dir.path().join("nested").join("loginwith.db");
-        let database_url = format!("sqlite://{}", db_path.display());
-        Self::start_on(dir, database_url, environment, Vec::new(), tweak).await
+        let (database_url, database) = fresh_database(dir.path()).await;
+        let mut env = Self::start_on(dir, database_url, environment, Vec::new(), tweak).await;
+        env._database = database;
+        env
     }
 
     /// Starts an app on a database file of the caller's choosing (e.g. a second instance).
@@ -90,8 +116,11 @@ impl TestEnv {
         tweak: impl FnOnce(Figment) -> Figment,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let database_url = format!("sqlite://{}/loginwith.db", dir.path().display());
-        Self::start_built(dir, database_url, Environment::Development, make, tweak).await
+        let (database_url, database) = fresh_database(dir.path()).await;
+        let mut env =
+            Self::start_built(dir, database_url, Environment::Development, make, tweak).await;
+        env._database = database;
+        env
     }
 
     async fn start_built(
@@ -152,19 +181,10 @@ impl TestEnv {
             let _ = stopped.await;
         }));
 
-        // On PostgreSQL, tests read rows through `db::TestDb::inspect`; this pool then holds
-        // no tables, so a test that reaches for it fails rather than reading nothing.
-        let db = if database_url.starts_with("sqlite:") {
-            SqlitePool::connect_with(
-                SqliteConnectOptions::new()
-                    .filename(database_url.trim_start_matches("sqlite://"))
-                    .busy_timeout(Duration::from_secs(10)),
-            )
+        sqlx::any::install_default_drivers();
+        let db = AnyPool::connect(&database_url)
             .await
-            .expect("open test database")
-        } else {
-            SqlitePool::connect_lazy("sqlite::memory:").expect("an empty pool")
-        };
+            .expect("open the test database");
         Self {
             app_url,
             dev,
@@ -177,6 +197,7 @@ impl TestEnv {
             stop: Some(stop),
             server: Some(server),
             _dir: dir,
+            _database: None,
         }
     }
 
@@ -257,7 +278,7 @@ impl TestEnv {
         let mut data: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&data).expect("session data");
         change(&mut data);
-        sqlx::query("UPDATE session SET data = ? WHERE id = ?")
+        sqlx::query("UPDATE session SET data = $1 WHERE id = $2")
             .bind(serde_json::Value::Object(data).to_string())
             .bind(id)
             .execute(&self.db)

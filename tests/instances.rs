@@ -106,3 +106,21 @@ async fn a_long_poll_is_woken_by_an_exchange_on_another_instance() {
         }
     }
 }
+
+/// Instances starting together on a new database each run the migrations: one applies them
+/// (PostgreSQL's migrator holds an advisory lock meanwhile), the others find them applied.
+#[tokio::test]
+async fn instances_starting_together_migrate_once() {
+    for db in TestDb::all().await {
+        let (a, b, c) = tokio::join!(
+            loginwith::store::Store::connect(&db.url),
+            loginwith::store::Store::connect(&db.url),
+            loginwith::store::Store::connect(&db.url),
+        );
+        for store in [a, b, c] {
+            let store = store.unwrap_or_else(|e| panic!("{}: {e}", db.backend));
+            assert!(store.migrations_applied().await.unwrap(), "{}", db.backend);
+            store.close().await;
+        }
+    }
+}

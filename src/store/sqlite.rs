@@ -34,7 +34,15 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Db, StoreErr
         .connect_with(connect)
         .await
         .map_err(|source| StoreError::Open { path, source })?;
-    MIGRATOR.run(&pool).await?;
+    // SQLite's migrator takes no lock: two instances starting together on a new file would
+    // both apply the first migration, and one would fail. Holding the write lock for the
+    // whole run makes the second wait and then find everything applied (each migration runs
+    // in a savepoint inside it).
+    let mut conn = pool.acquire().await?;
+    let mut lock = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+    MIGRATOR.run(&mut *lock).await?;
+    lock.commit().await?;
+    drop(conn);
     Ok(Db::Sqlite(pool))
 }
 

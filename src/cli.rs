@@ -86,6 +86,9 @@ async fn serve(config: &Config) -> Result<(), String> {
         "listening on {local}; people open {}",
         config.server.public_url.as_str().trim_end_matches('/')
     );
+    if let Some(metrics) = app.metrics_addr() {
+        info!("metrics on http://{metrics}/metrics");
+    }
     app.serve(listener, shutdown_signal())
         .await
         .map_err(|e| format!("server: {e}"))?;

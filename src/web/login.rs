@@ -8,8 +8,9 @@ use tracing::info;
 
 use super::{AppError, AppState, WebSession, params};
 use crate::{
-    auth::{LoginSecrets, Provider},
+    auth::{FailureReason, LoginSecrets, Provider},
     store::UserId,
+    telemetry,
 };
 
 /// `GET /authorize/{provider}`: a fresh `state` and PKCE pair, then off to the provider.
@@ -44,6 +45,7 @@ pub(super) async fn begin(
     session
         .begin_login(provider.id(), state, verifier, nonce, link_for)
         .await?;
+    telemetry::sign_in_started(provider.id());
     Ok(Redirect::to(url.as_str()).into_response())
 }
 
@@ -115,6 +117,14 @@ pub async fn callback(
         return Err(AppError::BadRequest(BAD_CALLBACK));
     }
     if let Some(error) = query.error {
+        telemetry::sign_in_finished(
+            provider.id(),
+            if error == "access_denied" {
+                telemetry::CANCELLED
+            } else {
+                FailureReason::ProviderError.code()
+            },
+        );
         if login.link_for.is_some() {
             let text = format!(
                 "{} was not added to your sign-in methods. Nothing changed.",

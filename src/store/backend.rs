@@ -67,6 +67,15 @@ impl Db {
     }
 }
 
+impl super::Store {
+    /// The pool's connections: `(in use, idle)`, for the metrics. Reads counters only.
+    pub fn pool_stats(&self) -> (u32, u32) {
+        let (size, idle) = on_db!(&self.db, |pool| (pool.size(), pool.num_idle()));
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(size);
+        (size - idle, idle)
+    }
+}
+
 impl Tx<'_> {
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {

@@ -153,16 +153,23 @@ pub fn rate_limited(limiter: &'static str) {
 
 /// One answered request: `route` is the matched route template (or `unmatched`).
 pub fn http_request(route: &str, status: u16, elapsed: Duration) {
-    let class = match status {
-        100..=199 => "1xx",
+    let labels = [
+        ("route", route.to_owned()),
+        ("status", status_class(status).to_owned()),
+    ];
+    counter!(HTTP_REQUESTS, &labels).increment(1);
+    histogram!(HTTP_REQUEST_DURATION, &labels).record(elapsed);
+}
+
+/// `2xx` for 200 to 299, and so on: five values, whatever the status.
+fn status_class(status: u16) -> &'static str {
+    match status {
+        0..=199 => "1xx",
         200..=299 => "2xx",
         300..=399 => "3xx",
         400..=499 => "4xx",
         _ => "5xx",
-    };
-    let labels = [("route", route.to_owned()), ("status", class.to_owned())];
-    counter!(HTTP_REQUESTS, &labels).increment(1);
-    histogram!(HTTP_REQUEST_DURATION, &labels).record(elapsed);
+    }
 }
 
 /// Counts one in a gauge while alive (an exchange running, a long poll waiting).
@@ -225,5 +232,28 @@ pub async fn upkeep(handle: PrometheusHandle) {
     loop {
         ticks.tick().await;
         handle.run_upkeep();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_classes() {
+        for (status, class) in [
+            (101, "1xx"),
+            (200, "2xx"),
+            (204, "2xx"),
+            (303, "3xx"),
+            (308, "3xx"),
+            (404, "4xx"),
+            (429, "4xx"),
+            (500, "5xx"),
+            (503, "5xx"),
+            (999, "5xx"),
+        ] {
+            assert_eq!(status_class(status), class, "{status}");
+        }
     }
 }

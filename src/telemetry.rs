@@ -50,6 +50,11 @@ const UPKEEP_PERIOD: Duration = Duration::from_secs(5);
 /// The outcome label of a sign-in the person cancelled at the provider (`error=access_denied`
 /// on the callback); any other error the provider sends back counts as `provider_error`.
 pub const CANCELLED: &str = "cancelled";
+/// The outcome label of a callback refused once its `state` was taken: a mix-up (`iss`), a
+/// link whose person signed out meanwhile, no code.
+pub const REFUSED: &str = "refused";
+/// The outcome label of a callback turned away with "busy" (`limits.max_concurrent_exchanges`).
+pub const BUSY: &str = "busy";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -92,7 +97,7 @@ fn describe() {
     );
     describe_counter!(
         SIGN_INS_FINISHED,
-        "Sign-ins (and identity links) that ended, by provider and outcome (ok, cancelled, or a failure reason code)."
+        "Sign-ins (and identity links) that ended, by provider and outcome (ok, cancelled, refused, busy, or a failure reason code)."
     );
     describe_histogram!(
         EXCHANGE_DURATION,

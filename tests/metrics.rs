@@ -117,7 +117,7 @@ async fn a_whole_sign_in_is_counted_on_the_metrics_listener() {
 }
 
 #[tokio::test]
-async fn failures_are_counted_by_reason_and_cancellations_apart() {
+async fn failures_are_counted_by_reason_cancellations_and_refusals_apart() {
     let env = TestEnv::start().await;
     let before = scrape(&env).await;
 
@@ -134,8 +134,23 @@ async fn failures_are_counted_by_reason_and_cancellations_apart() {
     let response = browser.get(&back).await;
     assert_eq!(location(&response), "/error");
 
+    // A callback with its state but without a code: refused once the state is taken.
+    env.set_fault(loginwith::dev_provider::Fault::None);
+    let browser = env.browser();
+    let dialog = browser.start_login().await;
+    let back = browser.consent(&dialog, ADA, "allow").await;
+    let mut without_code = url::Url::parse(&back).expect("callback URL");
+    let kept: Vec<(String, String)> = without_code
+        .query_pairs()
+        .into_owned()
+        .filter(|(name, _)| name != "code")
+        .collect();
+    without_code.query_pairs_mut().clear().extend_pairs(kept);
+    let response = browser.get(without_code.as_str()).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
     let after = scrape(&env).await;
-    for outcome in ["denied", "cancelled"] {
+    for outcome in ["denied", "cancelled", "refused"] {
         let labels = [("provider", "facebook"), ("outcome", outcome)];
         assert!(
             value(&after, "loginwith_sign_ins_finished_total", &labels)

@@ -181,6 +181,7 @@ async fn start_server(
         )
         .env("LOGINWITH_PROVIDERS__FACEBOOK__API_URL", dev_url)
         .env("LOGINWITH_DEV_PROVIDER__ENABLED", "false")
+        .env("LOGINWITH_METRICS__BIND", "127.0.0.1:0")
         .env("LOGINWITH_LIMITS__AUTH_PER_MINUTE", "100000000")
         .env("LOGINWITH_LIMITS__AUTH_BURST", "100000000")
         .env("LOGINWITH_LIMITS__MAX_CONCURRENT_EXCHANGES", "100000")

@@ -42,6 +42,8 @@ const FINISHED_OPERATION_RETENTION: Duration = Duration::from_secs(24 * 60 * 60)
 const LISTENER_RETRY: Duration = Duration::from_secs(1);
 /// How often the clean-up runs.
 const MAINTENANCE_PERIOD: Duration = Duration::from_secs(10 * 60);
+/// At shutdown, how long a scrape of `/metrics` in flight may still take.
+const METRICS_LAST_SCRAPE: Duration = Duration::from_secs(1);
 /// An anonymous session (a sign-in in progress) lives this long without use.
 const ANONYMOUS_SESSION_IDLE: time::Duration = time::Duration::hours(1);
 
@@ -70,6 +72,17 @@ pub enum StartupError {
     },
     #[error("providers.{name}.kind: kind = \"{kind}\" is not available in this build")]
     KindNotAvailable { name: String, kind: &'static str },
+    #[error("metrics.bind: cannot listen on {addr}: {source}")]
+    MetricsBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// `GET /metrics` on `metrics.bind`, served beside the site by [`App::serve`].
+struct MetricsServer {
+    listener: TcpListener,
+    router: Router,
 }
 
 /// A ready-to-serve application.
@@ -78,6 +91,8 @@ pub struct App {
     shutdown: Shutdown,
     /// `server.shutdown_grace_secs`.
     grace: Duration,
+    /// `None` when `metrics.bind` is empty.
+    metrics: Option<MetricsServer>,
     #[cfg(any(test, feature = "test-support"))]
     events: Arc<OperationEvents>,
 }
@@ -136,6 +151,15 @@ impl App {
         // Before the database: a provider that cannot be built refuses start-up without
         // creating or migrating anything.
         let (providers, facebook_app_secret) = build_providers(config, &http, dev_config).await?;
+        // Before the database too: an address in use refuses start-up having touched nothing.
+        let metrics_listener = match config.metrics.bind_addr() {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartupError::MetricsBind { addr, source })?,
+            ),
+            None => None,
+        };
         let store = open_store(config).await?;
         let orphaned = store
             .housekeeping(timeout, FINISHED_OPERATION_RETENTION)
@@ -181,11 +205,13 @@ impl App {
             )
             .link_by_verified_email(config.providers.linking_by_verified_email()),
             events,
-            auth_limiter: Arc::new(RateLimiter::new(limits.auth_per_minute, limits.auth_burst)),
-            data_callback_limiter: Arc::new(RateLimiter::new(
-                limits.data_callback_per_minute,
-                limits.data_callback_burst,
-            )),
+            auth_limiter: Arc::new(
+                RateLimiter::new(limits.auth_per_minute, limits.auth_burst).named("auth"),
+            ),
+            data_callback_limiter: Arc::new(
+                RateLimiter::new(limits.data_callback_per_minute, limits.data_callback_burst)
+                    .named("data_callback"),
+            ),
             facebook_app_secret: Arc::new(facebook_app_secret),
             settings: settings.clone(),
             shutdown: shutdown.clone(),
@@ -224,10 +250,17 @@ impl App {
         if let Some(announcements) = store.announcements().await? {
             spawn_announcement_listener(announcements, events_for_listener, shutdown.clone());
         }
+        // Apart from the site's layers: no session, no cookie, no rate limit, no request
+        // log (a scraper every few seconds would drown it).
+        let metrics = metrics_listener.map(|listener| MetricsServer {
+            listener,
+            router: crate::telemetry::router(store.clone()),
+        });
         Ok(Self {
             router,
             shutdown,
             grace: config.server.shutdown_grace(),
+            metrics,
             #[cfg(any(test, feature = "test-support"))]
             events: watched,
         })
@@ -235,6 +268,13 @@ impl App {
 
     pub fn router(&self) -> Router {
         self.router.clone()
+    }
+
+    /// Where `GET /metrics` is served (the port actually bound), `None` with metrics off.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|metrics| metrics.listener.local_addr().ok())
     }
 
     #[cfg(any(test, feature = "test-support"))]
@@ -258,6 +298,8 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // Metrics are served until this returns, whichever way: they show the drain too.
+        let _metrics = self.metrics.map(serve_metrics);
         let draining = self.shutdown.clone();
         // With the peer address, for the per-client rate limit.
         let server = axum::serve(
@@ -315,6 +357,33 @@ impl App {
             }
         }
     }
+}
+
+/// Serves `GET /metrics` and keeps the recorder's histograms folded in, until the guard
+/// returned is dropped.
+fn serve_metrics(metrics: MetricsServer) -> tokio_util::sync::DropGuard {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopped = stop.clone();
+    let handle = crate::telemetry::handle();
+    tokio::spawn(async move {
+        let server = axum::serve(metrics.listener, metrics.router)
+            .with_graceful_shutdown(stopped.clone().cancelled_owned())
+            .into_future();
+        tokio::select! {
+            result = server => {
+                if let Err(e) = result {
+                    warn!(error = %e, "the metrics listener failed; /metrics is no longer served");
+                }
+            }
+            () = crate::telemetry::upkeep(handle) => {}
+            // A scrape still in flight at the end gets a second, not more.
+            () = async {
+                stopped.cancelled().await;
+                tokio::time::sleep(METRICS_LAST_SCRAPE).await;
+            } => {}
+        }
+    });
+    stop.drop_guard()
 }
 
 fn days(days: u32) -> Duration {

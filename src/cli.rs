@@ -81,36 +81,47 @@ async fn serve(config: &Config) -> Result<(), String> {
     for line in config.registrations() {
         info!("provider {line}");
     }
+    if let Some(metrics) = app.metrics_addr() {
+        info!("metrics on http://{metrics}/metrics");
+    }
+    // Before the listening line: a SIGTERM sent the moment it appears is a clean stop, not
+    // the signal's default (death).
+    let signal = shutdown_signal();
     info!(
         "listening on {local}; people open {}",
         config.server.public_url.as_str().trim_end_matches('/')
     );
-    app.serve(listener, shutdown_signal())
+    app.serve(listener, signal)
         .await
         .map_err(|e| format!("server: {e}"))?;
     info!("stopped");
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM (systemd's stop, a container's stop).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C or SIGTERM (systemd's stop, a container's stop). SIGTERM's handler is installed
+/// when this is called, not when the future is first polled.
+fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match terminate {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending().await,
             }
-            Err(_) => std::future::pending().await,
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {}
+            () = terminate => {}
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+        info!("shutting down: no new connections; draining the requests and sign-ins in flight");
     }
-    info!("shutting down: no new connections; draining the requests and sign-ins in flight");
 }

@@ -71,6 +71,8 @@ async fn start(script: &str, env: &[(&str, String)], app_url: String) -> Running
         .arg(script)
         .current_dir(dir.path())
         .env("README_TEST_BIN", env!("CARGO_BIN_EXE_loginwith"))
+        // Never the fixed default metrics port: binaries run side by side.
+        .env("LOGINWITH_METRICS__BIND", "127.0.0.1:0")
         .env_remove("LOGINWITH_ENV")
         .env_remove("LOGINWITH_CONFIG");
     for (name, value) in env {

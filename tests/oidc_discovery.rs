@@ -196,6 +196,7 @@ async fn loginwith(issuer: &Issuer, args: &[&str]) -> std::process::Output {
     }
     command.envs([
         ("LOGINWITH_SERVER__BIND", "127.0.0.1:0"),
+        ("LOGINWITH_METRICS__BIND", "127.0.0.1:0"),
         ("LOGINWITH_PROVIDERS__CORP__KIND", "oidc"),
         ("LOGINWITH_PROVIDERS__CORP__ISSUER", issuer.url.as_str()),
         ("LOGINWITH_PROVIDERS__CORP__CLIENT_ID", OIDC_CLIENT_ID),

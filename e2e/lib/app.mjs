@@ -99,6 +99,8 @@ async function startOnce(bin, config, { logFile, extraEnv, readyHost, port: fixe
     LOGINWITH_DATABASE__URL: `sqlite://${path.join(dir, 'e2e.db')}`,
     // Quick polling keeps the suite fast; the preloader's behaviour is the same.
     LOGINWITH_LOGIN__POLL_INTERVAL_MS: '200',
+    // Never the fixed default metrics port: instances run side by side.
+    LOGINWITH_METRICS__BIND: '127.0.0.1:0',
   });
   for (const [key, value] of Object.entries(config)) {
     env[`LOGINWITH_${key.toUpperCase().replaceAll('.', '__')}`] = String(value);

@@ -3,6 +3,8 @@
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
+use tokio::time::Instant;
+
 use oauth2::AuthorizationCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{Instrument, error, info, info_span, warn};
@@ -11,7 +13,11 @@ use super::{ExchangeError, FailureReason, LoginSecrets, OperationEvents, Provide
 use crate::{
     shutdown::Shutdown,
     store::{EmailLinking, OperationId, Store, UserId},
+    telemetry,
 };
+
+/// The outcome label of a sign-in (or link) that succeeded.
+const OK: &str = "ok";
 
 /// Starts and bounds code exchanges: each runs under a time limit, and only so many run at
 /// once, so a flood of callbacks cannot exhaust memory or sockets. Shutdown waits for them
@@ -99,6 +105,8 @@ impl Exchanger {
         self.shutdown.exchanges().spawn(
             async move {
                 let _slot = slot;
+                let _running = telemetry::InFlight::exchange();
+                let started = Instant::now();
                 let exchange = tokio::time::timeout(timeout, provider.exchange(code, secrets));
                 let outcome = tokio::select! {
                     // An answer that is there wins over a cut-off that is too.
@@ -116,6 +124,7 @@ impl Exchanger {
                         "cut off: the server shut down (server.shutdown_grace_secs) before the exchange ended",
                     )),
                 };
+                // The outcome as the metrics count it: `ok` or the failure's reason code.
                 let finished = match (outcome, link_for) {
                     (Ok(profile), None) => store
                         .complete_sign_in(operation, provider.id(), &profile, email_linking)
@@ -126,25 +135,41 @@ impl Exchanger {
                                 info!(user = %user, "new identity joined an existing person on a verified address");
                             }
                             info!(user = %user, "sign-in exchange succeeded");
+                            OK
                         }),
                     (Ok(profile), Some(user)) => store
                         .link_identity(operation, user, provider.id(), &profile)
                         .await
                         .map(|linked| match linked {
-                            Ok(()) => info!(user = %user, "identity linked"),
-                            Err(reason) => warn!(user = %user, %reason, "identity not linked"),
+                            Ok(()) => {
+                                info!(user = %user, "identity linked");
+                                OK
+                            }
+                            Err(reason) => {
+                                warn!(user = %user, %reason, "identity not linked");
+                                reason.code()
+                            }
                         }),
                     (Err(failure), _) => {
                         warn!(reason = %failure.reason, detail = %failure.detail, "sign-in exchange failed");
-                        store.fail_operation(operation, failure.reason).await
+                        store
+                            .fail_operation(operation, failure.reason)
+                            .await
+                            .map(|()| failure.reason.code())
                     }
                 };
-                if let Err(e) = finished {
-                    error!(error = %e, "could not record the exchange's outcome");
-                    if let Err(e) = store.fail_operation(operation, FailureReason::Internal).await {
-                        error!(error = %e, "could not mark the operation failed either; it will expire");
+                let outcome = match finished {
+                    Ok(outcome) => outcome,
+                    Err(e) => {
+                        error!(error = %e, "could not record the exchange's outcome");
+                        if let Err(e) = store.fail_operation(operation, FailureReason::Internal).await {
+                            error!(error = %e, "could not mark the operation failed either; it will expire");
+                        }
+                        FailureReason::Internal.code()
                     }
-                }
+                };
+                telemetry::exchange_duration(provider.id(), started.elapsed());
+                telemetry::sign_in_finished(provider.id(), outcome);
                 events.finished(operation);
             }
             .instrument(span),

@@ -78,6 +78,7 @@ pub struct Config {
     pub providers: ProvidersConfig,
     pub dev_provider: DevProviderConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
     #[serde(skip, default = "development")]
     pub environment: Environment,
 }
@@ -104,6 +105,27 @@ pub struct ServerConfig {
 impl ServerConfig {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// Prometheus metrics on a listener of their own.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served; empty turns metrics off.
+    pub bind: String,
+}
+
+impl MetricsConfig {
+    /// The address to listen on, `None` when metrics are off (or the address is invalid,
+    /// which validation refuses).
+    pub fn bind_addr(&self) -> Option<SocketAddr> {
+        let bind = self.bind.trim();
+        if bind.is_empty() {
+            None
+        } else {
+            bind.parse().ok()
+        }
     }
 }
 
@@ -328,6 +350,15 @@ impl Config {
             problems.push(invalid(
                 "database.connect_timeout_secs",
                 "must be between 1 and 300",
+            ));
+        }
+        if !self.metrics.bind.trim().is_empty() && self.metrics.bind_addr().is_none() {
+            problems.push(invalid(
+                "metrics.bind",
+                format!(
+                    "must be an address and port such as 127.0.0.1:9464 (or empty for no metrics), not {:?}",
+                    self.metrics.bind
+                ),
             ));
         }
         if let Err(reason) = report::DatabaseLocation::parse(&self.database.url) {

@@ -71,6 +71,15 @@ impl Db {
 /// poll on another instance answers at once.
 pub const OPERATION_FINISHED: &str = "loginwith_operation_finished";
 
+impl super::Store {
+    /// The pool's connections: `(in use, idle)`, for the metrics. Reads counters only.
+    pub fn pool_stats(&self) -> (u32, u32) {
+        let (size, idle) = on_db!(&self.db, |pool| (pool.size(), pool.num_idle()));
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(size);
+        (size - idle, idle)
+    }
+}
+
 impl Tx<'_> {
     /// Announces that `operation` left `pending` to every instance (PostgreSQL delivers it
     /// when the transaction commits, and not at all if it rolls back). On SQLite every waiter

@@ -8,8 +8,9 @@ use tracing::info;
 
 use super::{AppError, AppState, WebSession, params};
 use crate::{
-    auth::{LoginSecrets, Provider},
+    auth::{FailureReason, LoginSecrets, Provider},
     store::UserId,
+    telemetry,
 };
 
 /// `GET /authorize/{provider}`: a fresh `state` and PKCE pair, then off to the provider.
@@ -44,6 +45,7 @@ pub(super) async fn begin(
     session
         .begin_login(provider.id(), state, verifier, nonce, link_for)
         .await?;
+    telemetry::sign_in_started(provider.id());
     Ok(Redirect::to(url.as_str()).into_response())
 }
 
@@ -101,6 +103,7 @@ pub async fn callback(
         query.iss.as_deref(),
     ) {
         info!(provider = provider.id(), "callback refused: unexpected iss");
+        telemetry::sign_in_finished(provider.id(), telemetry::REFUSED);
         return Err(AppError::BadRequest(BAD_CALLBACK));
     }
     // A link must finish in the session of the person who started it: one signed out (or
@@ -112,9 +115,18 @@ pub async fn callback(
             provider = provider.id(),
             "link refused: its person is no longer signed in"
         );
+        telemetry::sign_in_finished(provider.id(), telemetry::REFUSED);
         return Err(AppError::BadRequest(BAD_CALLBACK));
     }
     if let Some(error) = query.error {
+        telemetry::sign_in_finished(
+            provider.id(),
+            if error == "access_denied" {
+                telemetry::CANCELLED
+            } else {
+                FailureReason::ProviderError.code()
+            },
+        );
         if login.link_for.is_some() {
             let text = format!(
                 "{} was not added to your sign-in methods. Nothing changed.",
@@ -138,14 +150,25 @@ pub async fn callback(
         return Ok(Redirect::to("/error").into_response());
     }
     let Some(code) = query.code.filter(|c| !c.is_empty()) else {
+        telemetry::sign_in_finished(provider.id(), telemetry::REFUSED);
         return Err(AppError::BadRequest(BAD_CALLBACK));
     };
-    let slot = app.exchanger.reserve().ok_or(AppError::Busy)?;
-    let operation = match login.link_for {
-        Some(user) => app.store.create_link_operation(provider.id(), user).await?,
-        None => app.store.create_operation(provider.id()).await?,
+    let Some(slot) = app.exchanger.reserve() else {
+        telemetry::sign_in_finished(provider.id(), telemetry::BUSY);
+        return Err(AppError::Busy);
     };
-    session.set_operation(operation).await?;
+    // From here the exchange task counts the outcome; before it, a failure to record the
+    // operation ends the sign-in here.
+    let internal = || telemetry::sign_in_finished(provider.id(), FailureReason::Internal.code());
+    let operation = match login.link_for {
+        Some(user) => app.store.create_link_operation(provider.id(), user).await,
+        None => app.store.create_operation(provider.id()).await,
+    }
+    .inspect_err(|_| internal())?;
+    session
+        .set_operation(operation)
+        .await
+        .inspect_err(|_| internal())?;
     app.exchanger.spawn(
         slot,
         operation,

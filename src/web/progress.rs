@@ -98,6 +98,10 @@ async fn wait_for_status(
 ) -> Result<Option<OperationStatus>, AppError> {
     let deadline = Instant::now() + wait;
     let subscription = (!wait.is_zero()).then(|| app.events.subscribe(id));
+    // Counted in `loginwith_long_poll_waiters` until it answers (or the client goes away).
+    let _waiting = subscription
+        .as_ref()
+        .map(|_| crate::telemetry::InFlight::long_poll());
     loop {
         // Enabled before the read, so a finish between the read and the wait still wakes us.
         let notified = subscription.as_ref().map(|s| s.notify().notified());

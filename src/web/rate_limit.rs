@@ -22,6 +22,8 @@ const MAX_TRACKED: usize = 10_000;
 
 /// A token bucket per client address: `per_minute` tokens a minute, up to `burst` saved.
 pub struct RateLimiter {
+    /// The `limiter` label of `loginwith_rate_limited_total`.
+    name: &'static str,
     per_second: f64,
     burst: f64,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
@@ -35,10 +37,17 @@ struct Bucket {
 impl RateLimiter {
     pub fn new(per_minute: u32, burst: u32) -> Self {
         Self {
+            name: "unnamed",
             per_second: f64::from(per_minute) / 60.0,
             burst: f64::from(burst),
             buckets: Mutex::default(),
         }
+    }
+
+    /// Names the limiter in the metrics (`auth`, `data_callback`).
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 
     /// Takes a token for `client`; `Err` with the wait until the next one otherwise.
@@ -79,10 +88,13 @@ pub async fn limit(
 ) -> Response {
     match limiter.check(ClientAddr::of(request.extensions())) {
         Ok(()) => next.run(request).await,
-        Err(wait) => AppError::TooManyRequests {
-            retry_after_secs: wait.as_secs().max(1),
+        Err(wait) => {
+            crate::telemetry::rate_limited(limiter.name);
+            AppError::TooManyRequests {
+                retry_after_secs: wait.as_secs().max(1),
+            }
+            .into_response()
         }
-        .into_response(),
     }
 }
 

@@ -7,6 +7,9 @@
 //! strings carry codes and states, and some paths carry confirmation codes. A 5xx is logged
 //! here at INFO like any other refusal; its cause is logged at ERROR where it happens
 //! (`AppError::Internal`), so it is not reported twice as an error.
+//!
+//! The same route and status class count the request in the metrics (see
+//! [`crate::telemetry`]).
 
 use std::time::{Duration, Instant};
 
@@ -35,7 +38,9 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", %method, %route, %client);
     let started = Instant::now();
     let response = next.run(request).instrument(span).await;
-    log_answer(&method, route, response.status(), started.elapsed());
+    let elapsed = started.elapsed();
+    log_answer(&method, route, response.status(), elapsed);
+    crate::telemetry::http_request(route, response.status().as_u16(), elapsed);
     response
 }
 

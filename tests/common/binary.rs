@@ -52,7 +52,9 @@ pub fn development(dir: &Path) -> (Command, String) {
         .env_remove("RUST_LOG")
         .env_remove("NO_COLOR")
         .env("LOGINWITH_SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("LOGINWITH_SERVER__PUBLIC_URL", &url);
+        .env("LOGINWITH_SERVER__PUBLIC_URL", &url)
+        // Never the fixed default port: binaries run side by side.
+        .env("LOGINWITH_METRICS__BIND", "127.0.0.1:0");
     (command, url)
 }
 

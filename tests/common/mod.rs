@@ -47,6 +47,9 @@ pub struct TestEnv {
     pub events: Arc<OperationEvents>,
     /// Sees shutdown begin.
     pub shutdown: Shutdown,
+    /// `http://ADDR` of the metrics listener (`metrics.bind`, an ephemeral port unless the
+    /// test sets it), `None` with metrics off.
+    pub metrics_url: Option<String>,
     /// Completes `App::serve`'s shutdown future, as SIGTERM does in the binary.
     stop: Option<oneshot::Sender<()>>,
     /// `App::serve`, which ends once shutdown has drained.
@@ -166,7 +169,9 @@ impl TestEnv {
             .merge(("providers.facebook.api_url", &dev_url))
             .merge(("providers.facebook.issuer", &dev_url))
             .merge(("dev_provider.enabled", false))
-            .merge(("login.exchange_timeout_secs", 3));
+            .merge(("login.exchange_timeout_secs", 3))
+            // Never the fixed default port: tests run side by side.
+            .merge(("metrics.bind", "127.0.0.1:0"));
         let config =
             Config::from_figment(tweak(figment), environment).expect("test configuration is valid");
         let app = App::build_with_providers(&config, app_addr, make_providers(&app_url))
@@ -175,6 +180,7 @@ impl TestEnv {
         let router = app.router();
         let events = app.events();
         let shutdown = app.shutdown_handle();
+        let metrics_url = app.metrics_addr().map(|addr| format!("http://{addr}"));
         let (stop, stopped) = oneshot::channel::<()>();
         // Dropping `stop` with the environment also shuts down, as the runtime ends anyway.
         let server = tokio::spawn(app.serve(app_listener, async move {
@@ -194,6 +200,7 @@ impl TestEnv {
             router,
             events,
             shutdown,
+            metrics_url,
             stop: Some(stop),
             server: Some(server),
             _dir: dir,

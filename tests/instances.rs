@@ -14,9 +14,44 @@ async fn instance(db: &TestDb) -> TestEnv {
         db.url.clone(),
         Environment::Development,
         Vec::new(),
-        |f| f,
+        unlimited,
     )
     .await
+}
+
+/// Hundreds of sign-ins from one test address: no per-address limit, room for every exchange.
+fn unlimited(figment: figment::Figment) -> figment::Figment {
+    figment
+        .merge(("limits.auth_per_minute", 100_000))
+        .merge(("limits.auth_burst", 100_000))
+        .merge(("limits.max_concurrent_exchanges", 1_000))
+}
+
+/// Whole sign-ins in parallel, alternating between the instances: `people(i)` says who the
+/// `i`th one is. Returns the greeting pages.
+async fn sign_in_in_parallel(
+    instances: &[&TestEnv],
+    count: usize,
+    people: impl Fn(usize) -> (String, String),
+) -> Vec<String> {
+    let mut tasks = Vec::new();
+    for i in 0..count {
+        let browser = instances[i % instances.len()].browser();
+        let (first, email) = people(i);
+        tasks.push(tokio::spawn(async move {
+            let person = common::Person {
+                first: &first,
+                last: "Lovelace",
+                email: &email,
+            };
+            browser.login(person).await
+        }));
+    }
+    let mut pages = Vec::new();
+    for task in tasks {
+        pages.push(task.await.expect("a sign-in task"));
+    }
+    pages
 }
 
 #[tokio::test]
@@ -122,5 +157,109 @@ async fn instances_starting_together_migrate_once() {
             assert!(store.migrations_applied().await.unwrap(), "{}", db.backend);
             store.close().await;
         }
+    }
+}
+
+/// 50 first sign-ins of one person at once, spread over two instances: one person, one
+/// identity. 200 sign-ins of different people: 200 people.
+#[tokio::test]
+async fn parallel_first_sign_ins_over_two_instances_make_the_right_people() {
+    for db in TestDb::all().await {
+        let (a, b) = (instance(&db).await, instance(&db).await);
+        let pages = sign_in_in_parallel(&[&a, &b], 50, |_| {
+            ("Ada".to_owned(), "ada@example.com".to_owned())
+        })
+        .await;
+        assert!(
+            pages.iter().all(|p| p.contains("Hi, Ada!")),
+            "{}",
+            db.backend
+        );
+        let inspect = db.inspect().await;
+        assert_eq!(inspect.count("user_profile").await, 1, "{}", db.backend);
+        assert_eq!(inspect.count("user_identity").await, 1, "{}", db.backend);
+
+        let pages = sign_in_in_parallel(&[&a, &b], 200, |i| {
+            (format!("P{i}"), format!("person{i}@example.com"))
+        })
+        .await;
+        for (i, page) in pages.iter().enumerate() {
+            assert!(page.contains(&format!("Hi, P{i}!")), "{}: {i}", db.backend);
+        }
+        assert_eq!(inspect.count("user_profile").await, 201, "{}", db.backend);
+        assert_eq!(inspect.count("user_identity").await, 201, "{}", db.backend);
+    }
+}
+
+/// Shutdown of one instance while 20 exchanges run on it: all 20 finish `ok` within the
+/// grace period, and the other instance goes on serving.
+#[tokio::test]
+async fn an_instance_shut_down_mid_exchange_finishes_all_of_them() {
+    for db in TestDb::all().await {
+        let (mut a, b) = (instance(&db).await, instance(&db).await);
+        a.set_latency(std::time::Duration::from_millis(500));
+        let mut browsers = Vec::new();
+        for i in 0..20 {
+            let browser = a.browser();
+            let email = format!("p{i}@example.com");
+            browser
+                .login_until_preloader(common::Person {
+                    first: "P",
+                    last: "Q",
+                    email: &email,
+                })
+                .await;
+            browsers.push(browser);
+        }
+        a.begin_shutdown();
+        a.stopped().await.expect("a clean stop");
+        let inspect = db.inspect().await;
+        let ok = inspect
+            .number("SELECT COUNT(*) FROM async_operation WHERE async_operation_status_id = 2")
+            .await;
+        assert_eq!(ok, 20, "{}: every running exchange finished", db.backend);
+        // The preloaders carry on at the other instance.
+        for browser in &browsers {
+            let elsewhere = Browser::with_client(&b.app_url, browser.client.clone());
+            assert_eq!(
+                elsewhere.text("/get-status").await.1,
+                "ok",
+                "{}",
+                db.backend
+            );
+        }
+    }
+}
+
+/// An instance killed outright (`kill -9`) in the middle of an exchange: the sign-in it left
+/// `pending` reads as failed (`timeout`) on another instance once the exchange's time limit has
+/// passed, and the preloader there says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_left_by_a_killed_instance_fails_on_another_after_the_timeout() {
+    for db in TestDb::all().await {
+        let mut a = common::binary::Running::development(|command| {
+            command
+                .env("LOGINWITH_DATABASE__URL", &db.url)
+                .env("LOGINWITH_LOGIN__EXCHANGE_TIMEOUT_SECS", "1")
+                // The exchange never ends by itself.
+                .env("LOGINWITH_DEV_PROVIDER__LATENCY_MS", "600000");
+        })
+        .await;
+        let on_a = Browser::new(&a.url);
+        on_a.login_until_preloader(ADA).await;
+        a.kill();
+
+        let b = TestEnv::start_on(
+            tempfile::tempdir().expect("temp dir"),
+            db.url.clone(),
+            Environment::Development,
+            Vec::new(),
+            |f| f.merge(("login.exchange_timeout_secs", 1)),
+        )
+        .await;
+        let on_b = Browser::with_client(&b.app_url, on_a.client.clone());
+        assert_eq!(on_b.wait_status().await, "error", "{}", db.backend);
+        let (_, reason) = b.last_operation().await;
+        assert_eq!(reason.as_deref(), Some("timeout"), "{}", db.backend);
     }
 }

@@ -117,6 +117,12 @@ impl Running {
         }
     }
 
+    /// `kill -9`: no shutdown, no last writes, as a crash or an OOM kill ends it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
     /// The folder it runs in.
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -106,12 +106,16 @@ pub enum Inspect {
 impl Inspect {
     /// `SELECT COUNT(*) FROM {table}`.
     pub async fn count(&self, table: &str) -> i64 {
-        let sql = format!("SELECT COUNT(*) FROM {table}");
+        self.number(&format!("SELECT COUNT(*) FROM {table}")).await
+    }
+
+    /// The one integer `sql` selects.
+    pub async fn number(&self, sql: &str) -> i64 {
         match self {
-            Self::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await,
-            Self::Postgres(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await,
+            Self::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Self::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
         }
-        .expect("count")
+        .expect("a number")
     }
 
     /// Runs a statement with one `$1` id bound.

@@ -25,6 +25,15 @@ fn person(id: &str, email: &str) -> Profile {
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// A whole sign-in at the store: an operation, finished with this person.
+async fn sign_in(store: &Store, provider: &str, id: &str, email: &str) -> loginwith::store::UserId {
+    let op = store.create_operation(provider).await.unwrap();
+    store
+        .complete_login(op, provider, &person(id, email))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_sign_in_is_recorded_read_back_and_consumed_once() {
     for db in TestDb::all().await {
@@ -103,16 +112,8 @@ async fn racing_first_sign_ins_make_one_person() {
 async fn linking_and_unlinking_keep_at_least_one_identity_even_when_racing() {
     for db in TestDb::all().await {
         let store = Store::connect(&db.url).await.expect(db.backend);
-        let op = store.create_operation("facebook").await.unwrap();
-        let ada = store
-            .complete_login(op, "facebook", &person("1001", "ada@example.com"))
-            .await
-            .unwrap();
-        let op = store.create_operation("github").await.unwrap();
-        let bob = store
-            .complete_login(op, "github", &person("777", "bob@example.com"))
-            .await
-            .unwrap();
+        let ada = sign_in(&store, "facebook", "1001", "ada@example.com").await;
+        let bob = sign_in(&store, "github", "777", "bob@example.com").await;
         // A free identity joins Ada; Bob's stays Bob's and nothing changes.
         let op = store.create_link_operation("github", ada).await.unwrap();
         let linked = store
@@ -166,11 +167,7 @@ async fn linking_and_unlinking_keep_at_least_one_identity_even_when_racing() {
 async fn deleting_a_person_takes_everything_and_their_ids_never_come_back() {
     for db in TestDb::all().await {
         let store = Store::connect(&db.url).await.expect(db.backend);
-        let op = store.create_operation("facebook").await.unwrap();
-        let ada = store
-            .complete_login(op, "facebook", &person("1001", "ada@example.com"))
-            .await
-            .unwrap();
+        let ada = sign_in(&store, "facebook", "1001", "ada@example.com").await;
         let deletion = store.delete_identity("facebook", "1001").await.unwrap();
         assert_eq!(
             deletion,
@@ -191,11 +188,7 @@ async fn deleting_a_person_takes_everything_and_their_ids_never_come_back() {
         let inspect = db.inspect().await;
         assert_eq!(inspect.count("async_operation").await, 0, "{}", db.backend);
         // The same person again is somebody new, under a new id.
-        let op = store.create_operation("facebook").await.unwrap();
-        let again = store
-            .complete_login(op, "facebook", &person("1001", "ada@example.com"))
-            .await
-            .unwrap();
+        let again = sign_in(&store, "facebook", "1001", "ada@example.com").await;
         assert!(again.0 > ada.0, "{}: {again} after {ada}", db.backend);
         store.close().await;
     }
@@ -289,11 +282,7 @@ async fn the_session_table_creates_loads_saves_expires_and_deletes() {
 
         // Signed in as a person: deleting them ends the session; signed in as someone who
         // no longer exists: not stored at all.
-        let op = store.create_operation("facebook").await.unwrap();
-        let ada = store
-            .complete_login(op, "facebook", &person("1001", "ada@example.com"))
-            .await
-            .unwrap();
+        let ada = sign_in(&store, "facebook", "1001", "ada@example.com").await;
         let signed_in = |id: i64| {
             let data = [(
                 loginwith::store::SIGNED_IN_KEY.to_owned(),

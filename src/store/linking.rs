@@ -99,31 +99,15 @@ impl Store {
         // someone else's first sign-in, and the owner found then decides.
         let inserted = insert_identity(&mut tx, user.0, provider, profile, now).await?;
         if !inserted {
-            let owner: i64 = on_tx!(&mut tx, |conn| sqlx::query_scalar(
-                "SELECT user_profile_id FROM user_identity
-                 WHERE provider = $1 AND provider_user_id = $2",
-            )
-            .bind(provider)
-            .bind(&profile.provider_user_id)
-            .fetch_one(conn)
-            .await)?;
-            if owner != user.0 {
-                // Someone else's: nothing changes but the operation's failure.
+            let owner = touch_identity(&mut tx, provider, &profile.provider_user_id, now).await?;
+            // Someone else's (or deleted this instant): nothing changes but the operation's
+            // failure; the touch goes with the rollback.
+            if owner != Some(user.0) {
                 drop(tx);
                 self.fail_operation(operation, FailureReason::IdentityTaken)
                     .await?;
                 return Ok(Err(FailureReason::IdentityTaken));
             }
-            on_tx!(&mut tx, |conn| sqlx::query(
-                "UPDATE user_identity SET last_login_at = $1
-                 WHERE provider = $2 AND provider_user_id = $3",
-            )
-            .bind(now)
-            .bind(provider)
-            .bind(&profile.provider_user_id)
-            .execute(conn)
-            .await
-            .map(|done| done.rows_affected()))?;
         }
         on_tx!(&mut tx, |conn| sqlx::query(
             "UPDATE async_operation
@@ -191,6 +175,27 @@ impl Store {
 }
 
 /// Attaches the identity `(provider, profile.provider_user_id)` to `user`.
+/// Records a sign-in with the identity `(provider, provider_user_id)` and returns whose it is;
+/// `None` when nobody has it.
+pub(super) async fn touch_identity(
+    tx: &mut Tx<'_>,
+    provider: &str,
+    provider_user_id: &str,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let owner = on_tx!(tx, |conn| sqlx::query_scalar(
+        "UPDATE user_identity SET last_login_at = $1
+         WHERE provider = $2 AND provider_user_id = $3
+         RETURNING user_profile_id",
+    )
+    .bind(now)
+    .bind(provider)
+    .bind(provider_user_id)
+    .fetch_optional(conn)
+    .await)?;
+    Ok(owner)
+}
+
 /// Attaches the identity `(provider, profile.provider_user_id)` to `user`; `false` when it
 /// exists already (the unique constraint decides, so racing inserts cannot both succeed).
 pub(super) async fn insert_identity(

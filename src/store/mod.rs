@@ -349,28 +349,13 @@ impl Store {
     ) -> Result<Option<SignedIn>, StoreError> {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
-        let existing: Option<i64> = on_tx!(&mut tx, |conn| sqlx::query_scalar(
-            "SELECT user_profile_id FROM user_identity
-             WHERE provider = $1 AND provider_user_id = $2",
-        )
-        .bind(provider)
-        .bind(&profile.provider_user_id)
-        .fetch_optional(conn)
-        .await)?;
+        // A returning person: their identity is marked and names them, in one statement.
+        let existing =
+            linking::touch_identity(&mut tx, provider, &profile.provider_user_id, now).await?;
         let mut joined_by_email = false;
         let user_id = match existing {
             Some(user_id) => {
                 update_profile(&mut tx, user_id, profile, now).await?;
-                on_tx!(&mut tx, |conn| sqlx::query(
-                    "UPDATE user_identity SET last_login_at = $1
-                     WHERE provider = $2 AND provider_user_id = $3",
-                )
-                .bind(now)
-                .bind(provider)
-                .bind(&profile.provider_user_id)
-                .execute(conn)
-                .await
-                .map(|done| done.rows_affected()))?;
                 user_id
             }
             None => {

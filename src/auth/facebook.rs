@@ -2,10 +2,8 @@
 
 use hmac::{Hmac, Mac};
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
-    EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    StandardRevocableToken, TokenResponse, TokenUrl,
-    basic::{BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenResponse},
+    AuthorizationCode, ClientSecret, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, Scope,
+    TokenResponse, basic::BasicTokenResponse,
 };
 use serde::Deserialize;
 use sha2::Sha256;
@@ -16,23 +14,11 @@ pub use super::oauth::{ErrorBody, GraphError, GraphErrorResponse};
 use super::{
     BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider, Unavailable,
     http::{HttpClient, StatusRecorder},
-    oauth::{check_token, clean, get_json, token_failure},
+    oauth::{
+        OAuthClient, authorization_url, check_token, clean, get_json, oauth_client, token_failure,
+    },
 };
 use crate::config::OAuthProviderConfig;
-
-/// The oauth2 client with Facebook's error type, the auth and token endpoints set.
-type FacebookClient = Client<
-    GraphErrorResponse,
-    BasicTokenResponse,
-    BasicTokenIntrospectionResponse,
-    StandardRevocableToken,
-    BasicRevocationErrorResponse,
-    EndpointSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointSet,
->;
 
 /// The fields `/me` answers with when asked for `id,email,first_name,last_name`.
 #[derive(Deserialize)]
@@ -51,7 +37,7 @@ pub struct Facebook {
     /// The name in configuration: the path segment and the `provider` column.
     name: String,
     display_name: String,
-    oauth: FacebookClient,
+    oauth: OAuthClient,
     http: HttpClient,
     me_url: Url,
     scopes: Vec<Scope>,
@@ -71,13 +57,13 @@ impl Facebook {
         redirect_uri: &str,
         http: HttpClient,
     ) -> Result<Self, url::ParseError> {
-        let oauth = Client::new(ClientId::new(config.client_id.clone()))
-            .set_client_secret(ClientSecret::new(config.client_secret.clone()))
-            // Facebook takes the client credentials as parameters, not HTTP Basic.
-            .set_auth_type(AuthType::RequestBody)
-            .set_auth_uri(AuthUrl::from_url(config.authorize_url.clone()))
-            .set_token_uri(TokenUrl::from_url(config.token_url.clone()))
-            .set_redirect_uri(RedirectUrl::new(redirect_uri.to_owned())?);
+        let oauth = oauth_client(
+            &config.client_id,
+            &config.client_secret,
+            config.authorize_url.clone(),
+            config.token_url.clone(),
+            redirect_uri,
+        )?;
         let mut me_url = config.api_url.clone();
         me_url
             .path_segments_mut()
@@ -170,14 +156,12 @@ impl Provider for Facebook {
         challenge: &PkceCodeChallenge,
         _nonce: &str,
     ) -> Result<Url, Unavailable> {
-        let state = state.clone();
-        let (url, _) = self
-            .oauth
-            .authorize_url(move || state)
-            .add_scopes(self.scopes.iter().cloned())
-            .set_pkce_challenge(challenge.clone())
-            .url();
-        Ok(url)
+        Ok(authorization_url(
+            &self.oauth,
+            &self.scopes,
+            state,
+            challenge,
+        ))
     }
 
     fn exchange(

@@ -3,11 +3,8 @@
 //! `/user/emails`.
 
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
-    EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RequestTokenError, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
-    basic::{BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenResponse},
-    http::StatusCode,
+    AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RequestTokenError, Scope,
+    TokenResponse, basic::BasicTokenResponse, http::StatusCode,
 };
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
@@ -16,7 +13,10 @@ use url::Url;
 use super::{
     BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider, Unavailable,
     http::{HttpClient, HttpError, StatusRecorder},
-    oauth::{GraphErrorResponse, check_token, clean, get_json, token_failure},
+    oauth::{
+        GraphErrorResponse, OAuthClient, authorization_url, check_token, clean, get_json,
+        oauth_client, token_failure,
+    },
 };
 
 /// The media type GitHub's REST API asks clients to accept.
@@ -25,21 +25,6 @@ const API_MEDIA_TYPE: &str = "application/vnd.github+json";
 /// which may change under us.
 const API_VERSION: &str = "2022-11-28";
 const API_VERSION_HEADER: &str = "X-GitHub-Api-Version";
-
-/// The oauth2 client with the shared error type (GitHub's errors are RFC 6749's
-/// `{"error":"bad_verification_code","error_description":…}`), auth and token endpoints set.
-type GitHubClient = Client<
-    GraphErrorResponse,
-    BasicTokenResponse,
-    BasicTokenIntrospectionResponse,
-    StandardRevocableToken,
-    BasicRevocationErrorResponse,
-    EndpointSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointSet,
->;
 
 /// Where GitHub is and how this app is registered there.
 #[derive(Debug, Clone)]
@@ -98,7 +83,7 @@ struct Email {
 
 /// GitHub as a [`Provider`].
 pub struct GitHub {
-    oauth: GitHubClient,
+    oauth: OAuthClient,
     http: HttpClient,
     user_url: Url,
     emails_url: Url,
@@ -110,13 +95,13 @@ pub struct GitHub {
 
 impl GitHub {
     pub fn new(settings: GitHubSettings, http: HttpClient) -> Result<Self, url::ParseError> {
-        let oauth = Client::new(ClientId::new(settings.client_id))
-            .set_client_secret(ClientSecret::new(settings.client_secret))
-            // GitHub documents the client credentials as parameters of the token request.
-            .set_auth_type(AuthType::RequestBody)
-            .set_auth_uri(AuthUrl::from_url(settings.authorize_url))
-            .set_token_uri(TokenUrl::from_url(settings.token_url))
-            .set_redirect_uri(RedirectUrl::new(settings.redirect_uri)?);
+        let oauth = oauth_client(
+            &settings.client_id,
+            &settings.client_secret,
+            settings.authorize_url,
+            settings.token_url,
+            &settings.redirect_uri,
+        )?;
         Ok(Self {
             oauth,
             http,
@@ -201,14 +186,12 @@ impl Provider for GitHub {
         challenge: &PkceCodeChallenge,
         _nonce: &str,
     ) -> Result<Url, Unavailable> {
-        let state = state.clone();
-        let (url, _) = self
-            .oauth
-            .authorize_url(move || state)
-            .add_scopes(self.scopes.iter().cloned())
-            .set_pkce_challenge(challenge.clone())
-            .url();
-        Ok(url)
+        Ok(authorization_url(
+            &self.oauth,
+            &self.scopes,
+            state,
+            challenge,
+        ))
     }
 
     fn exchange(

@@ -3,16 +3,71 @@
 //! Provider text that reaches the log goes through [`excerpt`]; a token never does.
 
 use oauth2::{
-    RequestTokenError, TokenResponse,
-    basic::{BasicTokenResponse, BasicTokenType},
+    AuthType, AuthUrl, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    PkceCodeChallenge, RedirectUrl, RequestTokenError, Scope, StandardRevocableToken,
+    TokenResponse, TokenUrl,
+    basic::{
+        BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenResponse,
+        BasicTokenType,
+    },
     http::{HeaderValue, StatusCode, header::CONTENT_TYPE},
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use url::Url;
 
 use super::{
     CallFailure, ExchangeError, FailureReason,
     http::{HttpClient, HttpError, error_chain},
 };
+
+/// The oauth2 client of a plain OAuth 2.0 provider (Facebook, GitHub): the shared error body
+/// type, the authorization and token endpoints set.
+pub(crate) type OAuthClient = Client<
+    GraphErrorResponse,
+    BasicTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// The client for an app registered as `client_id`/`client_secret`, sending its credentials
+/// as parameters of the token request (both Facebook and GitHub document it so), with the
+/// exact registered redirect URI.
+pub(crate) fn oauth_client(
+    client_id: &str,
+    client_secret: &str,
+    authorize_url: Url,
+    token_url: Url,
+    redirect_uri: &str,
+) -> Result<OAuthClient, url::ParseError> {
+    Ok(Client::new(ClientId::new(client_id.to_owned()))
+        .set_client_secret(ClientSecret::new(client_secret.to_owned()))
+        .set_auth_type(AuthType::RequestBody)
+        .set_auth_uri(AuthUrl::from_url(authorize_url))
+        .set_token_uri(TokenUrl::from_url(token_url))
+        .set_redirect_uri(RedirectUrl::new(redirect_uri.to_owned())?))
+}
+
+/// The dialog URL for this `state` and PKCE challenge, asking for `scopes`.
+pub(crate) fn authorization_url(
+    client: &OAuthClient,
+    scopes: &[Scope],
+    state: &CsrfToken,
+    challenge: &PkceCodeChallenge,
+) -> Url {
+    let state = state.clone();
+    let (url, _) = client
+        .authorize_url(move || state)
+        .add_scopes(scopes.iter().cloned())
+        .set_pkce_challenge(challenge.clone())
+        .url();
+    url
+}
 
 /// Longest name or email we keep; anything longer is cut, not refused.
 pub(crate) const MAX_FIELD_CHARS: usize = 200;

@@ -25,3 +25,10 @@ for i in $(seq 1 "$RUNS"); do
   run 64-users-postgres-1    "${common[@]}" --database-url "$PG" --instances 1
   run 64-users-postgres-2    "${common[@]}" --database-url "$PG" --instances 2
 done
+# The wake-up at light load: one user, 20 ms on the token endpoint and on /me, so the long poll
+# is always waiting when the exchange commits; PostgreSQL on 1 and on 2 instances.
+light=(--users 1 --duration 20 --latency-ms 20 --status-seconds 1 --database-url "$PG")
+for i in $(seq 1 "$RUNS"); do
+  run 1-user-20ms-postgres-1 "${light[@]}" --instances 1
+  run 1-user-20ms-postgres-2 "${light[@]}" --instances 2
+done

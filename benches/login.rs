@@ -6,15 +6,29 @@
 //! `/authorize/facebook` → dialog → `/callback/facebook` → `/preloader` →
 //! `/get-status?wait=30` until `ok` → `/success` → `/` (the greeting) → `POST /logout`.
 //!
+//! The database is a fresh SQLite file, or with `--database-url postgres://…` a fresh
+//! database created on that PostgreSQL server for the run and dropped after it. With
+//! `--instances N`, N servers share it and each sign-in is spread over them: `/authorize`,
+//! `/callback` and `/preloader` on instance i, the long poll on i+1, `/success`, `/` and
+//! `/logout` on i+2 (mod N).
+//!
+//! Besides throughput, latency and the servers' CPU (summed over the instances), it reports
+//! PostgreSQL's CPU per sign-in (every `postgres` process) and the wake-up latency: from the
+//! moment the development provider hands over its `/me` answer (the exchange's last call) to
+//! the moment the long poll's `ok` reaches the client, which with `--instances 2` is on the
+//! other instance (the commit, its `NOTIFY`, the listener and the answer).
+//!
 //! ```text
 //! cargo build --release
 //! cargo bench --bench login -- --users 64 --duration 60 --latency-ms 0
+//! cargo bench --bench login -- --users 64 --duration 30 \
+//!     --database-url postgres://postgres@127.0.0.1:5432/postgres --instances 2
 //! ```
 //!
 //! Prints a table and one JSON line. See BENCHMARKS.md for the figures on this machine.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     net::TcpListener as StdListener,
     path::PathBuf,
     process::{Child, Command, Stdio},
@@ -41,6 +55,9 @@ struct Options {
     status_seconds: u64,
     prefill_users: u64,
     bin: PathBuf,
+    /// A PostgreSQL server to create the run's database on; `None`: a SQLite file.
+    database_url: Option<String>,
+    instances: usize,
 }
 
 impl Options {
@@ -52,6 +69,8 @@ impl Options {
             status_seconds: 10,
             prefill_users: 0,
             bin: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/loginwith"),
+            database_url: None,
+            instances: 1,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -66,6 +85,19 @@ impl Options {
                 "--status-seconds" => options.status_seconds = number(&value()),
                 "--prefill-users" => options.prefill_users = number(&value()),
                 "--bin" => options.bin = PathBuf::from(value()),
+                "--database-url" => {
+                    let url = value();
+                    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                        usage("--database-url takes a postgres:// URL (the default is SQLite)");
+                    }
+                    options.database_url = Some(url);
+                }
+                "--instances" => {
+                    options.instances = number(&value()) as usize;
+                    if options.instances == 0 {
+                        usage("--instances needs at least 1");
+                    }
+                }
                 // cargo bench passes --bench to harness-less targets.
                 "--bench" => {}
                 other => usage(&format!("unknown argument {other}")),
@@ -83,7 +115,8 @@ fn number(text: &str) -> u64 {
 fn usage(problem: &str) -> ! {
     eprintln!(
         "login bench: {problem}\nusage: cargo bench --bench login -- [--users N] [--duration SECS] \
-         [--latency-ms MS] [--status-seconds SECS] [--prefill-users N] [--bin PATH]"
+         [--latency-ms MS] [--status-seconds SECS] [--prefill-users N] [--bin PATH] \
+         [--database-url postgres://USER@HOST/DB] [--instances N]"
     );
     std::process::exit(2)
 }
@@ -115,21 +148,7 @@ impl Server {
 
     /// utime + stime of the server process, in seconds.
     fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        // Fields after the command name (which is in parentheses and may hold spaces).
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
-        (ticks(11) + ticks(12)) / clock_ticks_per_second()
+        process_cpu_seconds(&format!("/proc/{}/stat", self.pid())).map_or(0.0, |(_, cpu)| cpu)
     }
 
     /// Peak resident set size (VmHWM) in MiB.
@@ -144,7 +163,72 @@ impl Server {
     }
 }
 
+/// The command name and utime + stime (seconds) of the process whose `/proc/PID/stat` this is.
+fn process_cpu_seconds(stat_path: &str) -> Option<(String, f64)> {
+    let stat = std::fs::read_to_string(stat_path).ok()?;
+    // The command name is in parentheses and may hold spaces: fields follow the last `)`.
+    let (head, rest) = stat.rsplit_once(')')?;
+    let comm = head.split_once('(')?.1.to_owned();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    Some((comm, (ticks(11) + ticks(12)) / clock_ticks_per_second()))
+}
+
+/// utime + stime, in seconds, of every process named `postgres` (the postmaster, its
+/// background workers and every connection's backend) that is alive now. A backend that
+/// starts and exits between two readings is missed: the servers' pools keep theirs open.
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| process_cpu_seconds(&format!("{}/stat", e.path().display())))
+        .filter(|(comm, _)| comm == "postgres")
+        .map(|(_, cpu)| cpu)
+        .sum()
+}
+
+/// `git rev-parse --short HEAD` of the checkout the benchmark runs in, `-dirty` when tracked
+/// files differ from it.
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "unknown".to_owned();
+    };
+    match git(&["status", "--porcelain", "--untracked-files=no"]) {
+        Some(changes) if changes.is_empty() => head,
+        _ => format!("{head}-dirty"),
+    }
+}
+
+static CLOCK_TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+
 fn clock_ticks_per_second() -> f64 {
+    *CLOCK_TICKS.get_or_init(read_clock_ticks)
+}
+
+fn read_clock_ticks() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -213,6 +297,92 @@ async fn start_server(
     }
 }
 
+/// The run's database: a SQLite file in a temporary folder, or a PostgreSQL database created
+/// for the run and dropped on drop (after the servers, which the caller stops first).
+enum Database {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl Database {
+    async fn create(server: Option<&str>) -> Self {
+        let Some(admin_url) = server else {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}/bench.db", dir.path().display());
+            return Self::Sqlite { _dir: dir, url };
+        };
+        use sqlx::Connection as _;
+        let name = format!("loginwith_bench_{:016x}", rand::random::<u64>());
+        let mut admin = sqlx::PgConnection::connect(admin_url)
+            .await
+            .unwrap_or_else(|e| usage(&format!("{admin_url} does not answer: {e}")));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create the benchmark's database");
+        let _ = admin.close().await;
+        let mut url = url::Url::parse(admin_url).expect("the server's URL");
+        url.set_path(&name);
+        Self::Postgres {
+            admin_url: admin_url.to_owned(),
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Sqlite { .. } => "sqlite",
+            Self::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let Self::Postgres {
+            admin_url, name, ..
+        } = self
+        else {
+            return;
+        };
+        let (admin_url, name) = (admin_url.clone(), name.clone());
+        let shown = name.clone();
+        // Drop may run inside the runtime, which cannot be blocked on: a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                use sqlx::Connection as _;
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the benchmark's database {shown}: drop it by hand");
+        }
+    }
+}
+
 /// Inserts `count` people with Facebook identities in one transaction (the "existing
 /// users" of the data-growth run), before the server starts.
 async fn prefill(database_url: &str, count: u64) {
@@ -233,6 +403,13 @@ async fn prefill(database_url: &str, count: u64) {
 struct Tally {
     completed: AtomicU64,
     latencies_us: Mutex<Vec<u64>>,
+    /// Provider's `/me` answer → the long poll's `ok` at the client, for sign-ins whose long
+    /// poll was already waiting when `/me` answered (woken by the commit).
+    woken_us: Mutex<Vec<u64>>,
+    /// The same for every sign-in that got its `ok` from a long poll, waiting or not.
+    polled_us: Mutex<Vec<u64>>,
+    /// Sign-ins whose preloader found the exchange finished and went straight to `/success`.
+    no_poll: AtomicU64,
     failures: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -242,9 +419,51 @@ impl Tally {
     }
 }
 
+/// When the development provider last answered `/me` for each virtual user: nanoseconds
+/// since `clock`'s start, plus one (0: not since the user's last callback).
+struct MeAnswers {
+    clock: Instant,
+    user_of: HashMap<String, usize>,
+    at: Vec<AtomicU64>,
+}
+
+impl MeAnswers {
+    fn now_ns(&self) -> u64 {
+        self.clock.elapsed().as_nanos() as u64
+    }
+}
+
+/// Middleware on the development provider: notes the moment its `/me` handler hands the
+/// answer (the exchange's last provider call) to the HTTP server, for the user it names.
+async fn record_me(
+    axum::extract::State(answers): axum::extract::State<Arc<MeAnswers>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let is_me = request.uri().path() == "/me";
+    let response = next.run(request).await;
+    if !is_me {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let at = answers.now_ns() + 1;
+    let user = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("id")?.as_str().map(str::to_owned))
+        .and_then(|id| answers.user_of.get(&id).copied());
+    if let Some(user) = user {
+        answers.at[user].store(at, Ordering::Relaxed);
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 fn client(email: &str, base: &str) -> reqwest::Client {
     let jar = Arc::new(reqwest::cookie::Jar::default());
-    // The auto-approving dialog signs in as this person.
+    // The auto-approving dialog signs in as this person. Cookies are per host, not per port:
+    // this jar serves every instance on 127.0.0.1.
     jar.add_cookie_str(&format!("dev_user={email}"), &base.parse().expect("url"));
     reqwest::Client::builder()
         .cookie_provider(jar)
@@ -263,8 +482,32 @@ fn location(response: &reqwest::Response) -> Option<String> {
         .map(|l| l.split('#').next().unwrap_or(l).to_owned())
 }
 
-/// One complete sign-in and sign-out. Returns callback → signed-in page, or the step that failed.
-async fn sign_in_once(http: &reqwest::Client, base: &str) -> Result<Duration, String> {
+/// One virtual user: its client, the instances its sign-in is spread over, and its slot in
+/// [`MeAnswers`].
+struct User<'a> {
+    http: &'a reqwest::Client,
+    /// `/authorize`, `/callback` and `/preloader`.
+    start: &'a str,
+    /// The long poll.
+    poll: &'a str,
+    /// `/success`, `/` and `/logout`.
+    finish: &'a str,
+    answers: &'a MeAnswers,
+    index: usize,
+}
+
+/// What one sign-in measured.
+struct SignIn {
+    /// Callback → signed-in page.
+    elapsed: Duration,
+    /// Provider's `/me` answer → long poll's `ok`, and whether the poll was waiting already;
+    /// `None` when the preloader found the exchange finished.
+    wake: Option<(Duration, bool)>,
+}
+
+/// One complete sign-in and sign-out. Returns what it measured, or the step that failed.
+async fn sign_in_once(user: &User<'_>) -> Result<SignIn, String> {
+    let http = user.http;
     let get = |url: String| async move {
         http.get(&url)
             .send()
@@ -280,24 +523,37 @@ async fn sign_in_once(http: &reqwest::Client, base: &str) -> Result<Duration, St
     };
     let dialog = expect_redirect(
         "authorize",
-        get(format!("{base}/authorize/facebook")).await?,
+        get(format!("{}/authorize/facebook", user.start)).await?,
     )?;
     let callback = expect_redirect("dialog", get(dialog).await?)?;
+    let me_answered = &user.answers.at[user.index];
+    me_answered.store(0, Ordering::Relaxed);
     let started = Instant::now();
     let next = expect_redirect("callback", get(callback).await?)?;
     if next != "/preloader" {
         return Err(format!("callback: went to {next}"));
     }
-    let preloader = get(format!("{base}/preloader")).await?;
+    let preloader = get(format!("{}/preloader", user.start)).await?;
+    let mut wake = None;
     if preloader.status() == StatusCode::OK {
         loop {
-            let status = get(format!("{base}/get-status?wait=30")).await?;
+            let sent = user.answers.now_ns();
+            let status = get(format!("{}/get-status?wait=30", user.poll)).await?;
             let body = status
                 .text()
                 .await
                 .map_err(|_| "get-status: body".to_owned())?;
+            let received = user.answers.now_ns();
             match body.as_str() {
-                "ok" => break,
+                "ok" => {
+                    // 0 cannot happen (the app hears `/me` after it is noted); such a sign-in
+                    // would show as polled + preloader shortcuts < completed.
+                    let me = me_answered.load(Ordering::Relaxed);
+                    wake = me
+                        .checked_sub(1)
+                        .map(|me| (Duration::from_nanos(received.saturating_sub(me)), sent < me));
+                    break;
+                }
                 "pending" => continue,
                 other => return Err(format!("exchange: {other}")),
             }
@@ -305,11 +561,11 @@ async fn sign_in_once(http: &reqwest::Client, base: &str) -> Result<Duration, St
     } else if location(&preloader).as_deref() != Some("/success") {
         return Err(format!("preloader: HTTP {}", preloader.status().as_u16()));
     }
-    let home = expect_redirect("success", get(format!("{base}/success")).await?)?;
+    let home = expect_redirect("success", get(format!("{}/success", user.finish)).await?)?;
     if home != "/" {
         return Err(format!("success: went to {home}"));
     }
-    let page = get(format!("{base}/"))
+    let page = get(format!("{}/", user.finish))
         .await?
         .text()
         .await
@@ -324,13 +580,13 @@ async fn sign_in_once(http: &reqwest::Client, base: &str) -> Result<Duration, St
         .and_then(|(_, rest)| rest.split('"').next())
         .ok_or("home: no logout form")?;
     let logout = http
-        .post(format!("{base}/logout"))
+        .post(format!("{}/logout", user.finish))
         .form(&[("csrf_token", token)])
         .send()
         .await
         .map_err(|e| format!("transport: {}", e.without_url()))?;
     expect_redirect("logout", logout)?;
-    Ok(elapsed)
+    Ok(SignIn { elapsed, wake })
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -442,12 +698,15 @@ async fn status_throughput(base: &str, seconds: u64) -> (f64, String) {
 #[tokio::main]
 async fn main() {
     let options = Options::parse();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let database_url = format!("sqlite://{}/bench.db", dir.path().display());
-    prefill(&database_url, options.prefill_users).await;
+    let commit = commit();
+    let database = Database::create(options.database_url.as_deref()).await;
+    prefill(database.url(), options.prefill_users).await;
 
-    let port = free_port();
-    let app_url = format!("http://127.0.0.1:{port}");
+    let ports: Vec<u16> = (0..options.instances).map(|_| free_port()).collect();
+    let app_urls: Vec<String> = ports
+        .iter()
+        .map(|port| format!("http://127.0.0.1:{port}"))
+        .collect();
     let dev_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind dev");
@@ -456,7 +715,11 @@ async fn main() {
         DevProviderSettings {
             client_id: CLIENT_ID.to_owned(),
             client_secret: CLIENT_SECRET.to_owned(),
-            redirect_uris: vec![format!("{app_url}/callback/facebook")],
+            // Each instance's public URL is its own: its pages are not redirected elsewhere.
+            redirect_uris: app_urls
+                .iter()
+                .map(|url| format!("{url}/callback/facebook"))
+                .collect(),
             auto_approve: true,
             issuer: None,
         },
@@ -465,31 +728,86 @@ async fn main() {
             fault: Fault::None,
         },
     );
-    let dev_router = dev.router();
+    let emails: Vec<String> = (0..options.users)
+        .map(|i| format!("user{i}@bench.example"))
+        .collect();
+    let answers = Arc::new(MeAnswers {
+        clock: Instant::now(),
+        user_of: emails
+            .iter()
+            .enumerate()
+            .map(|(i, email)| (dev.user_id_for_email(email), i))
+            .collect(),
+        at: (0..options.users).map(|_| AtomicU64::new(0)).collect(),
+    });
+    let dev_router = dev.router().layer(axum::middleware::from_fn_with_state(
+        answers.clone(),
+        record_me,
+    ));
     tokio::spawn(async move { axum::serve(dev_listener, dev_router).await });
 
-    let (server, startup) = start_server(&options, &dev_url, &database_url, port).await;
+    // The first instance migrates the fresh database (its start-up is the one reported);
+    // the others start on the migrated one.
+    let mut servers = Vec::new();
+    let mut startup = Duration::ZERO;
+    for (i, port) in ports.iter().enumerate() {
+        let (server, took) = start_server(&options, &dev_url, database.url(), *port).await;
+        if i == 0 {
+            startup = took;
+        }
+        servers.push(server);
+    }
+    let app_cpu = |servers: &[Server]| servers.iter().map(Server::cpu_seconds).sum::<f64>();
+    let postgres = database.kind() == "postgres";
 
     let tally = Arc::new(Tally::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let cpu_before = server.cpu_seconds();
+    let cpu_before = app_cpu(&servers);
+    let postgres_before = postgres.then(postgres_cpu_seconds);
     let run_started = Instant::now();
     let mut users = Vec::new();
-    for i in 0..options.users {
-        let (tally, stop, base) = (tally.clone(), stop.clone(), app_url.clone());
+    for (i, email) in emails.into_iter().enumerate() {
+        let n = options.instances;
+        let (tally, stop, answers) = (tally.clone(), stop.clone(), answers.clone());
+        let bases = [
+            app_urls[i % n].clone(),
+            app_urls[(i + 1) % n].clone(),
+            app_urls[(i + 2) % n].clone(),
+        ];
         users.push(tokio::spawn(async move {
-            let http = client(&format!("user{i}@bench.example"), &base);
-            let mut latencies = Vec::new();
+            let http = client(&email, &bases[0]);
+            let user = User {
+                http: &http,
+                start: &bases[0],
+                poll: &bases[1],
+                finish: &bases[2],
+                answers: &answers,
+                index: i,
+            };
+            let (mut latencies, mut woken, mut polled) = (Vec::new(), Vec::new(), Vec::new());
             while !stop.load(Ordering::Relaxed) {
-                match sign_in_once(&http, &base).await {
-                    Ok(elapsed) => {
-                        latencies.push(elapsed.as_micros() as u64);
+                match sign_in_once(&user).await {
+                    Ok(sign_in) => {
+                        latencies.push(sign_in.elapsed.as_micros() as u64);
+                        match sign_in.wake {
+                            Some((took, waiting)) => {
+                                polled.push(took.as_micros() as u64);
+                                if waiting {
+                                    woken.push(took.as_micros() as u64);
+                                }
+                            }
+                            None => {
+                                tally.no_poll.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                         tally.completed.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(kind) => tally.fail(kind),
                 }
             }
             tally.latencies_us.lock().unwrap().extend(latencies);
+            tally.woken_us.lock().unwrap().extend(woken);
+            tally.polled_us.lock().unwrap().extend(polled);
         }));
     }
     tokio::time::sleep(options.duration).await;
@@ -498,34 +816,50 @@ async fn main() {
         let _ = user.await;
     }
     let elapsed = run_started.elapsed().as_secs_f64();
-    let cpu = server.cpu_seconds() - cpu_before;
-    let peak_rss = server.peak_rss_mib();
+    let cpu = app_cpu(&servers) - cpu_before;
+    let postgres_cpu = postgres_before.map(|before| postgres_cpu_seconds() - before);
+    let peak_rss = servers.iter().map(Server::peak_rss_mib).fold(0.0, f64::max);
 
-    let (status_rps, status_how) = status_throughput(&app_url, options.status_seconds).await;
+    let (status_rps, status_how) = status_throughput(&app_urls[0], options.status_seconds).await;
 
     let completed = tally.completed.load(Ordering::Relaxed);
-    let mut latencies = std::mem::take(&mut *tally.latencies_us.lock().unwrap());
-    latencies.sort_unstable();
+    let no_poll = tally.no_poll.load(Ordering::Relaxed);
+    let sorted = |list: &Mutex<Vec<u64>>| {
+        let mut list = std::mem::take(&mut *list.lock().unwrap());
+        list.sort_unstable();
+        list
+    };
+    let latencies = sorted(&tally.latencies_us);
+    let woken = sorted(&tally.woken_us);
+    let polled = sorted(&tally.polled_us);
     let injected_ms = 2.0 * options.latency.as_secs_f64() * 1000.0;
     let (p50, p95, p99) = (
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.95),
         percentile(&latencies, 0.99),
     );
+    let (woken_p50, woken_p99) = (percentile(&woken, 0.50), percentile(&woken, 0.99));
+    let (polled_p50, polled_p99) = (percentile(&polled, 0.50), percentile(&polled, 0.99));
     let failures = tally.failures.lock().unwrap().clone();
     let failed: u64 = failures.values().sum();
-    let cpu_per_sign_in_ms = if completed > 0 {
-        cpu * 1000.0 / completed as f64
-    } else {
-        f64::NAN
+    let per_sign_in_ms = |seconds: f64| {
+        if completed > 0 {
+            seconds * 1000.0 / completed as f64
+        } else {
+            f64::NAN
+        }
     };
+    let cpu_per_sign_in_ms = per_sign_in_ms(cpu);
+    let postgres_cpu_per_sign_in_ms = postgres_cpu.map(per_sign_in_ms);
 
     println!(
-        "login benchmark: {} users, {:.0} s, provider latency {} ms (token and /me each), {} existing users",
+        "login benchmark: {} users, {:.0} s, provider latency {} ms (token and /me each), {} existing users, {} on {} instance(s), commit {commit}",
         options.users,
         elapsed,
         options.latency.as_millis(),
-        options.prefill_users
+        options.prefill_users,
+        database.kind(),
+        options.instances,
     );
     println!("| figure | value |");
     println!("| --- | --- |");
@@ -542,14 +876,32 @@ async fn main() {
         p95 - injected_ms,
         p99 - injected_ms
     );
-    println!("| server CPU per sign-in (ms) | {cpu_per_sign_in_ms:.3} |");
-    println!("| server peak RSS (MiB) | {peak_rss:.1} |");
+    println!(
+        "| provider's /me answer → long poll's ok, poll already waiting: p50 / p99 (ms), sign-ins | {woken_p50:.2} / {woken_p99:.2}, {} |",
+        woken.len()
+    );
+    println!(
+        "| the same, every sign-in answered by a long poll: p50 / p99 (ms), sign-ins | {polled_p50:.2} / {polled_p99:.2}, {} |",
+        polled.len()
+    );
+    println!("| sign-ins whose preloader found the exchange finished (no long poll) | {no_poll} |");
+    println!(
+        "| server CPU per sign-in, all {} instance(s) (ms) | {cpu_per_sign_in_ms:.3} |",
+        options.instances
+    );
+    if let Some(ms) = postgres_cpu_per_sign_in_ms {
+        println!("| PostgreSQL CPU per sign-in, every `postgres` process (ms) | {ms:.3} |");
+    }
+    println!("| server peak RSS, largest instance (MiB) | {peak_rss:.1} |");
     println!(
         "| start-up to first page, migrations included (ms) | {:.1} |",
         startup.as_secs_f64() * 1000.0
     );
     println!("| /get-status per second, finished operation ({status_how}) | {status_rps:.0} |");
     let json = serde_json::json!({
+        "commit": commit,
+        "database": database.kind(),
+        "instances": options.instances,
         "users": options.users,
         "duration_s": elapsed,
         "latency_ms": options.latency.as_millis() as u64,
@@ -559,11 +911,17 @@ async fn main() {
         "failures": failures,
         "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
         "own_p50_ms": p50 - injected_ms, "own_p95_ms": p95 - injected_ms, "own_p99_ms": p99 - injected_ms,
+        "wakeup_waiting_count": woken.len(), "wakeup_waiting_p50_ms": woken_p50, "wakeup_waiting_p99_ms": woken_p99,
+        "wakeup_polled_count": polled.len(), "wakeup_polled_p50_ms": polled_p50, "wakeup_polled_p99_ms": polled_p99,
+        "no_long_poll": no_poll,
         "server_cpu_ms_per_sign_in": cpu_per_sign_in_ms,
+        "postgres_cpu_ms_per_sign_in": postgres_cpu_per_sign_in_ms,
         "server_peak_rss_mib": peak_rss,
         "startup_ms": startup.as_secs_f64() * 1000.0,
         "get_status_per_s": status_rps,
     });
     println!("{json}");
-    drop(server);
+    // The servers stop before their database is dropped.
+    drop(servers);
+    drop(database);
 }

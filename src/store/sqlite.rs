@@ -13,9 +13,45 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqli
 /// before giving up with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often opening is tried when another instance opening the same new file at the same
+/// moment makes SQLite answer "database is locked" at once (see [`connect`]).
+const OPEN_ATTEMPTS: u32 = 5;
+
 /// Opens (creating the file and its folder when missing) and migrates the database, in WAL
 /// mode with foreign keys on.
+///
+/// Instances opening one *new* file together can meet while it is still in rollback-journal
+/// mode: one switching it to WAL, another holding the write lock for the migrations. SQLite
+/// then refuses one of them at once ("database is locked", without waiting: waiting could
+/// deadlock). Opening again finds the file in WAL mode and migrated, so it is retried a few
+/// times before giving up.
 pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Db, StoreError> {
+    let mut attempt = 1;
+    loop {
+        match open(url, options).await {
+            Err(error) if attempt < OPEN_ATTEMPTS && is_locked(&error) => {
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// SQLite's SQLITE_BUSY, however the error reached us.
+fn is_locked(error: &StoreError) -> bool {
+    let database = match error {
+        StoreError::Database(e) | StoreError::Open { source: e, .. } => e.as_database_error(),
+        StoreError::Migrate(
+            sqlx::migrate::MigrateError::Execute(e)
+            | sqlx::migrate::MigrateError::ExecuteMigration(e, _),
+        ) => e.as_database_error(),
+        _ => None,
+    };
+    database.is_some_and(|e| e.code().as_deref() == Some("5"))
+}
+
+async fn open(url: &str, options: &ConnectOptions) -> Result<Db, StoreError> {
     let connect = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)

@@ -26,7 +26,7 @@ use crate::{
     dev_provider::{DevOidc, DevOidcSettings, DevProvider, DevProviderSettings, Faults, OIDC_PATH},
     shutdown::{Drained, Shutdown},
     store::{Announcement, Announcements, ConnectOptions, Store, StoreError},
-    web::{self, AppState, Health, PublicOrigin, RateLimiter, WebSettings},
+    web::{self, AppState, Health, PublicOrigin, RateLimiter, WebSettings, return_to::ReturnRules},
 };
 
 /// The development app's id; its secret is random for each run.
@@ -192,6 +192,11 @@ impl App {
             header_bytes: limits.header_bytes,
             body_bytes: limits.body_bytes,
             hsts: config.environment == Environment::Production,
+            return_rules: ReturnRules {
+                public_url: config.server.public_url.clone(),
+                hosts: config.gateway.allowed_hosts(),
+                allow_http: config.environment == Environment::Development,
+            },
         });
         let state = AppState {
             store: store.clone(),

@@ -909,3 +909,25 @@ fn systemd_waits_longer_than_the_shutdown_grace() {
     // The grace, then up to 5 s for cut-off sign-ins to record their failure.
     assert!(stop > grace + 5, "TimeoutStopSec={stop}s, grace {grace}s");
 }
+
+#[test]
+fn allowed_hosts_from_the_environment_are_a_list_or_one_host() {
+    for (value, expected) in [
+        (
+            "[app.example, .corp.example]",
+            &["app.example", ".corp.example"][..],
+        ),
+        ("[\"api.example:8443\"]", &["api.example:8443"]),
+        ("app.example", &["app.example"]),
+        ("[]", &[]),
+        ("", &[]),
+    ] {
+        let config = from_env(&[("LOGINWITH_GATEWAY__ALLOWED_HOSTS", value)])
+            .unwrap_or_else(|e| panic!("{value}: {e}"));
+        assert_eq!(config.gateway.allowed_hosts, expected, "{value}");
+    }
+    let error = from_env(&[("LOGINWITH_GATEWAY__ALLOWED_HOSTS", "https://app.example")])
+        .expect_err("a URL is not a host")
+        .to_string();
+    assert!(error.contains("gateway.allowed_hosts"), "{error}");
+}

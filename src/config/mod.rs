@@ -8,6 +8,7 @@
 //! a string like any other.
 
 mod fault;
+mod gateway;
 mod problems;
 mod providers;
 mod raw_env;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use url::Url;
 
 pub use fault::Fault;
+pub use gateway::{AllowedHost, GatewayConfig};
 pub use problems::{ConfigError, Problem};
 pub use providers::{
     GOOGLE_ISSUER, OAuthProviderConfig, ProviderConfig, ProviderKind, ProvidersConfig, oidc_brand,
@@ -79,6 +81,7 @@ pub struct Config {
     pub dev_provider: DevProviderConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    pub gateway: GatewayConfig,
     #[serde(skip, default = "development")]
     pub environment: Environment,
 }
@@ -448,6 +451,12 @@ impl Config {
                 "must be between 1 and 3600",
             ));
         }
+        problems.extend(
+            self.gateway
+                .problems()
+                .into_iter()
+                .map(|reason| invalid("gateway.allowed_hosts", reason)),
+        );
         let production = self.environment == Environment::Production;
         problems.extend(self.providers.problems(production));
         if self.providers.enabled().next().is_none() && !self.dev_provider.enabled {

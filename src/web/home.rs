@@ -1,5 +1,5 @@
 use axum::{
-    extract::State,
+    extract::{RawQuery, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
@@ -7,14 +7,21 @@ use serde::Deserialize;
 
 use super::{
     AppError, AppState, WebSession,
+    login::ReturnQuery,
     pages::{Greeting, IndexPage, Page, SignInButton},
     params::{self, FormBody},
     session::tokens_match,
 };
 
-/// `GET /`: the button, or the greeting and the logout form.
-pub async fn home(State(app): State<AppState>, session: WebSession) -> Result<Response, AppError> {
-    let notices = session.take_notices().await?;
+/// `GET /[?return_to=URL]`: the button, or the greeting and the logout form. An allowed
+/// `return_to` rides on the buttons' links, or, for someone already signed in, is where
+/// they go at once.
+pub async fn home(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+    session: WebSession,
+) -> Result<Response, AppError> {
+    let target = ReturnQuery::decode(query.as_deref(), &app)?;
     let mut user = None;
     if let Some(id) = session.user(&app.settings).await? {
         user = app.store.user(id).await?;
@@ -23,6 +30,11 @@ pub async fn home(State(app): State<AppState>, session: WebSession) -> Result<Re
             session.sign_out().await?;
         }
     }
+    if let (Some(_), Some(target)) = (&user, &target) {
+        // Notices stay for the next page that shows them.
+        return Ok(Redirect::to(target).into_response());
+    }
+    let notices = session.take_notices().await?;
     let csrf_token = match user {
         Some(_) => session.csrf_token().await?.unwrap_or_default(),
         None => String::new(),
@@ -30,7 +42,7 @@ pub async fn home(State(app): State<AppState>, session: WebSession) -> Result<Re
     let buttons: Vec<SignInButton> = app
         .providers
         .iter()
-        .map(|p| SignInButton::new(p.as_ref()))
+        .map(|p| SignInButton::new(p.as_ref(), target.as_deref()))
         .collect();
     Ok(IndexPage {
         user: user.map(|u| Greeting {

@@ -145,7 +145,7 @@ pub async fn link(
     let Some(user) = signed_in_form(&app, &session, &body).await? else {
         return Ok(Redirect::to("/").into_response());
     };
-    login::begin(provider.as_ref(), &session, Some(user)).await
+    login::begin(provider.as_ref(), &session, Some(user), None).await
 }
 
 /// `POST /account/identities/{id}/remove`: removes one of the person's own identities,

@@ -6,25 +6,45 @@ use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge};
 use serde::Deserialize;
 use tracing::info;
 
-use super::{AppError, AppState, WebSession, params};
+use super::{AppError, AppState, WebSession, params, return_to};
 use crate::{
     auth::{FailureReason, LoginSecrets, Provider},
     store::UserId,
     telemetry,
 };
 
-/// `GET /authorize/{provider}`: a fresh `state` and PKCE pair, then off to the provider.
+/// `/` and `/authorize/{provider}` take `return_to`: where to go once signed in.
+#[derive(Deserialize)]
+pub(super) struct ReturnQuery {
+    pub return_to: Option<String>,
+}
+
+impl ReturnQuery {
+    /// The query's `return_to` when it is allowed (see [`return_to::allowed_target`]);
+    /// anything else is dropped. Repeated parameters are a 400 page, as on every route.
+    pub fn decode(query: Option<&str>, app: &AppState) -> Result<Option<String>, AppError> {
+        let query: Self = params::decode(query.unwrap_or_default().as_bytes())?;
+        Ok(query
+            .return_to
+            .and_then(|raw| return_to::allowed_target(&raw, &app.settings.return_rules)))
+    }
+}
+
+/// `GET /authorize/{provider}[?return_to=URL]`: a fresh `state` and PKCE pair, then off to
+/// the provider. An allowed `return_to` is kept with the started sign-in.
 pub async fn authorize(
     State(app): State<AppState>,
     provider: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
     session: WebSession,
 ) -> Result<Response, AppError> {
     let Path(provider) = provider.map_err(|_| AppError::NotFound)?;
     let provider = app.providers.get(&provider).ok_or(AppError::NotFound)?;
+    let target = ReturnQuery::decode(query.as_deref(), &app)?;
     if session.user(&app.settings).await?.is_some() {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(Redirect::to(target.as_deref().unwrap_or("/")).into_response());
     }
-    begin(provider.as_ref(), &session, None).await
+    begin(provider.as_ref(), &session, None, target).await
 }
 
 /// A fresh `state` and PKCE pair remembered in the session, then off to the provider. With
@@ -33,6 +53,7 @@ pub(super) async fn begin(
     provider: &dyn Provider,
     session: &WebSession,
     link_for: Option<UserId>,
+    return_to: Option<String>,
 ) -> Result<Response, AppError> {
     // 256 bits of state; the oauth2 default of 128 is the floor, not the goal.
     let state = CsrfToken::new_random_len(32);
@@ -43,7 +64,7 @@ pub(super) async fn begin(
         .authorization_url(&state, &challenge, &nonce)
         .map_err(|_| AppError::ProviderUnavailable(provider.display_name().to_owned()))?;
     session
-        .begin_login(provider.id(), state, verifier, nonce, link_for)
+        .begin_login(provider.id(), state, verifier, nonce, link_for, return_to)
         .await?;
     telemetry::sign_in_started(provider.id());
     Ok(Redirect::to(url.as_str()).into_response())
@@ -166,7 +187,7 @@ pub async fn callback(
     }
     .inspect_err(|_| internal())?;
     session
-        .set_operation(operation)
+        .set_operation(operation, login.return_to)
         .await
         .inspect_err(|_| internal())?;
     app.exchanger.spawn(

@@ -16,6 +16,7 @@ mod params;
 mod progress;
 mod rate_limit;
 mod request_log;
+pub mod return_to;
 mod session;
 mod state;
 

@@ -42,9 +42,20 @@ pub struct SignInButton {
 }
 
 impl SignInButton {
-    pub fn new(provider: &dyn crate::auth::Provider) -> Self {
+    /// With `return_to`, the link carries it along (query-encoded; the template escapes
+    /// the `&` and quotes for HTML).
+    pub fn new(provider: &dyn crate::auth::Provider, return_to: Option<&str>) -> Self {
+        let mut href = format!("/authorize/{}", provider.id());
+        if let Some(target) = return_to {
+            href.push('?');
+            href.push_str(
+                &url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("return_to", target)
+                    .finish(),
+            );
+        }
         Self {
-            href: format!("/authorize/{}", provider.id()),
+            href,
             label: format!("Continue with {}", provider.display_name()),
             facebook: provider.brand() == Some("facebook"),
             github: provider.brand() == Some("github"),

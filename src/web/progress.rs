@@ -177,10 +177,16 @@ pub async fn success(
             // Exactly one request signs in per exchange. The others carried the same
             // pre-sign-in cookie (another tab, or someone who copied it): they sign nothing
             // in and go home, where the browser that won is already greeted.
-            if let Some(user) = app.store.consume_operation(id).await? {
-                session.sign_in(user).await?;
-            }
-            Ok(Redirect::to("/").into_response())
+            let Some(user) = app.store.consume_operation(id).await? else {
+                return Ok(Redirect::to("/").into_response());
+            };
+            // Checked when the sign-in began, and again against today's rules.
+            let target = session
+                .return_to()
+                .await?
+                .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
+            session.sign_in(user).await?;
+            Ok(Redirect::to(target.as_deref().unwrap_or("/")).into_response())
         }
         // Not finished yet (someone came here early): keep waiting rather than fail a
         // sign-in that is about to succeed.

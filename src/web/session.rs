@@ -14,6 +14,8 @@ use crate::store::{OperationId, SIGNED_IN_KEY, UserId, millis, now_ms};
 
 const PENDING_LOGINS: &str = "login.pending";
 const OPERATION: &str = "login.operation";
+/// Where `/success` sends the browser once the operation signs it in (`return_to`).
+const RETURN_TO: &str = "login.return_to";
 /// Indexed by the store (see [`SIGNED_IN_KEY`]): a person's sessions end together.
 const SIGNED_IN: &str = SIGNED_IN_KEY;
 const CSRF: &str = "csrf";
@@ -43,6 +45,10 @@ pub struct PendingLogin {
     /// someone else here.
     #[serde(default)]
     pub link_for: Option<UserId>,
+    /// Where to go once signed in (`return_to`, already checked). Kept server-side: the
+    /// browser cannot change it between `/authorize` and `/success`.
+    #[serde(default)]
+    pub return_to: Option<String>,
 }
 
 impl PendingLogin {
@@ -136,6 +142,7 @@ impl WebSession {
         verifier: PkceCodeVerifier,
         nonce: String,
         link_for: Option<UserId>,
+        return_to: Option<String>,
     ) -> Result<(), AppError> {
         let now = now_ms();
         let mut pending: Vec<PendingLogin> =
@@ -151,6 +158,7 @@ impl WebSession {
             nonce,
             issued_at_ms: now,
             link_for,
+            return_to,
         });
         self.write(PENDING_LOGINS, pending).await?;
         Ok(())
@@ -209,14 +217,29 @@ impl WebSession {
         Ok(self.session.get(OPERATION).await?)
     }
 
-    pub async fn set_operation(&self, id: OperationId) -> Result<(), AppError> {
+    /// The exchange this browser now waits for, and where its sign-in returns to.
+    pub async fn set_operation(
+        &self,
+        id: OperationId,
+        return_to: Option<String>,
+    ) -> Result<(), AppError> {
         self.write(OPERATION, id).await?;
+        match return_to {
+            Some(target) => self.write(RETURN_TO, target).await?,
+            None => self.delete(RETURN_TO).await?,
+        }
         Ok(())
     }
 
     pub async fn clear_operation(&self) -> Result<(), AppError> {
         self.delete(OPERATION).await?;
+        self.delete(RETURN_TO).await?;
         Ok(())
+    }
+
+    /// Where the sign-in being finished returns to, as stored by [`Self::set_operation`].
+    pub async fn return_to(&self) -> Result<Option<String>, AppError> {
+        Ok(self.session.get(RETURN_TO).await?)
     }
 
     /// Signs `user` in: a new session id (so an id planted before sign-in is worthless),
@@ -224,6 +247,7 @@ impl WebSession {
     pub async fn sign_in(&self, user: UserId) -> Result<(), AppError> {
         self.session.cycle_id().await?;
         self.delete(OPERATION).await?;
+        self.delete(RETURN_TO).await?;
         self.delete(PENDING_LOGINS).await?;
         let now = now_ms();
         self.session

@@ -3,7 +3,7 @@ use std::{sync::Arc, time::Duration};
 use ipnet::IpNet;
 use oauth2::ClientSecret;
 
-use super::{PublicOrigin, RateLimiter};
+use super::{PublicOrigin, RateLimiter, return_to::ReturnRules};
 use crate::{
     auth::{Exchanger, OperationEvents, Providers},
     shutdown::Shutdown,
@@ -52,6 +52,8 @@ pub struct WebSettings {
     pub body_bytes: usize,
     /// Send HSTS (production).
     pub hsts: bool,
+    /// Where a finished sign-in may send the browser (`return_to`).
+    pub return_rules: ReturnRules,
 }
 
 impl AppState {

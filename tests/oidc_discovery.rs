@@ -8,7 +8,7 @@ mod common;
 
 use std::{
     process::Command,
-    sync::{Arc, OnceLock},
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
@@ -16,49 +16,13 @@ use common::{
     Capture,
     oidc::{Discovery, Issuer, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OidcEnv},
 };
-use loginwith::auth::{
-    BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider, Unavailable,
-};
-use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge};
 use reqwest::StatusCode;
-use url::Url;
 
 /// Everything logged by every test of this binary (the subscriber is global).
 fn log() -> String {
     static LOG: OnceLock<Capture> = OnceLock::new();
     let capture = LOG.get_or_init(Capture::install_trace);
     String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned()
-}
-
-/// Another provider beside the issuer, which must keep working while the issuer is down.
-struct Elsewhere;
-
-impl Provider for Elsewhere {
-    fn id(&self) -> &str {
-        "elsewhere"
-    }
-    fn display_name(&self) -> &str {
-        "Elsewhere"
-    }
-    fn authorization_url(
-        &self,
-        state: &CsrfToken,
-        _: &PkceCodeChallenge,
-        _: &str,
-    ) -> Result<Url, Unavailable> {
-        Ok(Url::parse_with_params(
-            "https://elsewhere.example/authorize",
-            [("state", state.secret())],
-        )
-        .expect("static URL"))
-    }
-    fn exchange(
-        &self,
-        _: AuthorizationCode,
-        _: LoginSecrets,
-    ) -> BoxFuture<'_, Result<Profile, ExchangeError>> {
-        Box::pin(async { Err(ExchangeError::new(FailureReason::Denied, "not used")) })
-    }
 }
 
 /// Waits (up to 15 s) for `condition`, polling.
@@ -91,7 +55,12 @@ async fn an_issuer_down_at_start_up_leaves_the_site_up_and_is_retried_until_it_a
     let oidc = OidcEnv::start_with(
         |b| b.discovery = Discovery::Down,
         unlimited,
-        vec![Arc::new(Elsewhere) as Arc<dyn Provider>],
+        // Another provider beside the issuer, which must keep working while it is down.
+        vec![common::stub_provider::StubProvider::plain(
+            "elsewhere",
+            "Elsewhere",
+            "https://elsewhere.example/authorize",
+        )],
     )
     .await;
     let browser = oidc.env.browser();

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{ADA, Browser, TestEnv, location};
+use common::{ADA, Browser, TestEnv, location, stub_provider::StubProvider};
 use loginwith::dev_provider::{DevProvider, DevProviderSettings, Faults};
 use reqwest::StatusCode;
 use url::Url;
@@ -139,45 +139,6 @@ async fn an_unknown_provider_name_is_not_found() {
     }
 }
 
-/// A provider of no published brand, for the neutral button.
-struct Acme;
-
-impl loginwith::auth::Provider for Acme {
-    fn id(&self) -> &str {
-        "acme"
-    }
-    fn display_name(&self) -> &str {
-        "Acme <SSO>"
-    }
-    fn authorization_url(
-        &self,
-        state: &oauth2::CsrfToken,
-        _: &oauth2::PkceCodeChallenge,
-        _: &str,
-    ) -> Result<Url, loginwith::auth::Unavailable> {
-        Ok(Url::parse_with_params(
-            "https://acme.example/authorize",
-            [("state", state.secret())],
-        )
-        .expect("static URL"))
-    }
-    fn exchange(
-        &self,
-        _: oauth2::AuthorizationCode,
-        _: loginwith::auth::LoginSecrets,
-    ) -> loginwith::auth::BoxFuture<
-        '_,
-        Result<loginwith::auth::Profile, loginwith::auth::ExchangeError>,
-    > {
-        Box::pin(async {
-            Err(loginwith::auth::ExchangeError::new(
-                loginwith::auth::FailureReason::Denied,
-                "test provider",
-            ))
-        })
-    }
-}
-
 #[tokio::test]
 async fn a_provider_without_a_brand_gets_a_neutral_button_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
@@ -186,7 +147,12 @@ async fn a_provider_without_a_brand_gets_a_neutral_button_with_its_name() {
         dir,
         database_url,
         loginwith::config::Environment::Development,
-        vec![Arc::new(Acme)],
+        // A provider of no published brand, for the neutral button.
+        vec![StubProvider::plain(
+            "acme",
+            "Acme <SSO>",
+            "https://acme.example/authorize",
+        )],
         |f| f,
     )
     .await;
@@ -207,57 +173,6 @@ async fn a_provider_without_a_brand_gets_a_neutral_button_with_its_name() {
     let response = env.browser().get("/authorize/acme").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(location(&response).starts_with("https://acme.example/authorize?state="));
-}
-
-/// Google as the app knows it: an OpenID Connect provider named `google` whose issuer is
-/// `https://accounts.google.com`, and so, through `oidc_brand` (what `Oidc::brand` returns),
-/// Google's brand. The real `Oidc` cannot be built here: its discovery would have to reach
-/// Google. This stands in for it with the same name, issuer and brand.
-struct GoogleIssuer;
-
-impl loginwith::auth::Provider for GoogleIssuer {
-    fn id(&self) -> &str {
-        "google"
-    }
-    fn display_name(&self) -> &str {
-        "Google"
-    }
-    fn brand(&self) -> Option<&'static str> {
-        loginwith::config::oidc_brand(loginwith::config::GOOGLE_ISSUER)
-    }
-    fn issuer(&self) -> Option<&str> {
-        Some(loginwith::config::GOOGLE_ISSUER)
-    }
-    fn issuer_required(&self) -> bool {
-        false
-    }
-    fn authorization_url(
-        &self,
-        state: &oauth2::CsrfToken,
-        _: &oauth2::PkceCodeChallenge,
-        _: &str,
-    ) -> Result<Url, loginwith::auth::Unavailable> {
-        Ok(Url::parse_with_params(
-            "https://accounts.google.com/o/oauth2/v2/auth",
-            [("state", state.secret())],
-        )
-        .expect("static URL"))
-    }
-    fn exchange(
-        &self,
-        _: oauth2::AuthorizationCode,
-        _: loginwith::auth::LoginSecrets,
-    ) -> loginwith::auth::BoxFuture<
-        '_,
-        Result<loginwith::auth::Profile, loginwith::auth::ExchangeError>,
-    > {
-        Box::pin(async {
-            Err(loginwith::auth::ExchangeError::new(
-                loginwith::auth::FailureReason::Denied,
-                "test provider",
-            ))
-        })
-    }
 }
 
 /// The HTML of the link to `/authorize/{name}`, from `<a` to `</a>`.
@@ -298,7 +213,15 @@ async fn googles_issuer_gets_googles_white_button_with_the_four_colour_mark() {
         dir,
         database_url,
         loginwith::config::Environment::Development,
-        vec![Arc::new(GoogleIssuer)],
+        // Google as the app knows it: named `google`, issuer `https://accounts.google.com`, and
+        // so Google's brand (the real `Oidc` cannot be built here: its discovery would have
+        // to reach Google).
+        vec![Arc::new(StubProvider {
+            id: "google",
+            display_name: "Google",
+            dialog: "https://accounts.google.com/o/oauth2/v2/auth",
+            issuer: Some(loginwith::config::GOOGLE_ISSUER),
+        })],
         |f| f,
     )
     .await;

@@ -5,45 +5,9 @@ mod common;
 use std::sync::Arc;
 
 use common::{ADA, Browser, Person, TestEnv, location, param, raw_exchange, session_cookie};
-use loginwith::{
-    auth::{BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider},
-    config::Environment,
-    dev_provider::Fault,
-};
-use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge};
+use loginwith::{config::Environment, dev_provider::Fault};
 use reqwest::StatusCode;
 use url::Url;
-
-/// A second provider, so a callback can arrive on the wrong provider's path.
-struct Other;
-
-impl Provider for Other {
-    fn id(&self) -> &str {
-        "other"
-    }
-    fn display_name(&self) -> &str {
-        "Other"
-    }
-    fn authorization_url(
-        &self,
-        state: &CsrfToken,
-        _: &PkceCodeChallenge,
-        _: &str,
-    ) -> Result<Url, loginwith::auth::Unavailable> {
-        Ok(Url::parse_with_params(
-            "https://other.example/authorize",
-            [("state", state.secret())],
-        )
-        .unwrap())
-    }
-    fn exchange(
-        &self,
-        _: AuthorizationCode,
-        _: LoginSecrets,
-    ) -> BoxFuture<'_, Result<Profile, ExchangeError>> {
-        Box::pin(async { Err(ExchangeError::new(FailureReason::Denied, "test provider")) })
-    }
-}
 
 // ---- CSRF on the login -------------------------------------------------------------------
 
@@ -123,7 +87,12 @@ async fn a_callback_on_another_providers_path_is_refused() {
         dir,
         url,
         Environment::Development,
-        vec![Arc::new(Other) as Arc<dyn Provider>],
+        // A second provider, so a callback can arrive on the wrong provider's path.
+        vec![common::stub_provider::StubProvider::plain(
+            "other",
+            "Other",
+            "https://other.example/authorize",
+        )],
         |f| f,
     )
     .await;

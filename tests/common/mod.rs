@@ -6,6 +6,7 @@ pub mod binary;
 pub mod db;
 pub mod github;
 pub mod oidc;
+pub mod stub_provider;
 
 use std::{
     sync::Arc,

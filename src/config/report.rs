@@ -112,7 +112,7 @@ impl Config {
                     "facebook: the development provider stands in at {public}{DEV_PROVIDER_PATH} (nothing to register; loopback only)"
                 ),
                 format!(
-                    "dev-oidc: the development provider's OpenID Connect issuer under {public}{DEV_PROVIDER_PATH}/oidc (nothing to register; loopback only)"
+                    "dev-oidc: the development provider's OpenID Connect issuer at {DEV_PROVIDER_PATH}/oidc on this server (nothing to register; loopback only)"
                 ),
             ];
         }

@@ -93,15 +93,9 @@ impl Env {
 
     /// A whole GitHub sign-in (the stand-in approves at once); the person signed in.
     async fn github_sign_in(&self, browser: &Browser) -> i64 {
-        let response = browser.get("/authorize/github").await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        let dialog = location(&response).to_owned();
-        assert!(dialog.starts_with(&self.github_url), "{dialog}");
-        let response = browser.get(&dialog).await;
-        assert!(response.status().is_redirection(), "{}", response.status());
-        let callback = location(&response).to_owned();
-        let response = browser.get(&callback).await;
-        assert_eq!(location(&response), "/preloader");
+        browser
+            .until_preloader_through("github", &self.github_url)
+            .await;
         assert_eq!(browser.wait_status().await, "ok");
         self.finish(browser).await
     }

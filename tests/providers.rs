@@ -141,18 +141,15 @@ async fn an_unknown_provider_name_is_not_found() {
 
 #[tokio::test]
 async fn a_provider_without_a_brand_gets_a_neutral_button_with_its_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}", dir.path().join("loginwith.db").display());
-    let env = TestEnv::start_on(
-        dir,
-        database_url,
-        loginwith::config::Environment::Development,
-        // A provider of no published brand, for the neutral button.
-        vec![StubProvider::plain(
-            "acme",
-            "Acme <SSO>",
-            "https://acme.example/authorize",
-        )],
+    let env = TestEnv::start_with_providers(
+        |_| {
+            // A provider of no published brand, for the neutral button.
+            vec![StubProvider::plain(
+                "acme",
+                "Acme <SSO>",
+                "https://acme.example/authorize",
+            )]
+        },
         |f| f,
     )
     .await;
@@ -207,21 +204,18 @@ fn accessible_name(link: &str) -> String {
 
 #[tokio::test]
 async fn googles_issuer_gets_googles_white_button_with_the_four_colour_mark() {
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}", dir.path().join("loginwith.db").display());
-    let env = TestEnv::start_on(
-        dir,
-        database_url,
-        loginwith::config::Environment::Development,
-        // Google as the app knows it: named `google`, issuer `https://accounts.google.com`, and
-        // so Google's brand (the real `Oidc` cannot be built here: its discovery would have
-        // to reach Google).
-        vec![Arc::new(StubProvider {
-            id: "google",
-            display_name: "Google",
-            dialog: "https://accounts.google.com/o/oauth2/v2/auth",
-            issuer: Some(loginwith::config::GOOGLE_ISSUER),
-        })],
+    let env = TestEnv::start_with_providers(
+        |_| {
+            // Google as the app knows it: named `google`, issuer `https://accounts.google.com`, and
+            // so Google's brand (the real `Oidc` cannot be built here: its discovery would have
+            // to reach Google).
+            vec![Arc::new(StubProvider {
+                id: "google",
+                display_name: "Google",
+                dialog: "https://accounts.google.com/o/oauth2/v2/auth",
+                issuer: Some(loginwith::config::GOOGLE_ISSUER),
+            })]
+        },
         |f| f,
     )
     .await;

@@ -8,7 +8,6 @@ use loginwith::dev_provider::{
     Fault, Faults,
     github::{GitHubEmail, GitHubStandIn, GitHubStandInSettings, GitHubUser},
 };
-use reqwest::StatusCode;
 use tokio::net::TcpListener;
 
 use super::{Browser, TestEnv, location};
@@ -105,16 +104,9 @@ impl GitHubEnv {
     /// `/authorize/github` → the stand-in (which approves at once) → `/callback/github` →
     /// `/preloader`.
     pub async fn login_until_preloader(&self, browser: &Browser) {
-        let response = browser.get("/authorize/github").await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        let dialog = location(&response).to_owned();
-        assert!(dialog.starts_with(&self.github_url), "{dialog}");
-        let response = browser.get(&dialog).await;
-        assert!(response.status().is_redirection(), "{}", response.status());
-        let callback = location(&response).to_owned();
-        let response = browser.get(&callback).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        assert_eq!(location(&response), "/preloader");
+        browser
+            .until_preloader_through("github", &self.github_url)
+            .await;
     }
 
     /// A whole successful sign-in; returns the home page's HTML afterwards.

@@ -441,6 +441,21 @@ impl Browser {
         assert_eq!(location(&response), "/preloader");
     }
 
+    /// `/authorize/{provider}` → a stand-in at `stand_in` that approves at once →
+    /// `/callback/{provider}` → `/preloader` (GitHub's and the OpenID Connect stand-ins).
+    pub async fn until_preloader_through(&self, provider: &str, stand_in: &str) {
+        let response = self.get(&format!("/authorize/{provider}")).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let dialog = location(&response).to_owned();
+        assert!(dialog.starts_with(stand_in), "{dialog}");
+        let response = self.get(&dialog).await;
+        assert!(response.status().is_redirection(), "{}", response.status());
+        let callback = location(&response).to_owned();
+        let response = self.get(&callback).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&response), "/preloader");
+    }
+
     /// A whole successful sign-in; returns the home page's HTML afterwards.
     pub async fn login(&self, person: Person<'_>) -> String {
         self.login_until_preloader(person).await;

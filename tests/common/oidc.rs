@@ -32,7 +32,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
-use super::{Browser, TestEnv, location};
+use super::{Browser, TestEnv};
 
 pub const OIDC_CLIENT_ID: &str = "corp-client";
 pub const OIDC_CLIENT_SECRET: &str = "corp-secret-0123456789abcdef";
@@ -543,16 +543,9 @@ impl OidcEnv {
     /// `/authorize/corp` → the issuer (approves at once) → `/callback/corp` → `/preloader`;
     /// then the finished operation's status.
     pub async fn sign_in(&self, browser: &Browser) -> String {
-        let response = browser.get("/authorize/corp").await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        let dialog = location(&response).to_owned();
-        assert!(dialog.starts_with(&self.issuer.url), "{dialog}");
-        let response = browser.get(&dialog).await;
-        assert!(response.status().is_redirection(), "{}", response.status());
-        let callback = location(&response).to_owned();
-        let response = browser.get(&callback).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        assert_eq!(location(&response), "/preloader");
+        browser
+            .until_preloader_through("corp", &self.issuer.url)
+            .await;
         browser.wait_status().await
     }
 }

@@ -181,6 +181,12 @@ impl App {
                 .as_str()
                 .trim_end_matches('/')
                 .to_owned(),
+            base_path: config
+                .server
+                .public_url
+                .path()
+                .trim_end_matches('/')
+                .to_owned(),
             public_origin: PublicOrigin::new(&config.server.public_url),
             trusted_proxies: config.server.trusted_proxies.clone(),
             poll_interval_ms: config.login.poll_interval_ms,

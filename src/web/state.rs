@@ -34,6 +34,10 @@ pub struct AppState {
 pub struct WebSettings {
     /// `server.public_url` without the trailing slash.
     pub public_url: String,
+    /// The path `server.public_url` ends in, without the trailing slash: `""` when loginwith
+    /// has the whole host, `"/auth"` when it is mounted there. Every link, form and redirect
+    /// loginwith makes starts with it.
+    pub base_path: String,
     /// The host and port the pages people open are served on (others are redirected).
     pub public_origin: PublicOrigin,
     /// `server.trusted_proxies`: peers whose forwarding headers name the client.

@@ -14,7 +14,7 @@ use tower_sessions::{
 };
 
 use super::{
-    Store, StoreError,
+    Store, StoreError, UserId,
     backend::{Db, on_db},
     now_ms,
 };
@@ -56,6 +56,53 @@ impl SessionTable {
         .await
         .map(|done| done.rows_affected()))?;
         Ok(done)
+    }
+}
+
+/// A signed-in session as `/auth/check` sees it: one read, nothing written.
+#[derive(Debug)]
+pub struct SignedInSession {
+    /// The session's JSON data, for what only the web layer knows how to read (when the
+    /// sign-in began, with which provider).
+    pub data: String,
+    pub user: UserId,
+    /// The person's full name as the provider gave it, if it gave one.
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// The provider of the person's most recently used identity: what a session signed in
+    /// before sessions recorded their provider is said to be signed in with.
+    pub last_provider: Option<String>,
+}
+
+impl Store {
+    /// The session `id` when it is unexpired and signed in as a person who still exists, with
+    /// that person; `None` otherwise. One indexed statement and no write: it answers every
+    /// request of a site behind forward authentication. A signed-out session has no row, and
+    /// a deleted person's sessions are deleted with them (the foreign key on
+    /// `session.user_id`), so neither is ever found, on any instance.
+    pub async fn signed_in_session(&self, id: &str) -> Result<Option<SignedInSession>, StoreError> {
+        let row: Option<(String, i64, Option<String>, Option<String>, Option<String>)> =
+            on_db!(&self.db, |pool| sqlx::query_as(
+                "SELECT s.data, p.id, p.display_name, p.email,
+                        (SELECT i.provider FROM user_identity i
+                          WHERE i.user_profile_id = p.id
+                          ORDER BY i.last_login_at DESC, i.id DESC LIMIT 1)
+                 FROM session s JOIN user_profile p ON p.id = s.user_id
+                 WHERE s.id = $1 AND s.expires_at > $2"
+            )
+            .bind(id)
+            .bind(now_ms())
+            .fetch_optional(pool)
+            .await)?;
+        Ok(
+            row.map(|(data, user, name, email, last_provider)| SignedInSession {
+                data,
+                user: UserId(user),
+                name,
+                email,
+                last_provider,
+            }),
+        )
     }
 }
 

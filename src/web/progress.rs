@@ -172,6 +172,7 @@ pub async fn success(
         Some(Operation {
             id,
             status: OperationStatus::Ok,
+            provider,
             ..
         }) => {
             // Exactly one request signs in per exchange. The others carried the same
@@ -185,7 +186,7 @@ pub async fn success(
                 .return_to()
                 .await?
                 .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
-            session.sign_in(user).await?;
+            session.sign_in(user, &provider).await?;
             Ok(Redirect::to(target.as_deref().unwrap_or("/")).into_response())
         }
         // Not finished yet (someone came here early): keep waiting rather than fail a

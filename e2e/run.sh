@@ -33,7 +33,7 @@ if [ ! -x "$CHROMIUM" ]; then
 fi
 "$CHROMIUM" --version 2>/dev/null || { echo "error: $CHROMIUM does not run" >&2; exit 1; }
 
-echo "== nginx and openssl (tests/09-production-behind-nginx)"
+echo "== nginx and openssl (tests/09-production-behind-nginx, tests/11-forward-auth-nginx)"
 # Debian's nginx installs to /usr/sbin, which is not on every PATH.
 missing=()
 [ -x "${NGINX_PATH:-/usr/sbin/nginx}" ] || missing+=(nginx)

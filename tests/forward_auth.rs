@@ -616,3 +616,50 @@ async fn in_production_the_shared_cookie_is_checked_and_logout_clears_it_with_it
     }
     assert_eq!(check(&session_cookie).await, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn concurrent_checks_with_different_cookies_each_get_their_own_answer() {
+    let env = TestEnv::start().await;
+    let (ada, bob) = (env.browser(), env.browser());
+    ada.login(common::ADA).await;
+    let bob_person = Person {
+        first: "Bob",
+        last: "Builder",
+        email: "bob@example.com",
+    };
+    bob.login(bob_person).await;
+    let ids: Vec<(String, String)> = sqlx::query_as(
+        "SELECT s.id, p.email FROM session s JOIN user_profile p ON p.id = s.user_id",
+    )
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
+    assert_eq!(ids.len(), 2);
+    // Checks read the table together (several cookies per statement): 150 at once, signed in
+    // as either person or not at all, must each get their own answer.
+    let unknown = Id::default().to_string();
+    let checks: Vec<_> = (0..150)
+        .map(|i| {
+            let (cookie, email) = match i % 3 {
+                0 => (ids[0].0.clone(), Some(ids[0].1.clone())),
+                1 => (ids[1].0.clone(), Some(ids[1].1.clone())),
+                _ => (unknown.clone(), None),
+            };
+            let url = format!("{}{CHECK}", env.app_url);
+            tokio::spawn(async move {
+                let response = reqwest::Client::new()
+                    .get(url)
+                    .header(header::COOKIE, format!("loginwith_session={cookie}"))
+                    .send()
+                    .await
+                    .unwrap();
+                let got =
+                    (response.status() == StatusCode::OK).then(|| identity(&response)[1].clone());
+                assert_eq!(got, email, "check {i}");
+            })
+        })
+        .collect();
+    for check in checks {
+        check.await.unwrap();
+    }
+}

@@ -21,7 +21,7 @@ pub use clock::{millis, now_ms};
 pub use deletion::{Deletion, DeletionRecord};
 pub use ids::{OperationId, UserId};
 pub use linking::{Identity, IdentityId, Unlink};
-pub use sessions::{SIGNED_IN_KEY, SessionTable, SignedInSession};
+pub use sessions::{MAX_SESSIONS_PER_READ, SIGNED_IN_KEY, SessionTable, SignedInSession};
 
 use crate::auth::{FailureReason, Profile};
 

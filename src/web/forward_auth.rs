@@ -8,10 +8,15 @@
 //!
 //! It is merged outside the session layer: tower-sessions would load the session a second
 //! time, and with a cookie whose session has ended it answers with a removal. Here the cookie
-//! is read by hand and looked up with one statement ([`Store::signed_in_session`]); nothing
+//! is read by hand and looked up with one statement ([`Store::signed_in_sessions`]); nothing
 //! is written and no cookie is set, whatever the request. It is not rate-limited (a gateway
 //! asks for every visitor, from one address) and is answered on any host (the gateway calls
 //! it on an internal address).
+//!
+//! Checks that arrive together share their read ([`Lookups`]): the database round trip, not
+//! the lookup itself, is what a check costs. Nothing is cached: every answer comes from a read
+//! that began after the check arrived, so a sign-in ended anywhere (any instance) fails every
+//! check that arrives after it.
 
 use std::sync::Arc;
 
@@ -23,6 +28,7 @@ use axum::{
     routing::get,
 };
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tower_sessions::session::Id;
 
 use super::{
@@ -30,7 +36,11 @@ use super::{
     return_to::allowed_target,
     session::{past_absolute_lifetime, sign_in_facts},
 };
-use crate::store::{SignedInSession, Store, now_ms};
+use crate::store::{MAX_SESSIONS_PER_READ, SignedInSession, Store, now_ms};
+
+/// Reads of the session table the checks may have in flight at once (each on a connection of
+/// the pool, which the pages need too).
+const READS_IN_FLIGHT: usize = 2;
 
 /// The check's path.
 pub const CHECK_PATH: &str = "/auth/check";
@@ -58,23 +68,95 @@ pub struct ForwardAuth {
     pub settings: Arc<WebSettings>,
 }
 
-/// `GET` (and `HEAD`) `/auth/check`; any other method gets the 405 page.
+/// `GET` (and `HEAD`) `/auth/check`; any other method gets the 405 page. Starts the task
+/// that reads sessions for the checks (it ends with the router).
 pub fn router(check: ForwardAuth) -> Router {
     let trusted = TrustedProxies::new(check.settings.trusted_proxies.clone());
+    let lookups = Lookups::start(check.store.clone());
     Router::new()
         .route(CHECK_PATH, get(answer))
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
-        .with_state(Arc::new(Checker { check, trusted }))
+        .with_state(Arc::new(Checker {
+            check,
+            trusted,
+            lookups,
+        }))
 }
 
 struct Checker {
     check: ForwardAuth,
     trusted: TrustedProxies,
+    lookups: Lookups,
+}
+
+/// What one read answers a waiting check: its session, if signed in, or why it failed.
+type Found = Result<Option<SignedInSession>, String>;
+
+/// Session reads shared by the checks that arrive together. A check queues its session id;
+/// one task takes every id queued at that moment (up to [`MAX_SESSIONS_PER_READ`]) into one
+/// statement, and while [`READS_IN_FLIGHT`] reads run, new checks queue for the next. When
+/// idle, a check's read starts at once, so a lone check waits no longer than before; under
+/// load, one database round trip answers dozens. Each answer comes from a read that started
+/// after its check was queued, never from an earlier one: no ended sign-in is let through.
+struct Lookups {
+    queue: mpsc::UnboundedSender<(String, oneshot::Sender<Found>)>,
+}
+
+impl Lookups {
+    fn start(store: Store) -> Self {
+        let (queue, mut queued) = mpsc::unbounded_channel::<(String, oneshot::Sender<Found>)>();
+        tokio::spawn(async move {
+            let reads = Arc::new(Semaphore::new(READS_IN_FLIGHT));
+            loop {
+                // A free read first, then whatever has queued meanwhile goes into it.
+                let Ok(permit) = reads.clone().acquire_owned().await else {
+                    return;
+                };
+                let Some(first) = queued.recv().await else {
+                    return;
+                };
+                let mut batch = vec![first];
+                while batch.len() < MAX_SESSIONS_PER_READ {
+                    match queued.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+                    let found = store.signed_in_sessions(&ids).await;
+                    drop(permit);
+                    for (id, waiter) in batch {
+                        let answer = match &found {
+                            Ok(sessions) => Ok(sessions.get(&id).cloned()),
+                            Err(e) => Err(e.to_string()),
+                        };
+                        // A check whose client went away no longer waits: nothing to do.
+                        let _ = waiter.send(answer);
+                    }
+                });
+            }
+        });
+        Self { queue }
+    }
+
+    /// The signed-in session `id` names, read after this call.
+    async fn find(&self, id: String) -> Result<Option<SignedInSession>, AppError> {
+        let (waiter, answer) = oneshot::channel();
+        self.queue
+            .send((id, waiter))
+            .map_err(|_| AppError::Internal("the session reader has stopped".to_owned()))?;
+        answer
+            .await
+            .map_err(|_| AppError::Internal("the session reader has stopped".to_owned()))?
+            .map_err(AppError::Internal)
+    }
 }
 
 async fn answer(State(checker): State<Arc<Checker>>, request: Request) -> Response {
     let check = &checker.check;
-    match signed_in(check, request.headers()).await {
+    match signed_in(checker.as_ref(), request.headers()).await {
         Ok(Some(session)) => identity(&session),
         Ok(None) if checker.trusted.trusts_peer_of(request.extensions()) => {
             redirect_to_sign_in(&check.settings, request.headers()).unwrap_or_else(not_signed_in)
@@ -89,13 +171,14 @@ async fn answer(State(checker): State<Arc<Checker>>, request: Request) -> Respon
 /// The signed-in session the request's cookie names, if any: unexpired, signed in as a person
 /// who still exists, within the absolute lifetime.
 async fn signed_in(
-    check: &ForwardAuth,
+    checker: &Checker,
     headers: &HeaderMap,
 ) -> Result<Option<SignedInSession>, AppError> {
+    let check = &checker.check;
     let Some(id) = session_id(headers, &check.cookie_name) else {
         return Ok(None);
     };
-    let Some(session) = check.store.signed_in_session(&id).await? else {
+    let Some(session) = checker.lookups.find(id).await? else {
         return Ok(None);
     };
     let fresh = sign_in_facts(&session.data)

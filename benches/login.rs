@@ -26,7 +26,7 @@
 //! ```
 //!
 //! Then `/get-status` on finished sessions, and `GET /auth/check` (forward authentication) with
-//! a signed-in cookie on 64 connections, for `--check-seconds` (10): checks per second and
+//! a signed-in cookie on `--check-connections` (64) connections, for `--check-seconds` (10): checks per second and
 //! their latency, every answer required to be a 200. `--check-only` runs only that phase.
 //!
 //! Prints a table and one JSON line. See BENCHMARKS.md for the figures on this machine.
@@ -64,6 +64,8 @@ struct Options {
     instances: usize,
     /// How long the `/auth/check` phase runs.
     check_seconds: u64,
+    /// Connections of the `/auth/check` phase (64).
+    check_connections: u64,
     /// Only the `/auth/check` phase: no sign-in load, no `/get-status` phase.
     check_only: bool,
 }
@@ -80,6 +82,7 @@ impl Options {
             database_url: None,
             instances: 1,
             check_seconds: 10,
+            check_connections: 64,
             check_only: false,
         };
         let mut args = std::env::args().skip(1);
@@ -109,6 +112,7 @@ impl Options {
                     }
                 }
                 "--check-seconds" => options.check_seconds = number(&value()).max(1),
+                "--check-connections" => options.check_connections = number(&value()).max(1),
                 "--check-only" => options.check_only = true,
                 // cargo bench passes --bench to harness-less targets.
                 "--bench" => {}
@@ -129,7 +133,7 @@ fn usage(problem: &str) -> ! {
         "login bench: {problem}\nusage: cargo bench --bench login -- [--users N] [--duration SECS] \
          [--latency-ms MS] [--status-seconds SECS] [--prefill-users N] [--bin PATH] \
          [--database-url postgres://USER@HOST/DB] [--instances N] [--check-seconds SECS] \
-         [--check-only]"
+         [--check-connections N] [--check-only]"
     );
     std::process::exit(2)
 }
@@ -774,28 +778,23 @@ struct CheckFigures {
     how: String,
 }
 
-/// `GET /auth/check` with a signed-in cookie on 64 connections for `seconds`: with wrk when
-/// it is installed (far cheaper than reqwest on the two cores the server shares), else with
-/// this process's own clients.
-async fn check_throughput(base: &str, seconds: u64) -> CheckFigures {
+/// `GET /auth/check` with a signed-in cookie on `connections` connections for `seconds`: with
+/// wrk when it is installed (far cheaper than reqwest on the two cores the server shares),
+/// else with this process's own clients.
+async fn check_throughput(base: &str, seconds: u64, connections: u64) -> CheckFigures {
     let cookie = signed_in_cookie(base).await;
     let url = format!("{base}/auth/check");
     if Command::new("wrk").arg("-v").output().is_ok() {
         let output = Command::new("wrk")
-            .args([
-                "-t",
-                "1",
-                "-c",
-                "64",
-                "--latency",
-                "-d",
-                &format!("{seconds}s"),
-            ])
+            .args(["-t", "1", "-c", &connections.to_string(), "--latency"])
+            .args(["-d", &format!("{seconds}s")])
             .args(["-H", &format!("Cookie: {cookie}")])
             .arg(&url)
             .output()
             .expect("run wrk");
         let text = String::from_utf8_lossy(&output.stdout);
+        // wrk's own report, on stderr beside the table: its latency distribution in full.
+        eprintln!("{text}");
         let field = |prefix: &str| {
             text.lines()
                 .find_map(|l| l.trim().strip_prefix(prefix).map(str::trim))
@@ -815,7 +814,7 @@ async fn check_throughput(base: &str, seconds: u64) -> CheckFigures {
             p50_ms: field("50%").map_or(f64::NAN, |v| wrk_ms(&v)),
             p99_ms: field("99%").map_or(f64::NAN, |v| wrk_ms(&v)),
             not_ok,
-            how: "wrk, 1 thread, 64 connections".to_owned(),
+            how: format!("wrk, 1 thread, {connections} connections"),
         };
     }
     let http = reqwest::Client::builder()
@@ -825,7 +824,7 @@ async fn check_throughput(base: &str, seconds: u64) -> CheckFigures {
     let stop = Arc::new(AtomicBool::new(false));
     let not_ok = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    for _ in 0..64 {
+    for _ in 0..connections {
         let (http, stop, not_ok, url, cookie) = (
             http.clone(),
             stop.clone(),
@@ -864,7 +863,7 @@ async fn check_throughput(base: &str, seconds: u64) -> CheckFigures {
         p50_ms: percentile(&took, 0.50),
         p99_ms: percentile(&took, 0.99),
         not_ok: not_ok.load(Ordering::Relaxed),
-        how: "reqwest in the load generator, 64 connections".to_owned(),
+        how: format!("reqwest in the load generator, {connections} connections"),
     }
 }
 
@@ -887,7 +886,7 @@ async fn check_only(
     server: &Server,
 ) {
     let cpu_before = server.cpu_seconds();
-    let figures = check_throughput(app_url, options.check_seconds).await;
+    let figures = check_throughput(app_url, options.check_seconds, options.check_connections).await;
     let cpu = server.cpu_seconds() - cpu_before;
     println!(
         "/auth/check benchmark: {} s, {} on 1 instance, commit {commit}",
@@ -904,6 +903,7 @@ async fn check_only(
         "database": database.kind(),
         "instances": 1,
         "check_seconds": options.check_seconds,
+        "check_connections": options.check_connections,
         "check_per_s": figures.per_s,
         "check_p50_ms": figures.p50_ms,
         "check_p99_ms": figures.p99_ms,
@@ -1060,7 +1060,12 @@ async fn main() {
     let peak_rss = servers.iter().map(Server::peak_rss_mib).fold(0.0, f64::max);
 
     let (status_rps, status_how) = status_throughput(&app_urls[0], options.status_seconds).await;
-    let check = check_throughput(&app_urls[0], options.check_seconds).await;
+    let check = check_throughput(
+        &app_urls[0],
+        options.check_seconds,
+        options.check_connections,
+    )
+    .await;
 
     let completed = tally.completed.load(Ordering::Relaxed);
     let no_poll = tally.no_poll.load(Ordering::Relaxed);

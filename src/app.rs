@@ -87,12 +87,16 @@ struct MetricsServer {
 
 /// A ready-to-serve application.
 pub struct App {
+    /// What [`App::serve`] serves.
     router: Router,
+    /// What [`App::router`] hands to an app that embeds loginwith.
+    mounted: Router,
     shutdown: Shutdown,
     /// `server.shutdown_grace_secs`.
     grace: Duration,
     /// `None` when `metrics.bind` is empty.
     metrics: Option<MetricsServer>,
+    accounts: web::Accounts,
     #[cfg(any(test, feature = "test-support"))]
     events: Arc<OperationEvents>,
 }
@@ -181,12 +185,7 @@ impl App {
                 .as_str()
                 .trim_end_matches('/')
                 .to_owned(),
-            base_path: config
-                .server
-                .public_url
-                .path()
-                .trim_end_matches('/')
-                .to_owned(),
+            base_path: config.base_path().to_owned(),
             public_origin: PublicOrigin::new(&config.server.public_url),
             trusted_proxies: config.server.trusted_proxies.clone(),
             poll_interval_ms: config.login.poll_interval_ms,
@@ -256,7 +255,31 @@ impl App {
                 store: store.clone(),
                 shutdown: shutdown.clone(),
             }));
-        let router = web::common_layers(router, &settings);
+        // With a path in `server.public_url`, everything lives below it: the pages, the
+        // callbacks, the assets, the development provider and the probes. Served alone, the
+        // rest of the host answers the 404 page; merged into another app (`mounted`), the
+        // rest is that app's, fallback included (axum allows one per router).
+        let (router, mounted) = match settings.base_path.as_str() {
+            "" => {
+                let router = web::common_layers(router, &settings);
+                (router.clone(), router)
+            }
+            base => {
+                let nested = Router::new()
+                    .nest(base, router)
+                    // People type the home page with a trailing slash too.
+                    .route(&format!("{base}/"), axum::routing::get(web::to_mounted_home));
+                (
+                    web::common_layers(
+                        nested
+                            .clone()
+                            .fallback(|| async { web::AppError::NotFound }),
+                        &settings,
+                    ),
+                    web::common_layers(nested, &settings),
+                )
+            }
+        };
         spawn_maintenance(store.clone(), timeout);
         if let Some(announcements) = store.announcements().await? {
             spawn_announcement_listener(announcements, events_for_listener, shutdown.clone());
@@ -269,6 +292,8 @@ impl App {
         });
         Ok(Self {
             router,
+            mounted,
+            accounts: web::Accounts::new(store.clone(), &config.cookie_name(), settings.clone()),
             shutdown,
             grace: config.server.shutdown_grace(),
             metrics,
@@ -277,8 +302,18 @@ impl App {
         })
     }
 
+    /// loginwith's routes, to serve or to merge into an app's own router: they all live below
+    /// the path of `server.public_url` (none: loginwith owns `/` and the 404 page). Merged
+    /// into another app, loginwith's layers (security headers, request log, limits) stay
+    /// on loginwith's routes; the app keeps its own fallback.
     pub fn router(&self) -> Router {
-        self.router.clone()
+        self.mounted.clone()
+    }
+
+    /// Who is signed in, for the app's own handlers: put it in the app's state and take
+    /// [`SignedIn`](crate::SignedIn) or `Option<SignedIn>` as an extractor.
+    pub fn accounts(&self) -> web::Accounts {
+        self.accounts.clone()
     }
 
     /// Where `GET /metrics` is served (the port actually bound), `None` with metrics off.
@@ -625,8 +660,9 @@ fn dev_provider(
         ip => ip,
     };
     let internal = format!(
-        "http://{}{DEV_PROVIDER_PATH}",
-        SocketAddr::new(ip, local_addr.port())
+        "http://{}{}{DEV_PROVIDER_PATH}",
+        SocketAddr::new(ip, local_addr.port()),
+        config.base_path(),
     );
     let secret = crate::dev_provider::random_secret();
     let issuer = format!("{public}{DEV_PROVIDER_PATH}");

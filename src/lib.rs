@@ -19,3 +19,5 @@ pub mod web;
 
 pub use app::{App, StartupError, check_issuers, open_store};
 pub use config::DEV_PROVIDER_PATH;
+pub use store::UserId;
+pub use web::{Accounts, SignedIn};

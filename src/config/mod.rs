@@ -261,6 +261,36 @@ impl Config {
         Self::from_figment(figment, environment)
     }
 
+    /// The built-in defaults (with the production ones when `environment` is production)
+    /// under the TOML `text`, validated: for an app that embeds loginwith and keeps its
+    /// settings its own way.
+    ///
+    /// ```
+    /// use loginwith::config::{Config, Environment};
+    ///
+    /// let config = Config::from_toml(
+    ///     r#"
+    ///     [server]
+    ///     public_url = "http://localhost:3000/auth"
+    ///     "#,
+    ///     Environment::Development,
+    /// )?;
+    /// assert_eq!(config.base_path(), "/auth");
+    /// # Ok::<(), loginwith::config::ConfigError>(())
+    /// ```
+    pub fn from_toml(text: &str, environment: Environment) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if environment == Environment::Production {
+            figment = figment.merge(Toml::string(PRODUCTION_TOML));
+        }
+        if let Some(problem) = problems::toml_text_syntax("the TOML given", text) {
+            return Err(ConfigError {
+                problems: vec![problem],
+            });
+        }
+        Self::from_figment(figment.merge(Toml::string(text)), environment)
+    }
+
     /// Extracts and validates; tests use it with their own layers.
     ///
     /// Lossy extraction: the environment gives every value as text, and numbers and booleans
@@ -313,6 +343,12 @@ impl Config {
         }
     }
 
+    /// The path `server.public_url` ends in, without its trailing slash: `""` when loginwith
+    /// has the whole host, `"/auth"` when it lives below `/auth`.
+    pub fn base_path(&self) -> &str {
+        self.server.public_url.path().trim_end_matches('/')
+    }
+
     /// `{public_url}/callback/{provider}`: the exact redirect URI registered at the provider.
     pub fn redirect_uri(&self, provider: &str) -> String {
         format!(
@@ -331,10 +367,14 @@ impl Config {
                 "must be an http:// or https:// address",
             ));
         }
-        if public.path() != "/" || public.query().is_some() || public.fragment().is_some() {
+        // A path mounts every page, form, redirect URI and asset below it (a gateway that
+        // forwards `/auth/` to loginwith, or the library nested in another axum app).
+        if public.query().is_some() || public.fragment().is_some() || public.username() != ""
+            || public.password().is_some()
+        {
             problems.push(invalid(
                 "server.public_url",
-                "must be a bare origin such as https://login.example.com (no path, query or fragment)",
+                "must be an origin, optionally with a path, such as https://login.example.com or https://example.com/auth (no query, fragment or user name)",
             ));
         }
         if self.server.shutdown_grace_secs > 600 {

@@ -3,7 +3,7 @@
 use axum::{
     extract::State,
     http::StatusCode,
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 use tracing::info;
@@ -21,7 +21,7 @@ pub async fn confirm(
     session: WebSession,
 ) -> Result<Response, AppError> {
     let Some(user) = session.user(&app.settings).await? else {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(app.settings.redirect("/").into_response());
     };
     let csrf_token = session.csrf_token().await?.unwrap_or_default();
     // The page names what is unlinked: "your Facebook and GitHub accounts".
@@ -69,7 +69,7 @@ pub async fn delete(
         session.user(&app.settings).await?,
         session.csrf_token().await?,
     ) else {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(app.settings.redirect("/").into_response());
     };
     if !tokens_match(&form.csrf_token.unwrap_or_default(), &expected) {
         return Err(AppError::Forbidden(
@@ -88,7 +88,7 @@ pub async fn delete(
             None,
         )
         .await?;
-    Ok(Redirect::to("/").into_response())
+    Ok(app.settings.redirect("/").into_response())
 }
 
 #[cfg(test)]

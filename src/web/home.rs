@@ -75,11 +75,15 @@ struct LogoutForm {
 }
 
 /// `POST /logout`: needs the session's CSRF token, so another site cannot sign people out.
-pub async fn logout(session: WebSession, FormBody(body): FormBody) -> Result<Response, AppError> {
+pub async fn logout(
+    State(app): State<AppState>,
+    session: WebSession,
+    FormBody(body): FormBody,
+) -> Result<Response, AppError> {
     let form: LogoutForm = params::decode(&body)?;
     let Some(expected) = session.csrf_token().await? else {
         // Not signed in: there is nothing to sign out of.
-        return Ok(Redirect::to("/").into_response());
+        return Ok(app.settings.redirect("/").into_response());
     };
     let given = form.csrf_token.unwrap_or_default();
     if !tokens_match(&given, &expected) {
@@ -88,5 +92,5 @@ pub async fn logout(session: WebSession, FormBody(body): FormBody) -> Result<Res
         ));
     }
     session.sign_out().await?;
-    Ok(Redirect::to("/").into_response())
+    Ok(app.settings.redirect("/").into_response())
 }

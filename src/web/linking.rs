@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::{
     extract::{Path, State, rejection::PathRejection},
     http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
 };
 use oauth2::{CsrfToken, PkceCodeChallenge};
 use serde::Deserialize;
@@ -59,7 +59,7 @@ pub async fn methods(
     session: WebSession,
 ) -> Result<Response, AppError> {
     let Some(user) = session.user(&app.settings).await? else {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(app.settings.redirect("/").into_response());
     };
     let identities = app.store.identities(user).await?;
     // In the home page's order; only those the person has no identity of yet.
@@ -143,7 +143,7 @@ pub async fn link(
     let Path(provider) = provider.map_err(|_| AppError::NotFound)?;
     let provider = app.providers.get(&provider).ok_or(AppError::NotFound)?;
     let Some(user) = signed_in_form(&app, &session, &body).await? else {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(app.settings.redirect("/").into_response());
     };
     login::begin(provider.as_ref(), &session, Some(user), None).await
 }
@@ -158,7 +158,7 @@ pub async fn remove(
 ) -> Result<Response, AppError> {
     let Path(identity) = identity.map_err(|_| AppError::NotFound)?;
     let Some(user) = signed_in_form(&app, &session, &body).await? else {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(app.settings.redirect("/").into_response());
     };
     // This browser stays signed in: it just proved to be the person. Their other sessions
     // end, since one of them may have come in through the identity removed.
@@ -177,5 +177,5 @@ pub async fn remove(
         }
     };
     session.add_notice(text.to_owned(), None).await?;
-    Ok(Redirect::to("/account").into_response())
+    Ok(app.settings.redirect("/account").into_response())
 }

@@ -42,7 +42,7 @@ pub async fn authorize(
     let provider = app.providers.get(&provider).ok_or(AppError::NotFound)?;
     let target = ReturnQuery::decode(query.as_deref(), &app)?;
     if session.user(&app.settings).await?.is_some() {
-        return Ok(Redirect::to(target.as_deref().unwrap_or("/")).into_response());
+        return Ok(app.settings.redirect_to_target(target.as_deref()).into_response());
     }
     begin(provider.as_ref(), &session, None, target).await
 }
@@ -114,7 +114,7 @@ pub async fn callback(
         );
         // A late answer to a sign-in another tab already completed: nothing to do.
         if session.user(&app.settings).await?.is_some() {
-            return Ok(Redirect::to("/").into_response());
+            return Ok(app.settings.redirect("/").into_response());
         }
         return Err(AppError::BadRequest(BAD_CALLBACK));
     };
@@ -154,7 +154,7 @@ pub async fn callback(
                 provider.display_name()
             );
             session.add_notice(text, None).await?;
-            return Ok(Redirect::to("/account").into_response());
+            return Ok(app.settings.redirect("/account").into_response());
         }
         let text = if error == "access_denied" {
             format!(
@@ -168,7 +168,7 @@ pub async fn callback(
             )
         };
         session.add_notice(text, Some(provider.id())).await?;
-        return Ok(Redirect::to("/error").into_response());
+        return Ok(app.settings.redirect("/error").into_response());
     }
     let Some(code) = query.code.filter(|c| !c.is_empty()) else {
         telemetry::sign_in_finished(provider.id(), telemetry::REFUSED);
@@ -201,7 +201,7 @@ pub async fn callback(
         },
         login.link_for,
     );
-    Ok(Redirect::to("/preloader").into_response())
+    Ok(app.settings.redirect("/preloader").into_response())
 }
 
 /// RFC 9207: a provider with an issuer must name it in `iss`; one without may not send any.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::{
     extract::{RawQuery, State},
     http::{StatusCode, header},
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
 };
 
 use serde::Deserialize;
@@ -38,11 +38,11 @@ pub async fn preloader(
     session: WebSession,
 ) -> Result<Response, AppError> {
     let Some(operation) = app.session_operation(&session).await? else {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(app.settings.redirect("/").into_response());
     };
     Ok(match operation.status {
-        OperationStatus::Ok => Redirect::to("/success").into_response(),
-        OperationStatus::Error => Redirect::to("/error").into_response(),
+        OperationStatus::Ok => app.settings.redirect("/success").into_response(),
+        OperationStatus::Error => app.settings.redirect("/error").into_response(),
         OperationStatus::Pending => PreloaderPage {
             provider_name: app.provider_name(&operation.provider),
             poll_interval_ms: app.settings.poll_interval_ms,
@@ -160,49 +160,50 @@ pub async fn success(
             let consumed = app.store.consume_operation(id).await?.is_some();
             session.clear_operation().await?;
             if !consumed || session.user(&app.settings).await? != Some(owner) {
-                return Ok(Redirect::to("/").into_response());
+                return Ok(app.settings.redirect("/").into_response());
             }
             let text = format!(
                 "{} was added to your sign-in methods. You can now sign in with it too.",
                 app.provider_name(&provider)
             );
             session.add_notice(text, None).await?;
-            Ok(Redirect::to("/account").into_response())
+            Ok(app.settings.redirect("/account").into_response())
         }
         Some(Operation {
             id,
             status: OperationStatus::Ok,
+            provider,
             ..
         }) => {
             // Exactly one request signs in per exchange. The others carried the same
             // pre-sign-in cookie (another tab, or someone who copied it): they sign nothing
             // in and go home, where the browser that won is already greeted.
             let Some(user) = app.store.consume_operation(id).await? else {
-                return Ok(Redirect::to("/").into_response());
+                return Ok(app.settings.redirect("/").into_response());
             };
             // Checked when the sign-in began, and again against today's rules.
             let target = session
                 .return_to()
                 .await?
                 .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
-            session.sign_in(user).await?;
-            Ok(Redirect::to(target.as_deref().unwrap_or("/")).into_response())
+            session.sign_in(user, &provider).await?;
+            Ok(app.settings.redirect_to_target(target.as_deref()).into_response())
         }
         // Not finished yet (someone came here early): keep waiting rather than fail a
         // sign-in that is about to succeed.
         Some(Operation {
             status: OperationStatus::Pending,
             ..
-        }) => Ok(Redirect::to("/preloader").into_response()),
+        }) => Ok(app.settings.redirect("/preloader").into_response()),
         // Failed: the error page reads the reason from the operation.
-        Some(_) => Ok(Redirect::to("/error").into_response()),
+        Some(_) => Ok(app.settings.redirect("/error").into_response()),
         // Nothing to finish. Written nowhere: this may be a late request carrying the id
         // the session had before sign-in, and a new session here would replace the
         // signed-in cookie.
         None if session.user(&app.settings).await?.is_some() => {
-            Ok(Redirect::to("/").into_response())
+            Ok(app.settings.redirect("/").into_response())
         }
-        None => Ok(Redirect::to(NOTHING_TO_FINISH).into_response()),
+        None => Ok(app.settings.redirect(NOTHING_TO_FINISH).into_response()),
     }
 }
 
@@ -230,7 +231,7 @@ pub async fn error_page(
     if let Some(operation) = app.session_operation(&session).await? {
         let name = app.provider_name(&operation.provider);
         match operation.status {
-            OperationStatus::Ok => return Ok(Redirect::to("/success").into_response()),
+            OperationStatus::Ok => return Ok(app.settings.redirect("/success").into_response()),
             OperationStatus::Error => messages.push(
                 operation
                     .error
@@ -249,7 +250,7 @@ pub async fn error_page(
         // Nothing failed here: another tab finished the sign-in this one was waiting for
         // (its /success then found nothing left to finish).
         if session.user(&app.settings).await?.is_some() {
-            return Ok(Redirect::to("/").into_response());
+            return Ok(app.settings.redirect("/").into_response());
         }
         messages.push(if query.why.as_deref() == Some("nothing-to-finish") {
             "There is no sign-in to finish. Please start again.".to_owned()

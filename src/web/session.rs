@@ -66,12 +66,30 @@ pub struct Notice {
     pub provider: Option<String>,
 }
 
-/// Who is signed in, since when, and when we last extended the sign-in.
+/// Who is signed in, with which provider, since when, and when we last extended the sign-in.
 #[derive(Serialize, Deserialize)]
-struct SignedIn {
-    user: UserId,
-    since_ms: i64,
+pub(super) struct SignInRecord {
+    pub(super) user: UserId,
+    /// The provider id the person signed in with. Absent in sessions signed in before it
+    /// was recorded.
+    #[serde(default)]
+    pub(super) provider: Option<String>,
+    pub(super) since_ms: i64,
     refreshed_ms: i64,
+}
+
+impl SignInRecord {
+    /// The sign-in a stored session's data holds, if it is still within the absolute
+    /// lifetime. Reads only: for requests that must not write (the app's own handlers,
+    /// `/auth/check`); past the lifetime the next page loginwith serves ends the session.
+    pub(super) fn of_record(
+        data: &std::collections::HashMap<String, serde_json::Value>,
+        settings: &WebSettings,
+    ) -> Option<Self> {
+        let signed_in: Self = serde_json::from_value(data.get(SIGNED_IN)?.clone()).ok()?;
+        let age = now_ms().saturating_sub(signed_in.since_ms);
+        (age <= millis(settings.absolute)).then_some(signed_in)
+    }
 }
 
 /// An active sign-in's cookie and record are extended at most this often (one write a day,
@@ -108,7 +126,7 @@ impl WebSession {
     /// The signed-in person, if any. Past the absolute lifetime the session is ended; an
     /// active one is extended (its idle lifetime restarts) about once a day.
     pub async fn user(&self, settings: &WebSettings) -> Result<Option<UserId>, AppError> {
-        let Some(mut signed_in) = self.session.get::<SignedIn>(SIGNED_IN).await? else {
+        let Some(mut signed_in) = self.session.get::<SignInRecord>(SIGNED_IN).await? else {
             return Ok(None);
         };
         let now = now_ms();
@@ -244,7 +262,7 @@ impl WebSession {
 
     /// Signs `user` in: a new session id (so an id planted before sign-in is worthless),
     /// a fresh CSRF token, a persistent cookie for the idle lifetime (`session.remember_days`).
-    pub async fn sign_in(&self, user: UserId) -> Result<(), AppError> {
+    pub async fn sign_in(&self, user: UserId, provider: &str) -> Result<(), AppError> {
         self.session.cycle_id().await?;
         self.delete(OPERATION).await?;
         self.delete(RETURN_TO).await?;
@@ -253,8 +271,9 @@ impl WebSession {
         self.session
             .insert(
                 SIGNED_IN,
-                SignedIn {
+                SignInRecord {
                     user,
+                    provider: Some(provider.to_owned()),
                     since_ms: now,
                     refreshed_ms: now,
                 },

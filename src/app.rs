@@ -268,7 +268,10 @@ impl App {
                 let nested = Router::new()
                     .nest(base, router)
                     // People type the home page with a trailing slash too.
-                    .route(&format!("{base}/"), axum::routing::get(web::to_mounted_home));
+                    .route(
+                        &format!("{base}/"),
+                        axum::routing::get(web::to_mounted_home),
+                    );
                 (
                     web::common_layers(
                         nested

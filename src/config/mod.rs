@@ -369,7 +369,9 @@ impl Config {
         }
         // A path mounts every page, form, redirect URI and asset below it (a gateway that
         // forwards `/auth/` to loginwith, or the library nested in another axum app).
-        if public.query().is_some() || public.fragment().is_some() || public.username() != ""
+        if public.query().is_some()
+            || public.fragment().is_some()
+            || public.username() != ""
             || public.password().is_some()
         {
             problems.push(invalid(

@@ -42,7 +42,10 @@ pub async fn authorize(
     let provider = app.providers.get(&provider).ok_or(AppError::NotFound)?;
     let target = ReturnQuery::decode(query.as_deref(), &app)?;
     if session.user(&app.settings).await?.is_some() {
-        return Ok(app.settings.redirect_to_target(target.as_deref()).into_response());
+        return Ok(app
+            .settings
+            .redirect_to_target(target.as_deref())
+            .into_response());
     }
     begin(provider.as_ref(), &session, None, target).await
 }

@@ -187,7 +187,10 @@ pub async fn success(
                 .await?
                 .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
             session.sign_in(user, &provider).await?;
-            Ok(app.settings.redirect_to_target(target.as_deref()).into_response())
+            Ok(app
+                .settings
+                .redirect_to_target(target.as_deref())
+                .into_response())
         }
         // Not finished yet (someone came here early): keep waiting rather than fail a
         // sign-in that is about to succeed.

@@ -171,6 +171,7 @@ pub async fn callback(
             )
         };
         session.add_notice(text, Some(provider.id())).await?;
+        session.keep_return_to(login.return_to).await?;
         return Ok(app.settings.redirect("/error").into_response());
     }
     let Some(code) = query.code.filter(|c| !c.is_empty()) else {

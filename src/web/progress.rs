@@ -231,6 +231,11 @@ pub async fn error_page(
     let mut messages: Vec<String> = notices.into_iter().map(|n| n.text).collect();
     // A failed link leaves the person signed in: they try again from "Sign-in methods".
     let mut linking = false;
+    // "Try again" goes where the failed sign-in was going; checked against today's rules.
+    let return_to = session
+        .return_to()
+        .await?
+        .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
     if let Some(operation) = app.session_operation(&session).await? {
         let name = app.provider_name(&operation.provider);
         match operation.status {
@@ -262,11 +267,21 @@ pub async fn error_page(
         });
     }
     let retry_href = if linking {
-        "/account".to_owned()
+        app.settings.path("/account")
     } else {
-        retry_provider
+        let start = retry_provider
             .filter(|p| app.providers.get(p).is_some())
-            .map_or_else(|| "/".to_owned(), |p| format!("/authorize/{p}"))
+            .map_or_else(|| "/".to_owned(), |p| format!("/authorize/{p}"));
+        let mut href = app.settings.path(&start);
+        if let Some(target) = return_to {
+            href.push('?');
+            href.push_str(
+                &url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("return_to", &target)
+                    .finish(),
+            );
+        }
+        href
     };
     Ok(ErrorPage {
         messages,

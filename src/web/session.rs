@@ -255,6 +255,15 @@ impl WebSession {
         Ok(())
     }
 
+    /// A sign-in that failed before its exchange began (cancelled at the provider) keeps
+    /// where it was going, for the error page's "Try again".
+    pub async fn keep_return_to(&self, return_to: Option<String>) -> Result<(), AppError> {
+        match return_to {
+            Some(target) => self.write(RETURN_TO, target).await,
+            None => Ok(()),
+        }
+    }
+
     /// Where the sign-in being finished returns to, as stored by [`Self::set_operation`].
     pub async fn return_to(&self) -> Result<Option<String>, AppError> {
         Ok(self.session.get(RETURN_TO).await?)

@@ -47,34 +47,54 @@ const METRICS_LAST_SCRAPE: Duration = Duration::from_secs(1);
 /// An anonymous session (a sign-in in progress) lives this long without use.
 const ANONYMOUS_SESSION_IDLE: time::Duration = time::Duration::hours(1);
 
+/// Why [`App::build`] refused to start: each names the configuration key to look at.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// The database could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The HTTP client for the providers could not be built (no trust store, say).
     #[error("HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    /// A provider's endpoint is not a URL.
     #[error("providers.{name}: {source}")]
     ProviderUrl {
+        /// The provider's name in `[providers.<name>]`.
         name: String,
+        /// What is wrong with the URL.
         source: url::ParseError,
     },
+    /// An OpenID Connect issuer cannot be set up.
     #[error("providers.{name}.issuer: {source}")]
     OidcSetup {
+        /// The provider's name in `[providers.<name>]`.
         name: String,
+        /// Why.
         source: crate::auth::oidc::SetupError,
     },
     /// A discovery document naming another issuer is a configuration mistake: refused. (An
     /// issuer that cannot be reached is not: the app starts and keeps trying.)
     #[error("providers.{name}.issuer: {source}")]
     OidcDiscovery {
+        /// The provider's name in `[providers.<name>]`.
         name: String,
+        /// What discovery found.
         source: DiscoveryError,
     },
+    /// A provider kind this build leaves out.
     #[error("providers.{name}.kind: kind = \"{kind}\" is not available in this build")]
-    KindNotAvailable { name: String, kind: &'static str },
+    KindNotAvailable {
+        /// The provider's name in `[providers.<name>]`.
+        name: String,
+        /// The kind asked for.
+        kind: &'static str,
+    },
+    /// `metrics.bind` cannot be listened on (in use, say).
     #[error("metrics.bind: cannot listen on {addr}: {source}")]
     MetricsBind {
+        /// The address.
         addr: SocketAddr,
+        /// Why not.
         source: std::io::Error,
     },
 }
@@ -333,7 +353,7 @@ impl App {
     }
 
     /// The handle that sees shutdown begin: `serve`'s `shutdown` future completing begins it,
-    /// and so does [`Shutdown::begin`] on this handle.
+    /// and so does its `begin`.
     pub fn shutdown_handle(&self) -> Shutdown {
         self.shutdown.clone()
     }
@@ -535,8 +555,15 @@ fn github(
     Ok(Arc::new(client.named(name, display_name)))
 }
 
+/// `loginwith migrate`: creates the database `database.url` names if it is a SQLite file, and
+/// applies the migrations this build carries (start-up does the same).
+pub async fn migrate(config: &Config) -> Result<(), StoreError> {
+    open_store(config).await?.close().await;
+    Ok(())
+}
+
 /// Opens and migrates the database `database.url` names, with the pool `[database]` sizes.
-pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
+pub(crate) async fn open_store(config: &Config) -> Result<Store, StoreError> {
     let options = ConnectOptions {
         max_connections: config.database.max_connections,
         connect_timeout: Duration::from_secs(config.database.connect_timeout_secs),

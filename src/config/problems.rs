@@ -14,6 +14,7 @@ use figment::{
 pub struct Problem {
     /// The configuration key (`server.bind`), or what the problem is about (`--config`).
     pub key: String,
+    /// What is wrong with it and what would be right.
     pub reason: String,
 }
 
@@ -26,6 +27,7 @@ impl std::fmt::Display for Problem {
 /// Why a configuration was refused: one or more problems.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// Every problem found, in the order they were found.
     pub problems: Vec<Problem>,
 }
 

@@ -15,6 +15,9 @@
 mod dialog;
 mod es256;
 mod faults;
+// GitHub's stand-in serves the tests and the benchmark only: `cargo run` imitates Facebook
+// and an OpenID issuer.
+#[cfg(feature = "test-support")]
 pub mod github;
 mod graph;
 mod graph_error;

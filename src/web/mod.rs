@@ -33,7 +33,7 @@ use axum::{
 };
 use tower_http::{compression::CompressionLayer, set_header::SetResponseHeaderLayer};
 
-pub use client_addr::{ClientAddr, TrustedProxies};
+pub use client_addr::TrustedProxies;
 pub use cookie_guard::{SessionCookie, keep_cookie_unless_signed_out};
 pub use error::AppError;
 pub use health::Health;

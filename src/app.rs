@@ -40,6 +40,8 @@ const DEV_OIDC_CLIENT_ID: &str = "loginwith-dev-oidc";
 const FINISHED_OPERATION_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// After the announcement listener loses its connection, it tries again this much later.
 const LISTENER_RETRY: Duration = Duration::from_secs(1);
+/// How often the rate limiters drop the addresses they no longer need.
+const LIMITER_UPKEEP_PERIOD: Duration = Duration::from_secs(60);
 /// How often the clean-up runs.
 const MAINTENANCE_PERIOD: Duration = Duration::from_secs(10 * 60);
 /// At shutdown, how long a scrape of `/metrics` in flight may still take.
@@ -223,6 +225,12 @@ impl App {
                 allow_http: config.environment == Environment::Development,
             },
         });
+        let auth_limiter =
+            Arc::new(RateLimiter::new(limits.auth_per_minute, limits.auth_burst).named("auth"));
+        let data_callback_limiter = Arc::new(
+            RateLimiter::new(limits.data_callback_per_minute, limits.data_callback_burst)
+                .named("data_callback"),
+        );
         let state = AppState {
             store: store.clone(),
             providers: Providers::new(providers.into_iter().chain(extra_providers)),
@@ -235,13 +243,8 @@ impl App {
             )
             .link_by_verified_email(config.providers.linking_by_verified_email()),
             events,
-            auth_limiter: Arc::new(
-                RateLimiter::new(limits.auth_per_minute, limits.auth_burst).named("auth"),
-            ),
-            data_callback_limiter: Arc::new(
-                RateLimiter::new(limits.data_callback_per_minute, limits.data_callback_burst)
-                    .named("data_callback"),
-            ),
+            auth_limiter: auth_limiter.clone(),
+            data_callback_limiter: data_callback_limiter.clone(),
             facebook_app_secret: Arc::new(facebook_app_secret),
             settings: settings.clone(),
             shutdown: shutdown.clone(),
@@ -304,6 +307,7 @@ impl App {
             }
         };
         spawn_maintenance(store.clone(), timeout);
+        spawn_limiter_upkeep([auth_limiter, data_callback_limiter]);
         if let Some(announcements) = store.announcements().await? {
             spawn_announcement_listener(announcements, events_for_listener, shutdown.clone());
         }
@@ -770,6 +774,17 @@ fn spawn_announcement_listener(
                     tokio::time::sleep(LISTENER_RETRY).await;
                 }
             }
+        }
+    });
+}
+
+/// Every minute, the rate limiters forget the addresses whose buckets are full again.
+fn spawn_limiter_upkeep(limiters: [Arc<RateLimiter>; 2]) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(LIMITER_UPKEEP_PERIOD);
+        loop {
+            ticks.tick().await;
+            limiters.iter().for_each(|limiter| limiter.forget_idle());
         }
     });
 }

@@ -68,6 +68,7 @@ macro_rules! internal_modules {
 mod app;
 pub mod config;
 pub mod logging;
+mod model;
 internal_modules!(auth, dev_provider, shutdown, store, telemetry, web);
 
 pub use app::{App, StartupError, check_issuers, migrate};

@@ -119,7 +119,7 @@ impl DevProvider {
     pub fn signed_request(&self, user_id: &str) -> String {
         let payload = serde_json::json!({
             "algorithm": "HMAC-SHA256",
-            "issued_at": crate::store::now_ms() / 1000,
+            "issued_at": crate::model::now_ms() / 1000,
             "user_id": user_id,
         });
         signing::signed_request(&payload.to_string(), &self.settings.client_secret)

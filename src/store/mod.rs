@@ -4,7 +4,6 @@
 
 mod announcements;
 mod backend;
-mod clock;
 mod deletion;
 mod ids;
 mod linking;
@@ -17,13 +16,13 @@ use std::time::Duration;
 use backend::{Db, Tx, on_db, on_tx};
 
 pub use announcements::{Announcement, Announcements};
-pub use clock::{millis, now_ms};
+pub use crate::model::{millis, now_ms};
 pub use deletion::{Deletion, DeletionRecord};
 pub use ids::{OperationId, UserId};
 pub use linking::{IdentityId, Unlink};
 pub use sessions::{SIGNED_IN_KEY, SessionTable};
 
-use crate::auth::{FailureReason, Profile};
+use crate::model::{FailureReason, Profile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -58,7 +58,8 @@ impl RateLimiter {
     }
 
     /// Addresses remembered now.
-    pub fn tracked(&self) -> usize {
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
         self.limiter.len()
     }
 }

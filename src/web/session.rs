@@ -10,7 +10,10 @@ use subtle::ConstantTimeEq;
 use tower_sessions::{Expiry, Session};
 
 use super::{AppError, AppState, WebSettings, cookie_guard::SignOutIntent};
-use crate::store::{OperationId, SIGNED_IN_KEY, UserId, millis, now_ms};
+use crate::{
+    model::{millis, now_ms},
+    store::{OperationId, SIGNED_IN_KEY, UserId},
+};
 
 const PENDING_LOGINS: &str = "login.pending";
 const OPERATION: &str = "login.operation";

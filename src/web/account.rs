@@ -5,14 +5,12 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde::Deserialize;
 use tracing::info;
 
 use super::{
     AppError, AppState, WebSession,
     pages::{DeleteAccountPage, Page},
-    params::{self, FormBody},
-    session::tokens_match,
+    params::FormBody,
 };
 
 /// `GET /account/delete`: asks before deleting. Anonymous visitors go home.
@@ -52,11 +50,6 @@ fn accounts_phrase(names: &[String]) -> String {
     }
 }
 
-#[derive(Deserialize)]
-struct DeleteForm {
-    csrf_token: Option<String>,
-}
-
 /// `POST /account/delete`: deletes the signed-in person's profile, identities and
 /// operations, then signs out.
 pub async fn delete(
@@ -64,18 +57,10 @@ pub async fn delete(
     session: WebSession,
     FormBody(body): FormBody,
 ) -> Result<Response, AppError> {
-    let form: DeleteForm = params::decode(&body)?;
-    let (Some(user), Some(expected)) = (
-        session.user(&app.settings).await?,
-        session.csrf_token().await?,
-    ) else {
+    let expired = "This form has expired. Go back to the home page and try again from there.";
+    let Some(user) = session.form_sender(&app.settings, &body, expired).await? else {
         return Ok(app.settings.redirect("/").into_response());
     };
-    if !tokens_match(&form.csrf_token.unwrap_or_default(), &expected) {
-        return Err(AppError::Forbidden(
-            "This form has expired. Go back to the home page and try again from there.",
-        ));
-    }
     let deletion = app.store.delete_user(user).await?;
     info!(
         profile_deleted = deletion.profile_deleted,

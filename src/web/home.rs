@@ -3,14 +3,12 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
-use serde::Deserialize;
 
 use super::{
     AppError, AppState, WebSession,
     login::ReturnQuery,
     pages::{Greeting, IndexPage, Page, SignInButton},
-    params::{self, FormBody},
-    session::tokens_match,
+    params::FormBody,
 };
 
 /// `GET /[?return_to=URL]`: the button, or the greeting and the logout form. An allowed
@@ -69,28 +67,21 @@ fn lead(app: &AppState) -> String {
     }
 }
 
-#[derive(Deserialize)]
-struct LogoutForm {
-    csrf_token: Option<String>,
-}
-
 /// `POST /logout`: needs the session's CSRF token, so another site cannot sign people out.
 pub async fn logout(
     State(app): State<AppState>,
     session: WebSession,
     FormBody(body): FormBody,
 ) -> Result<Response, AppError> {
-    let form: LogoutForm = params::decode(&body)?;
-    let Some(expected) = session.csrf_token().await? else {
-        // Not signed in: there is nothing to sign out of.
-        return Ok(app.settings.redirect("/").into_response());
-    };
-    let given = form.csrf_token.unwrap_or_default();
-    if !tokens_match(&given, &expected) {
-        return Err(AppError::Forbidden(
-            "This sign-out form has expired. Go back to the home page and sign out from there.",
-        ));
+    let expired =
+        "This sign-out form has expired. Go back to the home page and sign out from there.";
+    // Not signed in: there is nothing to sign out of.
+    if session
+        .form_sender(&app.settings, &body, expired)
+        .await?
+        .is_some()
+    {
+        session.sign_out().await?;
     }
-    session.sign_out().await?;
     Ok(app.settings.redirect("/").into_response())
 }

@@ -10,47 +10,20 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use oauth2::{CsrfToken, PkceCodeChallenge};
-use serde::Deserialize;
 use tracing::info;
 
 use super::{
     AppError, AppState, WebSession, login,
     pages::{IdentityRow, Page, ProviderButton, SignInMethodsPage, utc_date},
-    params::{self, FormBody},
-    session::tokens_match,
+    params::FormBody,
 };
 use crate::{
     auth::Provider,
-    store::{IdentityId, Unlink, UserId},
+    store::{IdentityId, Unlink},
 };
 
 const EXPIRED_FORM: &str =
     "This form has expired. Go back to \"Sign-in methods\" and try again from there.";
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf_token: Option<String>,
-}
-
-/// The signed-in person, once the form's token matches the session's. `Ok(None)`: nobody is
-/// signed in (they go home).
-async fn signed_in_form(
-    app: &AppState,
-    session: &WebSession,
-    body: &[u8],
-) -> Result<Option<UserId>, AppError> {
-    let form: CsrfForm = params::decode(body)?;
-    let (Some(user), Some(expected)) = (
-        session.user(&app.settings).await?,
-        session.csrf_token().await?,
-    ) else {
-        return Ok(None);
-    };
-    if !tokens_match(&form.csrf_token.unwrap_or_default(), &expected) {
-        return Err(AppError::Forbidden(EXPIRED_FORM));
-    }
-    Ok(Some(user))
-}
 
 /// `GET /account`: the person's identities, a "Remove" for each unless it is the only one,
 /// and an "Add" for each configured provider they have none of. Anonymous visitors go home.
@@ -142,7 +115,9 @@ pub async fn link(
 ) -> Result<Response, AppError> {
     let Path(provider) = provider.map_err(|_| AppError::NotFound)?;
     let provider = app.providers.get(&provider).ok_or(AppError::NotFound)?;
-    let Some(user) = signed_in_form(&app, &session, &body).await? else {
+    let Some(user) = session
+        .form_sender(&app.settings, &body, EXPIRED_FORM)
+        .await? else {
         return Ok(app.settings.redirect("/").into_response());
     };
     login::begin(provider.as_ref(), &session, Some(user), None).await
@@ -157,7 +132,9 @@ pub async fn remove(
     FormBody(body): FormBody,
 ) -> Result<Response, AppError> {
     let Path(identity) = identity.map_err(|_| AppError::NotFound)?;
-    let Some(user) = signed_in_form(&app, &session, &body).await? else {
+    let Some(user) = session
+        .form_sender(&app.settings, &body, EXPIRED_FORM)
+        .await? else {
         return Ok(app.settings.redirect("/").into_response());
     };
     // This browser stays signed in: it just proved to be the person. Their other sessions

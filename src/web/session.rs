@@ -355,6 +355,35 @@ impl WebSession {
     }
 }
 
+/// A state-changing form's only field this module reads: the session's CSRF token, echoed.
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf_token: Option<String>,
+}
+
+impl WebSession {
+    /// The signed-in person who sent a form (`body`), once its `csrf_token` matches this
+    /// session's: every state-changing form checks here. `Ok(None)`: nobody is signed in
+    /// (there is nothing to change; the caller sends them home). A missing or wrong token is
+    /// the 403 page saying `expired`, so another site cannot post in someone's name.
+    pub async fn form_sender(
+        &self,
+        settings: &WebSettings,
+        body: &[u8],
+        expired: &'static str,
+    ) -> Result<Option<UserId>, AppError> {
+        let form: CsrfForm = super::params::decode(body)?;
+        let (Some(user), Some(expected)) = (self.user(settings).await?, self.csrf_token().await?)
+        else {
+            return Ok(None);
+        };
+        if !tokens_match(&form.csrf_token.unwrap_or_default(), &expected) {
+            return Err(AppError::Forbidden(expired));
+        }
+        Ok(Some(user))
+    }
+}
+
 /// Whether `given` equals `expected`, in time that does not depend on where they differ.
 pub fn tokens_match(given: &str, expected: &str) -> bool {
     given.as_bytes().ct_eq(expected.as_bytes()).into()

@@ -1,5 +1,5 @@
 use axum::{
-    extract::{RawQuery, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
@@ -8,7 +8,7 @@ use super::{
     AppError, AppState, WebSession,
     login::ReturnQuery,
     pages::{Greeting, IndexPage, Page, SignInButton},
-    params::FormBody,
+    params::{FormBody, Query},
 };
 
 /// `GET /[?return_to=URL]`: the button, or the greeting and the logout form. An allowed
@@ -16,10 +16,10 @@ use super::{
 /// they go at once.
 pub async fn home(
     State(app): State<AppState>,
-    RawQuery(query): RawQuery,
+    Query(query): Query<ReturnQuery>,
     session: WebSession,
 ) -> Result<Response, AppError> {
-    let target = ReturnQuery::decode(query.as_deref(), &app)?;
+    let target = query.target(&app);
     let mut user = None;
     if let Some(id) = session.user(&app.settings).await? {
         user = app.store.user(id).await?;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::{
-    extract::{Path, State, rejection::PathRejection},
+    extract::State,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -15,7 +15,7 @@ use tracing::info;
 use super::{
     AppError, AppState, WebSession, login,
     pages::{IdentityRow, Page, ProviderButton, SignInMethodsPage, utc_date},
-    params::FormBody,
+    params::{FormBody, PathParam},
 };
 use crate::{
     auth::Provider,
@@ -109,15 +109,13 @@ fn policy_allowing_forms_to(providers: &[&Arc<dyn Provider>]) -> Option<HeaderVa
 /// to the signed-in person (who is taken from the session, never from the request).
 pub async fn link(
     State(app): State<AppState>,
-    provider: Result<Path<String>, PathRejection>,
+    PathParam(provider): PathParam<String>,
     session: WebSession,
     FormBody(body): FormBody,
 ) -> Result<Response, AppError> {
-    let Path(provider) = provider.map_err(|_| AppError::NotFound)?;
     let provider = app.providers.get(&provider).ok_or(AppError::NotFound)?;
-    let Some(user) = session
-        .form_sender(&app.settings, &body, EXPIRED_FORM)
-        .await? else {
+    let sender = session.form_sender(&app.settings, &body, EXPIRED_FORM);
+    let Some(user) = sender.await? else {
         return Ok(app.settings.redirect("/").into_response());
     };
     login::begin(provider.as_ref(), &session, Some(user), None).await
@@ -127,14 +125,12 @@ pub async fn link(
 /// never the last. Someone else's id (or none) is 404 and changes nothing.
 pub async fn remove(
     State(app): State<AppState>,
-    identity: Result<Path<i64>, PathRejection>,
+    PathParam(identity): PathParam<i64>,
     session: WebSession,
     FormBody(body): FormBody,
 ) -> Result<Response, AppError> {
-    let Path(identity) = identity.map_err(|_| AppError::NotFound)?;
-    let Some(user) = session
-        .form_sender(&app.settings, &body, EXPIRED_FORM)
-        .await? else {
+    let sender = session.form_sender(&app.settings, &body, EXPIRED_FORM);
+    let Some(user) = sender.await? else {
         return Ok(app.settings.redirect("/").into_response());
     };
     // This browser stays signed in: it just proved to be the person. Their other sessions

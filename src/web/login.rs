@@ -1,12 +1,16 @@
 use axum::{
-    extract::{Path, RawQuery, State, rejection::PathRejection},
+    extract::{RawQuery, State},
     response::{IntoResponse, Redirect, Response},
 };
 use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge};
 use serde::Deserialize;
 use tracing::info;
 
-use super::{AppError, AppState, WebSession, params, return_to};
+use super::{
+    AppError, AppState, WebSession,
+    params::{self, PathParam, Query},
+    return_to,
+};
 use crate::{
     auth::{FailureReason, LoginSecrets, Provider},
     store::UserId,
@@ -21,12 +25,10 @@ pub(super) struct ReturnQuery {
 
 impl ReturnQuery {
     /// The query's `return_to` when it is allowed (see [`return_to::allowed_target`]);
-    /// anything else is dropped. Repeated parameters are a 400 page, as on every route.
-    pub fn decode(query: Option<&str>, app: &AppState) -> Result<Option<String>, AppError> {
-        let query: Self = params::decode(query.unwrap_or_default().as_bytes())?;
-        Ok(query
-            .return_to
-            .and_then(|raw| return_to::allowed_target(&raw, &app.settings.return_rules)))
+    /// anything else is dropped.
+    pub fn target(self, app: &AppState) -> Option<String> {
+        self.return_to
+            .and_then(|raw| return_to::allowed_target(&raw, &app.settings.return_rules))
     }
 }
 
@@ -34,13 +36,12 @@ impl ReturnQuery {
 /// the provider. An allowed `return_to` is kept with the started sign-in.
 pub async fn authorize(
     State(app): State<AppState>,
-    provider: Result<Path<String>, PathRejection>,
-    RawQuery(query): RawQuery,
+    PathParam(provider): PathParam<String>,
+    Query(query): Query<ReturnQuery>,
     session: WebSession,
 ) -> Result<Response, AppError> {
-    let Path(provider) = provider.map_err(|_| AppError::NotFound)?;
     let provider = app.providers.get(&provider).ok_or(AppError::NotFound)?;
-    let target = ReturnQuery::decode(query.as_deref(), &app)?;
+    let target = query.target(&app);
     if session.user(&app.settings).await?.is_some() {
         return Ok(app
             .settings
@@ -89,11 +90,12 @@ const BAD_CALLBACK: &str = "This sign-in link is not valid any more (it was alre
 /// exchange in the background and sends the browser to the preloader.
 pub async fn callback(
     State(app): State<AppState>,
-    provider: Result<Path<String>, PathRejection>,
+    PathParam(provider): PathParam<String>,
+    // Decoded here, not by `Query`: a callback that does not decode ends the started
+    // sign-ins too.
     RawQuery(query): RawQuery,
     session: WebSession,
 ) -> Result<Response, AppError> {
-    let Path(provider) = provider.map_err(|_| AppError::NotFound)?;
     let provider = app
         .providers
         .get(&provider)

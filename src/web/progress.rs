@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::{
-    extract::{RawQuery, State},
+    extract::State,
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::{
     AppError, AppState, WebSession,
     pages::{ErrorPage, Page, PreloaderPage},
-    params,
+    params::Query,
 };
 use crate::store::{Operation, OperationId, OperationStatus};
 
@@ -56,8 +56,9 @@ pub async fn preloader(
 /// The longest `/get-status?wait=` honoured, in seconds.
 const MAX_WAIT_SECS: u64 = 30;
 
+/// `/get-status`'s only parameter: how long to wait for the operation to leave `pending`.
 #[derive(Deserialize)]
-struct StatusQuery {
+pub struct StatusQuery {
     wait: Option<u64>,
 }
 
@@ -68,10 +69,9 @@ struct StatusQuery {
 /// write the session over a newer one.
 pub async fn get_status(
     State(app): State<AppState>,
-    RawQuery(query): RawQuery,
+    Query(query): Query<StatusQuery>,
     session: WebSession,
 ) -> Result<Response, AppError> {
-    let query: StatusQuery = params::decode(query.unwrap_or_default().as_bytes())?;
     let wait = Duration::from_secs(query.wait.unwrap_or(0).min(MAX_WAIT_SECS));
     let status = match session.operation().await? {
         Some(id) => wait_for_status(&app, id, wait).await?,
@@ -215,17 +215,16 @@ const NOTHING_TO_FINISH: &str = "/error?why=nothing-to-finish";
 
 /// The error page's only parameter: one of a fixed set of reasons, never text to show.
 #[derive(Deserialize)]
-struct ErrorQuery {
+pub struct ErrorQuery {
     why: Option<String>,
 }
 
 /// `GET /error`: why the sign-in did not work, in the person's words, and a way back in.
 pub async fn error_page(
     State(app): State<AppState>,
-    RawQuery(query): RawQuery,
+    Query(query): Query<ErrorQuery>,
     session: WebSession,
 ) -> Result<Response, AppError> {
-    let query: ErrorQuery = params::decode(query.unwrap_or_default().as_bytes())?;
     let notices = session.take_notices().await?;
     let mut retry_provider = notices.iter().find_map(|n| n.provider.clone());
     let mut messages: Vec<String> = notices.into_iter().map(|n| n.text).collect();

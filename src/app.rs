@@ -40,6 +40,8 @@ const DEV_OIDC_CLIENT_ID: &str = "loginwith-dev-oidc";
 const FINISHED_OPERATION_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// After the announcement listener loses its connection, it tries again this much later.
 const LISTENER_RETRY: Duration = Duration::from_secs(1);
+/// How often the rate limiters drop the addresses they no longer need.
+const LIMITER_UPKEEP_PERIOD: Duration = Duration::from_secs(60);
 /// How often the clean-up runs.
 const MAINTENANCE_PERIOD: Duration = Duration::from_secs(10 * 60);
 /// At shutdown, how long a scrape of `/metrics` in flight may still take.
@@ -47,34 +49,54 @@ const METRICS_LAST_SCRAPE: Duration = Duration::from_secs(1);
 /// An anonymous session (a sign-in in progress) lives this long without use.
 const ANONYMOUS_SESSION_IDLE: time::Duration = time::Duration::hours(1);
 
+/// Why [`App::build`] refused to start: each names the configuration key to look at.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// The database could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The HTTP client for the providers could not be built (no trust store, say).
     #[error("HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    /// A provider's endpoint is not a URL.
     #[error("providers.{name}: {source}")]
     ProviderUrl {
+        /// The provider's name in `[providers.<name>]`.
         name: String,
+        /// What is wrong with the URL.
         source: url::ParseError,
     },
+    /// An OpenID Connect issuer cannot be set up.
     #[error("providers.{name}.issuer: {source}")]
     OidcSetup {
+        /// The provider's name in `[providers.<name>]`.
         name: String,
+        /// Why.
         source: crate::auth::oidc::SetupError,
     },
     /// A discovery document naming another issuer is a configuration mistake: refused. (An
     /// issuer that cannot be reached is not: the app starts and keeps trying.)
     #[error("providers.{name}.issuer: {source}")]
     OidcDiscovery {
+        /// The provider's name in `[providers.<name>]`.
         name: String,
+        /// What discovery found.
         source: DiscoveryError,
     },
+    /// A provider kind this build leaves out.
     #[error("providers.{name}.kind: kind = \"{kind}\" is not available in this build")]
-    KindNotAvailable { name: String, kind: &'static str },
+    KindNotAvailable {
+        /// The provider's name in `[providers.<name>]`.
+        name: String,
+        /// The kind asked for.
+        kind: &'static str,
+    },
+    /// `metrics.bind` cannot be listened on (in use, say).
     #[error("metrics.bind: cannot listen on {addr}: {source}")]
     MetricsBind {
+        /// The address.
         addr: SocketAddr,
+        /// Why not.
         source: std::io::Error,
     },
 }
@@ -87,12 +109,16 @@ struct MetricsServer {
 
 /// A ready-to-serve application.
 pub struct App {
+    /// What [`App::serve`] serves.
     router: Router,
+    /// What [`App::router`] hands to an app that embeds loginwith.
+    mounted: Router,
     shutdown: Shutdown,
     /// `server.shutdown_grace_secs`.
     grace: Duration,
     /// `None` when `metrics.bind` is empty.
     metrics: Option<MetricsServer>,
+    accounts: web::Accounts,
     #[cfg(any(test, feature = "test-support"))]
     events: Arc<OperationEvents>,
 }
@@ -181,12 +207,7 @@ impl App {
                 .as_str()
                 .trim_end_matches('/')
                 .to_owned(),
-            base_path: config
-                .server
-                .public_url
-                .path()
-                .trim_end_matches('/')
-                .to_owned(),
+            base_path: config.base_path().to_owned(),
             public_origin: PublicOrigin::new(&config.server.public_url),
             trusted_proxies: config.server.trusted_proxies.clone(),
             poll_interval_ms: config.login.poll_interval_ms,
@@ -204,6 +225,12 @@ impl App {
                 allow_http: config.environment == Environment::Development,
             },
         });
+        let auth_limiter =
+            Arc::new(RateLimiter::new(limits.auth_per_minute, limits.auth_burst).named("auth"));
+        let data_callback_limiter = Arc::new(
+            RateLimiter::new(limits.data_callback_per_minute, limits.data_callback_burst)
+                .named("data_callback"),
+        );
         let state = AppState {
             store: store.clone(),
             providers: Providers::new(providers.into_iter().chain(extra_providers)),
@@ -216,13 +243,8 @@ impl App {
             )
             .link_by_verified_email(config.providers.linking_by_verified_email()),
             events,
-            auth_limiter: Arc::new(
-                RateLimiter::new(limits.auth_per_minute, limits.auth_burst).named("auth"),
-            ),
-            data_callback_limiter: Arc::new(
-                RateLimiter::new(limits.data_callback_per_minute, limits.data_callback_burst)
-                    .named("data_callback"),
-            ),
+            auth_limiter: auth_limiter.clone(),
+            data_callback_limiter: data_callback_limiter.clone(),
             facebook_app_secret: Arc::new(facebook_app_secret),
             settings: settings.clone(),
             shutdown: shutdown.clone(),
@@ -268,8 +290,36 @@ impl App {
                 cookie_name: Arc::from(config.cookie_name()),
                 settings: settings.clone(),
             }));
-        let router = web::common_layers(router, &settings);
+        // With a path in `server.public_url`, everything lives below it: the pages, the
+        // callbacks, the assets, the development provider and the probes. Served alone, the
+        // rest of the host answers the 404 page; merged into another app (`mounted`), the
+        // rest is that app's, fallback included (axum allows one per router).
+        let (router, mounted) = match settings.base_path.as_str() {
+            "" => {
+                let router = web::common_layers(router, &settings);
+                (router.clone(), router)
+            }
+            base => {
+                let nested = Router::new()
+                    .nest(base, router)
+                    // People type the home page with a trailing slash too.
+                    .route(
+                        &format!("{base}/"),
+                        axum::routing::get(web::to_mounted_home),
+                    );
+                (
+                    web::common_layers(
+                        nested
+                            .clone()
+                            .fallback(|| async { web::AppError::NotFound }),
+                        &settings,
+                    ),
+                    web::common_layers(nested, &settings),
+                )
+            }
+        };
         spawn_maintenance(store.clone(), timeout);
+        spawn_limiter_upkeep([auth_limiter, data_callback_limiter]);
         if let Some(announcements) = store.announcements().await? {
             spawn_announcement_listener(announcements, events_for_listener, shutdown.clone());
         }
@@ -281,6 +331,8 @@ impl App {
         });
         Ok(Self {
             router,
+            mounted,
+            accounts: web::Accounts::new(store.clone(), &config.cookie_name(), settings.clone()),
             shutdown,
             grace: config.server.shutdown_grace(),
             metrics,
@@ -289,8 +341,18 @@ impl App {
         })
     }
 
+    /// loginwith's routes, to serve or to merge into an app's own router: they all live below
+    /// the path of `server.public_url` (none: loginwith owns `/` and the 404 page). Merged
+    /// into another app, loginwith's layers (security headers, request log, limits) stay
+    /// on loginwith's routes; the app keeps its own fallback.
     pub fn router(&self) -> Router {
-        self.router.clone()
+        self.mounted.clone()
+    }
+
+    /// Who is signed in, for the app's own handlers: put it in the app's state and take
+    /// [`SignedIn`](crate::SignedIn) or `Option<SignedIn>` as an extractor.
+    pub fn accounts(&self) -> web::Accounts {
+        self.accounts.clone()
     }
 
     /// Where `GET /metrics` is served (the port actually bound), `None` with metrics off.
@@ -307,7 +369,7 @@ impl App {
     }
 
     /// The handle that sees shutdown begin: `serve`'s `shutdown` future completing begins it,
-    /// and so does [`Shutdown::begin`] on this handle.
+    /// and so does its `begin`.
     pub fn shutdown_handle(&self) -> Shutdown {
         self.shutdown.clone()
     }
@@ -509,8 +571,15 @@ fn github(
     Ok(Arc::new(client.named(name, display_name)))
 }
 
+/// `loginwith migrate`: creates the database `database.url` names if it is a SQLite file, and
+/// applies the migrations this build carries (start-up does the same).
+pub async fn migrate(config: &Config) -> Result<(), StoreError> {
+    open_store(config).await?.close().await;
+    Ok(())
+}
+
 /// Opens and migrates the database `database.url` names, with the pool `[database]` sizes.
-pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
+pub(crate) async fn open_store(config: &Config) -> Result<Store, StoreError> {
     let options = ConnectOptions {
         max_connections: config.database.max_connections,
         connect_timeout: Duration::from_secs(config.database.connect_timeout_secs),
@@ -637,8 +706,9 @@ fn dev_provider(
         ip => ip,
     };
     let internal = format!(
-        "http://{}{DEV_PROVIDER_PATH}",
-        SocketAddr::new(ip, local_addr.port())
+        "http://{}{}{DEV_PROVIDER_PATH}",
+        SocketAddr::new(ip, local_addr.port()),
+        config.base_path(),
     );
     let secret = crate::dev_provider::random_secret();
     let issuer = format!("{public}{DEV_PROVIDER_PATH}");
@@ -716,6 +786,17 @@ fn spawn_announcement_listener(
                     tokio::time::sleep(LISTENER_RETRY).await;
                 }
             }
+        }
+    });
+}
+
+/// Every minute, the rate limiters forget the addresses whose buckets are full again.
+fn spawn_limiter_upkeep(limiters: [Arc<RateLimiter>; 2]) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(LIMITER_UPKEEP_PERIOD);
+        loop {
+            ticks.tick().await;
+            limiters.iter().for_each(|limiter| limiter.forget_idle());
         }
     });
 }

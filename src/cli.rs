@@ -56,7 +56,7 @@ impl Cli {
                 }
             }
             Command::Migrate => {
-                loginwith::open_store(&config)
+                loginwith::migrate(&config)
                     .await
                     .map_err(|e| e.to_string())?;
                 println!("migrations applied to {}", config.database_description());

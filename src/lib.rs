@@ -1,21 +1,77 @@
-//! loginwith: sign in with Facebook (and, next, other OAuth 2.0 / OpenID Connect providers)
-//! through the authorization-code flow with PKCE, server-rendered.
+//! loginwith: "Sign in with Facebook" (and GitHub, Google, any OpenID Connect issuer) for a
+//! site, through the OAuth 2.0 authorization-code flow with PKCE, server-rendered.
 //!
-//! Layout: [`config`] reads and validates settings; [`web`] holds routes and pages;
-//! [`auth`] the providers and the background code exchange; [`store`] all SQL;
-//! [`dev_provider`] an imitation of Facebook for development and tests; [`App`] wires them;
-//! [`logging`] sets up the log output; [`shutdown`] drains on the way out; [`telemetry`]
-//! counts for Prometheus.
+//! It runs two ways:
+//!
+//! - **On its own**, as the `loginwith` binary: in front of any site through a web server's
+//!   forward authentication, or as the site's sign-in pages (see the README).
+//! - **Inside an axum app**, as this library: build an [`App`] from a [`Config`], merge its
+//!   [`App::router`] into the app's router, and take [`SignedIn`] (or `Option<SignedIn>`) in
+//!   the app's handlers. With a path in `server.public_url` (`http://localhost:3000/auth`),
+//!   every page, callback, asset and the development provider live below that path, and the
+//!   rest of the site is the app's.
+//!
+//! ```no_run
+//! use std::net::SocketAddr;
+//!
+//! use axum::{Router, extract::FromRef, response::Html, routing::get};
+//! use loginwith::{Accounts, App, SignedIn, config::{Config, Environment}};
+//!
+//! #[derive(Clone, FromRef)]
+//! struct Site {
+//!     accounts: Accounts,
+//! }
+//!
+//! /// Anyone not signed in is sent to `/auth?return_to=/dashboard` first.
+//! async fn dashboard(person: SignedIn) -> Html<String> {
+//!     Html(format!("<p>Your id is {}</p>", person.id()))
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::from_toml(
+//!     r#"
+//!     [server]
+//!     public_url = "http://localhost:3000/auth"
+//!     "#,
+//!     Environment::Development,
+//! )?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! let login = App::build(&config, listener.local_addr()?).await?;
+//! let site = Router::new()
+//!     .route("/dashboard", get(dashboard))
+//!     .with_state(Site { accounts: login.accounts() })
+//!     .merge(login.router());
+//! // With the peer's address: loginwith's rate limits count per client.
+//! axum::serve(listener, site.into_make_service_with_connect_info::<SocketAddr>()).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `examples/embed.rs` is the same site, complete.
+
+#![warn(missing_docs)]
+
+/// The modules behind the public API: private to the crate, and public (hidden from the
+/// documentation) only with the `test-support` feature that the tests and benchmarks use.
+macro_rules! internal_modules {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[cfg(feature = "test-support")]
+            #[doc(hidden)]
+            pub mod $name;
+            #[cfg(not(feature = "test-support"))]
+            mod $name;
+        )*
+    };
+}
 
 mod app;
-pub mod auth;
 pub mod config;
-pub mod dev_provider;
 pub mod logging;
-pub mod shutdown;
-pub mod store;
-pub mod telemetry;
-pub mod web;
+mod model;
+internal_modules!(auth, dev_provider, shutdown, store, telemetry, web);
 
-pub use app::{App, StartupError, check_issuers, open_store};
-pub use config::DEV_PROVIDER_PATH;
+pub use app::{App, StartupError, check_issuers, migrate};
+pub use config::Config;
+pub use store::UserId;
+pub use web::{Accounts, SignedIn};

@@ -128,7 +128,7 @@ fn invalid_values_name_their_key() {
             "login.exchange_timeout_secs",
         ),
         (
-            "[server]\npublic_url = \"http://x.example/app\"",
+            "[server]\npublic_url = \"http://x.example/app?x=1\"",
             "server.public_url",
         ),
         ("[session]\ncookie_name = \"a b\"", "session.cookie_name"),
@@ -143,6 +143,48 @@ fn invalid_values_name_their_key() {
             .to_string();
         assert!(error.contains(key), "{text}: {error}");
     }
+}
+
+#[test]
+fn a_public_url_with_a_path_mounts_loginwith_below_it() {
+    for (url, base, redirect_uri) in [
+        ("http://x.example", "", "http://x.example/callback/facebook"),
+        (
+            "http://x.example/",
+            "",
+            "http://x.example/callback/facebook",
+        ),
+        (
+            "http://x.example/auth",
+            "/auth",
+            "http://x.example/auth/callback/facebook",
+        ),
+        (
+            "http://x.example/a/b/",
+            "/a/b",
+            "http://x.example/a/b/callback/facebook",
+        ),
+    ] {
+        let text = format!("[server]\npublic_url = \"{url}\"");
+        let config = Config::from_toml(&text, Environment::Development).expect(url);
+        assert_eq!(config.base_path(), base, "{url}");
+        assert_eq!(config.redirect_uri("facebook"), redirect_uri, "{url}");
+    }
+    for url in [
+        "http://x.example/auth?x=1",
+        "http://x.example/auth#top",
+        "http://user@x.example/auth",
+    ] {
+        let text = format!("[server]\npublic_url = \"{url}\"");
+        let error = Config::from_toml(&text, Environment::Development)
+            .expect_err(url)
+            .to_string();
+        assert!(error.contains("server.public_url"), "{url}: {error}");
+    }
+    let error = Config::from_toml("[server\n", Environment::Development)
+        .expect_err("a syntax error")
+        .to_string();
+    assert!(error.contains("the TOML given, line 1"), "{error}");
 }
 
 #[test]

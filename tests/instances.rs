@@ -215,7 +215,7 @@ async fn an_instance_shut_down_mid_exchange_finishes_all_of_them() {
         a.stopped().await.expect("a clean stop");
         let inspect = db.inspect().await;
         let ok = inspect
-            .number("SELECT COUNT(*) FROM async_operation WHERE async_operation_status_id = 2")
+            .number("SELECT COUNT(*) FROM async_operation WHERE async_operation_status_id = (SELECT id FROM async_operation_status WHERE code = 'ok')")
             .await;
         assert_eq!(ok, 20, "{}: every running exchange finished", db.backend);
         // The preloaders carry on at the other instance.

@@ -33,7 +33,7 @@ async fn first_login_creates_one_user_and_one_identity() {
     assert!(!provider_user_id.is_empty());
     assert_eq!(env.snapshot().await, [1, 1, 1]);
     let ok_with_user: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM async_operation WHERE async_operation_status_id = 2 AND user_profile_id IS NOT NULL",
+        "SELECT COUNT(*) FROM async_operation WHERE async_operation_status_id = (SELECT id FROM async_operation_status WHERE code = 'ok') AND user_profile_id IS NOT NULL",
     )
     .fetch_one(&env.db)
     .await

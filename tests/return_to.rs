@@ -307,3 +307,58 @@ fn bad_allowed_hosts_refuse_start_up_naming_the_key() {
     ));
     assert!(Config::from_figment(figment, Environment::Development).is_ok());
 }
+
+/// The error page's "Try again" link (HTML entities undone).
+async fn try_again_href(browser: &Browser) -> String {
+    let (status, page) = browser.text("/error").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let marker = "href=\"";
+    let button = page.find(">Try again<").expect("a Try again button");
+    let start = page[..button].rfind(marker).expect("its href") + marker.len();
+    let end = start + page[start..].find('"').expect("end of href");
+    page[start..end].replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn try_again_after_cancelling_keeps_where_the_sign_in_was_going() {
+    let env = start().await;
+    let browser = env.browser();
+    let start = format!("/authorize/facebook?{}", query("/reports?month=11"));
+    let response = browser.get(&start).await;
+    let dialog = Url::parse(location(&response)).expect("dialog URL");
+    let callback = browser.consent(&dialog, ADA, "cancel").await;
+    let response = browser.get(&callback).await;
+    assert_eq!(location(&response), "/error");
+    let retry = try_again_href(&browser).await;
+    assert_eq!(retry, start);
+    // And it works: trying again ends where the first attempt was going.
+    assert_eq!(sign_in_from(&browser, &retry).await, "/reports?month=11");
+}
+
+#[tokio::test]
+async fn try_again_after_a_failed_exchange_keeps_where_the_sign_in_was_going() {
+    let env = start().await;
+    let browser = env.browser();
+    env.set_fault(loginwith::config::Fault::TokenServerError);
+    let start = format!("/authorize/facebook?{}", query("https://app.example/inbox"));
+    let response = browser.get(&start).await;
+    let dialog = Url::parse(location(&response)).expect("dialog URL");
+    let callback = browser.consent(&dialog, ADA, "allow").await;
+    browser.get(&callback).await;
+    assert_eq!(browser.wait_status().await, "error");
+    assert_eq!(try_again_href(&browser).await, start);
+    // With the provider well again, the same browser signs in and gets there.
+    env.set_fault(loginwith::config::Fault::None);
+    let start = format!("/authorize/facebook?{}", query("/ok"));
+    assert_eq!(sign_in_from(&browser, &start).await, "/ok");
+}
+
+#[tokio::test]
+async fn try_again_without_return_to_is_the_plain_button() {
+    let env = start().await;
+    let browser = env.browser();
+    let dialog = browser.start_login().await;
+    let callback = browser.consent(&dialog, ADA, "cancel").await;
+    browser.get(&callback).await;
+    assert_eq!(try_again_href(&browser).await, "/authorize/facebook");
+}

@@ -502,7 +502,7 @@ async fn two_hundred_parallel_logins_of_different_people_make_two_hundred_users(
     assert_eq!(env.count("user_profile").await, 200);
     assert_eq!(env.count("user_identity").await, 200);
     let ok: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM async_operation WHERE async_operation_status_id = 2",
+        "SELECT COUNT(*) FROM async_operation WHERE async_operation_status_id = (SELECT id FROM async_operation_status WHERE code = 'ok')",
     )
     .fetch_one(&env.db)
     .await

@@ -10,7 +10,6 @@ use sha2::Sha256;
 use url::Url;
 
 // Where they always lived, for code that names them through this module.
-pub use super::oauth::{ErrorBody, GraphError, GraphErrorResponse};
 use super::{
     BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider, Unavailable,
     http::{HttpClient, StatusRecorder},

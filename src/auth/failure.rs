@@ -1,82 +1,9 @@
+//! Naming a failed provider call: from what the HTTP client saw to a [`FailureReason`].
+
 use oauth2::http::StatusCode;
 
 use super::http::HttpError;
-
-/// Why a sign-in did not complete: stored in `async_operation.error` as its code and turned
-/// into a sentence for the person on the error page. Never carries provider text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureReason {
-    /// The provider refused the code or the token (used, expired, wrong client, PKCE mismatch).
-    Denied,
-    /// The provider did not answer within `login.exchange_timeout_secs`.
-    Timeout,
-    /// The provider answered with an error of its own (a 5xx, an unexpected status).
-    ProviderError,
-    /// The provider answered something we cannot read (malformed JSON, no user id).
-    InvalidResponse,
-    /// The provider could not be reached at all (connection refused, DNS, TLS).
-    Unreachable,
-    /// Our own fault (the database), never the person's or the provider's.
-    Internal,
-    /// Adding an identity from "Sign-in methods": it already belongs to someone else here.
-    /// Nothing was changed.
-    IdentityTaken,
-}
-
-impl FailureReason {
-    /// The machine-readable code kept in the database.
-    pub const fn code(self) -> &'static str {
-        match self {
-            Self::Denied => "denied",
-            Self::Timeout => "timeout",
-            Self::ProviderError => "provider_error",
-            Self::InvalidResponse => "invalid_response",
-            Self::Unreachable => "unreachable",
-            Self::Internal => "internal",
-            Self::IdentityTaken => "identity_taken",
-        }
-    }
-
-    /// Reads a stored code; anything unknown reads as `Internal`.
-    pub fn from_code(code: &str) -> Self {
-        match code {
-            "denied" => Self::Denied,
-            "timeout" => Self::Timeout,
-            "provider_error" => Self::ProviderError,
-            "invalid_response" => Self::InvalidResponse,
-            "unreachable" => Self::Unreachable,
-            "identity_taken" => Self::IdentityTaken,
-            _ => Self::Internal,
-        }
-    }
-
-    /// What the person reads: what happened and what to do, in their words.
-    pub fn message(self, provider: &str) -> String {
-        match self {
-            Self::Denied => format!(
-                "{provider} did not accept this sign-in. It may have taken too long or been used already. Please try again."
-            ),
-            Self::Timeout => {
-                format!("{provider} did not answer in time. Please try again in a moment.")
-            }
-            Self::ProviderError => format!(
-                "{provider} had a problem completing the sign-in. Please try again in a moment."
-            ),
-            Self::InvalidResponse => {
-                format!("{provider} sent an answer we could not understand. Please try again.")
-            }
-            Self::Unreachable => {
-                format!("We could not reach {provider}. Please check back in a moment.")
-            }
-            Self::Internal => {
-                "Something went wrong on our side. Please try again in a moment.".to_owned()
-            }
-            Self::IdentityTaken => format!(
-                "This {provider} account is already used by someone else here. Sign out and sign in with it, or use another {provider} account."
-            ),
-        }
-    }
-}
+use crate::model::FailureReason;
 
 /// A provider call (token or `/me`) that gave nothing usable, reduced to what names it.
 #[derive(Debug)]
@@ -111,12 +38,6 @@ impl FailureReason {
             // 5xx, 429, redirects (never followed), other 4xx, a 400 without an OAuth error.
             CallFailure::Answer { .. } => Self::ProviderError,
         }
-    }
-}
-
-impl std::fmt::Display for FailureReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
     }
 }
 

@@ -40,26 +40,6 @@ pub struct GitHubSettings {
     pub redirect_uri: String,
 }
 
-impl GitHubSettings {
-    /// github.com's endpoints and the scopes this app needs (`read:user` for the profile,
-    /// `user:email` for the addresses, the private ones included).
-    pub fn github_com(
-        client_id: impl Into<String>,
-        client_secret: impl Into<String>,
-        redirect_uri: impl Into<String>,
-    ) -> Result<Self, url::ParseError> {
-        Ok(Self {
-            authorize_url: Url::parse("https://github.com/login/oauth/authorize")?,
-            token_url: Url::parse("https://github.com/login/oauth/access_token")?,
-            api_url: Url::parse("https://api.github.com")?,
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
-            scopes: vec!["read:user".to_owned(), "user:email".to_owned()],
-            redirect_uri: redirect_uri.into(),
-        })
-    }
-}
-
 /// `/user`: only what we keep. `id` is numeric and permanent; `login` can be changed by its
 /// owner, so it is never the identity.
 #[derive(Debug, Deserialize)]

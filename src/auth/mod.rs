@@ -13,7 +13,8 @@ pub mod signed_request;
 
 pub use events::OperationEvents;
 pub use exchange::Exchanger;
-pub use failure::{CallFailure, FailureReason};
+pub use failure::CallFailure;
+pub use crate::model::{FailureReason, Profile};
 pub use provider::{
-    BoxFuture, ExchangeError, LoginSecrets, Profile, Provider, Providers, Unavailable,
+    BoxFuture, ExchangeError, LoginSecrets, Provider, Providers, Unavailable,
 };

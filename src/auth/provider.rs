@@ -3,28 +3,10 @@ use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc};
 use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
 use url::Url;
 
-use super::FailureReason;
+use super::{FailureReason, Profile};
 
 /// A boxed future, so that [`Provider`] stays object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Who signed in, as the provider describes them. Never holds a token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Profile {
-    /// The provider's id for this person (for Facebook: app-scoped).
-    pub provider_user_id: String,
-    pub first_name: String,
-    pub last_name: String,
-    /// Absent when the person declined it or has none; not an error.
-    pub email: Option<String>,
-    /// Whether the provider says it verified `email`. Facebook gives no such flag: false.
-    /// Never a reason to merge two people (see PROVIDERS.md, "Account linking"), unless the
-    /// provider's `link_by_verified_email` is turned on (`EmailLinking::WhenVerified`).
-    pub email_verified: bool,
-    /// The OpenID Connect issuer that vouches for `provider_user_id` (the ID token's `iss`),
-    /// kept with the identity; `None` for OAuth-only providers.
-    pub issuer: Option<String>,
-}
 
 /// What a started sign-in kept server-side and hands back to its provider at the exchange:
 /// the PKCE verifier (for the token endpoint) and the nonce sent in the authorization request

@@ -80,6 +80,7 @@ pub fn verify(signed_request: &str, app_secret: &str) -> Result<SignedRequest, S
 }
 
 /// Signs a JSON payload as Facebook does (for the development provider and tests).
+#[cfg(any(test, feature = "test-support"))]
 pub fn sign(payload_json: &str, app_secret: &str) -> String {
     let payload = URL_SAFE_NO_PAD.encode(payload_json);
     let mut mac = mac(app_secret);

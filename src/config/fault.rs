@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fault {
+    /// Answers like the real provider.
     #[default]
     None,
     /// The token endpoint refuses every code with Facebook's OAuthException (400).

@@ -36,7 +36,9 @@ impl GatewayConfig {
 pub enum AllowedHost {
     /// This host, on any port (`port: None`) or one port.
     Exact {
+        /// The host (lowercase, IDNA for names).
         host: Host<String>,
+        /// The one port allowed, or any.
         port: Option<u16>,
     },
     /// Any subdomain of this domain (lowercase, IDNA), not the domain itself.

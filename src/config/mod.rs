@@ -4,7 +4,7 @@
 //! `config/production.toml` when `LOGINWITH_ENV=production`, one optional file
 //! (`--config FILE` or `LOGINWITH_CONFIG`), then `LOGINWITH_<SECTION>__<KEY>`
 //! environment variables. Unknown keys are errors, so a typo never passes silently.
-//! Values from the environment are read as typed (see [`raw_env`]): an all-digit App ID is
+//! Values from the environment are read as typed (see `raw_env`): an all-digit App ID is
 //! a string like any other.
 
 mod fault;
@@ -44,7 +44,10 @@ const PRODUCTION_TOML: &str = include_str!("../../config/production.toml");
 /// Which set of defaults and rules applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
+    /// `cargo run`: the development provider, plain HTTP on loopback, readable logs.
     Development,
+    /// `LOGINWITH_ENV=production`: config/production.toml's defaults, and the rules a
+    /// deployment must keep (HTTPS, `Secure` cookies, no development provider).
     Production,
 }
 
@@ -72,16 +75,27 @@ fn invalid(key: &str, reason: impl Into<String>) -> Problem {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[server]`: where it listens and where people reach it.
     pub server: ServerConfig,
+    /// `[database]`: SQLite or PostgreSQL.
     pub database: DatabaseConfig,
+    /// `[session]`: the session cookie and how long a sign-in lasts.
     pub session: SessionConfig,
+    /// `[login]`: the code exchange and the preloader's polling.
     pub login: LoginConfig,
+    /// `[limits]`: request sizes and per-address rates.
     pub limits: LimitsConfig,
+    /// `[providers.<name>]`: Facebook, GitHub, OpenID Connect issuers.
     pub providers: ProvidersConfig,
+    /// `[dev_provider]`: the built-in stand-in for Facebook (development only).
     pub dev_provider: DevProviderConfig,
+    /// `[log]`: the log's format.
     pub log: LogConfig,
+    /// `[metrics]`: Prometheus metrics.
     pub metrics: MetricsConfig,
+    /// `[gateway]`: where a sign-in may return to.
     pub gateway: GatewayConfig,
+    /// Which defaults and rules applied (`LOGINWITH_ENV`).
     #[serde(skip, default = "development")]
     pub environment: Environment,
 }
@@ -90,10 +104,14 @@ fn development() -> Environment {
     Environment::Development
 }
 
+/// `[server]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
+    /// The address the HTTP server listens on.
     pub bind: SocketAddr,
+    /// The address people reach loginwith at, optionally with a path it lives below. Redirect
+    /// URIs are derived from it exactly: `{public_url}/callback/{provider}`.
     pub public_url: Url,
     /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers name the client:
     /// addresses (a bare one is a /32 or /128) and CIDR ranges. Empty: the peer is the
@@ -106,6 +124,7 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// `shutdown_grace_secs` as a duration.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
@@ -136,6 +155,7 @@ impl MetricsConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
+    /// Text or JSON lines.
     pub format: LogFormat,
 }
 
@@ -143,14 +163,18 @@ pub struct LogConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// One readable line per event, coloured on a terminal.
     #[default]
     Text,
+    /// One JSON object per line.
     Json,
 }
 
+/// `[database]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
+    /// `sqlite://PATH` (created on first run) or `postgres://USER:PASSWORD@HOST/DATABASE`.
     pub url: String,
     /// The most connections this instance opens.
     pub max_connections: u32,
@@ -158,23 +182,32 @@ pub struct DatabaseConfig {
     pub connect_timeout_secs: u64,
 }
 
+/// `[session]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionConfig {
+    /// The session cookie's name (with `__Host-` in front in production).
     pub cookie_name: String,
     /// The cookie's `Domain` (empty: host-only), so that the sign-in reaches the site's other
     /// hosts (forward authentication). See [`Config::cookie_domain`].
     pub cookie_domain: String,
+    /// Whether the cookie is `Secure` (HTTPS only); required in production.
     pub secure: bool,
+    /// A sign-in unused this many days ends.
     pub remember_days: u32,
+    /// A sign-in ends this many days after it began, however active.
     pub absolute_days: u32,
 }
 
+/// `[login]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginConfig {
+    /// How long the code exchange and profile fetch may take before the sign-in fails.
     pub exchange_timeout_secs: u64,
+    /// How often the preloader asks `/get-status` (between long polls).
     pub poll_interval_ms: u64,
+    /// How long the preloader keeps asking before it shows the error page.
     pub poll_limit_secs: u64,
     /// While a long poll waits, the database is re-read this often (for exchanges finishing
     /// on another instance; this instance's own wake the poll at once).
@@ -184,10 +217,12 @@ pub struct LoginConfig {
 }
 
 impl LoginConfig {
+    /// `exchange_timeout_secs` as a duration.
     pub fn exchange_timeout(&self) -> Duration {
         Duration::from_secs(self.exchange_timeout_secs)
     }
 
+    /// `discovery_refresh_secs` as a duration.
     pub fn discovery_refresh(&self) -> Duration {
         Duration::from_secs(self.discovery_refresh_secs)
     }
@@ -197,21 +232,33 @@ impl LoginConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
+    /// The largest request body accepted (413 past it).
     pub body_bytes: usize,
+    /// The largest request head accepted (431 past it).
     pub header_bytes: usize,
+    /// Sign-ins one client address may start per minute (`/authorize`, `/callback`).
     pub auth_per_minute: u32,
+    /// How many of those may come at once.
     pub auth_burst: u32,
+    /// Facebook data callbacks one address may send per minute.
     pub data_callback_per_minute: u32,
+    /// How many of those may come at once.
     pub data_callback_burst: u32,
+    /// Code exchanges running at once, across all clients; past it a callback answers 503.
     pub max_concurrent_exchanges: usize,
 }
 
+/// `[dev_provider]`: the built-in stand-in for Facebook and an OpenID Connect issuer.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DevProviderConfig {
+    /// Stand in when no provider has a `client_id` (loopback addresses only).
     pub enabled: bool,
+    /// Approve every sign-in without showing the consent page.
     pub auto_approve: bool,
+    /// Added to each of its answers to the server, to imitate a slow provider.
     pub latency_ms: u64,
+    /// A failure to imitate (tests and demonstrations).
     pub fault: Fault,
 }
 
@@ -262,6 +309,36 @@ impl Config {
         }
         figment = figment.merge(RawEnv::prefixed("LOGINWITH_"));
         Self::from_figment(figment, environment)
+    }
+
+    /// The built-in defaults (with the production ones when `environment` is production)
+    /// under the TOML `text`, validated: for an app that embeds loginwith and keeps its
+    /// settings its own way.
+    ///
+    /// ```
+    /// use loginwith::config::{Config, Environment};
+    ///
+    /// let config = Config::from_toml(
+    ///     r#"
+    ///     [server]
+    ///     public_url = "http://localhost:3000/auth"
+    ///     "#,
+    ///     Environment::Development,
+    /// )?;
+    /// assert_eq!(config.base_path(), "/auth");
+    /// # Ok::<(), loginwith::config::ConfigError>(())
+    /// ```
+    pub fn from_toml(text: &str, environment: Environment) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if environment == Environment::Production {
+            figment = figment.merge(Toml::string(PRODUCTION_TOML));
+        }
+        if let Some(problem) = problems::toml_text_syntax("the TOML given", text) {
+            return Err(ConfigError {
+                problems: vec![problem],
+            });
+        }
+        Self::from_figment(figment.merge(Toml::string(text)), environment)
     }
 
     /// Extracts and validates; tests use it with their own layers.
@@ -357,6 +434,12 @@ impl Config {
         })
     }
 
+    /// The path `server.public_url` ends in, without its trailing slash: `""` when loginwith
+    /// has the whole host, `"/auth"` when it lives below `/auth`.
+    pub fn base_path(&self) -> &str {
+        self.server.public_url.path().trim_end_matches('/')
+    }
+
     /// `{public_url}/callback/{provider}`: the exact redirect URI registered at the provider.
     pub fn redirect_uri(&self, provider: &str) -> String {
         format!(
@@ -375,10 +458,16 @@ impl Config {
                 "must be an http:// or https:// address",
             ));
         }
-        if public.path() != "/" || public.query().is_some() || public.fragment().is_some() {
+        // A path mounts every page, form, redirect URI and asset below it (a gateway that
+        // forwards `/auth/` to loginwith, or the library nested in another axum app).
+        if public.query().is_some()
+            || public.fragment().is_some()
+            || public.username() != ""
+            || public.password().is_some()
+        {
             problems.push(invalid(
                 "server.public_url",
-                "must be a bare origin such as https://login.example.com (no path, query or fragment)",
+                "must be an origin, optionally with a path, such as https://login.example.com or https://example.com/auth (no query, fragment or user name)",
             ));
         }
         if self.server.shutdown_grace_secs > 600 {

@@ -14,6 +14,7 @@ use figment::{
 pub struct Problem {
     /// The configuration key (`server.bind`), or what the problem is about (`--config`).
     pub key: String,
+    /// What is wrong with it and what would be right.
     pub reason: String,
 }
 
@@ -26,6 +27,7 @@ impl std::fmt::Display for Problem {
 /// Why a configuration was refused: one or more problems.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// Every problem found, in the order they were found.
     pub problems: Vec<Problem>,
 }
 
@@ -192,6 +194,12 @@ pub fn from_figment_error(figment: &Figment, error: figment::Error) -> Vec<Probl
 
 /// A TOML file that does not parse: its absolute path, line and column, and what is wrong.
 pub fn toml_syntax(path: &Path, text: &str) -> Option<Problem> {
+    toml_text_syntax(&format!("file {}", absolute(path)), text)
+}
+
+/// A syntax error in TOML `text` from `source` ("file /etc/loginwith.toml"), with its line
+/// and column.
+pub fn toml_text_syntax(source: &str, text: &str) -> Option<Problem> {
     let error = text.parse::<toml::Table>().err()?;
     let position = error.span().map(|span| {
         let before = &text[..span.start.min(text.len())];
@@ -200,7 +208,7 @@ pub fn toml_syntax(path: &Path, text: &str) -> Option<Problem> {
         format!(", line {line}, column {column}")
     });
     Some(Problem {
-        key: format!("file {}{}", absolute(path), position.unwrap_or_default()),
+        key: format!("{source}{}", position.unwrap_or_default()),
         // toml's message can run over several lines: one line here.
         reason: error
             .message()

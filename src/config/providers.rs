@@ -39,8 +39,11 @@ pub fn oidc_brand(issuer: &str) -> Option<&'static str> {
 /// What protocol a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderKind {
+    /// Facebook Login (OAuth 2.0 and the Graph API).
     Facebook,
+    /// Any OpenID Connect issuer, found through discovery.
     Oidc,
+    /// GitHub's OAuth apps.
     Github,
 }
 
@@ -105,14 +108,19 @@ pub struct ProviderConfig {
     /// read as text.
     #[serde(default, deserialize_with = "text")]
     pub client_id: String,
+    /// The client secret (redacted wherever the configuration is printed).
     #[serde(default, deserialize_with = "text", serialize_with = "redacted")]
     pub client_secret: String,
+    /// The authorization dialog, for a provider on other addresses than its usual ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorize_url: Option<Url>,
+    /// The token endpoint, likewise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_url: Option<Url>,
+    /// The API the profile is read from, likewise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_url: Option<Url>,
+    /// The scopes asked for, instead of the kind's defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
     /// RFC 9207 issuer (facebook: named in `iss` on callbacks, empty when none is sent);
@@ -152,11 +160,17 @@ impl std::fmt::Debug for ProviderConfig {
 /// client is built from.
 #[derive(Clone)]
 pub struct OAuthProviderConfig {
+    /// The client id registered at the provider.
     pub client_id: String,
+    /// Its secret.
     pub client_secret: String,
+    /// Where browsers are sent to sign in.
     pub authorize_url: Url,
+    /// Where codes are exchanged for tokens.
     pub token_url: Url,
+    /// Where the profile is read.
     pub api_url: Url,
+    /// The scopes asked for.
     pub scopes: Vec<String>,
     /// RFC 9207: the issuer the provider names in `iss` on its callbacks; empty when it
     /// sends none (Facebook). When set, a callback without it or with another is refused.
@@ -231,13 +245,14 @@ impl ProviderConfig {
     }
 }
 
-/// Every `[providers.<name>]` table, in button order (see [`SHIPPED`]).
+/// Every `[providers.<name>]` table, in button order (the shipped ones first).
 #[derive(Debug, Clone, Default)]
 pub struct ProvidersConfig {
     entries: Vec<(String, ProviderConfig)>,
 }
 
 impl ProvidersConfig {
+    /// The `[providers.<name>]` table, if there is one.
     pub fn get(&self, name: &str) -> Option<&ProviderConfig> {
         self.entries.iter().find(|(n, _)| n == name).map(|(_, p)| p)
     }

@@ -15,9 +15,13 @@ pub enum DatabaseLocation {
     SqliteFile(String),
     /// `postgres://` or `postgresql://`: the server and database, without the password.
     Postgres {
+        /// The server's host.
         host: String,
+        /// The server's port.
         port: u16,
+        /// The database's name.
         database: String,
+        /// The user connecting.
         user: String,
     },
 }

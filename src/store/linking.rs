@@ -8,7 +8,7 @@ use super::{
     backend::{Tx, on_db, on_tx},
     now_ms,
 };
-use crate::auth::{FailureReason, Profile};
+use crate::model::{FailureReason, Profile};
 
 /// The id of a `user_identity` row, as the "Remove" buttons name it. Only ever acted on
 /// together with the signed-in person's id, so naming someone else's changes nothing.

@@ -4,7 +4,6 @@
 
 mod announcements;
 mod backend;
-mod clock;
 mod deletion;
 mod ids;
 mod linking;
@@ -17,13 +16,13 @@ use std::time::Duration;
 use backend::{Db, Tx, on_db, on_tx};
 
 pub use announcements::{Announcement, Announcements};
-pub use clock::{millis, now_ms};
+pub use crate::model::{millis, now_ms};
 pub use deletion::{Deletion, DeletionRecord};
 pub use ids::{OperationId, UserId};
-pub use linking::{Identity, IdentityId, Unlink};
+pub use linking::{IdentityId, Unlink};
 pub use sessions::{MAX_SESSIONS_PER_READ, SIGNED_IN_KEY, SessionTable, SignedInSession};
 
-use crate::auth::{FailureReason, Profile};
+use crate::model::{FailureReason, Profile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -149,6 +148,7 @@ pub struct Store {
 impl Store {
     /// Opens and migrates the database `url` names (`sqlite://PATH`, creating the file and
     /// its folder when missing, or `postgres://…`), with the default pool size.
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_with(url, &ConnectOptions::default()).await
     }
@@ -166,7 +166,8 @@ impl Store {
         Ok(Self { db })
     }
 
-    /// Whether the database answers (for `/readyz`).
+    /// Whether the database answers.
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn ping(&self) -> Result<(), StoreError> {
         on_db!(&self.db, |pool| sqlx::query("SELECT 1")
             .execute(pool)
@@ -302,6 +303,7 @@ impl Store {
     /// Finishes a successful exchange in one transaction: creates or updates the person
     /// behind `(provider, profile.provider_user_id)` and marks the operation `ok`. A new
     /// identity is always a new person ([`EmailLinking::Never`]).
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn complete_login(
         &self,
         operation: OperationId,

@@ -3,16 +3,14 @@
 use axum::{
     extract::State,
     http::StatusCode,
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
 };
-use serde::Deserialize;
 use tracing::info;
 
 use super::{
     AppError, AppState, WebSession,
     pages::{DeleteAccountPage, Page},
-    params::{self, FormBody},
-    session::tokens_match,
+    params::FormBody,
 };
 
 /// `GET /account/delete`: asks before deleting. Anonymous visitors go home.
@@ -21,7 +19,7 @@ pub async fn confirm(
     session: WebSession,
 ) -> Result<Response, AppError> {
     let Some(user) = session.user(&app.settings).await? else {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(app.settings.redirect("/").into_response());
     };
     let csrf_token = session.csrf_token().await?.unwrap_or_default();
     // The page names what is unlinked: "your Facebook and GitHub accounts".
@@ -52,11 +50,6 @@ fn accounts_phrase(names: &[String]) -> String {
     }
 }
 
-#[derive(Deserialize)]
-struct DeleteForm {
-    csrf_token: Option<String>,
-}
-
 /// `POST /account/delete`: deletes the signed-in person's profile, identities and
 /// operations, then signs out.
 pub async fn delete(
@@ -64,18 +57,10 @@ pub async fn delete(
     session: WebSession,
     FormBody(body): FormBody,
 ) -> Result<Response, AppError> {
-    let form: DeleteForm = params::decode(&body)?;
-    let (Some(user), Some(expected)) = (
-        session.user(&app.settings).await?,
-        session.csrf_token().await?,
-    ) else {
-        return Ok(Redirect::to("/").into_response());
+    let expired = "This form has expired. Go back to the home page and try again from there.";
+    let Some(user) = session.form_sender(&app.settings, &body, expired).await? else {
+        return Ok(app.settings.redirect("/").into_response());
     };
-    if !tokens_match(&form.csrf_token.unwrap_or_default(), &expected) {
-        return Err(AppError::Forbidden(
-            "This form has expired. Go back to the home page and try again from there.",
-        ));
-    }
     let deletion = app.store.delete_user(user).await?;
     info!(
         profile_deleted = deletion.profile_deleted,
@@ -88,7 +73,7 @@ pub async fn delete(
             None,
         )
         .await?;
-    Ok(Redirect::to("/").into_response())
+    Ok(app.settings.redirect("/").into_response())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use axum::{
     Json,
-    extract::{Path, State, rejection::PathRejection},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use super::{
     AppError, AppState,
     pages::{DeletionPage, Page},
-    params::{self, FormBody},
+    params::{self, FormBody, PathParam},
 };
 use crate::{
     auth::signed_request::{self, SignedRequest},
@@ -88,9 +88,8 @@ async fn delete_signed_identity(
 /// `GET /deletion/{code}`: what a deletion removed, for the person who asked.
 pub async fn status_page(
     State(app): State<AppState>,
-    code: Result<Path<String>, PathRejection>,
+    PathParam(code): PathParam<String>,
 ) -> Result<Response, AppError> {
-    let Path(code) = code.map_err(|_| AppError::NotFound)?;
     if code.len() != 32 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(AppError::NotFound);
     }

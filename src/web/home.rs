@@ -1,16 +1,14 @@
 use axum::{
-    extract::{RawQuery, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
-use serde::Deserialize;
 
 use super::{
     AppError, AppState, WebSession,
     login::ReturnQuery,
     pages::{Greeting, IndexPage, Page, SignInButton},
-    params::{self, FormBody},
-    session::tokens_match,
+    params::{FormBody, Query},
 };
 
 /// `GET /[?return_to=URL]`: the button, or the greeting and the logout form. An allowed
@@ -18,10 +16,10 @@ use super::{
 /// they go at once.
 pub async fn home(
     State(app): State<AppState>,
-    RawQuery(query): RawQuery,
+    Query(query): Query<ReturnQuery>,
     session: WebSession,
 ) -> Result<Response, AppError> {
-    let target = ReturnQuery::decode(query.as_deref(), &app)?;
+    let target = query.target(&app);
     let mut user = None;
     if let Some(id) = session.user(&app.settings).await? {
         user = app.store.user(id).await?;
@@ -69,24 +67,21 @@ fn lead(app: &AppState) -> String {
     }
 }
 
-#[derive(Deserialize)]
-struct LogoutForm {
-    csrf_token: Option<String>,
-}
-
 /// `POST /logout`: needs the session's CSRF token, so another site cannot sign people out.
-pub async fn logout(session: WebSession, FormBody(body): FormBody) -> Result<Response, AppError> {
-    let form: LogoutForm = params::decode(&body)?;
-    let Some(expected) = session.csrf_token().await? else {
-        // Not signed in: there is nothing to sign out of.
-        return Ok(Redirect::to("/").into_response());
-    };
-    let given = form.csrf_token.unwrap_or_default();
-    if !tokens_match(&given, &expected) {
-        return Err(AppError::Forbidden(
-            "This sign-out form has expired. Go back to the home page and sign out from there.",
-        ));
+pub async fn logout(
+    State(app): State<AppState>,
+    session: WebSession,
+    FormBody(body): FormBody,
+) -> Result<Response, AppError> {
+    let expired =
+        "This sign-out form has expired. Go back to the home page and sign out from there.";
+    // Not signed in: there is nothing to sign out of.
+    if session
+        .form_sender(&app.settings, &body, expired)
+        .await?
+        .is_some()
+    {
+        session.sign_out().await?;
     }
-    session.sign_out().await?;
-    Ok(Redirect::to("/").into_response())
+    Ok(app.settings.redirect("/").into_response())
 }

@@ -5,52 +5,25 @@
 use std::sync::Arc;
 
 use axum::{
-    extract::{Path, State, rejection::PathRejection},
+    extract::State,
     http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
 };
 use oauth2::{CsrfToken, PkceCodeChallenge};
-use serde::Deserialize;
 use tracing::info;
 
 use super::{
     AppError, AppState, WebSession, login,
     pages::{IdentityRow, Page, ProviderButton, SignInMethodsPage, utc_date},
-    params::{self, FormBody},
-    session::tokens_match,
+    params::{FormBody, PathParam},
 };
 use crate::{
     auth::Provider,
-    store::{IdentityId, Unlink, UserId},
+    store::{IdentityId, Unlink},
 };
 
 const EXPIRED_FORM: &str =
     "This form has expired. Go back to \"Sign-in methods\" and try again from there.";
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf_token: Option<String>,
-}
-
-/// The signed-in person, once the form's token matches the session's. `Ok(None)`: nobody is
-/// signed in (they go home).
-async fn signed_in_form(
-    app: &AppState,
-    session: &WebSession,
-    body: &[u8],
-) -> Result<Option<UserId>, AppError> {
-    let form: CsrfForm = params::decode(body)?;
-    let (Some(user), Some(expected)) = (
-        session.user(&app.settings).await?,
-        session.csrf_token().await?,
-    ) else {
-        return Ok(None);
-    };
-    if !tokens_match(&form.csrf_token.unwrap_or_default(), &expected) {
-        return Err(AppError::Forbidden(EXPIRED_FORM));
-    }
-    Ok(Some(user))
-}
 
 /// `GET /account`: the person's identities, a "Remove" for each unless it is the only one,
 /// and an "Add" for each configured provider they have none of. Anonymous visitors go home.
@@ -59,7 +32,7 @@ pub async fn methods(
     session: WebSession,
 ) -> Result<Response, AppError> {
     let Some(user) = session.user(&app.settings).await? else {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(app.settings.redirect("/").into_response());
     };
     let identities = app.store.identities(user).await?;
     // In the home page's order; only those the person has no identity of yet.
@@ -136,14 +109,14 @@ fn policy_allowing_forms_to(providers: &[&Arc<dyn Provider>]) -> Option<HeaderVa
 /// to the signed-in person (who is taken from the session, never from the request).
 pub async fn link(
     State(app): State<AppState>,
-    provider: Result<Path<String>, PathRejection>,
+    PathParam(provider): PathParam<String>,
     session: WebSession,
     FormBody(body): FormBody,
 ) -> Result<Response, AppError> {
-    let Path(provider) = provider.map_err(|_| AppError::NotFound)?;
     let provider = app.providers.get(&provider).ok_or(AppError::NotFound)?;
-    let Some(user) = signed_in_form(&app, &session, &body).await? else {
-        return Ok(Redirect::to("/").into_response());
+    let sender = session.form_sender(&app.settings, &body, EXPIRED_FORM);
+    let Some(user) = sender.await? else {
+        return Ok(app.settings.redirect("/").into_response());
     };
     login::begin(provider.as_ref(), &session, Some(user), None).await
 }
@@ -152,13 +125,13 @@ pub async fn link(
 /// never the last. Someone else's id (or none) is 404 and changes nothing.
 pub async fn remove(
     State(app): State<AppState>,
-    identity: Result<Path<i64>, PathRejection>,
+    PathParam(identity): PathParam<i64>,
     session: WebSession,
     FormBody(body): FormBody,
 ) -> Result<Response, AppError> {
-    let Path(identity) = identity.map_err(|_| AppError::NotFound)?;
-    let Some(user) = signed_in_form(&app, &session, &body).await? else {
-        return Ok(Redirect::to("/").into_response());
+    let sender = session.form_sender(&app.settings, &body, EXPIRED_FORM);
+    let Some(user) = sender.await? else {
+        return Ok(app.settings.redirect("/").into_response());
     };
     // This browser stays signed in: it just proved to be the person. Their other sessions
     // end, since one of them may have come in through the identity removed.
@@ -177,5 +150,5 @@ pub async fn remove(
         }
     };
     session.add_notice(text.to_owned(), None).await?;
-    Ok(Redirect::to("/account").into_response())
+    Ok(app.settings.redirect("/account").into_response())
 }

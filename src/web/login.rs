@@ -1,12 +1,16 @@
 use axum::{
-    extract::{Path, RawQuery, State, rejection::PathRejection},
+    extract::{RawQuery, State},
     response::{IntoResponse, Redirect, Response},
 };
 use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge};
 use serde::Deserialize;
 use tracing::info;
 
-use super::{AppError, AppState, WebSession, params, return_to};
+use super::{
+    AppError, AppState, WebSession,
+    params::{self, PathParam, Query},
+    return_to,
+};
 use crate::{
     auth::{FailureReason, LoginSecrets, Provider},
     store::UserId,
@@ -21,12 +25,10 @@ pub(super) struct ReturnQuery {
 
 impl ReturnQuery {
     /// The query's `return_to` when it is allowed (see [`return_to::allowed_target`]);
-    /// anything else is dropped. Repeated parameters are a 400 page, as on every route.
-    pub fn decode(query: Option<&str>, app: &AppState) -> Result<Option<String>, AppError> {
-        let query: Self = params::decode(query.unwrap_or_default().as_bytes())?;
-        Ok(query
-            .return_to
-            .and_then(|raw| return_to::allowed_target(&raw, &app.settings.return_rules)))
+    /// anything else is dropped.
+    pub fn target(self, app: &AppState) -> Option<String> {
+        self.return_to
+            .and_then(|raw| return_to::allowed_target(&raw, &app.settings.return_rules))
     }
 }
 
@@ -34,15 +36,17 @@ impl ReturnQuery {
 /// the provider. An allowed `return_to` is kept with the started sign-in.
 pub async fn authorize(
     State(app): State<AppState>,
-    provider: Result<Path<String>, PathRejection>,
-    RawQuery(query): RawQuery,
+    PathParam(provider): PathParam<String>,
+    Query(query): Query<ReturnQuery>,
     session: WebSession,
 ) -> Result<Response, AppError> {
-    let Path(provider) = provider.map_err(|_| AppError::NotFound)?;
     let provider = app.providers.get(&provider).ok_or(AppError::NotFound)?;
-    let target = ReturnQuery::decode(query.as_deref(), &app)?;
+    let target = query.target(&app);
     if session.user(&app.settings).await?.is_some() {
-        return Ok(Redirect::to(target.as_deref().unwrap_or("/")).into_response());
+        return Ok(app
+            .settings
+            .redirect_to_target(target.as_deref())
+            .into_response());
     }
     begin(provider.as_ref(), &session, None, target).await
 }
@@ -86,11 +90,12 @@ const BAD_CALLBACK: &str = "This sign-in link is not valid any more (it was alre
 /// exchange in the background and sends the browser to the preloader.
 pub async fn callback(
     State(app): State<AppState>,
-    provider: Result<Path<String>, PathRejection>,
+    PathParam(provider): PathParam<String>,
+    // Decoded here, not by `Query`: a callback that does not decode ends the started
+    // sign-ins too.
     RawQuery(query): RawQuery,
     session: WebSession,
 ) -> Result<Response, AppError> {
-    let Path(provider) = provider.map_err(|_| AppError::NotFound)?;
     let provider = app
         .providers
         .get(&provider)
@@ -114,7 +119,7 @@ pub async fn callback(
         );
         // A late answer to a sign-in another tab already completed: nothing to do.
         if session.user(&app.settings).await?.is_some() {
-            return Ok(Redirect::to("/").into_response());
+            return Ok(app.settings.redirect("/").into_response());
         }
         return Err(AppError::BadRequest(BAD_CALLBACK));
     };
@@ -154,7 +159,7 @@ pub async fn callback(
                 provider.display_name()
             );
             session.add_notice(text, None).await?;
-            return Ok(Redirect::to("/account").into_response());
+            return Ok(app.settings.redirect("/account").into_response());
         }
         let text = if error == "access_denied" {
             format!(
@@ -168,7 +173,8 @@ pub async fn callback(
             )
         };
         session.add_notice(text, Some(provider.id())).await?;
-        return Ok(Redirect::to("/error").into_response());
+        session.keep_return_to(login.return_to).await?;
+        return Ok(app.settings.redirect("/error").into_response());
     }
     let Some(code) = query.code.filter(|c| !c.is_empty()) else {
         telemetry::sign_in_finished(provider.id(), telemetry::REFUSED);
@@ -201,7 +207,7 @@ pub async fn callback(
         },
         login.link_for,
     );
-    Ok(Redirect::to("/preloader").into_response())
+    Ok(app.settings.redirect("/preloader").into_response())
 }
 
 /// RFC 9207: a provider with an issuer must name it in `iss`; one without may not send any.

@@ -19,6 +19,7 @@ mod rate_limit;
 mod request_log;
 pub mod return_to;
 mod session;
+mod signed_in;
 mod state;
 
 use std::sync::Arc;
@@ -33,7 +34,7 @@ use axum::{
 };
 use tower_http::{compression::CompressionLayer, set_header::SetResponseHeaderLayer};
 
-pub use client_addr::{ClientAddr, TrustedProxies};
+pub use client_addr::TrustedProxies;
 pub use cookie_guard::{SessionCookie, keep_cookie_unless_signed_out};
 pub use error::AppError;
 pub use forward_auth::{CHECK_PATH, ForwardAuth};
@@ -41,6 +42,7 @@ pub use health::Health;
 pub use one_origin::PublicOrigin;
 pub use rate_limit::RateLimiter;
 pub use session::WebSession;
+pub use signed_in::{Accounts, SignedIn};
 pub use state::{AppState, WebSettings};
 
 /// HSTS for production: two years, subdomains included.
@@ -117,6 +119,20 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .with_state(state)
+}
+
+/// `GET {base}/` when loginwith is mounted below `{base}`: 308 to `{base}`, the home page, with
+/// the query (`return_to`) kept. (axum matches a nested router's `/` at `{base}` alone.)
+pub async fn to_mounted_home(
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> Response {
+    use axum::response::IntoResponse;
+    let path = uri.path().trim_end_matches('/');
+    let target = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    axum::response::Redirect::permanent(&target).into_response()
 }
 
 /// `/healthz` and `/readyz` (see [`health`]): merged by the caller outside the session layer.

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use axum::{
-    extract::{RawQuery, State},
+    extract::State,
     http::{StatusCode, header},
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
 };
 
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::{
     AppError, AppState, WebSession,
     pages::{ErrorPage, Page, PreloaderPage},
-    params,
+    params::Query,
 };
 use crate::store::{Operation, OperationId, OperationStatus};
 
@@ -38,11 +38,11 @@ pub async fn preloader(
     session: WebSession,
 ) -> Result<Response, AppError> {
     let Some(operation) = app.session_operation(&session).await? else {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(app.settings.redirect("/").into_response());
     };
     Ok(match operation.status {
-        OperationStatus::Ok => Redirect::to("/success").into_response(),
-        OperationStatus::Error => Redirect::to("/error").into_response(),
+        OperationStatus::Ok => app.settings.redirect("/success").into_response(),
+        OperationStatus::Error => app.settings.redirect("/error").into_response(),
         OperationStatus::Pending => PreloaderPage {
             provider_name: app.provider_name(&operation.provider),
             poll_interval_ms: app.settings.poll_interval_ms,
@@ -56,8 +56,9 @@ pub async fn preloader(
 /// The longest `/get-status?wait=` honoured, in seconds.
 const MAX_WAIT_SECS: u64 = 30;
 
+/// `/get-status`'s only parameter: how long to wait for the operation to leave `pending`.
 #[derive(Deserialize)]
-struct StatusQuery {
+pub struct StatusQuery {
     wait: Option<u64>,
 }
 
@@ -68,10 +69,9 @@ struct StatusQuery {
 /// write the session over a newer one.
 pub async fn get_status(
     State(app): State<AppState>,
-    RawQuery(query): RawQuery,
+    Query(query): Query<StatusQuery>,
     session: WebSession,
 ) -> Result<Response, AppError> {
-    let query: StatusQuery = params::decode(query.unwrap_or_default().as_bytes())?;
     let wait = Duration::from_secs(query.wait.unwrap_or(0).min(MAX_WAIT_SECS));
     let status = match session.operation().await? {
         Some(id) => wait_for_status(&app, id, wait).await?,
@@ -160,14 +160,14 @@ pub async fn success(
             let consumed = app.store.consume_operation(id).await?.is_some();
             session.clear_operation().await?;
             if !consumed || session.user(&app.settings).await? != Some(owner) {
-                return Ok(Redirect::to("/").into_response());
+                return Ok(app.settings.redirect("/").into_response());
             }
             let text = format!(
                 "{} was added to your sign-in methods. You can now sign in with it too.",
                 app.provider_name(&provider)
             );
             session.add_notice(text, None).await?;
-            Ok(Redirect::to("/account").into_response())
+            Ok(app.settings.redirect("/account").into_response())
         }
         Some(Operation {
             id,
@@ -179,7 +179,7 @@ pub async fn success(
             // pre-sign-in cookie (another tab, or someone who copied it): they sign nothing
             // in and go home, where the browser that won is already greeted.
             let Some(user) = app.store.consume_operation(id).await? else {
-                return Ok(Redirect::to("/").into_response());
+                return Ok(app.settings.redirect("/").into_response());
             };
             // Checked when the sign-in began, and again against today's rules.
             let target = session
@@ -187,23 +187,26 @@ pub async fn success(
                 .await?
                 .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
             session.sign_in(user, &provider).await?;
-            Ok(Redirect::to(target.as_deref().unwrap_or("/")).into_response())
+            Ok(app
+                .settings
+                .redirect_to_target(target.as_deref())
+                .into_response())
         }
         // Not finished yet (someone came here early): keep waiting rather than fail a
         // sign-in that is about to succeed.
         Some(Operation {
             status: OperationStatus::Pending,
             ..
-        }) => Ok(Redirect::to("/preloader").into_response()),
+        }) => Ok(app.settings.redirect("/preloader").into_response()),
         // Failed: the error page reads the reason from the operation.
-        Some(_) => Ok(Redirect::to("/error").into_response()),
+        Some(_) => Ok(app.settings.redirect("/error").into_response()),
         // Nothing to finish. Written nowhere: this may be a late request carrying the id
         // the session had before sign-in, and a new session here would replace the
         // signed-in cookie.
         None if session.user(&app.settings).await?.is_some() => {
-            Ok(Redirect::to("/").into_response())
+            Ok(app.settings.redirect("/").into_response())
         }
-        None => Ok(Redirect::to(NOTHING_TO_FINISH).into_response()),
+        None => Ok(app.settings.redirect(NOTHING_TO_FINISH).into_response()),
     }
 }
 
@@ -212,26 +215,30 @@ const NOTHING_TO_FINISH: &str = "/error?why=nothing-to-finish";
 
 /// The error page's only parameter: one of a fixed set of reasons, never text to show.
 #[derive(Deserialize)]
-struct ErrorQuery {
+pub struct ErrorQuery {
     why: Option<String>,
 }
 
 /// `GET /error`: why the sign-in did not work, in the person's words, and a way back in.
 pub async fn error_page(
     State(app): State<AppState>,
-    RawQuery(query): RawQuery,
+    Query(query): Query<ErrorQuery>,
     session: WebSession,
 ) -> Result<Response, AppError> {
-    let query: ErrorQuery = params::decode(query.unwrap_or_default().as_bytes())?;
     let notices = session.take_notices().await?;
     let mut retry_provider = notices.iter().find_map(|n| n.provider.clone());
     let mut messages: Vec<String> = notices.into_iter().map(|n| n.text).collect();
     // A failed link leaves the person signed in: they try again from "Sign-in methods".
     let mut linking = false;
+    // "Try again" goes where the failed sign-in was going; checked against today's rules.
+    let return_to = session
+        .return_to()
+        .await?
+        .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
     if let Some(operation) = app.session_operation(&session).await? {
         let name = app.provider_name(&operation.provider);
         match operation.status {
-            OperationStatus::Ok => return Ok(Redirect::to("/success").into_response()),
+            OperationStatus::Ok => return Ok(app.settings.redirect("/success").into_response()),
             OperationStatus::Error => messages.push(
                 operation
                     .error
@@ -250,7 +257,7 @@ pub async fn error_page(
         // Nothing failed here: another tab finished the sign-in this one was waiting for
         // (its /success then found nothing left to finish).
         if session.user(&app.settings).await?.is_some() {
-            return Ok(Redirect::to("/").into_response());
+            return Ok(app.settings.redirect("/").into_response());
         }
         messages.push(if query.why.as_deref() == Some("nothing-to-finish") {
             "There is no sign-in to finish. Please start again.".to_owned()
@@ -259,11 +266,21 @@ pub async fn error_page(
         });
     }
     let retry_href = if linking {
-        "/account".to_owned()
+        app.settings.path("/account")
     } else {
-        retry_provider
+        let start = retry_provider
             .filter(|p| app.providers.get(p).is_some())
-            .map_or_else(|| "/".to_owned(), |p| format!("/authorize/{p}"))
+            .map_or_else(|| "/".to_owned(), |p| format!("/authorize/{p}"));
+        let mut href = app.settings.path(&start);
+        if let Some(target) = return_to {
+            href.push('?');
+            href.push_str(
+                &url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("return_to", &target)
+                    .finish(),
+            );
+        }
+        href
     };
     Ok(ErrorPage {
         messages,

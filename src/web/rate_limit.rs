@@ -1,12 +1,7 @@
 //! Per-client-address token buckets for the routes that start work at a provider, and the
 //! limits on the size of any request.
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::{Arc, Mutex, PoisonError},
-    time::{Duration, Instant},
-};
+use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
 
 use axum::{
     extract::{Request, State},
@@ -14,33 +9,30 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use governor::{
+    Quota, RateLimiter as Gcra, clock::Clock, clock::DefaultClock, state::keyed::DefaultKeyedStateStore,
+};
 
 use super::{AppError, client_addr::ClientAddr};
 
-/// Past this many tracked addresses, full buckets are forgotten.
-const MAX_TRACKED: usize = 10_000;
-
-/// A token bucket per client address: `per_minute` tokens a minute, up to `burst` saved.
+/// A token bucket per client address: `per_minute` tokens a minute, up to `burst` at once
+/// (governor's GCRA: one timestamp per address, an O(1) check).
 pub struct RateLimiter {
     /// The `limiter` label of `loginwith_rate_limited_total`.
     name: &'static str,
-    per_second: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
-}
-
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
+    limiter: Gcra<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>,
+    clock: DefaultClock,
 }
 
 impl RateLimiter {
+    /// Zero is read as one: configuration validation refuses zero before this is built.
     pub fn new(per_minute: u32, burst: u32) -> Self {
+        let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
         Self {
             name: "unnamed",
-            per_second: f64::from(per_minute) / 60.0,
-            burst: f64::from(burst),
-            buckets: Mutex::default(),
+            limiter: Gcra::hashmap(Quota::per_minute(per_minute).allow_burst(burst)),
+            clock: DefaultClock::default(),
         }
     }
 
@@ -52,29 +44,23 @@ impl RateLimiter {
 
     /// Takes a token for `client`; `Err` with the wait until the next one otherwise.
     pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() >= MAX_TRACKED {
-            let (rate, burst) = (self.per_second, self.burst);
-            buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.updated).as_secs_f64() * rate < burst
-            });
-        }
-        let bucket = buckets.entry(client).or_insert(Bucket {
-            tokens: self.burst,
-            updated: now,
-        });
-        let refill = now.duration_since(bucket.updated).as_secs_f64() * self.per_second;
-        bucket.tokens = (bucket.tokens + refill).min(self.burst);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - bucket.tokens) / self.per_second,
-            ))
-        }
+        self.limiter
+            .check_key(&client)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    /// Forgets the addresses whose buckets are full again (they would start afresh anyway),
+    /// so that the map holds only the addresses seen lately. Run on the maintenance schedule,
+    /// not on a request.
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    /// Addresses remembered now.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.limiter.len()
     }
 }
 
@@ -154,5 +140,28 @@ mod tests {
                 .check(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn addresses_are_forgotten_once_their_buckets_are_full_again_and_not_before() {
+        // One token a millisecond: full again a millisecond after its last use.
+        let limiter = RateLimiter::new(60_000, 1);
+        let slow = RateLimiter::new(1, 1);
+        for last in 1..=200u8 {
+            let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, last));
+            limiter.check(client).unwrap();
+            slow.check(client).unwrap();
+        }
+        assert_eq!(limiter.tracked(), 200);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while limiter.tracked() > 0 {
+            assert!(std::time::Instant::now() < deadline, "never forgotten");
+            limiter.forget_idle();
+            std::thread::yield_now();
+        }
+        // A bucket still refilling is kept: forgetting it would hand out a new burst.
+        slow.forget_idle();
+        assert_eq!(slow.tracked(), 200);
+        assert!(slow.check(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))).is_err());
     }
 }

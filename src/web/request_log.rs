@@ -50,7 +50,7 @@ fn log_answer(method: &Method, route: &str, status: StatusCode, elapsed: Duratio
     let duration_ms = format_args!("{:.1}", elapsed.as_secs_f64() * 1000.0);
     // The forward-authentication check answers 401 for every anonymous visitor of the
     // protected site: expected, and as frequent as a probe.
-    let quiet = PROBES.contains(&route) || route == super::CHECK_PATH;
+    let quiet = PROBES.contains(&route) || route.ends_with(super::CHECK_PATH);
     if status >= 400 && !quiet {
         tracing::info!(%method, %route, status, duration_ms, "answered");
     } else {

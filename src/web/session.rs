@@ -10,7 +10,10 @@ use subtle::ConstantTimeEq;
 use tower_sessions::{Expiry, Session};
 
 use super::{AppError, AppState, WebSettings, cookie_guard::SignOutIntent};
-use crate::store::{OperationId, SIGNED_IN_KEY, UserId, millis, now_ms};
+use crate::{
+    model::{millis, now_ms},
+    store::{OperationId, SIGNED_IN_KEY, UserId},
+};
 
 const PENDING_LOGINS: &str = "login.pending";
 const OPERATION: &str = "login.operation";
@@ -66,16 +69,16 @@ pub struct Notice {
     pub provider: Option<String>,
 }
 
-/// Who is signed in, since when, and when we last extended the sign-in.
+/// Who is signed in, with which provider, since when, and when we last extended the sign-in.
 #[derive(Serialize, Deserialize)]
-struct SignedIn {
-    user: UserId,
-    since_ms: i64,
+pub(super) struct SignInRecord {
+    pub(super) user: UserId,
+    /// The provider id the person signed in with. Absent in sessions signed in before it
+    /// was recorded.
+    #[serde(default)]
+    pub(super) provider: Option<String>,
+    pub(super) since_ms: i64,
     refreshed_ms: i64,
-    /// The provider this browser signed in with (`X-Auth-Request-Provider`). Absent in
-    /// sessions signed in before it was recorded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    provider: Option<String>,
 }
 
 /// What `/auth/check` reads from a session's stored data, outside the session layer (which
@@ -92,7 +95,7 @@ pub fn sign_in_facts(data: &str) -> Option<SignInFacts> {
     #[derive(Deserialize)]
     struct Data {
         #[serde(rename = "signed_in")]
-        signed_in: SignedIn,
+        signed_in: SignInRecord,
     }
     let Data { signed_in } = serde_json::from_str(data).ok()?;
     Some(SignInFacts {
@@ -104,6 +107,20 @@ pub fn sign_in_facts(data: &str) -> Option<SignInFacts> {
 /// Whether a sign-in that began at `since_ms` is past the absolute lifetime at `now`.
 pub fn past_absolute_lifetime(since_ms: i64, now: i64, settings: &WebSettings) -> bool {
     now.saturating_sub(since_ms) > millis(settings.absolute)
+}
+
+impl SignInRecord {
+    /// The sign-in a stored session's data holds, if it is still within the absolute
+    /// lifetime. Reads only: for requests that must not write (the app's own handlers,
+    /// `/auth/check`); past the lifetime the next page loginwith serves ends the session.
+    pub(super) fn of_record(
+        data: &std::collections::HashMap<String, serde_json::Value>,
+        settings: &WebSettings,
+    ) -> Option<Self> {
+        let signed_in: Self = serde_json::from_value(data.get(SIGNED_IN)?.clone()).ok()?;
+        let age = now_ms().saturating_sub(signed_in.since_ms);
+        (age <= millis(settings.absolute)).then_some(signed_in)
+    }
 }
 
 /// An active sign-in's cookie and record are extended at most this often (one write a day,
@@ -140,7 +157,7 @@ impl WebSession {
     /// The signed-in person, if any. Past the absolute lifetime the session is ended; an
     /// active one is extended (its idle lifetime restarts) about once a day.
     pub async fn user(&self, settings: &WebSettings) -> Result<Option<UserId>, AppError> {
-        let Some(mut signed_in) = self.session.get::<SignedIn>(SIGNED_IN).await? else {
+        let Some(mut signed_in) = self.session.get::<SignInRecord>(SIGNED_IN).await? else {
             return Ok(None);
         };
         let now = now_ms();
@@ -269,6 +286,15 @@ impl WebSession {
         Ok(())
     }
 
+    /// A sign-in that failed before its exchange began (cancelled at the provider) keeps
+    /// where it was going, for the error page's "Try again".
+    pub async fn keep_return_to(&self, return_to: Option<String>) -> Result<(), AppError> {
+        match return_to {
+            Some(target) => self.write(RETURN_TO, target).await,
+            None => Ok(()),
+        }
+    }
+
     /// Where the sign-in being finished returns to, as stored by [`Self::set_operation`].
     pub async fn return_to(&self) -> Result<Option<String>, AppError> {
         Ok(self.session.get(RETURN_TO).await?)
@@ -286,11 +312,11 @@ impl WebSession {
         self.session
             .insert(
                 SIGNED_IN,
-                SignedIn {
+                SignInRecord {
                     user,
+                    provider: Some(provider.to_owned()),
                     since_ms: now,
                     refreshed_ms: now,
-                    provider: Some(provider.to_owned()),
                 },
             )
             .await?;
@@ -355,6 +381,35 @@ impl WebSession {
         let notices = self.session.get(NOTICES).await?.unwrap_or_default();
         self.delete(NOTICES).await?;
         Ok(notices)
+    }
+}
+
+/// A state-changing form's only field this module reads: the session's CSRF token, echoed.
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf_token: Option<String>,
+}
+
+impl WebSession {
+    /// The signed-in person who sent a form (`body`), once its `csrf_token` matches this
+    /// session's: every state-changing form checks here. `Ok(None)`: nobody is signed in
+    /// (there is nothing to change; the caller sends them home). A missing or wrong token is
+    /// the 403 page saying `expired`, so another site cannot post in someone's name.
+    pub async fn form_sender(
+        &self,
+        settings: &WebSettings,
+        body: &[u8],
+        expired: &'static str,
+    ) -> Result<Option<UserId>, AppError> {
+        let form: CsrfForm = super::params::decode(body)?;
+        let (Some(user), Some(expected)) = (self.user(settings).await?, self.csrf_token().await?)
+        else {
+            return Ok(None);
+        };
+        if !tokens_match(&form.csrf_token.unwrap_or_default(), &expected) {
+            return Err(AppError::Forbidden(expired));
+        }
+        Ok(Some(user))
     }
 }
 

@@ -60,6 +60,32 @@ pub struct WebSettings {
     pub return_rules: ReturnRules,
 }
 
+impl WebSettings {
+    /// One of loginwith's own paths (`"/preloader"`) as the browser must ask for it: below
+    /// [`base_path`](Self::base_path). `"/"` is loginwith's home page.
+    pub fn path(&self, path: &str) -> String {
+        match (self.base_path.as_str(), path) {
+            // Mounted: the home page is `/auth`, as axum nests a router's `/` (`/auth/` is
+            // redirected there, see `app`).
+            (base, "/") if !base.is_empty() => base.to_owned(),
+            (base, path) => format!("{base}{path}"),
+        }
+    }
+
+    /// A `303 See Other` to one of loginwith's own paths (see [`path`](Self::path)).
+    pub fn redirect(&self, path: &str) -> axum::response::Redirect {
+        axum::response::Redirect::to(&self.path(path))
+    }
+
+    /// A `303 See Other` to a `return_to` target already checked, else loginwith's home.
+    pub fn redirect_to_target(&self, target: Option<&str>) -> axum::response::Redirect {
+        match target {
+            Some(target) => axum::response::Redirect::to(target),
+            None => self.redirect("/"),
+        }
+    }
+}
+
 impl AppState {
     /// The name people know for a provider id (for messages), or the id itself.
     pub fn provider_name(&self, id: &str) -> String {

@@ -1,0 +1,12 @@
+//! The values every layer shares: a person as a provider describes them, why a sign-in
+//! failed, and the clock of the time columns. Imports nothing from the crate, so that `web`,
+//! `auth`, `store` and the development provider may all use it and the arrows between them
+//! point one way (web → auth → store).
+
+mod clock;
+mod failure;
+mod profile;
+
+pub use clock::{millis, now_ms};
+pub use failure::FailureReason;
+pub use profile::Profile;

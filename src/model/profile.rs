@@ -1,0 +1,21 @@
+//! A person as a provider describes them.
+
+/// Who signed in, as the provider describes them. Never holds a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The provider's id for this person (for Facebook: app-scoped).
+    pub provider_user_id: String,
+    /// As the provider gives it: may carry markup or emoji, escaped wherever it is shown.
+    pub first_name: String,
+    /// Likewise; may be empty.
+    pub last_name: String,
+    /// Absent when the person declined it or has none; not an error.
+    pub email: Option<String>,
+    /// Whether the provider says it verified `email`. Facebook gives no such flag: false.
+    /// Never a reason to merge two people (see PROVIDERS.md, "Account linking"), unless the
+    /// provider's `link_by_verified_email` is turned on (`EmailLinking::WhenVerified`).
+    pub email_verified: bool,
+    /// The OpenID Connect issuer that vouches for `provider_user_id` (the ID token's `iss`),
+    /// kept with the identity; `None` for OAuth-only providers.
+    pub issuer: Option<String>,
+}

@@ -261,7 +261,8 @@ fn redirect_to_sign_in(settings: &WebSettings, headers: &HeaderMap) -> Option<Re
     let original = format!("{proto}://{host}{uri}");
     let rules = &settings.return_rules;
     let mut sign_in = rules.public_url.clone();
-    sign_in.set_path(&format!("{}/", settings.base_path));
+    // The home page, below server.public_url's path when loginwith is mounted there.
+    sign_in.set_path(&settings.path("/"));
     sign_in.set_query(None);
     match allowed_target(&original, rules) {
         Some(target) => {

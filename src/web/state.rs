@@ -3,7 +3,7 @@ use std::{sync::Arc, time::Duration};
 use ipnet::IpNet;
 use oauth2::ClientSecret;
 
-use super::{PublicOrigin, RateLimiter, return_to::ReturnRules};
+use super::{Chrome, PublicOrigin, RateLimiter, return_to::ReturnRules};
 use crate::{
     auth::{Exchanger, OperationEvents, Providers},
     shutdown::Shutdown,
@@ -58,6 +58,8 @@ pub struct WebSettings {
     pub hsts: bool,
     /// Where a finished sign-in may send the browser (`return_to`).
     pub return_rules: ReturnRules,
+    /// What every page shares: `[site]` and the mount path (`templates/base.html`).
+    pub chrome: Arc<Chrome>,
 }
 
 impl WebSettings {
@@ -87,6 +89,11 @@ impl WebSettings {
 }
 
 impl AppState {
+    /// The page chrome, for a page's `chrome` field.
+    pub fn chrome(&self) -> Arc<Chrome> {
+        self.settings.chrome.clone()
+    }
+
     /// The name people know for a provider id (for messages), or the id itself.
     pub fn provider_name(&self, id: &str) -> String {
         self.providers

@@ -90,5 +90,15 @@ if [ "${UPDATE_SCREENSHOTS:-}" = "1" ]; then
       cp "${shots[0]}" "$ROOT/docs/screenshots/$width-$page.png"
       echo "docs/screenshots/$width-$page.png"
     done
+    # A branded deployment ([site]; tests/11-brand): docs/screenshots/<width>-brand-<page>.png.
+    for page in home preloader signed-in error privacy; do
+      shots=("$E2E_DIR/artifacts/brand-$width/"[0-9][0-9]-"$page".png)
+      if [ ! -f "${shots[0]}" ]; then
+        echo "error: no branded $page screenshot at $width width in e2e/artifacts/brand-$width/" >&2
+        exit 1
+      fi
+      cp "${shots[0]}" "$ROOT/docs/screenshots/$width-brand-$page.png"
+      echo "docs/screenshots/$width-brand-$page.png"
+    done
   done
 fi

@@ -235,7 +235,7 @@ fn floor2(ratio: f64) -> String {
 fn is_email(text: &str) -> bool {
     text.len() <= 254
         && !text.chars().any(|c| c.is_whitespace() || c.is_control())
-        && !text.contains(['<', '>', '"', '\'', '\\', ',', ';'])
+        && !text.contains(['<', '>', '"', '\'', '\\', ',', ';', '?', '&', '%'])
         && text.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && domain.contains('.')

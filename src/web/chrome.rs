@@ -108,12 +108,13 @@ impl Chrome {
             .privacy_policy_url
             .as_ref()
             .map_or_else(|| format!("{base}/privacy"), Url::to_string);
+        // Origins serialise as ASCII (IDNA, no spaces or controls), so this is a valid header
+        // value; were it not, the pages would get a policy stricter than needed, never a
+        // looser one.
         let csp = HeaderValue::from_str(&content_security_policy(&img_sources, &style_sources))
-            // Origins serialise as ASCII (IDNA, no spaces or controls): a valid header value.
-            .unwrap_or_else(|_| {
-                HeaderValue::from_str(&content_security_policy("", ""))
-                    .unwrap_or(HeaderValue::from_static("default-src 'none'"))
-            });
+            .unwrap_or(HeaderValue::from_static(
+                "default-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'",
+            ));
         Self {
             name: brand.name.clone(),
             logo_src,

@@ -1,11 +1,10 @@
+use std::sync::Arc;
+
 use axum::{
+    extract::State,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-
-use std::sync::Arc;
-
-use axum::extract::State;
 
 use super::pages::{Chrome, Page, ProblemPage};
 use crate::store::StoreError;

@@ -456,10 +456,8 @@ mod tests {
             {
                 found.push(value.to_owned());
             }
-            if name == "content" {
-                if let Some((_, url)) = value.split_once("url=") {
-                    found.push(url.to_owned());
-                }
+            if let ("content", Some((_, url))) = (name, value.split_once("url=")) {
+                found.push(url.to_owned());
             }
             rest = &rest[value_start + len + 1..];
         }

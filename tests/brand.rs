@@ -458,6 +458,14 @@ async fn a_privacy_policy_url_replaces_the_page() {
         attribute(&home, ">Privacy</a>", "href"),
         "https://acme.example/legal/privacy?x=1&#38;y=2"
     );
+    // `check` and the start-up lines name it as the one to register at Facebook.
+    assert!(
+        env.config.registrations().contains(
+            &"facebook: Privacy Policy URL https://acme.example/legal/privacy?x=1&y=2".to_owned()
+        ),
+        "{:?}",
+        env.config.registrations()
+    );
     // Still not a page for other methods.
     let response = browser.post_form("/privacy", &[]).await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);

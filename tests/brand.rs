@@ -491,3 +491,153 @@ async fn problem_pages_keep_their_status_and_headers_with_the_brand() {
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_branded("413", &response.text().await.unwrap());
 }
+
+/// Every URL a page holds: `href`, `src` and `action`, a refresh's `url=`, and the
+/// `data-…-url` attributes the preloader's script follows (attribute values as written,
+/// `&#38;` and all, which no path of ours holds).
+fn urls_in(html: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find("=\"") {
+        let name_start = rest[..at]
+            .rfind(|c: char| c.is_whitespace())
+            .map_or(0, |i| i + 1);
+        let name = &rest[name_start..at];
+        let value_start = at + 2;
+        let Some(len) = rest[value_start..].find('"') else {
+            break;
+        };
+        let value = &rest[value_start..value_start + len];
+        if matches!(name, "href" | "src" | "action")
+            || (name.starts_with("data-") && name.ends_with("-url"))
+        {
+            found.push((name.to_owned(), value.to_owned()));
+        }
+        if let ("content", Some((_, url))) = (name, value.split_once("url=")) {
+            found.push(("refresh".to_owned(), url.to_owned()));
+        }
+        rest = &rest[value_start + len + 1..];
+    }
+    found
+}
+
+/// Mounted below `/auth`, a whole branded sign-in through the built-in development provider:
+/// every URL of every page (the development provider's consent page included) stays below
+/// `/auth`, and every picture, stylesheet, script and link there answers.
+#[tokio::test]
+async fn mounted_below_a_path_no_link_of_any_page_escapes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let logo = dir.path().join("logo.png");
+    std::fs::write(&logo, PNG).unwrap();
+    let css = dir.path().join("brand.css");
+    std::fs::write(&css, "h1 { letter-spacing: 0; }").unwrap();
+    let (logo, css) = (logo.display().to_string(), css.display().to_string());
+    let env = TestEnv::start_with(move |f| {
+        let public = f
+            .find_value("server.public_url")
+            .ok()
+            .and_then(|v| v.into_string())
+            .expect("the harness sets server.public_url");
+        f.merge(("server.public_url", format!("{public}/auth")))
+            // The built-in development provider: mounted below /auth with the rest.
+            .merge(("providers.facebook.client_id", ""))
+            .merge(("providers.facebook.client_secret", ""))
+            .merge(("providers.facebook.issuer", ""))
+            .merge(("dev_provider.enabled", true))
+            .merge(("dev_provider.latency_ms", 400))
+            .merge(("site.name", "Acme Books"))
+            .merge(("site.logo", logo))
+            .merge(("site.stylesheet", css))
+            .merge(("site.accent_color", "#6b3fa0"))
+            .merge(("site.contact_email", "privacy@acme.example"))
+    })
+    .await;
+    let root = env.app_url.clone();
+    let browser = common::Browser::new(&format!("{root}/auth"));
+    // (page, attribute, URL resolved on the page's address)
+    let mut seen: Vec<(String, String, String)> = Vec::new();
+    // Checks a page's URLs and keeps the ones to fetch.
+    let check = |what: &str, html: &str, seen: &mut Vec<(String, String, String)>| {
+        let urls = urls_in(html);
+        // At least the icon, the stylesheet and a form or link.
+        assert!(urls.len() >= 3, "{what}: {urls:?}");
+        for (attribute, url) in urls {
+            if url.starts_with("mailto:") {
+                continue;
+            }
+            // The development provider's pages link relatively (`../../../static/…`).
+            let absolute = url::Url::parse(&format!("{root}{what}"))
+                .unwrap()
+                .join(&url)
+                .unwrap();
+            assert!(
+                absolute.as_str() == format!("{root}/auth")
+                    || absolute.as_str().starts_with(&format!("{root}/auth/")),
+                "{what}: {url:?} leaves /auth ({absolute})"
+            );
+            seen.push((what.to_owned(), attribute, absolute.to_string()));
+        }
+    };
+
+    for path in ["", "/privacy", "/error", "/no-such-page"] {
+        let (_, html) = browser.text(path).await;
+        check(&format!("/auth{path}"), &html, &mut seen);
+    }
+    // Signing in below /auth, through the development provider's consent page.
+    let response = browser.get("/authorize/facebook").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let dialog = url::Url::parse(location(&response)).unwrap();
+    assert_eq!(dialog.path(), "/auth/dev/facebook/dialog/oauth");
+    let (status, consent) = browser.text(dialog.as_str()).await;
+    assert_eq!(status, StatusCode::OK);
+    check(
+        &format!("{}?{}", dialog.path(), dialog.query().unwrap_or_default()),
+        &consent,
+        &mut seen,
+    );
+    let callback = browser.consent(&dialog, ADA, "allow").await;
+    let response = browser.get(&callback).await;
+    assert_eq!(location(&response), "/auth/preloader");
+    let (status, preloader) = browser.text("/preloader").await;
+    assert_eq!(status, StatusCode::OK, "still pending: {preloader}");
+    check("/auth/preloader", &preloader, &mut seen);
+    assert_eq!(browser.wait_status().await, "ok");
+    let response = browser.get("/success").await;
+    assert_eq!(location(&response), "/auth");
+    for path in ["", "/account", "/account/delete"] {
+        let (status, html) = browser.text(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        check(&format!("/auth{path} signed in"), &html, &mut seen);
+    }
+
+    // Everything linked answers, below /auth: pictures, stylesheets, scripts, pages. Not
+    // the sign-in buttons (each starts a sign-in), the forms (they post), nor the status
+    // the preloader polls (404 once nothing is in progress, as it should).
+    let mut fetched = 0;
+    for (page, attribute, url) in &seen {
+        if attribute == "action" || url.contains("/authorize/") || url.ends_with("/get-status") {
+            continue;
+        }
+        let response = browser.get(url).await;
+        assert!(
+            response.status().is_success() || response.status().is_redirection(),
+            "{page}: {url}: {}",
+            response.status()
+        );
+        fetched += 1;
+    }
+    assert!(fetched > 40, "{fetched}");
+    for file in [
+        "/auth/static/site/logo.png?v=",
+        "/auth/static/site/accent.css?v=",
+        "/auth/static/site/style.css?v=",
+        "/auth/static/css/app.css?v=",
+        "/auth/static/js/fragment.js?v=",
+        "/auth/static/js/preloader.js?v=",
+    ] {
+        assert!(
+            seen.iter().any(|(_, _, url)| url.contains(file)),
+            "{file} never linked"
+        );
+    }
+}

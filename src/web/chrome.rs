@@ -136,7 +136,8 @@ impl Chrome {
     }
 
     /// A path of this app as a link: `href("/account")` is `{base}/account`; the root is
-    /// `{base}` itself when mounted below a path, `/` otherwise.
+    /// `{base}` itself when mounted below a path, `/` otherwise (axum nests a router's `/` at
+    /// `{base}`; `{base}/` is redirected there). Redirects use it too (`WebSettings::path`).
     pub fn href(&self, path: &str) -> String {
         if path == "/" && !self.base.is_empty() {
             return self.base.clone();

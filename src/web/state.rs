@@ -65,13 +65,9 @@ pub struct WebSettings {
 impl WebSettings {
     /// One of loginwith's own paths (`"/preloader"`) as the browser must ask for it: below
     /// [`base_path`](Self::base_path). `"/"` is loginwith's home page.
+    /// The same rule as the pages' links ([`Chrome::href`]), so redirects and links agree.
     pub fn path(&self, path: &str) -> String {
-        match (self.base_path.as_str(), path) {
-            // Mounted: the home page is `/auth`, as axum nests a router's `/` (`/auth/` is
-            // redirected there, see `app`).
-            (base, "/") if !base.is_empty() => base.to_owned(),
-            (base, path) => format!("{base}{path}"),
-        }
+        self.chrome.href(path)
     }
 
     /// A `303 See Other` to one of loginwith's own paths (see [`path`](Self::path)).

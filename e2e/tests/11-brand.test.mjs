@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, startApp } from '../lib/app.mjs';
 import { DESKTOP, PHONE, launchBrowser, scenario } from '../lib/browser.mjs';
 import { describe, seriousViolations } from '../lib/axe.mjs';
 import { DIALOG, continueButton, expectErrorPage, expectPreloader, expectSignedIn, openConsent, PRELOADER } from '../lib/flow.mjs';
@@ -192,5 +193,62 @@ test('without JavaScript "#_=_" stays on the first preloader and is gone once si
     await expectSignedIn(page, 'Ada');
     assert.equal(page.url(), ctx.url('/'));
     await ctx.shot(page, 'signed-in');
+  });
+});
+
+test('mounted below /auth: every request of a branded sign-in stays below it, scripts included', async () => {
+  // loginwith mounted below a path: public_url names it, and the server is ready when
+  // /auth answers (/ is not loginwith's then).
+  const start = async (config, options) => {
+    const port = await freePort();
+    return startApp(
+      { ...config, 'server.public_url': `http://127.0.0.1:${port}/auth` },
+      { ...options, port, readyPath: '/auth' },
+    );
+  };
+  const config = brandConfig({ 'dev_provider.latency_ms': 1500 });
+  await scenario(browser, 'brand-mounted', { config, start }, async (ctx) => {
+    const page = await ctx.context.newPage();
+    const origin = new URL(ctx.url('/')).origin;
+    const outside = [];
+    let statusPolls = 0;
+    page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.origin !== origin) return;
+      if (!url.pathname.startsWith('/auth/') && url.pathname !== '/auth') outside.push(request.url());
+      if (url.pathname === '/auth/get-status') statusPolls += 1;
+    });
+    await page.goto(ctx.url('/auth'));
+    await continueButton(page).waitFor();
+    assert.equal(await page.locator('header .brand').getAttribute('href'), '/auth');
+    assert.ok(await page.locator('header .brand img').evaluate((img) => img.complete && img.naturalWidth > 0), 'the logo loads below /auth');
+    assert.equal(
+      await page.getByRole('heading', { level: 1, name: 'Sign in' }).evaluate((el) => getComputedStyle(el).fontSize), '26px',
+      'app.css is applied below /auth',
+    );
+    await ctx.shot(page, 'home');
+    await continueButton(page).click();
+    await page.waitForURL((url) => url.pathname === '/auth/dev/facebook/dialog/oauth');
+    await page.getByRole('button', { name: 'Allow' }).waitFor();
+    assert.equal(
+      await page.getByRole('button', { name: 'Allow' }).evaluate((el) => getComputedStyle(el).backgroundColor), 'rgb(24, 119, 242)',
+      "the development provider's consent page is styled below /auth",
+    );
+    await ctx.shot(page, 'consent');
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await page.waitForURL((url) => url.pathname === '/auth/preloader');
+    await page.locator('#status').waitFor();
+    await ctx.shot(page, 'preloader');
+    // The preloader's script asks /auth/get-status and then goes to /auth/success.
+    await page.waitForURL((url) => url.pathname === '/auth');
+    await page.getByRole('heading', { level: 1, name: 'Hi, Ada!' }).waitFor();
+    assert.equal(await address(page), ctx.url('/auth'), 'signed in on /auth, no fragment');
+    assert.ok(statusPolls >= 1, `the preloader polled /auth/get-status (${statusPolls})`);
+    await ctx.shot(page, 'signed-in');
+    await page.locator('footer').getByRole('link', { name: 'Privacy' }).click();
+    await page.waitForURL((url) => url.pathname === '/auth/privacy');
+    assert.equal(await page.getByRole('link', { name: 'Delete my account' }).getAttribute('href'), '/auth/account/delete');
+    await ctx.shot(page, 'privacy');
+    assert.deepEqual(outside, [], 'requests outside /auth');
   });
 });

@@ -41,7 +41,9 @@ pub struct SiteConfig {
 /// A picture or stylesheet: somewhere on the web, or the bytes of a file read at start-up.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Resource {
+    /// Linked as it is; its origin joins the Content-Security-Policy when it is another's.
     Url(Url),
+    /// Served by the app under a versioned URL.
     File(LoadedFile),
 }
 
@@ -50,6 +52,7 @@ pub enum Resource {
 pub struct LoadedFile {
     /// The extension it is served under (`svg`, `png`, `css`, …): it chooses the type.
     pub extension: &'static str,
+    /// The whole file, as read at start-up.
     pub bytes: Arc<[u8]>,
 }
 
@@ -67,7 +70,9 @@ impl fmt::Debug for Resource {
 pub struct Rgb(pub [u8; 3]);
 
 impl Rgb {
+    /// The buttons' text.
     pub const WHITE: Self = Self([255, 255, 255]);
+    /// What darker shades are mixed towards.
     pub const BLACK: Self = Self([0, 0, 0]);
 
     /// `#rrggbb` (either case); nothing else, so a typo never becomes another colour.
@@ -114,6 +119,7 @@ impl Rgb {
         Self(out)
     }
 
+    /// `#rrggbb`, lowercase.
     pub fn hex(self) -> String {
         let [r, g, b] = self.0;
         format!("#{r:02x}{g:02x}{b:02x}")
@@ -123,11 +129,17 @@ impl Rgb {
 /// `[site]` checked and loaded: what the pages are built from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Brand {
+    /// `site.name` trimmed, or [`DEFAULT_NAME`].
     pub name: String,
+    /// `site.logo`; `None`: loginwith's own.
     pub logo: Option<Resource>,
+    /// `site.accent_color`, known to give white text at least [`MIN_CONTRAST`].
     pub accent: Option<Rgb>,
+    /// `site.stylesheet`.
     pub stylesheet: Option<Resource>,
+    /// `site.contact_email`.
     pub contact_email: Option<String>,
+    /// `site.privacy_policy_url`: `/privacy` redirects there.
     pub privacy_policy_url: Option<Url>,
 }
 

@@ -1,9 +1,12 @@
+use std::sync::Arc;
+
 use axum::{
+    extract::State,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 
-use super::pages::{Page, ProblemPage};
+use super::pages::{Chrome, Page, ProblemPage};
 use crate::store::StoreError;
 
 /// Everything a handler can fail with. Each variant becomes a page with a proper status
@@ -92,12 +95,7 @@ impl IntoResponse for AppError {
                 )
             }
         };
-        let mut response = ProblemPage {
-            status: status.as_u16(),
-            title,
-            message,
-        }
-        .into_page(status);
+        let mut response = problem_response(status, title.to_owned(), message.to_owned());
         if let Self::TooManyRequests { retry_after_secs } = self {
             response
                 .headers_mut()
@@ -114,14 +112,55 @@ fn unavailable(display_name: &str) -> Response {
     let message = format!(
         "We cannot reach {display_name} at the moment, so signing in with it is not possible right now. Please try again in a few minutes, or choose another way to sign in."
     );
-    let mut response = ProblemPage {
-        status: status.as_u16(),
-        title: &title,
-        message: &message,
-    }
-    .into_page(status);
+    let mut response = problem_response(status, title, message);
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     response
+}
+
+/// A problem page waiting for the page chrome: the status and headers are final, the words
+/// ride in an extension, and [`render_problems`] draws the page. An error can arise where no
+/// state is at hand (an extractor, a fallback, a layer), so it is drawn in one place that
+/// holds the chrome.
+#[derive(Clone)]
+struct UnrenderedProblem {
+    title: String,
+    message: String,
+}
+
+fn problem_response(status: StatusCode, title: String, message: String) -> Response {
+    let mut response = status.into_response();
+    response
+        .extensions_mut()
+        .insert(UnrenderedProblem { title, message });
+    response
+}
+
+/// Draws every problem page with the site's chrome (see [`problem_response`]). Laid outside
+/// the size limits, so that their 413 and 431 answers are drawn too.
+pub async fn render_problems(
+    State(chrome): State<Arc<Chrome>>,
+    mut response: Response,
+) -> Response {
+    let Some(problem) = response.extensions_mut().remove::<UnrenderedProblem>() else {
+        return response;
+    };
+    let status = response.status();
+    let page = ProblemPage {
+        chrome,
+        status: status.as_u16(),
+        title: &problem.title,
+        message: &problem.message,
+    }
+    .into_page(status);
+    let (mut parts, _) = response.into_parts();
+    let (page_parts, body) = page.into_parts();
+    // The page's own status (a template that failed to render is a 500) and content type;
+    // every other header (Allow, Retry-After) stays.
+    parts.status = page_parts.status;
+    for (name, value) in &page_parts.headers {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    Response::from_parts(parts, body)
 }

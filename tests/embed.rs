@@ -69,6 +69,10 @@ async fn the_example_site_signs_people_in_below_auth_and_comes_back_to_the_dashb
     let (status, page) = browser.text(&format!("{site}{sign_in}")).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let button = "/auth/authorize/facebook?return_to=%2Fdashboard";
+    assert!(
+        page.contains(&format!("href=\"{}\"", button.replace('&', "&amp;"))),
+        "{page}"
+    );
 
     // The development provider lives below /auth too, and sends the browser back to the
     // redirect URI below /auth.
@@ -89,6 +93,9 @@ async fn the_example_site_signs_people_in_below_auth_and_comes_back_to_the_dashb
     let response = browser.get(&callback).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/auth/preloader");
+    let (status, preloader) = browser.text("/preloader").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(preloader.contains("/auth/static/"), "{preloader}");
     assert_eq!(browser.wait_status().await, "ok");
     let response = browser.get("/success").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);

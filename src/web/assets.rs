@@ -120,6 +120,8 @@ impl Asset {
         &self.url
     }
 
+    /// The content (the tests read a generated file through it).
+    #[cfg(test)]
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }

@@ -33,7 +33,18 @@ if [ ! -x "$CHROMIUM" ]; then
 fi
 "$CHROMIUM" --version 2>/dev/null || { echo "error: $CHROMIUM does not run" >&2; exit 1; }
 
-echo "== nginx and openssl (tests/09-production-behind-nginx, tests/11-forward-auth-nginx)"
+echo "== colour emoji font (tests/11-brand shows a site name with an emoji)"
+# Without it Chromium draws the emoji as an empty box in the screenshots.
+if ! fc-list 2>/dev/null | grep -qi 'emoji'; then
+  echo "no emoji font: installing Debian's fonts-noto-color-emoji"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! as_root apt-get install -y fonts-noto-color-emoji; then
+    as_root apt-get update
+    as_root apt-get install -y fonts-noto-color-emoji
+  fi
+fi
+
+echo "== nginx and openssl (tests/09-production-behind-nginx, tests/12-forward-auth-nginx)"
 # Debian's nginx installs to /usr/sbin, which is not on every PATH.
 missing=()
 [ -x "${NGINX_PATH:-/usr/sbin/nginx}" ] || missing+=(nginx)
@@ -89,6 +100,16 @@ if [ "${UPDATE_SCREENSHOTS:-}" = "1" ]; then
       fi
       cp "${shots[0]}" "$ROOT/docs/screenshots/$width-$page.png"
       echo "docs/screenshots/$width-$page.png"
+    done
+    # A branded deployment ([site]; tests/11-brand): docs/screenshots/<width>-brand-<page>.png.
+    for page in home preloader signed-in error privacy; do
+      shots=("$E2E_DIR/artifacts/brand-$width/"[0-9][0-9]-"$page".png)
+      if [ ! -f "${shots[0]}" ]; then
+        echo "error: no branded $page screenshot at $width width in e2e/artifacts/brand-$width/" >&2
+        exit 1
+      fi
+      cp "${shots[0]}" "$ROOT/docs/screenshots/$width-brand-$page.png"
+      echo "docs/screenshots/$width-brand-$page.png"
     done
   done
 fi

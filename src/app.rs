@@ -36,8 +36,8 @@ const DEV_CLIENT_ID: &str = "loginwith-dev-app";
 const DEV_OIDC_NAME: &str = "dev-oidc";
 const DEV_OIDC_DISPLAY_NAME: &str = "Dev OpenID";
 const DEV_OIDC_CLIENT_ID: &str = "loginwith-dev-oidc";
-/// Finished operations are kept this long, then deleted.
-const FINISHED_OPERATION_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Finished operations are kept this long, then deleted (the privacy page says so).
+pub(crate) const FINISHED_OPERATION_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// After the announcement listener loses its connection, it tries again this much later.
 const LISTENER_RETRY: Duration = Duration::from_secs(1);
 /// How often the rate limiters drop the addresses they no longer need.
@@ -224,6 +224,10 @@ impl App {
                 hosts: config.gateway.allowed_hosts(),
                 allow_http: config.environment == Environment::Development,
             },
+            chrome: Arc::new(web::Chrome::new(
+                &config.brand,
+                config.server.public_url.path(),
+            )),
         });
         let auth_limiter =
             Arc::new(RateLimiter::new(limits.auth_per_minute, limits.auth_burst).named("auth"));

@@ -872,6 +872,7 @@ fn registrations_list_each_enabled_provider() {
             "facebook: Valid OAuth Redirect URI https://login.example.com/callback/facebook",
             "facebook: Deauthorize callback URL https://login.example.com/facebook/deauthorize",
             "facebook: Data Deletion Request URL https://login.example.com/facebook/data-deletion",
+            "facebook: Privacy Policy URL https://login.example.com/privacy",
             "github: Authorization callback URL https://login.example.com/callback/github",
             "corp: Redirect URI https://login.example.com/callback/corp",
         ]

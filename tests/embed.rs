@@ -68,7 +68,12 @@ async fn the_example_site_signs_people_in_below_auth_and_comes_back_to_the_dashb
     // The sign-in page below /auth, with its button below /auth.
     let (status, page) = browser.text(&format!("{site}{sign_in}")).await;
     assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("href=\"/auth/static/"), "{page}");
     let button = "/auth/authorize/facebook?return_to=%2Fdashboard";
+    assert!(
+        page.contains(&format!("href=\"{}\"", button.replace('&', "&amp;"))),
+        "{page}"
+    );
 
     // The development provider lives below /auth too, and sends the browser back to the
     // redirect URI below /auth.
@@ -89,6 +94,16 @@ async fn the_example_site_signs_people_in_below_auth_and_comes_back_to_the_dashb
     let response = browser.get(&callback).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/auth/preloader");
+    // The preloader, or (the exchange already over) a redirect to /success below /auth.
+    let response = browser.get("/preloader").await;
+    match response.status() {
+        StatusCode::OK => {
+            let preloader = response.text().await.unwrap();
+            assert!(preloader.contains("/auth/static/"), "{preloader}");
+        }
+        StatusCode::SEE_OTHER => assert_eq!(location(&response), "/auth/success"),
+        other => panic!("the preloader answered {other}"),
+    }
     assert_eq!(browser.wait_status().await, "ok");
     let response = browser.get("/success").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);

@@ -52,9 +52,10 @@ process.on('exit', () => {
  * probe sends, for an app whose public URL is not its listening address (behind a proxy);
  * `port` is the loopback port to listen on, for a scenario whose providers must know the
  * app's redirect URIs before it starts (a port taken meanwhile is then the caller's to retry:
- * the error has `portTaken`). Returns `{ url, port, dir, log(), stop() }`.
+ * the error has `portTaken`); `readyPath` is the page the readiness probe asks for (default
+ * `/`; `/auth` for an app mounted there). Returns `{ url, port, dir, log(), stop() }`.
  */
-export async function startApp(config = {}, { logFile, env: extraEnv = {}, readyHost, port } = {}) {
+export async function startApp(config = {}, { logFile, env: extraEnv = {}, readyHost, port, readyPath = '/' } = {}) {
   const bin = binaryPath();
   if (!existsSync(bin)) {
     throw new Error(`loginwith binary not found at ${bin}: run \`cargo build\` in ${REPO_ROOT} or set LOGINWITH_BIN`);
@@ -62,7 +63,7 @@ export async function startApp(config = {}, { logFile, env: extraEnv = {}, ready
   let lastError;
   for (let attempt = 0; attempt < 3; attempt += 1) {
     try {
-      return await startOnce(bin, config, { logFile, extraEnv, readyHost, port });
+      return await startOnce(bin, config, { logFile, extraEnv, readyHost, port, readyPath });
     } catch (error) {
       lastError = error;
       if (!error.portTaken || port) throw error;
@@ -71,10 +72,10 @@ export async function startApp(config = {}, { logFile, env: extraEnv = {}, ready
   throw lastError;
 }
 
-/** GET / on `url` with `Host: host`; resolves to the status (fetch cannot set Host). */
-function probe(url, host) {
+/** GET `readyPath` on `url` with `Host: host`; resolves to the status (fetch cannot set Host). */
+function probe(url, host, readyPath) {
   return new Promise((resolve, reject) => {
-    const request = http.get(`${url}/`, { headers: { host }, timeout: 1000 }, (response) => {
+    const request = http.get(`${url}${readyPath}`, { headers: { host }, timeout: 1000 }, (response) => {
       response.resume();
       resolve(response.statusCode);
     });
@@ -83,7 +84,7 @@ function probe(url, host) {
   });
 }
 
-async function startOnce(bin, config, { logFile, extraEnv, readyHost, port: fixedPort }) {
+async function startOnce(bin, config, { logFile, extraEnv, readyHost, port: fixedPort, readyPath }) {
   const port = fixedPort ?? await freePort();
   const url = `http://127.0.0.1:${port}`;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'loginwith-e2e-'));
@@ -138,7 +139,7 @@ async function startOnce(bin, config, { logFile, extraEnv, readyHost, port: fixe
     await rm(dir, { recursive: true, force: true });
   };
 
-  // Ready when GET / answers 200; fail at once if the process dies, or at the deadline.
+  // Ready when GET `readyPath` answers 200; fail at once if the process dies, or at the deadline.
   const deadline = Date.now() + READY_DEADLINE_MS;
   for (;;) {
     if (exited) {
@@ -149,15 +150,15 @@ async function startOnce(bin, config, { logFile, extraEnv, readyHost, port: fixe
     }
     try {
       const status = readyHost
-        ? await probe(url, readyHost)
-        : (await fetch(`${url}/`, { redirect: 'manual', signal: AbortSignal.timeout(1000) })).status;
+        ? await probe(url, readyHost, readyPath)
+        : (await fetch(`${url}${readyPath}`, { redirect: 'manual', signal: AbortSignal.timeout(1000) })).status;
       if (status === 200) break;
     } catch {
       // Not listening yet.
     }
     if (Date.now() > deadline) {
       await cleanup();
-      throw new Error(`loginwith did not answer 200 on ${url}/ within ${READY_DEADLINE_MS} ms:\n${output}`);
+      throw new Error(`loginwith did not answer 200 on ${url}${readyPath} within ${READY_DEADLINE_MS} ms:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

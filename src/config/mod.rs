@@ -13,6 +13,7 @@ mod problems;
 mod providers;
 mod raw_env;
 mod report;
+mod site;
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -37,6 +38,10 @@ pub use providers::{
 };
 pub use raw_env::RawEnv;
 pub use report::{DEV_PROVIDER_PATH, DatabaseLocation};
+pub use site::{
+    Brand, DEFAULT_NAME, LOGO_MAX_BYTES, LoadedFile, MIN_CONTRAST, Resource, Rgb,
+    STYLESHEET_MAX_BYTES, SiteConfig,
+};
 
 const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 const PRODUCTION_TOML: &str = include_str!("../../config/production.toml");
@@ -95,9 +100,14 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[gateway]`: where a sign-in may return to.
     pub gateway: GatewayConfig,
+    /// `[site]`: the deployment's own name, logo, colours and privacy contact.
+    pub site: SiteConfig,
     /// Which defaults and rules applied (`LOGINWITH_ENV`).
     #[serde(skip, default = "development")]
     pub environment: Environment,
+    /// `site` checked, with its files read: filled by [`Config::from_figment`].
+    #[serde(skip)]
+    pub brand: Brand,
 }
 
 fn development() -> Environment {
@@ -363,7 +373,12 @@ impl Config {
             problems: problems::from_figment_error(&figment, e),
         })?;
         config.environment = environment;
-        let problems = config.problems();
+        let mut problems = config.problems();
+        // Reads the logo and stylesheet files: once, here, for `serve` and `check` alike.
+        match config.site.load(environment == Environment::Development) {
+            Ok(brand) => config.brand = brand,
+            Err(site) => problems.extend(site),
+        }
         if problems.is_empty() {
             Ok(config)
         } else {

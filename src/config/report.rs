@@ -136,6 +136,14 @@ impl Config {
                         lines.push(format!(
                             "{name}: Data Deletion Request URL {public}/facebook/data-deletion"
                         ));
+                        // Asked for before the app goes Live: the built-in page, or the
+                        // site's own policy.
+                        let privacy = self
+                            .brand
+                            .privacy_policy_url
+                            .as_ref()
+                            .map_or_else(|| format!("{public}/privacy"), |url| url.to_string());
+                        lines.push(format!("{name}: Privacy Policy URL {privacy}"));
                     }
                 }
                 Some(ProviderKind::Github) => {

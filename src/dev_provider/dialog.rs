@@ -73,6 +73,21 @@ struct Decision {
     preset: Option<String>,
 }
 
+/// From either page of the dialog, `{dev}/dialog/oauth` or `{dev}{OIDC_PATH}/authorize` (`{dev}`
+/// being `{base}/dev/facebook`), three segments up is loginwith's root below its mount path,
+/// where `static/` is. Relative, because the dialog knows neither the mount path nor, run on
+/// its own as `examples/facebook_stand_in`, any app at all.
+const TO_APP_ROOT: &str = "../../../";
+
+/// The URL of a file under `static/` for the dialog's pages (`templates/dev/`), below the
+/// mount path wherever loginwith is mounted.
+pub(crate) fn asset(path: &str) -> String {
+    format!(
+        "{TO_APP_ROOT}{}",
+        crate::web::assets::url(path).trim_start_matches('/')
+    )
+}
+
 /// Ready-made people: one with an email, one with another, one without (phone-only).
 const PRESETS: [(&str, &str, &str, &str); 3] = [
     ("ada", "Ada", "Lovelace", "ada@example.com"),
@@ -294,5 +309,32 @@ fn render(status: StatusCode, html: Result<String, askama::Error>) -> Response {
             response
         }
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use url::Url;
+
+    use super::asset;
+    use crate::{config::DEV_PROVIDER_PATH, dev_provider::OIDC_PATH};
+
+    #[test]
+    fn the_dialogs_assets_resolve_below_the_mount_path() {
+        for base in ["", "/auth", "/a/b"] {
+            for page in ["/dialog/oauth", &format!("{OIDC_PATH}/authorize")] {
+                let url = format!("http://h.example{base}{DEV_PROVIDER_PATH}{page}?client_id=x");
+                let resolved = Url::parse(&url)
+                    .unwrap()
+                    .join(&asset("css/app.css"))
+                    .unwrap();
+                assert!(
+                    resolved
+                        .as_str()
+                        .starts_with(&format!("http://h.example{base}/static/css/app.css?v=")),
+                    "{url}: {resolved}"
+                );
+            }
+        }
     }
 }

@@ -34,6 +34,7 @@ pub async fn confirm(
         }
     }
     Ok(DeleteAccountPage {
+        chrome: app.chrome(),
         csrf_token,
         several: names.len() > 1,
         accounts: accounts_phrase(&names),
@@ -42,7 +43,7 @@ pub async fn confirm(
 }
 
 /// "Facebook", "Facebook and GitHub", "Facebook, GitHub and Acme SSO".
-fn accounts_phrase(names: &[String]) -> String {
+pub(super) fn accounts_phrase(names: &[String]) -> String {
     match names {
         [] => String::new(),
         [one] => one.clone(),

@@ -10,12 +10,14 @@
 use std::{borrow::Cow, sync::LazyLock};
 
 use axum::{
+    body::Bytes,
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
 use sha2::{Digest, Sha256};
 
-use super::AppError;
+use super::{AppError, AppState};
 
 /// Where the files are served.
 const PREFIX: &str = "/static/";
@@ -24,8 +26,12 @@ const PREFIX: &str = "/static/";
 /// rust-embed for this handful: no dependency, and the same bytes in debug and release builds
 /// (rust-embed reads the folder from disk in debug builds unless told otherwise). A unit test
 /// below fails when this list and the folder disagree.
-const FILES: [(&str, &[u8]); 8] = [
+const FILES: [(&str, &[u8]); 9] = [
     ("css/app.css", include_bytes!("../../static/css/app.css")),
+    (
+        "js/fragment.js",
+        include_bytes!("../../static/js/fragment.js"),
+    ),
     (
         "js/preloader.js",
         include_bytes!("../../static/js/preloader.js"),
@@ -61,10 +67,12 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// For any other request: an hour, as before versioned URLs.
 const SHORT: &str = "public, max-age=3600";
 
-/// One embedded file with what is computed from it once, at first use.
-struct Asset {
-    path: &'static str,
-    bytes: &'static [u8],
+/// One file served under [`PREFIX`] with what is computed from it once: an embedded file
+/// (at first use), or a file of `[site]` (at start-up, by [`super::chrome::Chrome`]).
+#[derive(Debug)]
+pub struct Asset {
+    path: Cow<'static, str>,
+    bytes: Bytes,
     content_type: HeaderValue,
     /// Hex SHA-256 of the content: the `ETag`'s opaque part.
     hash: String,
@@ -77,20 +85,21 @@ struct Asset {
 static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
     FILES
         .iter()
-        .map(|&(path, bytes)| Asset::new(path, bytes))
+        .map(|&(path, bytes)| Asset::new(path, Bytes::from_static(bytes)))
         .collect()
 });
 
 impl Asset {
-    fn new(path: &'static str, bytes: &'static [u8]) -> Self {
-        let hash = hex::encode(Sha256::digest(bytes));
+    pub fn new(path: impl Into<Cow<'static, str>>, bytes: Bytes) -> Self {
+        let path = path.into();
+        let hash = hex::encode(Sha256::digest(&bytes));
         let etag = HeaderValue::from_str(&format!("\"{hash}\""))
             .expect("hex digits in quotes are a valid header value");
         let url = format!("{PREFIX}{path}?v={}", &hash[..VERSION_LEN]);
         Self {
+            content_type: content_type(&path),
             path,
             bytes,
-            content_type: content_type(path),
             hash,
             etag,
             url,
@@ -100,26 +109,56 @@ impl Asset {
     fn version(&self) -> &str {
         &self.hash[..VERSION_LEN]
     }
+
+    /// Its path below `/static/` (`css/app.css`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// `/static/<path>?v=<version>`, without the mount path.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The content (the tests read a generated file through it).
+    #[cfg(test)]
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The `Content-Type` it is served with.
+    pub fn content_type_str(&self) -> &'static str {
+        content_type_name(&self.path)
+    }
 }
 
 /// Declared UTF-8 for text, so that a browser never guesses.
 fn content_type(path: &str) -> HeaderValue {
-    let kind = match path.rsplit_once('.').map(|(_, extension)| extension) {
+    HeaderValue::from_static(content_type_name(path))
+}
+
+fn content_type_name(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, extension)| extension) {
         Some("css") => "text/css; charset=utf-8",
         Some("js") => "text/javascript; charset=utf-8",
         Some("svg") => "image/svg+xml",
+        // The pictures `site.logo` may be.
+        Some("png") => "image/png",
+        Some("jpg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
         _ => "application/octet-stream",
-    };
-    HeaderValue::from_static(kind)
+    }
 }
 
 fn find(path: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|asset| asset.path == path)
 }
 
-/// The versioned URL of the file at `path` below `static/` (e.g. `css/app.css`), for
-/// templates: `{{ crate::web::assets::url("css/app.css") }}`. A name that is not embedded
-/// gets its plain URL, which answers 404; a unit test checks every name the templates use.
+/// The versioned URL of the file at `path` below `static/` (e.g. `css/app.css`), without the
+/// mount path: templates use [`super::chrome::Chrome::asset`], which adds it
+/// (`{{ chrome.asset("css/app.css") }}`). A name that is not embedded gets its plain URL, which
+/// answers 404; a unit test checks every name the templates use.
 pub fn url(path: &str) -> Cow<'static, str> {
     find(path).map_or_else(
         || Cow::Owned(format!("{PREFIX}{path}")),
@@ -127,10 +166,13 @@ pub fn url(path: &str) -> Cow<'static, str> {
     )
 }
 
-/// `GET /static/{*path}`: the file, or 304 when the browser's copy is current. The path is
-/// compared as sent (every embedded name is plain ASCII), so nothing is decoded or resolved.
-pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
-    let Some(asset) = uri.path().strip_prefix(PREFIX).and_then(find) else {
+/// `GET /static/{*path}`: the file (embedded, or one of `[site]`), or 304 when the browser's
+/// copy is current. The path is compared as sent (every name is plain ASCII), so nothing is
+/// decoded or resolved.
+pub async fn serve(State(app): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    let path = uri.path().strip_prefix(PREFIX);
+    let Some(asset) = path.and_then(|path| find(path).or_else(|| app.settings.chrome.file(path)))
+    else {
         return AppError::NotFound.into_response();
     };
     let cache = HeaderValue::from_static(if is_current(uri.query(), asset) {
@@ -152,7 +194,7 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
             (header::ETAG, asset.etag.clone()),
             (header::CACHE_CONTROL, cache),
         ],
-        asset.bytes,
+        asset.bytes.clone(),
     )
         .into_response()
 }
@@ -265,7 +307,9 @@ mod tests {
 
     #[test]
     fn templates_link_static_files_only_through_the_helper() {
-        let call = "crate::web::assets::url(\"";
+        // `chrome.asset("…")` on loginwith's pages, `dialog::asset("…")` on the development
+        // provider's: both below the mount path.
+        let call = "asset(\"";
         let mut names = Vec::new();
         for template in files_under(&root().join("templates")) {
             let text = std::fs::read_to_string(&template).unwrap();

@@ -95,7 +95,7 @@ pub async fn status_page(
     }
     let record = app.store.deletion(&code).await?.ok_or(AppError::NotFound)?;
     let provider_name = app.provider_name(&record.provider);
-    Ok(DeletionPage::new(&record, &provider_name).into_page(StatusCode::OK))
+    Ok(DeletionPage::new(app.chrome(), &record, &provider_name).into_page(StatusCode::OK))
 }
 
 /// Why a signed request was refused, answered to Facebook as a JSON 400.

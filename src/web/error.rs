@@ -1,9 +1,12 @@
+use std::sync::Arc;
+
 use axum::{
+    extract::State,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 
-use super::pages::{Page, ProblemPage};
+use super::pages::{Chrome, Page, ProblemPage};
 use crate::store::StoreError;
 
 /// Everything a handler can fail with. Each variant becomes a page with a proper status
@@ -29,20 +32,51 @@ pub enum AppError {
     /// The provider cannot take sign-ins now (an issuer whose discovery has not succeeded).
     #[error("{0} cannot be reached")]
     ProviderUnavailable(String),
+    /// The database failed; the cause is kept for the log line.
+    #[error("the store failed")]
+    Store(#[from] StoreError),
+    /// The session could not be read or written.
+    #[error("the session failed")]
+    Session(#[from] tower_sessions::session::Error),
+    /// The session table could not be read outside the session layer.
+    #[error("the session store failed")]
+    SessionStore(#[from] tower_sessions::session_store::Error),
+    /// Our own mistake that no other variant names (described for the log).
     #[error("internal: {0}")]
     Internal(String),
 }
 
-impl From<StoreError> for AppError {
-    fn from(error: StoreError) -> Self {
-        Self::Internal(error.to_string())
+/// The error and each of its sources, once: `a: b: c`. A source whose text the previous one
+/// already holds (thiserror's `"database: {0}"`) is not repeated.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
     }
+    text
 }
 
-impl From<tower_sessions::session::Error> for AppError {
-    fn from(error: tower_sessions::session::Error) -> Self {
-        Self::Internal(format!("session: {error}"))
+/// A short code for one failure, shown on its page and written in its log line, so that
+/// support finds the line from what the person quotes: 8 characters from an alphabet without
+/// look-alikes (no 0/O, 1/I/L), in two groups.
+fn reference() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+    let mut rng = rand::thread_rng();
+    let mut code = String::with_capacity(9);
+    for i in 0..8 {
+        if i == 4 {
+            code.push('-');
+        }
+        code.push(char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]));
     }
+    code
 }
 
 impl IntoResponse for AppError {
@@ -83,21 +117,11 @@ impl IntoResponse for AppError {
                 "A great many people are signing in at this moment. Please try again in a minute.",
             ),
             Self::ProviderUnavailable(name) => return unavailable(name),
-            Self::Internal(detail) => {
-                tracing::error!(%detail, "request failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong",
-                    "Something went wrong on our side. Please try again in a moment.",
-                )
+            Self::Store(_) | Self::Session(_) | Self::SessionStore(_) | Self::Internal(_) => {
+                return internal(&self);
             }
         };
-        let mut response = ProblemPage {
-            status: status.as_u16(),
-            title,
-            message,
-        }
-        .into_page(status);
+        let mut response = problem_response(status, title.to_owned(), message.to_owned());
         if let Self::TooManyRequests { retry_after_secs } = self {
             response
                 .headers_mut()
@@ -107,6 +131,20 @@ impl IntoResponse for AppError {
     }
 }
 
+/// The 500 page with a reference, and the one log line with the same reference and the
+/// whole cause (the request log's line for the answer is INFO, not a second error).
+fn internal(error: &AppError) -> Response {
+    let reference = reference();
+    tracing::error!(reference = %reference, error = %chain(error), "request failed");
+    problem_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong".to_owned(),
+        format!(
+            "Something went wrong on our side. Please try again in a moment. If it keeps happening, tell us reference {reference}."
+        ),
+    )
+}
+
 /// "Cannot reach Acme SSO right now": 503 with a retry hint; nothing was written.
 fn unavailable(display_name: &str) -> Response {
     let status = StatusCode::SERVICE_UNAVAILABLE;
@@ -114,14 +152,55 @@ fn unavailable(display_name: &str) -> Response {
     let message = format!(
         "We cannot reach {display_name} at the moment, so signing in with it is not possible right now. Please try again in a few minutes, or choose another way to sign in."
     );
-    let mut response = ProblemPage {
-        status: status.as_u16(),
-        title: &title,
-        message: &message,
-    }
-    .into_page(status);
+    let mut response = problem_response(status, title, message);
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     response
+}
+
+/// A problem page waiting for the page chrome: the status and headers are final, the words
+/// ride in an extension, and [`render_problems`] draws the page. An error can arise where no
+/// state is at hand (an extractor, a fallback, a layer), so it is drawn in one place that
+/// holds the chrome.
+#[derive(Clone)]
+struct UnrenderedProblem {
+    title: String,
+    message: String,
+}
+
+fn problem_response(status: StatusCode, title: String, message: String) -> Response {
+    let mut response = status.into_response();
+    response
+        .extensions_mut()
+        .insert(UnrenderedProblem { title, message });
+    response
+}
+
+/// Draws every problem page with the site's chrome (see [`problem_response`]). Laid outside
+/// the size limits, so that their 413 and 431 answers are drawn too.
+pub async fn render_problems(
+    State(chrome): State<Arc<Chrome>>,
+    mut response: Response,
+) -> Response {
+    let Some(problem) = response.extensions_mut().remove::<UnrenderedProblem>() else {
+        return response;
+    };
+    let status = response.status();
+    let page = ProblemPage {
+        chrome,
+        status: status.as_u16(),
+        title: &problem.title,
+        message: &problem.message,
+    }
+    .into_page(status);
+    let (mut parts, _) = response.into_parts();
+    let (page_parts, body) = page.into_parts();
+    // The page's own status (a template that failed to render is a 500) and content type;
+    // every other header (Allow, Retry-After) stays.
+    parts.status = page_parts.status;
+    for (name, value) in &page_parts.headers {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    Response::from_parts(parts, body)
 }

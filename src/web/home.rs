@@ -37,12 +37,14 @@ pub async fn home(
         Some(_) => session.csrf_token().await?.unwrap_or_default(),
         None => String::new(),
     };
+    let chrome = app.chrome();
     let buttons: Vec<SignInButton> = app
         .providers
         .iter()
-        .map(|p| SignInButton::new(p.as_ref(), target.as_deref()))
+        .map(|p| SignInButton::new(&chrome, p.as_ref(), target.as_deref()))
         .collect();
     Ok(IndexPage {
+        chrome,
         user: user.map(|u| Greeting {
             first_name: u.first_name,
         }),

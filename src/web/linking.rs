@@ -41,7 +41,7 @@ pub async fn methods(
         .iter()
         .filter(|p| !identities.iter().any(|i| i.provider == p.id()))
         .collect();
-    let policy = policy_allowing_forms_to(&addable);
+    let policy = policy_allowing_forms_to(&app.settings.chrome, &addable);
     let addable = addable
         .into_iter()
         .map(|p| ProviderButton {
@@ -51,6 +51,7 @@ pub async fn methods(
         .collect();
     let can_remove = identities.len() > 1;
     let page = SignInMethodsPage {
+        chrome: app.chrome(),
         identities: identities
             .into_iter()
             .map(|i| IdentityRow {
@@ -83,7 +84,10 @@ pub async fn methods(
 /// authorization origins. Browsers check `form-action` on every redirect that follows a
 /// form submission, so under `form-action 'self'` alone the 303 from an "Add GitHub" POST
 /// to github.com would be blocked. Widened on this page only, and only for those origins.
-fn policy_allowing_forms_to(providers: &[&Arc<dyn Provider>]) -> Option<HeaderValue> {
+fn policy_allowing_forms_to(
+    chrome: &super::Chrome,
+    providers: &[&Arc<dyn Provider>],
+) -> Option<HeaderValue> {
     let (challenge, _) = PkceCodeChallenge::new_random_sha256();
     let origins: Vec<String> = providers
         .iter()
@@ -98,7 +102,8 @@ fn policy_allowing_forms_to(providers: &[&Arc<dyn Provider>]) -> Option<HeaderVa
     if origins.is_empty() {
         return None;
     }
-    let policy = super::CONTENT_SECURITY_POLICY.replace(
+    let policy = chrome.content_security_policy();
+    let policy = policy.to_str().ok()?.replace(
         "form-action 'self'",
         &format!("form-action 'self' {}", origins.join(" ")),
     );

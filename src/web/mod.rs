@@ -2,6 +2,7 @@
 
 mod account;
 pub mod assets;
+mod chrome;
 mod client_addr;
 mod cookie_guard;
 mod data_deletion;
@@ -14,6 +15,7 @@ mod login;
 mod one_origin;
 pub mod pages;
 mod params;
+mod privacy;
 mod progress;
 mod rate_limit;
 mod request_log;
@@ -34,6 +36,7 @@ use axum::{
 };
 use tower_http::{compression::CompressionLayer, set_header::SetResponseHeaderLayer};
 
+pub use chrome::Chrome;
 pub use client_addr::TrustedProxies;
 pub use cookie_guard::{SessionCookie, keep_cookie_unless_signed_out};
 pub use error::AppError;
@@ -47,11 +50,6 @@ pub use state::{AppState, WebSettings};
 
 /// HSTS for production: two years, subdomains included.
 const HSTS: &str = "max-age=63072000; includeSubDomains";
-
-/// No inline script or style, nothing from other origins, never framed.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
-     object-src 'none'; frame-ancestors 'none'";
 
 /// The application's routes and static files. The session layer is added by the caller,
 /// since it owns the store, and the security headers by [`common_layers`].
@@ -73,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/preloader", get(progress::preloader))
         .route("/success", get(progress::success))
         .route("/error", get(progress::error_page))
+        .route("/privacy", get(privacy::privacy))
         .route(
             "/account/delete",
             get(account::confirm).post(account::delete),
@@ -165,6 +164,11 @@ pub fn common_layers(router: Router, settings: &WebSettings) -> Router {
             settings.header_bytes,
             rate_limit::limit_header_size,
         ))
+        // Problem pages get the site's chrome here, the limits' 413 and 431 included.
+        .layer(middleware::map_response_with_state(
+            settings.chrome.clone(),
+            error::render_problems,
+        ))
         // Outside the limits, so that their 413 and 431 answers are logged too.
         .layer(middleware::from_fn(request_log::log_requests))
         // Outside the span and the rate limiters, which both need the client's address.
@@ -179,10 +183,12 @@ pub fn common_layers(router: Router, settings: &WebSettings) -> Router {
             header::STRICT_TRANSPORT_SECURITY,
             move |_: &Response| hsts.clone(),
         ))
-        // If not present: the development provider's consent page sets its own.
+        // No inline script or style, nothing from other origins but what `[site]` names,
+        // never framed (`Chrome::content_security_policy`). If not present: the development
+        // provider's consent page sets its own.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            settings.chrome.content_security_policy(),
         ))
         // CSP's frame-ancestors says the same, for browsers that predate it.
         .layer(SetResponseHeaderLayer::overriding(

@@ -1,10 +1,14 @@
 //! View models: one struct per template, holding exactly what the page shows.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::{
     http::StatusCode,
     response::{Html, IntoResponse, Response},
 };
+
+pub use super::chrome::Chrome;
 
 /// Renders any page with a status; a template that fails to render is our bug, logged
 /// and answered with a bare 500.
@@ -43,9 +47,13 @@ pub struct SignInButton {
 
 impl SignInButton {
     /// With `return_to`, the link carries it along (query-encoded; the template escapes
-    /// the `&` and quotes for HTML).
-    pub fn new(provider: &dyn crate::auth::Provider, return_to: Option<&str>) -> Self {
-        let mut href = format!("/authorize/{}", provider.id());
+    /// the `&` and quotes for HTML). Below the mount path, as every link.
+    pub fn new(
+        chrome: &Chrome,
+        provider: &dyn crate::auth::Provider,
+        return_to: Option<&str>,
+    ) -> Self {
+        let mut href = chrome.href(&format!("/authorize/{}", provider.id()));
         if let Some(target) = return_to {
             href.push('?');
             href.push_str(
@@ -67,6 +75,8 @@ impl SignInButton {
 #[derive(Template)]
 #[template(path = "index.html")]
 pub struct IndexPage {
+    /// What every page shares (`templates/base.html`): name, logo, links' mount path.
+    pub chrome: Arc<Chrome>,
     pub user: Option<Greeting>,
     /// One per provider, in configuration order.
     pub buttons: Vec<SignInButton>,
@@ -81,6 +91,8 @@ pub struct IndexPage {
 #[derive(Template)]
 #[template(path = "preloader.html")]
 pub struct PreloaderPage {
+    /// What every page shares (`templates/base.html`): name, logo, links' mount path.
+    pub chrome: Arc<Chrome>,
     pub provider_name: String,
     pub poll_interval_ms: u64,
     pub poll_limit_secs: u64,
@@ -91,6 +103,8 @@ pub struct PreloaderPage {
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
+    /// What every page shares (`templates/base.html`): name, logo, links' mount path.
+    pub chrome: Arc<Chrome>,
     pub messages: Vec<String>,
     /// Where "Try again" leads: the provider's `/authorize/...`, or `/`.
     pub retry_href: String,
@@ -99,6 +113,8 @@ pub struct ErrorPage {
 #[derive(Template)]
 #[template(path = "problem.html")]
 pub struct ProblemPage<'a> {
+    /// What every page shares (`templates/base.html`): name, logo, links' mount path.
+    pub chrome: Arc<Chrome>,
     pub status: u16,
     pub title: &'a str,
     pub message: &'a str,
@@ -107,6 +123,8 @@ pub struct ProblemPage<'a> {
 #[derive(Template)]
 #[template(path = "delete_account.html")]
 pub struct DeleteAccountPage {
+    /// What every page shares (`templates/base.html`): name, logo, links' mount path.
+    pub chrome: Arc<Chrome>,
     pub csrf_token: String,
     /// The sign-in accounts that are unlinked, as a phrase ("Facebook and GitHub").
     pub accounts: String,
@@ -116,12 +134,30 @@ pub struct DeleteAccountPage {
 #[derive(Template)]
 #[template(path = "deletion.html")]
 pub struct DeletionPage {
+    /// What every page shares (`templates/base.html`): name, logo, links' mount path.
+    pub chrome: Arc<Chrome>,
     pub confirmation_code: String,
     pub provider_name: String,
     pub identity_deleted: bool,
     pub profile_deleted: bool,
     /// `YYYY-MM-DD HH:MM UTC`.
     pub when: String,
+}
+
+#[derive(Template)]
+#[template(path = "privacy.html")]
+pub struct PrivacyPage {
+    /// What every page shares (`templates/base.html`): name, logo, links' mount path.
+    pub chrome: Arc<Chrome>,
+    /// The configured providers' names, as a phrase ("Facebook and GitHub").
+    pub providers: String,
+    /// A Facebook provider is configured: its Data Deletion callback is described.
+    pub facebook: bool,
+    /// `session.remember_days` and `session.absolute_days`.
+    pub remember_days: u64,
+    pub absolute_days: u64,
+    /// How long a finished sign-in's record is kept.
+    pub operation_hours: u64,
 }
 
 /// Unix milliseconds as `YYYY-MM-DD HH:MM UTC`; empty when out of range.
@@ -157,6 +193,8 @@ pub struct ProviderButton {
 #[derive(Template)]
 #[template(path = "sign_in_methods.html")]
 pub struct SignInMethodsPage {
+    /// What every page shares (`templates/base.html`): name, logo, links' mount path.
+    pub chrome: Arc<Chrome>,
     pub identities: Vec<IdentityRow>,
     /// False when only one is left: it cannot be removed.
     pub can_remove: bool,
@@ -166,14 +204,307 @@ pub struct SignInMethodsPage {
 }
 
 impl DeletionPage {
-    pub fn new(record: &crate::store::DeletionRecord, provider_name: &str) -> Self {
+    pub fn new(
+        chrome: Arc<Chrome>,
+        record: &crate::store::DeletionRecord,
+        provider_name: &str,
+    ) -> Self {
         let when = utc_date(record.created_at_ms);
         Self {
+            chrome,
             confirmation_code: record.confirmation_code.clone(),
             provider_name: provider_name.to_owned(),
             identity_deleted: record.deletion.identity_deleted,
             profile_deleted: record.deletion.profile_deleted,
             when,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every page rendered with loginwith mounted below `/auth`: no link, form, picture,
+    //! script, refresh or script-followed URL may leave that path.
+
+    use std::sync::Arc;
+
+    use askama::Template;
+    use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge};
+    use url::Url;
+
+    use super::*;
+    use crate::{
+        auth::{
+            BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider, Unavailable,
+        },
+        config::{Brand, LoadedFile, Resource},
+        store::{Deletion, DeletionRecord},
+    };
+
+    const BASE: &str = "/auth";
+
+    struct Stub(&'static str, Option<&'static str>);
+
+    impl Provider for Stub {
+        fn id(&self) -> &str {
+            self.0
+        }
+        fn display_name(&self) -> &str {
+            self.0
+        }
+        fn brand(&self) -> Option<&'static str> {
+            self.1
+        }
+        fn authorization_url(
+            &self,
+            _: &CsrfToken,
+            _: &PkceCodeChallenge,
+            _: &str,
+        ) -> Result<Url, Unavailable> {
+            Ok(Url::parse("https://id.example/authorize").unwrap())
+        }
+        fn exchange(
+            &self,
+            _: AuthorizationCode,
+            _: LoginSecrets,
+        ) -> BoxFuture<'_, Result<Profile, ExchangeError>> {
+            Box::pin(async { Err(ExchangeError::new(FailureReason::Denied, "stub")) })
+        }
+    }
+
+    /// A brand with every part that makes a link: a logo and a stylesheet served by the app,
+    /// the accent's generated stylesheet, and a contact address.
+    fn chrome() -> Arc<Chrome> {
+        let brand = Brand {
+            name: "Acme <b>&</b> 🚀".to_owned(),
+            logo: Some(Resource::File(LoadedFile {
+                extension: "svg",
+                bytes: Arc::from(&b"<svg xmlns='http://www.w3.org/2000/svg'/>"[..]),
+            })),
+            accent: Some(crate::config::Rgb([0x6b, 0x3f, 0xa0])),
+            stylesheet: Some(Resource::File(LoadedFile {
+                extension: "css",
+                bytes: Arc::from(&b"body{}"[..]),
+            })),
+            contact_email: Some("privacy@acme.example".to_owned()),
+            privacy_policy_url: None,
+        };
+        Arc::new(Chrome::new(&brand, BASE))
+    }
+
+    /// Every page there is, in each of its forms that links somewhere else.
+    fn every_page(chrome: &Arc<Chrome>) -> Vec<(&'static str, String)> {
+        let providers: [&dyn Provider; 4] = [
+            &Stub("facebook", Some("facebook")),
+            &Stub("google", Some("google")),
+            &Stub("github", Some("github")),
+            &Stub("corp", None),
+        ];
+        let buttons = |return_to| {
+            providers
+                .iter()
+                .map(|p| SignInButton::new(chrome, *p, return_to))
+                .collect::<Vec<_>>()
+        };
+        let index = |user, return_to| IndexPage {
+            chrome: chrome.clone(),
+            user,
+            buttons: buttons(return_to),
+            lead: String::new(),
+            facebook_note: true,
+            csrf_token: "t".to_owned(),
+            notices: vec!["n".to_owned()],
+        };
+        let record = DeletionRecord {
+            confirmation_code: "c".repeat(32),
+            provider: "facebook".to_owned(),
+            deletion: Deletion {
+                identity_deleted: true,
+                profile_deleted: true,
+            },
+            created_at_ms: 0,
+        };
+        vec![
+            ("home", index(None, None).render().unwrap()),
+            (
+                "home, return_to",
+                index(None, Some("/next")).render().unwrap(),
+            ),
+            (
+                "home, signed in",
+                index(
+                    Some(Greeting {
+                        first_name: "Ada".to_owned(),
+                    }),
+                    None,
+                )
+                .render()
+                .unwrap(),
+            ),
+            (
+                "preloader",
+                PreloaderPage {
+                    chrome: chrome.clone(),
+                    provider_name: "Facebook".to_owned(),
+                    poll_interval_ms: 1000,
+                    poll_limit_secs: 60,
+                    refresh_secs: 1,
+                }
+                .render()
+                .unwrap(),
+            ),
+            (
+                "error",
+                ErrorPage {
+                    chrome: chrome.clone(),
+                    messages: vec!["m".to_owned()],
+                    retry_href: chrome.href("/authorize/facebook"),
+                }
+                .render()
+                .unwrap(),
+            ),
+            (
+                "problem",
+                ProblemPage {
+                    chrome: chrome.clone(),
+                    status: 404,
+                    title: "t",
+                    message: "m",
+                }
+                .render()
+                .unwrap(),
+            ),
+            (
+                "delete account",
+                DeleteAccountPage {
+                    chrome: chrome.clone(),
+                    csrf_token: "t".to_owned(),
+                    accounts: "Facebook".to_owned(),
+                    several: false,
+                }
+                .render()
+                .unwrap(),
+            ),
+            (
+                "deletion",
+                DeletionPage::new(chrome.clone(), &record, "Facebook")
+                    .render()
+                    .unwrap(),
+            ),
+            (
+                "sign-in methods",
+                SignInMethodsPage {
+                    chrome: chrome.clone(),
+                    identities: vec![
+                        IdentityRow {
+                            id: 7,
+                            provider_name: "Facebook".to_owned(),
+                            added: String::new(),
+                            last_used: String::new(),
+                        },
+                        IdentityRow {
+                            id: 8,
+                            provider_name: "GitHub".to_owned(),
+                            added: String::new(),
+                            last_used: String::new(),
+                        },
+                    ],
+                    can_remove: true,
+                    addable: vec![ProviderButton {
+                        id: "corp".to_owned(),
+                        name: "Corp".to_owned(),
+                    }],
+                    csrf_token: "t".to_owned(),
+                    notices: Vec::new(),
+                }
+                .render()
+                .unwrap(),
+            ),
+            (
+                "privacy",
+                PrivacyPage {
+                    chrome: chrome.clone(),
+                    providers: "Facebook".to_owned(),
+                    facebook: true,
+                    remember_days: 30,
+                    absolute_days: 90,
+                    operation_hours: 24,
+                }
+                .render()
+                .unwrap(),
+            ),
+        ]
+    }
+
+    /// Every URL in `html`: the values of `href`, `src` and `action`, the `url=` of a
+    /// refresh, and the `data-…-url` attributes the preloader's script follows.
+    fn urls(html: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut rest = html;
+        while let Some(at) = rest.find("=\"") {
+            let name_start = rest[..at]
+                .rfind(|c: char| c.is_whitespace())
+                .map_or(0, |i| i + 1);
+            let name = &rest[name_start..at];
+            let value_start = at + 2;
+            let Some(len) = rest[value_start..].find('"') else {
+                break;
+            };
+            let value = &rest[value_start..value_start + len];
+            if matches!(name, "href" | "src" | "action")
+                || (name.starts_with("data-") && name.ends_with("-url"))
+            {
+                found.push(value.to_owned());
+            }
+            if let ("content", Some((_, url))) = (name, value.split_once("url=")) {
+                found.push(url.to_owned());
+            }
+            rest = &rest[value_start + len + 1..];
+        }
+        found
+    }
+
+    #[test]
+    fn no_link_of_any_page_leaves_the_mount_path() {
+        let chrome = chrome();
+        let mut checked = 0;
+        for (page, html) in every_page(&chrome) {
+            let found = urls(&html);
+            // Each page has at least the icon, the stylesheets, the script, the header's
+            // link and the footer's.
+            assert!(found.len() >= 7, "{page}: {found:?}");
+            for url in found {
+                checked += 1;
+                let inside = url == BASE || url.starts_with(&format!("{BASE}/"));
+                // Only the mailto: link of the contact address leaves the site.
+                let mail = url.starts_with("mailto:");
+                assert!(
+                    inside || mail,
+                    "{page}: {url:?} is not below {BASE} (rendered: {html})"
+                );
+                assert!(!url.starts_with("//"), "{page}: {url:?}");
+            }
+        }
+        assert!(checked > 100, "{checked}");
+    }
+
+    #[test]
+    fn the_scanner_finds_what_a_page_links() {
+        let html = r#"<a class="x" href="/a">x</a><form action="/b"></form><img src='no' alt="">
+            <meta http-equiv="refresh" content="1; url=/c"><div data-status-url="/d" data-x="/e">"#;
+        assert_eq!(urls(html), ["/a", "/b", "/c", "/d"]);
+    }
+
+    #[test]
+    fn the_site_name_is_text_on_every_page() {
+        let chrome = chrome();
+        for (page, html) in every_page(&chrome) {
+            assert!(!html.contains("<b>&</b>"), "{page}");
+            assert!(
+                html.contains("Acme &#60;b&#62;&#38;&#60;/b&#62; 🚀"),
+                "{page}: {html}"
+            );
+            assert!(!html.contains("loginwith"), "{page}: {html}");
         }
     }
 }

@@ -44,6 +44,7 @@ pub async fn preloader(
         OperationStatus::Ok => app.settings.redirect("/success").into_response(),
         OperationStatus::Error => app.settings.redirect("/error").into_response(),
         OperationStatus::Pending => PreloaderPage {
+            chrome: app.chrome(),
             provider_name: app.provider_name(&operation.provider),
             poll_interval_ms: app.settings.poll_interval_ms,
             poll_limit_secs: app.settings.poll_limit_secs,
@@ -265,6 +266,7 @@ pub async fn error_page(
             "The sign-in did not complete. Please try again.".to_owned()
         });
     }
+    let chrome = app.chrome();
     let retry_href = if linking {
         app.settings.path("/account")
     } else {
@@ -283,6 +285,7 @@ pub async fn error_page(
         href
     };
     Ok(ErrorPage {
+        chrome,
         messages,
         retry_href,
     }

@@ -44,8 +44,7 @@ impl Accounts {
         let Some(record) = self
             .sessions
             .load(&id)
-            .await
-            .map_err(|e| AppError::Internal(format!("session store: {e}")))?
+            .await?
         else {
             return Ok(None);
         };

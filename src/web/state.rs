@@ -3,7 +3,7 @@ use std::{sync::Arc, time::Duration};
 use ipnet::IpNet;
 use oauth2::ClientSecret;
 
-use super::{PublicOrigin, RateLimiter, return_to::ReturnRules};
+use super::{Chrome, PublicOrigin, RateLimiter, return_to::ReturnRules};
 use crate::{
     auth::{Exchanger, OperationEvents, Providers},
     shutdown::Shutdown,
@@ -58,18 +58,16 @@ pub struct WebSettings {
     pub hsts: bool,
     /// Where a finished sign-in may send the browser (`return_to`).
     pub return_rules: ReturnRules,
+    /// What every page shares: `[site]` and the mount path (`templates/base.html`).
+    pub chrome: Arc<Chrome>,
 }
 
 impl WebSettings {
     /// One of loginwith's own paths (`"/preloader"`) as the browser must ask for it: below
     /// [`base_path`](Self::base_path). `"/"` is loginwith's home page.
+    /// The same rule as the pages' links ([`Chrome::href`]), so redirects and links agree.
     pub fn path(&self, path: &str) -> String {
-        match (self.base_path.as_str(), path) {
-            // Mounted: the home page is `/auth`, as axum nests a router's `/` (`/auth/` is
-            // redirected there, see `app`).
-            (base, "/") if !base.is_empty() => base.to_owned(),
-            (base, path) => format!("{base}{path}"),
-        }
+        self.chrome.href(path)
     }
 
     /// A `303 See Other` to one of loginwith's own paths (see [`path`](Self::path)).
@@ -87,6 +85,11 @@ impl WebSettings {
 }
 
 impl AppState {
+    /// The page chrome, for a page's `chrome` field.
+    pub fn chrome(&self) -> Arc<Chrome> {
+        self.settings.chrome.clone()
+    }
+
     /// The name people know for a provider id (for messages), or the id itself.
     pub fn provider_name(&self, id: &str) -> String {
         self.providers

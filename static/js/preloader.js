@@ -11,6 +11,11 @@
   var interval = Number(root.dataset.pollIntervalMs) || 1000;
   var limitMs = (Number(root.dataset.pollLimitSecs) || 60) * 1000;
   var provider = root.dataset.providerName || "the provider";
+  var site = root.dataset.siteName || "this site";
+  // Given by the page, so that they hold the path the site is mounted at.
+  var statusUrl = root.dataset.statusUrl || "/get-status";
+  var successUrl = root.dataset.successUrl || "/success";
+  var errorUrl = root.dataset.errorUrl || "/error";
   // Say it is slow well before giving up, so nobody wonders whether the page froze.
   var slowAfterMs = Math.min(10000, limitMs / 2);
   var started = Date.now();
@@ -34,7 +39,7 @@
 
   function again() {
     if (failedPolls >= 3) {
-      say("We cannot reach loginwith right now. Check your connection; this page keeps trying.");
+      say("We cannot reach " + site + " right now. Check your connection; this page keeps trying.");
     } else if (slow) {
       say(provider + " is taking longer than usual. Still waiting…");
     }
@@ -45,12 +50,12 @@
     if (Date.now() - started > limitMs) {
       // The error page explains what happened and offers "Try again".
       say("This is taking too long. Taking you to a page where you can try again…");
-      go("/error");
+      go(errorUrl);
       return;
     }
     var remainingSecs = Math.floor((limitMs - (Date.now() - started)) / 1000);
     var wait = Math.max(0, Math.min(LONG_POLL_SECS, remainingSecs));
-    var url = longPoll && wait > 0 ? "/get-status?wait=" + wait : "/get-status";
+    var url = longPoll && wait > 0 ? statusUrl + "?wait=" + wait : statusUrl;
     fetch(url, { cache: "no-store", credentials: "same-origin" })
       .then(function (response) {
         if (!response.ok && response.status !== 404) { throw new Error("HTTP " + response.status); }
@@ -61,10 +66,10 @@
         var answer = text.trim();
         if (answer === "ok") {
           say("Signed in. Taking you back…");
-          go("/success");
+          go(successUrl);
         } else if (answer === "error") {
           say("The sign-in did not complete.");
-          go("/error");
+          go(errorUrl);
         } else {
           again();
         }

@@ -1,4 +1,4 @@
-// Scenario 11: forward authentication behind Debian's nginx. A site of someone's own
+// Scenario 12: forward authentication behind Debian's nginx. A site of someone's own
 // (app.example.test, a small page in this test process that greets X-Auth-Request-Name) is
 // protected by nginx's auth_request against loginwith's GET /auth/check, with the very site
 // file of deploy/nginx/forward-auth.conf (only its names, ports and TLS lines are replaced,
@@ -164,8 +164,9 @@ test('nginx auth_request: protected page → sign in → greeted by name; signed
     await page.getByRole('button', { name: 'Allow' }).click();
 
     // Preloader, /success, then back where the person was going.
-    // The fragment aside: the stand-in, like Facebook, appends `#_=_`, which browsers carry
-    // through the redirects that follow (the brand part of issue 12 removes it).
+    // The fragment aside: the stand-in, like Facebook, appends `#_=_`, which the browser
+    // carries across the callback's redirects; a page of the protected site is not
+    // loginwith's, so no script of ours removes it there.
     await page.waitForURL((url) => `${url.origin}${url.pathname}${url.search}` === protectedUrl);
     const hello = page.getByRole('heading', { level: 1, name: `Hello, ${FULL_NAME}` });
     await hello.waitFor();

@@ -25,6 +25,10 @@
 //!     --database-url postgres://postgres@127.0.0.1:5432/postgres --instances 2
 //! ```
 //!
+//! Then `/get-status` on finished sessions, and `GET /auth/check` (forward authentication) with
+//! a signed-in cookie on `--check-connections` (64) connections, for `--check-seconds` (10): checks per second and
+//! their latency, every answer required to be a 200. `--check-only` runs only that phase.
+//!
 //! Prints a table and one JSON line. See BENCHMARKS.md for the figures on this machine.
 
 use std::{
@@ -58,6 +62,12 @@ struct Options {
     /// A PostgreSQL server to create the run's database on; `None`: a SQLite file.
     database_url: Option<String>,
     instances: usize,
+    /// How long the `/auth/check` phase runs.
+    check_seconds: u64,
+    /// Connections of the `/auth/check` phase (64).
+    check_connections: u64,
+    /// Only the `/auth/check` phase: no sign-in load, no `/get-status` phase.
+    check_only: bool,
 }
 
 impl Options {
@@ -71,6 +81,9 @@ impl Options {
             bin: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/loginwith"),
             database_url: None,
             instances: 1,
+            check_seconds: 10,
+            check_connections: 64,
+            check_only: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -98,6 +111,9 @@ impl Options {
                         usage("--instances needs at least 1");
                     }
                 }
+                "--check-seconds" => options.check_seconds = number(&value()).max(1),
+                "--check-connections" => options.check_connections = number(&value()).max(1),
+                "--check-only" => options.check_only = true,
                 // cargo bench passes --bench to harness-less targets.
                 "--bench" => {}
                 other => usage(&format!("unknown argument {other}")),
@@ -116,7 +132,8 @@ fn usage(problem: &str) -> ! {
     eprintln!(
         "login bench: {problem}\nusage: cargo bench --bench login -- [--users N] [--duration SECS] \
          [--latency-ms MS] [--status-seconds SECS] [--prefill-users N] [--bin PATH] \
-         [--database-url postgres://USER@HOST/DB] [--instances N]"
+         [--database-url postgres://USER@HOST/DB] [--instances N] [--check-seconds SECS] \
+         [--check-connections N] [--check-only]"
     );
     std::process::exit(2)
 }
@@ -695,6 +712,222 @@ async fn status_throughput(base: &str, seconds: u64) -> (f64, String) {
     )
 }
 
+/// A signed-in session's `Cookie` header: one whole sign-in through the auto-approving
+/// development provider, up to `/success`.
+async fn signed_in_cookie(base: &str) -> String {
+    use reqwest::cookie::CookieStore as _;
+    let url: reqwest::Url = base.parse().expect("url");
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str("dev_user=check@bench.example", &url);
+    let http = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    let step = |r: reqwest::Response| location(&r).expect("a redirect");
+    let dialog = step(
+        http.get(format!("{base}/authorize/facebook"))
+            .send()
+            .await
+            .expect("authorize"),
+    );
+    let callback = step(http.get(dialog).send().await.expect("dialog"));
+    http.get(callback).send().await.expect("callback");
+    while http
+        .get(format!("{base}/get-status?wait=30"))
+        .send()
+        .await
+        .expect("status")
+        .text()
+        .await
+        .expect("body")
+        != "ok"
+    {}
+    let home = step(
+        http.get(format!("{base}/success"))
+            .send()
+            .await
+            .expect("success"),
+    );
+    assert_eq!(home, "/", "signed in");
+    let cookie = jar
+        .cookies(&url)
+        .and_then(|v| v.to_str().ok().map(str::to_owned))
+        .expect("session cookie");
+    let check = http
+        .get(format!("{base}/auth/check"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("check");
+    assert_eq!(
+        check.status(),
+        StatusCode::OK,
+        "the cookie passes the check"
+    );
+    cookie
+}
+
+/// What the `/auth/check` phase measured.
+struct CheckFigures {
+    per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// Answers other than 200 (a 401 would mean the cookie did not pass: no figure then).
+    not_ok: u64,
+    how: String,
+}
+
+/// `GET /auth/check` with a signed-in cookie on `connections` connections for `seconds`: with
+/// wrk when it is installed (far cheaper than reqwest on the two cores the server shares),
+/// else with this process's own clients.
+async fn check_throughput(base: &str, seconds: u64, connections: u64) -> CheckFigures {
+    let cookie = signed_in_cookie(base).await;
+    let url = format!("{base}/auth/check");
+    if Command::new("wrk").arg("-v").output().is_ok() {
+        let output = Command::new("wrk")
+            .args(["-t", "1", "-c", &connections.to_string(), "--latency"])
+            .args(["-d", &format!("{seconds}s")])
+            .args(["-H", &format!("Cookie: {cookie}")])
+            .arg(&url)
+            .output()
+            .expect("run wrk");
+        let text = String::from_utf8_lossy(&output.stdout);
+        // wrk's own report, on stderr beside the table: its latency distribution in full.
+        eprintln!("{text}");
+        let field = |prefix: &str| {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix(prefix).map(str::trim))
+                .map(str::to_owned)
+        };
+        let per_s = field("Requests/sec:")
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN);
+        let not_ok = field("Non-2xx or 3xx responses:")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if let Some(errors) = field("Socket errors:") {
+            eprintln!("wrk: socket errors: {errors}");
+        }
+        return CheckFigures {
+            per_s,
+            p50_ms: field("50%").map_or(f64::NAN, |v| wrk_ms(&v)),
+            p99_ms: field("99%").map_or(f64::NAN, |v| wrk_ms(&v)),
+            not_ok,
+            how: format!("wrk, 1 thread, {connections} connections"),
+        };
+    }
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client");
+    let stop = Arc::new(AtomicBool::new(false));
+    let not_ok = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (http, stop, not_ok, url, cookie) = (
+            http.clone(),
+            stop.clone(),
+            not_ok.clone(),
+            url.clone(),
+            cookie.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut took = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let ok = match http.get(&url).header("cookie", &cookie).send().await {
+                    Ok(r) => r.status() == StatusCode::OK && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                if ok {
+                    took.push(started.elapsed().as_micros() as u64);
+                } else {
+                    not_ok.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            took
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut took = Vec::new();
+    for task in tasks {
+        took.extend(task.await.unwrap_or_default());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    took.sort_unstable();
+    CheckFigures {
+        per_s: took.len() as f64 / elapsed,
+        p50_ms: percentile(&took, 0.50),
+        p99_ms: percentile(&took, 0.99),
+        not_ok: not_ok.load(Ordering::Relaxed),
+        how: format!("reqwest in the load generator, {connections} connections"),
+    }
+}
+
+/// A latency as wrk prints it (`812.00us`, `1.94ms`, `1.02s`) in milliseconds.
+fn wrk_ms(text: &str) -> f64 {
+    let number = |suffix: &str| text.strip_suffix(suffix)?.parse::<f64>().ok();
+    number("us")
+        .map(|us| us / 1000.0)
+        .or_else(|| number("ms"))
+        .or_else(|| number("s").map(|s| s * 1000.0))
+        .unwrap_or(f64::NAN)
+}
+
+/// `--check-only`: one instance, the `/auth/check` phase, its figures and a JSON line.
+async fn check_only(
+    options: &Options,
+    commit: &str,
+    database: &Database,
+    app_url: &str,
+    server: &Server,
+) {
+    let cpu_before = server.cpu_seconds();
+    let figures = check_throughput(app_url, options.check_seconds, options.check_connections).await;
+    let cpu = server.cpu_seconds() - cpu_before;
+    println!(
+        "/auth/check benchmark: {} s, {} on 1 instance, commit {commit}",
+        options.check_seconds,
+        database.kind()
+    );
+    print_check(&figures);
+    println!(
+        "| server CPU per check (µs) | {:.1} |",
+        cpu * 1e6 / (figures.per_s * options.check_seconds as f64)
+    );
+    let json = serde_json::json!({
+        "commit": commit,
+        "database": database.kind(),
+        "instances": 1,
+        "check_seconds": options.check_seconds,
+        "check_connections": options.check_connections,
+        "check_per_s": figures.per_s,
+        "check_p50_ms": figures.p50_ms,
+        "check_p99_ms": figures.p99_ms,
+        "check_not_ok": figures.not_ok,
+        "check_how": figures.how,
+    });
+    println!("{json}");
+}
+
+fn print_check(figures: &CheckFigures) {
+    println!(
+        "| /auth/check per second, signed-in cookie ({}) | {:.0} |",
+        figures.how, figures.per_s
+    );
+    println!(
+        "| /auth/check latency p50 / p99 (ms) | {:.2} / {:.2} |",
+        figures.p50_ms, figures.p99_ms
+    );
+    println!(
+        "| /auth/check answers other than 200 | {} |",
+        figures.not_ok
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let options = Options::parse();
@@ -759,6 +992,12 @@ async fn main() {
     }
     let app_cpu = |servers: &[Server]| servers.iter().map(Server::cpu_seconds).sum::<f64>();
     let postgres = database.kind() == "postgres";
+    if options.check_only {
+        check_only(&options, &commit, &database, &app_urls[0], &servers[0]).await;
+        drop(servers);
+        drop(database);
+        return;
+    }
 
     let tally = Arc::new(Tally::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -821,6 +1060,12 @@ async fn main() {
     let peak_rss = servers.iter().map(Server::peak_rss_mib).fold(0.0, f64::max);
 
     let (status_rps, status_how) = status_throughput(&app_urls[0], options.status_seconds).await;
+    let check = check_throughput(
+        &app_urls[0],
+        options.check_seconds,
+        options.check_connections,
+    )
+    .await;
 
     let completed = tally.completed.load(Ordering::Relaxed);
     let no_poll = tally.no_poll.load(Ordering::Relaxed);
@@ -898,6 +1143,7 @@ async fn main() {
         startup.as_secs_f64() * 1000.0
     );
     println!("| /get-status per second, finished operation ({status_how}) | {status_rps:.0} |");
+    print_check(&check);
     let json = serde_json::json!({
         "commit": commit,
         "database": database.kind(),
@@ -919,6 +1165,10 @@ async fn main() {
         "server_peak_rss_mib": peak_rss,
         "startup_ms": startup.as_secs_f64() * 1000.0,
         "get_status_per_s": status_rps,
+        "check_per_s": check.per_s,
+        "check_p50_ms": check.p50_ms,
+        "check_p99_ms": check.p99_ms,
+        "check_not_ok": check.not_ok,
     });
     println!("{json}");
     // The servers stop before their database is dropped.

@@ -44,7 +44,7 @@ if ! fc-list 2>/dev/null | grep -qi 'emoji'; then
   fi
 fi
 
-echo "== nginx and openssl (tests/09-production-behind-nginx)"
+echo "== nginx and openssl (tests/09-production-behind-nginx, tests/12-forward-auth-nginx)"
 # Debian's nginx installs to /usr/sbin, which is not on every PATH.
 missing=()
 [ -x "${NGINX_PATH:-/usr/sbin/nginx}" ] || missing+=(nginx)

@@ -258,12 +258,17 @@ impl App {
 
         // SameSite=Lax, not Strict: the provider's redirect back to /callback is a cross-site
         // top-level GET, and Strict would leave the session cookie (and so the state) behind.
-        let session_layer = SessionManagerLayer::new(store.sessions())
+        let mut session_layer = SessionManagerLayer::new(store.sessions())
             .with_name(config.cookie_name())
             .with_same_site(SameSite::Lax)
             .with_secure(config.session.secure)
             .with_http_only(true)
             .with_expiry(Expiry::OnInactivity(ANONYMOUS_SESSION_IDLE));
+        // `session.cookie_domain`: the site's other hosts see the sign-in too (forward
+        // authentication); tower-sessions puts the domain on its removals as well.
+        if let Some(domain) = config.cookie_domain() {
+            session_layer = session_layer.with_domain(domain);
+        }
         let mut router = web::router(state);
         if let Some(dev_router) = dev_router {
             router = router.nest(DEV_PROVIDER_PATH, dev_router);
@@ -274,6 +279,7 @@ impl App {
                 web::SessionCookie {
                     name: Arc::from(config.cookie_name()),
                     secure: config.session.secure,
+                    domain: config.cookie_domain().map(Arc::from),
                 },
                 web::keep_cookie_unless_signed_out,
             ))
@@ -281,6 +287,12 @@ impl App {
             .merge(web::health_router(Health {
                 store: store.clone(),
                 shutdown: shutdown.clone(),
+            }))
+            // Outside too: the check reads the session once itself and writes nothing.
+            .merge(web::forward_auth_router(web::ForwardAuth {
+                store: store.clone(),
+                cookie_name: Arc::from(config.cookie_name()),
+                settings: settings.clone(),
             }));
         // With a path in `server.public_url`, everything lives below it: the pages, the
         // callbacks, the assets, the development provider and the probes. Served alone, the

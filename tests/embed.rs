@@ -119,6 +119,10 @@ async fn the_example_site_signs_people_in_below_auth_and_comes_back_to_the_dashb
     assert!(page.contains("Signed in with facebook"), "{page}");
     let (_, home) = browser.text(&format!("{site}/")).await;
     assert!(home.contains("Hello again, Grace &lt;b&gt;."), "{home}");
+    // The same sign-in passes forward authentication's check below the mount.
+    let check = browser.get("/auth/check").await;
+    assert_eq!(check.status(), StatusCode::OK);
+    assert_eq!(check.headers()["x-auth-request-provider"], "facebook");
 
     // Signing out on loginwith's page signs out of the site too.
     let token = browser.csrf_token_on("").await;
@@ -151,6 +155,11 @@ async fn paths_outside_the_mount_are_the_sites_and_loginwiths_own_paths_stay_bel
     assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
     assert_eq!(location(&response), "/auth?return_to=%2Fdashboard");
     assert_eq!(browser.get("/auth/healthz").await.status(), StatusCode::OK);
+    // Forward authentication's check is below the mount too (anonymous here: 401).
+    assert_eq!(
+        browser.get("/auth/auth/check").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let (status, body) = browser.text("/auth/get-status").await;
     assert_eq!(
         (status, body.as_str()),

@@ -198,6 +198,9 @@ pub struct DatabaseConfig {
 pub struct SessionConfig {
     /// The session cookie's name (with `__Host-` in front in production).
     pub cookie_name: String,
+    /// The cookie's `Domain` (empty: host-only), so that the sign-in reaches the site's other
+    /// hosts (forward authentication). See [`Config::cookie_domain`].
+    pub cookie_domain: String,
     /// Whether the cookie is `Secure` (HTTPS only); required in production.
     pub secure: bool,
     /// A sign-in unused this many days ends.
@@ -397,12 +400,53 @@ impl Config {
 
     /// The session cookie's name: in production with the `__Host-` prefix, which browsers
     /// only accept with `Secure`, `Path=/` and no `Domain` (so no subdomain can plant one).
+    /// A cookie shared with a domain (`session.cookie_domain`) cannot be `__Host-`: it takes
+    /// `__Secure-`, which still makes browsers refuse it from plain http, but lets any host of
+    /// the domain set one (see SECURITY.md).
     pub fn cookie_name(&self) -> String {
-        if self.environment == Environment::Production {
-            format!("__Host-{}", self.session.cookie_name)
-        } else {
-            self.session.cookie_name.clone()
+        match (self.environment, self.cookie_domain()) {
+            (Environment::Production, None) => format!("__Host-{}", self.session.cookie_name),
+            (Environment::Production, Some(_)) => format!("__Secure-{}", self.session.cookie_name),
+            (Environment::Development, _) => self.session.cookie_name.clone(),
         }
+    }
+
+    /// `session.cookie_domain` as the cookie's `Domain`: lower case, without a leading dot
+    /// (browsers ignore it), `None` when empty (a host-only cookie).
+    pub fn cookie_domain(&self) -> Option<String> {
+        let domain = self.session.cookie_domain.trim().trim_start_matches('.');
+        (!domain.is_empty()).then(|| domain.to_ascii_lowercase())
+    }
+
+    /// Why `session.cookie_domain` cannot work, if it cannot: the browser would drop a cookie
+    /// whose `Domain` the host that sets it (the public URL's) is not inside, and then no
+    /// sign-in would ever stick.
+    fn cookie_domain_problem(&self) -> Option<String> {
+        let domain = self.cookie_domain()?;
+        let raw = &self.session.cookie_domain;
+        match url::Host::parse(&domain) {
+            Ok(url::Host::Domain(parsed)) if parsed == domain && !domain.ends_with('.') => {}
+            _ => {
+                return Some(format!(
+                    "{raw:?} is not a domain name: give the domain the site's hosts share, such as example.com (an international name in its xn-- form), or leave it empty for a cookie of server.public_url's host alone"
+                ));
+            }
+        }
+        let host = self
+            .server
+            .public_url
+            .host_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let inside = host == domain
+            || host
+                .strip_suffix(domain.as_str())
+                .is_some_and(|label| label.ends_with('.'));
+        (!inside).then(|| {
+            format!(
+                "{raw:?} does not contain server.public_url's host {host:?}: browsers would refuse the cookie and nobody could sign in; use a domain the host is inside (for login.example.com: example.com or login.example.com)"
+            )
+        })
     }
 
     /// The path `server.public_url` ends in, without its trailing slash: `""` when loginwith
@@ -481,6 +525,9 @@ impl Config {
                 "session.cookie_name",
                 "must be non-empty letters, digits, '_' or '-'",
             ));
+        }
+        if let Some(reason) = self.cookie_domain_problem() {
+            problems.push(invalid("session.cookie_domain", reason));
         }
         if !(1..=400).contains(&self.session.remember_days) {
             problems.push(invalid(

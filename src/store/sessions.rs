@@ -14,7 +14,7 @@ use tower_sessions::{
 };
 
 use super::{
-    Store, StoreError,
+    Store, StoreError, UserId,
     backend::{Db, on_db},
     now_ms,
 };
@@ -56,6 +56,88 @@ impl SessionTable {
         .await
         .map(|done| done.rows_affected()))?;
         Ok(done)
+    }
+}
+
+/// A signed-in session as `/auth/check` sees it: one read, nothing written.
+#[derive(Debug, Clone)]
+pub struct SignedInSession {
+    /// The session's JSON data, for what only the web layer knows how to read (when the
+    /// sign-in began, with which provider).
+    pub data: String,
+    pub user: UserId,
+    /// The person's full name as the provider gave it, if it gave one.
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// The provider of the person's most recently used identity: what a session signed in
+    /// before sessions recorded their provider is said to be signed in with.
+    pub last_provider: Option<String>,
+}
+
+/// The most sessions [`Store::signed_in_sessions`] reads with one statement.
+pub const MAX_SESSIONS_PER_READ: usize = 64;
+
+impl Store {
+    /// Of the sessions `ids` (at most [`MAX_SESSIONS_PER_READ`]; duplicates are fine), those
+    /// unexpired and signed in as a person who still exists, with that person, by id. One
+    /// indexed statement and no write: it answers every request of a site behind forward
+    /// authentication, so concurrent checks share it (`web::forward_auth`). A signed-out
+    /// session has no row, and a deleted person's sessions are deleted with them (the foreign
+    /// key on `session.user_id`), so neither is ever found, on any instance.
+    pub async fn signed_in_sessions(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, SignedInSession>, StoreError> {
+        let Some(last) = ids.last() else {
+            return Ok(HashMap::new());
+        };
+        // Padded to a power of two with the last id again, so that a handful of statement
+        // texts (1, 2, 4 … 64 placeholders) stay prepared instead of one per batch size.
+        let slots = ids.len().min(MAX_SESSIONS_PER_READ).next_power_of_two();
+        let placeholders: Vec<String> = (1..=slots).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT s.id, s.data, p.id, p.display_name, p.email,
+                    (SELECT i.provider FROM user_identity i
+                      WHERE i.user_profile_id = p.id
+                      ORDER BY i.last_login_at DESC, i.id DESC LIMIT 1)
+             FROM session s JOIN user_profile p ON p.id = s.user_id
+             WHERE s.id IN ({}) AND s.expires_at > ${}",
+            placeholders.join(", "),
+            slots + 1
+        );
+        let ids = ids
+            .iter()
+            .take(slots)
+            .chain(std::iter::repeat(last))
+            .take(slots);
+        type Row = (
+            String,
+            String,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = on_db!(&self.db, |pool| {
+            let mut query = sqlx::query_as(&sql);
+            for id in ids.clone() {
+                query = query.bind(id);
+            }
+            query.bind(now_ms()).fetch_all(pool).await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, data, user, name, email, last_provider)| {
+                let session = SignedInSession {
+                    data,
+                    user: UserId(user),
+                    name,
+                    email,
+                    last_provider,
+                };
+                (id, session)
+            })
+            .collect())
     }
 }
 

@@ -51,6 +51,12 @@ impl TrustedProxies {
         self.0.iter().any(|net| net.contains(&ip))
     }
 
+    /// Whether the connection of the request with `extensions` comes straight from one of
+    /// these proxies: only then may its headers say anything about the request.
+    pub fn trusts_peer_of(&self, extensions: &Extensions) -> bool {
+        self.contains(peer(extensions))
+    }
+
     /// The client of a request that came from `peer` with `headers`.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         if !self.contains(peer) {

@@ -39,6 +39,9 @@ pub struct SessionCookie {
     pub name: Arc<str>,
     /// `session.secure`: the cookie is `Secure`, and so must its removal be.
     pub secure: bool,
+    /// `session.cookie_domain`: a cookie set with a `Domain` is only removed by a removal
+    /// with the same one (a host-only removal would leave it in the browser).
+    pub domain: Option<Arc<str>>,
 }
 
 /// Middleware, outside the session layer: drops session-cookie removals nobody asked for, and
@@ -66,6 +69,9 @@ pub async fn keep_cookie_unless_signed_out(
             Some(_) if !signing_out => None,
             Some(mut removal) => {
                 removal.set_secure(cookie.secure);
+                if let Some(domain) = &cookie.domain {
+                    removal.set_domain(domain.to_string());
+                }
                 HeaderValue::from_str(&removal.to_string()).ok()
             }
         })

@@ -7,6 +7,7 @@ mod client_addr;
 mod cookie_guard;
 mod data_deletion;
 mod error;
+mod forward_auth;
 mod health;
 mod home;
 mod linking;
@@ -39,6 +40,7 @@ pub use chrome::Chrome;
 pub use client_addr::TrustedProxies;
 pub use cookie_guard::{SessionCookie, keep_cookie_unless_signed_out};
 pub use error::AppError;
+pub use forward_auth::{CHECK_PATH, ForwardAuth};
 pub use health::Health;
 pub use one_origin::PublicOrigin;
 pub use rate_limit::RateLimiter;
@@ -135,6 +137,12 @@ pub async fn to_mounted_home(
 /// `/healthz` and `/readyz` (see [`health`]): merged by the caller outside the session layer.
 pub fn health_router(health: Health) -> Router {
     health::router(health)
+}
+
+/// `GET /auth/check` (see [`forward_auth`]): merged by the caller outside the session layer,
+/// which would load the session again and could answer with a cookie.
+pub fn forward_auth_router(check: ForwardAuth) -> Router {
+    forward_auth::router(check)
 }
 
 /// Layers that every request and response gets, dev provider included.

@@ -81,6 +81,34 @@ pub(super) struct SignInRecord {
     refreshed_ms: i64,
 }
 
+/// What `/auth/check` reads from a session's stored data, outside the session layer (which
+/// would load, and could save, the session): when the sign-in began, for the absolute
+/// lifetime, and the provider it was made with.
+pub struct SignInFacts {
+    pub since_ms: i64,
+    pub provider: Option<String>,
+}
+
+/// [`SignInFacts`] from a session record's JSON data; `None` when it holds no sign-in (or
+/// cannot be read, which is the same for a check: not signed in).
+pub fn sign_in_facts(data: &str) -> Option<SignInFacts> {
+    #[derive(Deserialize)]
+    struct Data {
+        #[serde(rename = "signed_in")]
+        signed_in: SignInRecord,
+    }
+    let Data { signed_in } = serde_json::from_str(data).ok()?;
+    Some(SignInFacts {
+        since_ms: signed_in.since_ms,
+        provider: signed_in.provider,
+    })
+}
+
+/// Whether a sign-in that began at `since_ms` is past the absolute lifetime at `now`.
+pub fn past_absolute_lifetime(since_ms: i64, now: i64, settings: &WebSettings) -> bool {
+    now.saturating_sub(since_ms) > millis(settings.absolute)
+}
+
 impl SignInRecord {
     /// The sign-in a stored session's data holds, if it is still within the absolute
     /// lifetime. Reads only: for requests that must not write (the app's own handlers,
@@ -133,7 +161,7 @@ impl WebSession {
             return Ok(None);
         };
         let now = now_ms();
-        if now.saturating_sub(signed_in.since_ms) > millis(settings.absolute) {
+        if past_absolute_lifetime(signed_in.since_ms, now, settings) {
             self.sign_out().await?;
             return Ok(None);
         }
@@ -272,8 +300,9 @@ impl WebSession {
         Ok(self.session.get(RETURN_TO).await?)
     }
 
-    /// Signs `user` in: a new session id (so an id planted before sign-in is worthless),
-    /// a fresh CSRF token, a persistent cookie for the idle lifetime (`session.remember_days`).
+    /// Signs `user` in with `provider`: a new session id (so an id planted before sign-in is
+    /// worthless), a fresh CSRF token, a persistent cookie for the idle lifetime
+    /// (`session.remember_days`).
     pub async fn sign_in(&self, user: UserId, provider: &str) -> Result<(), AppError> {
         self.session.cycle_id().await?;
         self.delete(OPERATION).await?;

@@ -1,0 +1,311 @@
+//! `GET /auth/check`: forward authentication, for a web server in front of any site (nginx's
+//! `auth_request`, Caddy's `forward_auth`, Traefik's `ForwardAuth`).
+//!
+//! The server asks on every request of the site it protects, passing the browser's cookies
+//! on. Signed in: 200 with who it is in `X-Auth-Request-User` (the person's id, stable and
+//! never reused), `-Email`, `-Name` and `-Provider`. Otherwise 401, or, for a gateway that
+//! forwards the browser's answer as it is (Traefik, Caddy), a redirect to the sign-in page.
+//!
+//! It is merged outside the session layer: tower-sessions would load the session a second
+//! time, and with a cookie whose session has ended it answers with a removal. Here the cookie
+//! is read by hand and looked up with one statement ([`Store::signed_in_sessions`]); nothing
+//! is written and no cookie is set, whatever the request. It is not rate-limited (a gateway
+//! asks for every visitor, from one address) and is answered on any host (the gateway calls
+//! it on an internal address).
+//!
+//! Checks that arrive together share their read ([`Lookups`]): the database round trip, not
+//! the lookup itself, is what a check costs. Nothing is cached: every answer comes from a read
+//! that began after the check arrived, so a sign-in ended anywhere (any instance) fails every
+//! check that arrives after it.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::{Request, State},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tower_sessions::session::Id;
+
+use super::{
+    AppError, TrustedProxies, WebSettings,
+    return_to::allowed_target,
+    session::{past_absolute_lifetime, sign_in_facts},
+};
+use crate::store::{MAX_SESSIONS_PER_READ, SignedInSession, Store, now_ms};
+
+/// Reads of the session table the checks may have in flight at once (each on a connection of
+/// the pool, which the pages need too).
+const READS_IN_FLIGHT: usize = 2;
+
+/// The check's path.
+pub const CHECK_PATH: &str = "/auth/check";
+
+static USER: HeaderName = HeaderName::from_static("x-auth-request-user");
+static EMAIL: HeaderName = HeaderName::from_static("x-auth-request-email");
+static NAME: HeaderName = HeaderName::from_static("x-auth-request-name");
+static PROVIDER: HeaderName = HeaderName::from_static("x-auth-request-provider");
+static FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+
+/// What is percent-encoded in the `X-Auth-Request-*` values: every byte that is not visible
+/// ASCII (controls, space, DEL and all of UTF-8 beyond ASCII, which `utf8_percent_encode`
+/// always encodes), and `%` itself so that decoding is exact. Names come from providers and
+/// hold anything (markup, emoji, in principle a line break); the result is always a valid
+/// header value, and `decodeURIComponent` or `urllib.parse.unquote` gives the text back.
+const NOT_VISIBLE_ASCII: &AsciiSet = &CONTROLS.add(b' ').add(b'%');
+
+/// What the check needs, resolved at start-up.
+pub struct ForwardAuth {
+    pub store: Store,
+    /// The session cookie's name (`Config::cookie_name`).
+    pub cookie_name: Arc<str>,
+    pub settings: Arc<WebSettings>,
+}
+
+/// `GET` (and `HEAD`) `/auth/check`; any other method gets the 405 page. Starts the task
+/// that reads sessions for the checks (it ends with the router).
+pub fn router(check: ForwardAuth) -> Router {
+    let trusted = TrustedProxies::new(check.settings.trusted_proxies.clone());
+    let lookups = Lookups::start(check.store.clone());
+    Router::new()
+        .route(CHECK_PATH, get(answer))
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .with_state(Arc::new(Checker {
+            check,
+            trusted,
+            lookups,
+        }))
+}
+
+struct Checker {
+    check: ForwardAuth,
+    trusted: TrustedProxies,
+    lookups: Lookups,
+}
+
+/// What one read answers a waiting check: its session, if signed in, or why it failed.
+type Found = Result<Option<SignedInSession>, String>;
+
+/// Session reads shared by the checks that arrive together. A check queues its session id;
+/// one task takes every id queued at that moment (up to [`MAX_SESSIONS_PER_READ`]) into one
+/// statement, and while [`READS_IN_FLIGHT`] reads run, new checks queue for the next. When
+/// idle, a check's read starts at once, so a lone check waits no longer than before; under
+/// load, one database round trip answers dozens. Each answer comes from a read that started
+/// after its check was queued, never from an earlier one: no ended sign-in is let through.
+struct Lookups {
+    queue: mpsc::UnboundedSender<(String, oneshot::Sender<Found>)>,
+}
+
+impl Lookups {
+    fn start(store: Store) -> Self {
+        let (queue, mut queued) = mpsc::unbounded_channel::<(String, oneshot::Sender<Found>)>();
+        tokio::spawn(async move {
+            let reads = Arc::new(Semaphore::new(READS_IN_FLIGHT));
+            loop {
+                // A free read first, then whatever has queued meanwhile goes into it.
+                let Ok(permit) = reads.clone().acquire_owned().await else {
+                    return;
+                };
+                let Some(first) = queued.recv().await else {
+                    return;
+                };
+                let mut batch = vec![first];
+                while batch.len() < MAX_SESSIONS_PER_READ {
+                    match queued.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+                    let found = store.signed_in_sessions(&ids).await;
+                    drop(permit);
+                    for (id, waiter) in batch {
+                        let answer = match &found {
+                            Ok(sessions) => Ok(sessions.get(&id).cloned()),
+                            Err(e) => Err(e.to_string()),
+                        };
+                        // A check whose client went away no longer waits: nothing to do.
+                        let _ = waiter.send(answer);
+                    }
+                });
+            }
+        });
+        Self { queue }
+    }
+
+    /// The signed-in session `id` names, read after this call.
+    async fn find(&self, id: String) -> Result<Option<SignedInSession>, AppError> {
+        let (waiter, answer) = oneshot::channel();
+        self.queue
+            .send((id, waiter))
+            .map_err(|_| AppError::Internal("the session reader has stopped".to_owned()))?;
+        answer
+            .await
+            .map_err(|_| AppError::Internal("the session reader has stopped".to_owned()))?
+            .map_err(AppError::Internal)
+    }
+}
+
+async fn answer(State(checker): State<Arc<Checker>>, request: Request) -> Response {
+    let check = &checker.check;
+    match signed_in(checker.as_ref(), request.headers()).await {
+        Ok(Some(session)) => identity(&session),
+        Ok(None) if checker.trusted.trusts_peer_of(request.extensions()) => {
+            redirect_to_sign_in(&check.settings, request.headers()).unwrap_or_else(not_signed_in)
+        }
+        Ok(None) => not_signed_in(),
+        // The database did not answer: nobody passes (a gateway turns this into an error
+        // page), and the cause is logged once, by AppError.
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The signed-in session the request's cookie names, if any: unexpired, signed in as a person
+/// who still exists, within the absolute lifetime.
+async fn signed_in(
+    checker: &Checker,
+    headers: &HeaderMap,
+) -> Result<Option<SignedInSession>, AppError> {
+    let check = &checker.check;
+    let Some(id) = session_id(headers, &check.cookie_name) else {
+        return Ok(None);
+    };
+    let Some(session) = checker.lookups.find(id).await? else {
+        return Ok(None);
+    };
+    let fresh = sign_in_facts(&session.data)
+        .is_some_and(|facts| !past_absolute_lifetime(facts.since_ms, now_ms(), &check.settings));
+    Ok(fresh.then_some(session))
+}
+
+/// The session id in the request's cookie named `name`: the first such cookie, when its value
+/// is an id as tower-sessions writes them (anything else, a tampered value, names nothing and
+/// is not looked up).
+fn session_id(headers: &HeaderMap, name: &str) -> Option<String> {
+    let value = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key.trim() == name).then(|| value.trim())
+        })?;
+    // Written back as tower-sessions writes it, so the lookup is by the canonical form.
+    value.parse::<Id>().ok().map(|id| id.to_string())
+}
+
+/// 200 with who is signed in. Every header is sent, empty when unknown (a person without an
+/// address), so that a gateway copying them replaces whatever the browser sent under those
+/// names.
+fn identity(session: &SignedInSession) -> Response {
+    let provider = sign_in_facts(&session.data)
+        .and_then(|facts| facts.provider)
+        .or_else(|| session.last_provider.clone())
+        .unwrap_or_default();
+    let headers = [
+        (USER.clone(), encoded(&session.user.to_string())),
+        (
+            EMAIL.clone(),
+            encoded(session.email.as_deref().unwrap_or("")),
+        ),
+        (NAME.clone(), encoded(session.name.as_deref().unwrap_or(""))),
+        (PROVIDER.clone(), encoded(&provider)),
+    ];
+    (StatusCode::OK, headers).into_response()
+}
+
+/// A header value that is always valid (see [`NOT_VISIBLE_ASCII`]).
+fn encoded(text: &str) -> HeaderValue {
+    let text = utf8_percent_encode(text, NOT_VISIBLE_ASCII).to_string();
+    // Only visible ASCII is left, which is always a valid value; never a 500 should that
+    // change: an empty value says as little as a missing one.
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// 401: what nginx's `auth_request` needs (its `error_page 401` then sends the browser on).
+fn not_signed_in() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "not signed in",
+    )
+        .into_response()
+}
+
+/// For a gateway that hands the answer to the browser (Traefik's ForwardAuth, Caddy's
+/// forward_auth): 302 to the sign-in page with the URL the browser asked for as `return_to`,
+/// built from the `X-Forwarded-Proto`, `-Host` and `-Uri` they send. Only called for a
+/// trusted peer (anyone else could name any URL, and the answer is then a plain 401), and only
+/// when all three headers are there: nginx's `auth_request` sends no `X-Forwarded-Uri` and
+/// needs the 401. A target `return_to` would not allow (a host missing from
+/// `gateway.allowed_hosts`) leads to the sign-in page without it.
+fn redirect_to_sign_in(settings: &WebSettings, headers: &HeaderMap) -> Option<Response> {
+    let text = |name: &HeaderName| headers.get(name)?.to_str().ok();
+    let (proto, host, uri) = (
+        text(&FORWARDED_PROTO)?,
+        text(&FORWARDED_HOST)?,
+        text(&FORWARDED_URI)?,
+    );
+    // A proxy chain may list several; the first is what the browser used.
+    let proto = proto.split(',').next().unwrap_or_default().trim();
+    let host = host.split(',').next().unwrap_or_default().trim();
+    let original = format!("{proto}://{host}{uri}");
+    let rules = &settings.return_rules;
+    let mut sign_in = rules.public_url.clone();
+    // The home page, below server.public_url's path when loginwith is mounted there.
+    sign_in.set_path(&settings.path("/"));
+    sign_in.set_query(None);
+    match allowed_target(&original, rules) {
+        Some(target) => {
+            sign_in.query_pairs_mut().append_pair("return_to", &target);
+        }
+        None => tracing::debug!(
+            "the forwarded URL is not an allowed return_to (gateway.allowed_hosts); sending to the sign-in page without it"
+        ),
+    }
+    let location = HeaderValue::from_str(sign_in.as_str()).ok()?;
+    Some((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_keep_visible_ascii_and_percent_encode_the_rest() {
+        assert_eq!(encoded("Ada"), "Ada");
+        assert_eq!(encoded("ada@example.com"), "ada@example.com");
+        assert_eq!(encoded("<b>Ada</b> & co"), "<b>Ada</b>%20&%20co");
+        assert_eq!(encoded("100%"), "100%25");
+        assert_eq!(encoded("Zoë 🦀"), "Zo%C3%AB%20%F0%9F%A6%80");
+        assert_eq!(encoded("a\r\nSet-Cookie: x"), "a%0D%0ASet-Cookie:%20x");
+        assert_eq!(encoded("\u{7f}\0"), "%7F%00");
+        assert_eq!(encoded(""), "");
+    }
+
+    #[test]
+    fn the_session_id_is_read_from_the_named_cookie_only() {
+        let id = Id::default().to_string();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("other=1; sid={id}; x=y")).unwrap(),
+        );
+        assert_eq!(session_id(&headers, "sid"), Some(id.clone()));
+        assert_eq!(session_id(&headers, "si"), None);
+        headers.insert(header::COOKIE, HeaderValue::from_static("sid=not-an-id"));
+        assert_eq!(session_id(&headers, "sid"), None);
+        headers.insert(header::COOKIE, HeaderValue::from_static("sid="));
+        assert_eq!(session_id(&headers, "sid"), None);
+        assert_eq!(session_id(&HeaderMap::new(), "sid"), None);
+    }
+}

@@ -20,7 +20,7 @@ pub use crate::model::{millis, now_ms};
 pub use deletion::{Deletion, DeletionRecord};
 pub use ids::{OperationId, UserId};
 pub use linking::{IdentityId, Unlink};
-pub use sessions::{MAX_SESSIONS_PER_READ, SIGNED_IN_KEY, SessionTable, SignedInSession};
+pub use sessions::{MAX_SESSIONS_PER_READ, SIGNED_IN_KEY, SignedInSession};
 
 use crate::model::{FailureReason, Profile};
 

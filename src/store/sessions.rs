@@ -68,6 +68,8 @@ pub struct SignedInSession {
     pub user: UserId,
     /// The person's full name as the provider gave it, if it gave one.
     pub name: Option<String>,
+    /// The first name alone, for a greeting.
+    pub first_name: String,
     pub email: Option<String>,
     /// The provider of the person's most recently used identity: what a session signed in
     /// before sessions recorded their provider is said to be signed in with.
@@ -96,7 +98,7 @@ impl Store {
         let slots = ids.len().min(MAX_SESSIONS_PER_READ).next_power_of_two();
         let placeholders: Vec<String> = (1..=slots).map(|n| format!("${n}")).collect();
         let sql = format!(
-            "SELECT s.id, s.data, p.id, p.display_name, p.email,
+            "SELECT s.id, s.data, p.id, p.display_name, p.first_name, p.email,
                     (SELECT i.provider FROM user_identity i
                       WHERE i.user_profile_id = p.id
                       ORDER BY i.last_login_at DESC, i.id DESC LIMIT 1)
@@ -115,6 +117,7 @@ impl Store {
             String,
             i64,
             Option<String>,
+            String,
             Option<String>,
             Option<String>,
         );
@@ -127,11 +130,12 @@ impl Store {
         })?;
         Ok(rows
             .into_iter()
-            .map(|(id, data, user, name, email, last_provider)| {
+            .map(|(id, data, user, name, first_name, email, last_provider)| {
                 let session = SignedInSession {
                     data,
                     user: UserId(user),
                     name,
+                    first_name,
                     email,
                     last_provider,
                 };

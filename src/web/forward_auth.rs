@@ -29,14 +29,13 @@ use axum::{
 };
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use tower_sessions::session::Id;
 
 use super::{
     AppError, TrustedProxies, WebSettings,
     return_to::allowed_target,
-    session::{past_absolute_lifetime, sign_in_facts},
+    signed_in::{provider_of, session_id, within_lifetime},
 };
-use crate::store::{MAX_SESSIONS_PER_READ, SignedInSession, Store, now_ms};
+use crate::store::{MAX_SESSIONS_PER_READ, SignedInSession, Store};
 
 /// Reads of the session table the checks may have in flight at once (each on a connection of
 /// the pool, which the pages need too).
@@ -181,36 +180,14 @@ async fn signed_in(
     let Some(session) = checker.lookups.find(id).await? else {
         return Ok(None);
     };
-    let fresh = sign_in_facts(&session.data)
-        .is_some_and(|facts| !past_absolute_lifetime(facts.since_ms, now_ms(), &check.settings));
-    Ok(fresh.then_some(session))
-}
-
-/// The session id in the request's cookie named `name`: the first such cookie, when its value
-/// is an id as tower-sessions writes them (anything else, a tampered value, names nothing and
-/// is not looked up).
-fn session_id(headers: &HeaderMap, name: &str) -> Option<String> {
-    let value = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .find_map(|pair| {
-            let (key, value) = pair.trim().split_once('=')?;
-            (key.trim() == name).then(|| value.trim())
-        })?;
-    // Written back as tower-sessions writes it, so the lookup is by the canonical form.
-    value.parse::<Id>().ok().map(|id| id.to_string())
+    Ok(within_lifetime(&session, &check.settings).then_some(session))
 }
 
 /// 200 with who is signed in. Every header is sent, empty when unknown (a person without an
 /// address), so that a gateway copying them replaces whatever the browser sent under those
 /// names.
 fn identity(session: &SignedInSession) -> Response {
-    let provider = sign_in_facts(&session.data)
-        .and_then(|facts| facts.provider)
-        .or_else(|| session.last_provider.clone())
-        .unwrap_or_default();
+    let provider = provider_of(session).unwrap_or_default();
     let headers = [
         (USER.clone(), encoded(&session.user.to_string())),
         (
@@ -292,20 +269,4 @@ mod tests {
         assert_eq!(encoded(""), "");
     }
 
-    #[test]
-    fn the_session_id_is_read_from_the_named_cookie_only() {
-        let id = Id::default().to_string();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_str(&format!("other=1; sid={id}; x=y")).unwrap(),
-        );
-        assert_eq!(session_id(&headers, "sid"), Some(id.clone()));
-        assert_eq!(session_id(&headers, "si"), None);
-        headers.insert(header::COOKIE, HeaderValue::from_static("sid=not-an-id"));
-        assert_eq!(session_id(&headers, "sid"), None);
-        headers.insert(header::COOKIE, HeaderValue::from_static("sid="));
-        assert_eq!(session_id(&headers, "sid"), None);
-        assert_eq!(session_id(&HeaderMap::new(), "sid"), None);
-    }
 }

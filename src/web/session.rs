@@ -109,20 +109,6 @@ pub fn past_absolute_lifetime(since_ms: i64, now: i64, settings: &WebSettings) -
     now.saturating_sub(since_ms) > millis(settings.absolute)
 }
 
-impl SignInRecord {
-    /// The sign-in a stored session's data holds, if it is still within the absolute
-    /// lifetime. Reads only: for requests that must not write (the app's own handlers,
-    /// `/auth/check`); past the lifetime the next page loginwith serves ends the session.
-    pub(super) fn of_record(
-        data: &std::collections::HashMap<String, serde_json::Value>,
-        settings: &WebSettings,
-    ) -> Option<Self> {
-        let signed_in: Self = serde_json::from_value(data.get(SIGNED_IN)?.clone()).ok()?;
-        let age = now_ms().saturating_sub(signed_in.since_ms);
-        (age <= millis(settings.absolute)).then_some(signed_in)
-    }
-}
-
 /// An active sign-in's cookie and record are extended at most this often (one write a day,
 /// not one per request).
 const REFRESH_EVERY_MS: i64 = 24 * 60 * 60 * 1000;

@@ -8,10 +8,16 @@ use axum::{
     http::{HeaderMap, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
-use tower_sessions::{SessionStore, cookie::Cookie, session::Id};
+use tower_sessions::{cookie::Cookie, session::Id};
 
-use super::{AppError, WebSettings, session::SignInRecord};
-use crate::store::{SessionTable, Store, UserId};
+use super::{
+    AppError, WebSettings,
+    session::{past_absolute_lifetime, sign_in_facts},
+};
+use crate::{
+    model::now_ms,
+    store::{SignedInSession, Store, UserId},
+};
 
 /// A handle on loginwith's sign-ins, for the app around it: the [`SignedIn`] extractor finds it
 /// in the app's state (through [`FromRef`]). Cheap to clone. Get it from
@@ -19,7 +25,6 @@ use crate::store::{SessionTable, Store, UserId};
 #[derive(Clone)]
 pub struct Accounts {
     store: Store,
-    sessions: SessionTable,
     cookie_name: Arc<str>,
     settings: Arc<WebSettings>,
 }
@@ -27,55 +32,25 @@ pub struct Accounts {
 impl Accounts {
     pub(crate) fn new(store: Store, cookie_name: &str, settings: Arc<WebSettings>) -> Self {
         Self {
-            sessions: store.sessions(),
             store,
             cookie_name: Arc::from(cookie_name),
             settings,
         }
     }
 
-    /// The person a request's session cookie is signed in as, if any. Reads the session and
-    /// the person; writes nothing and sets no cookie. A tampered, unknown, expired or
-    /// signed-out cookie, or a person deleted meanwhile, is `None`.
+    /// The person a request's session cookie is signed in as, if any: one read of the session
+    /// with its person (the same as `/auth/check`'s); nothing written, no cookie set. A
+    /// tampered, unknown, expired or signed-out cookie, a sign-in past its absolute lifetime,
+    /// or a person deleted meanwhile, is `None`.
     pub async fn signed_in(&self, headers: &HeaderMap) -> Result<Option<SignedIn>, AppError> {
-        let Some(id) = self.session_id(headers) else {
+        let Some(id) = session_id(headers, &self.cookie_name) else {
             return Ok(None);
         };
-        let Some(record) = self
-            .sessions
-            .load(&id)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let Some(sign_in) = SignInRecord::of_record(&record.data, &self.settings) else {
-            return Ok(None);
-        };
-        // Deleting a person deletes their sessions in the same transaction; reading the person
-        // also gives the name as it is now.
-        let Some(user) = self.store.user(sign_in.user).await? else {
-            return Ok(None);
-        };
-        Ok(Some(SignedIn {
-            id: user.id,
-            name: display_name(&user.first_name, &user.last_name),
-            first_name: user.first_name,
-            email: user.email,
-            provider: sign_in.provider,
-        }))
-    }
-
-    /// The session id in the request's cookie. Every `Cookie` header is read (HTTP/2 sends
-    /// one per cookie); a value that is not a session id is no session.
-    fn session_id(&self, headers: &HeaderMap) -> Option<Id> {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(Cookie::split_parse)
-            .filter_map(Result::ok)
-            .find(|cookie| cookie.name() == &*self.cookie_name)
-            .and_then(|cookie| cookie.value().parse().ok())
+        let mut found = self.store.signed_in_sessions(std::slice::from_ref(&id)).await?;
+        Ok(found
+            .remove(&id)
+            .filter(|session| within_lifetime(session, &self.settings))
+            .map(SignedIn::from))
     }
 
     /// Where a browser that must sign in first is sent: loginwith's home page, which comes
@@ -88,11 +63,47 @@ impl Accounts {
     }
 }
 
-fn display_name(first: &str, last: &str) -> String {
-    match (first.is_empty(), last.is_empty()) {
-        (_, true) => first.to_owned(),
-        (true, false) => last.to_owned(),
-        (false, false) => format!("{first} {last}"),
+/// The session id in the request's cookie `name`, as tower-sessions writes ids: the first
+/// cookie of that name in any `Cookie` header (HTTP/2 sends one per cookie). A value that is
+/// not such an id (tampered, truncated) names no session and is never looked up.
+pub(super) fn session_id(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == name)
+        .and_then(|cookie| cookie.value().parse::<Id>().ok())
+        .map(|id| id.to_string())
+}
+
+/// Whether a signed-in session is still within the absolute lifetime (past it, the next page
+/// loginwith serves ends it; until then every reader must already refuse it).
+pub(super) fn within_lifetime(session: &SignedInSession, settings: &WebSettings) -> bool {
+    sign_in_facts(&session.data)
+        .is_some_and(|facts| !past_absolute_lifetime(facts.since_ms, now_ms(), settings))
+}
+
+/// The provider a session signed in with; for sessions from before that was recorded, the
+/// person's most recently used one.
+pub(super) fn provider_of(session: &SignedInSession) -> Option<String> {
+    sign_in_facts(&session.data)
+        .and_then(|facts| facts.provider)
+        .or_else(|| session.last_provider.clone())
+}
+
+impl From<SignedInSession> for SignedIn {
+    fn from(session: SignedInSession) -> Self {
+        Self {
+            id: session.user,
+            provider: provider_of(&session),
+            name: session
+                .name
+                .unwrap_or_else(|| session.first_name.clone()),
+            first_name: session.first_name,
+            email: session.email,
+        }
     }
 }
 
@@ -206,12 +217,24 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::display_name;
+    use axum::http::HeaderValue;
+
+    use super::*;
 
     #[test]
-    fn display_name_leaves_out_what_is_missing() {
-        assert_eq!(display_name("Ada", "Lovelace"), "Ada Lovelace");
-        assert_eq!(display_name("Ada", ""), "Ada");
-        assert_eq!(display_name("", "Lovelace"), "Lovelace");
+    fn the_session_id_is_read_from_the_named_cookie_only() {
+        let id = Id::default().to_string();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("other=1; sid={id}; x=y")).unwrap(),
+        );
+        assert_eq!(session_id(&headers, "sid"), Some(id.clone()));
+        assert_eq!(session_id(&headers, "si"), None);
+        headers.insert(header::COOKIE, HeaderValue::from_static("sid=not-an-id"));
+        assert_eq!(session_id(&headers, "sid"), None);
+        headers.insert(header::COOKIE, HeaderValue::from_static("sid="));
+        assert_eq!(session_id(&headers, "sid"), None);
+        assert_eq!(session_id(&HeaderMap::new(), "sid"), None);
     }
 }

@@ -1,10 +1,7 @@
 //! Facebook Login, server side (see `shared/FACEBOOK.md` for the protocol facts).
 
 use hmac::{Hmac, Mac};
-use oauth2::{
-    AuthorizationCode, ClientSecret, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, Scope,
-    TokenResponse, basic::BasicTokenResponse,
-};
+use oauth2::{AuthorizationCode, ClientSecret, CsrfToken, PkceCodeChallenge, Scope, TokenResponse};
 use serde::Deserialize;
 use sha2::Sha256;
 use url::Url;
@@ -12,9 +9,10 @@ use url::Url;
 // Where they always lived, for code that names them through this module.
 use super::{
     BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider, Unavailable,
-    http::{HttpClient, StatusRecorder},
+    http::HttpClient,
     oauth::{
-        OAuthClient, authorization_url, check_token, clean, get_json, oauth_client, token_failure,
+        OAuthClient, authorization_url, clean, exchange_code, get_json, oauth_client,
+        token_failure,
     },
 };
 use crate::config::OAuthProviderConfig;
@@ -79,23 +77,6 @@ impl Facebook {
             app_secret: ClientSecret::new(config.client_secret.clone()),
             issuer: (!config.issuer.is_empty()).then(|| config.issuer.clone()),
         })
-    }
-
-    async fn fetch_code_token(
-        &self,
-        code: AuthorizationCode,
-        verifier: PkceCodeVerifier,
-    ) -> Result<BasicTokenResponse, ExchangeError> {
-        let http = StatusRecorder::new(&self.http);
-        let token = self
-            .oauth
-            .exchange_code(code)
-            .set_pkce_verifier(verifier)
-            .request_async(&http)
-            .await
-            .map_err(|error| token_failure(http.status(), error))?;
-        check_token(&token)?;
-        Ok(token)
     }
 
     async fn fetch_profile(&self, access_token: &str) -> Result<Profile, ExchangeError> {
@@ -170,7 +151,9 @@ impl Provider for Facebook {
     ) -> BoxFuture<'_, Result<Profile, ExchangeError>> {
         Box::pin(async move {
             // No ID token here, so the nonce has nothing to be checked against.
-            let token = self.fetch_code_token(code, secrets.verifier).await?;
+            let token =
+                exchange_code(&self.oauth, &self.http, code, secrets.verifier, token_failure)
+                    .await?;
             // The token lives only for this call: used for /me, then dropped.
             self.fetch_profile(token.access_token().secret()).await
         })

@@ -3,8 +3,8 @@
 //! `/user/emails`.
 
 use oauth2::{
-    AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RequestTokenError, Scope,
-    TokenResponse, basic::BasicTokenResponse, http::StatusCode,
+    AuthorizationCode, CsrfToken, PkceCodeChallenge, RequestTokenError, Scope, TokenResponse,
+    http::StatusCode,
 };
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
@@ -12,9 +12,9 @@ use url::Url;
 
 use super::{
     BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider, Unavailable,
-    http::{HttpClient, HttpError, StatusRecorder},
+    http::{HttpClient, HttpError},
     oauth::{
-        GraphErrorResponse, OAuthClient, authorization_url, check_token, clean, get_json,
+        GraphErrorResponse, OAuthClient, authorization_url, clean, exchange_code, get_json,
         oauth_client, token_failure,
     },
 };
@@ -101,24 +101,6 @@ impl GitHub {
         self
     }
 
-    async fn fetch_code_token(
-        &self,
-        code: AuthorizationCode,
-        verifier: PkceCodeVerifier,
-    ) -> Result<BasicTokenResponse, ExchangeError> {
-        // oauth2 sends `Accept: application/json`: without it GitHub answers form-encoded.
-        let http = StatusRecorder::new(&self.http);
-        let token = self
-            .oauth
-            .exchange_code(code)
-            .set_pkce_verifier(verifier)
-            .request_async(&http)
-            .await
-            .map_err(|error| token_refusal(http.status(), error))?;
-        check_token(&token)?;
-        Ok(token)
-    }
-
     /// A GET of the REST API with the headers GitHub requires (the shared client adds the
     /// `User-Agent`, without which GitHub refuses every call).
     fn api_get(&self, url: &Url, access_token: &str) -> reqwest::RequestBuilder {
@@ -181,7 +163,10 @@ impl Provider for GitHub {
     ) -> BoxFuture<'_, Result<Profile, ExchangeError>> {
         Box::pin(async move {
             // No ID token here, so the nonce has nothing to be checked against.
-            let token = self.fetch_code_token(code, secrets.verifier).await?;
+            // oauth2 sends `Accept: application/json`: without it GitHub answers form-encoded.
+            let token =
+                exchange_code(&self.oauth, &self.http, code, secrets.verifier, token_refusal)
+                    .await?;
             // The token lives only for this call: used for the two API calls, then dropped.
             self.fetch_profile(token.access_token().secret()).await
         })

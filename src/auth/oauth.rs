@@ -3,8 +3,8 @@
 //! Provider text that reaches the log goes through [`excerpt`]; a token never does.
 
 use oauth2::{
-    AuthType, AuthUrl, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    PkceCodeChallenge, RedirectUrl, RequestTokenError, Scope, StandardRevocableToken,
+    AuthType, AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardRevocableToken,
     TokenResponse, TokenUrl,
     basic::{
         BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenResponse,
@@ -17,7 +17,7 @@ use url::Url;
 
 use super::{
     CallFailure, ExchangeError, FailureReason,
-    http::{HttpClient, HttpError, error_chain},
+    http::{HttpClient, HttpError, StatusRecorder, error_chain},
 };
 
 /// The oauth2 client of a plain OAuth 2.0 provider (Facebook, GitHub): the shared error body
@@ -67,6 +67,30 @@ pub(crate) fn authorization_url(
         .set_pkce_challenge(challenge.clone())
         .url();
     url
+}
+
+/// The token request of a plain OAuth 2.0 provider: swaps `code` with its PKCE verifier and
+/// keeps the answer only if it is a usable bearer token. `failure` names a refused or
+/// unreadable answer ([`token_failure`], or a provider's own reading of its quirks).
+pub(crate) async fn exchange_code(
+    client: &OAuthClient,
+    http: &HttpClient,
+    code: AuthorizationCode,
+    verifier: PkceCodeVerifier,
+    failure: impl FnOnce(
+        Option<StatusCode>,
+        RequestTokenError<HttpError, GraphErrorResponse>,
+    ) -> ExchangeError,
+) -> Result<BasicTokenResponse, ExchangeError> {
+    let recorder = StatusRecorder::new(http);
+    let token = client
+        .exchange_code(code)
+        .set_pkce_verifier(verifier)
+        .request_async(&recorder)
+        .await
+        .map_err(|error| failure(recorder.status(), error))?;
+    check_token(&token)?;
+    Ok(token)
 }
 
 /// Longest name or email we keep; anything longer is cut, not refused.

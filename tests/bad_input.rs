@@ -1,7 +1,7 @@
 //! Garbage, missing, repeated and oversized input, wrong methods and unknown paths: a
 //! proper status and page, never a 500, and nothing written.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{ADA, TestEnv, chunked_form_post, location, raw_exchange, session_cookie};
 use reqwest::{StatusCode, header::HeaderMap};

@@ -2,7 +2,7 @@
 //! `server.shutdown_grace_secs`), one cut off by that limit is recorded as failed, and the
 //! process exits 0 either way.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::{path::Path, process::ExitStatus, time::Duration, time::Instant};
 

@@ -1,7 +1,7 @@
 //! `[site]`: the deployment's own name, logo, accent colour and stylesheet on every page,
 //! refused at start-up when unusable, and the privacy page (`GET /privacy`).
 
-mod common;
+use loginwith_testkit as common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! verifier rather than the app's client; then the app as `cargo run` starts it, whose second
 //! button signs people in through that issuer.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::sync::Arc;
 

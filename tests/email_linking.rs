@@ -5,7 +5,7 @@
 //! stand-in (`github`) and Facebook's stand-in (`facebook`) side by side; and the store on
 //! its own for racing first sign-ins.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::sync::Arc;
 

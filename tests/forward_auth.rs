@@ -1,7 +1,7 @@
 //! `GET /auth/check`, forward authentication for a web server in front of another site, and
 //! `session.cookie_domain`, which shares the sign-in with that site's hosts.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{Browser, Person, TestEnv, location};
 use loginwith::config::{Config, Environment};

@@ -1,7 +1,7 @@
 //! Signing in with GitHub through the real router and the GitHub stand-in: the identity, the
 //! email, the name, every failure's reason, and the headers GitHub requires.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{
     github::{GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GitHubEnv, ada, email},

@@ -1,7 +1,7 @@
 //! The tracing output of a whole GitHub sign-in, at TRACE level, holds no secret: not the
 //! client secret, the access token nor the code. Its own binary: the subscriber is global.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{
     Capture,

@@ -2,7 +2,7 @@
 //! secret, the access token, the appsecret_proof, the code, the state, the PKCE verifier nor
 //! the session id.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{ADA, Capture, TestEnv, param, session_cookie};
 use loginwith::auth::facebook::appsecret_proof;

@@ -1,7 +1,7 @@
 //! `/get-status?wait=`: answers the moment the operation leaves `pending`, times out with
 //! `pending`, and works when the exchange runs on another instance sharing the database.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! `sub`, and every ID token or userinfo answer that fails a check ends the sign-in with
 //! nothing written.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{
     location,

@@ -4,7 +4,7 @@
 //! document; a document naming another issuer refuses the start, or, found later, withdraws
 //! the provider with an ERROR line. `loginwith check` reports each issuer's discovery.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::{
     process::Command,

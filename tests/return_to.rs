@@ -1,7 +1,7 @@
 //! `return_to`: a whole sign-in through the real router ends where it was asked to, when
 //! that is allowed, and on `/` otherwise (the open-redirect classics).
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{ADA, Browser, TestEnv, github::GitHubEnv, location};
 use figment::Figment;

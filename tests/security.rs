@@ -1,6 +1,6 @@
 //! The security suite: each defence in SECURITY.md with a test that fails without it.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! `/get-status`, `/success` and `/error` on their own: no operation, someone else's
 //! operation, an orphaned one.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{ADA, TestEnv, location};
 use loginwith::dev_provider::Fault;

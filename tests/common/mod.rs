@@ -1,6 +1,5 @@
 //! The test harness: the real router on an ephemeral port, a temporary database, and the
 //! development provider on a port of its own, driven by a cookie-keeping HTTP client.
-#![allow(dead_code)] // each test binary uses its own part of the harness
 
 pub mod binary;
 pub mod db;
@@ -594,6 +593,11 @@ pub fn chunked_form_post(path: &str, len: usize) -> Vec<u8> {
 }
 
 impl Capture {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
     /// Installs, for this test binary, a subscriber that writes everything at TRACE level
     /// (this crate, oauth2, reqwest, hyper, sqlx, the session layer, axum) into the returned
     /// capture: what the no-secret-in-the-log tests read. Once per binary: it is global.

@@ -1,7 +1,6 @@
 //! A small OpenID Connect issuer on a port of its own, beside the app: discovery, JWKS, an
 //! authorization endpoint that approves at once, a token endpoint that checks the client,
 //! the redirect URI, PKCE and single use, and userinfo. Its misbehaviour is switchable.
-#![allow(dead_code)]
 
 use std::{
     collections::HashMap,

@@ -515,19 +515,9 @@ async fn two_hundred_parallel_logins_of_different_people_make_two_hundred_users(
 async fn a_late_request_with_the_pre_sign_in_id_does_not_sign_the_browser_out() {
     let env = TestEnv::start().await;
     let browser = env.browser();
-    let response = browser.get("/authorize/facebook").await;
-    let old_id = session_cookie(&response).unwrap();
-    let dialog = Url::parse(location(&response)).unwrap();
-    let callback = browser.consent(&dialog, ADA, "allow").await;
-    browser.get(&callback).await;
-    assert_eq!(browser.wait_status().await, "ok");
-    assert_eq!(location(&browser.get("/success").await), "/");
+    let old_id = browser.sign_in_keeping_old_id().await;
 
     // Requests sent before the id changed (another tab, a long poll) arrive afterwards.
-    let late = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
     for path in [
         "/get-status",
         "/preloader",
@@ -536,12 +526,7 @@ async fn a_late_request_with_the_pre_sign_in_id_does_not_sign_the_browser_out() 
         "/",
         "/callback/facebook?state=late&code=late",
     ] {
-        let response = late
-            .get(format!("{}{path}", env.app_url))
-            .header("cookie", format!("loginwith_session={old_id}"))
-            .send()
-            .await
-            .unwrap();
+        let response = late_request(&env, path, &old_id).await;
         assert!(
             response.headers().get("set-cookie").is_none(),
             "{path} would replace or remove the signed-in cookie: {:?}",
@@ -574,24 +559,10 @@ async fn a_late_callback_in_a_signed_in_browser_goes_home() {
 async fn the_losing_tab_of_a_sign_in_race_goes_home_signed_in() {
     let env = TestEnv::start().await;
     let browser = env.browser();
-    let response = browser.get("/authorize/facebook").await;
-    let old_id = session_cookie(&response).unwrap();
-    let dialog = Url::parse(location(&response)).unwrap();
-    let callback = browser.consent(&dialog, ADA, "allow").await;
-    browser.get(&callback).await;
-    assert_eq!(browser.wait_status().await, "ok");
     // Both tabs saw `ok`. The first /success signs in and renews the id...
-    assert_eq!(location(&browser.get("/success").await), "/");
+    let old_id = browser.sign_in_keeping_old_id().await;
     // ...the second left with the old id and finds nothing to finish...
-    let late = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(format!("{}/success", env.app_url))
-        .header("cookie", format!("loginwith_session={old_id}"))
-        .send()
-        .await
-        .unwrap();
+    let late = late_request(&env, "/success", &old_id).await;
     let target = location(&late).to_owned();
     assert_eq!(target, "/error?why=nothing-to-finish");
     // ...and its browser, which by then holds the new cookie, is sent home, signed in.
@@ -675,4 +646,18 @@ async fn names_with_markup_are_shown_as_text() {
         assert!(!home.contains("<script>alert"), "{home}");
         assert!(!home.contains("<img src=x"), "{home}");
     }
+}
+
+/// A GET of `path` from another tab or an earlier poll: sent with the session id `old_id`,
+/// by a client that keeps no cookies and follows no redirect.
+async fn late_request(env: &TestEnv, path: &str, old_id: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}{path}", env.app_url))
+        .header("cookie", format!("loginwith_session={old_id}"))
+        .send()
+        .await
+        .unwrap()
 }

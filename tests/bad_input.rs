@@ -40,12 +40,7 @@ async fn wrong_methods_get_the_405_page() {
         ("POST", "/static/css/app.css"),
         ("DELETE", "/static/nope.css"),
     ] {
-        let response = browser
-            .client
-            .request(method.parse().unwrap(), browser.url(path))
-            .send()
-            .await
-            .unwrap();
+        let response = browser.request(method, path).await;
         assert_eq!(
             response.status(),
             StatusCode::METHOD_NOT_ALLOWED,

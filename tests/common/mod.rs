@@ -382,6 +382,15 @@ impl Browser {
             .expect("GET request")
     }
 
+    /// `method` (`"PUT"`, `"DELETE"`, …) on `path`, with nothing in the body.
+    pub async fn request(&self, method: &str, path: &str) -> reqwest::Response {
+        self.client
+            .request(method.parse().expect("an HTTP method"), self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.client
             .post(self.url(path))

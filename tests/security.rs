@@ -4,7 +4,9 @@ use loginwith_testkit as common;
 
 use std::sync::Arc;
 
-use common::{ADA, Browser, Person, TestEnv, location, param, raw_exchange, session_cookie};
+use common::{
+    ADA, Browser, Person, TestEnv, behind_tls, location, param, raw_exchange, session_cookie,
+};
 use loginwith::{config::Environment, dev_provider::Fault};
 use reqwest::StatusCode;
 use url::Url;
@@ -211,21 +213,7 @@ async fn logout_rotates_the_session_and_the_old_id_is_dead() {
 
 #[tokio::test]
 async fn production_cookies_are_secure_host_prefixed_and_hsts_is_sent() {
-    let env = TestEnv::start_in(Environment::Production, |f| {
-        f.merge(("server.public_url", "https://login.example.test"))
-            .merge(("session.secure", true))
-            .merge((
-                "providers.facebook.authorize_url",
-                "https://fb.example.test/dialog",
-            ))
-            .merge((
-                "providers.facebook.token_url",
-                "https://fb.example.test/token",
-            ))
-            .merge(("providers.facebook.api_url", "https://fb.example.test"))
-            .merge(("providers.facebook.issuer", "https://fb.example.test"))
-    })
-    .await;
+    let env = TestEnv::start_in(Environment::Production, behind_tls).await;
     // As through the TLS proxy in front, which passes the public host on.
     let browser = env.browser();
     let response = browser

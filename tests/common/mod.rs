@@ -526,6 +526,25 @@ impl Browser {
 }
 
 /// The value of query parameter `name` in `url` (a dialog or callback URL).
+/// The configuration of a production site behind a TLS proxy: the public URL
+/// `https://login.example.test`, secure cookies, and Facebook's endpoints at
+/// `https://fb.example.test` instead of the development provider's.
+pub fn behind_tls(figment: Figment) -> Figment {
+    figment
+        .merge(("server.public_url", "https://login.example.test"))
+        .merge(("session.secure", true))
+        .merge((
+            "providers.facebook.authorize_url",
+            "https://fb.example.test/dialog",
+        ))
+        .merge((
+            "providers.facebook.token_url",
+            "https://fb.example.test/token",
+        ))
+        .merge(("providers.facebook.api_url", "https://fb.example.test"))
+        .merge(("providers.facebook.issuer", "https://fb.example.test"))
+}
+
 /// Asserts that `page` holds `first` and, after it, `then` (buttons in configuration order).
 pub fn assert_in_order(page: &str, first: &str, then: &str) {
     let at_first = page

@@ -2,7 +2,7 @@
 //! proxy the one that proxy forwards) and the host's (pages people open are served on
 //! `server.public_url`'s host only; machine endpoints on any).
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{ADA, TestEnv, raw_exchange};
 use reqwest::{Method, StatusCode, redirect::Policy};

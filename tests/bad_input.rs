@@ -1,7 +1,7 @@
 //! Garbage, missing, repeated and oversized input, wrong methods and unknown paths: a
 //! proper status and page, never a 500, and nothing written.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{ADA, TestEnv, chunked_form_post, location, raw_exchange, session_cookie};
 use reqwest::{StatusCode, header::HeaderMap};
@@ -40,12 +40,7 @@ async fn wrong_methods_get_the_405_page() {
         ("POST", "/static/css/app.css"),
         ("DELETE", "/static/nope.css"),
     ] {
-        let response = browser
-            .client
-            .request(method.parse().unwrap(), browser.url(path))
-            .send()
-            .await
-            .unwrap();
+        let response = browser.request(method, path).await;
         assert_eq!(
             response.status(),
             StatusCode::METHOD_NOT_ALLOWED,

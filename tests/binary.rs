@@ -1,7 +1,7 @@
 //! The real binary, configured the way people configure it: from the environment, with an
 //! all-digit Facebook App ID, signing a person in against a Facebook stand-in on its own port.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! one INFO line per refused or failed request and none for the others, and a `RUST_LOG`
 //! that cannot be meant is refused aloud instead of silencing everything.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{Browser, binary::Running};
 use reqwest::StatusCode;

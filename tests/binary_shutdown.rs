@@ -2,15 +2,16 @@
 //! `server.shutdown_grace_secs`), one cut off by that limit is recorded as failed, and the
 //! process exits 0 either way.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::{path::Path, process::ExitStatus, time::Duration, time::Instant};
 
 use common::{
     ADA, Browser, CLIENT_ID, CLIENT_SECRET,
     binary::{self, Running},
+    dev_provider_settings,
 };
-use loginwith::dev_provider::{DevProvider, DevProviderSettings, Fault, Faults};
+use loginwith::dev_provider::{DevProvider, Fault, Faults};
 use sqlx::{SqlitePool, sqlite::SqliteConnectOptions};
 
 /// A Facebook stand-in on a port of its own whose token and `/me` endpoints each take
@@ -20,13 +21,7 @@ async fn slow_stand_in(app_url: &str, latency: Duration) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let dev = DevProvider::new(
-        DevProviderSettings {
-            client_id: CLIENT_ID.to_owned(),
-            client_secret: CLIENT_SECRET.to_owned(),
-            redirect_uris: vec![format!("{app_url}/callback/facebook")],
-            auto_approve: false,
-            issuer: None,
-        },
+        dev_provider_settings(app_url),
         Faults {
             latency,
             fault: Fault::None,

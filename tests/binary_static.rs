@@ -2,7 +2,7 @@
 //! its own bytes, with a strong `ETag`, 304 for a current copy, and a year's caching for the
 //! versioned URLs the pages use.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{ADA, Browser, binary::Running};
 use reqwest::{Response, StatusCode, header};

@@ -1,7 +1,7 @@
 //! `[site]`: the deployment's own name, logo, accent colour and stylesheet on every page,
 //! refused at start-up when unusable, and the privacy page (`GET /privacy`).
 
-mod common;
+use loginwith_testkit as common;
 
 use std::time::Duration;
 
@@ -409,12 +409,7 @@ async fn the_privacy_page_says_what_is_kept_and_how_to_delete_it() {
     assert_eq!(head.status(), StatusCode::OK);
     assert_eq!(head.text().await.unwrap(), "");
     for method in ["POST", "PUT", "DELETE"] {
-        let response = browser
-            .client
-            .request(method.parse().unwrap(), browser.url("/privacy"))
-            .send()
-            .await
-            .unwrap();
+        let response = browser.request(method, "/privacy").await;
         assert_eq!(
             response.status(),
             StatusCode::METHOD_NOT_ALLOWED,

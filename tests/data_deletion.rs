@@ -1,6 +1,6 @@
 //! Facebook's Data Deletion and Deauthorize callbacks, and self-service deletion.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{ADA, Browser, Person, TestEnv, location};
 use loginwith::auth::signed_request::sign;

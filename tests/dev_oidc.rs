@@ -3,12 +3,12 @@
 //! verifier rather than the app's client; then the app as `cargo run` starts it, whose second
 //! button signs people in through that issuer.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::sync::Arc;
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use common::{Browser, Person, location, param};
+use common::{Browser, Person, assert_in_order, location, param, submit_consent};
 use loginwith::{
     App,
     config::{Config, Environment},
@@ -34,14 +34,7 @@ struct Issuer {
     http: reqwest::Client,
 }
 
-/// Someone typed on the consent page.
-struct Typed<'a> {
-    first: &'a str,
-    last: &'a str,
-    email: &'a str,
-}
-
-const GRACE: Typed<'static> = Typed {
+const GRACE: Person<'static> = Person {
     first: "Grace",
     last: "Hopper",
     email: "grace@example.com",
@@ -93,34 +86,18 @@ impl Issuer {
     }
 
     /// Shows the consent page for `dialog`, then submits it; returns where the browser goes.
-    async fn consent(&self, dialog: &Url, person: &Typed<'_>, decision: &str) -> Url {
+    async fn consent(&self, dialog: &Url, person: &Person<'_>, decision: &str) -> Url {
         let page = self.http.get(dialog.clone()).send().await.expect("GET");
         assert_eq!(page.status(), StatusCode::OK);
         let page = page.text().await.expect("page");
         assert!(page.contains("Sign in as a test user"), "{page}");
         assert!(page.contains(r#"name="nonce" value="the-nonce""#), "{page}");
-        let mut form: Vec<(String, String)> = dialog.query_pairs().into_owned().collect();
-        form.extend([
-            ("first_name".into(), person.first.into()),
-            ("last_name".into(), person.last.into()),
-            ("email".into(), person.email.into()),
-            ("decision".into(), decision.into()),
-        ]);
-        let mut endpoint = dialog.clone();
-        endpoint.set_query(None);
-        let response = self
-            .http
-            .post(endpoint)
-            .form(&form)
-            .send()
-            .await
-            .expect("POST");
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let response = submit_consent(&self.http, dialog, *person, decision).await;
         Url::parse(location(&response)).expect("redirect URL")
     }
 
     /// A code for `person`, through the consent page.
-    async fn code_for(&self, person: &Typed<'_>) -> String {
+    async fn code_for(&self, person: &Person<'_>) -> String {
         let back = self
             .consent(&self.authorize_url(|_| {}), person, "allow")
             .await;
@@ -370,7 +347,7 @@ async fn the_subject_is_stable_per_typed_person_and_differs_between_people() {
     for person in [
         &GRACE,
         &GRACE,
-        &Typed {
+        &Person {
             first: "Ada",
             last: "Lovelace",
             email: "ada@example.com",
@@ -617,13 +594,8 @@ async fn with_the_default_development_configuration_a_second_button_signs_in_thr
     let browser = Browser::new(&url);
     let (status, home) = browser.text("/").await;
     assert_eq!(status, StatusCode::OK);
-    let facebook = home
-        .find("Continue with Facebook")
-        .expect("the Facebook stand-in's button");
-    let oidc = home
-        .find("Continue with Dev OpenID")
-        .expect("the dev issuer's button");
-    assert!(facebook < oidc, "Facebook's first: {home}");
+    // The Facebook stand-in's button first, then the dev issuer's.
+    assert_in_order(&home, "Continue with Facebook", "Continue with Dev OpenID");
     assert!(home.contains(r#"href="/authorize/dev-oidc""#), "{home}");
 
     // Discovery runs in the background once the app serves: wait until it is done.

@@ -5,7 +5,7 @@
 //! stand-in (`github`) and Facebook's stand-in (`facebook`) side by side; and the store on
 //! its own for racing first sign-ins.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::sync::Arc;
 
@@ -273,19 +273,7 @@ async fn with_link_by_verified_email_an_explicit_link_still_adds_to_the_signed_i
     let browser = env.oidc.env.browser();
     let grace = env.facebook_sign_in(&browser, GRACE).await;
     corp_says(&env, "ada@example.com", true);
-    let token = browser.csrf_token_on("/account").await;
-    let response = browser
-        .post_form("/account/link/corp", &[("csrf_token", &token)])
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let dialog = location(&response).to_owned();
-    let response = browser.get(&dialog).await;
-    let callback = location(&response).to_owned();
-    let response = browser.get(&callback).await;
-    assert_eq!(location(&response), "/preloader");
-    assert_eq!(browser.wait_status().await, "ok");
-    let response = browser.get("/success").await;
-    assert_eq!(location(&response), "/account");
+    browser.link_through_stand_in("corp").await;
     assert_eq!(
         env.identities().await,
         vec![

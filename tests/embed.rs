@@ -3,7 +3,7 @@
 //! development stand-in for Facebook below `/auth`, comes back to the dashboard greeted by
 //! name, and after signing out is sent to sign in again.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::{path::PathBuf, process::Command};
 

@@ -2,7 +2,7 @@
 //! and a 500 page that shows the same reference, so support can find the line from what the
 //! person quotes. The answer's request-log line is INFO, not a second error.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{Capture, TestEnv};
 use reqwest::StatusCode;

@@ -1,9 +1,9 @@
 //! `GET /auth/check`, forward authentication for a web server in front of another site, and
 //! `session.cookie_domain`, which shares the sign-in with that site's hosts.
 
-mod common;
+use loginwith_testkit as common;
 
-use common::{Browser, Person, TestEnv, location};
+use common::{Browser, Person, TestEnv, behind_tls, location};
 use loginwith::config::{Config, Environment};
 use reqwest::{StatusCode, header};
 use tower_sessions::session::Id;
@@ -525,19 +525,7 @@ async fn plant_signed_in_session(env: &TestEnv) -> (String, String) {
 #[tokio::test]
 async fn in_production_the_shared_cookie_is_checked_and_logout_clears_it_with_its_domain() {
     let env = TestEnv::start_in(Environment::Production, |f| {
-        f.merge(("server.public_url", "https://login.example.test"))
-            .merge(("session.secure", true))
-            .merge(("session.cookie_domain", "example.test"))
-            .merge((
-                "providers.facebook.authorize_url",
-                "https://fb.example.test/dialog",
-            ))
-            .merge((
-                "providers.facebook.token_url",
-                "https://fb.example.test/token",
-            ))
-            .merge(("providers.facebook.api_url", "https://fb.example.test"))
-            .merge(("providers.facebook.issuer", "https://fb.example.test"))
+        behind_tls(f).merge(("session.cookie_domain", "example.test"))
     })
     .await;
     let client = reqwest::Client::builder()

@@ -1,7 +1,7 @@
 //! Property test: arbitrary query strings at `/callback/facebook` and `/get-status` never
 //! cause a 5xx or a panic, and never write a row.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::TestEnv;
 use proptest::{

@@ -1,25 +1,15 @@
 //! Signing in with GitHub through the real router and the GitHub stand-in: the identity, the
 //! email, the name, every failure's reason, and the headers GitHub requires.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{
+    assert_in_order,
     github::{GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GitHubEnv, ada, email},
     location,
 };
 use loginwith::dev_provider::{Fault, github::GitHubUser};
 use reqwest::StatusCode;
-
-/// `(provider, provider_user_id, first_name, last_name, email)` of every identity.
-async fn identities(env: &GitHubEnv) -> Vec<(String, String, String, String, Option<String>)> {
-    sqlx::query_as(
-        "SELECT i.provider, i.provider_user_id, p.first_name, p.last_name, p.email
-         FROM user_identity i JOIN user_profile p ON p.id = i.user_profile_id ORDER BY i.id",
-    )
-    .fetch_all(&env.env.db)
-    .await
-    .unwrap()
-}
 
 #[tokio::test]
 async fn a_whole_sign_in_with_github() {
@@ -27,7 +17,7 @@ async fn a_whole_sign_in_with_github() {
     let home = gh.login(&gh.env.browser()).await;
     assert!(home.contains("Hi, Ada!"), "{home}");
     assert_eq!(
-        identities(&gh).await,
+        gh.env.identities().await,
         vec![(
             "github".to_owned(),
             "1234567".to_owned(),
@@ -74,14 +64,18 @@ async fn only_a_primary_verified_email_is_taken() {
         ..ada()
     });
     gh.login(&gh.env.browser()).await;
-    assert_eq!(identities(&gh).await[0].4, None, "an unverified primary");
+    assert_eq!(
+        gh.env.identities().await[0].4,
+        None,
+        "an unverified primary"
+    );
 
     // The fault makes every address unverified: still a sign-in, without an email.
     let gh = GitHubEnv::start().await;
     gh.set_fault(Fault::MissingEmail);
     let home = gh.login(&gh.env.browser()).await;
     assert!(home.contains("Hi, Ada!"), "{home}");
-    assert_eq!(identities(&gh).await[0].4, None);
+    assert_eq!(gh.env.identities().await[0].4, None);
 }
 
 #[tokio::test]
@@ -213,13 +207,12 @@ async fn cancel_on_github_explains_and_creates_nothing() {
 async fn configured_github_gets_its_own_button_after_facebook() {
     let github = GitHubEnv::start().await;
     let (_, home) = github.env.browser().text("/").await;
-    let facebook = home
-        .find("href=\"/authorize/facebook\"")
-        .expect("the Facebook button");
-    let button = home
-        .find("class=\"button button-github\" href=\"/authorize/github\"")
-        .expect("GitHub's button in its colours");
-    assert!(facebook < button, "configuration order: {home}");
+    // Configuration order; GitHub's button in its colours.
+    assert_in_order(
+        &home,
+        "href=\"/authorize/facebook\"",
+        "class=\"button button-github\" href=\"/authorize/github\"",
+    );
     assert!(home.contains("Continue with GitHub"), "{home}");
     assert!(home.contains("img/github-mark.svg"), "{home}");
 }

@@ -1,7 +1,7 @@
 //! `/healthz` and `/readyz` on the real router, and what shutdown does to them and to the
 //! long polls waiting in `/get-status`.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! request of a sign-in, the callback on one, the status on another, `/success` on a third,
 //! and the person is signed in on all of them.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{ADA, Browser, TestEnv, db::TestDb};
 use loginwith::config::Environment;

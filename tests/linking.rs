@@ -3,7 +3,7 @@
 //! removing a method but never the last, and Facebook's deauthorize keeping a person who
 //! still has GitHub. Through the real router, Facebook's stand-in and GitHub's.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{
     ADA, Browser, Person,

@@ -1,6 +1,6 @@
 //! Whole sign-in flows through the real router and the development provider.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! `/get-status?wait=`: answers the moment the operation leaves `pending`, times out with
 //! `pending`, and works when the exchange runs on another instance sharing the database.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::time::{Duration, Instant};
 
@@ -21,11 +21,7 @@ async fn the_long_poll_answers_early_on_ok() {
     let started = Instant::now();
     let (status, body) = browser.text(LONG_WAIT).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
-    );
+    answered_early(started);
 }
 
 #[tokio::test]
@@ -39,19 +35,12 @@ async fn the_long_poll_answers_early_on_error() {
     browser.login_until_preloader(ADA).await;
     let started = Instant::now();
     assert_eq!(browser.text(LONG_WAIT).await.1, "error");
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
-    );
+    answered_early(started);
 }
 
 #[tokio::test]
 async fn the_long_poll_times_out_with_pending() {
-    let env = TestEnv::start_with(|f| f.merge(("login.exchange_timeout_secs", 60))).await;
-    env.set_fault(Fault::Hang);
-    let browser = env.browser();
-    browser.login_until_preloader(ADA).await;
+    let (_env, browser) = TestEnv::with_a_hanging_sign_in().await;
     let started = Instant::now();
     assert_eq!(browser.text("/get-status?wait=1").await.1, "pending");
     assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
@@ -81,19 +70,12 @@ async fn the_long_poll_works_across_two_instances_sharing_one_database() {
     let started = Instant::now();
     let (status, body) = other.text(LONG_WAIT).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
-    );
+    answered_early(started);
 }
 
 #[tokio::test]
 async fn without_wait_it_answers_at_once_and_bad_waits_are_refused() {
-    let env = TestEnv::start_with(|f| f.merge(("login.exchange_timeout_secs", 60))).await;
-    env.set_fault(Fault::Hang);
-    let browser = env.browser();
-    browser.login_until_preloader(ADA).await;
+    let (env, browser) = TestEnv::with_a_hanging_sign_in().await;
     assert_eq!(browser.text("/get-status").await.1, "pending");
     assert_eq!(browser.text("/get-status?wait=0").await.1, "pending");
     for bad in ["wait=soon", "wait=-1", "wait=1&wait=2"] {
@@ -136,4 +118,13 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
     i64::try_from(since_epoch.as_millis()).unwrap()
+}
+
+/// Far less than [`LONG_WAIT`]'s 30 s: the poll answered because the exchange ended.
+fn answered_early(started: Instant) {
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -3,7 +3,7 @@
 //! every assertion is on a count that went up (never on an absolute value), or on a gauge
 //! while this test holds it up.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::time::Duration;
 

@@ -3,24 +3,13 @@
 //! `sub`, and every ID token or userinfo answer that fails a check ends the sign-in with
 //! nothing written.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{
     location,
     oidc::{Misbehaviour, OidcEnv, Signing},
 };
 use reqwest::StatusCode;
-
-/// `(provider, provider_user_id, first_name, last_name, email)` of every identity.
-async fn identities(env: &OidcEnv) -> Vec<(String, String, String, String, Option<String>)> {
-    sqlx::query_as(
-        "SELECT i.provider, i.provider_user_id, p.first_name, p.last_name, p.email
-         FROM user_identity i JOIN user_profile p ON p.id = i.user_profile_id ORDER BY i.id",
-    )
-    .fetch_all(&env.env.db)
-    .await
-    .unwrap()
-}
 
 fn ada() -> (String, String, String, String, Option<String>) {
     (
@@ -36,7 +25,7 @@ fn ada() -> (String, String, String, String, Option<String>) {
 async fn a_whole_sign_in_with_an_oidc_issuer() {
     let oidc = OidcEnv::start().await;
     assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "ok");
-    assert_eq!(identities(&oidc).await, vec![ada()]);
+    assert_eq!(oidc.env.identities().await, vec![ada()]);
     assert_eq!(oidc.env.last_operation().await, ("ok".to_owned(), None));
 }
 
@@ -45,7 +34,7 @@ async fn name_and_email_come_from_userinfo_when_the_id_token_lacks_them() {
     let oidc = OidcEnv::start().await;
     oidc.issuer.set(|b| b.claims_in_userinfo_only = true);
     assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "ok");
-    assert_eq!(identities(&oidc).await, vec![ada()]);
+    assert_eq!(oidc.env.identities().await, vec![ada()]);
 }
 
 #[tokio::test]
@@ -130,7 +119,7 @@ async fn an_es256_id_token_is_accepted_and_its_at_hash_checked() {
     let oidc = OidcEnv::start().await;
     oidc.issuer.set(|b| b.signing = Signing::Es256);
     assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "ok");
-    assert_eq!(identities(&oidc).await, vec![ada()]);
+    assert_eq!(oidc.env.identities().await, vec![ada()]);
 
     oidc.issuer
         .set(|b| b.misbehaviour = Misbehaviour::WrongAccessTokenHash);
@@ -168,7 +157,7 @@ async fn a_key_rotation_fetches_the_keys_once_and_an_unknown_key_is_refused() {
     );
     assert_eq!(oidc.fetches().1, 2, "no second fetch within the minute");
     // Still one person: the same subject signed in three times.
-    assert_eq!(identities(&oidc).await, vec![ada()]);
+    assert_eq!(oidc.env.identities().await, vec![ada()]);
 }
 
 /// A token under an unknown `kid` right after start-up (the issuer rotated between our

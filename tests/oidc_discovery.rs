@@ -4,7 +4,7 @@
 //! document; a document naming another issuer refuses the start, or, found later, withdraws
 //! the provider with an ERROR line. `loginwith check` reports each issuer's discovery.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::{
     process::Command,
@@ -43,6 +43,16 @@ fn unlimited(figment: figment::Figment) -> figment::Figment {
     figment
         .merge(("limits.auth_per_minute", 100_000))
         .merge(("limits.auth_burst", 100_000))
+}
+
+/// The app with the test issuer, re-reading its discovery document every second.
+async fn refreshing_every_second() -> OidcEnv {
+    OidcEnv::start_with(
+        |_| {},
+        |f| unlimited(f).merge(("login.discovery_refresh_secs", 1)),
+        Vec::new(),
+    )
+    .await
 }
 
 async fn authorize_status(oidc: &OidcEnv) -> StatusCode {
@@ -99,12 +109,7 @@ async fn an_issuer_down_at_start_up_leaves_the_site_up_and_is_retried_until_it_a
 #[tokio::test]
 async fn a_refresh_that_fails_keeps_the_last_good_document() {
     log();
-    let oidc = OidcEnv::start_with(
-        |_| {},
-        |f| unlimited(f).merge(("login.discovery_refresh_secs", 1)),
-        Vec::new(),
-    )
-    .await;
+    let oidc = refreshing_every_second().await;
     oidc.issuer.set(|b| b.discovery = Discovery::Down);
     let (before, _) = oidc.fetches();
     wait_for("two refreshes while the issuer is down", || async {
@@ -124,12 +129,7 @@ async fn a_refresh_that_fails_keeps_the_last_good_document() {
 #[tokio::test]
 async fn a_document_naming_another_issuer_later_withdraws_the_provider_until_fixed() {
     log();
-    let oidc = OidcEnv::start_with(
-        |_| {},
-        |f| unlimited(f).merge(("login.discovery_refresh_secs", 1)),
-        Vec::new(),
-    )
-    .await;
+    let oidc = refreshing_every_second().await;
     assert_eq!(authorize_status(&oidc).await, StatusCode::SEE_OTHER);
     oidc.issuer.set(|b| b.discovery = Discovery::OtherIssuer);
     wait_for("the provider to be withdrawn", || async {

@@ -1,7 +1,7 @@
 //! Every provider failure ends as `error` with the reason that names what happened, within
 //! the exchange timeout, and a readable error page that shows nothing of the provider's answer.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::{
     sync::{

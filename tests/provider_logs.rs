@@ -2,7 +2,7 @@
 //! it is, and a successful answer (which may hold a token) not at all. In a test binary of its
 //! own: the tracing subscriber is global and installed once for both tests.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::sync::OnceLock;
 
@@ -24,12 +24,6 @@ fn log() -> &'static Capture {
             .init();
         capture
     })
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
 }
 
 /// A sign-in against `fault` that ends as `error`; by then its failure is logged (the log

@@ -1,7 +1,7 @@
 //! Several providers from configuration: `[providers.<name>]` tables, each with its own
 //! button, `/authorize/<name>` and `/callback/<name>`.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::sync::Arc;
 

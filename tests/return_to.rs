@@ -1,7 +1,7 @@
 //! `return_to`: a whole sign-in through the real router ends where it was asked to, when
 //! that is allowed, and on `/` otherwise (the open-redirect classics).
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{ADA, Browser, TestEnv, github::GitHubEnv, location};
 use figment::Figment;
@@ -270,19 +270,7 @@ async fn linking_from_sign_in_methods_still_ends_on_sign_in_methods() {
     )
     .await;
     assert_eq!(target, "/somewhere");
-    let token = browser.csrf_token_on("/account").await;
-    let response = browser
-        .post_form("/account/link/github", &[("csrf_token", &token)])
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    // The stand-in approves at once and sends the browser back.
-    let response = browser.get(location(&response)).await;
-    let callback = location(&response).to_owned();
-    let response = browser.get(&callback).await;
-    assert_eq!(location(&response), "/preloader");
-    assert_eq!(browser.wait_status().await, "ok");
-    let response = browser.get("/success").await;
-    assert_eq!(location(&response), "/account");
+    browser.link_through_stand_in("github").await;
 }
 
 #[test]

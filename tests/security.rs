@@ -1,10 +1,12 @@
 //! The security suite: each defence in SECURITY.md with a test that fails without it.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::sync::Arc;
 
-use common::{ADA, Browser, Person, TestEnv, location, param, raw_exchange, session_cookie};
+use common::{
+    ADA, Browser, Person, TestEnv, behind_tls, location, param, raw_exchange, session_cookie,
+};
 use loginwith::{config::Environment, dev_provider::Fault};
 use reqwest::StatusCode;
 use url::Url;
@@ -211,21 +213,7 @@ async fn logout_rotates_the_session_and_the_old_id_is_dead() {
 
 #[tokio::test]
 async fn production_cookies_are_secure_host_prefixed_and_hsts_is_sent() {
-    let env = TestEnv::start_in(Environment::Production, |f| {
-        f.merge(("server.public_url", "https://login.example.test"))
-            .merge(("session.secure", true))
-            .merge((
-                "providers.facebook.authorize_url",
-                "https://fb.example.test/dialog",
-            ))
-            .merge((
-                "providers.facebook.token_url",
-                "https://fb.example.test/token",
-            ))
-            .merge(("providers.facebook.api_url", "https://fb.example.test"))
-            .merge(("providers.facebook.issuer", "https://fb.example.test"))
-    })
-    .await;
+    let env = TestEnv::start_in(Environment::Production, behind_tls).await;
     // As through the TLS proxy in front, which passes the public host on.
     let browser = env.browser();
     let response = browser
@@ -515,19 +503,9 @@ async fn two_hundred_parallel_logins_of_different_people_make_two_hundred_users(
 async fn a_late_request_with_the_pre_sign_in_id_does_not_sign_the_browser_out() {
     let env = TestEnv::start().await;
     let browser = env.browser();
-    let response = browser.get("/authorize/facebook").await;
-    let old_id = session_cookie(&response).unwrap();
-    let dialog = Url::parse(location(&response)).unwrap();
-    let callback = browser.consent(&dialog, ADA, "allow").await;
-    browser.get(&callback).await;
-    assert_eq!(browser.wait_status().await, "ok");
-    assert_eq!(location(&browser.get("/success").await), "/");
+    let old_id = browser.sign_in_keeping_old_id().await;
 
     // Requests sent before the id changed (another tab, a long poll) arrive afterwards.
-    let late = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
     for path in [
         "/get-status",
         "/preloader",
@@ -536,12 +514,7 @@ async fn a_late_request_with_the_pre_sign_in_id_does_not_sign_the_browser_out() 
         "/",
         "/callback/facebook?state=late&code=late",
     ] {
-        let response = late
-            .get(format!("{}{path}", env.app_url))
-            .header("cookie", format!("loginwith_session={old_id}"))
-            .send()
-            .await
-            .unwrap();
+        let response = late_request(&env, path, &old_id).await;
         assert!(
             response.headers().get("set-cookie").is_none(),
             "{path} would replace or remove the signed-in cookie: {:?}",
@@ -574,24 +547,10 @@ async fn a_late_callback_in_a_signed_in_browser_goes_home() {
 async fn the_losing_tab_of_a_sign_in_race_goes_home_signed_in() {
     let env = TestEnv::start().await;
     let browser = env.browser();
-    let response = browser.get("/authorize/facebook").await;
-    let old_id = session_cookie(&response).unwrap();
-    let dialog = Url::parse(location(&response)).unwrap();
-    let callback = browser.consent(&dialog, ADA, "allow").await;
-    browser.get(&callback).await;
-    assert_eq!(browser.wait_status().await, "ok");
     // Both tabs saw `ok`. The first /success signs in and renews the id...
-    assert_eq!(location(&browser.get("/success").await), "/");
+    let old_id = browser.sign_in_keeping_old_id().await;
     // ...the second left with the old id and finds nothing to finish...
-    let late = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(format!("{}/success", env.app_url))
-        .header("cookie", format!("loginwith_session={old_id}"))
-        .send()
-        .await
-        .unwrap();
+    let late = late_request(&env, "/success", &old_id).await;
     let target = location(&late).to_owned();
     assert_eq!(target, "/error?why=nothing-to-finish");
     // ...and its browser, which by then holds the new cookie, is sent home, signed in.
@@ -675,4 +634,18 @@ async fn names_with_markup_are_shown_as_text() {
         assert!(!home.contains("<script>alert"), "{home}");
         assert!(!home.contains("<img src=x"), "{home}");
     }
+}
+
+/// A GET of `path` from another tab or an earlier poll: sent with the session id `old_id`,
+/// by a client that keeps no cookies and follows no redirect.
+async fn late_request(env: &TestEnv, path: &str, old_id: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}{path}", env.app_url))
+        .header("cookie", format!("loginwith_session={old_id}"))
+        .send()
+        .await
+        .unwrap()
 }

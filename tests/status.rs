@@ -1,7 +1,7 @@
 //! `/get-status`, `/success` and `/error` on their own: no operation, someone else's
 //! operation, an orphaned one.
 
-mod common;
+use loginwith_testkit as common;
 
 use common::{ADA, TestEnv, location};
 use loginwith::dev_provider::Fault;
@@ -68,10 +68,7 @@ async fn another_sessions_operation_is_invisible() {
 #[tokio::test]
 async fn a_pending_operation_past_its_timeout_reads_as_error() {
     // A long exchange timeout and a hanging provider: only the age check can end it.
-    let env = TestEnv::start_with(|f| f.merge(("login.exchange_timeout_secs", 60))).await;
-    env.set_fault(Fault::Hang);
-    let browser = env.browser();
-    browser.login_until_preloader(ADA).await;
+    let (env, browser) = TestEnv::with_a_hanging_sign_in().await;
     assert_eq!(browser.text("/get-status").await.1, "pending");
 
     // As if the process had died an hour ago with this exchange in flight.

@@ -6,7 +6,7 @@ use sqlx::SqlitePool;
 
 use loginwith::{
     auth::{FailureReason, Profile},
-    store::{OperationStatus, Store, Unlink},
+    store::{OperationId, OperationStatus, Store, Unlink, UserId},
 };
 
 async fn temp_store() -> (tempfile::TempDir, Store, String, SqlitePool) {
@@ -335,6 +335,21 @@ async fn the_migration_to_never_reused_ids_keeps_every_row() {
     assert!(foreign_key_problems.is_empty(), "{foreign_key_problems:?}");
 }
 
+/// Starts linking `profile`'s GitHub identity to `user` (as "Add GitHub" does), then links
+/// it: the operation, and whether the identity was attached.
+async fn link_github(
+    store: &Store,
+    user: UserId,
+    profile: &Profile,
+) -> (OperationId, Result<(), FailureReason>) {
+    let op = store.create_link_operation("github", user).await.unwrap();
+    let linked = store
+        .link_identity(op, user, "github", profile)
+        .await
+        .unwrap();
+    (op, linked)
+}
+
 #[tokio::test]
 async fn linking_attaches_a_free_identity_and_never_takes_someone_elses() {
     let (_dir, store, _, _db) = temp_store().await;
@@ -350,17 +365,8 @@ async fn linking_attaches_a_free_identity_and_never_takes_someone_elses() {
         .unwrap();
 
     // A free identity is attached; her profile keeps her names.
-    let op = store
-        .create_link_operation("github", ada_user)
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .link_identity(op, ada_user, "github", &ada("42"))
-            .await
-            .unwrap(),
-        Ok(())
-    );
+    let (op, linked) = link_github(&store, ada_user, &ada("42")).await;
+    assert_eq!(linked, Ok(()));
     let done = store
         .operation(op, Duration::from_secs(60))
         .await
@@ -371,31 +377,13 @@ async fn linking_attaches_a_free_identity_and_never_takes_someone_elses() {
     assert_eq!(store.identities(ada_user).await.unwrap().len(), 2);
 
     // Her own again: nothing new.
-    let op = store
-        .create_link_operation("github", ada_user)
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .link_identity(op, ada_user, "github", &ada("42"))
-            .await
-            .unwrap(),
-        Ok(())
-    );
+    let (_, linked) = link_github(&store, ada_user, &ada("42")).await;
+    assert_eq!(linked, Ok(()));
     assert_eq!(store.identities(ada_user).await.unwrap().len(), 2);
 
     // Bob's: refused, the operation says why, nobody's identities change.
-    let op = store
-        .create_link_operation("github", ada_user)
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .link_identity(op, ada_user, "github", &ada("777"))
-            .await
-            .unwrap(),
-        Err(FailureReason::IdentityTaken)
-    );
+    let (op, linked) = link_github(&store, ada_user, &ada("777")).await;
+    assert_eq!(linked, Err(FailureReason::IdentityTaken));
     let failed = store
         .operation(op, Duration::from_secs(60))
         .await

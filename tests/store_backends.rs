@@ -2,7 +2,7 @@
 //! `LOGINWITH_TEST_DATABASE_URL` names a server (`.ci/run` does). Each test runs its body once
 //! per database, on a fresh one.
 
-mod common;
+use loginwith_testkit as common;
 
 use std::time::Duration;
 

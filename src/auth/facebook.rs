@@ -1,21 +1,18 @@
 //! Facebook Login, server side (see `shared/FACEBOOK.md` for the protocol facts).
 
+use std::future::Future;
+
 use hmac::{Hmac, Mac};
-use oauth2::{
-    AuthorizationCode, ClientSecret, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, Scope,
-    TokenResponse, basic::BasicTokenResponse,
-};
+use oauth2::{ClientSecret, Scope};
 use serde::Deserialize;
 use sha2::Sha256;
 use url::Url;
 
 // Where they always lived, for code that names them through this module.
 use super::{
-    BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider, Unavailable,
-    http::{HttpClient, StatusRecorder},
-    oauth::{
-        OAuthClient, authorization_url, check_token, clean, get_json, oauth_client, token_failure,
-    },
+    ExchangeError, FailureReason, Profile,
+    http::HttpClient,
+    oauth::{OAuthApp, PlainOAuth, clean, get_json, oauth_client},
 };
 use crate::config::OAuthProviderConfig;
 
@@ -31,15 +28,10 @@ struct Me {
     email: Option<String>,
 }
 
-/// Facebook as a [`Provider`].
+/// Facebook as a [`Provider`](super::Provider).
 pub struct Facebook {
-    /// The name in configuration: the path segment and the `provider` column.
-    name: String,
-    display_name: String,
-    oauth: OAuthClient,
-    http: HttpClient,
+    app: OAuthApp,
     me_url: Url,
-    scopes: Vec<Scope>,
     /// Kept apart from `oauth` to compute `appsecret_proof`.
     app_secret: ClientSecret,
     /// RFC 9207 `iss`, for servers that send it (Facebook does not).
@@ -70,36 +62,23 @@ impl Facebook {
             .pop_if_empty()
             .push("me");
         Ok(Self {
-            name: name.to_owned(),
-            display_name: display_name.to_owned(),
-            oauth,
-            http,
+            app: OAuthApp {
+                name: name.to_owned(),
+                display_name: display_name.to_owned(),
+                oauth,
+                scopes: config.scopes.iter().cloned().map(Scope::new).collect(),
+                http,
+            },
             me_url,
-            scopes: config.scopes.iter().cloned().map(Scope::new).collect(),
             app_secret: ClientSecret::new(config.client_secret.clone()),
             issuer: (!config.issuer.is_empty()).then(|| config.issuer.clone()),
         })
     }
 
-    async fn fetch_code_token(
-        &self,
-        code: AuthorizationCode,
-        verifier: PkceCodeVerifier,
-    ) -> Result<BasicTokenResponse, ExchangeError> {
-        let http = StatusRecorder::new(&self.http);
-        let token = self
-            .oauth
-            .exchange_code(code)
-            .set_pkce_verifier(verifier)
-            .request_async(&http)
-            .await
-            .map_err(|error| token_failure(http.status(), error))?;
-        check_token(&token)?;
-        Ok(token)
-    }
-
-    async fn fetch_profile(&self, access_token: &str) -> Result<Profile, ExchangeError> {
+    /// `/me`, with the `appsecret_proof` Facebook asks servers for.
+    async fn fetch_me(&self, access_token: &str) -> Result<Profile, ExchangeError> {
         let request = self
+            .app
             .http
             .reqwest()
             .get(self.me_url.clone())
@@ -112,7 +91,7 @@ impl Facebook {
             ])
             // In a header rather than the URL, so it cannot end up in an access log.
             .bearer_auth(access_token);
-        let me: Me = get_json(&self.http, "/me", request).await?;
+        let me: Me = get_json(&self.app.http, "/me", request).await?;
         let id = me.id.trim();
         if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ExchangeError::new(
@@ -132,48 +111,22 @@ impl Facebook {
     }
 }
 
-impl Provider for Facebook {
-    fn id(&self) -> &str {
-        &self.name
+impl PlainOAuth for Facebook {
+    const BRAND: &'static str = "facebook";
+
+    fn app(&self) -> &OAuthApp {
+        &self.app
     }
 
-    fn display_name(&self) -> &str {
-        &self.display_name
-    }
-
-    fn issuer(&self) -> Option<&str> {
+    fn callback_issuer(&self) -> Option<&str> {
         self.issuer.as_deref()
     }
 
-    fn brand(&self) -> Option<&'static str> {
-        Some("facebook")
-    }
-
-    fn authorization_url(
+    fn fetch_profile(
         &self,
-        state: &CsrfToken,
-        challenge: &PkceCodeChallenge,
-        _nonce: &str,
-    ) -> Result<Url, Unavailable> {
-        Ok(authorization_url(
-            &self.oauth,
-            &self.scopes,
-            state,
-            challenge,
-        ))
-    }
-
-    fn exchange(
-        &self,
-        code: AuthorizationCode,
-        secrets: LoginSecrets,
-    ) -> BoxFuture<'_, Result<Profile, ExchangeError>> {
-        Box::pin(async move {
-            // No ID token here, so the nonce has nothing to be checked against.
-            let token = self.fetch_code_token(code, secrets.verifier).await?;
-            // The token lives only for this call: used for /me, then dropped.
-            self.fetch_profile(token.access_token().secret()).await
-        })
+        access_token: &str,
+    ) -> impl Future<Output = Result<Profile, ExchangeError>> + Send {
+        self.fetch_me(access_token)
     }
 }
 

@@ -2,20 +2,18 @@
 //! facts): plain OAuth 2.0 with PKCE, the profile from the REST API's `/user` and
 //! `/user/emails`.
 
-use oauth2::{
-    AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RequestTokenError, Scope,
-    TokenResponse, basic::BasicTokenResponse, http::StatusCode,
-};
+use std::future::Future;
+
+use oauth2::{RequestTokenError, Scope, http::StatusCode};
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
 use url::Url;
 
 use super::{
-    BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider, Unavailable,
-    http::{HttpClient, HttpError, StatusRecorder},
+    ExchangeError, FailureReason, Profile,
+    http::{HttpClient, HttpError},
     oauth::{
-        GraphErrorResponse, OAuthClient, authorization_url, check_token, clean, get_json,
-        oauth_client, token_failure,
+        GraphErrorResponse, OAuthApp, PlainOAuth, clean, get_json, oauth_client, token_failure,
     },
 };
 
@@ -61,16 +59,12 @@ struct Email {
     verified: bool,
 }
 
-/// GitHub as a [`Provider`].
+/// GitHub as a [`Provider`](super::Provider).
 pub struct GitHub {
-    oauth: OAuthClient,
-    http: HttpClient,
+    /// Named `github`, "GitHub", until [`GitHub::named`].
+    app: OAuthApp,
     user_url: Url,
     emails_url: Url,
-    scopes: Vec<Scope>,
-    /// The configured name (`/authorize/{name}`) and the name on its button.
-    name: String,
-    display_name: String,
 }
 
 impl GitHub {
@@ -83,46 +77,31 @@ impl GitHub {
             &settings.redirect_uri,
         )?;
         Ok(Self {
-            oauth,
-            http,
+            app: OAuthApp {
+                name: "github".to_owned(),
+                display_name: "GitHub".to_owned(),
+                oauth,
+                scopes: settings.scopes.into_iter().map(Scope::new).collect(),
+                http,
+            },
             user_url: below(&settings.api_url, &["user"])?,
             emails_url: below(&settings.api_url, &["user", "emails"])?,
-            scopes: settings.scopes.into_iter().map(Scope::new).collect(),
-            name: "github".to_owned(),
-            display_name: "GitHub".to_owned(),
         })
     }
 
     /// Under the name and display name configuration gives it (`[providers.<name>]`).
     #[must_use]
     pub fn named(mut self, name: &str, display_name: &str) -> Self {
-        name.clone_into(&mut self.name);
-        display_name.clone_into(&mut self.display_name);
+        name.clone_into(&mut self.app.name);
+        display_name.clone_into(&mut self.app.display_name);
         self
-    }
-
-    async fn fetch_code_token(
-        &self,
-        code: AuthorizationCode,
-        verifier: PkceCodeVerifier,
-    ) -> Result<BasicTokenResponse, ExchangeError> {
-        // oauth2 sends `Accept: application/json`: without it GitHub answers form-encoded.
-        let http = StatusRecorder::new(&self.http);
-        let token = self
-            .oauth
-            .exchange_code(code)
-            .set_pkce_verifier(verifier)
-            .request_async(&http)
-            .await
-            .map_err(|error| token_refusal(http.status(), error))?;
-        check_token(&token)?;
-        Ok(token)
     }
 
     /// A GET of the REST API with the headers GitHub requires (the shared client adds the
     /// `User-Agent`, without which GitHub refuses every call).
     fn api_get(&self, url: &Url, access_token: &str) -> reqwest::RequestBuilder {
-        self.http
+        self.app
+            .http
             .reqwest()
             .get(url.clone())
             .header(ACCEPT, API_MEDIA_TYPE)
@@ -130,15 +109,16 @@ impl GitHub {
             .bearer_auth(access_token)
     }
 
-    async fn fetch_profile(&self, access_token: &str) -> Result<Profile, ExchangeError> {
+    /// `/user` and `/user/emails`, at once.
+    async fn fetch_user(&self, access_token: &str) -> Result<Profile, ExchangeError> {
         let (user, emails) = tokio::try_join!(
             get_json::<User>(
-                &self.http,
+                &self.app.http,
                 "/user",
                 self.api_get(&self.user_url, access_token)
             ),
             get_json::<Vec<Email>>(
-                &self.http,
+                &self.app.http,
                 "/user/emails",
                 self.api_get(&self.emails_url, access_token)
             ),
@@ -147,44 +127,26 @@ impl GitHub {
     }
 }
 
-impl Provider for GitHub {
-    fn id(&self) -> &str {
-        &self.name
+impl PlainOAuth for GitHub {
+    const BRAND: &'static str = "github";
+
+    fn app(&self) -> &OAuthApp {
+        &self.app
     }
 
-    fn display_name(&self) -> &str {
-        &self.display_name
+    /// GitHub refuses a code with HTTP 200 and an OAuth error body (oauth2-rs#313).
+    fn token_refusal(
+        status: Option<StatusCode>,
+        error: RequestTokenError<HttpError, GraphErrorResponse>,
+    ) -> ExchangeError {
+        token_refusal(status, error)
     }
 
-    fn brand(&self) -> Option<&'static str> {
-        Some("github")
-    }
-
-    fn authorization_url(
+    fn fetch_profile(
         &self,
-        state: &CsrfToken,
-        challenge: &PkceCodeChallenge,
-        _nonce: &str,
-    ) -> Result<Url, Unavailable> {
-        Ok(authorization_url(
-            &self.oauth,
-            &self.scopes,
-            state,
-            challenge,
-        ))
-    }
-
-    fn exchange(
-        &self,
-        code: AuthorizationCode,
-        secrets: LoginSecrets,
-    ) -> BoxFuture<'_, Result<Profile, ExchangeError>> {
-        Box::pin(async move {
-            // No ID token here, so the nonce has nothing to be checked against.
-            let token = self.fetch_code_token(code, secrets.verifier).await?;
-            // The token lives only for this call: used for the two API calls, then dropped.
-            self.fetch_profile(token.access_token().secret()).await
-        })
+        access_token: &str,
+    ) -> impl Future<Output = Result<Profile, ExchangeError>> + Send {
+        self.fetch_user(access_token)
     }
 }
 

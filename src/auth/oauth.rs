@@ -2,10 +2,12 @@
 //! JSON answer, and naming a failed call with [`FailureReason::of`] (status first, then body).
 //! Provider text that reaches the log goes through [`excerpt`]; a token never does.
 
+use std::future::Future;
+
 use oauth2::{
-    AuthType, AuthUrl, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    PkceCodeChallenge, RedirectUrl, RequestTokenError, Scope, StandardRevocableToken,
-    TokenResponse, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
+    EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RequestTokenError, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
     basic::{
         BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenResponse,
         BasicTokenType,
@@ -16,8 +18,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use url::Url;
 
 use super::{
-    CallFailure, ExchangeError, FailureReason,
-    http::{HttpClient, HttpError, error_chain},
+    BoxFuture, CallFailure, ExchangeError, FailureReason, LoginSecrets, Profile, Provider,
+    Unavailable,
+    http::{HttpClient, HttpError, StatusRecorder, error_chain},
 };
 
 /// The oauth2 client of a plain OAuth 2.0 provider (Facebook, GitHub): the shared error body
@@ -67,6 +70,114 @@ pub(crate) fn authorization_url(
         .set_pkce_challenge(challenge.clone())
         .url();
     url
+}
+
+/// A plain OAuth 2.0 provider's registration: the names configuration gives it, its oauth2
+/// client and scopes, and the HTTP client its calls go through.
+pub(crate) struct OAuthApp {
+    /// The name in configuration: the path segment and the `provider` column.
+    pub(crate) name: String,
+    pub(crate) display_name: String,
+    pub(crate) oauth: OAuthClient,
+    pub(crate) scopes: Vec<Scope>,
+    pub(crate) http: HttpClient,
+}
+
+/// What a plain OAuth 2.0 provider (no ID token, no discovery: Facebook, GitHub) adds to the
+/// code flow they all share: its brand, its reading of a refused token request, and how it
+/// fetches the profile with the access token. [`Provider`] follows from it.
+pub(crate) trait PlainOAuth: Send + Sync + 'static {
+    /// The brand whose colours and mark its button wears.
+    const BRAND: &'static str;
+
+    fn app(&self) -> &OAuthApp;
+
+    /// The RFC 9207 issuer it sends on the callback, if it has one.
+    fn callback_issuer(&self) -> Option<&str> {
+        None
+    }
+
+    /// Names a refused or unreadable token answer.
+    fn token_refusal(
+        status: Option<StatusCode>,
+        error: RequestTokenError<HttpError, GraphErrorResponse>,
+    ) -> ExchangeError {
+        token_failure(status, error)
+    }
+
+    /// The person, with the access token (used for this call only, then dropped).
+    fn fetch_profile(
+        &self,
+        access_token: &str,
+    ) -> impl Future<Output = Result<Profile, ExchangeError>> + Send;
+}
+
+impl<P: PlainOAuth> Provider for P {
+    fn id(&self) -> &str {
+        &self.app().name
+    }
+
+    fn display_name(&self) -> &str {
+        &self.app().display_name
+    }
+
+    fn brand(&self) -> Option<&'static str> {
+        Some(P::BRAND)
+    }
+
+    fn issuer(&self) -> Option<&str> {
+        self.callback_issuer()
+    }
+
+    fn authorization_url(
+        &self,
+        state: &CsrfToken,
+        challenge: &PkceCodeChallenge,
+        _nonce: &str,
+    ) -> Result<Url, Unavailable> {
+        let app = self.app();
+        Ok(authorization_url(&app.oauth, &app.scopes, state, challenge))
+    }
+
+    fn exchange(
+        &self,
+        code: AuthorizationCode,
+        secrets: LoginSecrets,
+    ) -> BoxFuture<'_, Result<Profile, ExchangeError>> {
+        Box::pin(async move {
+            // No ID token here, so the nonce has nothing to be checked against.
+            let app = self.app();
+            let verifier = secrets.verifier;
+            let token =
+                exchange_code(&app.oauth, &app.http, code, verifier, P::token_refusal).await?;
+            // The token lives only for this call: used for the profile, then dropped.
+            self.fetch_profile(token.access_token().secret()).await
+        })
+    }
+}
+
+/// The token request of a plain OAuth 2.0 provider: swaps `code` with its PKCE verifier and
+/// keeps the answer only if it is a usable bearer token. `failure` names a refused or
+/// unreadable answer ([`token_failure`], or a provider's own reading of its quirks).
+pub(crate) async fn exchange_code(
+    client: &OAuthClient,
+    http: &HttpClient,
+    code: AuthorizationCode,
+    verifier: PkceCodeVerifier,
+    failure: impl FnOnce(
+        Option<StatusCode>,
+        RequestTokenError<HttpError, GraphErrorResponse>,
+    ) -> ExchangeError,
+) -> Result<BasicTokenResponse, ExchangeError> {
+    let recorder = StatusRecorder::new(http);
+    let token = client
+        .exchange_code(code)
+        .set_pkce_verifier(verifier)
+        .request_async(&recorder)
+        .await
+        .map_err(|error| failure(recorder.status(), error))?;
+    check_token(&token)?;
+    Ok(token)
 }
 
 /// Longest name or email we keep; anything longer is cut, not refused.

@@ -26,11 +26,11 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 use url::Url;
 
 use super::{
-    CODE_LIFETIME, Fault, Faults, TOKEN_LIFETIME, graph::huge_error_page, pkce_matches,
+    CODE_LIFETIME, Fault, Faults, TOKEN_LIFETIME, TokenRequest, faults::FaultSwitch,
+    graph::huge_error_page, pkce_matches, secret_matches,
     random_token,
 };
 
@@ -79,7 +79,7 @@ struct IssuedCode {
 /// [`set_denies`]: GitHubStandIn::set_denies
 pub struct GitHubStandIn {
     settings: GitHubStandInSettings,
-    faults: RwLock<Faults>,
+    faults: FaultSwitch,
     /// Who approves the next sign-in; `None` means the person clicks "Cancel".
     user: RwLock<Option<GitHubUser>>,
     codes: Mutex<HashMap<String, IssuedCode>>,
@@ -90,7 +90,7 @@ impl GitHubStandIn {
     pub fn new(settings: GitHubStandInSettings, user: GitHubUser) -> Arc<Self> {
         Arc::new(Self {
             settings,
-            faults: RwLock::default(),
+            faults: FaultSwitch::default(),
             user: RwLock::new(Some(user)),
             codes: Mutex::default(),
             tokens: Mutex::default(),
@@ -119,28 +119,13 @@ impl GitHubStandIn {
     }
 
     pub fn set_faults(&self, faults: Faults) {
-        *self.faults.write().unwrap_or_else(PoisonError::into_inner) = faults;
+        self.faults.set(faults);
     }
 
     /// Every access token issued and not yet expired (tests check none of them leaks).
     pub fn issued_tokens(&self) -> Vec<String> {
         let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
         tokens.keys().cloned().collect()
-    }
-
-    fn faults(&self) -> Faults {
-        *self.faults.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Sleeps for the injected latency, or for ever on `Hang` (when `hang_here`).
-    async fn delay(&self, hang_here: bool) {
-        let faults = self.faults();
-        if hang_here && faults.fault == Fault::Hang {
-            std::future::pending::<()>().await;
-        }
-        if !faults.latency.is_zero() {
-            tokio::time::sleep(faults.latency).await;
-        }
     }
 
     fn token_user(&self, token: &str) -> Option<GitHubUser> {
@@ -225,27 +210,14 @@ async fn authorize(State(gh): State<Arc<GitHubStandIn>>, RawQuery(query): RawQue
     Redirect::to(target.as_str()).into_response()
 }
 
-#[derive(Deserialize)]
-struct TokenRequest {
-    #[serde(default)]
-    client_id: String,
-    #[serde(default)]
-    client_secret: String,
-    #[serde(default)]
-    redirect_uri: String,
-    #[serde(default)]
-    code: String,
-    code_verifier: Option<String>,
-}
-
 /// `POST /login/oauth/access_token`: GitHub's checks; every refusal is an HTTP 200.
 async fn access_token(
     State(gh): State<Arc<GitHubStandIn>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    gh.delay(true).await;
-    let fault = gh.faults().fault;
+    gh.faults.delay(true).await;
+    let fault = gh.faults.get().fault;
     if let Some(answer) = token_fault(fault) {
         return answer;
     }
@@ -341,12 +313,9 @@ fn check(
     gh: &GitHubStandIn,
     request: &TokenRequest,
 ) -> Result<String, (&'static str, &'static str)> {
-    let secret_ok: bool = request
-        .client_secret
-        .as_bytes()
-        .ct_eq(gh.settings.client_secret.as_bytes())
-        .into();
-    if request.client_id != gh.settings.client_id || !secret_ok {
+    if request.client_id != gh.settings.client_id
+        || !secret_matches(&request.client_secret, &gh.settings.client_secret)
+    {
         return Err((
             "incorrect_client_credentials",
             "The client_id and/or client_secret passed are incorrect.",
@@ -435,12 +404,12 @@ fn api_caller(
 
 /// `GET /user`.
 async fn user(State(gh): State<Arc<GitHubStandIn>>, headers: HeaderMap) -> Response {
-    gh.delay(false).await;
+    gh.faults.delay(false).await;
     let user = match api_caller(&gh, &headers) {
         Ok(user) => user,
         Err((status, message)) => return api_error(status, message),
     };
-    match gh.faults().fault {
+    match gh.faults.get().fault {
         Fault::MeServerError => api_error(StatusCode::INTERNAL_SERVER_ERROR, "Server Error"),
         Fault::MeHugeHtmlError => {
             (StatusCode::INTERNAL_SERVER_ERROR, Html(huge_error_page())).into_response()
@@ -483,12 +452,12 @@ fn user_json(user: &GitHubUser) -> Value {
 
 /// `GET /user/emails`; under `MissingEmail`, none of them is verified.
 async fn emails(State(gh): State<Arc<GitHubStandIn>>, headers: HeaderMap) -> Response {
-    gh.delay(false).await;
+    gh.faults.delay(false).await;
     let user = match api_caller(&gh, &headers) {
         Ok(user) => user,
         Err((status, message)) => return api_error(status, message),
     };
-    let unverified = gh.faults().fault == Fault::MissingEmail;
+    let unverified = gh.faults.get().fault == Fault::MissingEmail;
     let list: Vec<Value> = user
         .emails
         .iter()

@@ -28,7 +28,7 @@ pub async fn me(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    dev.delay(false).await;
+    dev.faults.delay(false).await;
     let Ok(query) = serde_urlencoded::from_str::<MeQuery>(&query.unwrap_or_default()) else {
         return GraphError::oauth(100, None, "Invalid parameter").into_response();
     };
@@ -45,7 +45,7 @@ pub async fn me(
         )
         .into_response();
     };
-    let Some(user) = dev.token_user(&token) else {
+    let Some(user) = dev.tokens.user(&token) else {
         return GraphError::oauth(
             190,
             None,
@@ -76,7 +76,7 @@ pub async fn me(
         }
         .into_response();
     }
-    let fault = dev.faults().fault;
+    let fault = dev.faults.get().fault;
     if let Some(answer) = fault_answer(fault, &user) {
         return answer;
     }

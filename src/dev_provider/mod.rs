@@ -27,13 +27,16 @@ mod token;
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError, RwLock},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::{Duration, Instant},
 };
 
 use axum::{Router, routing::get};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
+use faults::FaultSwitch;
 pub use faults::{Fault, Faults};
 pub use oidc::{DevOidc, DevOidcSettings, OIDC_PATH};
 
@@ -75,26 +78,68 @@ struct IssuedCode {
     used: bool,
 }
 
+/// The access tokens a stand-in issued (Facebook's, and the OpenID Connect issuer's): whose
+/// each is and since when, good for [`TOKEN_LIFETIME`].
+#[derive(Default)]
+struct IssuedTokens(Mutex<HashMap<String, IssuedToken>>);
+
 struct IssuedToken {
     user: TestUser,
     issued: Instant,
 }
 
+impl IssuedTokens {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, IssuedToken>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps `token` as `user`'s from now on (and forgets the expired ones).
+    fn insert(&self, token: String, user: TestUser) {
+        let mut tokens = self.lock();
+        tokens.retain(|_, t| t.issued.elapsed() < TOKEN_LIFETIME);
+        tokens.insert(
+            token,
+            IssuedToken {
+                user,
+                issued: Instant::now(),
+            },
+        );
+    }
+
+    /// Whose `token` is, while it is good.
+    fn user(&self, token: &str) -> Option<TestUser> {
+        self.lock()
+            .get(token)
+            .filter(|t| t.issued.elapsed() < TOKEN_LIFETIME)
+            .map(|t| t.user.clone())
+    }
+
+    /// Revokes `token`.
+    fn remove(&self, token: &str) {
+        self.lock().remove(token);
+    }
+
+    #[cfg(any(test, feature = "test-support"))]
+    fn all(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+}
+
 /// The development provider's state: its registration, faults, codes and tokens.
 pub struct DevProvider {
     settings: DevProviderSettings,
-    faults: RwLock<Faults>,
+    faults: FaultSwitch,
     codes: Mutex<HashMap<String, IssuedCode>>,
-    tokens: Mutex<HashMap<String, IssuedToken>>,
+    tokens: IssuedTokens,
 }
 
 impl DevProvider {
     pub fn new(settings: DevProviderSettings, faults: Faults) -> Arc<Self> {
         Arc::new(Self {
             settings,
-            faults: RwLock::new(faults),
+            faults: FaultSwitch::new(faults),
             codes: Mutex::default(),
-            tokens: Mutex::default(),
+            tokens: IssuedTokens::default(),
         })
     }
 
@@ -128,8 +173,7 @@ impl DevProvider {
     #[cfg(any(test, feature = "test-support"))]
     /// Every access token issued and not yet expired (tests check none of them leaks).
     pub fn issued_tokens(&self) -> Vec<String> {
-        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
-        tokens.keys().cloned().collect()
+        self.tokens.all()
     }
 
     #[cfg(any(test, feature = "test-support"))]
@@ -141,22 +185,7 @@ impl DevProvider {
     #[cfg(any(test, feature = "test-support"))]
     /// Changes what is injected from the next request on.
     pub fn set_faults(&self, faults: Faults) {
-        *self.faults.write().unwrap_or_else(PoisonError::into_inner) = faults;
-    }
-
-    fn faults(&self) -> Faults {
-        *self.faults.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Sleeps for the injected latency, or for ever on `Hang` (when `hang_here`).
-    async fn delay(&self, hang_here: bool) {
-        let faults = self.faults();
-        if hang_here && faults.fault == Fault::Hang {
-            std::future::pending::<()>().await;
-        }
-        if !faults.latency.is_zero() {
-            tokio::time::sleep(faults.latency).await;
-        }
+        self.faults.set(faults);
     }
 
     fn issue_code(
@@ -183,42 +212,64 @@ impl DevProvider {
 
     fn issue_token(&self, user: TestUser) -> String {
         let token = format!("EAA{}", random_token());
-        let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
-        tokens.retain(|_, t| t.issued.elapsed() < TOKEN_LIFETIME);
-        tokens.insert(
-            token.clone(),
-            IssuedToken {
-                user,
-                issued: Instant::now(),
-            },
-        );
+        self.tokens.insert(token.clone(), user);
         token
     }
 
-    fn token_user(&self, token: &str) -> Option<TestUser> {
-        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
-        tokens
-            .get(token)
-            .filter(|t| t.issued.elapsed() < TOKEN_LIFETIME)
-            .map(|t| t.user.clone())
-    }
-
     fn registered(&self, client_id: &str, redirect_uri: &str) -> Result<(), &'static str> {
-        if client_id != self.settings.client_id {
-            return Err("Invalid App ID: the client_id is not the development app's.");
-        }
-        if !self
-            .settings
-            .redirect_uris
-            .iter()
-            .any(|uri| uri == redirect_uri)
-        {
-            return Err(
-                "URL Blocked: this redirect failed because the redirect URI is not listed exactly in the app's Valid OAuth Redirect URIs.",
-            );
-        }
-        Ok(())
+        let s = &self.settings;
+        check_registration(&s.client_id, &s.redirect_uris, client_id, redirect_uri, &REFUSALS)
     }
+}
+
+/// Facebook's words for a dialog request from an unknown client or to an unlisted redirect URI.
+const REFUSALS: Unregistered = Unregistered {
+    client: "Invalid App ID: the client_id is not the development app's.",
+    redirect_uri: "URL Blocked: this redirect failed because the redirect URI is not listed exactly in the app's Valid OAuth Redirect URIs.",
+};
+
+/// What a stand-in's dialog says to a client that is not the registered one, or to a
+/// redirect URI that is not among the registered ones, in the words of the provider imitated.
+struct Unregistered {
+    client: &'static str,
+    redirect_uri: &'static str,
+}
+
+/// A dialog request's client and redirect URI against the development app's registration
+/// (the redirect URI compared exactly).
+fn check_registration(
+    registered_client: &str,
+    registered_uris: &[String],
+    client_id: &str,
+    redirect_uri: &str,
+    refusals: &Unregistered,
+) -> Result<(), &'static str> {
+    if client_id != registered_client {
+        return Err(refusals.client);
+    }
+    if !registered_uris.iter().any(|uri| uri == redirect_uri) {
+        return Err(refusals.redirect_uri);
+    }
+    Ok(())
+}
+
+/// A token request's body, as Facebook's and GitHub's token endpoints read it.
+#[derive(Deserialize)]
+struct TokenRequest {
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    client_secret: String,
+    #[serde(default)]
+    redirect_uri: String,
+    #[serde(default)]
+    code: String,
+    code_verifier: Option<String>,
+}
+
+/// Whether a presented client secret is the registered one (in constant time).
+fn secret_matches(given: &str, registered: &str) -> bool {
+    given.as_bytes().ct_eq(registered.as_bytes()).into()
 }
 
 /// An app-scoped user id, stable for the same email (or name) and app, like Facebook's.

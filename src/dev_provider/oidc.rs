@@ -40,7 +40,7 @@ use super::{
     TestUser,
     dialog::{self, Authority, DialogParams},
     es256::Es256Key,
-    pkce_matches, random_token,
+    IssuedTokens, Unregistered, check_registration, pkce_matches, random_token,
 };
 
 /// Where the issuer is mounted inside the development provider.
@@ -81,17 +81,12 @@ struct IssuedCode {
     spent: Option<Option<String>>,
 }
 
-struct IssuedToken {
-    user: TestUser,
-    issued: Instant,
-}
-
 /// The issuer's state: its registration, signing key, codes and access tokens.
 pub struct DevOidc {
     settings: DevOidcSettings,
     key: Es256Key,
     codes: Mutex<HashMap<String, IssuedCode>>,
-    tokens: Mutex<HashMap<String, IssuedToken>>,
+    tokens: IssuedTokens,
 }
 
 impl DevOidc {
@@ -101,7 +96,7 @@ impl DevOidc {
             settings,
             key: Es256Key::generate(),
             codes: Mutex::default(),
-            tokens: Mutex::default(),
+            tokens: IssuedTokens::default(),
         })
     }
 
@@ -146,10 +141,7 @@ impl DevOidc {
             // exchanged for.
             drop(codes);
             if let Some(token) = exchanged_for {
-                self.tokens
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&token);
+                self.tokens.remove(&token);
             }
             return Err(TokenError::grant(
                 "The authorization code has already been used.",
@@ -178,28 +170,12 @@ impl DevOidc {
         let user = issued.user.clone();
         let nonce = issued.nonce.clone();
         drop(codes);
-        let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
-        tokens.retain(|_, t| t.issued.elapsed() < TOKEN_LIFETIME);
-        tokens.insert(
-            access_token.clone(),
-            IssuedToken {
-                user: user.clone(),
-                issued: Instant::now(),
-            },
-        );
+        self.tokens.insert(access_token.clone(), user.clone());
         Ok(Redeemed {
             user,
             nonce,
             access_token: AccessToken::new(access_token),
         })
-    }
-
-    fn token_user(&self, token: &str) -> Option<TestUser> {
-        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
-        tokens
-            .get(token)
-            .filter(|t| t.issued.elapsed() < TOKEN_LIFETIME)
-            .map(|t| t.user.clone())
     }
 
     /// The signed ID token for `user`, bound to `access_token` by `at_hash`.
@@ -249,6 +225,13 @@ impl DevOidc {
     }
 }
 
+/// This issuer's words for an authorization request from an unknown client or to an
+/// unregistered redirect URI.
+const REFUSALS: Unregistered = Unregistered {
+    client: "Unknown client: the client_id is not the development app's.",
+    redirect_uri: "The redirect_uri is not registered for this client (compared exactly).",
+};
+
 /// What a good code is exchanged for.
 struct Redeemed {
     user: TestUser,
@@ -263,18 +246,8 @@ impl Authority for DevOidc {
     }
 
     fn registered(&self, client_id: &str, redirect_uri: &str) -> Result<(), &'static str> {
-        if client_id != self.settings.client_id {
-            return Err("Unknown client: the client_id is not the development app's.");
-        }
-        if !self
-            .settings
-            .redirect_uris
-            .iter()
-            .any(|u| u == redirect_uri)
-        {
-            return Err("The redirect_uri is not registered for this client (compared exactly).");
-        }
-        Ok(())
+        let s = &self.settings;
+        check_registration(&s.client_id, &s.redirect_uris, client_id, redirect_uri, &REFUSALS)
     }
 
     fn check(&self, params: &DialogParams) -> Result<(), &'static str> {
@@ -437,7 +410,7 @@ async fn userinfo(State(dev): State<Arc<DevOidc>>, headers: HeaderMap) -> Respon
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .and_then(|(_, token)| dev.token_user(token.trim()));
+        .and_then(|(_, token)| dev.tokens.user(token.trim()));
     let Some(user) = user else {
         // RFC 6750, section 3.1.
         let mut response = StatusCode::UNAUTHORIZED.into_response();

@@ -9,27 +9,15 @@ use axum::{
     http::{Method, StatusCode, header::CONTENT_TYPE},
     response::{Html, IntoResponse, Response},
 };
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use subtle::ConstantTimeEq;
 
-use super::{CODE_LIFETIME, DevProvider, Fault, graph_error::GraphError, pkce_matches};
+use super::{
+    CODE_LIFETIME, DevProvider, Fault, TokenRequest, graph_error::GraphError, pkce_matches,
+    secret_matches,
+};
 
 /// Facebook's content type for Graph answers.
 const JSON: &str = "application/json; charset=UTF-8";
-
-#[derive(Deserialize)]
-struct TokenRequest {
-    #[serde(default)]
-    client_id: String,
-    #[serde(default)]
-    client_secret: String,
-    #[serde(default)]
-    redirect_uri: String,
-    #[serde(default)]
-    code: String,
-    code_verifier: Option<String>,
-}
 
 /// `GET|POST /oauth/access_token`, parameters in the query (GET) or the form body (POST).
 pub async fn exchange(
@@ -38,8 +26,8 @@ pub async fn exchange(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    dev.delay(true).await;
-    let fault = dev.faults().fault;
+    dev.faults.delay(true).await;
+    let fault = dev.faults.get().fault;
     if let Some(refusal) = refusal(fault) {
         return refusal;
     }
@@ -145,12 +133,7 @@ fn check(dev: &DevProvider, request: &TokenRequest) -> Result<String, GraphError
             "Error validating application. Invalid application ID.",
         ));
     }
-    let secret_ok: bool = request
-        .client_secret
-        .as_bytes()
-        .ct_eq(dev.settings.client_secret.as_bytes())
-        .into();
-    if !secret_ok {
+    if !secret_matches(&request.client_secret, &dev.settings.client_secret) {
         return Err(GraphError::oauth(
             1,
             None,

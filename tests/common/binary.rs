@@ -4,7 +4,7 @@
 use std::{
     io::Read,
     net::TcpListener as StdListener,
-    path::Path,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     thread::JoinHandle,
@@ -29,6 +29,20 @@ impl Drop for Running {
     }
 }
 
+/// The `loginwith` binary cargo builds for the integration tests (`env!("CARGO_BIN_EXE_…")`
+/// exists only in a test binary itself): they run from `target/<profile>/deps/`, the binary
+/// is in `target/<profile>/`.
+pub fn loginwith_binary() -> PathBuf {
+    let test = std::env::current_exe().expect("the test binary's path");
+    let binary = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .join(format!("loginwith{}", std::env::consts::EXE_SUFFIX));
+    assert!(binary.is_file(), "no binary at {}", binary.display());
+    binary
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
@@ -44,7 +58,7 @@ pub fn free_port() -> u16 {
 pub fn development(dir: &Path) -> (Command, String) {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_loginwith"));
+    let mut command = Command::new(loginwith_binary());
     command
         .current_dir(dir)
         .env_remove("LOGINWITH_ENV")

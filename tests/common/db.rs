@@ -17,8 +17,14 @@ pub struct TestDb {
 }
 
 enum Cleanup {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    /// The database file's folder, kept (and so not deleted) while the database is in use.
+    Sqlite {
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl TestDb {
@@ -27,7 +33,7 @@ impl TestDb {
         Self {
             url: format!("sqlite://{}/loginwith.db", dir.path().display()),
             backend: "sqlite",
-            cleanup: Cleanup::Sqlite(dir),
+            cleanup: Cleanup::Sqlite { _dir: dir },
         }
     }
 
@@ -62,7 +68,9 @@ impl TestDb {
     /// A connection pool of the test's own, to look at and age rows.
     pub async fn inspect(&self) -> Inspect {
         match self.cleanup {
-            Cleanup::Sqlite(_) => Inspect::Sqlite(SqlitePool::connect(&self.url).await.unwrap()),
+            Cleanup::Sqlite { .. } => {
+                Inspect::Sqlite(SqlitePool::connect(&self.url).await.unwrap())
+            }
             Cleanup::Postgres { .. } => {
                 Inspect::Postgres(PgPool::connect(&self.url).await.unwrap())
             }

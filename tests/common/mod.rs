@@ -1,6 +1,5 @@
 //! The test harness: the real router on an ephemeral port, a temporary database, and the
 //! development provider on a port of its own, driven by a cookie-keeping HTTP client.
-#![allow(dead_code)] // each test binary uses its own part of the harness
 
 pub mod binary;
 pub mod db;
@@ -142,11 +141,8 @@ impl TestEnv {
         let dev_url = format!("http://{}", dev_listener.local_addr().expect("dev addr"));
         let dev = DevProvider::new(
             DevProviderSettings {
-                client_id: CLIENT_ID.to_owned(),
-                client_secret: CLIENT_SECRET.to_owned(),
-                redirect_uris: vec![format!("{app_url}/callback/facebook")],
-                auto_approve: false,
                 issuer: Some(dev_url.clone()),
+                ..dev_provider_settings(&app_url)
             },
             Faults::default(),
         );
@@ -241,6 +237,28 @@ impl TestEnv {
             latency,
             fault: Fault::None,
         });
+    }
+
+    /// A sign-in as Ada whose exchange hangs (the provider never answers, and the exchange
+    /// timeout is a minute): the app, and the browser waiting on the preloader.
+    pub async fn with_a_hanging_sign_in() -> (Self, Browser) {
+        let env = Self::start_with(|f| f.merge(("login.exchange_timeout_secs", 60))).await;
+        env.set_fault(Fault::Hang);
+        let browser = env.browser();
+        browser.login_until_preloader(ADA).await;
+        (env, browser)
+    }
+
+    /// `(provider, provider_user_id, first_name, last_name, email)` of every identity, in
+    /// the order they were made.
+    pub async fn identities(&self) -> Vec<(String, String, String, String, Option<String>)> {
+        sqlx::query_as(
+            "SELECT i.provider, i.provider_user_id, p.first_name, p.last_name, p.email
+             FROM user_identity i JOIN user_profile p ON p.id = i.user_profile_id ORDER BY i.id",
+        )
+        .fetch_all(&self.db)
+        .await
+        .unwrap()
     }
 
     pub async fn count(&self, table: &str) -> i64 {
@@ -364,6 +382,15 @@ impl Browser {
             .expect("GET request")
     }
 
+    /// `method` (`"PUT"`, `"DELETE"`, …) on `path`, with nothing in the body.
+    pub async fn request(&self, method: &str, path: &str) -> reqwest::Response {
+        self.client
+            .request(method.parse().expect("an HTTP method"), self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.client
             .post(self.url(path))
@@ -391,29 +418,44 @@ impl Browser {
     pub async fn consent(&self, dialog: &Url, person: Person<'_>, decision: &str) -> String {
         let page = self.get(dialog.as_str()).await;
         assert_eq!(page.status(), StatusCode::OK, "consent page shows");
-        let mut form: Vec<(String, String)> = dialog.query_pairs().into_owned().collect();
-        form.extend([
-            ("first_name".into(), person.first.into()),
-            ("last_name".into(), person.last.into()),
-            ("email".into(), person.email.into()),
-            ("decision".into(), decision.into()),
-        ]);
-        let mut endpoint = dialog.clone();
-        endpoint.set_query(None);
-        let response = self
-            .client
-            .post(endpoint)
-            .form(&form)
-            .send()
-            .await
-            .expect("consent POST");
-        assert_eq!(
-            response.status(),
-            StatusCode::SEE_OTHER,
-            "consent redirects back"
-        );
+        let response = submit_consent(&self.client, dialog, person, decision).await;
         let back = location(&response);
         back.split('#').next().unwrap_or(back).to_owned()
+    }
+
+    /// A whole sign-in as Ada through the Facebook stand-in, up to the signed-in home's
+    /// redirect; returns the session id the browser had before it (which `/success`
+    /// replaced), for requests that arrive late with it.
+    pub async fn sign_in_keeping_old_id(&self) -> String {
+        let response = self.get("/authorize/facebook").await;
+        let old_id = session_cookie(&response).expect("a session cookie before the sign-in");
+        let dialog = Url::parse(location(&response)).expect("dialog URL");
+        let callback = self.consent(&dialog, ADA, "allow").await;
+        self.get(&callback).await;
+        assert_eq!(self.wait_status().await, "ok");
+        assert_eq!(location(&self.get("/success").await), "/");
+        old_id
+    }
+
+    /// "Add {provider}" on "Sign-in methods", through a stand-in that approves at once, to
+    /// the finished link's `/account`.
+    pub async fn link_through_stand_in(&self, provider: &str) {
+        let token = self.csrf_token_on("/account").await;
+        let response = self
+            .post_form(
+                &format!("/account/link/{provider}"),
+                &[("csrf_token", &token)],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        // The stand-in approves at once and sends the browser back.
+        let response = self.get(location(&response)).await;
+        let callback = location(&response).to_owned();
+        let response = self.get(&callback).await;
+        assert_eq!(location(&response), "/preloader");
+        assert_eq!(self.wait_status().await, "ok");
+        let response = self.get("/success").await;
+        assert_eq!(location(&response), "/account");
     }
 
     /// Polls `/get-status` until it is no longer `pending`.
@@ -484,6 +526,80 @@ impl Browser {
 }
 
 /// The value of query parameter `name` in `url` (a dialog or callback URL).
+/// The configuration of a production site behind a TLS proxy: the public URL
+/// `https://login.example.test`, secure cookies, and Facebook's endpoints at
+/// `https://fb.example.test` instead of the development provider's.
+pub fn behind_tls(figment: Figment) -> Figment {
+    figment
+        .merge(("server.public_url", "https://login.example.test"))
+        .merge(("session.secure", true))
+        .merge((
+            "providers.facebook.authorize_url",
+            "https://fb.example.test/dialog",
+        ))
+        .merge((
+            "providers.facebook.token_url",
+            "https://fb.example.test/token",
+        ))
+        .merge(("providers.facebook.api_url", "https://fb.example.test"))
+        .merge(("providers.facebook.issuer", "https://fb.example.test"))
+}
+
+/// Asserts that `page` holds `first` and, after it, `then` (buttons in configuration order).
+pub fn assert_in_order(page: &str, first: &str, then: &str) {
+    let at_first = page
+        .find(first)
+        .unwrap_or_else(|| panic!("no {first}: {page}"));
+    let at_then = page
+        .find(then)
+        .unwrap_or_else(|| panic!("no {then}: {page}"));
+    assert!(at_first < at_then, "{first} comes after {then}: {page}");
+}
+
+/// The development provider as the app at `app_url` is registered with it (as Facebook):
+/// the test app's credentials, its callback, the consent page shown, no `iss` sent.
+pub fn dev_provider_settings(app_url: &str) -> DevProviderSettings {
+    DevProviderSettings {
+        client_id: CLIENT_ID.to_owned(),
+        client_secret: CLIENT_SECRET.to_owned(),
+        redirect_uris: vec![format!("{app_url}/callback/facebook")],
+        auto_approve: false,
+        issuer: None,
+    }
+}
+
+/// Submits the development provider's consent form for `dialog` (its query, then what the
+/// person typed and pressed), without following the redirect it answers with, which must
+/// be a 303.
+pub async fn submit_consent(
+    client: &reqwest::Client,
+    dialog: &Url,
+    person: Person<'_>,
+    decision: &str,
+) -> reqwest::Response {
+    let mut form: Vec<(String, String)> = dialog.query_pairs().into_owned().collect();
+    form.extend([
+        ("first_name".into(), person.first.into()),
+        ("last_name".into(), person.last.into()),
+        ("email".into(), person.email.into()),
+        ("decision".into(), decision.into()),
+    ]);
+    let mut endpoint = dialog.clone();
+    endpoint.set_query(None);
+    let response = client
+        .post(endpoint)
+        .form(&form)
+        .send()
+        .await
+        .expect("consent POST");
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "consent redirects back"
+    );
+    response
+}
+
 pub fn param(url: &str, name: &str) -> String {
     Url::parse(url)
         .expect("a URL")
@@ -594,6 +710,25 @@ pub fn chunked_form_post(path: &str, len: usize) -> Vec<u8> {
 }
 
 impl Capture {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// Reads the captured log after a whole sign-in (it must hold the exchange's success,
+    /// or the capture proves nothing) and asserts it holds none of `secrets`, each named.
+    pub fn assert_holds_none(&self, secrets: &[(&str, &str)]) {
+        let log = self.text();
+        assert!(
+            log.contains("sign-in exchange succeeded"),
+            "the capture works: {} bytes",
+            log.len()
+        );
+        for (what, secret) in secrets {
+            assert!(!log.contains(secret), "the log holds the {what}");
+        }
+    }
+
     /// Installs, for this test binary, a subscriber that writes everything at TRACE level
     /// (this crate, oauth2, reqwest, hyper, sqlx, the session layer, axum) into the returned
     /// capture: what the no-secret-in-the-log tests read. Once per binary: it is global.

@@ -1,7 +1,6 @@
 //! A small OpenID Connect issuer on a port of its own, beside the app: discovery, JWKS, an
 //! authorization endpoint that approves at once, a token endpoint that checks the client,
 //! the redirect URI, PKCE and single use, and userinfo. Its misbehaviour is switchable.
-#![allow(dead_code)]
 
 use std::{
     collections::HashMap,
@@ -459,11 +458,22 @@ impl Issuer {
     /// `redirect_uri` is the app's callback it accepts.
     pub async fn serve(redirect_uri: &str, behave: impl FnOnce(&mut Behaviour)) -> Arc<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
         let mut behaviour = Behaviour::default();
         behave(&mut behaviour);
+        Self::serve_on(listener, url, redirect_uri.to_owned(), behaviour)
+    }
+
+    /// The issuer at `url`, answering on `listener` from now on.
+    fn serve_on(
+        listener: TcpListener,
+        url: String,
+        redirect_uri: String,
+        behaviour: Behaviour,
+    ) -> Arc<Self> {
         let issuer = Arc::new(Issuer {
-            url: format!("http://{}", listener.local_addr().expect("addr")),
-            redirect_uri: redirect_uri.to_owned(),
+            url,
+            redirect_uri,
             behaviour: Mutex::new(behaviour),
             codes: Mutex::new(HashMap::new()),
             discovery_fetches: AtomicUsize::new(0),
@@ -502,17 +512,12 @@ impl OidcEnv {
         let configured = url.clone();
         let env = TestEnv::start_with_providers(
             |app_url| {
-                let issuer = Arc::new(Issuer {
-                    url: url.clone(),
-                    redirect_uri: format!("{app_url}/callback/corp"),
-                    behaviour: Mutex::new(behaviour),
-                    codes: Mutex::new(HashMap::new()),
-                    discovery_fetches: AtomicUsize::new(0),
-                    key_fetches: AtomicUsize::new(0),
-                });
-                let router = issuer.clone().router();
-                tokio::spawn(async move { axum::serve(listener, router).await });
-                made = Some(issuer);
+                made = Some(Issuer::serve_on(
+                    listener,
+                    url.clone(),
+                    format!("{app_url}/callback/corp"),
+                    behaviour,
+                ));
                 extra
             },
             move |f| {

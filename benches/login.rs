@@ -263,41 +263,33 @@ async fn start_server(
 ) -> (Server, Duration) {
     let url = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
-    let child = Command::new(&options.bin)
-        .env("LOGINWITH_SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("LOGINWITH_SERVER__PUBLIC_URL", &url)
-        .env("LOGINWITH_DATABASE__URL", database_url)
-        .env("LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_ID", CLIENT_ID)
-        .env(
-            "LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_SECRET",
-            CLIENT_SECRET,
-        )
-        .env(
-            "LOGINWITH_PROVIDERS__FACEBOOK__AUTHORIZE_URL",
-            format!("{dev_url}/dialog/oauth"),
-        )
-        .env(
-            "LOGINWITH_PROVIDERS__FACEBOOK__TOKEN_URL",
-            format!("{dev_url}/oauth/access_token"),
-        )
-        .env("LOGINWITH_PROVIDERS__FACEBOOK__API_URL", dev_url)
-        .env("LOGINWITH_DEV_PROVIDER__ENABLED", "false")
-        .env("LOGINWITH_METRICS__BIND", "127.0.0.1:0")
-        .env("LOGINWITH_LIMITS__AUTH_PER_MINUTE", "100000000")
-        .env("LOGINWITH_LIMITS__AUTH_BURST", "100000000")
-        .env("LOGINWITH_LIMITS__MAX_CONCURRENT_EXCHANGES", "100000")
-        .env("RUST_LOG", "warn")
-        .env_remove("LOGINWITH_ENV")
-        .env_remove("LOGINWITH_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| {
-            usage(&format!(
-                "cannot start {} ({e}); run `cargo build --release` first",
-                options.bin.display()
-            ))
-        });
+    let mut command = Command::new(&options.bin);
+    let child = loginwith_testkit::binary::with_facebook_at(
+        &mut command,
+        dev_url,
+        CLIENT_ID,
+        CLIENT_SECRET,
+    )
+    .env("LOGINWITH_SERVER__BIND", format!("127.0.0.1:{port}"))
+    .env("LOGINWITH_SERVER__PUBLIC_URL", &url)
+    .env("LOGINWITH_DATABASE__URL", database_url)
+    .env("LOGINWITH_DEV_PROVIDER__ENABLED", "false")
+    .env("LOGINWITH_METRICS__BIND", "127.0.0.1:0")
+    .env("LOGINWITH_LIMITS__AUTH_PER_MINUTE", "100000000")
+    .env("LOGINWITH_LIMITS__AUTH_BURST", "100000000")
+    .env("LOGINWITH_LIMITS__MAX_CONCURRENT_EXCHANGES", "100000")
+    .env("RUST_LOG", "warn")
+    .env_remove("LOGINWITH_ENV")
+    .env_remove("LOGINWITH_CONFIG")
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit())
+    .spawn()
+    .unwrap_or_else(|e| {
+        usage(&format!(
+            "cannot start {} ({e}); run `cargo build --release` first",
+            options.bin.display()
+        ))
+    });
     let server = Server { child, url };
     let probe = reqwest::Client::new();
     loop {
@@ -376,26 +368,8 @@ impl Drop for Database {
         else {
             return;
         };
-        let (admin_url, name) = (admin_url.clone(), name.clone());
-        let shown = name.clone();
-        // Drop may run inside the runtime, which cannot be blocked on: a thread of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                use sqlx::Connection as _;
-                let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await
-                    .map(|_| ())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop the benchmark's database {shown}: drop it by hand");
+        if !loginwith_testkit::db::drop_postgres_database(admin_url, name) {
+            eprintln!("could not drop the benchmark's database {name}: drop it by hand");
         }
     }
 }
@@ -614,44 +588,58 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[index] as f64 / 1000.0
 }
 
+/// A browser of `who` through one whole exchange with the auto-approving development
+/// provider, waited until its operation is `ok` (not yet through `/success`): the client, its
+/// cookie jar and the URL the jar is keyed by.
+async fn finished_exchange(
+    base: &str,
+    who: &str,
+) -> (reqwest::Client, Arc<reqwest::cookie::Jar>, reqwest::Url) {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let url: reqwest::Url = base.parse().expect("url");
+    jar.add_cookie_str(&format!("dev_user={who}"), &url);
+    let http = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    let step = |r: reqwest::Response| location(&r).expect("a redirect");
+    let dialog = step(
+        http.get(format!("{base}/authorize/facebook"))
+            .send()
+            .await
+            .expect("authorize"),
+    );
+    let callback = step(http.get(dialog).send().await.expect("dialog"));
+    http.get(callback).send().await.expect("callback");
+    while http
+        .get(format!("{base}/get-status?wait=30"))
+        .send()
+        .await
+        .expect("status")
+        .text()
+        .await
+        .expect("body")
+        != "ok"
+    {}
+    (http, jar, url)
+}
+
+/// The `Cookie` header a jar sends to `url`.
+fn cookie_header(jar: &reqwest::cookie::Jar, url: &reqwest::Url) -> String {
+    use reqwest::cookie::CookieStore as _;
+    jar.cookies(url)
+        .and_then(|v| v.to_str().ok().map(str::to_owned))
+        .expect("session cookie")
+}
+
 /// Sessions whose operation is finished (`ok`), for the /get-status throughput phase, with
 /// their cookie headers.
 async fn finished_sessions(base: &str, count: usize) -> Vec<(reqwest::Client, String)> {
-    use reqwest::cookie::CookieStore as _;
     let mut sessions = Vec::new();
     for i in 0..count {
-        let jar = Arc::new(reqwest::cookie::Jar::default());
-        let url: reqwest::Url = base.parse().expect("url");
-        jar.add_cookie_str(&format!("dev_user=status{i}@bench.example"), &url);
-        let http = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(Policy::none())
-            .build()
-            .expect("client");
-        let step = |r: reqwest::Response| location(&r).expect("a redirect");
-        let dialog = step(
-            http.get(format!("{base}/authorize/facebook"))
-                .send()
-                .await
-                .expect("authorize"),
-        );
-        let callback = step(http.get(dialog).send().await.expect("dialog"));
-        http.get(callback).send().await.expect("callback");
-        loop {
-            let response = http
-                .get(format!("{base}/get-status?wait=30"))
-                .send()
-                .await
-                .expect("status");
-            if response.text().await.expect("body") == "ok" {
-                break;
-            }
-        }
-        let cookie = jar
-            .cookies(&url)
-            .and_then(|v| v.to_str().ok().map(str::to_owned))
-            .expect("session cookie");
-        sessions.push((http, cookie));
+        let (http, jar, url) = finished_exchange(base, &format!("status{i}@bench.example")).await;
+        sessions.push((http, cookie_header(&jar, &url)));
     }
     sessions
 }
@@ -715,45 +703,17 @@ async fn status_throughput(base: &str, seconds: u64) -> (f64, String) {
 /// A signed-in session's `Cookie` header: one whole sign-in through the auto-approving
 /// development provider, up to `/success`.
 async fn signed_in_cookie(base: &str) -> String {
-    use reqwest::cookie::CookieStore as _;
-    let url: reqwest::Url = base.parse().expect("url");
-    let jar = Arc::new(reqwest::cookie::Jar::default());
-    jar.add_cookie_str("dev_user=check@bench.example", &url);
-    let http = reqwest::Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(Policy::none())
-        .build()
-        .expect("client");
-    let step = |r: reqwest::Response| location(&r).expect("a redirect");
-    let dialog = step(
-        http.get(format!("{base}/authorize/facebook"))
-            .send()
-            .await
-            .expect("authorize"),
-    );
-    let callback = step(http.get(dialog).send().await.expect("dialog"));
-    http.get(callback).send().await.expect("callback");
-    while http
-        .get(format!("{base}/get-status?wait=30"))
-        .send()
-        .await
-        .expect("status")
-        .text()
-        .await
-        .expect("body")
-        != "ok"
-    {}
-    let home = step(
-        http.get(format!("{base}/success"))
+    let (http, jar, url) = finished_exchange(base, "check@bench.example").await;
+    let home = location(
+        &http
+            .get(format!("{base}/success"))
             .send()
             .await
             .expect("success"),
-    );
+    )
+    .expect("a redirect");
     assert_eq!(home, "/", "signed in");
-    let cookie = jar
-        .cookies(&url)
-        .and_then(|v| v.to_str().ok().map(str::to_owned))
-        .expect("session cookie");
+    let cookie = cookie_header(&jar, &url);
     let check = http
         .get(format!("{base}/auth/check"))
         .header("cookie", &cookie)

@@ -91,25 +91,25 @@ echo "end-to-end tests passed in $((SECONDS - started)) s; screenshots in e2e/ar
 if [ "${UPDATE_SCREENSHOTS:-}" = "1" ]; then
   echo "== docs/screenshots"
   mkdir -p "$ROOT/docs/screenshots"
+  # copy_shots WIDTH SCENARIO NAME PAGE...: e2e/artifacts/SCENARIO-WIDTH/NN-PAGE.png to
+  # docs/screenshots/WIDTH-NAME-PAGE.png (WIDTH-PAGE.png when NAME is empty).
+  copy_shots() {
+    local width="$1" scenario="$2" name="$3" page shots target
+    shift 3
+    for page in "$@"; do
+      shots=("$E2E_DIR/artifacts/$scenario-$width/"[0-9][0-9]-"$page".png)
+      if [ ! -f "${shots[0]}" ]; then
+        echo "error: no $page screenshot at $width width in e2e/artifacts/$scenario-$width/" >&2
+        exit 1
+      fi
+      target="docs/screenshots/$width-${name:+$name-}$page.png"
+      cp "${shots[0]}" "$ROOT/$target"
+      echo "$target"
+    done
+  }
   for width in desktop phone; do
-    for page in home consent preloader signed-in error; do
-      shots=("$E2E_DIR/artifacts/layout-$width/"[0-9][0-9]-"$page".png)
-      if [ ! -f "${shots[0]}" ]; then
-        echo "error: no $page screenshot at $width width in e2e/artifacts/layout-$width/" >&2
-        exit 1
-      fi
-      cp "${shots[0]}" "$ROOT/docs/screenshots/$width-$page.png"
-      echo "docs/screenshots/$width-$page.png"
-    done
-    # A branded deployment ([site]; tests/11-brand): docs/screenshots/<width>-brand-<page>.png.
-    for page in home preloader signed-in error privacy; do
-      shots=("$E2E_DIR/artifacts/brand-$width/"[0-9][0-9]-"$page".png)
-      if [ ! -f "${shots[0]}" ]; then
-        echo "error: no branded $page screenshot at $width width in e2e/artifacts/brand-$width/" >&2
-        exit 1
-      fi
-      cp "${shots[0]}" "$ROOT/docs/screenshots/$width-brand-$page.png"
-      echo "docs/screenshots/$width-brand-$page.png"
-    done
+    copy_shots "$width" layout "" home consent preloader signed-in error
+    # A branded deployment ([site]; tests/11-brand).
+    copy_shots "$width" brand brand home preloader signed-in error privacy
   done
 fi

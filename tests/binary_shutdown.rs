@@ -63,22 +63,8 @@ async fn sigterm_waits_for_a_sign_in_in_progress() {
     // Two calls of 1.5 s each: SIGTERM, sent as soon as the callback has answered, lands in
     // the middle of the exchange.
     let stand_in = slow_stand_in(&url, Duration::from_millis(1500)).await;
-    command
-        .env("RUST_LOG", "info")
-        .env("LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_ID", CLIENT_ID)
-        .env(
-            "LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_SECRET",
-            CLIENT_SECRET,
-        )
-        .env(
-            "LOGINWITH_PROVIDERS__FACEBOOK__AUTHORIZE_URL",
-            format!("{stand_in}/dialog/oauth"),
-        )
-        .env(
-            "LOGINWITH_PROVIDERS__FACEBOOK__TOKEN_URL",
-            format!("{stand_in}/oauth/access_token"),
-        )
-        .env("LOGINWITH_PROVIDERS__FACEBOOK__API_URL", &stand_in);
+    binary::with_facebook_at(&mut command, &stand_in, CLIENT_ID, CLIENT_SECRET)
+        .env("RUST_LOG", "info");
     let mut app = Running::start(command, dir, url).await;
     Browser::new(&app.url).login_until_preloader(ADA).await;
 

@@ -487,35 +487,6 @@ async fn problem_pages_keep_their_status_and_headers_with_the_brand() {
     assert_branded("413", &response.text().await.unwrap());
 }
 
-/// Every URL a page holds: `href`, `src` and `action`, a refresh's `url=`, and the
-/// `data-…-url` attributes the preloader's script follows (attribute values as written,
-/// `&#38;` and all, which no path of ours holds).
-fn urls_in(html: &str) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    let mut rest = html;
-    while let Some(at) = rest.find("=\"") {
-        let name_start = rest[..at]
-            .rfind(|c: char| c.is_whitespace())
-            .map_or(0, |i| i + 1);
-        let name = &rest[name_start..at];
-        let value_start = at + 2;
-        let Some(len) = rest[value_start..].find('"') else {
-            break;
-        };
-        let value = &rest[value_start..value_start + len];
-        if matches!(name, "href" | "src" | "action")
-            || (name.starts_with("data-") && name.ends_with("-url"))
-        {
-            found.push((name.to_owned(), value.to_owned()));
-        }
-        if let ("content", Some((_, url))) = (name, value.split_once("url=")) {
-            found.push(("refresh".to_owned(), url.to_owned()));
-        }
-        rest = &rest[value_start + len + 1..];
-    }
-    found
-}
-
 /// Mounted below `/auth`, a whole branded sign-in through the built-in development provider:
 /// every URL of every page (the development provider's consent page included) stays below
 /// `/auth`, and every picture, stylesheet, script and link there answers.
@@ -553,7 +524,7 @@ async fn mounted_below_a_path_no_link_of_any_page_escapes_it() {
     let mut seen: Vec<(String, String, String)> = Vec::new();
     // Checks a page's URLs and keeps the ones to fetch.
     let check = |what: &str, html: &str, seen: &mut Vec<(String, String, String)>| {
-        let urls = urls_in(html);
+        let urls = loginwith::web::pages::link_targets(html);
         // At least the icon, the stylesheet and a form or link.
         assert!(urls.len() >= 3, "{what}: {urls:?}");
         for (attribute, url) in urls {

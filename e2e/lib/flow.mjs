@@ -38,6 +38,21 @@ export async function openConsent(page, dialog = DIALOG) {
   await page.getByRole('button', { name: 'Allow' }).waitFor();
 }
 
+/**
+ * The first steps of most scenarios: a new tab on the home page, signed out, then the
+ * consent dialog through "Continue with Facebook"; both pages photographed (`home`,
+ * `consent`). Returns the tab.
+ */
+export async function homeThenConsent(ctx) {
+  const page = await ctx.context.newPage();
+  await page.goto(ctx.url('/'));
+  await expectSignedOut(page);
+  await ctx.shot(page, 'home');
+  await openConsent(page);
+  await ctx.shot(page, 'consent');
+  return page;
+}
+
 /** The error page, whose messages must match `message`. */
 export async function expectErrorPage(page, message) {
   await onPath(page, '/error');

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, scenario } from '../lib/browser.mjs';
-import { DIALOG, expectErrorPage, expectPreloader, expectSignedIn, expectSignedOut, openConsent } from '../lib/flow.mjs';
+import { DIALOG, expectErrorPage, expectPreloader, expectSignedIn, homeThenConsent } from '../lib/flow.mjs';
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -10,13 +10,7 @@ after(async () => { await browser?.close(); });
 
 test('cancel at the consent page, then try again and sign in', async () => {
   await scenario(browser, 'cancel', { config: { 'dev_provider.latency_ms': 500 } }, async (ctx) => {
-    const page = await ctx.context.newPage();
-    await page.goto(ctx.url('/'));
-    await expectSignedOut(page);
-    await ctx.shot(page, 'home');
-
-    await openConsent(page);
-    await ctx.shot(page, 'consent');
+    const page = await homeThenConsent(ctx);
     await page.getByRole('button', { name: 'Cancel' }).click();
 
     await expectErrorPage(page, /You cancelled signing in with Facebook/);

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, scenario } from '../lib/browser.mjs';
-import { expectErrorPage, expectPreloader, expectSignedIn, expectSignedOut, openConsent } from '../lib/flow.mjs';
+import { expectErrorPage, expectPreloader, expectSignedIn, expectSignedOut, homeThenConsent, openConsent } from '../lib/flow.mjs';
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -12,12 +12,7 @@ after(async () => { await browser?.close(); });
 test('4a: slow provider: the preloader shows while waiting, then signed in', async () => {
   // 3 s on the token endpoint and 3 s on /me: about 6 s of waiting.
   await scenario(browser, 'slow-provider', { config: { 'dev_provider.latency_ms': 3000 } }, async (ctx) => {
-    const page = await ctx.context.newPage();
-    await page.goto(ctx.url('/'));
-    await expectSignedOut(page);
-    await ctx.shot(page, 'home');
-    await openConsent(page);
-    await ctx.shot(page, 'consent');
+    const page = await homeThenConsent(ctx);
 
     // What the preloader asked and heard. The last answer's body may be gone by the time we
     // read it (the page has moved on), so the way out is checked through the requests.
@@ -62,11 +57,7 @@ test('4a: slow provider: the preloader shows while waiting, then signed in', asy
 test('4b: hanging provider: the exchange times out and the error page says so', async () => {
   const config = { 'dev_provider.fault': 'hang', 'login.exchange_timeout_secs': 2 };
   await scenario(browser, 'hanging-provider', { config }, async (ctx) => {
-    const page = await ctx.context.newPage();
-    await page.goto(ctx.url('/'));
-    await ctx.shot(page, 'home');
-    await openConsent(page);
-    await ctx.shot(page, 'consent');
+    const page = await homeThenConsent(ctx);
     await page.getByRole('button', { name: 'Allow' }).click();
     await expectPreloader(page);
     await ctx.shot(page, 'preloader');

@@ -35,6 +35,26 @@ impl Store {
 }
 
 impl SessionTable {
+    /// Runs `sql`, a write of one session, with `$1` its id, `$2` its data, `$3` its expiry
+    /// and `$4` the person it is signed in as; how many rows it wrote.
+    async fn write(
+        &self,
+        sql: &'static str,
+        record: &Record,
+        data: &str,
+        owner: Option<i64>,
+    ) -> session_store::Result<u64> {
+        on_db!(&self.db, |pool| sqlx::query(sql)
+            .bind(record.id.to_string())
+            .bind(data)
+            .bind(expires_at_ms(record))
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
+        .map_err(backend)
+    }
+
     async fn owner_exists(&self, owner: Option<i64>) -> session_store::Result<bool> {
         let Some(owner) = owner else { return Ok(true) };
         on_db!(&self.db, |pool| sqlx::query_scalar(
@@ -175,20 +195,17 @@ impl SessionStore for SessionTable {
         let owner = owner(record);
         loop {
             // Signed in as someone deleted meanwhile: not stored, so it reads as signed out.
-            let inserted = on_db!(&self.db, |pool| sqlx::query(
-                "INSERT INTO session (id, data, expires_at, user_id)
-                 SELECT $1, $2, $3, $4
-                 WHERE $4 IS NULL OR EXISTS (SELECT 1 FROM user_profile WHERE id = $4)
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(record.id.to_string())
-            .bind(&data)
-            .bind(expires_at_ms(record))
-            .bind(owner)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))
-            .map_err(backend)?;
+            let inserted = self
+                .write(
+                    "INSERT INTO session (id, data, expires_at, user_id)
+                     SELECT $1, $2, $3, $4
+                     WHERE $4 IS NULL OR EXISTS (SELECT 1 FROM user_profile WHERE id = $4)
+                     ON CONFLICT (id) DO NOTHING",
+                    record,
+                    &data,
+                    owner,
+                )
+                .await?;
             if inserted == 1 || !self.owner_exists(owner).await? {
                 return Ok(());
             }
@@ -202,19 +219,15 @@ impl SessionStore for SessionTable {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let owner = owner(record);
         let data = encode(record)?;
-        on_db!(&self.db, |pool| sqlx::query(
+        self.write(
             "UPDATE session SET data = $2, expires_at = $3, user_id = $4
              WHERE id = $1
                AND ($4 IS NULL OR EXISTS (SELECT 1 FROM user_profile WHERE id = $4))",
+            record,
+            &data,
+            owner,
         )
-        .bind(record.id.to_string())
-        .bind(&data)
-        .bind(expires_at_ms(record))
-        .bind(owner)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected()))
-        .map_err(backend)?;
+        .await?;
         Ok(())
     }
 

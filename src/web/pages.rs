@@ -221,6 +221,37 @@ impl DeletionPage {
     }
 }
 
+/// Every URL a page holds, with the attribute it is in: `href`, `src` and `action`, a
+/// refresh's `url=` (as `refresh`), and the `data-…-url` attributes the preloader's script
+/// follows (values as written, entities and all, which no path of ours holds). For the tests
+/// that check no link leaves the mount path.
+#[cfg(any(test, feature = "test-support"))]
+pub fn link_targets(html: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find("=\"") {
+        let name_start = rest[..at]
+            .rfind(|c: char| c.is_whitespace())
+            .map_or(0, |i| i + 1);
+        let name = &rest[name_start..at];
+        let value_start = at + 2;
+        let Some(len) = rest[value_start..].find('"') else {
+            break;
+        };
+        let value = &rest[value_start..value_start + len];
+        if matches!(name, "href" | "src" | "action")
+            || (name.starts_with("data-") && name.ends_with("-url"))
+        {
+            found.push((name.to_owned(), value.to_owned()));
+        }
+        if let ("content", Some((_, url))) = (name, value.split_once("url=")) {
+            found.push(("refresh".to_owned(), url.to_owned()));
+        }
+        rest = &rest[value_start + len + 1..];
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     //! Every page rendered with loginwith mounted below `/auth`: no link, form, picture,
@@ -436,40 +467,12 @@ mod tests {
         ]
     }
 
-    /// Every URL in `html`: the values of `href`, `src` and `action`, the `url=` of a
-    /// refresh, and the `data-…-url` attributes the preloader's script follows.
-    fn urls(html: &str) -> Vec<String> {
-        let mut found = Vec::new();
-        let mut rest = html;
-        while let Some(at) = rest.find("=\"") {
-            let name_start = rest[..at]
-                .rfind(|c: char| c.is_whitespace())
-                .map_or(0, |i| i + 1);
-            let name = &rest[name_start..at];
-            let value_start = at + 2;
-            let Some(len) = rest[value_start..].find('"') else {
-                break;
-            };
-            let value = &rest[value_start..value_start + len];
-            if matches!(name, "href" | "src" | "action")
-                || (name.starts_with("data-") && name.ends_with("-url"))
-            {
-                found.push(value.to_owned());
-            }
-            if let ("content", Some((_, url))) = (name, value.split_once("url=")) {
-                found.push(url.to_owned());
-            }
-            rest = &rest[value_start + len + 1..];
-        }
-        found
-    }
-
     #[test]
     fn no_link_of_any_page_leaves_the_mount_path() {
         let chrome = chrome();
         let mut checked = 0;
         for (page, html) in every_page(&chrome) {
-            let found = urls(&html);
+            let found = link_targets(&html).into_iter().map(|(_, url)| url).collect::<Vec<_>>();
             // Each page has at least the icon, the stylesheets, the script, the header's
             // link and the footer's.
             assert!(found.len() >= 7, "{page}: {found:?}");
@@ -492,7 +495,7 @@ mod tests {
     fn the_scanner_finds_what_a_page_links() {
         let html = r#"<a class="x" href="/a">x</a><form action="/b"></form><img src='no' alt="">
             <meta http-equiv="refresh" content="1; url=/c"><div data-status-url="/d" data-x="/e">"#;
-        assert_eq!(urls(html), ["/a", "/b", "/c", "/d"]);
+        assert_eq!(link_targets(html).into_iter().map(|(_, url)| url).collect::<Vec<_>>(), ["/a", "/b", "/c", "/d"]);
     }
 
     #[test]

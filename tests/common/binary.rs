@@ -72,6 +72,31 @@ pub fn development(dir: &Path) -> (Command, String) {
     (command, url)
 }
 
+/// Points the binary's Facebook provider at a stand-in served at `stand_in` (its dialog, token
+/// endpoint and Graph API), registered there as `client_id` with `client_secret`.
+pub fn with_facebook_at<'a>(
+    command: &'a mut Command,
+    stand_in: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> &'a mut Command {
+    command
+        .env("LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_ID", client_id)
+        .env(
+            "LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_SECRET",
+            client_secret,
+        )
+        .env(
+            "LOGINWITH_PROVIDERS__FACEBOOK__AUTHORIZE_URL",
+            format!("{stand_in}/dialog/oauth"),
+        )
+        .env(
+            "LOGINWITH_PROVIDERS__FACEBOOK__TOKEN_URL",
+            format!("{stand_in}/oauth/access_token"),
+        )
+        .env("LOGINWITH_PROVIDERS__FACEBOOK__API_URL", stand_in)
+}
+
 impl Running {
     /// The binary in a new, empty folder with [`development`] settings, `tweak`ed.
     pub async fn development(tweak: impl FnOnce(&mut Command)) -> Self {

@@ -83,26 +83,32 @@ impl Drop for TestDb {
         let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
             return;
         };
-        let (admin_url, name) = (admin_url.clone(), name.clone());
-        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let mut admin = PgConnection::connect(&admin_url).await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await
-                    .map(|_| ())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
+        if !drop_postgres_database(admin_url, name) {
             eprintln!("could not drop the test database {}", self.url);
         }
     }
+}
+
+/// `DROP DATABASE name WITH (FORCE)` on the server `admin_url` names, from any context: a
+/// `Drop` runs inside a runtime, which cannot be blocked on, so the statement runs on a
+/// thread of its own. Whether it was dropped (the tests' and the benchmark's databases).
+pub fn drop_postgres_database(admin_url: &str, name: &str) -> bool {
+    let (admin_url, name) = (admin_url.to_owned(), name.to_owned());
+    let dropped = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let mut admin = PgConnection::connect(&admin_url).await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin)
+                .await
+                .map(|_| ())
+        })
+    })
+    .join();
+    matches!(dropped, Ok(Ok(())))
 }
 
 /// Either database, for the few things tests read or change behind the store's back.

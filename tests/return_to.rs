@@ -88,6 +88,10 @@ async fn open_redirect_classics_end_on_home_after_a_whole_sign_in() {
     let long = format!("/{}", "a".repeat(2048));
     let classics = [
         "//evil.example",
+        // Dot segments that resolve to `//evil.example`.
+        "/.//evil.example",
+        "/a/..//evil.example",
+        "/%252e%252e//evil.example",
         "/%5Cevil.example",
         "/\\evil.example",
         "https:evil.example",
@@ -131,6 +135,7 @@ async fn classics_given_to_the_home_page_are_not_carried_by_its_buttons() {
     let env = start().await;
     for raw in [
         "//evil.example",
+        "/..//evil.example",
         "/%5Cevil.example",
         "https://evil.example",
         "javascript:alert(1)",
@@ -248,9 +253,11 @@ async fn a_signed_in_visitor_goes_to_return_to_at_once() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "https://app.example/x");
     // Not allowed: the home page, as without return_to.
-    let (status, home) = browser.text("/?return_to=//evil.example").await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(home.contains("Hi, Ada!"));
+    for raw in ["//evil.example", "/.//evil.example", "/a/..//evil.example"] {
+        let (status, home) = browser.text(&format!("/?return_to={raw}")).await;
+        assert_eq!(status, StatusCode::OK, "{raw}");
+        assert!(home.contains("Hi, Ada!"), "{raw}");
+    }
     let response = browser
         .get("/?return_to=/ok%0d%0aLocation:%20https://evil.example")
         .await;

@@ -40,8 +40,12 @@ pub fn allowed_target(raw: &str, rules: &ReturnRules) -> Option<String> {
             return None;
         }
         let url = rules.public_url.join(raw).ok()?;
-        return (url.origin() == rules.public_url.origin())
-            .then(|| url[Position::BeforePath..].to_owned());
+        let target = &url[Position::BeforePath..];
+        // Dot segments are resolved by the join: `/.//evil.example`, `/a/..//evil.example`
+        // and `/%2e%2e//evil.example` all come out as `//evil.example`, which a browser reads
+        // as another host. What is answered is checked, not only what was asked.
+        return (url.origin() == rules.public_url.origin() && !target.starts_with("//"))
+            .then(|| target.to_owned());
     }
     // Exactly `scheme://`: `https:evil.example` (which the url crate would read as
     // https://evil.example/) is not a URL we accept.
@@ -129,6 +133,12 @@ mod tests {
         for raw in [
             "",
             "//evil.example",
+            "/.//evil.example",
+            "/..//evil.example",
+            "/a/..//evil.example",
+            "/%2e%2e//evil.example",
+            "/%2E//evil.example",
+            "/././/evil.example",
             "/\\evil.example",
             "/\\/evil",
             "\\\\evil.example",

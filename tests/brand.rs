@@ -3,11 +3,9 @@
 
 use loginwith_testkit as common;
 
-use std::time::Duration;
-
 use common::{ADA, TestEnv, location};
 use figment::providers::{Format, Toml};
-use loginwith::config::{Config, ConfigError, Environment};
+use loginwith::config::{Config, ConfigError, Environment, Fault};
 use reqwest::{StatusCode, header};
 
 /// A name with markup, an ampersand, quotes and an emoji: shown as text everywhere.
@@ -245,8 +243,9 @@ async fn the_brand_is_on_every_page_as_text() {
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     pages.push(("POST /privacy".to_owned(), response.text().await.unwrap()));
 
-    // The preloader, while the provider is slow.
-    env.set_latency(Duration::from_millis(700));
+    // The preloader, while the provider does not answer: it is certainly still pending when
+    // the page is asked for. That sign-in then times out; the next one completes.
+    env.set_fault(Fault::Hang);
     browser.login_until_preloader(ADA).await;
     let (status, html) = browser.text("/preloader").await;
     assert_eq!(status, StatusCode::OK);
@@ -255,8 +254,10 @@ async fn the_brand_is_on_every_page_as_text() {
         "the preloader's script says the name too: {html}"
     );
     pages.push(("/preloader".to_owned(), html));
+    env.set_fault(Fault::None);
+    assert_eq!(browser.wait_status().await, "error");
+    browser.login_until_preloader(ADA).await;
     assert_eq!(browser.wait_status().await, "ok");
-    env.set_latency(Duration::ZERO);
     let response = browser.get("/success").await;
     assert_eq!(location(&response), "/");
     for path in ["/", "/account", "/account/delete"] {

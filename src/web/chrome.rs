@@ -113,7 +113,7 @@ impl Chrome {
         // looser one.
         let csp = HeaderValue::from_str(&content_security_policy(&img_sources, &style_sources))
             .unwrap_or(HeaderValue::from_static(
-                "default-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'",
+                "default-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'",
             ));
         Self {
             name: brand.name.clone(),

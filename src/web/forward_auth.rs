@@ -232,6 +232,10 @@ fn redirect_to_sign_in(settings: &WebSettings, headers: &HeaderMap) -> Option<Re
         text(&FORWARDED_HOST)?,
         text(&FORWARDED_URI)?,
     );
+    // A request target is a path; anything else names no page of the site.
+    if !uri.starts_with('/') {
+        return None;
+    }
     // A proxy chain may list several; the first is what the browser used.
     let proto = proto.split(',').next().unwrap_or_default().trim();
     let host = host.split(',').next().unwrap_or_default().trim();

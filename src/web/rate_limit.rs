@@ -77,7 +77,8 @@ pub async fn limit(
         Err(wait) => {
             crate::telemetry::rate_limited(limiter.name);
             AppError::TooManyRequests {
-                retry_after_secs: wait.as_secs().max(1),
+                // Rounded up: a client that waits what it is told gets a token.
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
             }
             .into_response()
         }

@@ -63,9 +63,12 @@ impl Accounts {
     }
 }
 
-/// The session id in the request's cookie `name`, as tower-sessions writes ids: the first
-/// cookie of that name in any `Cookie` header (HTTP/2 sends one per cookie). A value that is
-/// not such an id (tampered, truncated) names no session and is never looked up.
+/// The session id in the request's cookie `name`, as tower-sessions writes ids: the **last**
+/// cookie of that name in the `Cookie` headers (HTTP/2 sends one per cookie), as the session
+/// layer reads it (tower-cookies keeps the last of a name), so that the pages and these
+/// readers always mean the same session — a browser can hold two of the name, a host-only
+/// one and one with `session.cookie_domain`. A value that is not such an id (tampered,
+/// truncated) names no session and is never looked up.
 pub(super) fn session_id(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -73,7 +76,8 @@ pub(super) fn session_id(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|value| value.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|cookie| cookie.name() == name)
+        .filter(|cookie| cookie.name() == name)
+        .last()
         .and_then(|cookie| cookie.value().parse::<Id>().ok())
         .map(|id| id.to_string())
 }
@@ -236,5 +240,15 @@ mod tests {
         headers.insert(header::COOKIE, HeaderValue::from_static("sid="));
         assert_eq!(session_id(&headers, "sid"), None);
         assert_eq!(session_id(&HeaderMap::new(), "sid"), None);
+        // Two of the name: the last, as the session layer reads it.
+        let other = Id::default().to_string();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("sid={other}; sid={id}")).unwrap(),
+        );
+        assert_eq!(session_id(&headers, "sid"), Some(id.clone()));
+        headers.insert(header::COOKIE, HeaderValue::from_str(&format!("sid={other}")).unwrap());
+        headers.append(header::COOKIE, HeaderValue::from_str(&format!("sid={id}")).unwrap());
+        assert_eq!(session_id(&headers, "sid"), Some(id));
     }
 }

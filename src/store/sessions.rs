@@ -80,7 +80,7 @@ impl SessionTable {
 }
 
 /// A signed-in session as `/auth/check` sees it: one read, nothing written.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SignedInSession {
     /// The session's JSON data, for what only the web layer knows how to read (when the
     /// sign-in began, with which provider).
@@ -94,6 +94,21 @@ pub struct SignedInSession {
     /// The provider of the person's most recently used identity: what a session signed in
     /// before sessions recorded their provider is said to be signed in with.
     pub last_provider: Option<String>,
+}
+
+// Hand-written: the session's data holds its CSRF token, which must never reach a log line
+// through `{:?}`.
+impl std::fmt::Debug for SignedInSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedInSession")
+            .field("data", &"[redacted]")
+            .field("user", &self.user)
+            .field("name", &self.name)
+            .field("first_name", &self.first_name)
+            .field("email", &self.email)
+            .field("last_provider", &self.last_provider)
+            .finish()
+    }
 }
 
 /// The most sessions [`Store::signed_in_sessions`] reads with one statement.

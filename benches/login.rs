@@ -145,10 +145,21 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Statements every server sent to the database so far.
+async fn statements_sent(servers: &[Server]) -> f64 {
+    let mut sum = 0.0;
+    for server in servers {
+        sum += server.statements_sent().await;
+    }
+    sum
+}
+
 /// The server under test, killed on drop.
 struct Server {
     child: Child,
     url: String,
+    /// Its Prometheus listener (`metrics.bind`).
+    metrics_url: String,
 }
 
 impl Drop for Server {
@@ -159,6 +170,21 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// `loginwith_db_statements_total`: statements the server sent to the database so far
+    /// (NaN from a build before it was counted, run with `--bin`).
+    async fn statements_sent(&self) -> f64 {
+        let page = reqwest::get(&self.metrics_url)
+            .await
+            .expect("the metrics listener")
+            .text()
+            .await
+            .expect("the metrics page");
+        page.lines()
+            .find_map(|line| line.strip_prefix("loginwith_db_statements_total "))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+
     fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -262,6 +288,7 @@ async fn start_server(
     port: u16,
 ) -> (Server, Duration) {
     let url = format!("http://127.0.0.1:{port}");
+    let metrics_port = free_port();
     let started = Instant::now();
     let mut command = Command::new(&options.bin);
     let child = loginwith_testkit::binary::with_facebook_at(
@@ -274,7 +301,10 @@ async fn start_server(
     .env("LOGINWITH_SERVER__PUBLIC_URL", &url)
     .env("LOGINWITH_DATABASE__URL", database_url)
     .env("LOGINWITH_DEV_PROVIDER__ENABLED", "false")
-    .env("LOGINWITH_METRICS__BIND", "127.0.0.1:0")
+    .env(
+        "LOGINWITH_METRICS__BIND",
+        format!("127.0.0.1:{metrics_port}"),
+    )
     .env("LOGINWITH_LIMITS__AUTH_PER_MINUTE", "100000000")
     .env("LOGINWITH_LIMITS__AUTH_BURST", "100000000")
     .env("LOGINWITH_LIMITS__MAX_CONCURRENT_EXCHANGES", "100000")
@@ -290,7 +320,11 @@ async fn start_server(
             options.bin.display()
         ))
     });
-    let server = Server { child, url };
+    let server = Server {
+        child,
+        url,
+        metrics_url: format!("http://127.0.0.1:{metrics_port}/metrics"),
+    };
     let probe = reqwest::Client::new();
     loop {
         if let Ok(response) = probe.get(format!("{}/", server.url)).send().await
@@ -375,8 +409,10 @@ impl Drop for Database {
 }
 
 /// Inserts `count` people with Facebook identities in one transaction (the "existing
-/// users" of the data-growth run), before the server starts.
-async fn prefill(database_url: &str, count: u64) {
+/// people" of the data-growth run), before the server starts: person `i` is the one the
+/// development provider signs in for [`existing_email`]`(i)`, so that the run can sign in
+/// people drawn from the whole table.
+async fn prefill(database_url: &str, count: u64, dev: &DevProvider) {
     if count == 0 {
         return;
     }
@@ -384,10 +420,28 @@ async fn prefill(database_url: &str, count: u64) {
         .await
         .expect("open the database");
     store
-        .insert_people(count)
+        .insert_people(count, |i| dev.user_id_for_email(&existing_email(i)))
         .await
         .expect("insert the existing people");
     store.close().await;
+}
+
+/// The address of existing person `i` (see [`prefill`]).
+fn existing_email(i: u64) -> String {
+    format!("existing{i}@bench.example")
+}
+
+/// A small xorshift generator: which existing person each sign-in is, uniform over the
+/// table, reproducible per virtual user.
+struct Draw(u64);
+
+impl Draw {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
 }
 
 #[derive(Default)]
@@ -414,7 +468,9 @@ impl Tally {
 /// since `clock`'s start, plus one (0: not since the user's last callback).
 struct MeAnswers {
     clock: Instant,
-    user_of: HashMap<String, usize>,
+    /// Provider user id → virtual user; with existing people drawn at random, each sign-in
+    /// notes its person here first.
+    user_of: Mutex<HashMap<String, usize>>,
     at: Vec<AtomicU64>,
 }
 
@@ -444,24 +500,25 @@ async fn record_me(
     let user = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
         .and_then(|v| v.get("id")?.as_str().map(str::to_owned))
-        .and_then(|id| answers.user_of.get(&id).copied());
+        .and_then(|id| answers.user_of.lock().unwrap().get(&id).copied());
     if let Some(user) = user {
         answers.at[user].store(at, Ordering::Relaxed);
     }
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
-fn client(email: &str, base: &str) -> reqwest::Client {
+fn client(email: &str, base: &str) -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
     let jar = Arc::new(reqwest::cookie::Jar::default());
     // The auto-approving dialog signs in as this person. Cookies are per host, not per port:
     // this jar serves every instance on 127.0.0.1.
     jar.add_cookie_str(&format!("dev_user={email}"), &base.parse().expect("url"));
-    reqwest::Client::builder()
-        .cookie_provider(jar)
+    let http = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
         .redirect(Policy::none())
         .pool_max_idle_per_host(4)
         .build()
-        .expect("client")
+        .expect("client");
+    (http, jar)
 }
 
 fn location(response: &reqwest::Response) -> Option<String> {
@@ -893,7 +950,6 @@ async fn main() {
     let options = Options::parse();
     let commit = commit();
     let database = Database::create(options.database_url.as_deref()).await;
-    prefill(database.url(), options.prefill_users).await;
 
     let ports: Vec<u16> = (0..options.instances).map(|_| free_port()).collect();
     let app_urls: Vec<String> = ports
@@ -921,16 +977,19 @@ async fn main() {
             fault: Fault::None,
         },
     );
+    prefill(database.url(), options.prefill_users, &dev).await;
     let emails: Vec<String> = (0..options.users)
         .map(|i| format!("user{i}@bench.example"))
         .collect();
     let answers = Arc::new(MeAnswers {
         clock: Instant::now(),
-        user_of: emails
-            .iter()
-            .enumerate()
-            .map(|(i, email)| (dev.user_id_for_email(email), i))
-            .collect(),
+        user_of: Mutex::new(
+            emails
+                .iter()
+                .enumerate()
+                .map(|(i, email)| (dev.user_id_for_email(email), i))
+                .collect(),
+        ),
         at: (0..options.users).map(|_| AtomicU64::new(0)).collect(),
     });
     let dev_router = dev.router().layer(axum::middleware::from_fn_with_state(
@@ -962,19 +1021,23 @@ async fn main() {
     let tally = Arc::new(Tally::default());
     let stop = Arc::new(AtomicBool::new(false));
     let cpu_before = app_cpu(&servers);
+    let statements_before = statements_sent(&servers).await;
     let postgres_before = postgres.then(postgres_cpu_seconds);
     let run_started = Instant::now();
     let mut users = Vec::new();
     for (i, email) in emails.into_iter().enumerate() {
         let n = options.instances;
         let (tally, stop, answers) = (tally.clone(), stop.clone(), answers.clone());
+        let (dev, existing) = (dev.clone(), options.prefill_users);
         let bases = [
             app_urls[i % n].clone(),
             app_urls[(i + 1) % n].clone(),
             app_urls[(i + 2) % n].clone(),
         ];
         users.push(tokio::spawn(async move {
-            let http = client(&email, &bases[0]);
+            let (http, jar) = client(&email, &bases[0]);
+            let jar_url: reqwest::Url = bases[0].parse().expect("url");
+            let mut draw = Draw(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1));
             let user = User {
                 http: &http,
                 start: &bases[0],
@@ -985,6 +1048,13 @@ async fn main() {
             };
             let (mut latencies, mut woken, mut polled) = (Vec::new(), Vec::new(), Vec::new());
             while !stop.load(Ordering::Relaxed) {
+                if existing > 0 {
+                    // An existing person drawn from the whole table, not the same 64 again.
+                    let email = existing_email(draw.below(existing));
+                    jar.add_cookie_str(&format!("dev_user={email}"), &jar_url);
+                    let id = dev.user_id_for_email(&email);
+                    answers.user_of.lock().unwrap().insert(id, i);
+                }
                 match sign_in_once(&user).await {
                     Ok(sign_in) => {
                         latencies.push(sign_in.elapsed.as_micros() as u64);
@@ -1016,6 +1086,7 @@ async fn main() {
     }
     let elapsed = run_started.elapsed().as_secs_f64();
     let cpu = app_cpu(&servers) - cpu_before;
+    let statements = statements_sent(&servers).await - statements_before;
     let postgres_cpu = postgres_before.map(|before| postgres_cpu_seconds() - before);
     let peak_rss = servers.iter().map(Server::peak_rss_mib).fold(0.0, f64::max);
 
@@ -1055,6 +1126,9 @@ async fn main() {
         }
     };
     let cpu_per_sign_in_ms = per_sign_in_ms(cpu);
+    // Sign-ins still running when the run stopped add a few statements each: a bias of well
+    // under one statement per sign-in at thousands of sign-ins a run.
+    let statements_per_sign_in = per_sign_in_ms(statements) / 1000.0;
     let postgres_cpu_per_sign_in_ms = postgres_cpu.map(per_sign_in_ms);
 
     println!(
@@ -1097,6 +1171,9 @@ async fn main() {
     if let Some(ms) = postgres_cpu_per_sign_in_ms {
         println!("| PostgreSQL CPU per sign-in, every `postgres` process (ms) | {ms:.3} |");
     }
+    println!(
+        "| database statements per sign-in, BEGIN and COMMIT included | {statements_per_sign_in:.2} |"
+    );
     println!("| server peak RSS, largest instance (MiB) | {peak_rss:.1} |");
     println!(
         "| start-up to first page, migrations included (ms) | {:.1} |",
@@ -1121,6 +1198,7 @@ async fn main() {
         "wakeup_polled_count": polled.len(), "wakeup_polled_p50_ms": polled_p50, "wakeup_polled_p99_ms": polled_p99,
         "no_long_poll": no_poll,
         "server_cpu_ms_per_sign_in": cpu_per_sign_in_ms,
+        "statements_per_sign_in": statements_per_sign_in,
         "postgres_cpu_ms_per_sign_in": postgres_cpu_per_sign_in_ms,
         "server_peak_rss_mib": peak_rss,
         "startup_ms": startup.as_secs_f64() * 1000.0,
@@ -1129,6 +1207,10 @@ async fn main() {
         "check_p50_ms": check.p50_ms,
         "check_p99_ms": check.p99_ms,
         "check_not_ok": check.not_ok,
+        "check_how": check.how,
+        "get_status_how": status_how,
+        "sign_in_client": "reqwest in the load generator, one client and cookie jar per user",
+        "existing_people_drawn_at_random": options.prefill_users > 0,
     });
     println!("{json}");
     // The servers stop before their database is dropped.

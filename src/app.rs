@@ -26,7 +26,10 @@ use crate::{
     dev_provider::{DevOidc, DevOidcSettings, DevProvider, DevProviderSettings, Faults, OIDC_PATH},
     shutdown::{Drained, Shutdown},
     store::{Announcement, Announcements, ConnectOptions, Store, StoreError},
-    web::{self, AppState, Health, PublicOrigin, RateLimiter, WebSettings, return_to::ReturnRules},
+    web::{
+        self, AppState, Health, PublicOrigin, RateLimiter, Shared, WebSettings,
+        return_to::ReturnRules,
+    },
 };
 
 /// The development app's id; its secret is random for each run.
@@ -235,7 +238,7 @@ impl App {
             RateLimiter::new(limits.data_callback_per_minute, limits.data_callback_burst)
                 .named("data_callback"),
         );
-        let state = AppState {
+        let state = AppState::new(Shared {
             store: store.clone(),
             providers: Providers::new(providers.into_iter().chain(extra_providers)),
             exchanger: Exchanger::new(
@@ -252,7 +255,7 @@ impl App {
             facebook_app_secret: Arc::new(facebook_app_secret),
             settings: settings.clone(),
             shutdown: shutdown.clone(),
-        };
+        });
         #[cfg(any(test, feature = "test-support"))]
         let watched = state.events.clone();
 

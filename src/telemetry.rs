@@ -33,6 +33,7 @@ pub const HTTP_REQUEST_DURATION: &str = "loginwith_http_request_duration_seconds
 pub const DB_CONNECTIONS_IN_USE: &str = "loginwith_db_pool_connections_in_use";
 pub const DB_CONNECTIONS_IDLE: &str = "loginwith_db_pool_connections_idle";
 pub const RATE_LIMITED: &str = "loginwith_rate_limited_total";
+pub const DB_STATEMENTS: &str = "loginwith_db_statements_total";
 
 /// Code exchanges take a provider round trip or two: up to `login.exchange_timeout_secs`
 /// (300 at most).
@@ -125,6 +126,10 @@ fn describe() {
     describe_gauge!(
         DB_CONNECTIONS_IDLE,
         "Database pool connections open and idle (read at each scrape)."
+    );
+    describe_counter!(
+        DB_STATEMENTS,
+        "Statements this process sent to the database, BEGIN and COMMIT included (read at each scrape)."
     );
     describe_counter!(
         RATE_LIMITED,
@@ -221,6 +226,7 @@ async fn scrape(State(scrape): State<Arc<Scrape>>) -> impl IntoResponse {
     let (in_use, idle) = scrape.store.pool_stats();
     gauge!(DB_CONNECTIONS_IN_USE).set(in_use);
     gauge!(DB_CONNECTIONS_IDLE).set(idle);
+    counter!(DB_STATEMENTS).absolute(Store::statements_sent());
     (
         [(
             header::CONTENT_TYPE,

@@ -101,7 +101,14 @@ async fn a_whole_sign_in_is_counted_on_the_metrics_listener() {
             >= 1.0,
         "{after}"
     );
+    // A sign-in is a dozen statements or more (sessions, the operation, the person).
+    assert!(
+        value(&after, "loginwith_db_statements_total", &[])
+            >= value(&before, "loginwith_db_statements_total", &[]) + 10.0,
+        "{after}"
+    );
     for (name, kind) in [
+        ("loginwith_db_statements_total", "counter"),
         ("loginwith_sign_ins_started_total", "counter"),
         ("loginwith_sign_ins_finished_total", "counter"),
         ("loginwith_exchange_duration_seconds", "histogram"),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::db::TestDb;
 use loginwith::{
     auth::{FailureReason, Profile},
-    store::{Deletion, OperationStatus, Store, Unlink},
+    store::{Consumed, Deletion, OperationStatus, Store, Unlink},
 };
 
 fn person(id: &str, email: &str) -> Profile {
@@ -56,7 +56,16 @@ async fn a_sign_in_is_recorded_read_back_and_consumed_once() {
         let shown = store.user(user).await.unwrap().unwrap();
         assert_eq!(shown.first_name, "Ada <b>", "{}", db.backend);
         assert_eq!(shown.last_name, "Lovelace 🦀", "{}", db.backend);
-        assert_eq!(store.consume_operation(op).await.unwrap(), Some(user));
+        assert_eq!(
+            store.consume_operation(op).await.unwrap(),
+            Some(Consumed {
+                user,
+                provider: "facebook".to_owned(),
+                link_for: None,
+            }),
+            "{}",
+            db.backend
+        );
         assert_eq!(
             store.consume_operation(op).await.unwrap(),
             None,
@@ -76,6 +85,71 @@ async fn a_sign_in_is_recorded_read_back_and_consumed_once() {
 
 /// Twenty first sign-ins of one new person at once (tabs, instances): the unique
 /// `(provider, provider_user_id)` settles it, one person, one identity, every operation `ok`.
+/// A returning person's sign-in (on PostgreSQL one statement of its own) refreshes their
+/// names, keeps an address the provider did not send this time, marks their identity used
+/// and the operation `ok`; an operation that already ended stays as it ended.
+#[tokio::test]
+async fn a_returning_person_is_refreshed_and_their_operation_finished() {
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.expect(db.backend);
+        let first = sign_in(&store, "facebook", "2002", "grace@example.com").await;
+        let before = store.identities(first).await.unwrap();
+
+        let op = store.create_operation("facebook").await.unwrap();
+        let mut again = person("2002", "ignored@example.com");
+        again.first_name = "Grace 🚢".into();
+        again.email = None;
+        let user = store.complete_login(op, "facebook", &again).await.unwrap();
+        assert_eq!(user, first, "{}", db.backend);
+        let shown = store.user(user).await.unwrap().unwrap();
+        assert_eq!(shown.first_name, "Grace 🚢", "{}", db.backend);
+        assert_eq!(
+            shown.email.as_deref(),
+            Some("grace@example.com"),
+            "{}",
+            db.backend
+        );
+        let done = store.operation(op, MINUTE).await.unwrap().unwrap();
+        assert_eq!(
+            (done.status, done.user),
+            (OperationStatus::Ok, Some(first)),
+            "{}",
+            db.backend
+        );
+        let after = store.identities(first).await.unwrap();
+        assert_eq!(after.len(), 1, "{}", db.backend);
+        assert!(
+            after[0].last_login_at_ms >= before[0].last_login_at_ms,
+            "{}",
+            db.backend
+        );
+
+        // An operation that timed out meanwhile is not turned into a sign-in.
+        let late = store.create_operation("facebook").await.unwrap();
+        store
+            .fail_operation(late, FailureReason::Timeout)
+            .await
+            .unwrap();
+        store
+            .complete_login(late, "facebook", &person("2002", "grace@example.com"))
+            .await
+            .unwrap();
+        let ended = store.operation(late, MINUTE).await.unwrap().unwrap();
+        assert_eq!(
+            (ended.status, ended.user, ended.error),
+            (OperationStatus::Error, None, Some(FailureReason::Timeout)),
+            "{}",
+            db.backend
+        );
+        assert_eq!(
+            store.consume_operation(late).await.unwrap(),
+            None,
+            "{}",
+            db.backend
+        );
+    }
+}
+
 #[tokio::test]
 async fn racing_first_sign_ins_make_one_person() {
     for db in TestDb::all().await {

@@ -4,9 +4,26 @@
 //! or transaction is at hand. What differs (opening, migrations, how a write transaction
 //! starts, locking a person's row) is in `sqlite.rs` and `postgres.rs`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 use super::StoreError;
+
+/// Statements this process sent to its databases (`BEGIN` and `COMMIT` included): what a
+/// sign-in costs in round trips, for the metrics and the benchmark.
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one statement (called by [`on_db!`], [`on_tx!`] and the few statements written
+/// outside them).
+pub fn count_statement() {
+    STATEMENTS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Statements sent by this process since it started, every store together.
+pub fn statements_sent() -> u64 {
+    STATEMENTS.load(Ordering::Relaxed)
+}
 
 /// The pool of whichever database `database.url` names.
 #[derive(Debug, Clone)]
@@ -24,17 +41,19 @@ pub enum Tx<'a> {
 /// Runs `$body` with `$pool` bound to the store's pool, whichever database it is. The body is
 /// compiled once per database, so the same SQL text and binds serve both.
 macro_rules! on_db {
-    ($db:expr, |$pool:ident| $body:expr) => {
+    ($db:expr, |$pool:ident| $body:expr) => {{
+        $crate::store::backend::count_statement();
         match $db {
             $crate::store::backend::Db::Sqlite($pool) => $body,
             $crate::store::backend::Db::Postgres($pool) => $body,
         }
-    };
+    }};
 }
 
 /// [`on_db!`] for a transaction: `$conn` is its connection (`&mut *tx`).
 macro_rules! on_tx {
-    ($tx:expr, |$conn:ident| $body:expr) => {
+    ($tx:expr, |$conn:ident| $body:expr) => {{
+        $crate::store::backend::count_statement();
         match $tx {
             $crate::store::backend::Tx::Sqlite(tx) => {
                 let $conn = &mut **tx;
@@ -45,7 +64,7 @@ macro_rules! on_tx {
                 $body
             }
         }
-    };
+    }};
 }
 
 pub(crate) use {on_db, on_tx};
@@ -55,6 +74,7 @@ impl Db {
     /// the first read, so a read-then-write never fails half-way with "database is locked";
     /// PostgreSQL's row locks and unique constraints settle races inside the transaction.
     pub async fn begin_write(&self) -> Result<Tx<'static>, StoreError> {
+        count_statement();
         Ok(match self {
             Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
@@ -72,6 +92,12 @@ impl Db {
 pub const OPERATION_FINISHED: &str = "loginwith_operation_finished";
 
 impl super::Store {
+    /// Statements this process sent to its databases since it started (every store in the
+    /// process together; `BEGIN` and `COMMIT` count): `loginwith_db_statements_total`.
+    pub fn statements_sent() -> u64 {
+        statements_sent()
+    }
+
     /// The pool's connections: `(in use, idle)`, for the metrics. Reads counters only.
     pub fn pool_stats(&self) -> (u32, u32) {
         let (size, idle) = on_db!(&self.db, |pool| (pool.size(), pool.num_idle()));
@@ -86,6 +112,7 @@ impl Tx<'_> {
     /// is in this process and is woken by the caller.
     pub async fn announce_finished(&mut self, operation: i64) -> Result<(), StoreError> {
         if let Tx::Postgres(tx) = self {
+            count_statement();
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(OPERATION_FINISHED)
                 .bind(operation.to_string())
@@ -96,6 +123,7 @@ impl Tx<'_> {
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
+        count_statement();
         match self {
             Tx::Sqlite(tx) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,
@@ -108,6 +136,7 @@ impl Tx<'_> {
     /// transaction already holds the whole database.
     pub async fn lock_person(&mut self, user: i64) -> Result<(), StoreError> {
         if let Tx::Postgres(tx) = self {
+            count_statement();
             sqlx::query("SELECT 1 FROM user_profile WHERE id = $1 FOR UPDATE")
                 .bind(user)
                 .execute(&mut **tx)

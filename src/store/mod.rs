@@ -110,6 +110,17 @@ pub struct Operation {
     pub link_for: Option<UserId>,
 }
 
+/// An `ok` operation taken by [`Store::consume_operation`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumed {
+    /// The person it signed in (or, for a link, the person the identity was added to).
+    pub user: UserId,
+    /// The provider id it was started for.
+    pub provider: String,
+    /// For a link from "Sign-in methods": the person who started it.
+    pub link_for: Option<UserId>,
+}
+
 /// Whether a first sign-in with a new identity may join an existing person whose address is
 /// the same (`providers.<name>.link_by_verified_email`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,10 +210,15 @@ impl Store {
         self.db.close().await;
     }
 
-    /// Adds `count` people, each with a Facebook identity (`9` and 15 digits), in one
-    /// transaction: the benchmark's "existing users" before it starts.
+    /// Adds `count` people in one transaction, person `i` with the Facebook identity
+    /// `provider_user_id(i)` and the address `existing{i}@bench.example`: the benchmark's
+    /// "existing people" before it starts.
     #[cfg(feature = "test-support")]
-    pub async fn insert_people(&self, count: u64) -> Result<(), StoreError> {
+    pub async fn insert_people(
+        &self,
+        count: u64,
+        provider_user_id: impl Fn(u64) -> String,
+    ) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         for i in 0..count {
@@ -223,7 +239,7 @@ impl Store {
                  VALUES ($1, 'facebook', $2, $3, $3)",
             )
             .bind(id)
-            .bind(format!("9{i:015}"))
+            .bind(provider_user_id(i))
             .bind(now)
             .execute(conn)
             .await
@@ -350,6 +366,16 @@ impl Store {
         email_linking: EmailLinking,
     ) -> Result<Option<SignedIn>, StoreError> {
         let now = now_ms();
+        if let Db::Postgres(pool) = &self.db
+            && let Some(user) =
+                postgres::sign_in_returning_person(pool, operation.0, provider, profile, now)
+                    .await?
+        {
+            return Ok(Some(SignedIn {
+                user: UserId(user),
+                joined_by_email: false,
+            }));
+        }
         let mut tx = self.db.begin_write().await?;
         // A returning person: their identity is marked and names them, in one statement.
         let existing =
@@ -398,20 +424,30 @@ impl Store {
         }))
     }
 
-    /// Takes the sign-in of an `ok` operation, once: the first caller gets the person, every
-    /// later one (a second tab, a copied cookie racing the real browser) gets `None`.
-    pub async fn consume_operation(&self, id: OperationId) -> Result<Option<UserId>, StoreError> {
-        let user: Option<Option<i64>> = on_db!(&self.db, |pool| sqlx::query_scalar(
-            "UPDATE async_operation SET consumed_at = $1
-             WHERE id = $2 AND async_operation_status_id = $3 AND consumed_at IS NULL
-             RETURNING user_profile_id",
-        )
-        .bind(now_ms())
-        .bind(id.0)
-        .bind(OperationStatus::Ok.id())
-        .fetch_optional(pool)
-        .await)?;
-        Ok(user.flatten().map(UserId))
+    /// Takes the sign-in of an `ok` operation, once: the first caller gets the person (and
+    /// what `/success` needs of the operation, so it need not read it first), every later one
+    /// (a second tab, a copied cookie racing the real browser) and any operation not `ok`
+    /// get `None`.
+    pub async fn consume_operation(&self, id: OperationId) -> Result<Option<Consumed>, StoreError> {
+        let row: Option<(Option<i64>, String, Option<i64>)> = on_db!(&self.db, |pool| {
+            sqlx::query_as(
+                "UPDATE async_operation SET consumed_at = $1
+                 WHERE id = $2 AND async_operation_status_id = $3 AND consumed_at IS NULL
+                 RETURNING user_profile_id, provider, link_user_profile_id",
+            )
+            .bind(now_ms())
+            .bind(id.0)
+            .bind(OperationStatus::Ok.id())
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row.and_then(|(user, provider, link_for)| {
+            Some(Consumed {
+                user: UserId(user?),
+                provider,
+                link_for: link_for.map(UserId),
+            })
+        }))
     }
 
     /// Marks a still-pending operation as failed. A finished one is left as it is.

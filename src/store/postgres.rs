@@ -3,9 +3,17 @@
 
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
 
-use super::{ConnectOptions, StoreError, backend::Db};
+use super::{
+    ConnectOptions, OperationStatus, StoreError,
+    backend::{Db, OPERATION_FINISHED, count_statement},
+    display_name,
+};
+use crate::model::Profile;
 
 /// This database's migrations, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -30,4 +38,63 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Db, StoreErr
         })?;
     MIGRATOR.run(&pool).await?;
     Ok(Db::Postgres(pool))
+}
+
+/// A returning person's sign-in in one statement, which PostgreSQL runs as one transaction:
+/// the identity is marked, the person's names and address refreshed, the operation set `ok`
+/// and its end announced — what `Store::complete_sign_in`'s transaction does in six
+/// statements (`BEGIN`, four, `COMMIT`). `None` when the identity is new: nothing was written
+/// then, and the caller takes the general path.
+///
+/// The statements of one query see one snapshot, so each later one reads the rows an earlier
+/// one wrote through its `RETURNING` (PostgreSQL, "Data-Modifying Statements in WITH"). The
+/// announcement is sent only when the operation really left `pending`; like any
+/// `pg_notify`, it is delivered at commit.
+pub(super) async fn sign_in_returning_person(
+    pool: &PgPool,
+    operation: i64,
+    provider: &str,
+    profile: &Profile,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    count_statement();
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "WITH identity AS (
+             UPDATE user_identity SET last_login_at = $1
+             WHERE provider = $2 AND provider_user_id = $3
+             RETURNING user_profile_id
+         ), person AS (
+             UPDATE user_profile
+             SET first_name = $4, last_name = $5, display_name = $6,
+                 email = COALESCE($7, email),
+                 email_verified = CASE WHEN $7::text IS NULL THEN email_verified ELSE $8 END,
+                 updated_at = $1
+             FROM identity WHERE user_profile.id = identity.user_profile_id
+             RETURNING user_profile.id
+         ), finished AS (
+             UPDATE async_operation
+             SET async_operation_status_id = $9, user_profile_id = person.id, updated_at = $1
+             FROM person
+             WHERE async_operation.id = $10 AND async_operation_status_id = $11
+             RETURNING async_operation.id
+         )
+         SELECT person.id,
+                (SELECT count(pg_notify($12, finished.id::text)) FROM finished)
+         FROM person",
+    )
+    .bind(now)
+    .bind(provider)
+    .bind(&profile.provider_user_id)
+    .bind(&profile.first_name)
+    .bind(&profile.last_name)
+    .bind(display_name(profile))
+    .bind(&profile.email)
+    .bind(profile.email_verified)
+    .bind(OperationStatus::Ok.id())
+    .bind(operation)
+    .bind(OperationStatus::Pending.id())
+    .bind(OPERATION_FINISHED)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(user, _announced)| user))
 }

@@ -66,6 +66,9 @@ async fn open(url: &str, options: &ConnectOptions) -> Result<Db, StoreError> {
     let pool = SqlitePoolOptions::new()
         .max_connections(options.max_connections)
         .min_connections(1)
+        // A connection to a local file cannot have gone away: no round trip to the
+        // connection's thread before every statement to find out.
+        .test_before_acquire(false)
         .acquire_timeout(options.connect_timeout)
         .connect_with(connect)
         .await

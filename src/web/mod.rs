@@ -46,7 +46,7 @@ pub use one_origin::PublicOrigin;
 pub use rate_limit::RateLimiter;
 pub use session::WebSession;
 pub use signed_in::{Accounts, SignedIn};
-pub use state::{AppState, WebSettings};
+pub use state::{AppState, Shared, WebSettings};
 
 /// HSTS for production: two years, subdomains included.
 const HSTS: &str = "max-age=63072000; includeSubDomains";

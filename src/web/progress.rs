@@ -148,50 +148,60 @@ pub async fn success(
     State(app): State<AppState>,
     session: WebSession,
 ) -> Result<Response, AppError> {
-    match app.session_operation(&session).await? {
-        // An identity added from "Sign-in methods": nobody is signed in here, whatever the
-        // session holds. The operation is still taken once, like a sign-in.
-        Some(Operation {
-            id,
-            status: OperationStatus::Ok,
-            provider,
-            link_for: Some(owner),
-            ..
-        }) => {
-            let consumed = app.store.consume_operation(id).await?.is_some();
-            session.clear_operation().await?;
-            if !consumed || session.user(&app.settings).await? != Some(owner) {
-                return Ok(app.settings.redirect("/").into_response());
-            }
-            let text = format!(
-                "{} was added to your sign-in methods. You can now sign in with it too.",
-                app.provider_name(&provider)
-            );
-            session.add_notice(text, None).await?;
-            Ok(app.settings.redirect("/account").into_response())
+    let Some(id) = session.operation().await? else {
+        // Nothing to finish. Written nowhere: this may be a late request carrying the id
+        // the session had before sign-in, and a new session here would replace the
+        // signed-in cookie.
+        if session.user(&app.settings).await?.is_some() {
+            return Ok(app.settings.redirect("/").into_response());
         }
+        return Ok(app.settings.redirect(NOTHING_TO_FINISH).into_response());
+    };
+    // The usual case first, in one statement: the operation is `ok` and this request takes
+    // it. Exactly one request signs in per exchange.
+    if let Some(done) = app.store.consume_operation(id).await? {
+        return match done.link_for {
+            // An identity added from "Sign-in methods": nobody is signed in here, whatever
+            // the session holds.
+            Some(owner) => {
+                session.clear_operation().await?;
+                if session.user(&app.settings).await? != Some(owner) {
+                    return Ok(app.settings.redirect("/").into_response());
+                }
+                let text = format!(
+                    "{} was added to your sign-in methods. You can now sign in with it too.",
+                    app.provider_name(&done.provider)
+                );
+                session.add_notice(text, None).await?;
+                Ok(app.settings.redirect("/account").into_response())
+            }
+            None => {
+                // Checked when the sign-in began, and again against today's rules.
+                let target = session.return_to().await?.and_then(|raw| {
+                    super::return_to::allowed_target(&raw, &app.settings.return_rules)
+                });
+                session.sign_in(done.user, &done.provider).await?;
+                Ok(app
+                    .settings
+                    .redirect_to_target(target.as_deref())
+                    .into_response())
+            }
+        };
+    }
+    // Not taken: read why (the orphan check included).
+    match app.store.operation(id, app.settings.exchange_timeout).await? {
+        // Taken already: the others carried the same pre-sign-in cookie (another tab, or
+        // someone who copied it). They sign nothing in and go home, where the browser that
+        // won is already greeted.
         Some(Operation {
-            id,
             status: OperationStatus::Ok,
-            provider,
+            link_for,
             ..
         }) => {
-            // Exactly one request signs in per exchange. The others carried the same
-            // pre-sign-in cookie (another tab, or someone who copied it): they sign nothing
-            // in and go home, where the browser that won is already greeted.
-            let Some(user) = app.store.consume_operation(id).await? else {
-                return Ok(app.settings.redirect("/").into_response());
-            };
-            // Checked when the sign-in began, and again against today's rules.
-            let target = session
-                .return_to()
-                .await?
-                .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
-            session.sign_in(user, &provider).await?;
-            Ok(app
-                .settings
-                .redirect_to_target(target.as_deref())
-                .into_response())
+            if link_for.is_some() {
+                session.clear_operation().await?;
+            }
+            Ok(app.settings.redirect("/").into_response())
         }
         // Not finished yet (someone came here early): keep waiting rather than fail a
         // sign-in that is about to succeed.
@@ -201,9 +211,7 @@ pub async fn success(
         }) => Ok(app.settings.redirect("/preloader").into_response()),
         // Failed: the error page reads the reason from the operation.
         Some(_) => Ok(app.settings.redirect("/error").into_response()),
-        // Nothing to finish. Written nowhere: this may be a late request carrying the id
-        // the session had before sign-in, and a new session here would replace the
-        // signed-in cookie.
+        // Deleted by housekeeping meanwhile: as if there were nothing to finish.
         None if session.user(&app.settings).await?.is_some() => {
             Ok(app.settings.redirect("/").into_response())
         }

@@ -10,9 +10,28 @@ use crate::{
     store::Store,
 };
 
-/// What every handler can reach.
+/// What every handler can reach: one allocation shared by every request, so that handing it
+/// to a handler or a layer is one reference count, not one per part (a part such as the
+/// shutdown's cancellation token takes a lock to be cloned).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub store: Store,
     pub providers: Providers,
     pub exchanger: Exchanger,

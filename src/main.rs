@@ -4,6 +4,12 @@ use clap::Parser;
 
 mod cli;
 
+/// jemalloc: each thread allocates from caches of its own, where glibc's malloc made tokio's
+/// workers contend for each other's arenas (BENCHMARKS.md, "Allocator").
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // Parsed first: --help and --version answer without touching the configuration. Logging

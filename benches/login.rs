@@ -12,7 +12,13 @@
 //! `/callback` and `/preloader` on instance i, the long poll on i+1, `/success`, `/` and
 //! `/logout` on i+2 (mod N).
 //!
-//! Besides throughput, latency and the servers' CPU (summed over the instances), it reports
+//! With `--prefill-users N` the database starts with N existing people, and each sign-in is
+//! one of them drawn at random (uniform over the whole table), so that a large table is
+//! really read, not the same 64 rows again.
+//!
+//! Besides throughput, latency, the servers' CPU (summed over the instances) and the
+//! statements they sent to the database per sign-in (`loginwith_db_statements_total` on each
+//! server's metrics listener), it reports
 //! PostgreSQL's CPU per sign-in (every `postgres` process) and the wake-up latency: from the
 //! moment the development provider hands over its `/me` answer (the exchange's last call) to
 //! the moment the long poll's `ok` reaches the client, which with `--instances 2` is on the
@@ -1028,7 +1034,7 @@ async fn main() {
     for (i, email) in emails.into_iter().enumerate() {
         let n = options.instances;
         let (tally, stop, answers) = (tally.clone(), stop.clone(), answers.clone());
-        let (dev, existing) = (dev.clone(), options.prefill_users);
+        let (dev, existing, n_users) = (dev.clone(), options.prefill_users, options.users);
         let bases = [
             app_urls[i % n].clone(),
             app_urls[(i + 1) % n].clone(),
@@ -1049,8 +1055,14 @@ async fn main() {
             let (mut latencies, mut woken, mut polled) = (Vec::new(), Vec::new(), Vec::new());
             while !stop.load(Ordering::Relaxed) {
                 if existing > 0 {
-                    // An existing person drawn from the whole table, not the same 64 again.
-                    let email = existing_email(draw.below(existing));
+                    // An existing person drawn from the whole table, not the same 64 again;
+                    // each virtual user draws from its own share (person k with k mod users =
+                    // i), so two users never sign in as the same person at once (unless there
+                    // are fewer people than users).
+                    let users = n_users as u64;
+                    let own = (existing / users).max(1);
+                    let k = (i as u64 + users * draw.below(own)) % existing;
+                    let email = existing_email(k);
                     jar.add_cookie_str(&format!("dev_user={email}"), &jar_url);
                     let id = dev.user_id_for_email(&email);
                     answers.user_of.lock().unwrap().insert(id, i);
@@ -1126,8 +1138,9 @@ async fn main() {
         }
     };
     let cpu_per_sign_in_ms = per_sign_in_ms(cpu);
-    // Sign-ins still running when the run stopped add a few statements each: a bias of well
-    // under one statement per sign-in at thousands of sign-ins a run.
+    // Every user finishes the sign-in it is in before the figure is read. What is counted and
+    // is not a completed sign-in's: failed sign-ins (reported beside), the server's
+    // housekeeping (a few statements a minute): well under 0.1 per sign-in at thousands.
     let statements_per_sign_in = per_sign_in_ms(statements) / 1000.0;
     let postgres_cpu_per_sign_in_ms = postgres_cpu.map(per_sign_in_ms);
 

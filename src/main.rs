@@ -5,7 +5,7 @@ use clap::Parser;
 mod cli;
 
 /// jemalloc: each thread allocates from caches of its own, where glibc's malloc made tokio's
-/// workers contend for each other's arenas (BENCHMARKS.md, "Allocator").
+/// workers contend for each other's arenas (BENCHMARKS.md, "Speed to the floor").
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -83,8 +83,6 @@ async fn a_sign_in_is_recorded_read_back_and_consumed_once() {
     }
 }
 
-/// Twenty first sign-ins of one new person at once (tabs, instances): the unique
-/// `(provider, provider_user_id)` settles it, one person, one identity, every operation `ok`.
 /// A returning person's sign-in (on PostgreSQL one statement of its own) refreshes their
 /// names, keeps an address the provider did not send this time, marks their identity used
 /// and the operation `ok`; an operation that already ended stays as it ended.
@@ -147,9 +145,12 @@ async fn a_returning_person_is_refreshed_and_their_operation_finished() {
             "{}",
             db.backend
         );
+        store.close().await;
     }
 }
 
+/// Twenty first sign-ins of one new person at once (tabs, instances): the unique
+/// `(provider, provider_user_id)` settles it, one person, one identity, every operation `ok`.
 #[tokio::test]
 async fn racing_first_sign_ins_make_one_person() {
     for db in TestDb::all().await {

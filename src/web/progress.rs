@@ -16,7 +16,7 @@ use super::{
     pages::{ErrorPage, Page, PreloaderPage},
     params::Query,
 };
-use crate::store::{Operation, OperationId, OperationStatus};
+use crate::store::{Consumed, Operation, OperationId, OperationStatus};
 
 impl AppState {
     /// The operation this browser waits for, read with the orphan check.
@@ -160,44 +160,23 @@ pub async fn success(
     // The usual case first, in one statement: the operation is `ok` and this request takes
     // it. Exactly one request signs in per exchange.
     if let Some(done) = app.store.consume_operation(id).await? {
-        return match done.link_for {
-            // An identity added from "Sign-in methods": nobody is signed in here, whatever
-            // the session holds.
-            Some(owner) => {
-                session.clear_operation().await?;
-                if session.user(&app.settings).await? != Some(owner) {
-                    return Ok(app.settings.redirect("/").into_response());
-                }
-                let text = format!(
-                    "{} was added to your sign-in methods. You can now sign in with it too.",
-                    app.provider_name(&done.provider)
-                );
-                session.add_notice(text, None).await?;
-                Ok(app.settings.redirect("/account").into_response())
-            }
-            None => {
-                // Checked when the sign-in began, and again against today's rules.
-                let target = session.return_to().await?.and_then(|raw| {
-                    super::return_to::allowed_target(&raw, &app.settings.return_rules)
-                });
-                session.sign_in(done.user, &done.provider).await?;
-                Ok(app
-                    .settings
-                    .redirect_to_target(target.as_deref())
-                    .into_response())
-            }
-        };
+        return finish(&app, &session, done).await;
     }
     // Not taken: read why (the orphan check included).
     match app.store.operation(id, app.settings.exchange_timeout).await? {
-        // Taken already: the others carried the same pre-sign-in cookie (another tab, or
-        // someone who copied it). They sign nothing in and go home, where the browser that
-        // won is already greeted.
         Some(Operation {
             status: OperationStatus::Ok,
             link_for,
             ..
         }) => {
+            // It may have finished between the two statements (pending when the first ran):
+            // then it is still there to take.
+            if let Some(done) = app.store.consume_operation(id).await? {
+                return finish(&app, &session, done).await;
+            }
+            // Taken already: the others carried the same pre-sign-in cookie (another tab, or
+            // someone who copied it). They sign nothing in and go home, where the browser
+            // that won is already greeted.
             if link_for.is_some() {
                 session.clear_operation().await?;
             }
@@ -217,6 +196,38 @@ pub async fn success(
         }
         None => Ok(app.settings.redirect(NOTHING_TO_FINISH).into_response()),
     }
+}
+
+/// What `/success` does with the operation it took: signs the person in, or, for an identity
+/// added from "Sign-in methods", tells its owner (nobody is signed in by a link, whatever the
+/// session holds).
+async fn finish(
+    app: &AppState,
+    session: &WebSession,
+    done: Consumed,
+) -> Result<Response, AppError> {
+    if let Some(owner) = done.link_for {
+        session.clear_operation().await?;
+        if session.user(&app.settings).await? != Some(owner) {
+            return Ok(app.settings.redirect("/").into_response());
+        }
+        let text = format!(
+            "{} was added to your sign-in methods. You can now sign in with it too.",
+            app.provider_name(&done.provider)
+        );
+        session.add_notice(text, None).await?;
+        return Ok(app.settings.redirect("/account").into_response());
+    }
+    // Checked when the sign-in began, and again against today's rules.
+    let target = session
+        .return_to()
+        .await?
+        .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
+    session.sign_in(done.user, &done.provider).await?;
+    Ok(app
+        .settings
+        .redirect_to_target(target.as_deref())
+        .into_response())
 }
 
 /// Where `/success` sends a browser with nothing to finish.

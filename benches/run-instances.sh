@@ -10,19 +10,7 @@ RUNS=${RUNS:-3}
 OUT=${OUT:-benches/results.jsonl}
 PG=${PG:-postgres://postgres@127.0.0.1:5432/postgres}
 DURATION=${DURATION:-30}
-cargo build --release --quiet
-# `cargo bench` builds target/release/loginwith again with the test-support feature on (the
-# dev-dependency on this crate turns it on): the binary measured is a copy of the one built
-# as people build it.
-mkdir -p target/bench && cp target/release/loginwith target/bench/loginwith
-cargo bench --bench login --no-run --quiet 2>/dev/null
-run() {
-  local tag=$1; shift
-  echo "== $tag: $*" >&2
-  line=$(cargo bench --quiet --bench login -- --bin target/bench/loginwith "$@" | tail -n 1)
-  echo "{\"config\":\"$tag\",\"date\":\"$(date -u +%FT%TZ)\",\"result\":$line}" >> "$OUT"
-  echo "$line" >&2
-}
+source benches/common.sh
 common=(--users 64 --duration "$DURATION" --latency-ms 0 --status-seconds 1)
 for i in $(seq 1 "$RUNS"); do
   run 64-users-sqlite-1      "${common[@]}"

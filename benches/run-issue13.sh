@@ -14,19 +14,7 @@ OUT=${OUT:-benches/results.jsonl}
 PG=${PG:-postgres://postgres@127.0.0.1:5432/postgres}
 DURATION=${DURATION:-30}
 BASE_BIN=${BASE_BIN:-}
-cargo build --release --quiet
-# `cargo bench` builds target/release/loginwith again with the test-support feature on (the
-# dev-dependency on this crate turns it on): the binary measured is a copy of the one built
-# as people build it.
-mkdir -p target/bench && cp target/release/loginwith target/bench/loginwith
-cargo bench --bench login --no-run --quiet 2>/dev/null
-run() {
-  local tag=$1; shift
-  echo "== $tag: $*" >&2
-  line=$(cargo bench --quiet --bench login -- --bin target/bench/loginwith "$@" | tail -n 1)
-  echo "{\"config\":\"$tag\",\"date\":\"$(date -u +%FT%TZ)\",\"result\":$line}" >> "$OUT"
-  echo "$line" >&2
-}
+source benches/common.sh
 # 64 users, zero provider latency: CPU, statements and throughput per sign-in; then
 # /get-status on finished operations and /auth/check, 5 s each, wrk with 64 connections.
 common=(--users 64 --duration "$DURATION" --latency-ms 0 --status-seconds 5 --check-seconds 5)

@@ -22,10 +22,6 @@ pub fn count_statement() {
     STATEMENTS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Statements sent by this process since it started, every store together.
-pub fn statements_sent() -> u64 {
-    STATEMENTS.load(Ordering::Relaxed)
-}
 
 /// The pool of whichever database `database.url` names.
 #[derive(Debug, Clone)]
@@ -100,7 +96,7 @@ impl super::Store {
     /// Statements this process sent to its databases since it started (every store in the
     /// process together; `BEGIN` and `COMMIT` count): `loginwith_db_statements_total`.
     pub fn statements_sent() -> u64 {
-        statements_sent()
+        STATEMENTS.load(Ordering::Relaxed)
     }
 
     /// The pool's connections: `(in use, idle)`, for the metrics. Reads counters only.

@@ -219,6 +219,10 @@ impl App {
             exchange_timeout: timeout,
             remember: days(config.session.remember_days),
             absolute: days(config.session.absolute_days),
+            sign_in_key: web::SignInKeyCookie {
+                name: config.sign_in_key_cookie_name(),
+                secure: config.session.secure,
+            },
             header_bytes: limits.header_bytes,
             body_bytes: limits.body_bytes,
             hsts: config.environment == Environment::Production,
@@ -276,15 +280,22 @@ impl App {
         if let Some(dev_router) = dev_router {
             router = router.nest(DEV_PROVIDER_PATH, dev_router);
         }
+        let session_cookie = web::SessionCookie {
+            name: Arc::from(config.cookie_name()),
+            secure: config.session.secure,
+            domain: config.cookie_domain().map(Arc::from),
+        };
         let router = router
             .layer(session_layer)
             .layer(axum::middleware::from_fn_with_state(
-                web::SessionCookie {
-                    name: Arc::from(config.cookie_name()),
-                    secure: config.session.secure,
-                    domain: config.cookie_domain().map(Arc::from),
-                },
+                session_cookie.clone(),
                 web::keep_cookie_unless_signed_out,
+            ))
+            // Outside the guard, whose job is to drop removals nobody declared: these are
+            // declared, for both twins.
+            .layer(axum::middleware::from_fn_with_state(
+                session_cookie,
+                web::sign_out_twins,
             ))
             // Outside the session layers: a probe reads and writes no session.
             .merge(web::health_router(Health {

@@ -496,12 +496,19 @@ fn in_production_a_cookie_with_a_domain_is_secure_prefixed_and_without_one_host_
 /// A person and a session signed in as them, written as the app writes them: a browser of
 /// production, whose provider cannot be reached from a test, signed in.
 async fn plant_signed_in_session(env: &TestEnv) -> (String, String) {
+    plant_signed_in(env, "Ada").await
+}
+
+/// [`plant_signed_in_session`] for a person of the first name `first`.
+async fn plant_signed_in(env: &TestEnv, first: &str) -> (String, String) {
     let now = loginwith::store::now_ms();
     let user: i64 = sqlx::query_scalar(
         "INSERT INTO user_profile (first_name, last_name, email, created_at, updated_at, display_name)
-         VALUES ('Ada', 'Lovelace', 'ada@example.com', $1, $1, 'Ada Lovelace') RETURNING id",
+         VALUES ($2, 'Lovelace', $3, $1, $1, $2 || ' Lovelace') RETURNING id",
     )
     .bind(now)
+    .bind(first)
+    .bind(format!("{}@example.com", first.to_lowercase()))
     .fetch_one(&env.db)
     .await
     .unwrap();
@@ -539,11 +546,16 @@ async fn in_production_the_shared_cookie_is_checked_and_logout_clears_it_with_it
         .send()
         .await
         .unwrap();
-    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
-    assert!(
-        cookie.starts_with("__Secure-loginwith_session="),
-        "{cookie}"
-    );
+    let set_cookie = |name: &str| {
+        response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} in {:?}", response.headers()))
+    };
+    let cookie = set_cookie("__Secure-loginwith_session");
     for part in [
         "Secure",
         "HttpOnly",
@@ -553,6 +565,13 @@ async fn in_production_the_shared_cookie_is_checked_and_logout_clears_it_with_it
     ] {
         assert!(cookie.contains(part), "{part} in {cookie}");
     }
+    // The sign-in in progress is bound to a cookie no other host of the domain can set:
+    // `__Host-`, no `Domain`, although the session cookie has one.
+    let key = set_cookie("__Host-loginwith_session_signin");
+    for part in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(key.contains(part), "{part} in {key}");
+    }
+    assert!(!key.contains("Domain"), "{key}");
 
     let (id, csrf) = plant_signed_in_session(&env).await;
     let session_cookie = format!("__Secure-loginwith_session={id}");
@@ -649,5 +668,86 @@ async fn concurrent_checks_with_different_cookies_each_get_their_own_answer() {
         .collect();
     for check in checks {
         check.await.unwrap();
+    }
+}
+
+/// The shared cookie's hole: another host of the domain tosses its own signed-in cookie into a
+/// signed-in browser, which then sends two of the name. Neither is believed: the page answers
+/// as signed out and removes both, the host-only one and the domain's (`Secure`, or the
+/// browser ignores the removal of a `__Secure-` cookie), and the check answers 401.
+#[tokio::test]
+async fn in_production_two_shared_cookies_of_the_name_are_signed_out_and_both_removed() {
+    let env = TestEnv::start_in(Environment::Production, |f| {
+        behind_tls(f).merge(("session.cookie_domain", "example.test"))
+    })
+    .await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (ada, _) = plant_signed_in(&env, "Ada").await;
+    let (mallory, _) = plant_signed_in(&env, "Mallory").await;
+    let get = async |path: &str, cookie: &str| {
+        client
+            .get(format!("{}{path}", env.app_url))
+            .header(header::HOST, "login.example.test")
+            .header(header::COOKIE, cookie)
+            .send()
+            .await
+            .unwrap()
+    };
+    let set_cookies = |response: &reqwest::Response| -> Vec<String> {
+        response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    let name = "__Secure-loginwith_session";
+    for (first, last) in [(&ada, &mallory), (&mallory, &ada)] {
+        let twins = format!("{name}={first}; {name}={last}");
+        let response = get("/", &twins).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let removals = set_cookies(&response);
+        assert_eq!(removals.len(), 2, "{removals:?}");
+        for removal in &removals {
+            assert!(removal.starts_with(&format!("{name}=;")), "{removal}");
+            for part in ["Max-Age=0", "Secure", "Path=/"] {
+                assert!(removal.contains(part), "{part} in {removal}");
+            }
+        }
+        assert!(removals.iter().any(|r| r.contains("Domain=example.test")));
+        assert!(removals.iter().any(|r| !r.contains("Domain")));
+        let page = response.text().await.unwrap();
+        assert!(!page.contains("Hi, "), "{page}");
+        assert_eq!(get(CHECK, &twins).await.status(), StatusCode::UNAUTHORIZED);
+        // Starting a sign-in from there: a new session for the domain, and only the
+        // host-only twin's removal beside it (the domain's would delete the new cookie).
+        let response = get("/authorize/facebook", &twins).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let cookies = set_cookies(&response);
+        let sessions: Vec<&String> = cookies
+            .iter()
+            .filter(|c| c.starts_with(&format!("{name}=")))
+            .collect();
+        assert_eq!(sessions.len(), 2, "{cookies:?}");
+        assert!(
+            sessions
+                .iter()
+                .any(|c| c.contains("Domain=example.test") && !c.contains("Max-Age=0")),
+            "{cookies:?}"
+        );
+        assert!(
+            sessions
+                .iter()
+                .any(|c| !c.contains("Domain") && c.contains("Max-Age=0")),
+            "{cookies:?}"
+        );
+    }
+    // Each alone is who it was: nothing was deleted.
+    for id in [&ada, &mallory] {
+        let check = get(CHECK, &format!("{name}={id}")).await;
+        assert_eq!(check.status(), StatusCode::OK);
     }
 }

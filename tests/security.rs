@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use common::{
     ADA, Browser, Person, TestEnv, behind_tls, location, param, raw_exchange, session_cookie,
+    sign_in_key,
 };
 use loginwith::{config::Environment, dev_provider::Fault};
 use reqwest::StatusCode;
@@ -183,6 +184,211 @@ async fn session_fixation_fails() {
     assert!(!page.contains("Hi, Ada!"), "{page}");
 }
 
+/// A browser whose jar holds `cookies` for the app's host before anything else happens: as
+/// when another host of a shared cookie domain has tossed them in.
+fn browser_with_planted(env: &TestEnv, cookies: &[String]) -> Browser {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    for cookie in cookies {
+        jar.add_cookie_str(cookie, &Url::parse(&env.app_url).unwrap());
+    }
+    Browser::with_client(
+        &env.app_url,
+        reqwest::Client::builder()
+            .cookie_provider(jar)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    )
+}
+
+/// A GET of `path` with exactly the `Cookie` header `cookie`: what an attacker holding those
+/// values sends.
+async fn get_with_cookie(env: &TestEnv, path: &str, cookie: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}{path}", env.app_url))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The attack of a sibling host under a shared `session.cookie_domain`: it takes an anonymous
+/// session id from its own `/authorize`, plants it in the victim's browser, and hammers
+/// `/success` with it while the victim signs in, and again when the exchange is `ok` and the
+/// victim has not taken it yet. It must never come away signed in as the victim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_id_planted_before_the_sign_in_cannot_finish_it() {
+    let env = TestEnv::start().await;
+    let attacker = env.browser();
+    let response = attacker.get("/authorize/facebook").await;
+    let planted = session_cookie(&response).unwrap();
+    let attacker_key = sign_in_key(&response).unwrap();
+    let victim = browser_with_planted(&env, &[format!("loginwith_session={planted}")]);
+    // What the attacker sends: the planted id, with or without a sign-in key of its own.
+    let stolen = [
+        format!("loginwith_session={planted}"),
+        format!("loginwith_session={planted}; loginwith_session_signin={attacker_key}"),
+    ];
+
+    // The race: /success with the planted id, as fast as it goes, the whole time.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hammer = {
+        let (done, app_url, stolen) = (done.clone(), env.app_url.clone(), stolen.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let mut tries = 0;
+            let mut wins = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let cookie = &stolen[tries % 2];
+                let response = client
+                    .get(format!("{app_url}/success"))
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .unwrap();
+                tries += 1;
+                if let Some(id) = session_cookie(&response) {
+                    wins.push(id);
+                }
+            }
+            (tries, wins)
+        })
+    };
+    let dialog = victim.start_login().await;
+    let callback = victim.consent(&dialog, ADA, "allow").await;
+    let response = victim.get(&callback).await;
+    assert_eq!(location(&response), "/preloader");
+    let renewed = session_cookie(&response).expect("the callback renews the session id");
+    assert_ne!(
+        renewed, planted,
+        "the planted id is worthless after the callback"
+    );
+    assert_eq!(victim.wait_status().await, "ok");
+    // The worst moment: finished, not yet taken by the victim.
+    for cookie in &stolen {
+        let response = get_with_cookie(&env, "/success", cookie).await;
+        assert_eq!(session_cookie(&response), None, "{cookie} signed in");
+        let status = get_with_cookie(&env, "/get-status", cookie).await;
+        assert_eq!(status.status(), StatusCode::NOT_FOUND);
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (tries, wins) = hammer.await.unwrap();
+    assert!(tries > 0);
+    assert_eq!(wins, Vec::<String>::new(), "the planter signed in");
+
+    // The victim finishes their own sign-in, and the planter's id names nobody.
+    assert_eq!(location(&victim.get("/success").await), "/");
+    assert!(victim.text("/").await.1.contains("Hi, Ada!"));
+    for cookie in &stolen {
+        let check = get_with_cookie(&env, "/auth/check", cookie).await;
+        assert_eq!(check.status(), StatusCode::UNAUTHORIZED);
+        let home = get_with_cookie(&env, "/", cookie)
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(!home.contains("Hi, Ada!"), "{home}");
+    }
+    let signed_in: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM session WHERE user_id IS NOT NULL")
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+    assert_eq!(signed_in, 1, "only the victim's browser is signed in");
+}
+
+/// A shared cookie reaches every host of the domain, so a sibling host the victim visits
+/// between the callback and `/success` learns the renewed session id. Without the victim's
+/// sign-in key (host-only: never sent to it) that id finishes nothing.
+#[tokio::test]
+async fn a_session_id_learnt_after_the_callback_finishes_nothing_without_the_browsers_key() {
+    let env = TestEnv::start().await;
+    let victim = env.browser();
+    let dialog = victim.start_login().await;
+    let callback = victim.consent(&dialog, ADA, "allow").await;
+    let learnt = session_cookie(&victim.get(&callback).await).unwrap();
+    assert_eq!(victim.wait_status().await, "ok");
+
+    let attacker = env.browser();
+    let own_key = sign_in_key(&attacker.get("/authorize/facebook").await).unwrap();
+    for cookie in [
+        format!("loginwith_session={learnt}"),
+        format!("loginwith_session={learnt}; loginwith_session_signin={own_key}"),
+        format!(
+            "loginwith_session={learnt}; loginwith_session_signin={}",
+            "A".repeat(43)
+        ),
+    ] {
+        for path in ["/success", "/preloader"] {
+            let response = get_with_cookie(&env, path, &cookie).await;
+            assert_eq!(session_cookie(&response), None, "{path} with {cookie}");
+            assert_ne!(location(&response), "/preloader", "{path} with {cookie}");
+        }
+        let status = get_with_cookie(&env, "/get-status", &cookie).await;
+        assert_eq!(status.status(), StatusCode::NOT_FOUND, "{cookie}");
+    }
+    assert_eq!(location(&victim.get("/success").await), "/");
+    assert!(victim.text("/").await.1.contains("Hi, Ada!"));
+}
+
+/// A sibling host tosses its own signed-in cookie of the name into a signed-in browser: the
+/// browser then sends two. Neither wins: the request is answered as signed out, and both are
+/// removed; the forward-auth check and the library's `SignedIn` refuse it too.
+#[tokio::test]
+async fn two_different_session_cookies_are_answered_as_signed_out_and_both_removed() {
+    let env = TestEnv::start().await;
+    let victim = env.browser();
+    victim.login(ADA).await;
+    let mallory = env.browser();
+    mallory
+        .login(Person {
+            first: "Mallory",
+            last: "🦹 <i>Evil</i>",
+            email: "mallory@example.com",
+        })
+        .await;
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM session WHERE user_id IS NOT NULL ORDER BY user_id")
+            .fetch_all(&env.db)
+            .await
+            .unwrap();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    for (first, last) in [(&ids[0], &ids[1]), (&ids[1], &ids[0])] {
+        let twins = format!("loginwith_session={first}; loginwith_session={last}");
+        let response = get_with_cookie(&env, "/", &twins).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let removals: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            removals
+                .iter()
+                .any(|c| c.starts_with("loginwith_session=;") && c.contains("Max-Age=0")),
+            "{removals:?}"
+        );
+        let home = response.text().await.unwrap();
+        assert!(!home.contains("Hi, Ada!"), "{home}");
+        assert!(!home.contains("Hi, Mallory"), "{home}");
+        let check = get_with_cookie(&env, "/auth/check", &twins).await;
+        assert_eq!(check.status(), StatusCode::UNAUTHORIZED);
+        // Each alone is still who it was: the rows are untouched.
+        for id in [first, last] {
+            let check =
+                get_with_cookie(&env, "/auth/check", &format!("loginwith_session={id}")).await;
+            assert_eq!(check.status(), StatusCode::OK);
+        }
+    }
+}
+
 #[tokio::test]
 async fn logout_rotates_the_session_and_the_old_id_is_dead() {
     let env = TestEnv::start().await;
@@ -223,12 +429,26 @@ async fn production_cookies_are_secure_host_prefixed_and_hsts_is_sent() {
         .send()
         .await
         .unwrap();
-    let cookie = response.headers()["set-cookie"].to_str().unwrap();
-    assert!(cookie.starts_with("__Host-loginwith_session="), "{cookie}");
-    for part in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
-        assert!(cookie.contains(part), "{part} in {cookie}");
+    let cookies: Vec<&str> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    // The session and the sign-in key: both host-only and `__Host-`.
+    for name in [
+        "__Host-loginwith_session=",
+        "__Host-loginwith_session_signin=",
+    ] {
+        let cookie = cookies
+            .iter()
+            .find(|c| c.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {cookies:?}"));
+        for part in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(cookie.contains(part), "{part} in {cookie}");
+        }
+        assert!(!cookie.contains("Domain"), "{cookie}");
     }
-    assert!(!cookie.contains("Domain"), "{cookie}");
     assert!(
         response.headers()["strict-transport-security"]
             .to_str()
@@ -565,22 +785,24 @@ async fn one_exchange_signs_in_one_session_however_many_success_requests_race() 
     let env = TestEnv::start().await;
     let browser = env.browser();
     let response = browser.get("/authorize/facebook").await;
-    let pre_sign_in = session_cookie(&response).unwrap();
+    let key = sign_in_key(&response).unwrap();
     let dialog = Url::parse(location(&response)).unwrap();
     let callback = browser.consent(&dialog, ADA, "allow").await;
-    browser.get(&callback).await;
+    let pre_sign_in = session_cookie(&browser.get(&callback).await).unwrap();
     assert_eq!(browser.wait_status().await, "ok");
 
-    // Twenty requests carry the same pre-sign-in cookie (tabs, or someone who copied it).
+    // Twenty requests carry the same pre-sign-in cookies, the session's and the sign-in
+    // key's (tabs, or someone who copied them).
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let requests: Vec<_> = (0..20)
         .map(|_| {
-            let request = client
-                .get(format!("{}/success", env.app_url))
-                .header("cookie", format!("loginwith_session={pre_sign_in}"));
+            let request = client.get(format!("{}/success", env.app_url)).header(
+                "cookie",
+                format!("loginwith_session={pre_sign_in}; loginwith_session_signin={key}"),
+            );
             tokio::spawn(request.send())
         })
         .collect();

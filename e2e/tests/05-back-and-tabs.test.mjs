@@ -174,21 +174,32 @@ test('5c: two tabs on the preloader at once follow the last callback, never a mi
 test('5d: a request with the pre-renewal cookie does not sign the person out', async () => {
   const app = await startApp({}, { logFile: path.join(ARTIFACTS, 'stale-cookie', 'server.log') });
   try {
-    const cookieOf = (response) => response.headers.get('set-cookie')?.split(';')[0] ?? null;
-    const get = (url, cookie) => fetch(new URL(url, app.url), { redirect: 'manual', headers: cookie ? { cookie } : {} });
-    const authorize = await get('/authorize/facebook');
-    const before = cookieOf(authorize);
+    // A cookie jar of its own: the session cookie and the sign-in key, each as last set.
+    const jar = new Map();
+    const keep = (response) => {
+      for (const line of response.headers.getSetCookie()) {
+        const [pair] = line.split(';');
+        const at = pair.indexOf('=');
+        jar.set(pair.slice(0, at), pair.slice(at + 1));
+      }
+      return response;
+    };
+    const cookies = () => [...jar].map(([name, value]) => `${name}=${value}`).join('; ');
+    const get = async (url, cookie) => fetch(new URL(url, app.url), { redirect: 'manual', headers: cookie ? { cookie } : {} });
+    const authorize = keep(await get('/authorize/facebook'));
     const dialog = new URL(authorize.headers.get('location'));
     const form = new URLSearchParams(dialog.searchParams);
     form.set('preset', 'grace');
     const consent = await fetch(new URL(dialog.pathname, dialog), { method: 'POST', body: form, redirect: 'manual' });
-    await get(consent.headers.get('location').split('#')[0], before);
+    // The callback renews the session id: `before` is the id /success then replaces.
+    keep(await get(consent.headers.get('location').split('#')[0], cookies()));
+    const before = cookies();
     for (let status = ''; status !== 'ok';) {
       status = await (await get('/get-status', before)).text();
       assert.notEqual(status, 'error');
     }
-    const signedIn = cookieOf(await get('/success', before));
-    assert.match(await (await get('/', signedIn)).text(), /Hi, Grace!/);
+    keep(await get('/success', before));
+    assert.match(await (await get('/', cookies())).text(), /Hi, Grace!/);
 
     // Tab B's poll, sent with the cookie the browser had a moment ago.
     const stale = await get('/get-status', before);

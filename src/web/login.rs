@@ -1,5 +1,6 @@
 use axum::{
     extract::{RawQuery, State},
+    http::header,
     response::{IntoResponse, Redirect, Response},
 };
 use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge};
@@ -51,8 +52,9 @@ pub async fn authorize(
     begin(provider.as_ref(), &session, None, target).await
 }
 
-/// A fresh `state` and PKCE pair remembered in the session, then off to the provider. With
-/// `link_for` the callback adds the identity to that signed-in person (`/account/link`).
+/// A fresh `state` and PKCE pair remembered in the session, bound to the browser's sign-in key
+/// (given to it here when it has none), then off to the provider. With `link_for` the callback
+/// adds the identity to that signed-in person (`/account/link`).
 pub(super) async fn begin(
     provider: &dyn Provider,
     session: &WebSession,
@@ -67,11 +69,15 @@ pub(super) async fn begin(
     let url = provider
         .authorization_url(&state, &challenge, &nonce)
         .map_err(|_| AppError::ProviderUnavailable(provider.display_name().to_owned()))?;
-    session
+    let key_cookie = session
         .begin_login(provider.id(), state, verifier, nonce, link_for, return_to)
         .await?;
     telemetry::sign_in_started(provider.id());
-    Ok(Redirect::to(url.as_str()).into_response())
+    let mut response = Redirect::to(url.as_str()).into_response();
+    if let Some(cookie) = key_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
 }
 
 /// What a provider may send back. Unknown parameters are ignored; repeated ones are refused.
@@ -193,7 +199,7 @@ pub async fn callback(
     }
     .inspect_err(|_| internal())?;
     session
-        .set_operation(operation, login.return_to)
+        .set_operation(operation, &login)
         .await
         .inspect_err(|_| internal())?;
     app.exchanger.spawn(

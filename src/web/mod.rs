@@ -21,8 +21,10 @@ mod rate_limit;
 mod request_log;
 pub mod return_to;
 mod session;
+mod sign_in_key;
 mod signed_in;
 mod state;
+mod twin_cookies;
 
 use std::sync::Arc;
 
@@ -45,8 +47,10 @@ pub use health::Health;
 pub use one_origin::PublicOrigin;
 pub use rate_limit::RateLimiter;
 pub use session::WebSession;
+pub use sign_in_key::SignInKeyCookie;
 pub use signed_in::{Accounts, SignedIn};
 pub use state::{AppState, Shared, WebSettings};
+pub use twin_cookies::sign_out_twins;
 
 /// HSTS for production: two years, subdomains included.
 const HSTS: &str = "max-age=63072000; includeSubDomains";

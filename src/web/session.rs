@@ -3,20 +3,30 @@
 
 use std::time::Duration;
 
-use axum::{extract::FromRequestParts, http::request::Parts};
+use axum::{
+    extract::FromRequestParts,
+    http::{HeaderValue, request::Parts},
+};
 use oauth2::{CsrfToken, PkceCodeVerifier};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tower_sessions::{Expiry, Session};
 
-use super::{AppError, AppState, WebSettings, cookie_guard::SignOutIntent};
+use super::{
+    AppError, AppState, WebSettings,
+    cookie_guard::SignOutIntent,
+    sign_in_key::{SignInKey, SignInKeyCookie},
+};
 use crate::{
     model::{millis, now_ms},
     store::{OperationId, SIGNED_IN_KEY, UserId},
 };
 
 const PENDING_LOGINS: &str = "login.pending";
-const OPERATION: &str = "login.operation";
+/// The exchange this browser waits for ([`Waiting`]). Sessions from before the sign-in key
+/// kept a bare id under `login.operation`, which nothing reads any more: such a sign-in in
+/// flight during the upgrade ends on "nothing to finish", the safe way round.
+const WAITING: &str = "login.waiting";
 /// Where `/success` sends the browser once the operation signs it in (`return_to`).
 const RETURN_TO: &str = "login.return_to";
 /// Indexed by the store (see [`SIGNED_IN_KEY`]): a person's sessions end together.
@@ -52,6 +62,19 @@ pub struct PendingLogin {
     /// browser cannot change it between `/authorize` and `/success`.
     #[serde(default)]
     pub return_to: Option<String>,
+    /// The digest of the sign-in key of the browser that started it (see [`SignInKey`]): only
+    /// that browser's callback can take it. Empty in sign-ins started before the key
+    /// existed, which then match nothing.
+    #[serde(default)]
+    key_digest: String,
+}
+
+/// The exchange a browser waits for, and the digest of the sign-in key of the browser whose
+/// callback started it: only that browser can follow it to `/success`.
+#[derive(Serialize, Deserialize)]
+struct Waiting {
+    operation: OperationId,
+    key_digest: String,
 }
 
 impl PendingLogin {
@@ -119,6 +142,9 @@ pub struct WebSession {
     sign_out_intent: Option<SignOutIntent>,
     /// The idle lifetime of a signed-in session.
     remember: Duration,
+    /// The sign-in key the browser brought, if any.
+    sign_in_key: Option<SignInKey>,
+    key_cookie: SignInKeyCookie,
 }
 
 impl FromRequestParts<AppState> for WebSession {
@@ -135,6 +161,8 @@ impl FromRequestParts<AppState> for WebSession {
             session,
             sign_out_intent: parts.extensions.get::<SignOutIntent>().cloned(),
             remember: state.settings.remember,
+            sign_in_key: SignInKey::from_request(&parts.headers, &state.settings.sign_in_key),
+            key_cookie: state.settings.sign_in_key.clone(),
         })
     }
 }
@@ -168,8 +196,10 @@ impl WebSession {
         Ok(self.session.get(CSRF).await?)
     }
 
-    /// Remembers a started sign-in (or, with `link_for`, the adding of an identity). Older
-    /// ones stay valid (a second tab), up to a few.
+    /// Remembers a started sign-in (or, with `link_for`, the adding of an identity), bound to
+    /// this browser's sign-in key. Older ones stay valid (a second tab), up to a few. Returns
+    /// the key's `Set-Cookie`: the browser's own key again (its lifetime starts over), or a
+    /// new one when it brought none.
     pub async fn begin_login(
         &self,
         provider: &str,
@@ -178,7 +208,15 @@ impl WebSession {
         nonce: String,
         link_for: Option<UserId>,
         return_to: Option<String>,
-    ) -> Result<(), AppError> {
+    ) -> Result<Option<HeaderValue>, AppError> {
+        let generated;
+        let key = match &self.sign_in_key {
+            Some(key) => key,
+            None => {
+                generated = SignInKey::generate();
+                &generated
+            }
+        };
         let now = now_ms();
         let mut pending: Vec<PendingLogin> =
             self.session.get(PENDING_LOGINS).await?.unwrap_or_default();
@@ -194,14 +232,20 @@ impl WebSession {
             issued_at_ms: now,
             link_for,
             return_to,
+            key_digest: key.digest(),
         });
         self.write(PENDING_LOGINS, pending).await?;
-        Ok(())
+        Ok(key.set_cookie(&self.key_cookie))
     }
 
-    /// Takes the started sign-in whose `state` matches, for `provider`. Single use: a match
-    /// is removed; a miss (wrong, replayed, expired, other provider) clears every pending
-    /// sign-in, since someone is feeding this browser callbacks it did not ask for.
+    /// Takes the started sign-in whose `state` matches, for `provider`, started by this
+    /// browser (its sign-in key). Single use: a match is removed; a miss (wrong, replayed,
+    /// expired, other provider, another browser's) clears every pending sign-in, since
+    /// someone is feeding this browser callbacks it did not ask for.
+    ///
+    /// A match also gives the session a new id: whatever id the browser brought before the
+    /// provider answered (one planted by another host of a shared cookie domain, say) is
+    /// worthless from here on.
     pub async fn take_login(
         &self,
         provider: &str,
@@ -228,9 +272,15 @@ impl WebSession {
                 matched = Some(index);
             }
         }
-        let found = matched
-            .map(|index| pending.remove(index))
-            .filter(|login| login.provider == provider && login.is_fresh(now));
+        let key = self.sign_in_key.as_ref();
+        let found = matched.map(|index| pending.remove(index)).filter(|login| {
+            login.provider == provider
+                && login.is_fresh(now)
+                && key.is_some_and(|key| key.opens(&login.key_digest))
+        });
+        if found.is_some() {
+            self.session.cycle_id().await?;
+        }
         if found.is_some() && !pending.is_empty() {
             self.write(PENDING_LOGINS, pending).await?;
         } else {
@@ -247,18 +297,33 @@ impl WebSession {
         Ok(())
     }
 
-    /// The exchange this browser is waiting for.
+    /// The exchange this browser is waiting for: only when the browser brings the sign-in
+    /// key of the callback that started it (a session id alone, planted or learnt, finishes
+    /// nothing).
     pub async fn operation(&self) -> Result<Option<OperationId>, AppError> {
-        Ok(self.session.get(OPERATION).await?)
+        let Some(waiting) = self.session.get::<Waiting>(WAITING).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .sign_in_key
+            .as_ref()
+            .is_some_and(|key| key.opens(&waiting.key_digest))
+            .then_some(waiting.operation))
     }
 
-    /// The exchange this browser now waits for, and where its sign-in returns to.
+    /// The exchange this browser now waits for, started by the callback that took `login`,
+    /// and where its sign-in returns to.
     pub async fn set_operation(
         &self,
         id: OperationId,
-        return_to: Option<String>,
+        login: &PendingLogin,
     ) -> Result<(), AppError> {
-        self.write(OPERATION, id).await?;
+        let waiting = Waiting {
+            operation: id,
+            key_digest: login.key_digest.clone(),
+        };
+        self.write(WAITING, waiting).await?;
+        let return_to = login.return_to.clone();
         match return_to {
             Some(target) => self.write(RETURN_TO, target).await?,
             None => self.delete(RETURN_TO).await?,
@@ -267,7 +332,7 @@ impl WebSession {
     }
 
     pub async fn clear_operation(&self) -> Result<(), AppError> {
-        self.delete(OPERATION).await?;
+        self.delete(WAITING).await?;
         self.delete(RETURN_TO).await?;
         Ok(())
     }
@@ -291,7 +356,7 @@ impl WebSession {
     /// (`session.remember_days`).
     pub async fn sign_in(&self, user: UserId, provider: &str) -> Result<(), AppError> {
         self.session.cycle_id().await?;
-        self.delete(OPERATION).await?;
+        self.delete(WAITING).await?;
         self.delete(RETURN_TO).await?;
         self.delete(PENDING_LOGINS).await?;
         let now = now_ms();

@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use axum::{
     extract::{FromRef, FromRequestParts, OptionalFromRequestParts, OriginalUri},
-    http::{HeaderMap, header, request::Parts},
+    http::{HeaderMap, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
-use tower_sessions::{cookie::Cookie, session::Id};
+use tower_sessions::session::Id;
 
 use super::{
     AppError, WebSettings,
     session::{past_absolute_lifetime, sign_in_facts},
+    twin_cookies::single_value,
 };
 use crate::{
     model::now_ms,
@@ -63,22 +64,15 @@ impl Accounts {
     }
 }
 
-/// The session id in the request's cookie `name`, as tower-sessions writes ids: the **last**
-/// cookie of that name in the `Cookie` headers (HTTP/2 sends one per cookie), as the session
-/// layer reads it (tower-cookies keeps the last of a name), so that the pages and these
-/// readers always mean the same session — a browser can hold two of the name, a host-only
-/// one and one with `session.cookie_domain`. A value that is not such an id (tampered,
-/// truncated) names no session and is never looked up.
+/// The session id in the request's cookie `name`, as tower-sessions writes ids. Two different
+/// cookies of the name (a browser's own and one another host of a shared cookie domain tossed
+/// in) name no session: the pages answer such a request as signed out too
+/// ([`sign_out_twins`](super::twin_cookies::sign_out_twins)), so that these readers and the
+/// pages always agree, and neither takes the planter's side. A value that is not such an id
+/// (tampered, truncated) names no session and is never looked up.
 pub(super) fn session_id(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .filter(|cookie| cookie.name() == name)
-        .last()
-        .and_then(|cookie| cookie.value().parse::<Id>().ok())
+    single_value(headers, name)
+        .and_then(|value| value.parse::<Id>().ok())
         .map(|id| id.to_string())
 }
 
@@ -221,7 +215,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderValue, header};
 
     use super::*;
 
@@ -240,15 +234,20 @@ mod tests {
         headers.insert(header::COOKIE, HeaderValue::from_static("sid="));
         assert_eq!(session_id(&headers, "sid"), None);
         assert_eq!(session_id(&HeaderMap::new(), "sid"), None);
-        // Two of the name: the last, as the session layer reads it.
+        // Two different of the name: neither, in whichever order and however sent.
         let other = Id::default().to_string();
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_str(&format!("sid={other}; sid={id}")).unwrap(),
-        );
-        assert_eq!(session_id(&headers, "sid"), Some(id.clone()));
-        headers.insert(header::COOKIE, HeaderValue::from_str(&format!("sid={other}")).unwrap());
-        headers.append(header::COOKIE, HeaderValue::from_str(&format!("sid={id}")).unwrap());
+        for pair in [[&other, &id], [&id, &other]] {
+            headers.insert(
+                header::COOKIE,
+                HeaderValue::from_str(&format!("sid={}; sid={}", pair[0], pair[1])).unwrap(),
+            );
+            assert_eq!(session_id(&headers, "sid"), None);
+            headers.insert(header::COOKIE, HeaderValue::from_str(&format!("sid={}", pair[0])).unwrap());
+            headers.append(header::COOKIE, HeaderValue::from_str(&format!("sid={}", pair[1])).unwrap());
+            assert_eq!(session_id(&headers, "sid"), None);
+        }
+        // The same one twice is that one.
+        headers.insert(header::COOKIE, HeaderValue::from_str(&format!("sid={id}; sid={id}")).unwrap());
         assert_eq!(session_id(&headers, "sid"), Some(id));
     }
 }

@@ -3,7 +3,7 @@ use std::{sync::Arc, time::Duration};
 use ipnet::IpNet;
 use oauth2::ClientSecret;
 
-use super::{Chrome, PublicOrigin, RateLimiter, return_to::ReturnRules};
+use super::{Chrome, PublicOrigin, RateLimiter, SignInKeyCookie, return_to::ReturnRules};
 use crate::{
     auth::{Exchanger, OperationEvents, Providers},
     shutdown::Shutdown,
@@ -71,6 +71,8 @@ pub struct WebSettings {
     pub remember: Duration,
     /// Absolute lifetime of a sign-in, however active.
     pub absolute: Duration,
+    /// The cookie binding a sign-in in progress to the browser that started it.
+    pub sign_in_key: SignInKeyCookie,
     pub header_bytes: usize,
     pub body_bytes: usize,
     /// Send HSTS (production).

@@ -424,14 +424,13 @@ impl Browser {
     }
 
     /// A whole sign-in as Ada through the Facebook stand-in, up to the signed-in home's
-    /// redirect; returns the session id the browser had before it (which `/success`
-    /// replaced), for requests that arrive late with it.
+    /// redirect; returns the session id the browser had just before it (the callback's,
+    /// which `/success` replaced), for requests that arrive late with it.
     pub async fn sign_in_keeping_old_id(&self) -> String {
-        let response = self.get("/authorize/facebook").await;
-        let old_id = session_cookie(&response).expect("a session cookie before the sign-in");
-        let dialog = Url::parse(location(&response)).expect("dialog URL");
+        let dialog = self.start_login().await;
         let callback = self.consent(&dialog, ADA, "allow").await;
-        self.get(&callback).await;
+        let response = self.get(&callback).await;
+        let old_id = session_cookie(&response).expect("the callback renews the session id");
         assert_eq!(self.wait_status().await, "ok");
         assert_eq!(location(&self.get("/success").await), "/");
         old_id
@@ -614,6 +613,14 @@ pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
     response
         .cookies()
         .find(|c| c.name() == "loginwith_session")
+        .map(|c| c.value().to_owned())
+}
+
+/// The sign-in key a response gives the browser, if it gives one.
+pub fn sign_in_key(response: &reqwest::Response) -> Option<String> {
+    response
+        .cookies()
+        .find(|c| c.name() == "loginwith_session_signin")
         .map(|c| c.value().to_owned())
 }
 

@@ -123,7 +123,7 @@ pub struct ServerConfig {
     /// The address people reach loginwith at, optionally with a path it lives below. Redirect
     /// URIs are derived from it exactly: `{public_url}/callback/{provider}`.
     pub public_url: Url,
-    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers name the client:
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`Forwarded` is never read):
     /// addresses (a bare one is a /32 or /128) and CIDR ranges. Empty: the peer is the
     /// client, and those headers are ignored, so nobody can choose their own address.
     #[serde(deserialize_with = "networks")]

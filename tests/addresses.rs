@@ -5,7 +5,7 @@
 use loginwith_testkit as common;
 
 use common::{ADA, TestEnv, raw_exchange};
-use reqwest::{Method, StatusCode, redirect::Policy};
+use reqwest::{Method, StatusCode, header::HeaderValue, redirect::Policy};
 
 /// A client that follows no redirects and keeps no cookies: each request is a stranger.
 fn client() -> reqwest::Client {
@@ -116,34 +116,38 @@ async fn a_chain_of_trusted_proxies_names_the_client_before_them() {
 }
 
 #[tokio::test]
-async fn forwarded_names_the_client_behind_a_trusted_proxy() {
+async fn forwarded_is_not_read_behind_a_trusted_proxy() {
+    // The proxies people put in front set X-Forwarded-For and pass a client's own `Forwarded`
+    // on untouched, so whatever it names, these are requests of the proxy's own address.
     let env = limited_env(&["127.0.0.1"]).await;
-    let v6 = [("forwarded", "for=\"[2001:db8::1]:4711\";proto=https")];
-    let v6_again = [(
-        "forwarded",
-        "for=192.0.2.1, For=\"[2001:db8::1]\";by=_proxy",
-    )];
-    assert_eq!(authorize(&env, &v6).await, SEE_OTHER);
-    assert_eq!(authorize(&env, &v6_again).await, SEE_OTHER);
-    assert_eq!(authorize(&env, &v6).await, TOO_MANY);
-    let other = [("forwarded", "for=192.0.2.2")];
-    assert_eq!(authorize(&env, &other).await, SEE_OTHER);
+    let mut statuses = Vec::new();
+    for forwarded in [
+        "for=192.0.2.1",
+        "for=\"[2001:db8::1]:4711\"",
+        "for=192.0.2.2",
+    ] {
+        statuses.push(authorize(&env, &[("forwarded", forwarded)]).await);
+    }
+    assert_eq!(statuses, [SEE_OTHER, SEE_OTHER, TOO_MANY]);
+    assert_eq!(authorize(&env, &[]).await, TOO_MANY);
+    // Beside X-Forwarded-For it changes nothing either: that client has its own bucket.
+    let both = [
+        ("x-forwarded-for", "203.0.113.9"),
+        ("forwarded", "for=192.0.2.9"),
+    ];
+    assert_eq!(authorize(&env, &both).await, SEE_OTHER);
 }
 
 #[tokio::test]
 async fn malformed_forwarding_headers_fall_back_to_the_peer() {
     let env = limited_env(&["127.0.0.1"]).await;
-    let garbage: [&[(&str, &str)]; 6] = [
+    // Nothing the proxy appended can be read: it vouches for no one but itself.
+    let garbage: [&[(&str, &str)]; 5] = [
         &[("x-forwarded-for", "not an address")],
         &[("x-forwarded-for", "203.0.113.9, ")],
-        &[("forwarded", "for=unknown")],
-        &[("forwarded", "for=_hidden")],
-        &[("forwarded", "for=\"[2001:db8::1")],
-        // Two headers that disagree: one of them is the client's own.
-        &[
-            ("x-forwarded-for", "203.0.113.9"),
-            ("forwarded", "for=198.51.100.9"),
-        ],
+        &[("x-forwarded-for", "unknown")],
+        &[("x-forwarded-for", "_hidden")],
+        &[("x-forwarded-for", "[2001:db8::1")],
     ];
     // All of them share the proxy's own bucket, whose two tokens the first two spend.
     let mut statuses = Vec::new();
@@ -156,6 +160,85 @@ async fn malformed_forwarding_headers_fall_back_to_the_peer() {
     // A well-formed header still names its client.
     let client = [("x-forwarded-for", "203.0.113.9")];
     assert_eq!(authorize(&env, &client).await, SEE_OTHER);
+}
+
+/// A sign-in start with header values that need not be text: HTTP allows bytes past ASCII in a
+/// value, and nginx passes on what a client sent.
+async fn authorize_bytes(env: &TestEnv, headers: &[(&str, &[u8])]) -> StatusCode {
+    let mut request = client().get(format!("{}/authorize/facebook", env.app_url));
+    for (name, value) in headers {
+        let value = HeaderValue::from_bytes(value).expect("a valid header value");
+        request = request.header(*name, value);
+    }
+    request.send().await.unwrap().status()
+}
+
+/// Behind nginx, which sets `X-Forwarded-For: $proxy_add_x_forwarded_for` (what the client
+/// sent, then the address nginx saw) and passes any `Forwarded` on untouched, a client writes
+/// whatever it likes except the last entry. Nothing it adds may move it out of its bucket:
+/// not a made-up `Forwarded`, nor entries of its own in front, nor bytes that are not text.
+#[tokio::test]
+async fn a_limited_client_stays_limited_whatever_forwarding_headers_it_adds() {
+    let attempts: [&[(&str, &[u8])]; 9] = [
+        // A Forwarded header of its own, naming someone else or nothing readable.
+        &[
+            ("x-forwarded-for", b"203.0.113.1"),
+            ("forwarded", b"for=198.51.100.1"),
+        ],
+        &[
+            ("x-forwarded-for", b"203.0.113.1"),
+            ("forwarded", b"for=unknown"),
+        ],
+        &[
+            ("x-forwarded-for", b"203.0.113.1"),
+            ("forwarded", b"garbage"),
+        ],
+        // Entries of its own in front of nginx's.
+        &[("x-forwarded-for", b"198.51.100.2, 203.0.113.1")],
+        &[("x-forwarded-for", b"not an address, 203.0.113.1")],
+        &[("x-forwarded-for", b"unknown, , 203.0.113.1")],
+        // Bytes that are not text in front of nginx's entry: one value...
+        &[("x-forwarded-for", b"\xff\xfe, 203.0.113.1")],
+        &[("x-forwarded-for", b"198.51.100.3\xff, 203.0.113.1")],
+        // ... or a header of its own before the one a proxy adds.
+        &[
+            ("x-forwarded-for", b"\xff"),
+            ("x-forwarded-for", b"203.0.113.1"),
+        ],
+    ];
+    // A burst larger than the attempts: were they all to land in one other bucket (such as
+    // the proxy's), each would still be seen escaping.
+    let burst = attempts.len() + 1;
+    let env = TestEnv::start_with(|f| {
+        f.merge(("limits.auth_per_minute", 1))
+            .merge(("limits.auth_burst", burst))
+            .merge(("server.trusted_proxies", ["127.0.0.1"]))
+    })
+    .await;
+    let own: &[(&str, &[u8])] = &[("x-forwarded-for", b"203.0.113.1")];
+    for _ in 0..burst {
+        assert_eq!(authorize_bytes(&env, own).await, SEE_OTHER);
+    }
+    assert_eq!(authorize_bytes(&env, own).await, TOO_MANY);
+    let mut escaped = Vec::new();
+    for headers in attempts {
+        let status = authorize_bytes(&env, headers).await;
+        if status != TOO_MANY {
+            let shown: Vec<_> = headers
+                .iter()
+                .map(|(name, value)| format!("{name}: {}", value.escape_ascii()))
+                .collect();
+            escaped.push(format!("{status} for {shown:?}"));
+        }
+    }
+    assert!(
+        escaped.is_empty(),
+        "escaped its bucket:\n{}",
+        escaped.join("\n")
+    );
+    // Nor did any of them spend the tokens of the proxy's own address, which every client
+    // would share.
+    assert_eq!(authorize(&env, &[]).await, SEE_OTHER);
 }
 
 // ---- One origin ---------------------------------------------------------------------------

@@ -147,22 +147,28 @@ fn invalid_values_name_their_key() {
 
 #[test]
 fn a_public_url_with_a_path_mounts_loginwith_below_it() {
+    // On localhost: with no provider configured the development provider stands in, and it
+    // only runs at a loopback public URL.
     for (url, base, redirect_uri) in [
-        ("http://x.example", "", "http://x.example/callback/facebook"),
         (
-            "http://x.example/",
+            "http://localhost:3000",
             "",
-            "http://x.example/callback/facebook",
+            "http://localhost:3000/callback/facebook",
         ),
         (
-            "http://x.example/auth",
+            "http://localhost:3000/",
+            "",
+            "http://localhost:3000/callback/facebook",
+        ),
+        (
+            "http://localhost:3000/auth",
             "/auth",
-            "http://x.example/auth/callback/facebook",
+            "http://localhost:3000/auth/callback/facebook",
         ),
         (
-            "http://x.example/a/b/",
+            "http://localhost:3000/a/b/",
             "/a/b",
-            "http://x.example/a/b/callback/facebook",
+            "http://localhost:3000/a/b/callback/facebook",
         ),
     ] {
         let text = format!("[server]\npublic_url = \"{url}\"");
@@ -171,9 +177,9 @@ fn a_public_url_with_a_path_mounts_loginwith_below_it() {
         assert_eq!(config.redirect_uri("facebook"), redirect_uri, "{url}");
     }
     for url in [
-        "http://x.example/auth?x=1",
-        "http://x.example/auth#top",
-        "http://user@x.example/auth",
+        "http://localhost:3000/auth?x=1",
+        "http://localhost:3000/auth#top",
+        "http://user@localhost:3000/auth",
     ] {
         let text = format!("[server]\npublic_url = \"{url}\"");
         let error = Config::from_toml(&text, Environment::Development)
@@ -327,6 +333,79 @@ fn the_development_provider_only_runs_on_a_loopback_address() {
         ("LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_SECRET", "s3cret"),
     ])
     .unwrap();
+}
+
+#[test]
+fn the_development_provider_only_runs_behind_a_loopback_public_url() {
+    // What browsers are sent to decides who can use it: a proxy or a tunnel in front of a
+    // loopback bind would otherwise offer "sign in as anyone" to everyone it serves.
+    // `.localhost` names are loopback by RFC 6761; no public name ends in one.
+    for url in [
+        "http://localhost:3000",
+        "http://LocalHost:3000/auth",
+        "http://localhost.:3000",
+        "http://login.example.localhost:3000",
+        "http://127.0.0.1:3000",
+        "http://127.8.9.10:3000",
+        "http://[::1]:3000",
+    ] {
+        let config = from_env(&[("LOGINWITH_SERVER__PUBLIC_URL", url)])
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert!(config.uses_dev_provider(), "{url}");
+    }
+    for vars in [
+        // The review's case: a local nginx in front, listed as the trusted proxy.
+        &[
+            ("LOGINWITH_SERVER__PUBLIC_URL", "https://login.example.test"),
+            ("LOGINWITH_SERVER__TRUSTED_PROXIES", "[127.0.0.1]"),
+        ][..],
+        &[("LOGINWITH_SERVER__PUBLIC_URL", "http://192.0.2.10:3000")],
+        &[("LOGINWITH_SERVER__PUBLIC_URL", "http://[2001:db8::1]:3000")],
+        &[(
+            "LOGINWITH_SERVER__PUBLIC_URL",
+            "http://[::ffff:127.0.0.1]:3000",
+        )],
+        &[("LOGINWITH_SERVER__PUBLIC_URL", "http://0.0.0.0:3000")],
+        &[(
+            "LOGINWITH_SERVER__PUBLIC_URL",
+            "http://localhost.example.com:3000",
+        )],
+        &[("LOGINWITH_SERVER__PUBLIC_URL", "http://notlocalhost:3000")],
+    ] {
+        let error = from_env(vars).unwrap_err().to_string();
+        assert!(error.contains("dev_provider.enabled"), "{vars:?}: {error}");
+        assert!(error.contains("server.public_url"), "{vars:?}: {error}");
+        assert!(error.contains("loopback"), "{vars:?}: {error}");
+        assert!(!error.contains('\n'), "{vars:?}: {error}");
+    }
+    // A real app may be reached at any public URL.
+    from_env(&[
+        ("LOGINWITH_SERVER__PUBLIC_URL", "https://login.example.test"),
+        ("LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_ID", "1234567890"),
+        ("LOGINWITH_PROVIDERS__FACEBOOK__CLIENT_SECRET", "s3cret"),
+    ])
+    .unwrap();
+}
+
+#[test]
+fn check_refuses_the_development_provider_behind_a_public_url() {
+    // `check`, not `serve`: both load the configuration before anything else, and `check`
+    // ends where a server that wrongly started would not.
+    let dir = tempfile::tempdir().unwrap();
+    let output = loginwith(
+        dir.path(),
+        &["check"],
+        &[
+            ("LOGINWITH_SERVER__BIND", "127.0.0.1:0"),
+            ("LOGINWITH_SERVER__PUBLIC_URL", "https://login.example.test"),
+            ("LOGINWITH_SERVER__TRUSTED_PROXIES", "[127.0.0.1]"),
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("dev_provider.enabled"), "{stderr}");
+    assert!(stderr.contains("server.public_url"), "{stderr}");
 }
 
 #[test]

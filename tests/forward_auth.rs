@@ -429,16 +429,17 @@ async fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// A configuration of a real Facebook app at `public_url` sharing its cookie with `domain`: a
+/// real app, since the development provider refuses a public URL that is not loopback.
 fn with_domain(environment: Environment, public_url: &str, domain: &str) -> Result<Config, String> {
     let mut figment = Config::defaults_figment()
         .merge(("server.public_url", public_url))
-        .merge(("session.cookie_domain", domain));
+        .merge(("session.cookie_domain", domain))
+        .merge(("dev_provider.enabled", false))
+        .merge(("providers.facebook.client_id", "1234"))
+        .merge(("providers.facebook.client_secret", "secret"));
     if environment == Environment::Production {
-        figment = figment
-            .merge(("session.secure", true))
-            .merge(("dev_provider.enabled", false))
-            .merge(("providers.facebook.client_id", "1234"))
-            .merge(("providers.facebook.client_secret", "secret"));
+        figment = figment.merge(("session.secure", true));
     }
     Config::from_figment(figment, environment).map_err(|e| e.to_string())
 }

@@ -144,7 +144,8 @@ function getFrom(app, from, pathname, headers = {}) {
 }
 
 // nginx (127.0.0.1) is a trusted proxy: each client has its own bucket, named by what nginx
-// appends to X-Forwarded-For, and a client cannot buy a fresh bucket with a forged header.
+// appends to X-Forwarded-For, and a client cannot buy a fresh bucket with a forged header
+// (X-Forwarded-For or Forwarded) or with bytes that are not text.
 test('9b: the rate limiter behind nginx sees each client, not the proxy', async () => {
   const config = {
     'limits.auth_per_minute': 1,
@@ -169,6 +170,13 @@ test('9b: the rate limiter behind nginx sees each client, not the proxy', async 
     // right, so the forged address is never reached.
     const forged = await getFrom(ctx.app, first, authorize, { 'x-forwarded-for': '198.51.100.7' });
     assert.equal(forged.status, 429, `${first} cannot escape its bucket with a forged X-Forwarded-For`);
+    // nginx passes a client's own Forwarded on untouched, and keeps bytes that are not text in
+    // front of its entry: loginwith reads only X-Forwarded-For, split as bytes, so neither
+    // moves the client to another bucket (such as nginx's own, which every client would share).
+    for (const headers of [{ forwarded: 'for=198.51.100.8' }, { 'x-forwarded-for': '\xff\xfe' }]) {
+      const escape = await getFrom(ctx.app, first, authorize, headers);
+      assert.equal(escape.status, 429, `${first} cannot escape its bucket with ${JSON.stringify(headers)}`);
+    }
 
     const access = await ctx.app.nginx.accessLog();
     for (const client of [first, second]) {

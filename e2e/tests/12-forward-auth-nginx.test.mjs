@@ -1,10 +1,12 @@
 // Scenario 12: forward authentication behind Debian's nginx. A site of someone's own
-// (app.example.test, a small page in this test process that greets X-Auth-Request-Name) is
+// (app.example.localhost, a small page in this test process that greets X-Auth-Request-Name) is
 // protected by nginx's auth_request against loginwith's GET /auth/check, with the very site
 // file of deploy/nginx/forward-auth.conf (only its names, ports and TLS lines are replaced,
 // and every replacement must match, so the file cannot drift away from what is tested).
-// loginwith is login.example.test with session.cookie_domain = example.test, so its cookie
-// reaches the app's host; Chromium resolves both names to loopback (--host-resolver-rules).
+// loginwith is login.example.localhost with session.cookie_domain = example.localhost, so its
+// cookie reaches the app's host; Chromium resolves both names to loopback (--host-resolver-rules,
+// besides its own rule for .localhost). Names below .localhost because loginwith offers the
+// development provider only at a loopback public URL.
 //
 // Opening the protected URL leads to the sign-in page, the development provider's consent
 // page and back to the protected URL, which greets the person by a name with markup and an
@@ -21,8 +23,8 @@ import { launchBrowser, scenario } from '../lib/browser.mjs';
 import { continueButton, expectSignedIn, expectSignedOut, greeting, onPath, openConsent } from '../lib/flow.mjs';
 import { startNginxServers } from '../lib/nginx.mjs';
 
-const LOGIN_HOST = 'login.example.test';
-const APP_HOST = 'app.example.test';
+const LOGIN_HOST = 'login.example.localhost';
+const APP_HOST = 'app.example.localhost';
 const FIRST = 'Zoë <i>🦀</i>';
 const LAST = "O'Brien";
 const FULL_NAME = `${FIRST} ${LAST}`;
@@ -92,7 +94,7 @@ as ${escapeHtml(decodeURIComponent(request.headers['x-auth-request-email'] ?? ''
   };
 }
 
-/** scenario()'s `start`: the greeting page, loginwith on login.example.test, nginx in front. */
+/** scenario()'s `start`: the greeting page, loginwith on login.example.localhost, nginx in front. */
 async function startStack(config, { logFile }) {
   const stopping = [];
   const stopAll = async () => {
@@ -104,7 +106,7 @@ async function startStack(config, { logFile }) {
     const appPort = await freePort();
     const app = await startApp({
       'server.public_url': `http://${LOGIN_HOST}:${appPort}`,
-      'session.cookie_domain': 'example.test',
+      'session.cookie_domain': 'example.localhost',
       'gateway.allowed_hosts': APP_HOST,
       // nginx is the peer, as in production; its check carries no X-Forwarded-Uri, so the
       // answer stays the 401 auth_request needs.
@@ -185,7 +187,7 @@ test('nginx auth_request: protected page → sign in → greeted by name; signed
     // One cookie, for the whole domain, as session.cookie_domain says.
     const cookies = (await ctx.context.cookies()).filter((c) => c.name === 'loginwith_session');
     assert.equal(cookies.length, 1, JSON.stringify(cookies));
-    assert.equal(cookies[0].domain, '.example.test');
+    assert.equal(cookies[0].domain, '.example.localhost');
     assert.equal(cookies[0].httpOnly, true);
 
     // Signing out on loginwith's home page removes that cookie (with its Domain)...

@@ -123,7 +123,7 @@ pub struct ServerConfig {
     /// The address people reach loginwith at, optionally with a path it lives below. Redirect
     /// URIs are derived from it exactly: `{public_url}/callback/{provider}`.
     pub public_url: Url,
-    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers name the client:
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`Forwarded` is never read):
     /// addresses (a bare one is a /32 or /128) and CIDR ranges. Empty: the peer is the
     /// client, and those headers are ignored, so nobody can choose their own address.
     #[serde(deserialize_with = "networks")]
@@ -262,7 +262,7 @@ pub struct LimitsConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DevProviderConfig {
-    /// Stand in when no provider has a `client_id` (loopback addresses only).
+    /// Stand in when no provider has a `client_id` (a loopback bind and public URL only).
     pub enabled: bool,
     /// Approve every sign-in without showing the consent page.
     pub auto_approve: bool,
@@ -393,7 +393,7 @@ impl Config {
 
     /// Whether the development provider stands in for Facebook: it is enabled and no
     /// provider has a `client_id`. It lets anyone sign in as anyone, so validation only
-    /// allows it on a loopback address.
+    /// allows it on a loopback address, at a loopback public URL.
     pub fn uses_dev_provider(&self) -> bool {
         self.dev_provider.enabled && self.providers.enabled().next().is_none()
     }
@@ -637,6 +637,19 @@ impl Config {
                 ),
             ));
         }
+        // The bind alone is not enough: a proxy or a tunnel on this machine in front of it
+        // would offer the stand-in to everyone it serves. Browsers are sent to the public URL
+        // (pages opened on another host are redirected there, and so is the stand-in's answer),
+        // so one that is not loopback means people on other machines are meant to use it.
+        if self.uses_dev_provider() && !is_loopback_host(public) {
+            problems.push(invalid(
+                "dev_provider.enabled",
+                format!(
+                    "the development provider lets anyone sign in as anyone, so it only runs at a loopback public URL (localhost, a name ending in .localhost, 127.0.0.0/8 or [::1]), not at server.public_url = {}, where a proxy or tunnel in front would offer it to everyone: set providers.facebook.client_id and client_secret to a real app, or dev_provider.enabled = false",
+                    public.as_str().trim_end_matches('/')
+                ),
+            ));
+        }
         if production {
             if self.dev_provider.enabled {
                 problems.push(invalid(
@@ -655,6 +668,24 @@ impl Config {
             }
         }
         problems
+    }
+}
+
+/// Whether `url`'s host is this machine for whoever opens it: `localhost` or a name ending
+/// in `.localhost` (RFC 6761 keeps them for loopback, so no public name ends in one, and
+/// browsers resolve them to loopback themselves), an IPv4 address in 127.0.0.0/8, or `[::1]`
+/// (not `[::ffff:127.0.0.1]`, as for `server.bind`). The url crate has already lowercased
+/// the name and turned `127.1` into `127.0.0.1`.
+fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => {
+            // `localhost.` is the same name, written fully qualified.
+            let name = name.strip_suffix('.').unwrap_or(name);
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 

@@ -1,12 +1,21 @@
 //! The one place that decides who the client is, for rate limits and logs.
 //!
 //! The peer of the TCP connection is the client, unless it is one of
-//! `server.trusted_proxies`: then the client is the address that proxy names in
-//! `X-Forwarded-For` or `Forwarded` (RFC 7239). Those headers are written by whoever sent the
-//! request, so they are only believed from a trusted peer, and only as far as the trust goes:
-//! walking from the right (the entry the nearest proxy appended), every address that is a
-//! trusted proxy is skipped and the first one that is not is the client. What a client puts
-//! further left is never reached. Anything that cannot be read falls back to the peer.
+//! `server.trusted_proxies`: then the client is the address that proxy appended to
+//! `X-Forwarded-For`. A client writes that header too, and a proxy keeps what it was sent in
+//! front of its own entry, so only entries a trusted hop wrote are read: from the right, each
+//! address that is a trusted proxy vouches for the entry to its left, and the first address
+//! that is not one is the client. What a client puts further left is never reached.
+//!
+//! One rule that no added header can move: a client that is limited stays limited whatever it
+//! sends. So `Forwarded` (RFC 7239) is not read at all: a proxy that sets `X-Forwarded-For`
+//! (nginx, Caddy, Traefik, HAProxy's `forwardfor`) passes a client's own `Forwarded` on
+//! untouched, and a rule that consulted it (believe it, or fall back when the two disagree)
+//! would let that client pick another bucket. And where the walk meets an entry it cannot
+//! read, the client is the last trusted hop it reached (the peer, behind one proxy): that entry
+//! was written by that hop, never by the client, so only a broken proxy lands its clients in
+//! its own shared bucket. The alternatives are worse: skipping the entry reads on into what
+//! the client wrote, and refusing the request lets a broken proxy take the site down.
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -15,7 +24,7 @@ use std::{
 
 use axum::{
     extract::{ConnectInfo, Request, State},
-    http::{Extensions, HeaderMap, HeaderName, HeaderValue, header},
+    http::{Extensions, HeaderMap, HeaderName},
     middleware::Next,
     response::Response,
 };
@@ -57,38 +66,22 @@ impl TrustedProxies {
         self.contains(peer(extensions))
     }
 
-    /// The client of a request that came from `peer` with `headers`.
+    /// The client of a request that came from `peer` with `headers`: see the module.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         if !self.contains(peer) {
             return peer;
         }
-        let forwarded_for = headers
-            .contains_key(&X_FORWARDED_FOR)
-            .then(|| self.rightmost_untrusted(x_forwarded_for(headers)));
-        let forwarded = headers
-            .contains_key(header::FORWARDED)
-            .then(|| self.rightmost_untrusted(forwarded(headers)));
-        match (forwarded_for, forwarded) {
-            (Some(client), None) | (None, Some(client)) => client.unwrap_or(peer),
-            // A proxy usually writes one of the two and passes the other on as the client
-            // sent it. Which one is ours cannot be told, so they must agree.
-            (Some(a), Some(b)) if a == b => a.unwrap_or(peer),
-            _ => peer,
-        }
-    }
-
-    /// Over `chain`, right to left: the first address that is not a trusted proxy; the
-    /// leftmost when all are; `None` when an unreadable entry comes first (or there is none).
-    fn rightmost_untrusted(&self, chain: impl Iterator<Item = Option<IpAddr>>) -> Option<IpAddr> {
-        let mut leftmost = None;
-        for entry in chain {
-            let ip = entry?;
-            if !self.contains(ip) {
-                return Some(ip);
+        // Each trusted hop wrote the entry to its left; an entry that cannot be read ends the
+        // walk at the hop that wrote it.
+        let mut last_trusted = peer;
+        for entry in x_forwarded_for(headers) {
+            match entry {
+                Some(ip) if self.contains(ip) => last_trusted = ip,
+                Some(ip) => return ip,
+                None => break,
             }
-            leftmost = Some(ip);
         }
-        leftmost
+        last_trusted
     }
 }
 
@@ -114,77 +107,24 @@ fn peer(extensions: &Extensions) -> IpAddr {
         })
 }
 
-/// The entries of every `X-Forwarded-For` header, right to left.
+/// The entries of every `X-Forwarded-For` header, right to left, each an address or `None`
+/// when it cannot be read. Split as bytes, not as text: HTTP allows bytes past ASCII in a
+/// value, and a proxy keeps the client's in the same value as its own entry, which must stay
+/// readable whatever the client put before it.
 fn x_forwarded_for(headers: &HeaderMap) -> impl Iterator<Item = Option<IpAddr>> {
     headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
         .rev()
-        .flat_map(|value| entries(value, ','))
-        .map(|entry| node(entry.trim()))
-}
-
-/// The `for=` of each element of every `Forwarded` header, right to left. An element
-/// without one is a hop that did not say: unreadable.
-fn forwarded(headers: &HeaderMap) -> impl Iterator<Item = Option<IpAddr>> {
-    headers
-        .get_all(header::FORWARDED)
-        .iter()
-        .rev()
-        .flat_map(|value| entries(value, ','))
-        .map(|element| {
-            let pair = split_unquoted(element, ';').into_iter().find_map(|pair| {
-                let (name, value) = pair.split_once('=')?;
-                name.trim().eq_ignore_ascii_case("for").then_some(value)
-            })?;
-            node(unquote(pair.trim()))
+        .flat_map(|value| value.as_bytes().rsplit(|byte| *byte == b','))
+        .map(|entry| {
+            let text = std::str::from_utf8(entry.trim_ascii()).ok()?;
+            node(text)
         })
 }
 
-/// A header's list items, right to left; a value that is not text is one unreadable item.
-fn entries(value: &HeaderValue, separator: char) -> Vec<&str> {
-    match value.to_str() {
-        Ok(text) => {
-            let mut items = split_unquoted(text, separator);
-            items.reverse();
-            items
-        }
-        // Not a readable address, so `node` refuses it.
-        Err(_) => vec![""],
-    }
-}
-
-/// `text` split on `separator`, except inside double quotes (RFC 7230 quoted strings, whose
-/// backslash escapes a character).
-fn split_unquoted(text: &str, separator: char) -> Vec<&str> {
-    let mut items = Vec::new();
-    let (mut start, mut quoted, mut escaped) = (0, false, false);
-    for (index, c) in text.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            c if c == separator && !quoted => {
-                items.push(&text[start..index]);
-                start = index + c.len_utf8();
-            }
-            _ => {}
-        }
-    }
-    items.push(&text[start..]);
-    items
-}
-
-fn unquote(value: &str) -> &str {
-    value
-        .strip_prefix('"')
-        .and_then(|inner| inner.strip_suffix('"'))
-        .unwrap_or(value)
-}
-
 /// One node: `192.0.2.1`, `192.0.2.1:4711`, `2001:db8::1`, `[2001:db8::1]` or
-/// `[2001:db8::1]:4711`. `unknown`, obfuscated identifiers (`_hidden`) and anything else
-/// are `None`.
+/// `[2001:db8::1]:4711`. `unknown`, an empty entry and anything else are `None`.
 fn node(text: &str) -> Option<IpAddr> {
     let ip = text
         .parse::<IpAddr>()
@@ -199,6 +139,8 @@ fn node(text: &str) -> Option<IpAddr> {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     fn trusted(list: &[&str]) -> TrustedProxies {
@@ -209,12 +151,12 @@ mod tests {
         text.parse().unwrap()
     }
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
             map.append(
                 HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_bytes(value.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(value).unwrap(),
             );
         }
         map
@@ -222,16 +164,20 @@ mod tests {
 
     const PROXY: &str = "10.0.0.1";
 
-    fn client_of(pairs: &[(&str, &str)]) -> IpAddr {
+    fn client_of(pairs: &[(&str, &[u8])]) -> IpAddr {
         trusted(&["10.0.0.0/8", "192.168.1.1/32"]).client(ip(PROXY), &headers(pairs))
+    }
+
+    fn xff(value: &str) -> IpAddr {
+        client_of(&[("x-forwarded-for", value.as_bytes())])
     }
 
     #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_says() {
         let proxies = trusted(&["10.0.0.0/8"]);
         let spoofed = headers(&[
-            ("x-forwarded-for", "203.0.113.9"),
-            ("forwarded", "for=203.0.113.9"),
+            ("x-forwarded-for", b"203.0.113.9"),
+            ("forwarded", b"for=203.0.113.9"),
         ]);
         assert_eq!(
             proxies.client(ip("198.51.100.7"), &spoofed),
@@ -246,83 +192,96 @@ mod tests {
     #[test]
     fn the_rightmost_untrusted_forwarded_for_entry_is_the_client() {
         assert_eq!(client_of(&[]), ip(PROXY));
-        assert_eq!(
-            client_of(&[("x-forwarded-for", "203.0.113.9")]),
-            ip("203.0.113.9")
-        );
+        assert_eq!(xff("203.0.113.9"), ip("203.0.113.9"));
         // A client's own entries on the left are never reached.
-        assert_eq!(
-            client_of(&[("x-forwarded-for", "1.2.3.4, 203.0.113.9")]),
-            ip("203.0.113.9")
-        );
+        assert_eq!(xff("1.2.3.4, 203.0.113.9"), ip("203.0.113.9"));
         // Trusted hops on the right are skipped, across headers too.
         assert_eq!(
             client_of(&[
-                ("x-forwarded-for", "1.2.3.4, 203.0.113.9"),
-                ("x-forwarded-for", "192.168.1.1,10.9.9.9"),
+                ("x-forwarded-for", b"1.2.3.4, 203.0.113.9"),
+                ("x-forwarded-for", b"192.168.1.1,10.9.9.9"),
             ]),
             ip("203.0.113.9")
         );
         // All trusted: the leftmost.
+        assert_eq!(xff("10.1.1.1, 10.2.2.2"), ip("10.1.1.1"));
         assert_eq!(
-            client_of(&[("x-forwarded-for", "10.1.1.1, 10.2.2.2")]),
-            ip("10.1.1.1")
-        );
-        assert_eq!(
-            client_of(&[("x-forwarded-for", "203.0.113.9:4711, [2001:db8::1]:80")]),
+            xff("203.0.113.9:4711, [2001:db8::1]:80"),
             ip("2001:db8::1")
         );
-        assert_eq!(
-            client_of(&[("x-forwarded-for", "::ffff:203.0.113.9")]),
-            ip("203.0.113.9")
-        );
+        assert_eq!(xff("[2001:db8::1]"), ip("2001:db8::1"));
+        assert_eq!(xff("::ffff:203.0.113.9"), ip("203.0.113.9"));
     }
 
     #[test]
-    fn forwarded_is_read_as_rfc_7239_says() {
-        for (value, client) in [
-            ("for=203.0.113.9", "203.0.113.9"),
-            ("For=\"203.0.113.9:4711\"", "203.0.113.9"),
-            ("for=\"[2001:db8::1]:4711\";proto=https", "2001:db8::1"),
-            ("for=\"[2001:db8::1]\"", "2001:db8::1"),
-            ("for=1.2.3.4, proto=http;for=203.0.113.9", "203.0.113.9"),
-            (
-                "for=1.2.3.4, for=203.0.113.9;by=10.0.0.1, for=10.7.7.7",
-                "203.0.113.9",
-            ),
-            // A quoted separator is part of its value, not a new element.
-            ("for=203.0.113.9;ext=\"a,for=1.2.3.4\"", "203.0.113.9"),
-        ] {
-            assert_eq!(client_of(&[("forwarded", value)]), ip(client), "{value}");
+    fn forwarded_is_never_read() {
+        // A proxy that sets X-Forwarded-For passes a client's own Forwarded on untouched.
+        for value in ["for=203.0.113.9", "for=unknown", "garbage", ""] {
+            assert_eq!(
+                client_of(&[("forwarded", value.as_bytes())]),
+                ip(PROXY),
+                "{value}"
+            );
+            assert_eq!(
+                client_of(&[
+                    ("x-forwarded-for", b"198.51.100.7"),
+                    ("forwarded", value.as_bytes()),
+                ]),
+                ip("198.51.100.7"),
+                "{value}"
+            );
         }
     }
 
     #[test]
-    fn unreadable_or_hidden_clients_fall_back_to_the_peer() {
-        for (name, value) in [
-            ("forwarded", "for=unknown"),
-            ("forwarded", "for=_hidden"),
-            ("forwarded", "for=203.0.113.9, proto=https"),
-            ("forwarded", "for=\"[2001:db8::1"),
-            ("forwarded", ""),
-            ("x-forwarded-for", ""),
-            ("x-forwarded-for", "203.0.113.9, not-an-address"),
-            ("x-forwarded-for", "203.0.113.9,,"),
-            ("x-forwarded-for", "999.1.1.1"),
-            ("x-forwarded-for", "203.0.113.9\u{ff}"),
+    fn an_unreadable_entry_ends_the_walk_at_the_last_trusted_hop() {
+        for value in [
+            "unknown",
+            "_hidden",
+            "",
+            "203.0.113.9, not-an-address",
+            "203.0.113.9,,",
+            "999.1.1.1",
+            "203.0.113.9, [2001:db8::1",
         ] {
-            assert_eq!(client_of(&[(name, value)]), ip(PROXY), "{name}: {value}");
+            assert_eq!(xff(value), ip(PROXY), "{value}");
         }
+        // Written by the balancer at 10.0.0.7, which the proxy vouches for: its bucket.
+        assert_eq!(xff("203.0.113.9, unknown, 10.0.0.7"), ip("10.0.0.7"));
+        assert_eq!(
+            client_of(&[("x-forwarded-for", b"203.0.113.9\xff")]),
+            ip(PROXY)
+        );
+        assert_eq!(
+            client_of(&[
+                ("x-forwarded-for", b"203.0.113.9"),
+                ("x-forwarded-for", b"\xff"),
+            ]),
+            ip(PROXY)
+        );
     }
 
     #[test]
-    fn both_headers_must_agree() {
-        let both =
-            |xff: &str, fwd: &str| client_of(&[("x-forwarded-for", xff), ("forwarded", fwd)]);
+    fn what_a_client_writes_before_its_proxys_entry_never_makes_that_entry_unreadable() {
+        for value in [
+            &b"\xff\xfe, 203.0.113.9"[..],
+            b"1.2.3.4\xff, 203.0.113.9",
+            b"not an address, , unknown,203.0.113.9",
+        ] {
+            assert_eq!(
+                client_of(&[("x-forwarded-for", value)]),
+                ip("203.0.113.9"),
+                "{}",
+                value.escape_ascii()
+            );
+        }
+        // A header of its own before the proxy's.
         assert_eq!(
-            both("1.2.3.4, 203.0.113.9", "for=203.0.113.9"),
+            client_of(&[
+                ("x-forwarded-for", b"\xff"),
+                ("x-forwarded-for", b"203.0.113.9"),
+            ]),
             ip("203.0.113.9")
         );
-        assert_eq!(both("203.0.113.9", "for=198.51.100.7"), ip(PROXY));
     }
 }

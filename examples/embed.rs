@@ -40,9 +40,16 @@ async fn home(person: Option<SignedIn>) -> Html<String> {
 
 /// Only for signed-in people: anyone else is sent to sign in, and comes back here.
 async fn dashboard(person: SignedIn) -> Html<String> {
+    // An address is kept whether or not the provider verified it (Facebook never does): a site
+    // that lets people in by address must look at `email_verified` first.
+    let address = match (person.email(), person.email_verified()) {
+        (Some(email), true) => format!("{} (verified by the provider)", escape(email)),
+        (Some(email), false) => format!("{} (not verified by the provider)", escape(email)),
+        (None, _) => "none given".to_owned(),
+    };
     let body = format!(
         "<h1>Dashboard</h1><p id=\"greeting\">Hi, {}!</p><p>Signed in with {} as person {}.</p>\
-         <p><a href=\"/auth\">Sign out on the sign-in page</a></p>",
+         <p>Address: {address}</p><p><a href=\"/auth\">Sign out on the sign-in page</a></p>",
         escape(person.name()),
         escape(person.provider().unwrap_or("a provider")),
         person.id(),

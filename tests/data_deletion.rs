@@ -112,6 +112,69 @@ async fn forged_malformed_and_wrongly_signed_requests_are_refused() {
     assert_eq!(env.count("deletion_request").await, 0);
 }
 
+/// A genuinely signed request is still refused when it is old (a captured one replayed days
+/// later must not delete anyone), dated in the future, or undated; a fresh one still works.
+#[tokio::test]
+async fn old_future_and_undated_signed_requests_are_refused() {
+    let env = TestEnv::start().await;
+    env.browser().login(ADA).await;
+    let ada_id = env.dev.user_id_for_email(ADA.email);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signed = |issued_at: &str| {
+        let issued_at = if issued_at.is_empty() {
+            String::new()
+        } else {
+            format!(r#","issued_at":{issued_at}"#)
+        };
+        sign(
+            &format!(r#"{{"algorithm":"HMAC-SHA256","user_id":"{ada_id}"{issued_at}}}"#),
+            common::CLIENT_SECRET,
+        )
+    };
+    let days_ago = |days: u64| (now - days * 86_400).to_string();
+    let cases = [
+        // Issued 30 days ago, and just over an hour ago.
+        signed(&days_ago(30)),
+        signed(&(now - 3_700).to_string()),
+        // An hour ahead of this server's clock.
+        signed(&(now + 3_600).to_string()),
+        // No issued_at at all, or not a number of seconds.
+        signed(""),
+        signed(&format!(r#""{now}""#)),
+        signed("null"),
+    ];
+    for path in ["/facebook/data-deletion", "/facebook/deauthorize"] {
+        for signed in &cases {
+            let response = env
+                .browser()
+                .post_form(path, &[("signed_request", signed)])
+                .await;
+            assert_eq!(
+                response.status(),
+                StatusCode::BAD_REQUEST,
+                "{path} {signed}"
+            );
+            let body: Value = response.json().await.unwrap();
+            assert!(body["error"].is_string());
+        }
+    }
+    assert_eq!(env.snapshot().await, [1, 1, 1]);
+    assert_eq!(env.count("deletion_request").await, 0);
+    // Issued ten minutes ago: Facebook's own, delivered late, still deletes.
+    let response = env
+        .browser()
+        .post_form(
+            "/facebook/data-deletion",
+            &[("signed_request", &signed(&(now - 600).to_string()))],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(env.snapshot().await, [0, 0, 0]);
+}
+
 #[tokio::test]
 async fn deauthorize_unlinks_the_identity() {
     let env = TestEnv::start().await;

@@ -1,13 +1,14 @@
 //! `providers.<name>.link_by_verified_email`: off by default; when on, a person's first
 //! sign-in with that provider joins the one existing person with the same address, only when
-//! both addresses were verified and nobody else has it; never instead of an explicit link.
+//! both addresses were verified, the existing one by a provider that itself links by verified
+//! email, and nobody else has it; never instead of an explicit link.
 //! Through the real router, with the in-process OpenID Connect issuer (`corp`), the GitHub
 //! stand-in (`github`) and Facebook's stand-in (`facebook`) side by side; and the store on
 //! its own for racing first sign-ins.
 
 use loginwith_testkit as common;
 
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
 use common::{
     ADA, Browser, Person,
@@ -30,7 +31,7 @@ const GRACE: Person<'static> = Person {
 };
 
 /// The app with `corp` (the test issuer) and `github` (the stand-in) beside Facebook's
-/// stand-in; `corp` links by verified email when `corp_links` is set, and otherwise the key is
+/// stand-in; the providers in `linking` link by verified email, and for the others the key is
 /// not written at all (its default).
 struct Env {
     oidc: OidcEnv,
@@ -39,7 +40,7 @@ struct Env {
 }
 
 impl Env {
-    async fn start(corp_links: bool) -> Self {
+    async fn start(linking: &'static [&'static str]) -> Self {
         let mut made = None;
         let oidc = OidcEnv::start_with(
             |_| {},
@@ -74,11 +75,9 @@ impl Env {
                         format!("{url}/login/oauth/access_token"),
                     ))
                     .merge(("providers.github.api_url", format!("{url}/")));
-                if corp_links {
-                    figment.merge(("providers.corp.link_by_verified_email", true))
-                } else {
-                    figment
-                }
+                linking.iter().fold(figment, |figment, name| {
+                    figment.merge((format!("providers.{name}.link_by_verified_email"), true))
+                })
             },
             Vec::new(),
         )
@@ -165,7 +164,8 @@ fn corp_says(env: &Env, address: &str, verified: bool) {
 
 #[tokio::test]
 async fn by_default_a_matching_verified_address_makes_a_second_person() {
-    let env = Env::start(false).await;
+    // GitHub links, so Ada's address counts; corp is left at its default.
+    let env = Env::start(&["github"]).await;
     let ada = env.github_sign_in(&env.oidc.env.browser()).await;
     corp_says(&env, "ada@example.com", true);
     let newcomer = env.corp_sign_in(&env.oidc.env.browser()).await;
@@ -179,7 +179,8 @@ async fn by_default_a_matching_verified_address_makes_a_second_person() {
 
 #[tokio::test]
 async fn with_link_by_verified_email_a_first_sign_in_joins_the_one_person_with_that_address() {
-    let env = Env::start(true).await;
+    // GitHub links by verified email too, so the address it verified for Ada counts.
+    let env = Env::start(&["github", "corp"]).await;
     let laptop = env.oidc.env.browser();
     let ada = env.github_sign_in(&laptop).await;
     // The same address in other ASCII case: the same address.
@@ -204,7 +205,7 @@ async fn with_link_by_verified_email_a_first_sign_in_joins_the_one_person_with_t
 
 #[tokio::test]
 async fn with_link_by_verified_email_an_unverified_address_makes_a_second_person() {
-    let env = Env::start(true).await;
+    let env = Env::start(&["github", "corp"]).await;
     let ada = env.github_sign_in(&env.oidc.env.browser()).await;
     corp_says(&env, "ada@example.com", false);
     let newcomer = env.corp_sign_in(&env.oidc.env.browser()).await;
@@ -222,18 +223,23 @@ async fn with_link_by_verified_email_an_unverified_address_makes_a_second_person
 
 #[tokio::test]
 async fn with_link_by_verified_email_an_address_two_people_have_makes_a_new_person() {
-    let env = Env::start(true).await;
+    let env = Env::start(&["github", "corp"]).await;
     let ada = env.github_sign_in(&env.oidc.env.browser()).await;
-    // A second GitHub account with the same verified address: a second person (GitHub does
-    // not link by email here).
-    env.github.set_user(GitHubUser {
+    // A second GitHub account, first under an address nobody has (a second person), that later
+    // makes Ada's address its verified primary one: two people have it, both verified by a
+    // provider that links by verified email.
+    let mut other_ada = GitHubUser {
         id: 99,
         login: "other-ada".to_owned(),
         name: Some("Other Ada".to_owned()),
-        emails: vec![email("ADA@example.com", true, true)],
-    });
+        emails: vec![email("other@example.com", true, true)],
+    };
+    env.github.set_user(other_ada.clone());
     let other = env.github_sign_in(&env.oidc.env.browser()).await;
     assert_ne!(other, ada);
+    other_ada.emails = vec![email("ADA@example.com", true, true)];
+    env.github.set_user(other_ada);
+    assert_eq!(env.github_sign_in(&env.oidc.env.browser()).await, other);
     corp_says(&env, "ada@example.com", true);
     let newcomer = env.corp_sign_in(&env.oidc.env.browser()).await;
     assert!(newcomer != ada && newcomer != other, "never a guess");
@@ -252,7 +258,7 @@ async fn with_link_by_verified_email_an_address_two_people_have_makes_a_new_pers
 async fn with_link_by_verified_email_a_person_whose_address_was_never_verified_is_not_joined() {
     // Facebook gives no verified flag: whoever typed this address at Facebook may not be its
     // owner, and must not receive the owner's later sign-ins.
-    let env = Env::start(true).await;
+    let env = Env::start(&["corp"]).await;
     let planted = env.facebook_sign_in(&env.oidc.env.browser(), ADA).await;
     corp_says(&env, ADA.email, true);
     let owner = env.corp_sign_in(&env.oidc.env.browser()).await;
@@ -265,8 +271,26 @@ async fn with_link_by_verified_email_a_person_whose_address_was_never_verified_i
 }
 
 #[tokio::test]
+async fn with_link_by_verified_email_only_a_linking_providers_verification_counts() {
+    // GitHub verified Ada's address, but GitHub is not trusted to link by email here: the
+    // operator vouched for corp's verification, not for GitHub's (nor for any provider that
+    // says "verified" of whatever its users type), so GitHub's word must not hand Ada's account
+    // to whoever corp says owns the address.
+    let env = Env::start(&["corp"]).await;
+    let ada = env.github_sign_in(&env.oidc.env.browser()).await;
+    corp_says(&env, "ada@example.com", true);
+    let newcomer = env.corp_sign_in(&env.oidc.env.browser()).await;
+    assert_ne!(newcomer, ada, "a second person");
+    assert_eq!(env.people().await, 2);
+    assert_eq!(
+        env.identities().await,
+        vec![("github".to_owned(), ada), ("corp".to_owned(), newcomer)]
+    );
+}
+
+#[tokio::test]
 async fn with_link_by_verified_email_an_explicit_link_still_adds_to_the_signed_in_person() {
-    let env = Env::start(true).await;
+    let env = Env::start(&["github", "corp"]).await;
     let ada = env.github_sign_in(&env.oidc.env.browser()).await;
     // Grace, signed in, adds Corp SSO from "Sign-in methods"; the issuer's verified address
     // is Ada's. The link goes to Grace, who proved both sides, as it always did.
@@ -297,7 +321,8 @@ fn verified(id: &str, email: &str) -> Profile {
     }
 }
 
-/// `count` first sign-ins of one identity at once; the people they ended as.
+/// `count` first sign-ins of one identity at once, with GitHub and `provider` linking by
+/// verified email; the people they ended as.
 async fn race(
     store: &Store,
     count: usize,
@@ -309,9 +334,11 @@ async fn race(
             let store = store.clone();
             let profile = profile.clone();
             tokio::spawn(async move {
+                let trusted = HashSet::from(["github".to_owned(), provider.to_owned()]);
+                let linking = EmailLinking::WhenVerified { trusted: &trusted };
                 let operation = store.create_operation(provider).await.unwrap();
                 store
-                    .complete_sign_in(operation, provider, &profile, EmailLinking::WhenVerified)
+                    .complete_sign_in(operation, provider, &profile, linking)
                     .await
                     .unwrap()
                     .user

@@ -117,6 +117,11 @@ async fn the_example_site_signs_people_in_below_auth_and_comes_back_to_the_dashb
         "the dashboard greets the person: {page}"
     );
     assert!(page.contains("Signed in with facebook"), "{page}");
+    // Facebook never verifies an address: the site is told so.
+    assert!(
+        page.contains("Address: grace@example.com (not verified by the provider)"),
+        "{page}"
+    );
     let (_, home) = browser.text(&format!("{site}/")).await;
     assert!(home.contains("Hello again, Grace &lt;b&gt;."), "{home}");
     // The same sign-in passes forward authentication's check below the mount.

@@ -3,7 +3,7 @@
 
 use loginwith_testkit as common;
 
-use common::{Browser, Person, TestEnv, behind_tls, location};
+use common::{Browser, Person, TestEnv, behind_tls, location, oidc::OidcEnv};
 use loginwith::config::{Config, Environment};
 use reqwest::{StatusCode, header};
 use tower_sessions::session::Id;
@@ -17,9 +17,10 @@ const ZOE: Person<'static> = Person {
     email: "zoe@example.com",
 };
 
-/// The `X-Auth-Request-*` headers of an answer, as text.
-fn identity(response: &reqwest::Response) -> [String; 4] {
-    ["user", "email", "name", "provider"].map(|part| {
+/// The `X-Auth-Request-*` headers of an answer, as text: user, email, name, provider and
+/// whether the address was verified.
+fn identity(response: &reqwest::Response) -> [String; 5] {
+    ["user", "email", "name", "provider", "email-verified"].map(|part| {
         let name = format!("x-auth-request-{part}");
         response
             .headers()
@@ -77,17 +78,68 @@ async fn a_signed_in_browser_gets_200_with_who_it_is_percent_encoded() {
     // The browser's own cookie jar, as nginx passes the Cookie header on.
     let response = browser.get(CHECK).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let [id, email, name, provider] = identity(&response);
+    let [id, email, name, provider, verified] = identity(&response);
     assert_eq!(id, user.to_string());
     assert_eq!(email, "zoe@example.com");
     assert_eq!(name, "Zo%C3%AB%20<b>%20O'Brien%20%F0%9F%A6%80");
     assert_eq!(provider, "facebook");
+    // Facebook never says it verified an address.
+    assert_eq!(verified, "false");
     // Percent-decoding gives the name back exactly.
     let decoded = percent_encoding::percent_decode_str(&name)
         .decode_utf8()
         .unwrap();
     assert_eq!(decoded, "Zoë <b> O'Brien 🦀");
     assert!(response.headers().get(header::SET_COOKIE).is_none());
+}
+
+/// `X-Auth-Request-Email-Verified`: `true` only when the provider that gave the address said
+/// it verified it. An address is stored and sent whether or not it was (Facebook never verifies
+/// one; an OpenID Connect issuer may say `email_verified: false`), so a site that lets people
+/// in by address must be able to tell.
+#[tokio::test]
+async fn the_check_says_whether_a_provider_verified_the_address() {
+    let oidc = OidcEnv::start().await;
+    let env = &oidc.env;
+    let check = |browser: Browser| async move {
+        let response = browser.get(CHECK).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let [_, email, _, provider, verified] = identity(&response);
+        (email, provider, verified)
+    };
+    let facebook = env.browser();
+    facebook.login(ZOE).await;
+    assert_eq!(
+        check(facebook).await,
+        ("zoe@example.com".into(), "facebook".into(), "false".into())
+    );
+
+    // The issuer's address, verified.
+    let corp = env.browser();
+    assert_eq!(oidc.sign_in(&corp).await, "ok");
+    assert_eq!(corp.get("/success").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        check(corp).await,
+        ("ada@corp.example".into(), "corp".into(), "true".into())
+    );
+
+    // Someone whose address the issuer says it did not verify: kept and sent all the same,
+    // and said to be unverified.
+    oidc.issuer.set(|b| {
+        b.sub = "grace-0001".to_owned();
+        b.email = "grace@corp.example".to_owned();
+        b.email_verified = false;
+    });
+    let unverified = env.browser();
+    assert_eq!(oidc.sign_in(&unverified).await, "ok");
+    assert_eq!(
+        unverified.get("/success").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        check(unverified).await,
+        ("grace@corp.example".into(), "corp".into(), "false".into())
+    );
 }
 
 #[tokio::test]

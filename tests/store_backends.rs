@@ -4,12 +4,12 @@
 
 use loginwith_testkit as common;
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use common::db::TestDb;
 use loginwith::{
     auth::{FailureReason, Profile},
-    store::{Consumed, Deletion, OperationStatus, Store, Unlink},
+    store::{Consumed, Deletion, EmailLinking, OperationStatus, Store, Unlink, UserId},
 };
 
 fn person(id: &str, email: &str) -> Profile {
@@ -390,5 +390,175 @@ async fn the_session_table_creates_loads_saves_expires_and_deletes() {
             db.backend
         );
         store.close().await;
+    }
+}
+
+/// `link_by_verified_email` joins a newcomer only to a person whose address was last given as
+/// verified by a provider it trusts: the verifier is recorded when a person is made, refreshed
+/// at every sign-in that gives an address (on PostgreSQL a returning person's one statement),
+/// and forgotten when a provider gives the address unverified.
+#[tokio::test]
+async fn a_join_by_email_trusts_only_the_provider_that_last_verified_the_address() {
+    let trusted = HashSet::from(["corp".to_owned()]);
+    let linking = EmailLinking::WhenVerified { trusted: &trusted };
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.expect(db.backend);
+        let first = |provider: &'static str, id: &'static str, email: &'static str| {
+            let store = store.clone();
+            async move {
+                let op = store.create_operation(provider).await.unwrap();
+                store
+                    .complete_sign_in(op, provider, &person(id, email), linking)
+                    .await
+                    .unwrap()
+            }
+        };
+        // Verified by GitHub, which corp's sign-ins do not trust: a second person.
+        let ada = sign_in(&store, "github", "1", "ada@example.com").await;
+        let newcomer = first("corp", "c-ada", "ada@example.com").await;
+        assert_ne!(newcomer.user, ada, "{}", db.backend);
+
+        // Verified by corp itself: a second corp identity joins.
+        let grace = first("corp", "c-grace", "grace@example.com").await.user;
+        let joined = first("corp", "c-grace-2", "GRACE@example.com").await;
+        assert_eq!(
+            (joined.user, joined.joined_by_email),
+            (grace, true),
+            "{}",
+            db.backend
+        );
+        // Grace adds GitHub and signs in with it: GitHub is now who last verified her
+        // address, and a newcomer no longer joins her.
+        let op = store.create_link_operation("github", grace).await.unwrap();
+        let linked = store
+            .link_identity(op, grace, "github", &person("2", "grace@example.com"))
+            .await
+            .unwrap();
+        assert_eq!(linked, Ok(()), "{}", db.backend);
+        assert_eq!(
+            sign_in(&store, "github", "2", "grace@example.com").await,
+            grace
+        );
+        let refused = first("corp", "c-grace-3", "grace@example.com").await;
+        assert_ne!(refused.user, grace, "{}", db.backend);
+        store.delete_user(refused.user).await.unwrap();
+        // Back with corp, which verifies it again: joinable again.
+        assert_eq!(
+            sign_in(&store, "corp", "c-grace", "grace@example.com").await,
+            grace
+        );
+        let joined = first("corp", "c-grace-4", "grace@example.com").await;
+        assert_eq!(joined.user, grace, "{}", db.backend);
+        // Corp gives it unverified this time: nobody vouches for it any more.
+        let op = store.create_operation("corp").await.unwrap();
+        let mut unverified = person("c-grace", "grace@example.com");
+        unverified.email_verified = false;
+        assert_eq!(
+            store.complete_login(op, "corp", &unverified).await.unwrap(),
+            grace
+        );
+        let refused = first("corp", "c-grace-5", "grace@example.com").await;
+        assert_ne!(refused.user, grace, "{}", db.backend);
+        store.close().await;
+    }
+}
+
+/// Addresses verified before loginwith recorded by whom are not trusted for joining: nobody
+/// knows which provider verified them. The person's next sign-in with a provider that links by
+/// verified email records it.
+#[tokio::test]
+async fn addresses_verified_before_the_verifier_was_recorded_are_not_joined_until_verified_again() {
+    let trusted = HashSet::from(["corp".to_owned()]);
+    let linking = EmailLinking::WhenVerified { trusted: &trusted };
+    for db in TestDb::all().await {
+        migrate_before(&db, EMAIL_VERIFIED_BY).await;
+        let inspect = db.inspect().await;
+        let mut old = Vec::new();
+        for (name, email) in [("ada", "ada@example.com"), ("grace", "grace@example.com")] {
+            let id = inspect
+                .number(&format!(
+                    "INSERT INTO user_profile
+                     (first_name, last_name, email, email_verified, created_at, updated_at)
+                     VALUES ('{name}', 'Old', '{email}', TRUE, 1, 1) RETURNING id"
+                ))
+                .await;
+            inspect
+                .execute(
+                    &format!(
+                        "INSERT INTO user_identity
+                         (user_profile_id, provider, provider_user_id, created_at, last_login_at)
+                         VALUES ($1, 'corp', 'c-{name}', 1, 1)"
+                    ),
+                    id,
+                )
+                .await;
+            old.push(UserId(id));
+        }
+        let store = Store::connect(&db.url).await.expect(db.backend);
+        assert_eq!(
+            inspect
+                .number("SELECT COUNT(*) FROM user_profile WHERE email_verified_by IS NULL")
+                .await,
+            2,
+            "{}",
+            db.backend
+        );
+        let op = store.create_operation("corp").await.unwrap();
+        let newcomer = store
+            .complete_sign_in(op, "corp", &person("c-ada-2", "ada@example.com"), linking)
+            .await
+            .unwrap();
+        assert_ne!(newcomer.user, old[0], "{}", db.backend);
+        // Grace signs in again with corp, which verifies her address: now it counts.
+        assert_eq!(
+            sign_in(&store, "corp", "c-grace", "grace@example.com").await,
+            old[1]
+        );
+        let op = store.create_operation("corp").await.unwrap();
+        let joined = store
+            .complete_sign_in(
+                op,
+                "corp",
+                &person("c-grace-2", "grace@example.com"),
+                linking,
+            )
+            .await
+            .unwrap();
+        assert_eq!(joined.user, old[1], "{}", db.backend);
+        store.close().await;
+    }
+}
+
+/// The migration that records who verified an address.
+const EMAIL_VERIFIED_BY: i64 = 20261206000001;
+
+/// Brings `db` to the schema of a release before migration `version`: every migration of its
+/// backend older than it, as that release applied them.
+async fn migrate_before(db: &TestDb, version: i64) {
+    let old = tempfile::tempdir().unwrap();
+    let all = format!("{}/migrations/{}", env!("CARGO_MANIFEST_DIR"), db.backend);
+    for entry in std::fs::read_dir(all).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let number: i64 = name.split('_').next().unwrap().parse().unwrap();
+        if number < version {
+            std::fs::copy(&path, old.path().join(name)).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(old.path()).await.unwrap();
+    match db.backend {
+        "sqlite" => {
+            let options: sqlx::sqlite::SqliteConnectOptions = db.url.parse().unwrap();
+            let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+                .await
+                .unwrap();
+            migrator.run(&pool).await.unwrap();
+            pool.close().await;
+        }
+        _ => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            pool.close().await;
+        }
     }
 }

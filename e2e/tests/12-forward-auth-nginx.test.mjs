@@ -152,6 +152,8 @@ test('nginx auth_request: protected page → sign in → greeted by name; signed
   await scenario(browser, 'forward-auth-nginx', { start: startStack }, async (ctx) => {
     const { protectedUrl } = ctx.app;
     const page = await ctx.context.newPage();
+    // A browser claiming a verified address of its own: nginx must replace it with loginwith's.
+    await page.setExtraHTTPHeaders({ 'X-Auth-Request-Email-Verified': 'true' });
 
     await page.goto(protectedUrl);
     await expectSignInFor(page, ctx.app.url, protectedUrl);
@@ -183,6 +185,9 @@ test('nginx auth_request: protected page → sign in → greeted by name; signed
     assert.match(request.headers['x-auth-request-user'], /^\d+$/);
     assert.equal(request.headers['x-auth-request-name'], "Zo%C3%AB%20<i>%F0%9F%A6%80</i>%20O'Brien");
     assert.equal(request.headers['x-auth-request-provider'], 'facebook');
+    // Facebook never verifies an address; the browser's own "true" did not get through.
+    assert.equal(request.headers['x-auth-request-email'], 'zoe@example.com');
+    assert.equal(request.headers['x-auth-request-email-verified'], 'false');
 
     // One cookie, for the whole domain, as session.cookie_domain says.
     const cookies = (await ctx.context.cookies()).filter((c) => c.name === 'loginwith_session');

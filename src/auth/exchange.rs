@@ -29,7 +29,8 @@ pub struct Exchanger {
     slots: Arc<Semaphore>,
     events: Arc<OperationEvents>,
     /// Providers whose new identities may join an existing person on a verified address
-    /// (`link_by_verified_email`); none by default.
+    /// (`link_by_verified_email`), and whose verification of an address is the only one such a
+    /// join trusts; none by default.
     email_linking: Arc<HashSet<String>>,
     shutdown: Shutdown,
 }
@@ -58,8 +59,8 @@ impl Exchanger {
         }
     }
 
-    /// Lets first sign-ins with these providers join an existing person on a verified
-    /// address (see [`EmailLinking::WhenVerified`]). Explicit links are never affected.
+    /// Lets first sign-ins with these providers join an existing person on an address one of
+    /// them verified (see [`EmailLinking::WhenVerified`]). Explicit links are never affected.
     pub fn link_by_verified_email<'a>(
         mut self,
         providers: impl IntoIterator<Item = &'a str>,
@@ -95,11 +96,7 @@ impl Exchanger {
         let store = self.store.clone();
         let events = self.events.clone();
         let timeout = self.timeout;
-        let email_linking = if self.email_linking.contains(provider.id()) {
-            EmailLinking::WhenVerified
-        } else {
-            EmailLinking::Never
-        };
+        let trusted = self.email_linking.clone();
         let cut_off = self.shutdown.cut_off();
         let span = info_span!("exchange", operation = %operation, provider = provider.id());
         self.shutdown.exchanges().spawn(
@@ -123,6 +120,13 @@ impl Exchanger {
                         FailureReason::Internal,
                         "cut off: the server shut down (server.shutdown_grace_secs) before the exchange ended",
                     )),
+                };
+                // Only a provider with `link_by_verified_email` joins by address, and only on an
+                // address one such provider verified.
+                let email_linking = if trusted.contains(provider.id()) {
+                    EmailLinking::WhenVerified { trusted: &trusted }
+                } else {
+                    EmailLinking::Never
                 };
                 // The outcome as the metrics count it: `ok` or the failure's reason code.
                 let finished = match (outcome, link_for) {

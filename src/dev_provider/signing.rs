@@ -50,13 +50,13 @@ mod tests {
 
     #[test]
     fn signed_requests_verify_with_the_client_and_match_its_signing() {
-        let payload = r#"{"algorithm":"HMAC-SHA256","user_id":"218471"}"#;
+        let payload = r#"{"algorithm":"HMAC-SHA256","user_id":"218471","issued_at":1291836800}"#;
         let request = signed_request(payload, "secret");
         assert_eq!(
             request,
             crate::auth::signed_request::sign(payload, "secret")
         );
-        let verified = crate::auth::signed_request::verify(&request, "secret");
+        let verified = crate::auth::signed_request::verify_at(&request, "secret", 1_291_836_860);
         assert_eq!(verified.map(|r| r.user_id), Ok("218471".to_owned()));
     }
 }

@@ -13,7 +13,8 @@ pub struct Profile {
     pub email: Option<String>,
     /// Whether the provider says it verified `email`. Facebook gives no such flag: false.
     /// Never a reason to merge two people (see PROVIDERS.md, "Account linking"), unless the
-    /// provider's `link_by_verified_email` is turned on (`EmailLinking::WhenVerified`).
+    /// provider's `link_by_verified_email` is turned on (`EmailLinking::WhenVerified`); the
+    /// store keeps which provider said so (`user_profile.email_verified_by`).
     pub email_verified: bool,
     /// The OpenID Connect issuer that vouches for `provider_user_id` (the ID token's `iss`),
     /// kept with the identity; `None` for OAuth-only providers.

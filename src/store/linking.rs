@@ -224,34 +224,41 @@ pub(super) async fn insert_identity(
 
 /// The person a new identity joins under [`EmailLinking::WhenVerified`]: the one profile whose
 /// address equals the identity's (ASCII case aside, SQLite's `NOCASE`), when the provider
-/// verified the identity's address and that profile's address was verified too (an address
-/// some provider only claimed, such as Facebook's, could have been typed by someone planting
-/// an account for its owner to walk into). Two or more profiles with the address: nobody,
-/// never a guess.
+/// verified the identity's address and that profile's address was last verified by a provider
+/// in `trusted`. An address some provider only claimed, such as Facebook's, could have been
+/// typed by someone planting an account for its owner to walk into; one "verified" by a
+/// provider the operator did not trust with linking may be no better (a provider that calls
+/// whatever its users type verified), and one verified before loginwith recorded by whom
+/// (`email_verified_by` NULL) is not known to be better. Two or more profiles with the
+/// address: nobody, never a guess.
 pub(super) async fn person_to_join(
     tx: &mut Tx<'_>,
-    linking: EmailLinking,
+    linking: EmailLinking<'_>,
     profile: &Profile,
 ) -> Result<Option<i64>, StoreError> {
-    let email = match (linking, profile.email.as_deref()) {
-        (EmailLinking::WhenVerified, Some(email)) if profile.email_verified => email,
+    let (email, trusted) = match (linking, profile.email.as_deref()) {
+        (EmailLinking::WhenVerified { trusted }, Some(email)) if profile.email_verified => {
+            (email, trusted)
+        }
         _ => return Ok(None),
     };
     // Each database's case-insensitive lookup, matching its index.
     let sql = match tx {
         Tx::Sqlite(_) => {
-            "SELECT id, email_verified FROM user_profile WHERE email = $1 COLLATE NOCASE LIMIT 2"
+            "SELECT id, email_verified_by FROM user_profile
+             WHERE email = $1 COLLATE NOCASE LIMIT 2"
         }
         Tx::Postgres(_) => {
-            "SELECT id, email_verified FROM user_profile WHERE lower(email) = lower($1) LIMIT 2"
+            "SELECT id, email_verified_by FROM user_profile
+             WHERE lower(email) = lower($1) LIMIT 2"
         }
     };
-    let matches: Vec<(i64, bool)> = on_tx!(tx, |conn| sqlx::query_as(sql)
+    let matches: Vec<(i64, Option<String>)> = on_tx!(tx, |conn| sqlx::query_as(sql)
         .bind(email)
         .fetch_all(conn)
         .await)?;
     Ok(match matches.as_slice() {
-        [(person, true)] => Some(*person),
+        [(person, Some(verifier))] if trusted.contains(verifier) => Some(*person),
         _ => None,
     })
 }

@@ -11,7 +11,7 @@ mod postgres;
 mod sessions;
 mod sqlite;
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use backend::{Db, Tx, on_db, on_tx};
 
@@ -124,13 +124,19 @@ pub struct Consumed {
 /// Whether a first sign-in with a new identity may join an existing person whose address is
 /// the same (`providers.<name>.link_by_verified_email`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EmailLinking {
+pub enum EmailLinking<'a> {
     /// A new identity is always a new person (the default).
     Never,
     /// A new identity joins the one person with the same address (ASCII case aside) when the
-    /// provider verified it and that person's address was verified too; anything less (no
-    /// address, an unverified one, nobody or several people with it) makes a new person.
-    WhenVerified,
+    /// provider verified it and that person's address was last verified by one of `trusted`;
+    /// anything less (no address, an unverified one, one verified by a provider not in
+    /// `trusted` or by nobody known, nobody or several people with it) makes a new person.
+    WhenVerified {
+        /// The providers whose verification may hand a person's account to a newcomer: those
+        /// with `link_by_verified_email` on, the one signing in among them. Another provider's
+        /// "verified" (one that says so of whatever its users type) never counts.
+        trusted: &'a HashSet<String>,
+    },
 }
 
 /// What [`Store::complete_sign_in`] did.
@@ -343,7 +349,7 @@ impl Store {
         operation: OperationId,
         provider: &str,
         profile: &Profile,
-        email_linking: EmailLinking,
+        email_linking: EmailLinking<'_>,
     ) -> Result<SignedIn, StoreError> {
         for _ in 0..3 {
             if let Some(done) = self
@@ -363,7 +369,7 @@ impl Store {
         operation: OperationId,
         provider: &str,
         profile: &Profile,
-        email_linking: EmailLinking,
+        email_linking: EmailLinking<'_>,
     ) -> Result<Option<SignedIn>, StoreError> {
         let now = now_ms();
         if let Db::Postgres(pool) = &self.db
@@ -383,18 +389,18 @@ impl Store {
         let mut joined_by_email = false;
         let user_id = match existing {
             Some(user_id) => {
-                update_profile(&mut tx, user_id, profile, now).await?;
+                update_profile(&mut tx, user_id, provider, profile, now).await?;
                 user_id
             }
             None => {
                 let joined = linking::person_to_join(&mut tx, email_linking, profile).await?;
                 let user_id = match joined {
                     Some(person) => {
-                        update_profile(&mut tx, person, profile, now).await?;
+                        update_profile(&mut tx, person, provider, profile, now).await?;
                         joined_by_email = true;
                         person
                     }
-                    None => insert_profile(&mut tx, profile, now).await?,
+                    None => insert_profile(&mut tx, provider, profile, now).await?,
                 };
                 if !linking::insert_identity(&mut tx, user_id, provider, profile, now).await? {
                     // Taken meanwhile by a racing first sign-in: drop this attempt.
@@ -551,11 +557,15 @@ fn display_name(profile: &Profile) -> Option<String> {
     (!name.is_empty()).then(|| name.to_owned())
 }
 
-/// Refreshes a person's names and address from the provider they signed in with. A missing
-/// address this time (declined, phone-only account) keeps the one we had.
+/// Refreshes a person's names and address from `provider`, which they signed in with. A missing
+/// address this time (declined, phone-only account) keeps the one we had, with whoever
+/// verified it; a given one is recorded as verified by `provider` when it says so, and as
+/// unverified otherwise (`email_verified_by`: who last vouched for the address, what
+/// `link_by_verified_email` trusts or not).
 async fn update_profile(
     tx: &mut Tx<'_>,
     user: i64,
+    provider: &str,
     profile: &Profile,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -564,14 +574,17 @@ async fn update_profile(
          SET first_name = $1, last_name = $2, display_name = $3,
              email = COALESCE($4, email),
              email_verified = CASE WHEN $4 IS NULL THEN email_verified ELSE $5 END,
-             updated_at = $6
-         WHERE id = $7",
+             email_verified_by = CASE WHEN $4 IS NULL THEN email_verified_by
+                                      WHEN $5 THEN $6 ELSE NULL END,
+             updated_at = $7
+         WHERE id = $8",
     )
     .bind(&profile.first_name)
     .bind(&profile.last_name)
     .bind(display_name(profile))
     .bind(&profile.email)
     .bind(profile.email_verified)
+    .bind(provider)
     .bind(now)
     .bind(user)
     .execute(conn)
@@ -580,18 +593,27 @@ async fn update_profile(
     Ok(())
 }
 
-/// A new person, from the provider's description.
-async fn insert_profile(tx: &mut Tx<'_>, profile: &Profile, now: i64) -> Result<i64, StoreError> {
+/// A new person, from `provider`'s description (the verifier of its address when it verified
+/// it).
+async fn insert_profile(
+    tx: &mut Tx<'_>,
+    provider: &str,
+    profile: &Profile,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let verified = profile.email.is_some() && profile.email_verified;
     let id = on_tx!(tx, |conn| sqlx::query_scalar(
         "INSERT INTO user_profile
-         (first_name, last_name, display_name, email, email_verified, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+         (first_name, last_name, display_name, email, email_verified, email_verified_by,
+          created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
     )
     .bind(&profile.first_name)
     .bind(&profile.last_name)
     .bind(display_name(profile))
     .bind(&profile.email)
-    .bind(profile.email.is_some() && profile.email_verified)
+    .bind(verified)
+    .bind(verified.then_some(provider))
     .bind(now)
     .fetch_one(conn)
     .await)?;

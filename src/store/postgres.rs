@@ -41,10 +41,10 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Db, StoreErr
 }
 
 /// A returning person's sign-in in one statement, which PostgreSQL runs as one transaction:
-/// the identity is marked, the person's names and address refreshed, the operation set `ok`
-/// and its end announced — what `Store::complete_sign_in`'s transaction does in six
-/// statements (`BEGIN`, four, `COMMIT`). `None` when the identity is new: nothing was written
-/// then, and the caller takes the general path.
+/// the identity is marked, the person's names and address (and who verified it) refreshed,
+/// the operation set `ok` and its end announced — what `Store::complete_sign_in`'s transaction
+/// does in six statements (`BEGIN`, four, `COMMIT`). `None` when the identity is new: nothing
+/// was written then, and the caller takes the general path.
 ///
 /// The statements of one query see one snapshot, so each later one reads the rows an earlier
 /// one wrote through its `RETURNING` (PostgreSQL, "Data-Modifying Statements in WITH"). The
@@ -68,6 +68,8 @@ pub(super) async fn sign_in_returning_person(
              SET first_name = $4, last_name = $5, display_name = $6,
                  email = COALESCE($7, email),
                  email_verified = CASE WHEN $7::text IS NULL THEN email_verified ELSE $8 END,
+                 email_verified_by = CASE WHEN $7::text IS NULL THEN email_verified_by
+                                          WHEN $8 THEN $2 ELSE NULL END,
                  updated_at = $1
              FROM identity WHERE user_profile.id = identity.user_profile_id
              RETURNING user_profile.id

@@ -91,6 +91,8 @@ pub struct SignedInSession {
     /// The first name alone, for a greeting.
     pub first_name: String,
     pub email: Option<String>,
+    /// Whether the provider that gave `email` said it verified it (false without one).
+    pub email_verified: bool,
     /// The provider of the person's most recently used identity: what a session signed in
     /// before sessions recorded their provider is said to be signed in with.
     pub last_provider: Option<String>,
@@ -106,6 +108,7 @@ impl std::fmt::Debug for SignedInSession {
             .field("name", &self.name)
             .field("first_name", &self.first_name)
             .field("email", &self.email)
+            .field("email_verified", &self.email_verified)
             .field("last_provider", &self.last_provider)
             .finish()
     }
@@ -133,7 +136,7 @@ impl Store {
         let slots = ids.len().min(MAX_SESSIONS_PER_READ).next_power_of_two();
         let placeholders: Vec<String> = (1..=slots).map(|n| format!("${n}")).collect();
         let sql = format!(
-            "SELECT s.id, s.data, p.id, p.display_name, p.first_name, p.email,
+            "SELECT s.id, s.data, p.id, p.display_name, p.first_name, p.email, p.email_verified,
                     (SELECT i.provider FROM user_identity i
                       WHERE i.user_profile_id = p.id
                       ORDER BY i.last_login_at DESC, i.id DESC LIMIT 1)
@@ -154,6 +157,7 @@ impl Store {
             Option<String>,
             String,
             Option<String>,
+            bool,
             Option<String>,
         );
         let rows: Vec<Row> = on_db!(&self.db, |pool| {
@@ -165,12 +169,14 @@ impl Store {
         })?;
         Ok(rows
             .into_iter()
-            .map(|(id, data, user, name, first_name, email, last_provider)| {
+            .map(|(id, data, user, name, first_name, email, verified, last_provider)| {
                 let session = SignedInSession {
                     data,
                     user: UserId(user),
                     name,
                     first_name,
+                    // An address's flag means nothing without the address.
+                    email_verified: verified && email.is_some(),
                     email,
                     last_provider,
                 };

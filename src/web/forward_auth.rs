@@ -3,7 +3,9 @@
 //!
 //! The server asks on every request of the site it protects, passing the browser's cookies
 //! on. Signed in: 200 with who it is in `X-Auth-Request-User` (the person's id, stable and
-//! never reused), `-Email`, `-Name` and `-Provider`. Otherwise 401, or, for a gateway that
+//! never reused), `-Email`, `-Email-Verified` (`true` or `false`: addresses are kept whether or
+//! not a provider verified them, so a site that lets people in by address must look), `-Name`
+//! and `-Provider`. Otherwise 401, or, for a gateway that
 //! forwards the browser's answer as it is (Traefik, Caddy), a redirect to the sign-in page.
 //!
 //! It is merged outside the session layer: tower-sessions would load the session a second
@@ -46,6 +48,7 @@ pub const CHECK_PATH: &str = "/auth/check";
 
 static USER: HeaderName = HeaderName::from_static("x-auth-request-user");
 static EMAIL: HeaderName = HeaderName::from_static("x-auth-request-email");
+static EMAIL_VERIFIED: HeaderName = HeaderName::from_static("x-auth-request-email-verified");
 static NAME: HeaderName = HeaderName::from_static("x-auth-request-name");
 static PROVIDER: HeaderName = HeaderName::from_static("x-auth-request-provider");
 static FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -184,8 +187,8 @@ async fn signed_in(
 }
 
 /// 200 with who is signed in. Every header is sent, empty when unknown (a person without an
-/// address), so that a gateway copying them replaces whatever the browser sent under those
-/// names.
+/// address; `-Email-Verified` is then `false`), so that a gateway copying them replaces
+/// whatever the browser sent under those names.
 fn identity(session: &SignedInSession) -> Response {
     let provider = provider_of(session).unwrap_or_default();
     let headers = [
@@ -193,6 +196,14 @@ fn identity(session: &SignedInSession) -> Response {
         (
             EMAIL.clone(),
             encoded(session.email.as_deref().unwrap_or("")),
+        ),
+        (
+            EMAIL_VERIFIED.clone(),
+            HeaderValue::from_static(if session.email_verified {
+                "true"
+            } else {
+                "false"
+            }),
         ),
         (NAME.clone(), encoded(session.name.as_deref().unwrap_or(""))),
         (PROVIDER.clone(), encoded(&provider)),
@@ -271,6 +282,26 @@ mod tests {
         assert_eq!(encoded("a\r\nSet-Cookie: x"), "a%0D%0ASet-Cookie:%20x");
         assert_eq!(encoded("\u{7f}\0"), "%7F%00");
         assert_eq!(encoded(""), "");
+    }
+
+    #[test]
+    fn every_header_is_sent_for_a_person_without_an_address_or_a_name() {
+        let session = SignedInSession {
+            data: r#"{"signed_in":{"user":7,"since_ms":1,"refreshed_ms":1,"provider":"github"}}"#.to_owned(),
+            user: crate::store::UserId(7),
+            name: None,
+            first_name: String::new(),
+            email: None,
+            email_verified: false,
+            last_provider: None,
+        };
+        let response = identity(&session);
+        let header = |name: &str| response.headers().get(name)?.to_str().ok();
+        assert_eq!(header("x-auth-request-user"), Some("7"));
+        assert_eq!(header("x-auth-request-email"), Some(""));
+        assert_eq!(header("x-auth-request-email-verified"), Some("false"));
+        assert_eq!(header("x-auth-request-name"), Some(""));
+        assert_eq!(header("x-auth-request-provider"), Some("github"));
     }
 
 }

@@ -101,6 +101,7 @@ impl From<SignedInSession> for SignedIn {
                 .unwrap_or_else(|| session.first_name.clone()),
             first_name: session.first_name,
             email: session.email,
+            email_verified: session.email_verified,
         }
     }
 }
@@ -139,6 +140,7 @@ pub struct SignedIn {
     name: String,
     first_name: String,
     email: Option<String>,
+    email_verified: bool,
     provider: Option<String>,
 }
 
@@ -158,9 +160,18 @@ impl SignedIn {
         &self.first_name
     }
 
-    /// The address the provider gave, if it gave one.
+    /// The address the provider gave, if it gave one, whether or not it verified it: check
+    /// [`SignedIn::email_verified`] before letting anyone in by their address.
     pub fn email(&self) -> Option<&str> {
         self.email.as_deref()
+    }
+
+    /// Whether the provider that gave [`SignedIn::email`] said it verified the address; `false`
+    /// without one. Facebook never says so; GitHub's address is its verified primary one; an
+    /// OpenID Connect issuer says so or not (`email_verified`). An unverified address may have
+    /// been typed by anyone: a site that grants access by address must require `true`.
+    pub fn email_verified(&self) -> bool {
+        self.email_verified
     }
 
     /// The provider id (`facebook`, `github`, a `[providers.<name>]`) this sign-in came
@@ -218,6 +229,30 @@ mod tests {
     use axum::http::{HeaderValue, header};
 
     use super::*;
+
+    #[test]
+    fn the_address_comes_with_whether_it_was_verified() {
+        let session = |email: Option<&str>, email_verified| SignedInSession {
+            data: r#"{"signed_in":{"user":3,"since_ms":1,"refreshed_ms":1,"provider":"corp"}}"#.to_owned(),
+            user: UserId(3),
+            name: Some("Ada Lovelace".to_owned()),
+            first_name: "Ada".to_owned(),
+            email: email.map(str::to_owned),
+            email_verified,
+            last_provider: None,
+        };
+        let verified = SignedIn::from(session(Some("ada@corp.example"), true));
+        assert_eq!(
+            (verified.email(), verified.email_verified()),
+            (Some("ada@corp.example"), true)
+        );
+        let claimed = SignedIn::from(session(Some("ada@corp.example"), false));
+        assert_eq!(
+            (claimed.email(), claimed.email_verified()),
+            (Some("ada@corp.example"), false)
+        );
+        assert_eq!(claimed.provider(), Some("corp"));
+    }
 
     #[test]
     fn the_session_id_is_read_from_the_named_cookie_only() {

@@ -1,0 +1,15 @@
+-- Who verified the stored address (issue 20, finding 4): the provider id that last gave this
+-- address as verified, NULL when it is unverified or when nobody knows who verified it.
+--
+-- `providers.<name>.link_by_verified_email` joins a first sign-in only to a person whose
+-- address a provider with that key on verified: `email_verified` alone says only that *some*
+-- provider did, perhaps one the operator never trusted with this (one that calls whatever its
+-- users type "verified").
+--
+-- Rows verified before this migration get NULL: which provider verified them was never
+-- recorded, and guessing (the identity used last, say) could name a trusted provider for an
+-- address an untrusted one wrote. NULL means "not trusted for joining", the safe way round: a
+-- first sign-in that would have joined such a person makes a second person instead, until the
+-- person signs in again with a provider that links by verified email and verifies the address,
+-- which records that provider.
+ALTER TABLE user_profile ADD COLUMN email_verified_by TEXT;

@@ -284,6 +284,10 @@ impl App {
             name: Arc::from(config.cookie_name()),
             secure: config.session.secure,
             domain: config.cookie_domain().map(Arc::from),
+            host: match config.server.public_url.host() {
+                Some(url::Host::Domain(name)) => Some(Arc::from(name)),
+                _ => None,
+            },
         };
         let router = router
             .layer(session_layer)

@@ -544,6 +544,32 @@ fn in_production_a_cookie_with_a_domain_is_secure_prefixed_and_without_one_host_
     assert_eq!(shared.cookie_name(), "__Secure-loginwith_session");
     let host_only = with_domain(Environment::Production, "https://login.example.com", "").unwrap();
     assert_eq!(host_only.cookie_name(), "__Host-loginwith_session");
+    // The sign-in key is `__Host-` whenever cookies are `Secure`: in production, and in a
+    // development setup with a shared domain and secure cookies too.
+    for config in [&shared, &host_only] {
+        assert_eq!(
+            config.sign_in_key_cookie_name(),
+            "__Host-loginwith_session_signin"
+        );
+    }
+    let development = Config::from_figment(
+        Config::defaults_figment()
+            .merge(("server.public_url", "https://login.example.com"))
+            .merge(("session.cookie_domain", "example.com"))
+            .merge(("session.secure", true))
+            .merge(("dev_provider.enabled", false))
+            .merge(("providers.facebook.client_id", "1234"))
+            .merge(("providers.facebook.client_secret", "secret")),
+        Environment::Development,
+    )
+    .unwrap();
+    assert_eq!(development.cookie_name(), "loginwith_session");
+    assert_eq!(
+        development.sign_in_key_cookie_name(),
+        "__Host-loginwith_session_signin"
+    );
+    let plain = with_domain(Environment::Development, "http://login.example.com", "").unwrap();
+    assert_eq!(plain.sign_in_key_cookie_name(), "loginwith_session_signin");
 }
 
 /// A person and a session signed in as them, written as the app writes them: a browser of
@@ -763,38 +789,56 @@ async fn in_production_two_shared_cookies_of_the_name_are_signed_out_and_both_re
         let response = get("/", &twins).await;
         assert_eq!(response.status(), StatusCode::OK);
         let removals = set_cookies(&response);
-        assert_eq!(removals.len(), 2, "{removals:?}");
         for removal in &removals {
             assert!(removal.starts_with(&format!("{name}=;")), "{removal}");
             for part in ["Max-Age=0", "Secure", "Path=/"] {
                 assert!(removal.contains(part), "{part} in {removal}");
             }
         }
-        assert!(removals.iter().any(|r| r.contains("Domain=example.test")));
-        assert!(removals.iter().any(|r| !r.contains("Domain")));
+        // Host-only, and for every domain the public host is inside: the twin tossed in by
+        // another host may be for any of them.
+        let scopes: Vec<Option<&str>> = removals
+            .iter()
+            .map(|r| r.split("; ").find_map(|part| part.strip_prefix("Domain=")))
+            .collect();
+        assert_eq!(
+            scopes,
+            [
+                None,
+                Some("login.example.test"),
+                Some("example.test"),
+                Some("test")
+            ],
+            "{removals:?}"
+        );
         let page = response.text().await.unwrap();
         assert!(!page.contains("Hi, "), "{page}");
         assert_eq!(get(CHECK, &twins).await.status(), StatusCode::UNAUTHORIZED);
-        // Starting a sign-in from there: a new session for the domain, and only the
-        // host-only twin's removal beside it (the domain's would delete the new cookie).
+        // Starting a sign-in from there: a new session for the domain, and every removal
+        // but the one for that scope (which would delete the new cookie).
         let response = get("/authorize/facebook", &twins).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         let cookies = set_cookies(&response);
-        let sessions: Vec<&String> = cookies
+        let session: Vec<&String> = cookies
             .iter()
             .filter(|c| c.starts_with(&format!("{name}=")))
             .collect();
-        assert_eq!(sessions.len(), 2, "{cookies:?}");
+        let set: Vec<&&String> = session
+            .iter()
+            .filter(|c| !c.contains("Max-Age=0"))
+            .collect();
+        assert_eq!(set.len(), 1, "{cookies:?}");
+        assert!(set[0].contains("Domain=example.test"), "{cookies:?}");
         assert!(
-            sessions
-                .iter()
-                .any(|c| c.contains("Domain=example.test") && !c.contains("Max-Age=0")),
+            !session.iter().any(|c| c.contains("Path=/;")
+                && c.contains("Domain=example.test;")
+                && c.contains("Max-Age=0")),
             "{cookies:?}"
         );
         assert!(
-            sessions
+            session
                 .iter()
-                .any(|c| !c.contains("Domain") && c.contains("Max-Age=0")),
+                .any(|c| c.contains("Path=/;") && !c.contains("Domain") && c.contains("Max-Age=0")),
             "{cookies:?}"
         );
     }
@@ -802,5 +846,45 @@ async fn in_production_two_shared_cookies_of_the_name_are_signed_out_and_both_re
     for id in [&ada, &mallory] {
         let check = get(CHECK, &format!("{name}={id}")).await;
         assert_eq!(check.status(), StatusCode::OK);
+    }
+}
+
+/// A twin tossed in for a longer path is sent first for the pages below it: the removals
+/// asked from there cover that path too, in every scope.
+#[tokio::test]
+async fn in_production_a_twin_for_a_longer_path_is_removed_there() {
+    let env = TestEnv::start_in(Environment::Production, |f| {
+        behind_tls(f).merge(("session.cookie_domain", "example.test"))
+    })
+    .await;
+    let (ada, _) = plant_signed_in(&env, "Ada").await;
+    let (mallory, _) = plant_signed_in(&env, "Mallory").await;
+    let name = "__Secure-loginwith_session";
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/account", env.app_url))
+        .header(header::HOST, "login.example.test")
+        .header(header::COOKIE, format!("{name}={mallory}; {name}={ada}"))
+        .send()
+        .await
+        .unwrap();
+    // Signed out: /account sends an anonymous visitor home.
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let removals: Vec<String> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    for domain in ["", "; Domain=example.test"] {
+        assert!(
+            removals.iter().any(|r| r.contains("Path=/account")
+                && r.contains("Max-Age=0")
+                && (domain.is_empty() != r.contains("Domain="))
+                && r.contains(domain)),
+            "Path=/account{domain} in {removals:?}"
+        );
     }
 }

@@ -389,6 +389,101 @@ async fn two_different_session_cookies_are_answered_as_signed_out_and_both_remov
     }
 }
 
+/// The session layer percent-decodes cookie names, so `loginwith%5Fsession` would be read as
+/// the session cookie, while a browser lets any host of the parent domain set it (and
+/// `%5F%5FHost-…` escapes the `__Host-` rule). Such aliases are never read, and a cookie with
+/// bytes past ASCII beside twins does not hide them.
+#[tokio::test]
+async fn percent_encoded_aliases_and_non_ascii_neighbours_do_not_switch_the_person() {
+    let env = TestEnv::start().await;
+    let ada = env.browser();
+    ada.login(ADA).await;
+    let ada_id: String = sqlx::query_scalar("SELECT id FROM session WHERE user_id IS NOT NULL")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    env.browser()
+        .login(Person {
+            first: "Mallory",
+            last: "🦹",
+            email: "mallory@example.com",
+        })
+        .await;
+    let mallory_id: String =
+        sqlx::query_scalar("SELECT id FROM session WHERE user_id IS NOT NULL AND id <> $1")
+            .bind(&ada_id)
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let home = async |cookie: &[u8]| {
+        let response = client
+            .get(format!("{}/", env.app_url))
+            .header(
+                "cookie",
+                reqwest::header::HeaderValue::from_bytes(cookie).unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    };
+    // An alias beside the real cookie: the real one counts.
+    let page =
+        home(format!("loginwith_session={ada_id}; loginwith%5Fsession={mallory_id}").as_bytes())
+            .await;
+    assert!(page.contains("Hi, Ada!"), "{page}");
+    let page =
+        home(format!("loginwith%5Fsession={mallory_id}; loginwith_session={ada_id}").as_bytes())
+            .await;
+    assert!(page.contains("Hi, Ada!"), "{page}");
+    // An alias alone is no cookie at all.
+    let page = home(format!("loginwith%5Fsession={mallory_id}").as_bytes()).await;
+    assert!(!page.contains("Hi, "), "{page}");
+    // Twins beside a cookie that is not visible ASCII: still twins.
+    let twins = format!("loginwith_session={ada_id}; loginwith_session={mallory_id}; x=\u{e9}");
+    let page = home(twins.as_bytes()).await;
+    assert!(!page.contains("Hi, "), "{page}");
+    let check = client
+        .get(format!("{}/auth/check", env.app_url))
+        .header(
+            "cookie",
+            reqwest::header::HeaderValue::from_bytes(twins.as_bytes()).unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(check.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// The callback renews the session id last: a callback that fails after taking the state
+/// (here every exchange slot is busy: 503) leaves the session, and so the browser's other
+/// sign-ins and a signed-in person's sign-in, as they were.
+#[tokio::test]
+async fn a_callback_that_fails_keeps_the_browsers_session() {
+    let env = TestEnv::start_with(|f| {
+        f.merge(("limits.max_concurrent_exchanges", 1))
+            .merge(("login.exchange_timeout_secs", 30))
+    })
+    .await;
+    env.set_fault(Fault::Hang);
+    env.browser().login_until_preloader(ADA).await;
+    let browser = env.browser();
+    let first_tab = browser.start_login().await;
+    let second_tab = browser.start_login().await;
+    let callback = browser.consent(&first_tab, ADA, "allow").await;
+    let response = browser.get(&callback).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // The second tab's sign-in is still this browser's: busy too, not a bad state.
+    let callback = browser.consent(&second_tab, ADA, "allow").await;
+    let response = browser.get(&callback).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
 #[tokio::test]
 async fn logout_rotates_the_session_and_the_old_id_is_dead() {
     let env = TestEnv::start().await;

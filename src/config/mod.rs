@@ -412,13 +412,15 @@ impl Config {
     }
 
     /// The sign-in key's cookie name (`web::SignInKeyCookie`): the session cookie's name with
-    /// `_signin` after it, and in production always `__Host-`, also when the session cookie
-    /// is shared with a domain, so that no other host can ever set it.
+    /// `_signin` after it, and `__Host-` in front whenever the cookies are `Secure` (always
+    /// in production), also when the session cookie is shared with a domain, so that no other
+    /// host can ever set it.
     pub fn sign_in_key_cookie_name(&self) -> String {
         let name = format!("{}_signin", self.session.cookie_name);
-        match self.environment {
-            Environment::Production => format!("__Host-{name}"),
-            Environment::Development => name,
+        if self.session.secure {
+            format!("__Host-{name}")
+        } else {
+            name
         }
     }
 

@@ -42,6 +42,9 @@ pub struct SessionCookie {
     /// `session.cookie_domain`: a cookie set with a `Domain` is only removed by a removal
     /// with the same one (a host-only removal would leave it in the browser).
     pub domain: Option<Arc<str>>,
+    /// `server.public_url`'s host when it is a name (not an address): the domains a cookie
+    /// of the name could have been tossed in for are this one and those it is inside.
+    pub host: Option<Arc<str>>,
 }
 
 /// Middleware, outside the session layer: drops session-cookie removals nobody asked for, and

@@ -165,6 +165,7 @@ pub async fn callback(
                 provider.display_name()
             );
             session.add_notice(text, None).await?;
+            session.renew_id().await?;
             return Ok(app.settings.redirect("/account").into_response());
         }
         let text = if error == "access_denied" {
@@ -180,6 +181,7 @@ pub async fn callback(
         };
         session.add_notice(text, Some(provider.id())).await?;
         session.keep_return_to(login.return_to).await?;
+        session.renew_id().await?;
         return Ok(app.settings.redirect("/error").into_response());
     }
     let Some(code) = query.code.filter(|c| !c.is_empty()) else {
@@ -202,6 +204,7 @@ pub async fn callback(
         .set_operation(operation, &login)
         .await
         .inspect_err(|_| internal())?;
+    session.renew_id().await.inspect_err(|_| internal())?;
     app.exchanger.spawn(
         slot,
         operation,

@@ -1,7 +1,12 @@
 //! Per-client-address token buckets for the routes that start work at a provider, and the
 //! limits on the size of any request.
 
-use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{
+    net::{IpAddr, Ipv6Addr},
+    num::NonZeroU32,
+    sync::Arc,
+    time::Duration,
+};
 
 use axum::{
     extract::{Request, State},
@@ -42,10 +47,11 @@ impl RateLimiter {
         self
     }
 
-    /// Takes a token for `client`; `Err` with the wait until the next one otherwise.
+    /// Takes a token for `client`'s bucket ([`bucket_of`]); `Err` with the wait until the
+    /// next one otherwise.
     pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
         self.limiter
-            .check_key(&client)
+            .check_key(&bucket_of(client))
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
@@ -61,6 +67,20 @@ impl RateLimiter {
     #[cfg(test)]
     fn tracked(&self) -> usize {
         self.limiter.len()
+    }
+}
+
+/// The bucket an address draws from: an IPv4 address alone, an IPv6 address's /64. A single
+/// IPv6 subscriber is given at least a /64 and can send from any address in it, so a bucket
+/// per address would be 2^64 buckets of its own choosing. An IPv4-mapped IPv6 address is that
+/// IPv4 address.
+fn bucket_of(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        },
     }
 }
 
@@ -141,6 +161,19 @@ mod tests {
                 .check(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn an_ipv6_client_draws_from_its_64s_bucket_whatever_address_it_sends_from() {
+        let limiter = RateLimiter::new(60, 1);
+        let address = |text: &str| text.parse::<IpAddr>().unwrap();
+        assert!(limiter.check(address("2001:db8:1:2::1")).is_ok());
+        assert!(limiter.check(address("2001:db8:1:2:ffff:ffff:ffff:ffff")).is_err());
+        // The next /64 is another subscriber.
+        assert!(limiter.check(address("2001:db8:1:3::1")).is_ok());
+        // An IPv4-mapped address is its IPv4 address.
+        assert!(limiter.check(address("192.0.2.7")).is_ok());
+        assert!(limiter.check(address("::ffff:192.0.2.7")).is_err());
     }
 
     #[test]

@@ -241,11 +241,11 @@ impl WebSession {
     /// Takes the started sign-in whose `state` matches, for `provider`, started by this
     /// browser (its sign-in key). Single use: a match is removed; a miss (wrong, replayed,
     /// expired, other provider, another browser's) clears every pending sign-in, since
-    /// someone is feeding this browser callbacks it did not ask for.
+    /// someone is feeding this browser callbacks it did not ask for. After a match only this
+    /// browser's other sign-ins stay: a session id shared with another browser (planted by
+    /// another host of a shared cookie domain) carries nothing of that browser's on.
     ///
-    /// A match also gives the session a new id: whatever id the browser brought before the
-    /// provider answered (one planted by another host of a shared cookie domain, say) is
-    /// worthless from here on.
+    /// The caller renews the session id ([`Self::renew_id`]) once it has done what can fail.
     pub async fn take_login(
         &self,
         provider: &str,
@@ -279,7 +279,7 @@ impl WebSession {
                 && key.is_some_and(|key| key.opens(&login.key_digest))
         });
         if found.is_some() {
-            self.session.cycle_id().await?;
+            pending.retain(|login| key.is_some_and(|key| key.opens(&login.key_digest)));
         }
         if found.is_some() && !pending.is_empty() {
             self.write(PENDING_LOGINS, pending).await?;
@@ -287,6 +287,16 @@ impl WebSession {
             self.delete(PENDING_LOGINS).await?;
         }
         Ok(found)
+    }
+
+    /// A new session id, the data kept: whatever id the browser brought before the provider
+    /// answered (one planted by another host of a shared cookie domain, say) is worthless
+    /// from here on. The old record is deleted at once and the new one saved with the
+    /// answer, which the session layer skips for a 5xx: so this comes last, once nothing can
+    /// fail, or a failed callback would sign its person out.
+    pub async fn renew_id(&self) -> Result<(), AppError> {
+        self.session.cycle_id().await?;
+        Ok(())
     }
 
     /// Drops every started sign-in (a bad callback).

@@ -392,10 +392,7 @@ async fn traefik_check(
     uri: &str,
     cookie: Option<&str>,
 ) -> reqwest::Response {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = common::cookieless_client();
     let mut request = client
         .get(format!("{}{CHECK}", env.app_url))
         .header("x-forwarded-proto", "https")
@@ -466,10 +463,7 @@ async fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(response.headers().get(header::LOCATION).is_none());
     // Nor does an X-Forwarded-For naming a trusted address make the peer one.
-    let response = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let response = common::cookieless_client()
         .get(format!("{}{CHECK}", env.app_url))
         .header("x-forwarded-for", "10.1.2.3")
         .header("x-forwarded-proto", "https")
@@ -614,10 +608,7 @@ async fn in_production_the_shared_cookie_is_checked_and_logout_clears_it_with_it
         behind_tls(f).merge(("session.cookie_domain", "example.test"))
     })
     .await;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = common::cookieless_client();
     // A new session's cookie, as the proxy in front passes the public host on.
     let response = client
         .get(format!("{}/authorize/facebook", env.app_url))
@@ -760,10 +751,7 @@ async fn in_production_two_shared_cookies_of_the_name_are_signed_out_and_both_re
         behind_tls(f).merge(("session.cookie_domain", "example.test"))
     })
     .await;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = common::cookieless_client();
     let (ada, _) = plant_signed_in(&env, "Ada").await;
     let (mallory, _) = plant_signed_in(&env, "Mallory").await;
     let get = async |path: &str, cookie: &str| {
@@ -860,10 +848,7 @@ async fn in_production_a_twin_for_a_longer_path_is_removed_there() {
     let (ada, _) = plant_signed_in(&env, "Ada").await;
     let (mallory, _) = plant_signed_in(&env, "Mallory").await;
     let name = "__Secure-loginwith_session";
-    let response = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let response = common::cookieless_client()
         .get(format!("{}/account", env.app_url))
         .header(header::HOST, "login.example.test")
         .header(header::COOKIE, format!("{name}={mallory}; {name}={ada}"))

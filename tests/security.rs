@@ -165,19 +165,7 @@ async fn session_fixation_fails() {
     let response = attacker.get("/authorize/facebook").await;
     let planted = session_cookie(&response).unwrap();
     // ...and plants it in the victim's browser, who then signs in.
-    let jar = Arc::new(reqwest::cookie::Jar::default());
-    jar.add_cookie_str(
-        &format!("loginwith_session={planted}"),
-        &Url::parse(&env.app_url).unwrap(),
-    );
-    let victim = Browser::with_client(
-        &env.app_url,
-        reqwest::Client::builder()
-            .cookie_provider(jar)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-    );
+    let victim = browser_with_planted(&env, &[format!("loginwith_session={planted}")]);
     assert!(victim.login(ADA).await.contains("Hi, Ada!"));
     // The planted id is worth nothing to the attacker.
     let (_, page) = attacker.text("/").await;
@@ -204,10 +192,7 @@ fn browser_with_planted(env: &TestEnv, cookies: &[String]) -> Browser {
 /// A GET of `path` with exactly the `Cookie` header `cookie`: what an attacker holding those
 /// values sends.
 async fn get_with_cookie(env: &TestEnv, path: &str, cookie: &str) -> reqwest::Response {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    common::cookieless_client()
         .get(format!("{}{path}", env.app_url))
         .header("cookie", cookie)
         .send()
@@ -238,10 +223,7 @@ async fn a_session_id_planted_before_the_sign_in_cannot_finish_it() {
     let hammer = {
         let (done, app_url, stolen) = (done.clone(), env.app_url.clone(), stolen.clone());
         tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap();
+            let client = common::cookieless_client();
             let mut tries = 0;
             let mut wins = Vec::new();
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
@@ -295,12 +277,11 @@ async fn a_session_id_planted_before_the_sign_in_cannot_finish_it() {
             .unwrap();
         assert!(!home.contains("Hi, Ada!"), "{home}");
     }
-    let signed_in: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM session WHERE user_id IS NOT NULL")
-            .fetch_one(&env.db)
-            .await
-            .unwrap();
-    assert_eq!(signed_in, 1, "only the victim's browser is signed in");
+    assert_eq!(
+        env.signed_in_session_ids().await.len(),
+        1,
+        "only the victim's browser is signed in"
+    );
 }
 
 /// A shared cookie reaches every host of the domain, so a sibling host the victim visits
@@ -343,22 +324,7 @@ async fn a_session_id_learnt_after_the_callback_finishes_nothing_without_the_bro
 #[tokio::test]
 async fn two_different_session_cookies_are_answered_as_signed_out_and_both_removed() {
     let env = TestEnv::start().await;
-    let victim = env.browser();
-    victim.login(ADA).await;
-    let mallory = env.browser();
-    mallory
-        .login(Person {
-            first: "Mallory",
-            last: "🦹 <i>Evil</i>",
-            email: "mallory@example.com",
-        })
-        .await;
-    let ids: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM session WHERE user_id IS NOT NULL ORDER BY user_id")
-            .fetch_all(&env.db)
-            .await
-            .unwrap();
-    assert_eq!(ids.len(), 2, "{ids:?}");
+    let ids = ada_and_mallory_signed_in(&env).await;
     for (first, last) in [(&ids[0], &ids[1]), (&ids[1], &ids[0])] {
         let twins = format!("loginwith_session={first}; loginwith_session={last}");
         let response = get_with_cookie(&env, "/", &twins).await;
@@ -389,6 +355,20 @@ async fn two_different_session_cookies_are_answered_as_signed_out_and_both_remov
     }
 }
 
+/// Ada and Mallory signed in, each in a browser of their own: their session ids.
+async fn ada_and_mallory_signed_in(env: &TestEnv) -> [String; 2] {
+    env.browser().login(ADA).await;
+    env.browser()
+        .login(Person {
+            first: "Mallory",
+            last: "🦹 <i>Evil</i>",
+            email: "mallory@example.com",
+        })
+        .await;
+    let ids = env.signed_in_session_ids().await;
+    ids.try_into().expect("two signed-in sessions")
+}
+
 /// The session layer percent-decodes cookie names, so `loginwith%5Fsession` would be read as
 /// the session cookie, while a browser lets any host of the parent domain set it (and
 /// `%5F%5FHost-…` escapes the `__Host-` rule). Such aliases are never read, and a cookie with
@@ -396,29 +376,8 @@ async fn two_different_session_cookies_are_answered_as_signed_out_and_both_remov
 #[tokio::test]
 async fn percent_encoded_aliases_and_non_ascii_neighbours_do_not_switch_the_person() {
     let env = TestEnv::start().await;
-    let ada = env.browser();
-    ada.login(ADA).await;
-    let ada_id: String = sqlx::query_scalar("SELECT id FROM session WHERE user_id IS NOT NULL")
-        .fetch_one(&env.db)
-        .await
-        .unwrap();
-    env.browser()
-        .login(Person {
-            first: "Mallory",
-            last: "🦹",
-            email: "mallory@example.com",
-        })
-        .await;
-    let mallory_id: String =
-        sqlx::query_scalar("SELECT id FROM session WHERE user_id IS NOT NULL AND id <> $1")
-            .bind(&ada_id)
-            .fetch_one(&env.db)
-            .await
-            .unwrap();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let [ada_id, mallory_id] = ada_and_mallory_signed_in(&env).await;
+    let client = common::cookieless_client();
     let home = async |cookie: &[u8]| {
         let response = client
             .get(format!("{}/", env.app_url))
@@ -888,10 +847,7 @@ async fn one_exchange_signs_in_one_session_however_many_success_requests_race() 
 
     // Twenty requests carry the same pre-sign-in cookies, the session's and the sign-in
     // key's (tabs, or someone who copied them).
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = common::cookieless_client();
     let requests: Vec<_> = (0..20)
         .map(|_| {
             let request = client.get(format!("{}/success", env.app_url)).header(
@@ -920,12 +876,11 @@ async fn one_exchange_signs_in_one_session_however_many_success_requests_race() 
         }
     }
     assert_eq!(signed_in.len(), 1, "exactly one request signed in");
-    let sessions: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM session WHERE user_id IS NOT NULL")
-            .fetch_one(&env.db)
-            .await
-            .unwrap();
-    assert_eq!(sessions, 1, "one signed-in session exists");
+    assert_eq!(
+        env.signed_in_session_ids().await.len(),
+        1,
+        "one signed-in session exists"
+    );
 }
 
 #[tokio::test]
@@ -956,10 +911,7 @@ async fn names_with_markup_are_shown_as_text() {
 /// A GET of `path` from another tab or an earlier poll: sent with the session id `old_id`,
 /// by a client that keeps no cookies and follows no redirect.
 async fn late_request(env: &TestEnv, path: &str, old_id: &str) -> reqwest::Response {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    common::cookieless_client()
         .get(format!("{}{path}", env.app_url))
         .header("cookie", format!("loginwith_session={old_id}"))
         .send()

@@ -249,6 +249,14 @@ impl TestEnv {
         (env, browser)
     }
 
+    /// The ids of the signed-in sessions, in the order of their people.
+    pub async fn signed_in_session_ids(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT id FROM session WHERE user_id IS NOT NULL ORDER BY user_id, id")
+            .fetch_all(&self.db)
+            .await
+            .expect("signed-in sessions")
+    }
+
     /// `(provider, provider_user_id, first_name, last_name, email)` of every identity, in
     /// the order they were made.
     pub async fn identities(&self) -> Vec<(String, String, String, String, Option<String>)> {
@@ -614,6 +622,15 @@ pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
         .cookies()
         .find(|c| c.name() == "loginwith_session")
         .map(|c| c.value().to_owned())
+}
+
+/// A client that keeps no cookies and follows no redirect: for requests that carry exactly the
+/// `Cookie` header a test gives them (a late tab, an attacker holding copied values).
+pub fn cookieless_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
 }
 
 /// The sign-in key a response gives the browser, if it gives one.

@@ -8,6 +8,7 @@ use loginwith_testkit as common;
 use common::{
     location,
     oidc::{Misbehaviour, OidcEnv, Signing},
+    param,
 };
 use reqwest::StatusCode;
 
@@ -168,4 +169,68 @@ async fn an_unknown_key_right_after_start_up_fetches_the_keys_and_signs_in() {
     oidc.issuer.set(|b| b.signing = Signing::Rotated);
     assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "ok");
     assert_eq!(oidc.fetches().1, 2);
+}
+
+/// `[providers.corp] hosted_domain`, the way Google is configured for one Workspace domain.
+async fn workspace(domain: &'static str) -> OidcEnv {
+    OidcEnv::start_with(
+        |b| b.hd = Some("corp.example".to_owned()),
+        move |f| f.merge(("providers.corp.hosted_domain", domain)),
+        Vec::new(),
+    )
+    .await
+}
+
+/// The authorization URL asks for the domain (`hd`, the account chooser's hint), and an ID
+/// token naming it, in any ASCII case, signs the person in.
+#[tokio::test]
+async fn the_hosted_domain_is_sent_as_hd_and_an_id_token_naming_it_signs_in() {
+    let oidc = workspace("Corp.Example").await;
+    let browser = oidc.env.browser();
+    let response = browser.get("/authorize/corp").await;
+    assert_eq!(param(location(&response), "hd"), "Corp.Example");
+
+    assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "ok");
+    assert_eq!(
+        oidc.issuer.requested_hd.lock().unwrap().as_deref(),
+        Some("Corp.Example")
+    );
+    assert_eq!(oidc.env.identities().await, vec![ada()]);
+}
+
+/// The `hd` URL parameter proves nothing: a person can take it out of the URL and choose a
+/// consumer account (no `hd`) or another domain's. The dialog was asked for the domain, the
+/// ID token names another or none: refused, `not_allowed`, nothing kept.
+#[tokio::test]
+async fn an_id_token_without_the_hosted_domain_in_hd_is_refused_with_nothing_written() {
+    for hd in [Some("other.example"), Some("corp.example.evil"), None] {
+        let oidc = workspace("corp.example").await;
+        oidc.issuer.set(|b| b.hd = hd.map(str::to_owned));
+        assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "error", "{hd:?}");
+        assert_eq!(
+            oidc.issuer.requested_hd.lock().unwrap().as_deref(),
+            Some("corp.example"),
+            "the dialog was asked for the domain"
+        );
+        assert_eq!(
+            oidc.env.last_operation().await,
+            ("error".to_owned(), Some("not_allowed".to_owned())),
+            "{hd:?}"
+        );
+        assert_eq!(oidc.env.count("user_profile").await, 0, "{hd:?}");
+        assert_eq!(oidc.env.count("user_identity").await, 0, "{hd:?}");
+    }
+}
+
+/// Without `hosted_domain`, no `hd` is sent and none is required.
+#[tokio::test]
+async fn without_a_hosted_domain_no_hd_is_sent_or_required() {
+    let oidc = OidcEnv::start().await;
+    let response = oidc.env.browser().get("/authorize/corp").await;
+    assert!(
+        !location(&response).contains("hd="),
+        "{}",
+        location(&response)
+    );
+    assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "ok");
 }

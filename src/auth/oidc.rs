@@ -16,13 +16,17 @@ use oauth2::{
     EndpointSet, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse as _,
 };
 use openidconnect::{
-    AccessTokenHash, AuthenticationFlow, ClaimsVerificationError, IssuerUrl, Nonce,
-    SignatureVerificationError, SubjectIdentifier, TokenResponse as _, UserInfoError,
+    AccessTokenHash, AdditionalClaims, AuthenticationFlow, ClaimsVerificationError, IdToken,
+    IdTokenClaims, IssuerUrl, Nonce, SignatureVerificationError, SubjectIdentifier,
+    TokenResponse as _, UserInfoClaims, UserInfoError,
     core::{
-        CoreClient, CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJwsSigningAlgorithm,
-        CoreResponseType, CoreTokenResponse, CoreUserInfoClaims,
+        CoreClient, CoreGenderClaim, CoreIdTokenVerifier,
+        CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreResponseType,
+        CoreTokenResponse,
     },
 };
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 use url::Url;
 
@@ -67,6 +71,27 @@ type OidcClient = CoreClient<
     EndpointMaybeSet,
 >;
 
+/// Every claim beyond the standard ones, kept as JSON: Google's `hd`, and (named by
+/// configuration) a groups claim. openidconnect's `EmptyAdditionalClaims` drops them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct OtherClaims(Map<String, Value>);
+
+impl AdditionalClaims for OtherClaims {}
+
+impl OtherClaims {
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+}
+
+/// The ID token read with [`OtherClaims`]: the token response's own type drops them, so the
+/// token is read again from its compact form (the same bytes, checked as one).
+type IdTokenWithOthers =
+    IdToken<OtherClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+type IdTokenClaimsWithOthers = IdTokenClaims<OtherClaims, CoreGenderClaim>;
+type UserInfoWithOthers = UserInfoClaims<OtherClaims, CoreGenderClaim>;
+
 /// How this app is registered at an issuer.
 #[derive(Clone)]
 pub struct OidcSettings {
@@ -81,6 +106,9 @@ pub struct OidcSettings {
     pub scopes: Vec<String>,
     /// `{public_url}/callback/{name}`, exactly as registered.
     pub redirect_uri: String,
+    /// A Google Workspace domain (`hosted_domain`): sent as `hd`, and required in the ID
+    /// token's `hd` claim.
+    pub hosted_domain: Option<String>,
 }
 
 /// Settings that cannot describe an issuer.
@@ -117,6 +145,7 @@ struct Discovered {
 ///     client_secret: "…".into(),
 ///     scopes: vec!["openid".into(), "email".into(), "profile".into()],
 ///     redirect_uri: "https://login.acme.example/callback/corp".into(),
+///     hosted_domain: None,
 /// }, http).unwrap();
 /// // One attempt now; then hourly, or with a backoff while it fails.
 /// let first = corp.rediscover().await;
@@ -133,6 +162,7 @@ pub struct Oidc {
     scopes: Vec<Scope>,
     name: String,
     display_name: String,
+    hosted_domain: Option<String>,
     /// The last good discovery, or none yet (or withdrawn: it named another issuer).
     current: RwLock<Option<Arc<Discovered>>>,
     /// When the keys were last fetched because a token named an unknown one.
@@ -162,6 +192,7 @@ impl Oidc {
                 .collect(),
             name: settings.name,
             display_name: settings.display_name,
+            hosted_domain: settings.hosted_domain.filter(|d| !d.is_empty()),
             current: RwLock::new(None),
             keys_refreshed: Mutex::new(None),
         }))
@@ -292,8 +323,13 @@ impl Oidc {
         discovered: Arc<Discovered>,
         token: &CoreTokenResponse,
         nonce: &str,
-    ) -> Result<CoreIdTokenClaims, ExchangeError> {
+    ) -> Result<IdTokenClaimsWithOthers, ExchangeError> {
         let id_token = token.id_token().ok_or_else(|| invalid("no id_token"))?;
+        let id_token: IdTokenWithOthers = id_token
+            .to_string()
+            .parse()
+            .map_err(|e| invalid(format!("id_token: {}", excerpt(&error_chain(&e), 200))))?;
+        let id_token = &id_token;
         match check_id_token(&discovered, id_token, token, &self.client_id, nonce) {
             Err(Checked::UnknownKey) => {
                 let refreshed = self.refresh_keys(&discovered).await?;
@@ -317,7 +353,7 @@ impl Oidc {
         discovered: &Discovered,
         token: &CoreTokenResponse,
         subject: &SubjectIdentifier,
-    ) -> Result<Option<CoreUserInfoClaims>, ExchangeError> {
+    ) -> Result<Option<UserInfoWithOthers>, ExchangeError> {
         let Ok(request) = discovered
             .client
             .user_info(token.access_token().clone(), Some(subject.clone()))
@@ -326,10 +362,37 @@ impl Oidc {
             return Ok(None);
         };
         request
-            .request_async(&self.http)
+            .request_async::<OtherClaims, _, CoreGenderClaim>(&self.http)
             .await
             .map(Some)
             .map_err(|e| userinfo_failure(&e))
+    }
+
+    /// With `hosted_domain` set, the ID token must name that Workspace domain in `hd`: the
+    /// `hd` on the authorization URL only narrows Google's account chooser, and a person can
+    /// take it out of the URL and sign in with any account.
+    fn check_hosted_domain(&self, claims: &IdTokenClaimsWithOthers) -> Result<(), ExchangeError> {
+        let Some(domain) = &self.hosted_domain else {
+            return Ok(());
+        };
+        match claims.additional_claims().get("hd") {
+            Some(Value::String(hd)) if hd.eq_ignore_ascii_case(domain) => Ok(()),
+            Some(Value::String(hd)) => Err(ExchangeError::new(
+                FailureReason::NotAllowed,
+                format!(
+                    "id_token: hd {:?} is not hosted_domain {domain:?}",
+                    excerpt(hd, 100)
+                ),
+            )),
+            Some(_) => Err(ExchangeError::new(
+                FailureReason::NotAllowed,
+                format!("id_token: hd is not a string (hosted_domain {domain:?})"),
+            )),
+            None => Err(ExchangeError::new(
+                FailureReason::NotAllowed,
+                format!("id_token: no hd (an account outside any Workspace domain; hosted_domain {domain:?})"),
+            )),
+        }
     }
 }
 
@@ -356,7 +419,7 @@ impl Provider for Oidc {
         let discovered = self.current().ok_or(Unavailable)?;
         let state = state.clone();
         let nonce = Nonce::new(nonce.to_owned());
-        let (url, _, _) = discovered
+        let mut request = discovered
             .client
             .authorize_url(
                 AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
@@ -364,8 +427,12 @@ impl Provider for Oidc {
                 move || nonce,
             )
             .add_scopes(self.scopes.iter().cloned())
-            .set_pkce_challenge(challenge.clone())
-            .url();
+            .set_pkce_challenge(challenge.clone());
+        if let Some(domain) = &self.hosted_domain {
+            // Only a hint to Google's account chooser: the ID token's `hd` is what counts.
+            request = request.add_extra_param("hd", domain.clone());
+        }
+        let (url, _, _) = request.url();
         Ok(url)
     }
 
@@ -390,6 +457,7 @@ impl Provider for Oidc {
             let claims = self
                 .verified_claims(discovered.clone(), &token, &nonce)
                 .await?;
+            self.check_hosted_domain(&claims)?;
             let mut profile = profile_from_id_token(&claims);
             // The ID token may carry only `sub` (oidc-provider's default): the rest is in
             // userinfo.
@@ -416,11 +484,11 @@ enum Checked {
 /// `exp`, `nonce`) and ours (`iat`, `azp`, `at_hash`).
 fn check_id_token(
     discovered: &Discovered,
-    id_token: &CoreIdToken,
+    id_token: &IdTokenWithOthers,
     token: &CoreTokenResponse,
     client_id: &ClientId,
     nonce: &str,
-) -> Result<CoreIdTokenClaims, Checked> {
+) -> Result<IdTokenClaimsWithOthers, Checked> {
     let verifier: CoreIdTokenVerifier<'_> = discovered
         .client
         .id_token_verifier()
@@ -454,8 +522,8 @@ fn check_id_token(
 /// `at_hash`, which openidconnect does not check: when present it must be the left half of
 /// the access token's hash, or the access token was swapped for another.
 fn check_access_token_hash(
-    claims: &CoreIdTokenClaims,
-    id_token: &CoreIdToken,
+    claims: &IdTokenClaimsWithOthers,
+    id_token: &IdTokenWithOthers,
     verifier: &CoreIdTokenVerifier<'_>,
     token: &CoreTokenResponse,
 ) -> Result<(), ExchangeError> {
@@ -480,7 +548,7 @@ fn check_access_token_hash(
 /// `azp`, which openidconnect does not check: when present it must be us, or the token was
 /// issued to another client.
 fn check_authorized_party(
-    claims: &CoreIdTokenClaims,
+    claims: &IdTokenClaimsWithOthers,
     client_id: &ClientId,
 ) -> Result<(), ExchangeError> {
     match claims.authorized_party() {
@@ -494,7 +562,7 @@ fn check_authorized_party(
 
 /// The person from the ID token: `sub` is the identity (stable, never reused), never the
 /// address.
-fn profile_from_id_token(claims: &CoreIdTokenClaims) -> Profile {
+fn profile_from_id_token(claims: &IdTokenClaimsWithOthers) -> Profile {
     let (first_name, last_name) = names(
         claims
             .given_name()
@@ -521,7 +589,7 @@ fn profile_from_id_token(claims: &CoreIdTokenClaims) -> Profile {
 }
 
 /// Fills what the ID token left empty from userinfo (already checked to be the same `sub`).
-fn fill_from_userinfo(profile: &mut Profile, userinfo: &CoreUserInfoClaims) {
+fn fill_from_userinfo(profile: &mut Profile, userinfo: &UserInfoWithOthers) {
     if profile.first_name.is_empty() {
         let (first, last) = names(
             userinfo

@@ -630,6 +630,7 @@ async fn oidc(
         scopes: provider.scopes(),
         redirect_uri: config.redirect_uri(name),
         hosted_domain: provider.hosted_domain().map(str::to_owned),
+        groups_claim: provider.groups_claim().map(str::to_owned),
     };
     let client = Oidc::new(settings, http.clone()).map_err(|source| StartupError::OidcSetup {
         name: name.to_owned(),
@@ -694,6 +695,7 @@ pub async fn check_issuers(config: &Config) -> Result<Vec<String>, Vec<String>> 
             scopes: provider.scopes(),
             redirect_uri: config.redirect_uri(name),
             hosted_domain: provider.hosted_domain().map(str::to_owned),
+            groups_claim: provider.groups_claim().map(str::to_owned),
         };
         let outcome = match Oidc::new(settings, http.clone()) {
             Ok(client) => client.rediscover().await.map_err(|e| e.to_string()),
@@ -782,6 +784,7 @@ fn dev_provider(
         scopes: ["openid", "email", "profile"].map(str::to_owned).to_vec(),
         redirect_uri: config.redirect_uri(DEV_OIDC_NAME),
         hosted_domain: None,
+        groups_claim: None,
     };
     let router = dev.router().nest(OIDC_PATH, dev_oidc.router());
     Ok((DevStandIn { facebook, oidc }, router))

@@ -929,6 +929,40 @@ fn a_hosted_domain_is_a_domain_name_of_an_oidc_provider() {
     }
 }
 
+/// `groups_claim` names a claim of an OpenID Connect issuer; empty is the default, `groups`.
+#[test]
+fn a_groups_claim_is_a_claim_name_of_an_oidc_provider() {
+    let config = development(
+        "[providers.corp]\nkind = \"oidc\"\ndisplay_name = \"Corp\"\nissuer = \"https://id.corp.example\"\ngroups_claim = \"roles\"",
+    )
+    .expect("a claim name on an oidc table");
+    let corp = config.providers.get("corp").expect("corp");
+    assert_eq!(corp.groups_claim(), Some("roles"));
+    let config = development("").expect("defaults");
+    let google = config.providers.get("google").expect("google");
+    assert_eq!(google.groups_claim(), None, "empty is the default");
+    for (toml, key, reason) in [
+        (
+            "[providers.github]\ngroups_claim = \"groups\"",
+            "providers.github.groups_claim",
+            "is not a key of kind = \"github\"",
+        ),
+        (
+            "[providers.google]\ngroups_claim = \"my groups\"",
+            "providers.google.groups_claim",
+            "is not a claim name",
+        ),
+    ] {
+        let error = development(toml).expect_err(toml);
+        let problem = error
+            .problems
+            .iter()
+            .find(|p| p.key == key)
+            .unwrap_or_else(|| panic!("{key} in {error}"));
+        assert!(problem.reason.contains(reason), "{problem}");
+    }
+}
+
 #[test]
 fn an_unknown_key_in_a_provider_table_suggests_the_nearest() {
     let error = development(

@@ -139,6 +139,12 @@ pub struct ProviderConfig {
     /// remove. Empty or absent: any account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hosted_domain: Option<String>,
+    /// kind oidc: the top-level claim holding the person's groups, a string or a list of
+    /// strings, from the ID token or userinfo. Empty or absent: `groups`, read from whatever
+    /// the sign-in fetched anyway; set (even to `groups`), userinfo is also asked when the ID
+    /// token lacks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_claim: Option<String>,
 }
 
 // Hand-written so the secret can never reach a log line through `{:?}`.
@@ -159,6 +165,7 @@ impl std::fmt::Debug for ProviderConfig {
             .field("issuer", &self.issuer)
             .field("link_by_verified_email", &self.link_by_verified_email)
             .field("hosted_domain", &self.hosted_domain)
+            .field("groups_claim", &self.groups_claim)
             .finish()
     }
 }
@@ -238,6 +245,11 @@ impl ProviderConfig {
     /// is configured (an empty value is none).
     pub fn hosted_domain(&self) -> Option<&str> {
         self.hosted_domain.as_deref().filter(|d| !d.is_empty())
+    }
+
+    /// The groups claim when one is configured (an empty value is none: `groups` is read).
+    pub fn groups_claim(&self) -> Option<&str> {
+        self.groups_claim.as_deref().filter(|c| !c.is_empty())
     }
 
     /// The registration with every default filled in, for the kinds with fixed endpoints
@@ -402,6 +414,22 @@ fn provider_problems(name: &str, p: &ProviderConfig, production: bool, out: &mut
             out.push(invalid(
                 &key("hosted_domain"),
                 format!("{domain:?} is not a domain name (such as example.com)"),
+            ));
+        }
+    }
+    if let Some(claim) = p.groups_claim() {
+        if kind != ProviderKind::Oidc {
+            out.push(invalid(
+                &key("groups_claim"),
+                format!(
+                    "is not a key of kind = \"{}\" (only an OpenID Connect issuer sends claims)",
+                    kind.name()
+                ),
+            ));
+        } else if claim.len() > 100 || !claim.bytes().all(|b| b.is_ascii_graphic()) {
+            out.push(invalid(
+                &key("groups_claim"),
+                format!("{claim:?} is not a claim name (visible ASCII, at most 100 bytes, such as groups or roles)"),
             ));
         }
     }

@@ -120,6 +120,9 @@ pub struct Behaviour {
     /// Google's `hd` claim in the ID token: the person's Workspace domain, none for a
     /// consumer account.
     pub hd: Option<String>,
+    /// More claims in the ID token, and in userinfo (a groups claim).
+    pub id_token_claims: serde_json::Map<String, serde_json::Value>,
+    pub userinfo_claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for Behaviour {
@@ -134,6 +137,8 @@ impl Default for Behaviour {
             signing: Signing::Rs256,
             discovery: Discovery::Up,
             hd: None,
+            id_token_claims: serde_json::Map::new(),
+            userinfo_claims: serde_json::Map::new(),
         }
     }
 }
@@ -207,7 +212,7 @@ impl Issuer {
             Misbehaviour::WrongNonce => "not-the-nonce".to_owned(),
             _ => nonce.to_owned(),
         };
-        let mut extra = serde_json::Map::new();
+        let mut extra = b.id_token_claims.clone();
         if let Some(hd) = b.hd {
             extra.insert("hd".to_owned(), hd.into());
         }
@@ -467,13 +472,14 @@ async fn userinfo(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> Resp
         Misbehaviour::UserinfoOtherSubject => "mallory-9999".to_owned(),
         _ => b.sub,
     };
-    Json(json!({
-        "sub": sub,
-        "name": b.name,
-        "email": b.email,
-        "email_verified": b.email_verified,
-    }))
-    .into_response()
+    let mut answer = b.userinfo_claims;
+    answer.extend([
+        ("sub".to_owned(), sub.into()),
+        ("name".to_owned(), b.name.into()),
+        ("email".to_owned(), b.email.into()),
+        ("email_verified".to_owned(), b.email_verified.into()),
+    ]);
+    Json(answer).into_response()
 }
 
 impl Issuer {

@@ -215,7 +215,13 @@ async fn an_id_token_without_the_hosted_domain_in_hd_is_refused_with_nothing_wri
     for hd in [Some("other.example"), Some("corp.example.evil"), None] {
         let oidc = workspace("corp.example").await;
         oidc.issuer.set(|b| b.hd = hd.map(str::to_owned));
-        assert_eq!(oidc.sign_in(&oidc.env.browser()).await, "error", "{hd:?}");
+        let browser = oidc.env.browser();
+        assert_eq!(oidc.sign_in(&browser).await, "error", "{hd:?}");
+        let (_, page) = browser.text("/error").await;
+        assert!(
+            page.contains("Corp SSO did not sign you in with an account this site accepts."),
+            "{page}"
+        );
         assert_eq!(
             oidc.issuer.requested_hd.lock().unwrap().as_deref(),
             Some("corp.example"),

@@ -629,6 +629,8 @@ async fn oidc(
         client_secret: provider.client_secret.clone(),
         scopes: provider.scopes(),
         redirect_uri: config.redirect_uri(name),
+        hosted_domain: provider.hosted_domain().map(str::to_owned),
+        groups_claim: provider.groups_claim().map(str::to_owned),
     };
     let client = Oidc::new(settings, http.clone()).map_err(|source| StartupError::OidcSetup {
         name: name.to_owned(),
@@ -692,6 +694,8 @@ pub async fn check_issuers(config: &Config) -> Result<Vec<String>, Vec<String>> 
             client_secret: provider.client_secret.clone(),
             scopes: provider.scopes(),
             redirect_uri: config.redirect_uri(name),
+            hosted_domain: provider.hosted_domain().map(str::to_owned),
+            groups_claim: provider.groups_claim().map(str::to_owned),
         };
         let outcome = match Oidc::new(settings, http.clone()) {
             Ok(client) => client.rediscover().await.map_err(|e| e.to_string()),
@@ -779,6 +783,8 @@ fn dev_provider(
         client_secret: oidc_secret,
         scopes: ["openid", "email", "profile"].map(str::to_owned).to_vec(),
         redirect_uri: config.redirect_uri(DEV_OIDC_NAME),
+        hosted_domain: None,
+        groups_claim: None,
     };
     let router = dev.router().nest(OIDC_PATH, dev_oidc.router());
     Ok((DevStandIn { facebook, oidc }, router))

@@ -879,6 +879,90 @@ fn provider_rules_name_their_key() {
     }
 }
 
+/// `hosted_domain` is a domain name, and a key of OpenID Connect issuers only (only an ID
+/// token carries `hd`); the shipped Google table takes it.
+#[test]
+fn a_hosted_domain_is_a_domain_name_of_an_oidc_provider() {
+    let config = development("[providers.google]\nhosted_domain = \"Example.com\"")
+        .expect("a Workspace domain on Google");
+    let google = config.providers.get("google").expect("google");
+    assert_eq!(google.hosted_domain(), Some("Example.com"));
+    let config = development("").expect("defaults");
+    let google = config.providers.get("google").expect("google");
+    assert_eq!(google.hosted_domain(), None, "empty is none");
+    for (toml, reason) in [
+        (
+            "[providers.google]\nhosted_domain = \"https://example.com\"",
+            "not a domain name",
+        ),
+        (
+            "[providers.google]\nhosted_domain = \"@example.com\"",
+            "not a domain name",
+        ),
+        (
+            "[providers.google]\nhosted_domain = \"example\"",
+            "not a domain name",
+        ),
+        (
+            "[providers.github]\nhosted_domain = \"example.com\"",
+            "is not a key of kind = \"github\"",
+        ),
+        (
+            "[providers.facebook]\nhosted_domain = \"example.com\"",
+            "is not a key of kind = \"facebook\"",
+        ),
+    ] {
+        let error = development(toml).expect_err(toml);
+        let key = if toml.contains("github") {
+            "providers.github.hosted_domain"
+        } else if toml.contains("facebook") {
+            "providers.facebook.hosted_domain"
+        } else {
+            "providers.google.hosted_domain"
+        };
+        let problem = error
+            .problems
+            .iter()
+            .find(|p| p.key == key)
+            .unwrap_or_else(|| panic!("{key} in {error}"));
+        assert!(problem.reason.contains(reason), "{problem}");
+    }
+}
+
+/// `groups_claim` names a claim of an OpenID Connect issuer; empty is the default, `groups`.
+#[test]
+fn a_groups_claim_is_a_claim_name_of_an_oidc_provider() {
+    let config = development(
+        "[providers.corp]\nkind = \"oidc\"\ndisplay_name = \"Corp\"\nissuer = \"https://id.corp.example\"\ngroups_claim = \"roles\"",
+    )
+    .expect("a claim name on an oidc table");
+    let corp = config.providers.get("corp").expect("corp");
+    assert_eq!(corp.groups_claim(), Some("roles"));
+    let config = development("").expect("defaults");
+    let google = config.providers.get("google").expect("google");
+    assert_eq!(google.groups_claim(), None, "empty is the default");
+    for (toml, key, reason) in [
+        (
+            "[providers.github]\ngroups_claim = \"groups\"",
+            "providers.github.groups_claim",
+            "is not a key of kind = \"github\"",
+        ),
+        (
+            "[providers.google]\ngroups_claim = \"my groups\"",
+            "providers.google.groups_claim",
+            "is not a claim name",
+        ),
+    ] {
+        let error = development(toml).expect_err(toml);
+        let problem = error
+            .problems
+            .iter()
+            .find(|p| p.key == key)
+            .unwrap_or_else(|| panic!("{key} in {error}"));
+        assert!(problem.reason.contains(reason), "{problem}");
+    }
+}
+
 #[test]
 fn an_unknown_key_in_a_provider_table_suggests_the_nearest() {
     let error = development(

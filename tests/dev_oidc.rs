@@ -11,11 +11,17 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use common::{Browser, Person, assert_in_order, location, param, submit_consent};
 use loginwith::{
     App,
+    auth::{
+        LoginSecrets, Provider as _,
+        http::HttpClient,
+        oidc::{Oidc, OidcSettings},
+    },
     config::{Config, Environment},
     dev_provider::{DevOidc, DevOidcSettings},
 };
 use openidconnect::{
-    AccessToken, AccessTokenHash, ClientId, ClientSecret, IssuerUrl, JsonWebKey as _, Nonce,
+    AccessToken, AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    JsonWebKey as _, Nonce, PkceCodeChallenge,
     core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm},
 };
 use reqwest::{StatusCode, header, redirect::Policy};
@@ -637,4 +643,131 @@ async fn with_the_default_development_configuration_a_second_button_signs_in_thr
     assert_eq!(location(&response), "/");
     let (_, home) = browser.text("/").await;
     assert!(home.contains("Hi, Grace!"), "{home}");
+}
+
+/// A test user typed with groups on the consent page carries them in the ID token and at
+/// userinfo, and the app's OpenID Connect client reads them into the profile (sorted, the
+/// duplicate gone): what `cargo run` shows through its second button. A preset has its own.
+#[tokio::test]
+async fn groups_typed_on_the_consent_page_reach_the_clients_profile() {
+    let issuer = Issuer::start(false).await;
+    let client = Oidc::new(
+        OidcSettings {
+            name: "dev-oidc".into(),
+            display_name: "Dev OpenID".into(),
+            issuer: issuer.url.clone(),
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            scopes: vec!["openid".into(), "email".into(), "profile".into()],
+            redirect_uri: REDIRECT_URI.into(),
+            hosted_domain: None,
+            groups_claim: None,
+        },
+        HttpClient::new(std::time::Duration::from_secs(5)).expect("HTTP client"),
+    )
+    .expect("settings");
+    client.rediscover().await.expect("discovery");
+    for (choice, expected) in [
+        (
+            vec![
+                ("first_name", "Grace"),
+                ("last_name", "Hopper"),
+                ("email", "grace@example.com"),
+                ("groups", "/acme/ops, admins admins"),
+            ],
+            vec!["/acme/ops", "admins"],
+        ),
+        (vec![("preset", "ada")], vec!["admins", "ops"]),
+        (vec![("preset", "alan")], vec![]),
+    ] {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let dialog = client
+            .authorization_url(&CsrfToken::new("s".into()), &challenge, "n")
+            .expect("available");
+        let mut form: Vec<(String, String)> = dialog.query_pairs().into_owned().collect();
+        form.extend(
+            choice
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        form.push(("decision".into(), "allow".into()));
+        let mut endpoint = dialog.clone();
+        endpoint.set_query(None);
+        let page = issuer.http.get(dialog.clone()).send().await.expect("GET");
+        assert!(
+            page.text()
+                .await
+                .expect("page")
+                .contains(r#"name="groups""#),
+            "the OpenID issuer's consent page asks for groups"
+        );
+        let back = issuer
+            .http
+            .post(endpoint)
+            .form(&form)
+            .send()
+            .await
+            .expect("POST");
+        let code = param(location(&back), "code");
+        let profile = client
+            .exchange(
+                AuthorizationCode::new(code),
+                LoginSecrets {
+                    verifier,
+                    nonce: "n".into(),
+                },
+            )
+            .await
+            .expect("a profile");
+        assert_eq!(profile.groups, expected, "{choice:?}");
+    }
+}
+
+/// The groups claim is in the ID token itself (signed) and at userinfo, and left out for a
+/// person without groups.
+#[tokio::test]
+async fn the_groups_claim_is_in_the_id_token_and_at_userinfo() {
+    let issuer = Issuer::start(false).await;
+    let dialog = issuer.authorize_url(|_| {});
+    let mut form: Vec<(String, String)> = dialog.query_pairs().into_owned().collect();
+    form.extend([
+        ("preset".to_owned(), "ada".to_owned()),
+        ("decision".to_owned(), "allow".to_owned()),
+    ]);
+    let mut endpoint = dialog.clone();
+    endpoint.set_query(None);
+    let back = issuer
+        .http
+        .post(endpoint)
+        .form(&form)
+        .send()
+        .await
+        .expect("POST");
+    let (status, answer) = issuer.redeem(&param(location(&back), "code")).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let id_token = answer["id_token"].as_str().expect("id_token");
+    let payload = id_token.split('.').nth(1).expect("a JWS");
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON");
+    assert_eq!(claims["groups"], serde_json::json!(["ops", "admins"]));
+    let info: Value = issuer
+        .userinfo(answer["access_token"].as_str().expect("access_token"))
+        .await
+        .json()
+        .await
+        .expect("userinfo JSON");
+    assert_eq!(info["groups"], serde_json::json!(["ops", "admins"]));
+
+    let code = issuer.code_for(&GRACE).await;
+    let (_, answer) = issuer.redeem(&code).await;
+    let payload = answer["id_token"]
+        .as_str()
+        .and_then(|t| t.split('.').nth(1));
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(payload.expect("a JWS"))
+            .expect("base64url"),
+    )
+    .expect("JSON");
+    assert!(claims.get("groups").is_none(), "{claims}");
 }

@@ -318,6 +318,7 @@ fn verified(id: &str, email: &str) -> Profile {
         email: Some(email.into()),
         email_verified: true,
         issuer: None,
+        groups: Vec::new(),
     }
 }
 

@@ -7,7 +7,10 @@
 pub mod discovery;
 
 use std::{
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -16,14 +19,19 @@ use oauth2::{
     EndpointSet, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse as _,
 };
 use openidconnect::{
-    AccessTokenHash, AuthenticationFlow, ClaimsVerificationError, IssuerUrl, Nonce,
-    SignatureVerificationError, SubjectIdentifier, TokenResponse as _, UserInfoError,
+    AccessTokenHash, AdditionalClaims, AuthenticationFlow, ClaimsVerificationError, IdToken,
+    IdTokenClaims, IssuerUrl, Nonce, SignatureVerificationError, SubjectIdentifier,
+    TokenResponse as _, UserInfoClaims, UserInfoError,
     core::{
-        CoreClient, CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJwsSigningAlgorithm,
-        CoreResponseType, CoreTokenResponse, CoreUserInfoClaims,
+        CoreClient, CoreGenderClaim, CoreIdTokenVerifier,
+        CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreResponseType,
+        CoreTokenResponse,
     },
 };
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use tokio::sync::Mutex;
+use tracing::{debug, info};
 use url::Url;
 
 use self::discovery::{DiscoveryError, Metadata};
@@ -39,6 +47,15 @@ const IAT_LEEWAY: Duration = Duration::from_secs(60);
 /// An ID token naming a key we do not have makes us fetch the keys again at most this often:
 /// rotation at the issuer needs one fetch, and forged tokens cannot make us hammer it.
 const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The groups claim read when `groups_claim` is not configured.
+pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
+/// At most this many groups are kept from one sign-in, each of at most `MAX_GROUP_LEN` bytes:
+/// they will travel with the sign-in (stored, and sent to protected sites in a header), so an
+/// issuer sending thousands (Entra ID beyond its overage limit) or a huge value must not
+/// make every request heavy. 200 is Entra ID's own limit in a token.
+const MAX_GROUPS: usize = 200;
+const MAX_GROUP_LEN: usize = 200;
 
 /// The signature algorithms an ID token may use: public-key ones only. `none` is no
 /// signature, and an HMAC would be keyed with the client secret, or, in the classic attack,
@@ -67,6 +84,27 @@ type OidcClient = CoreClient<
     EndpointMaybeSet,
 >;
 
+/// Every claim beyond the standard ones, kept as JSON: Google's `hd`, and (named by
+/// configuration) a groups claim. openidconnect's `EmptyAdditionalClaims` drops them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct OtherClaims(Map<String, Value>);
+
+impl AdditionalClaims for OtherClaims {}
+
+impl OtherClaims {
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+}
+
+/// The ID token read with [`OtherClaims`]: the token response's own type drops them, so the
+/// token is read again from its compact form (the same bytes, checked as one).
+type IdTokenWithOthers =
+    IdToken<OtherClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+type IdTokenClaimsWithOthers = IdTokenClaims<OtherClaims, CoreGenderClaim>;
+type UserInfoWithOthers = UserInfoClaims<OtherClaims, CoreGenderClaim>;
+
 /// How this app is registered at an issuer.
 #[derive(Clone)]
 pub struct OidcSettings {
@@ -81,6 +119,12 @@ pub struct OidcSettings {
     pub scopes: Vec<String>,
     /// `{public_url}/callback/{name}`, exactly as registered.
     pub redirect_uri: String,
+    /// A Google Workspace domain (`hosted_domain`): sent as `hd`, and required in the ID
+    /// token's `hd` claim.
+    pub hosted_domain: Option<String>,
+    /// The claim holding the person's groups (`groups_claim`). `None`: `groups`, read from
+    /// what the sign-in fetched anyway; set: userinfo is also asked when the ID token lacks it.
+    pub groups_claim: Option<String>,
 }
 
 /// Settings that cannot describe an issuer.
@@ -117,6 +161,8 @@ struct Discovered {
 ///     client_secret: "…".into(),
 ///     scopes: vec!["openid".into(), "email".into(), "profile".into()],
 ///     redirect_uri: "https://login.acme.example/callback/corp".into(),
+///     hosted_domain: None,
+///     groups_claim: None,
 /// }, http).unwrap();
 /// // One attempt now; then hourly, or with a backoff while it fails.
 /// let first = corp.rediscover().await;
@@ -133,6 +179,12 @@ pub struct Oidc {
     scopes: Vec<Scope>,
     name: String,
     display_name: String,
+    hosted_domain: Option<String>,
+    groups_claim: String,
+    /// Whether a missing groups claim in the ID token is looked for at userinfo.
+    groups_from_userinfo: bool,
+    /// Set once a groups claim of the wrong type was logged: one line, not one a sign-in.
+    groups_type_logged: AtomicBool,
     /// The last good discovery, or none yet (or withdrawn: it named another issuer).
     current: RwLock<Option<Arc<Discovered>>>,
     /// When the keys were last fetched because a token named an unknown one.
@@ -162,6 +214,12 @@ impl Oidc {
                 .collect(),
             name: settings.name,
             display_name: settings.display_name,
+            hosted_domain: settings.hosted_domain.filter(|d| !d.is_empty()),
+            groups_from_userinfo: settings.groups_claim.is_some(),
+            groups_claim: settings
+                .groups_claim
+                .unwrap_or_else(|| DEFAULT_GROUPS_CLAIM.to_owned()),
+            groups_type_logged: AtomicBool::new(false),
             current: RwLock::new(None),
             keys_refreshed: Mutex::new(None),
         }))
@@ -292,8 +350,13 @@ impl Oidc {
         discovered: Arc<Discovered>,
         token: &CoreTokenResponse,
         nonce: &str,
-    ) -> Result<CoreIdTokenClaims, ExchangeError> {
+    ) -> Result<IdTokenClaimsWithOthers, ExchangeError> {
         let id_token = token.id_token().ok_or_else(|| invalid("no id_token"))?;
+        let id_token: IdTokenWithOthers = id_token
+            .to_string()
+            .parse()
+            .map_err(|e| invalid(format!("id_token: {}", excerpt(&error_chain(&e), 200))))?;
+        let id_token = &id_token;
         match check_id_token(&discovered, id_token, token, &self.client_id, nonce) {
             Err(Checked::UnknownKey) => {
                 let refreshed = self.refresh_keys(&discovered).await?;
@@ -317,7 +380,7 @@ impl Oidc {
         discovered: &Discovered,
         token: &CoreTokenResponse,
         subject: &SubjectIdentifier,
-    ) -> Result<Option<CoreUserInfoClaims>, ExchangeError> {
+    ) -> Result<Option<UserInfoWithOthers>, ExchangeError> {
         let Ok(request) = discovered
             .client
             .user_info(token.access_token().clone(), Some(subject.clone()))
@@ -326,10 +389,58 @@ impl Oidc {
             return Ok(None);
         };
         request
-            .request_async(&self.http)
+            .request_async::<OtherClaims, _, CoreGenderClaim>(&self.http)
             .await
             .map(Some)
             .map_err(|e| userinfo_failure(&e))
+    }
+
+    /// The groups `claims` carry, if the claim is there; a claim of another type is logged
+    /// once and reads as no groups (a mapper misconfigured at the issuer is not a reason to
+    /// refuse the sign-in while nothing depends on groups).
+    fn groups_in(&self, claims: &OtherClaims) -> Option<Vec<String>> {
+        match claimed_groups(claims, &self.groups_claim) {
+            Claimed::Absent => None,
+            Claimed::Groups(groups) => Some(groups),
+            Claimed::OtherType(kind) => {
+                if !self.groups_type_logged.swap(true, Ordering::Relaxed) {
+                    info!(
+                        provider = self.name,
+                        "providers.{}.groups_claim: the {:?} claim is {kind}, not a string or a list of strings: read as no groups (logged once)",
+                        self.name,
+                        excerpt(&self.groups_claim, 100),
+                    );
+                }
+                Some(Vec::new())
+            }
+        }
+    }
+
+    /// With `hosted_domain` set, the ID token must name that Workspace domain in `hd`: the
+    /// `hd` on the authorization URL only narrows Google's account chooser, and a person can
+    /// take it out of the URL and sign in with any account.
+    fn check_hosted_domain(&self, claims: &IdTokenClaimsWithOthers) -> Result<(), ExchangeError> {
+        let Some(domain) = &self.hosted_domain else {
+            return Ok(());
+        };
+        match claims.additional_claims().get("hd") {
+            Some(Value::String(hd)) if hd.eq_ignore_ascii_case(domain) => Ok(()),
+            Some(Value::String(hd)) => Err(ExchangeError::new(
+                FailureReason::NotAllowed,
+                format!(
+                    "id_token: hd {:?} is not hosted_domain {domain:?}",
+                    excerpt(hd, 100)
+                ),
+            )),
+            Some(_) => Err(ExchangeError::new(
+                FailureReason::NotAllowed,
+                format!("id_token: hd is not a string (hosted_domain {domain:?})"),
+            )),
+            None => Err(ExchangeError::new(
+                FailureReason::NotAllowed,
+                format!("id_token: no hd (an account outside any Workspace domain; hosted_domain {domain:?})"),
+            )),
+        }
     }
 }
 
@@ -356,7 +467,7 @@ impl Provider for Oidc {
         let discovered = self.current().ok_or(Unavailable)?;
         let state = state.clone();
         let nonce = Nonce::new(nonce.to_owned());
-        let (url, _, _) = discovered
+        let mut request = discovered
             .client
             .authorize_url(
                 AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
@@ -364,8 +475,12 @@ impl Provider for Oidc {
                 move || nonce,
             )
             .add_scopes(self.scopes.iter().cloned())
-            .set_pkce_challenge(challenge.clone())
-            .url();
+            .set_pkce_challenge(challenge.clone());
+        if let Some(domain) = &self.hosted_domain {
+            // Only a hint to Google's account chooser: the ID token's `hd` is what counts.
+            request = request.add_extra_param("hd", domain.clone());
+        }
+        let (url, _, _) = request.url();
         Ok(url)
     }
 
@@ -390,17 +505,27 @@ impl Provider for Oidc {
             let claims = self
                 .verified_claims(discovered.clone(), &token, &nonce)
                 .await?;
+            self.check_hosted_domain(&claims)?;
             let mut profile = profile_from_id_token(&claims);
+            let mut groups = self.groups_in(claims.additional_claims());
             // The ID token may carry only `sub` (oidc-provider's default): the rest is in
-            // userinfo.
-            let incomplete = profile.first_name.is_empty() || profile.email.is_none();
+            // userinfo. Groups too, with many issuers, but asking userinfo for them costs a
+            // call on every sign-in: only when `groups_claim` is configured.
+            let incomplete = profile.first_name.is_empty()
+                || profile.email.is_none()
+                || (groups.is_none() && self.groups_from_userinfo);
             if incomplete
                 && let Some(userinfo) = self
                     .fetch_userinfo(&discovered, &token, claims.subject())
                     .await?
             {
                 fill_from_userinfo(&mut profile, &userinfo);
+                // Both are the issuer's word for this `sub` at this moment: their union.
+                if let Some(more) = self.groups_in(userinfo.additional_claims()) {
+                    groups.get_or_insert_with(Vec::new).extend(more);
+                }
             }
+            profile.groups = bounded(groups.unwrap_or_default(), &self.name);
             Ok(profile)
         })
     }
@@ -416,11 +541,11 @@ enum Checked {
 /// `exp`, `nonce`) and ours (`iat`, `azp`, `at_hash`).
 fn check_id_token(
     discovered: &Discovered,
-    id_token: &CoreIdToken,
+    id_token: &IdTokenWithOthers,
     token: &CoreTokenResponse,
     client_id: &ClientId,
     nonce: &str,
-) -> Result<CoreIdTokenClaims, Checked> {
+) -> Result<IdTokenClaimsWithOthers, Checked> {
     let verifier: CoreIdTokenVerifier<'_> = discovered
         .client
         .id_token_verifier()
@@ -454,8 +579,8 @@ fn check_id_token(
 /// `at_hash`, which openidconnect does not check: when present it must be the left half of
 /// the access token's hash, or the access token was swapped for another.
 fn check_access_token_hash(
-    claims: &CoreIdTokenClaims,
-    id_token: &CoreIdToken,
+    claims: &IdTokenClaimsWithOthers,
+    id_token: &IdTokenWithOthers,
     verifier: &CoreIdTokenVerifier<'_>,
     token: &CoreTokenResponse,
 ) -> Result<(), ExchangeError> {
@@ -480,7 +605,7 @@ fn check_access_token_hash(
 /// `azp`, which openidconnect does not check: when present it must be us, or the token was
 /// issued to another client.
 fn check_authorized_party(
-    claims: &CoreIdTokenClaims,
+    claims: &IdTokenClaimsWithOthers,
     client_id: &ClientId,
 ) -> Result<(), ExchangeError> {
     match claims.authorized_party() {
@@ -494,7 +619,7 @@ fn check_authorized_party(
 
 /// The person from the ID token: `sub` is the identity (stable, never reused), never the
 /// address.
-fn profile_from_id_token(claims: &CoreIdTokenClaims) -> Profile {
+fn profile_from_id_token(claims: &IdTokenClaimsWithOthers) -> Profile {
     let (first_name, last_name) = names(
         claims
             .given_name()
@@ -517,11 +642,62 @@ fn profile_from_id_token(claims: &CoreIdTokenClaims) -> Profile {
         email_verified: email.is_some() && claims.email_verified() == Some(true),
         email,
         issuer: Some(claims.issuer().to_string()),
+        groups: Vec::new(),
     }
 }
 
+/// What a groups claim holds.
+#[derive(Debug, PartialEq, Eq)]
+enum Claimed {
+    /// No such claim.
+    Absent,
+    /// The strings of a string or of a list (its other members left out), as written.
+    Groups(Vec<String>),
+    /// A claim of another type (`null` included), named for the log.
+    OtherType(&'static str),
+}
+
+/// The top-level claim `name` as groups: one string is one group, a list keeps its strings
+/// and leaves out anything else (a number among names is the issuer's quirk, not a reason to
+/// lose the rest).
+fn claimed_groups(claims: &OtherClaims, name: &str) -> Claimed {
+    match claims.get(name) {
+        None => Claimed::Absent,
+        Some(Value::String(group)) => Claimed::Groups(vec![group.clone()]),
+        Some(Value::Array(values)) => Claimed::Groups(
+            values
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+        ),
+        Some(Value::Null) => Claimed::OtherType("null"),
+        Some(Value::Bool(_)) => Claimed::OtherType("a boolean"),
+        Some(Value::Number(_)) => Claimed::OtherType("a number"),
+        Some(Value::Object(_)) => Claimed::OtherType("an object"),
+    }
+}
+
+/// Sorted, without duplicates or empty values, at most [`MAX_GROUPS`] of at most
+/// [`MAX_GROUP_LEN`] bytes. A longer value is left out rather than cut (a cut name could be
+/// another group's); beyond the count, the first in sorted order are kept.
+fn bounded(mut groups: Vec<String>, provider: &str) -> Vec<String> {
+    groups.retain(|g| !g.is_empty() && g.len() <= MAX_GROUP_LEN);
+    groups.sort_unstable();
+    groups.dedup();
+    if groups.len() > MAX_GROUPS {
+        debug!(
+            provider,
+            given = groups.len(),
+            "more groups than {MAX_GROUPS}: the first {MAX_GROUPS} in sorted order are kept"
+        );
+        groups.truncate(MAX_GROUPS);
+    }
+    groups
+}
+
 /// Fills what the ID token left empty from userinfo (already checked to be the same `sub`).
-fn fill_from_userinfo(profile: &mut Profile, userinfo: &CoreUserInfoClaims) {
+fn fill_from_userinfo(profile: &mut Profile, userinfo: &UserInfoWithOthers) {
     if profile.first_name.is_empty() {
         let (first, last) = names(
             userinfo
@@ -582,6 +758,67 @@ fn userinfo_failure(error: &UserInfoError<HttpError>) -> ExchangeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn claims(json: Value) -> OtherClaims {
+        serde_json::from_value(json).unwrap_or_default()
+    }
+
+    fn groups(list: &[&str]) -> Claimed {
+        Claimed::Groups(list.iter().map(|g| (*g).to_owned()).collect())
+    }
+
+    #[test]
+    fn a_groups_claim_is_a_string_or_the_strings_of_a_list() {
+        let read = |json: Value| claimed_groups(&claims(json), "groups");
+        assert_eq!(read(serde_json::json!({"groups": "ops"})), groups(&["ops"]));
+        assert_eq!(
+            read(serde_json::json!({"groups": ["/ops", "admins", "/ops/oncall"]})),
+            groups(&["/ops", "admins", "/ops/oncall"]),
+            "Keycloak's paths are kept as they are"
+        );
+        assert_eq!(
+            read(serde_json::json!({"groups": ["ops", 7, null, {"x": 1}, ["y"], true, "admins"]})),
+            groups(&["ops", "admins"]),
+            "other members are left out"
+        );
+        assert_eq!(read(serde_json::json!({"groups": []})), groups(&[]));
+        assert_eq!(read(serde_json::json!({"sub": "1"})), Claimed::Absent);
+        assert_eq!(
+            read(serde_json::json!({"groups": 7})),
+            Claimed::OtherType("a number")
+        );
+        assert_eq!(
+            read(serde_json::json!({"groups": {"ops": true}})),
+            Claimed::OtherType("an object")
+        );
+        assert_eq!(
+            read(serde_json::json!({"groups": null})),
+            Claimed::OtherType("null")
+        );
+    }
+
+    #[test]
+    fn the_groups_claim_is_the_one_configured() {
+        let both = claims(serde_json::json!({"groups": ["a"], "roles": ["admin", "reader"]}));
+        assert_eq!(claimed_groups(&both, "roles"), groups(&["admin", "reader"]));
+        assert_eq!(claimed_groups(&both, "Roles"), Claimed::Absent, "names are exact");
+    }
+
+    #[test]
+    fn groups_are_sorted_deduplicated_and_bounded() {
+        let given = ["b", "", "a", "b", &"x".repeat(201), &"y".repeat(200)]
+            .map(str::to_owned)
+            .to_vec();
+        assert_eq!(
+            bounded(given, "corp"),
+            vec!["a".to_owned(), "b".to_owned(), "y".repeat(200)]
+        );
+        let many: Vec<String> = (0..250).map(|i| format!("g{i:03}")).collect();
+        let kept = bounded(many, "corp");
+        assert_eq!(kept.len(), MAX_GROUPS);
+        assert_eq!(kept.first().map(String::as_str), Some("g000"));
+        assert_eq!(kept.last().map(String::as_str), Some("g199"));
+    }
 
     #[test]
     fn names_prefer_given_and_family_then_split_name() {

@@ -133,6 +133,18 @@ pub struct ProviderConfig {
     /// that verifies addresses and never hands one to somebody else (see README).
     #[serde(default)]
     pub link_by_verified_email: bool,
+    /// kind oidc: a Google Workspace domain. Sent as `hd` on the authorization URL (Google's
+    /// account chooser then offers only that domain's accounts) and required, ASCII case
+    /// ignored, in the ID token's `hd` claim: the URL parameter is only a hint a person can
+    /// remove. Empty or absent: any account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosted_domain: Option<String>,
+    /// kind oidc: the top-level claim holding the person's groups, a string or a list of
+    /// strings, from the ID token or userinfo. Empty or absent: `groups`, read from whatever
+    /// the sign-in fetched anyway; set (even to `groups`), userinfo is also asked when the ID
+    /// token lacks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_claim: Option<String>,
 }
 
 // Hand-written so the secret can never reach a log line through `{:?}`.
@@ -152,6 +164,8 @@ impl std::fmt::Debug for ProviderConfig {
             .field("scopes", &self.scopes)
             .field("issuer", &self.issuer)
             .field("link_by_verified_email", &self.link_by_verified_email)
+            .field("hosted_domain", &self.hosted_domain)
+            .field("groups_claim", &self.groups_claim)
             .finish()
     }
 }
@@ -225,6 +239,17 @@ impl ProviderConfig {
                 .collect(),
             (None, None) => Vec::new(),
         }
+    }
+
+    /// The Workspace domain an OpenID Connect issuer's ID tokens must name in `hd`, when one
+    /// is configured (an empty value is none).
+    pub fn hosted_domain(&self) -> Option<&str> {
+        self.hosted_domain.as_deref().filter(|d| !d.is_empty())
+    }
+
+    /// The groups claim when one is configured (an empty value is none: `groups` is read).
+    pub fn groups_claim(&self) -> Option<&str> {
+        self.groups_claim.as_deref().filter(|c| !c.is_empty())
     }
 
     /// The registration with every default filled in, for the kinds with fixed endpoints
@@ -312,6 +337,18 @@ fn is_path_segment(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// A DNS name of two labels or more, as a Workspace domain is: letters, digits and inner
+/// hyphens, at most 63 bytes a label and 253 in all, no trailing dot.
+fn is_domain_name(name: &str) -> bool {
+    let label = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    name.len() <= 253 && name.split('.').count() >= 2 && name.split('.').all(label)
+}
+
 fn provider_problems(name: &str, p: &ProviderConfig, production: bool, out: &mut Vec<Problem>) {
     let key = |field: &str| format!("providers.{name}.{field}");
     if !is_path_segment(name) {
@@ -365,6 +402,36 @@ fn provider_problems(name: &str, p: &ProviderConfig, production: bool, out: &mut
             &key("link_by_verified_email"),
             "Facebook never says an address is verified, so this would never link anyone: leave it out",
         ));
+    }
+    if let Some(domain) = p.hosted_domain() {
+        if kind != ProviderKind::Oidc {
+            // Only an ID token carries `hd`: there is nothing to check it against.
+            out.push(invalid(
+                &key("hosted_domain"),
+                format!("is not a key of kind = \"{}\" (only an OpenID Connect issuer's ID token carries hd)", kind.name()),
+            ));
+        } else if !is_domain_name(domain) {
+            out.push(invalid(
+                &key("hosted_domain"),
+                format!("{domain:?} is not a domain name (such as example.com)"),
+            ));
+        }
+    }
+    if let Some(claim) = p.groups_claim() {
+        if kind != ProviderKind::Oidc {
+            out.push(invalid(
+                &key("groups_claim"),
+                format!(
+                    "is not a key of kind = \"{}\" (only an OpenID Connect issuer sends claims)",
+                    kind.name()
+                ),
+            ));
+        } else if claim.len() > 100 || !claim.bytes().all(|b| b.is_ascii_graphic()) {
+            out.push(invalid(
+                &key("groups_claim"),
+                format!("{claim:?} is not a claim name (visible ASCII, at most 100 bytes, such as groups or roles)"),
+            ));
+        }
     }
     let scopes = p.scopes();
     if scopes.is_empty() || scopes.iter().any(|s| s.trim().is_empty()) {
@@ -468,6 +535,30 @@ mod tests {
         }
         for bad in ["", "Corp", "-x", "_x", "a.b", "a/b", "é", "a b"] {
             assert!(!is_path_segment(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hosted_domains_are_domain_names() {
+        for good in ["example.com", "Corp.Example", "a-b.co.uk", "x1.io"] {
+            assert!(is_domain_name(good), "{good}");
+        }
+        let long = format!("{}.com", "a".repeat(64));
+        for bad in [
+            "",
+            "example",
+            "example.com.",
+            ".example.com",
+            "-a.com",
+            "a-.com",
+            "a..com",
+            "ex ample.com",
+            "https://example.com",
+            "@example.com",
+            "exämple.com",
+            &long,
+        ] {
+            assert!(!is_domain_name(bad), "{bad}");
         }
     }
 

@@ -35,6 +35,10 @@ pub(super) trait Authority: Send + Sync + 'static {
     fn denial(&self) -> &'static [(&'static str, &'static str)];
     /// The fragment on every redirect (Facebook appends `#_=_`).
     fn fragment(&self) -> Option<&'static str>;
+    /// Whether the consent page asks for groups (the OpenID issuer sends them in a claim).
+    fn sends_groups(&self) -> bool {
+        false
+    }
 }
 
 /// The dialog's parameters, as the client sends them and the form carries them on.
@@ -66,6 +70,9 @@ struct Decision {
     last_name: String,
     #[serde(default)]
     email: String,
+    /// Groups, separated by commas or spaces (the OpenID issuer's `groups` claim).
+    #[serde(default)]
+    groups: String,
     /// `allow` or `cancel`.
     #[serde(default)]
     decision: String,
@@ -88,11 +95,12 @@ pub(crate) fn asset(path: &str) -> String {
     )
 }
 
-/// Ready-made people: one with an email, one with another, one without (phone-only).
-const PRESETS: [(&str, &str, &str, &str); 3] = [
-    ("ada", "Ada", "Lovelace", "ada@example.com"),
-    ("grace", "Grace", "Hopper", "grace@example.com"),
-    ("alan", "Alan", "Turing", ""),
+/// Ready-made people: one with an email, one with another, one without (phone-only); at the
+/// OpenID issuer, Ada is in `ops` and `admins`, Grace in `admins`, Alan in none.
+const PRESETS: [(&str, &str, &str, &str, &str); 3] = [
+    ("ada", "Ada", "Lovelace", "ada@example.com", "ops admins"),
+    ("grace", "Grace", "Hopper", "grace@example.com", "admins"),
+    ("alan", "Alan", "Turing", "", ""),
 ];
 
 #[derive(Template)]
@@ -100,6 +108,7 @@ const PRESETS: [(&str, &str, &str, &str); 3] = [
 struct ConsentPage<'a> {
     params: &'a DialogParams,
     scope_list: Vec<&'a str>,
+    groups: bool,
 }
 
 #[derive(Template)]
@@ -130,6 +139,7 @@ pub(super) async fn show<A: Authority>(
             first_name: first,
             last_name: "Test".to_owned(),
             email,
+            groups: String::new(),
             decision: "allow".to_owned(),
             preset: None,
         };
@@ -142,6 +152,7 @@ pub(super) async fn show<A: Authority>(
             .split([',', ' '])
             .filter(|s| !s.is_empty())
             .collect(),
+        groups: dev.sends_groups(),
     };
     render(StatusCode::OK, page.render())
 }
@@ -266,15 +277,16 @@ impl Authority for DevProvider {
 }
 
 fn chosen_user(client_id: &str, decision: &Decision) -> Option<TestUser> {
-    let (first, last, email) = match decision.preset.as_deref() {
+    let (first, last, email, groups) = match decision.preset.as_deref() {
         Some(preset) => PRESETS
             .iter()
             .find(|(key, ..)| *key == preset)
-            .map(|(_, first, last, email)| (*first, *last, *email))?,
+            .map(|(_, first, last, email, groups)| (*first, *last, *email, *groups))?,
         None => (
             decision.first_name.trim(),
             decision.last_name.trim(),
             decision.email.trim(),
+            decision.groups.as_str(),
         ),
     };
     if first.is_empty() {
@@ -290,6 +302,11 @@ fn chosen_user(client_id: &str, decision: &Decision) -> Option<TestUser> {
         first_name: first.to_owned(),
         last_name: last.to_owned(),
         email: (!email.is_empty()).then(|| email.to_owned()),
+        groups: groups
+            .split([',', ' '])
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned)
+            .collect(),
     })
 }
 

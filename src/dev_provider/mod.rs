@@ -67,6 +67,9 @@ struct TestUser {
     first_name: String,
     last_name: String,
     email: Option<String>,
+    /// The OpenID issuer's `groups` claim (typed on the consent page, or a preset's); the
+    /// Facebook stand-in has no such thing and ignores them.
+    groups: Vec<String>,
 }
 
 struct IssuedCode {

@@ -27,12 +27,15 @@ use axum::{
 };
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use openidconnect::{
-    AccessToken, Audience, ClientId, EmptyAdditionalClaims, EndUserEmail, EndUserFamilyName,
-    EndUserGivenName, EndUserName, IssuerUrl, LocalizedClaim, Nonce, PrivateSigningKey as _,
-    StandardClaims, SubjectIdentifier,
-    core::{CoreIdToken, CoreIdTokenClaims, CoreJsonWebKeySet, CoreJwsSigningAlgorithm},
+    AccessToken, AdditionalClaims, Audience, ClientId, EndUserEmail, EndUserFamilyName,
+    EndUserGivenName, EndUserName, IdToken, IdTokenClaims, IssuerUrl, LocalizedClaim, Nonce,
+    PrivateSigningKey as _, StandardClaims, SubjectIdentifier,
+    core::{
+        CoreGenderClaim, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
+        CoreJwsSigningAlgorithm,
+    },
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
@@ -49,6 +52,19 @@ pub const OIDC_PATH: &str = "/oidc";
 const CODE_LIFETIME: Duration = Duration::from_secs(60);
 /// How long an access token (for userinfo) and an ID token are good for.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
+
+/// The claim beyond the standard ones: the test user's groups, as Keycloak's group mapper or
+/// Authentik sends them (left out when there are none).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+struct Groups {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<String>,
+}
+
+impl AdditionalClaims for Groups {}
+
+type DevIdToken =
+    IdToken<Groups, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
 
 /// How the app is registered at the issuer, and where the issuer is.
 #[derive(Clone)]
@@ -190,18 +206,20 @@ impl DevOidc {
         let now = chrono::Utc::now();
         let lifetime = chrono::Duration::from_std(TOKEN_LIFETIME)
             .map_err(|_| TokenError::server("token lifetime"))?;
-        let claims = CoreIdTokenClaims::new(
+        let claims = IdTokenClaims::new(
             issuer,
             vec![Audience::new(self.settings.client_id.clone())],
             now + lifetime,
             now,
             standard_claims(user),
-            EmptyAdditionalClaims {},
+            Groups {
+                groups: user.groups.clone(),
+            },
         )
         .set_nonce(nonce.map(Nonce::new))
         // As Google does: the client the token was issued to, which the client must check.
         .set_authorized_party(Some(ClientId::new(self.settings.client_id.clone())));
-        CoreIdToken::new(
+        DevIdToken::new(
             claims,
             &self.key,
             CoreJwsSigningAlgorithm::EcdsaP256Sha256,
@@ -300,6 +318,10 @@ impl Authority for DevOidc {
     fn fragment(&self) -> Option<&'static str> {
         None
     }
+
+    fn sends_groups(&self) -> bool {
+        true
+    }
 }
 
 /// `GET /.well-known/openid-configuration`.
@@ -321,7 +343,7 @@ async fn configuration(State(dev): State<Arc<DevOidc>>) -> Response {
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "nonce", "azp", "at_hash",
-            "name", "given_name", "family_name", "email", "email_verified",
+            "name", "given_name", "family_name", "email", "email_verified", "groups",
         ],
         "authorization_response_iss_parameter_supported": true,
     });
@@ -420,7 +442,13 @@ async fn userinfo(State(dev): State<Arc<DevOidc>>, headers: HeaderMap) -> Respon
         );
         return response;
     };
-    let claims = standard_claims(&user);
+    let mut claims = serde_json::to_value(standard_claims(&user)).unwrap_or_default();
+    // The same groups as the ID token's, for clients that read them here.
+    if let Some(claims) = claims.as_object_mut()
+        && !user.groups.is_empty()
+    {
+        claims.insert("groups".to_owned(), json!(user.groups));
+    }
     no_store(Json(claims).into_response())
 }
 
@@ -574,6 +602,7 @@ mod tests {
             first_name: "Ada".to_owned(),
             last_name: String::new(),
             email: None,
+            groups: Vec::new(),
         }
     }
 

@@ -19,6 +19,9 @@ pub enum FailureReason {
     /// Adding an identity from "Sign-in methods": it already belongs to someone else here.
     /// Nothing was changed.
     IdentityTaken,
+    /// The provider signed the person in, but not with an account this site accepts (an ID
+    /// token without the configured Google Workspace domain in `hd`). Nothing was kept.
+    NotAllowed,
 }
 
 impl FailureReason {
@@ -32,6 +35,7 @@ impl FailureReason {
             Self::Unreachable => "unreachable",
             Self::Internal => "internal",
             Self::IdentityTaken => "identity_taken",
+            Self::NotAllowed => "not_allowed",
         }
     }
 
@@ -44,6 +48,7 @@ impl FailureReason {
             "invalid_response" => Self::InvalidResponse,
             "unreachable" => Self::Unreachable,
             "identity_taken" => Self::IdentityTaken,
+            "not_allowed" => Self::NotAllowed,
             _ => Self::Internal,
         }
     }
@@ -71,6 +76,9 @@ impl FailureReason {
             }
             Self::IdentityTaken => format!(
                 "This {provider} account is already used by someone else here. Sign out and sign in with it, or use another {provider} account."
+            ),
+            Self::NotAllowed => format!(
+                "{provider} did not sign you in with an account this site accepts. Please sign in with another account."
             ),
         }
     }

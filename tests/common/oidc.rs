@@ -20,13 +20,16 @@ use axum::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use openidconnect::{
-    AccessToken, AccessTokenHash, Audience, ClientId, EmptyAdditionalClaims, EndUserEmail,
-    EndUserName, IssuerUrl, JsonWebKeyId, LocalizedClaim, Nonce, PrivateSigningKey, StandardClaims,
-    SubjectIdentifier,
-    core::{CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey},
+    AccessToken, AccessTokenHash, AdditionalClaims, Audience, ClientId, EndUserEmail, EndUserName,
+    IdToken, IdTokenClaims, IssuerUrl, JsonWebKeyId, LocalizedClaim, Nonce, PrivateSigningKey,
+    StandardClaims, SubjectIdentifier,
+    core::{
+        CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+        CoreRsaPrivateSigningKey,
+    },
 };
 use p256::ecdsa::{Signature, SigningKey, signature::Signer};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
@@ -44,6 +47,17 @@ const ROTATED_KID: &str = "rotated-key";
 const EC_KID: &str = "ec-key";
 const EC_SECRET: [u8; 32] = [7; 32];
 const ACCESS_TOKEN: &str = "at-for-ada";
+
+/// Claims beyond the standard ones (Google's `hd`, a groups claim), as JSON.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Extra(pub serde_json::Map<String, serde_json::Value>);
+
+impl AdditionalClaims for Extra {}
+
+type Claims = IdTokenClaims<Extra, CoreGenderClaim>;
+type Token =
+    IdToken<Extra, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
 
 /// How the issuer misbehaves in the next answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -103,6 +117,12 @@ pub struct Behaviour {
     pub misbehaviour: Misbehaviour,
     pub signing: Signing,
     pub discovery: Discovery,
+    /// Google's `hd` claim in the ID token: the person's Workspace domain, none for a
+    /// consumer account.
+    pub hd: Option<String>,
+    /// More claims in the ID token, and in userinfo (a groups claim).
+    pub id_token_claims: serde_json::Map<String, serde_json::Value>,
+    pub userinfo_claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for Behaviour {
@@ -116,6 +136,9 @@ impl Default for Behaviour {
             misbehaviour: Misbehaviour::None,
             signing: Signing::Rs256,
             discovery: Discovery::Up,
+            hd: None,
+            id_token_claims: serde_json::Map::new(),
+            userinfo_claims: serde_json::Map::new(),
         }
     }
 }
@@ -130,6 +153,8 @@ pub struct Issuer {
     redirect_uri: String,
     behaviour: Mutex<Behaviour>,
     codes: Mutex<HashMap<String, Grant>>,
+    /// The `hd` of the last authorization request, as the dialog received it.
+    pub requested_hd: Mutex<Option<String>>,
     /// How often discovery and the keys were fetched.
     pub discovery_fetches: AtomicUsize,
     pub key_fetches: AtomicUsize,
@@ -187,13 +212,17 @@ impl Issuer {
             Misbehaviour::WrongNonce => "not-the-nonce".to_owned(),
             _ => nonce.to_owned(),
         };
-        let mut claims = CoreIdTokenClaims::new(
+        let mut extra = b.id_token_claims.clone();
+        if let Some(hd) = b.hd {
+            extra.insert("hd".to_owned(), hd.into());
+        }
+        let mut claims = Claims::new(
             IssuerUrl::new(issuer).expect("issuer"),
             vec![Audience::new(audience.to_owned())],
             exp,
             iat,
             standard,
-            EmptyAdditionalClaims {},
+            Extra(extra),
         )
         .set_nonce(Some(Nonce::new(nonce)));
         if b.misbehaviour == Misbehaviour::OtherAuthorizedParty {
@@ -232,7 +261,7 @@ impl Issuer {
             &key.as_verification_key(),
         )
         .expect("at_hash");
-        let token = CoreIdToken::new(
+        let token = Token::new(
             claims.set_access_token_hash(Some(at_hash)),
             &key,
             CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
@@ -264,11 +293,7 @@ fn ec_jwk() -> serde_json::Value {
 }
 
 /// A compact JWS of `claims` signed by `sign` over `header.payload`.
-fn jws(
-    header: serde_json::Value,
-    claims: &CoreIdTokenClaims,
-    sign: impl Fn(&[u8]) -> Vec<u8>,
-) -> String {
+fn jws(header: serde_json::Value, claims: &Claims, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
     let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header"));
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims"));
     let signed = format!("{header}.{payload}");
@@ -276,7 +301,7 @@ fn jws(
     format!("{signed}.{signature}")
 }
 
-fn es256(claims: &CoreIdTokenClaims) -> String {
+fn es256(claims: &Claims) -> String {
     jws(
         json!({"alg": "ES256", "kid": EC_KID, "typ": "JWT"}),
         claims,
@@ -287,7 +312,7 @@ fn es256(claims: &CoreIdTokenClaims) -> String {
     )
 }
 
-fn hs256_with_public_key(claims: &CoreIdTokenClaims) -> String {
+fn hs256_with_public_key(claims: &Claims) -> String {
     let public = serde_json::to_vec(&signing_key(KEY_PEM, KID).as_verification_key()).expect("jwk");
     jws(
         json!({"alg": "HS256", "kid": KID, "typ": "JWT"}),
@@ -307,7 +332,7 @@ fn left_half_sha256(token: &str) -> String {
 }
 
 /// A JWT with `alg=none` and no signature: what a forger sends.
-fn unsigned(claims: &CoreIdTokenClaims) -> String {
+fn unsigned(claims: &Claims) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims"));
     format!("{header}.{payload}.")
@@ -357,6 +382,8 @@ struct AuthorizeQuery {
     nonce: String,
     code_challenge: String,
     code_challenge_method: String,
+    /// Google's account-chooser hint.
+    hd: Option<String>,
 }
 
 async fn authorize(State(issuer): State<Arc<Issuer>>, Query(q): Query<AuthorizeQuery>) -> Response {
@@ -368,6 +395,7 @@ async fn authorize(State(issuer): State<Arc<Issuer>>, Query(q): Query<AuthorizeQ
     if !well_formed {
         return (StatusCode::BAD_REQUEST, "bad authorization request").into_response();
     }
+    *issuer.requested_hd.lock().expect("lock") = q.hd;
     let code = format!("code-{}", rand::random::<u64>());
     issuer.codes.lock().expect("lock").insert(
         code.clone(),
@@ -444,13 +472,14 @@ async fn userinfo(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> Resp
         Misbehaviour::UserinfoOtherSubject => "mallory-9999".to_owned(),
         _ => b.sub,
     };
-    Json(json!({
-        "sub": sub,
-        "name": b.name,
-        "email": b.email,
-        "email_verified": b.email_verified,
-    }))
-    .into_response()
+    let mut answer = b.userinfo_claims;
+    answer.extend([
+        ("sub".to_owned(), sub.into()),
+        ("name".to_owned(), b.name.into()),
+        ("email".to_owned(), b.email.into()),
+        ("email_verified".to_owned(), b.email_verified.into()),
+    ]);
+    Json(answer).into_response()
 }
 
 impl Issuer {
@@ -476,6 +505,7 @@ impl Issuer {
             redirect_uri,
             behaviour: Mutex::new(behaviour),
             codes: Mutex::new(HashMap::new()),
+            requested_hd: Mutex::new(None),
             discovery_fetches: AtomicUsize::new(0),
             key_fetches: AtomicUsize::new(0),
         });

@@ -19,6 +19,8 @@ pub enum FailureReason {
     /// Adding an identity from "Sign-in methods": it already belongs to someone else here.
     /// Nothing was changed.
     IdentityTaken,
+    /// The person matches no `[access]` condition. Nothing about them was kept.
+    NotAllowed,
 }
 
 impl FailureReason {
@@ -32,6 +34,7 @@ impl FailureReason {
             Self::Unreachable => "unreachable",
             Self::Internal => "internal",
             Self::IdentityTaken => "identity_taken",
+            Self::NotAllowed => "not_allowed",
         }
     }
 
@@ -44,6 +47,7 @@ impl FailureReason {
             "invalid_response" => Self::InvalidResponse,
             "unreachable" => Self::Unreachable,
             "identity_taken" => Self::IdentityTaken,
+            "not_allowed" => Self::NotAllowed,
             _ => Self::Internal,
         }
     }
@@ -72,6 +76,10 @@ impl FailureReason {
             Self::IdentityTaken => format!(
                 "This {provider} account is already used by someone else here. Sign out and sign in with it, or use another {provider} account."
             ),
+            // The error page says it with the address and the site's name when it has them.
+            Self::NotAllowed => {
+                format!("This account ({provider}) may not sign in here.")
+            }
         }
     }
 }

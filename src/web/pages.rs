@@ -110,6 +110,42 @@ pub struct ErrorPage {
     pub retry_href: String,
 }
 
+/// "{who} ({provider}) may not sign in to {site}.": a sign-in `[access]` refused, or a person
+/// signed in whom it no longer lets in (`/auth/check`'s 403, the `SignedIn` extractor).
+#[derive(Template)]
+#[template(path = "not_allowed.html")]
+pub struct NotAllowedPage {
+    /// What every page shares (`templates/base.html`): name, logo, links' mount path.
+    pub chrome: Arc<Chrome>,
+    /// The address used, or "This account" when there is none to show.
+    pub who: String,
+    /// The provider's display name.
+    pub provider: String,
+    /// loginwith's home page (with the `return_to` kept, when there is one).
+    pub another_href: String,
+    /// For someone signed in: both buttons sign out first (another account cannot be chosen
+    /// while this one is signed in).
+    pub logout: Option<LogoutForm>,
+}
+
+/// The logout form of [`NotAllowedPage`], posted to loginwith's `/logout`.
+pub struct LogoutForm {
+    /// `/logout`, absolute when the page is served on another host (`/auth/check`).
+    pub action: String,
+    pub csrf_token: String,
+    /// Where "Sign in with another account" comes back to once signed in again.
+    pub return_to: Option<String>,
+}
+
+impl NotAllowedPage {
+    /// Who the sentence names: the address, or "This account" without one.
+    pub fn who(email: Option<&str>) -> String {
+        email
+            .filter(|e| !e.trim().is_empty())
+            .map_or_else(|| "This account".to_owned(), str::to_owned)
+    }
+}
+
 #[derive(Template)]
 #[template(path = "problem.html")]
 pub struct ProblemPage<'a> {

@@ -5,7 +5,9 @@
 use loginwith_testkit as common;
 
 use axum::{Router, routing::get};
-use common::{ADA, Browser, Person, TestEnv, eventually, location, oidc::OidcEnv};
+use common::{
+    ADA, Browser, Capture, Person, TestEnv, eventually, github::GitHubEnv, location, oidc::OidcEnv,
+};
 use figment::Figment;
 use loginwith::{App, SignedIn, config::Environment};
 use reqwest::{StatusCode, header};
@@ -24,6 +26,12 @@ async fn corp(email: &str, verified: bool, tweak: impl FnOnce(Figment) -> Figmen
         Vec::new(),
     )
     .await
+}
+
+/// Everything this binary's tests log (installed once: the subscriber is global).
+fn log() -> &'static Capture {
+    static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+    CAPTURE.get_or_init(Capture::install_trace)
 }
 
 /// `GET /auth/check` with the browser's cookies, as a gateway passes them on.
@@ -136,6 +144,7 @@ async fn a_refusal_keeps_nothing_and_says_who_was_refused() {
         f.merge(("access.email_domains", vec!["corp.example"]))
     })
     .await;
+    let log = log();
     let browser = env.env.browser();
     browser
         .until_preloader_through("corp?return_to=%2Fdashboard%3Fx%3D1", &env.issuer.url)
@@ -169,6 +178,26 @@ async fn a_refusal_keeps_nothing_and_says_who_was_refused() {
     let (_, home) = browser.text("/").await;
     assert!(home.contains(r#"href="/authorize/corp""#), "{home}");
     assert_eq!(kept(&env.env).await, [0, 0, 0]);
+
+    // One INFO line names the provider and the address's domain, never the address.
+    let text = log.text();
+    let refusals: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("sign-in refused") && line.contains("gmail.example"))
+        .collect();
+    assert_eq!(refusals.len(), 1, "{text}");
+    assert!(refusals[0].contains(" INFO "), "{}", refusals[0]);
+    assert!(
+        refusals[0].contains(r#"provider="corp""#),
+        "{}",
+        refusals[0]
+    );
+    assert!(
+        refusals[0].contains(r#"email_domain="gmail.example""#),
+        "{}",
+        refusals[0]
+    );
+    assert!(!refusals[0].contains("ada</b>"), "{}", refusals[0]);
 
     // Counted as a finished sign-in with its own outcome.
     let metrics = reqwest::get(format!(
@@ -345,4 +374,34 @@ async fn a_person_signed_in_before_the_rules_changed_is_refused_after_a_restart(
     assert_eq!(location(&response), "/?return_to=%2Fdashboard");
     assert_eq!(check(&on_after).await.status(), StatusCode::UNAUTHORIZED);
     drop(after);
+}
+
+#[tokio::test]
+async fn adding_a_sign_in_method_is_not_restricted_but_signing_in_with_it_is() {
+    // Ada's GitHub address is verified and listed; Facebook's never counts.
+    let gh = GitHubEnv::start_with(|f| f.merge(("access.emails", vec!["ada@example.com"]))).await;
+    let laptop = gh.env.browser();
+    assert!(gh.login(&laptop).await.contains("Hi, Ada!"));
+
+    // She adds Facebook from "Sign-in methods": she is signed in already, so it is added.
+    let token = laptop.csrf_token_on("/account").await;
+    let response = laptop
+        .post_form("/account/link/facebook", &[("csrf_token", &token)])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let dialog = url::Url::parse(location(&response)).expect("the dialog's URL");
+    let callback = laptop.consent(&dialog, ADA, "allow").await;
+    assert_eq!(location(&laptop.get(&callback).await), "/preloader");
+    assert_eq!(laptop.wait_status().await, "ok");
+    assert_eq!(location(&laptop.get("/success").await), "/account");
+    assert_eq!(gh.env.count("user_identity").await, 2);
+    // Adding it changed nothing of who she is here: still let in.
+    assert_eq!(check(&laptop).await.status(), StatusCode::OK);
+
+    // Signing in with it is checked like any sign-in: refused, and nothing written.
+    let phone = gh.env.browser();
+    phone.login_until_preloader(ADA).await;
+    assert_eq!(phone.wait_status().await, "error");
+    assert_eq!(check(&phone).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(kept(&gh.env).await, [1, 2, 1]);
 }

@@ -226,6 +226,38 @@ mod tests {
     }
 
     #[test]
+    fn an_emails_file_is_read_again_when_it_changes_and_kept_when_it_breaks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("emails");
+        std::fs::write(&path, "ada@example.com\n").unwrap();
+        let rules = Access::new(&AccessConfig {
+            emails_file: path.display().to_string(),
+            ..AccessConfig::default()
+        });
+        // As if the last look were long ago, rather than waiting for it.
+        let look_again = || {
+            let file = rules.file.as_ref().unwrap();
+            file.lock().checked -= FILE_RECHECK;
+        };
+        assert!(rules.allows(Some("ada@example.com"), true));
+        std::fs::write(&path, "grace@example.com\n").unwrap();
+        look_again();
+        assert!(!rules.allows(Some("ada@example.com"), true));
+        assert!(rules.allows(Some("grace@example.com"), true));
+        // Broken (a line that is not an address), then gone: the last good list stays.
+        std::fs::write(&path, "grace@example.com\nnot an address at all\n").unwrap();
+        look_again();
+        assert!(rules.allows(Some("grace@example.com"), true));
+        std::fs::remove_file(&path).unwrap();
+        look_again();
+        assert!(rules.allows(Some("grace@example.com"), true));
+        std::fs::write(&path, "ada@example.com\n").unwrap();
+        look_again();
+        assert!(rules.allows(Some("ada@example.com"), true));
+        assert!(!rules.allows(Some("grace@example.com"), true));
+    }
+
+    #[test]
     fn no_condition_lets_everyone_in() {
         let open = access(&[], &[]);
         assert!(open.allows(None, false));

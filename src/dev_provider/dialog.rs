@@ -71,6 +71,9 @@ struct Decision {
     decision: String,
     /// One of the ready-made test users, overriding the typed fields.
     preset: Option<String>,
+    /// The "not verified" box: the OpenID Connect mode then says `email_verified: false`.
+    #[serde(default)]
+    email_unverified: Option<String>,
 }
 
 /// From either page of the dialog, `{dev}/dialog/oauth` or `{dev}{OIDC_PATH}/authorize` (`{dev}`
@@ -132,6 +135,7 @@ pub(super) async fn show<A: Authority>(
             email,
             decision: "allow".to_owned(),
             preset: None,
+            email_unverified: None,
         };
         return answer(&*dev, &decision);
     }
@@ -290,6 +294,7 @@ fn chosen_user(client_id: &str, decision: &Decision) -> Option<TestUser> {
         first_name: first.to_owned(),
         last_name: last.to_owned(),
         email: (!email.is_empty()).then(|| email.to_owned()),
+        email_verified: decision.email_unverified.is_none(),
     })
 }
 

@@ -67,6 +67,10 @@ struct TestUser {
     first_name: String,
     last_name: String,
     email: Option<String>,
+    /// What the OpenID Connect mode says in `email_verified` (Facebook says nothing): `false`
+    /// when the consent page's "not verified" box is ticked, to try `[access]`'s refusal of
+    /// an address nobody vouched for.
+    email_verified: bool,
 }
 
 struct IssuedCode {

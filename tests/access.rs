@@ -268,7 +268,11 @@ async fn a_person_signed_in_before_the_rules_changed_is_refused_after_a_restart(
         before.config.database.url.clone(),
         Environment::Development,
         Vec::new(),
-        |f| f.merge(("access.email_domains", vec!["example.com"])),
+        |f| {
+            f.merge(("access.email_domains", vec!["example.com"]))
+                .merge(("server.trusted_proxies", vec!["127.0.0.1"]))
+                .merge(("gateway.allowed_hosts", vec!["app.example.test"]))
+        },
     )
     .await;
     let on_after = Browser::with_client(&after.app_url, browser.client.clone());
@@ -300,6 +304,38 @@ async fn a_person_signed_in_before_the_rules_changed_is_refused_after_a_restart(
     assert!(page.contains(">Log out</button>"), "{page}");
     assert!(
         page.contains(&format!(r#"action="{}/logout""#, after.app_url)),
+        "{page}"
+    );
+    // Shown on the protected site's host: its links and its policy name loginwith's origin.
+    assert!(
+        page.contains(&format!(r#"href="{}/static/"#, after.app_url)),
+        "{page}"
+    );
+
+    // Through a trusted gateway that says which URL was asked for (Traefik, Caddy), "Sign in
+    // with another account" comes back there.
+    let response = on_after
+        .client
+        .get(on_after.url("/auth/check"))
+        .header(header::ACCEPT, "text/html")
+        .header("x-forwarded-proto", "http")
+        .header("x-forwarded-host", "app.example.test")
+        .header("x-forwarded-uri", "/reports?year=2026")
+        .send()
+        .await
+        .expect("check");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let policy = response.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .expect("a policy")
+        .to_owned();
+    assert!(
+        policy.contains(&format!("style-src 'self' {}", after.app_url)),
+        "{policy}"
+    );
+    let page = response.text().await.expect("page");
+    assert!(
+        page.contains(r#"name="return_to" value="http://app.example.test/reports?year=2026""#),
         "{page}"
     );
 

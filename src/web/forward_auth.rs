@@ -7,7 +7,7 @@
 //! not a provider verified them, so a site that lets people in by address must look), `-Name`
 //! and `-Provider`. Signed in but no longer let in by `[access]` (the rules changed since the
 //! sign-in, or the emails file did): 403, evaluated afresh on every check against the stored
-//! address; asked for HTML, the 403 is the "may not sign in" page, whose buttons sign out.
+//! address; asked for HTML, the 403 is the "may not sign in" page.
 //! Otherwise 401, or, for a gateway that
 //! forwards the browser's answer as it is (Traefik, Caddy), a redirect to the sign-in page.
 //!
@@ -37,9 +37,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{
     AppError, Chrome, TrustedProxies, WebSettings,
-    pages::{LogoutForm, NotAllowedPage, Page},
+    pages::{NotAllowedPage, Page},
     return_to::allowed_target,
-    session::csrf_of,
     signed_in::{provider_of, session_id, within_lifetime},
 };
 use crate::store::{MAX_SESSIONS_PER_READ, SignedInSession, Store};
@@ -248,8 +247,10 @@ fn not_signed_in() -> Response {
 
 /// 403: signed in, but `[access]` does not let this person in (any more). Asked for HTML (a
 /// browser, through Caddy or Traefik, which pass the body on): the page naming who is signed
-/// in, whose buttons sign out (to choose another account, the forwarded URL kept as
-/// `return_to` when a trusted peer sent it, or just to leave). Otherwise a short text.
+/// in. Otherwise a short text. The page is shown on the protected site's host, so it carries
+/// no CSRF token (that host's scripts could read it): its links lead to loginwith's own home
+/// page, which shows who is signed in, why they are refused, and the logout form ("Sign in with
+/// another account" keeps the forwarded URL as `return_to`, when a trusted peer sent it).
 fn not_allowed(
     check: &ForwardAuth,
     session: &SignedInSession,
@@ -270,22 +271,28 @@ fn not_allowed(
     }
     let settings = &check.settings;
     let provider = provider_of(session).unwrap_or_default();
-    let logout = csrf_of(&session.data).map(|csrf_token| LogoutForm {
-        action: format!("{}/logout", settings.public_url),
-        csrf_token,
-        return_to: trusted.then(|| forwarded_target(settings, headers)).flatten(),
-    });
+    let origin = settings.return_rules.public_url.origin().ascii_serialization();
+    let home = format!("{origin}{}", settings.path("/"));
+    let another_href = match trusted.then(|| forwarded_target(settings, headers)).flatten() {
+        Some(target) => format!(
+            "{home}?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("return_to", &target)
+                .finish()
+        ),
+        None => home.clone(),
+    };
     let mut response = NotAllowedPage {
         chrome: check.remote_chrome.clone(),
         who: NotAllowedPage::who(session.email.as_deref()),
         provider: settings.provider_name(&provider),
-        another_href: check.remote_chrome.href("/"),
-        logout,
+        another_href,
+        logout_href: Some(home),
+        logout: None,
     }
     .into_page(StatusCode::FORBIDDEN);
     // Served on the protected host: its own origin is not loginwith's, so loginwith's origin
-    // is named beside 'self' for the styles, pictures and the logout form.
-    let origin = settings.return_rules.public_url.origin().ascii_serialization();
+    // is named beside 'self' for the styles and pictures.
     let policy = check
         .remote_chrome
         .content_security_policy()

@@ -60,6 +60,8 @@ pub async fn home(
         .into_iter()
         .map(|n| n.text)
         .collect();
+    // Refused: logging out leads back to the buttons, still going where they were going.
+    let logout_return_to = refused.is_some().then(|| target.clone()).flatten();
     notices.extend(refused);
     let csrf_token = match user {
         Some(_) => session.csrf_token().await?.unwrap_or_default(),
@@ -81,6 +83,7 @@ pub async fn home(
         buttons,
         csrf_token,
         notices,
+        logout_return_to,
     }
     .into_page(StatusCode::OK))
 }

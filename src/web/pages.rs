@@ -86,6 +86,9 @@ pub struct IndexPage {
     pub facebook_note: bool,
     pub csrf_token: String,
     pub notices: Vec<String>,
+    /// For someone signed in whom `[access]` refuses, arrived with a `return_to`: the logout
+    /// form carries it, so that signing out leads to the buttons that come back there.
+    pub logout_return_to: Option<String>,
 }
 
 #[derive(Template)]
@@ -123,9 +126,12 @@ pub struct NotAllowedPage {
     pub provider: String,
     /// loginwith's home page (with the `return_to` kept, when there is one).
     pub another_href: String,
-    /// For someone signed in: both buttons sign out first (another account cannot be chosen
-    /// while this one is signed in).
+    /// For someone signed in on loginwith's own origin (the `SignedIn` extractor): both
+    /// buttons sign out first (another account cannot be chosen while this one is signed in).
     pub logout: Option<LogoutForm>,
+    /// For someone signed in, on another host (`/auth/check`): "Log out" is a link to
+    /// loginwith's home page, whose logout form carries the CSRF token that page must not.
+    pub logout_href: Option<String>,
 }
 
 /// The logout form of [`NotAllowedPage`], posted to loginwith's `/logout`.
@@ -381,6 +387,7 @@ mod tests {
             facebook_note: true,
             csrf_token: "t".to_owned(),
             notices: vec!["n".to_owned()],
+            logout_return_to: None,
         };
         let record = DeletionRecord {
             confirmation_code: "c".repeat(32),

@@ -280,6 +280,7 @@ pub async fn error_page(
                 provider: name,
                 another_href,
                 logout: None,
+                logout_href: None,
             }
             .into_page(StatusCode::FORBIDDEN));
         }

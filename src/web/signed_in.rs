@@ -92,6 +92,7 @@ impl Accounts {
                 csrf_token,
                 return_to: Some(target.to_owned()),
             }),
+            logout_href: None,
         }
         .into_page(StatusCode::FORBIDDEN)
     }

@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::{
     auth::{
-        Exchanger, OperationEvents, Provider, Providers,
+        Access, Exchanger, OperationEvents, Provider, Providers,
         facebook::Facebook,
         github::{GitHub, GitHubSettings},
         http::HttpClient,
@@ -180,6 +180,14 @@ impl App {
         // Before the database: a provider that cannot be built refuses start-up without
         // creating or migrating anything.
         let (providers, facebook_app_secret) = build_providers(config, &http, dev_config).await?;
+        let provider_names = Arc::new(
+            providers
+                .iter()
+                .chain(&extra_providers)
+                .map(|p| (p.id().to_owned(), p.display_name().to_owned()))
+                .collect(),
+        );
+        let access = Access::new(&config.access);
         // Before the database too: an address in use refuses start-up having touched nothing.
         let metrics_listener = match config.metrics.bind_addr() {
             Some(addr) => Some(
@@ -235,6 +243,8 @@ impl App {
                 &config.brand,
                 config.server.public_url.path(),
             )),
+            access: access.clone(),
+            provider_names,
         });
         let auth_limiter =
             Arc::new(RateLimiter::new(limits.auth_per_minute, limits.auth_burst).named("auth"));
@@ -252,7 +262,8 @@ impl App {
                 events.clone(),
                 shutdown.clone(),
             )
-            .link_by_verified_email(config.providers.linking_by_verified_email()),
+            .link_by_verified_email(config.providers.linking_by_verified_email())
+            .with_access(access),
             events,
             auth_limiter: auth_limiter.clone(),
             data_callback_limiter: data_callback_limiter.clone(),
@@ -311,6 +322,10 @@ impl App {
                 store: store.clone(),
                 cookie_name: Arc::from(config.cookie_name()),
                 settings: settings.clone(),
+                remote_chrome: Arc::new(web::Chrome::new(
+                    &config.brand,
+                    config.server.public_url.as_str().trim_end_matches('/'),
+                )),
             }));
         // With a path in `server.public_url`, everything lives below it: the pages, the
         // callbacks, the assets, the development provider and the probes. Served alone, the

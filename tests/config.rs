@@ -1137,3 +1137,124 @@ fn allowed_hosts_from_the_environment_are_a_list_or_one_host() {
         .to_string();
     assert!(error.contains("gateway.allowed_hosts"), "{error}");
 }
+
+// ---- [access] ------------------------------------------------------------------------------
+
+#[test]
+fn access_entries_that_are_not_an_address_or_a_domain_refuse_start_up_naming_the_key() {
+    let config = development(
+        "[access]\nemails = [\"Ada@Example.com\"]\nemail_domains = [\"example.com\"]\n",
+    )
+    .expect("good entries");
+    assert_eq!(config.access.emails, ["Ada@Example.com"]);
+    let error = development(
+        r#"
+        [access]
+        emails = ["", "ada", "a@b@example.com", "ada @example.com"]
+        email_domains = ["", "ada@example.com", ".example.com", "exa mple.com"]
+        "#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        keys(&error),
+        [["access.emails"; 4], ["access.email_domains"; 4]].concat()
+    );
+    let text = error.to_string();
+    for expected in [
+        r#"access.emails: "" is empty"#,
+        r#"access.emails: "ada" has no @"#,
+        r#"access.emails: "a@b@example.com" has more than one @"#,
+        r#"access.email_domains: "ada@example.com" has an @"#,
+        r#"access.email_domains: ".example.com" starts with a dot"#,
+        r#"access.email_domains: "exa mple.com" has a space"#,
+    ] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+}
+
+#[test]
+fn an_emails_file_that_cannot_be_read_or_holds_a_bad_line_refuses_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let error = development(&format!(
+        "[access]\nemails_file = {:?}\n",
+        missing.display().to_string()
+    ))
+    .unwrap_err();
+    assert_eq!(keys(&error), ["access.emails_file"]);
+    assert!(error.to_string().contains("cannot read"), "{error}");
+
+    let bad = dir.path().join("emails");
+    std::fs::write(&bad, "# staff\nada@example.com\ngrace at example.com\n").unwrap();
+    let error = development(&format!(
+        "[access]\nemails_file = {:?}\n",
+        bad.display().to_string()
+    ))
+    .unwrap_err();
+    assert_eq!(keys(&error), ["access.emails_file"]);
+    assert!(error.to_string().contains("line 3: "), "{error}");
+
+    std::fs::write(&bad, "# staff\nada@example.com # lead\n\n").unwrap();
+    development(&format!(
+        "[access]\nemails_file = {:?}\n",
+        bad.display().to_string()
+    ))
+    .expect("a good file");
+}
+
+#[test]
+fn the_access_keys_of_later_versions_are_refused_never_ignored() {
+    let error = development(
+        r#"
+        [access]
+        github_orgs = ["acme"]
+        github_teams = ["acme/ops"]
+        groups = ["ops"]
+        recheck_hours = 24
+        [[access.rules]]
+        host = "grafana.example.com"
+        groups = ["ops"]
+        "#,
+    )
+    .unwrap_err();
+    let mut found = keys(&error);
+    found.sort_unstable();
+    assert_eq!(
+        found,
+        [
+            "access.github_orgs",
+            "access.github_teams",
+            "access.groups",
+            "access.recheck_hours",
+            "access.rules",
+        ]
+    );
+    assert!(
+        error
+            .problems
+            .iter()
+            .all(|p| p.reason.starts_with("is not supported by this version")),
+        "{error}"
+    );
+    // A misspelt key of this version is an unknown key, with the nearest one.
+    let error = development("[access]\nemail_domain = [\"example.com\"]\n").unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("did you mean access.email_domains?"),
+        "{error}"
+    );
+}
+
+#[test]
+fn check_refuses_a_bad_access_entry_naming_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = loginwith(
+        dir.path(),
+        &["check"],
+        &[("LOGINWITH_ACCESS__EMAIL_DOMAINS", "@example.com")],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("access.email_domains"), "{stderr}");
+}

@@ -567,6 +567,13 @@ async fn userinfo_refuses_missing_or_unknown_tokens() {
 /// The app as `cargo run` starts it: the embedded defaults (no provider configured), the
 /// development environment, on loopback. Returns its URL and the directory of its database.
 async fn default_development_app() -> (String, tempfile::TempDir) {
+    default_development_app_with(|f| f).await
+}
+
+/// [`default_development_app`] with more configuration.
+async fn default_development_app_with(
+    tweak: impl FnOnce(figment::Figment) -> figment::Figment,
+) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -580,8 +587,8 @@ async fn default_development_app() -> (String, tempfile::TempDir) {
             "database.url",
             format!("sqlite://{}/loginwith.db", dir.path().display()),
         ));
-    let config =
-        Config::from_figment(figment, Environment::Development).expect("the defaults are valid");
+    let config = Config::from_figment(tweak(figment), Environment::Development)
+        .expect("the defaults are valid");
     assert!(
         config.uses_dev_provider(),
         "the development provider stands in"
@@ -604,27 +611,7 @@ async fn with_the_default_development_configuration_a_second_button_signs_in_thr
     assert_in_order(&home, "Continue with Facebook", "Continue with Dev OpenID");
     assert!(home.contains(r#"href="/authorize/dev-oidc""#), "{home}");
 
-    // Discovery runs in the background once the app serves: wait until it is done.
-    let dialog_prefix = format!("{url}/dev/facebook/oidc/authorize?");
-    let deadline = std::time::Instant::now() + common::PATIENCE;
-    let dialog = loop {
-        let response = browser.get("/authorize/dev-oidc").await;
-        let target = response
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        if target.starts_with(&dialog_prefix) {
-            break target;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the dev issuer is still not discovered: /authorize/dev-oidc goes to {target:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
-    let dialog = Url::parse(&dialog).expect("dialog URL");
+    let dialog = dev_oidc_dialog(&browser, &url).await;
     let grace = Person {
         first: "Grace",
         last: "Hopper",
@@ -770,4 +757,81 @@ async fn the_groups_claim_is_in_the_id_token_and_at_userinfo() {
     )
     .expect("JSON");
     assert!(claims.get("groups").is_none(), "{claims}");
+}
+
+/// `/authorize/dev-oidc`'s dialog URL, once the app has discovered its own issuer (which it
+/// does in the background once it serves).
+async fn dev_oidc_dialog(browser: &Browser, url: &str) -> Url {
+    let dialog_prefix = format!("{url}/dev/facebook/oidc/authorize?");
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    let dialog = loop {
+        let response = browser.get("/authorize/dev-oidc").await;
+        let target = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if target.starts_with(&dialog_prefix) {
+            break target;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dev issuer is still not discovered: /authorize/dev-oidc goes to {target:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    Url::parse(&dialog).expect("dialog URL")
+}
+
+#[tokio::test]
+async fn the_dev_issuer_can_say_an_address_is_not_verified_and_access_then_refuses_it() {
+    let (url, _dir) = default_development_app_with(|f| {
+        f.merge(("access.emails", vec!["grace@example.com"]))
+            // Not the default port, which the test beside this one takes.
+            .merge(("metrics.bind", "127.0.0.1:0"))
+    })
+    .await;
+    // Ticked "not verified": Grace's address proves nothing, and she is refused.
+    let browser = Browser::new(&url);
+    let dialog = dev_oidc_dialog(&browser, &url).await;
+    let mut form: Vec<(String, String)> = dialog.query_pairs().into_owned().collect();
+    form.extend([
+        ("first_name".into(), "Grace <b>".into()),
+        ("last_name".into(), "Hopper 🦀".into()),
+        ("email".into(), "grace@example.com".into()),
+        ("email_unverified".into(), "1".into()),
+        ("decision".into(), "allow".into()),
+    ]);
+    let mut endpoint = dialog.clone();
+    endpoint.set_query(None);
+    let response = browser
+        .client
+        .post(endpoint)
+        .form(&form)
+        .send()
+        .await
+        .expect("consent");
+    let response = browser.get(location(&response)).await;
+    assert_eq!(location(&response), "/preloader");
+    assert_eq!(browser.wait_status().await, "error");
+    let (status, page) = browser.text("/error").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        page.contains("grace@example.com (Dev OpenID) may not sign in to loginwith."),
+        "{page}"
+    );
+    // Unticked (the default): verified, and let in.
+    let browser = Browser::new(&url);
+    let dialog = dev_oidc_dialog(&browser, &url).await;
+    let grace = Person {
+        first: "Grace <b>",
+        last: "Hopper 🦀",
+        email: "grace@example.com",
+    };
+    let callback = browser.consent(&dialog, grace, "allow").await;
+    assert_eq!(location(&browser.get(&callback).await), "/preloader");
+    assert_eq!(browser.wait_status().await, "ok");
+    assert_eq!(location(&browser.get("/success").await), "/");
+    assert_eq!(browser.get("/auth/check").await.status(), StatusCode::OK);
 }

@@ -219,7 +219,7 @@ async fn an_id_token_without_the_hosted_domain_in_hd_is_refused_with_nothing_wri
         assert_eq!(oidc.sign_in(&browser).await, "error", "{hd:?}");
         let (_, page) = browser.text("/error").await;
         assert!(
-            page.contains("Corp SSO did not sign you in with an account this site accepts."),
+            page.contains("This account (Corp SSO) may not sign in to loginwith."),
             "{page}"
         );
         assert_eq!(

@@ -9,7 +9,10 @@ use oauth2::AuthorizationCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{Instrument, error, info, info_span, warn};
 
-use super::{ExchangeError, FailureReason, LoginSecrets, OperationEvents, Provider};
+use super::{
+    Access, ExchangeError, FailureReason, LoginSecrets, OperationEvents, Provider, Refusals,
+    access::domain_of,
+};
 use crate::{
     shutdown::Shutdown,
     store::{EmailLinking, OperationId, Store, UserId},
@@ -32,6 +35,10 @@ pub struct Exchanger {
     /// (`link_by_verified_email`), and whose verification of an address is the only one such a
     /// join trusts; none by default.
     email_linking: Arc<HashSet<String>>,
+    /// `[access]`: who may sign in at all; asked before anything is written.
+    access: Access,
+    /// The addresses refused, for their error pages.
+    refusals: Arc<Refusals>,
     shutdown: Shutdown,
 }
 
@@ -55,8 +62,23 @@ impl Exchanger {
             slots: Arc::new(Semaphore::new(max_concurrent)),
             events,
             email_linking: Arc::default(),
+            access: Access::default(),
+            refusals: Arc::default(),
             shutdown,
         }
+    }
+
+    /// Signs in only people `access` lets in (see [`Access::allows`]). Links are never
+    /// affected: the person adding an identity is signed in already, and whoever signs in
+    /// with that identity later is checked then.
+    pub fn with_access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// The addresses refused by `[access]`, for the error page.
+    pub fn refusals(&self) -> &Refusals {
+        &self.refusals
     }
 
     /// Lets first sign-ins with these providers join an existing person on an address one of
@@ -97,6 +119,8 @@ impl Exchanger {
         let events = self.events.clone();
         let timeout = self.timeout;
         let trusted = self.email_linking.clone();
+        let access = self.access.clone();
+        let refusals = self.refusals.clone();
         let cut_off = self.shutdown.cut_off();
         let span = info_span!("exchange", operation = %operation, provider = provider.id());
         self.shutdown.exchanges().spawn(
@@ -130,6 +154,23 @@ impl Exchanger {
                 };
                 // The outcome as the metrics count it: `ok` or the failure's reason code.
                 let finished = match (outcome, link_for) {
+                    // Before anything is written: a refused person leaves no profile, no
+                    // identity and no sign-in; the address is held in memory for the error
+                    // page alone, and the log names its domain, never the person.
+                    (Ok(profile), None)
+                        if !access.allows(profile.email.as_deref(), profile.email_verified) =>
+                    {
+                        info!(
+                            email_domain = domain_of(profile.email.as_deref()),
+                            email_verified = profile.email_verified,
+                            "sign-in refused: no [access] condition matches"
+                        );
+                        refusals.hold(operation, profile.email);
+                        store
+                            .fail_operation(operation, FailureReason::NotAllowed)
+                            .await
+                            .map(|()| FailureReason::NotAllowed.code())
+                    }
                     (Ok(profile), None) => store
                         .complete_sign_in(operation, provider.id(), &profile, email_linking)
                         .await

@@ -1,5 +1,6 @@
 //! Identity providers and the code exchange.
 
+pub mod access;
 pub mod events;
 pub mod exchange;
 pub mod facebook;
@@ -11,6 +12,7 @@ pub mod oidc;
 mod provider;
 pub mod signed_request;
 
+pub use access::{Access, Refusals};
 pub use events::OperationEvents;
 pub use exchange::Exchanger;
 pub use failure::CallFailure;

@@ -134,7 +134,7 @@ fn split_port(text: &str) -> Option<(&str, Option<u16>)> {
 
 /// A list of entries, or one entry as a bare string
 /// (`LOGINWITH_GATEWAY__ALLOWED_HOSTS=app.example`; blank means none).
-fn entries<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+pub(super) fn entries<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     struct Entries;
 
     impl<'de> de::Visitor<'de> for Entries {

@@ -7,6 +7,7 @@
 //! Values from the environment are read as typed (see `raw_env`): an all-digit App ID is
 //! a string like any other.
 
+mod access;
 mod fault;
 mod gateway;
 mod problems;
@@ -30,6 +31,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use url::Url;
 
+pub use access::{AccessConfig, parse_emails_file, read_emails_file};
 pub use fault::Fault;
 pub use gateway::{AllowedHost, GatewayConfig};
 pub use problems::{ConfigError, Problem};
@@ -102,6 +104,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// `[site]`: the deployment's own name, logo, colours and privacy contact.
     pub site: SiteConfig,
+    /// `[access]`: who may sign in at all (by verified address).
+    pub access: AccessConfig,
     /// Which defaults and rules applied (`LOGINWITH_ENV`).
     #[serde(skip, default = "development")]
     pub environment: Environment,
@@ -621,6 +625,8 @@ impl Config {
                 .into_iter()
                 .map(|reason| invalid("gateway.allowed_hosts", reason)),
         );
+        // Reads `access.emails_file`: once here, for `serve` and `check` alike.
+        problems.extend(self.access.problems());
         let production = self.environment == Environment::Production;
         problems.extend(self.providers.problems(production));
         if self.providers.enabled().next().is_none() && !self.dev_provider.enabled {

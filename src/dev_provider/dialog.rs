@@ -78,6 +78,9 @@ struct Decision {
     decision: String,
     /// One of the ready-made test users, overriding the typed fields.
     preset: Option<String>,
+    /// The "not verified" box: the OpenID Connect mode then says `email_verified: false`.
+    #[serde(default)]
+    email_unverified: Option<String>,
 }
 
 /// From either page of the dialog, `{dev}/dialog/oauth` or `{dev}{OIDC_PATH}/authorize` (`{dev}`
@@ -142,6 +145,7 @@ pub(super) async fn show<A: Authority>(
             groups: String::new(),
             decision: "allow".to_owned(),
             preset: None,
+            email_unverified: None,
         };
         return answer(&*dev, &decision);
     }
@@ -307,6 +311,7 @@ fn chosen_user(client_id: &str, decision: &Decision) -> Option<TestUser> {
             .filter(|g| !g.is_empty())
             .map(str::to_owned)
             .collect(),
+        email_verified: decision.email_unverified.is_none(),
     })
 }
 

@@ -70,6 +70,10 @@ struct TestUser {
     /// The OpenID issuer's `groups` claim (typed on the consent page, or a preset's); the
     /// Facebook stand-in has no such thing and ignores them.
     groups: Vec<String>,
+    /// What the OpenID Connect mode says in `email_verified` (Facebook says nothing): `false`
+    /// when the consent page's "not verified" box is ticked, to try `[access]`'s refusal of
+    /// an address nobody vouched for.
+    email_verified: bool,
 }
 
 struct IssuedCode {

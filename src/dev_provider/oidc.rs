@@ -471,10 +471,11 @@ fn standard_claims(user: &TestUser) -> StandardClaims<openidconnect::core::CoreG
         ))));
     }
     if let Some(email) = &user.email {
-        // The person typed it: this stand-in vouches for it, as Google does for its accounts.
+        // The person typed it: this stand-in vouches for it, as Google does for its accounts,
+        // unless the consent page's "not verified" box says otherwise.
         claims = claims
             .set_email(Some(EndUserEmail::new(email.clone())))
-            .set_email_verified(Some(true));
+            .set_email_verified(Some(user.email_verified));
     }
     claims
 }
@@ -603,6 +604,7 @@ mod tests {
             last_name: String::new(),
             email: None,
             groups: Vec::new(),
+            email_verified: true,
         }
     }
 
@@ -653,5 +655,19 @@ mod tests {
         assert!(claims.get("family_name").is_none(), "{claims}");
         assert!(claims.get("email").is_none(), "{claims}");
         assert!(claims.get("email_verified").is_none(), "{claims}");
+    }
+
+    #[test]
+    fn an_address_is_verified_unless_the_consent_page_says_not() {
+        let with = |email_verified| TestUser {
+            email: Some("ada@example.com".to_owned()),
+            email_verified,
+            ..ada()
+        };
+        let claims = serde_json::to_value(standard_claims(&with(true))).unwrap_or_default();
+        assert_eq!(claims["email_verified"], true);
+        let claims = serde_json::to_value(standard_claims(&with(false))).unwrap_or_default();
+        assert_eq!(claims["email"], "ada@example.com");
+        assert_eq!(claims["email_verified"], false);
     }
 }

@@ -19,8 +19,9 @@ pub enum FailureReason {
     /// Adding an identity from "Sign-in methods": it already belongs to someone else here.
     /// Nothing was changed.
     IdentityTaken,
-    /// The provider signed the person in, but not with an account this site accepts (an ID
-    /// token without the configured Google Workspace domain in `hd`). Nothing was kept.
+    /// The provider signed the person in, but not with an account this site accepts: one
+    /// matching no `[access]` condition, or (Google's `hosted_domain`) an ID token without
+    /// that Workspace domain in `hd`. Nothing about them was kept.
     NotAllowed,
 }
 
@@ -77,9 +78,10 @@ impl FailureReason {
             Self::IdentityTaken => format!(
                 "This {provider} account is already used by someone else here. Sign out and sign in with it, or use another {provider} account."
             ),
-            Self::NotAllowed => format!(
-                "{provider} did not sign you in with an account this site accepts. Please sign in with another account."
-            ),
+            // The error page says it with the address and the site's name when it has them.
+            Self::NotAllowed => {
+                format!("This account ({provider}) may not sign in here.")
+            }
         }
     }
 }

@@ -154,6 +154,8 @@ pub struct User {
     pub first_name: String,
     pub last_name: String,
     pub email: Option<String>,
+    /// Whether the provider that gave `email` said it verified it (false without one).
+    pub email_verified: bool,
 }
 
 /// The database: a SQLite file or a PostgreSQL server.
@@ -535,16 +537,20 @@ impl Store {
 
     /// The person with this id, if they still exist.
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        let row: Option<(String, String, Option<String>)> = on_db!(&self.db, |pool| {
-            sqlx::query_as("SELECT first_name, last_name, email FROM user_profile WHERE id = $1")
-                .bind(id.0)
-                .fetch_optional(pool)
-                .await
+        let row: Option<(String, String, Option<String>, bool)> = on_db!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT first_name, last_name, email, email_verified FROM user_profile WHERE id = $1",
+            )
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await
         })?;
-        Ok(row.map(|(first_name, last_name, email)| User {
+        Ok(row.map(|(first_name, last_name, email, verified)| User {
             id,
             first_name,
             last_name,
+            // An address's flag means nothing without the address.
+            email_verified: verified && email.is_some(),
             email,
         }))
     }

@@ -5,7 +5,10 @@
 //! on. Signed in: 200 with who it is in `X-Auth-Request-User` (the person's id, stable and
 //! never reused), `-Email`, `-Email-Verified` (`true` or `false`: addresses are kept whether or
 //! not a provider verified them, so a site that lets people in by address must look), `-Name`
-//! and `-Provider`. Otherwise 401, or, for a gateway that
+//! and `-Provider`. Signed in but no longer let in by `[access]` (the rules changed since the
+//! sign-in, or the emails file did): 403, evaluated afresh on every check against the stored
+//! address; asked for HTML, the 403 is the "may not sign in" page.
+//! Otherwise 401, or, for a gateway that
 //! forwards the browser's answer as it is (Traefik, Caddy), a redirect to the sign-in page.
 //!
 //! It is merged outside the session layer: tower-sessions would load the session a second
@@ -33,7 +36,8 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{
-    AppError, TrustedProxies, WebSettings,
+    AppError, Chrome, TrustedProxies, WebSettings,
+    pages::{NotAllowedPage, Page},
     return_to::allowed_target,
     signed_in::{provider_of, session_id, within_lifetime},
 };
@@ -68,6 +72,9 @@ pub struct ForwardAuth {
     /// The session cookie's name (`Config::cookie_name`).
     pub cookie_name: Arc<str>,
     pub settings: Arc<WebSettings>,
+    /// The pages' chrome with every link absolute (`{public_url}/...`): the 403 page is shown
+    /// on the protected site's host, not loginwith's.
+    pub remote_chrome: Arc<Chrome>,
 }
 
 /// `GET` (and `HEAD`) `/auth/check`; any other method gets the 405 page. Starts the task
@@ -159,6 +166,15 @@ impl Lookups {
 async fn answer(State(checker): State<Arc<Checker>>, request: Request) -> Response {
     let check = &checker.check;
     match signed_in(checker.as_ref(), request.headers()).await {
+        Ok(Some(session))
+            if !check
+                .settings
+                .access
+                .allows(session.email.as_deref(), session.email_verified) =>
+        {
+            let trusted = checker.trusted.trusts_peer_of(request.extensions());
+            not_allowed(check, &session, request.headers(), trusted)
+        }
         Ok(Some(session)) => identity(&session),
         Ok(None) if checker.trusted.trusts_peer_of(request.extensions()) => {
             redirect_to_sign_in(&check.settings, request.headers()).unwrap_or_else(not_signed_in)
@@ -227,6 +243,85 @@ fn not_signed_in() -> Response {
         "not signed in",
     )
         .into_response()
+}
+
+/// 403: signed in, but `[access]` does not let this person in (any more). Asked for HTML (a
+/// browser, through Caddy or Traefik, which pass the body on): the page naming who is signed
+/// in. Otherwise a short text. The page is shown on the protected site's host, so it carries
+/// no CSRF token (that host's scripts could read it): its links lead to loginwith's own home
+/// page, which shows who is signed in, why they are refused, and the logout form ("Sign in with
+/// another account" keeps the forwarded URL as `return_to`, when a trusted peer sent it).
+fn not_allowed(
+    check: &ForwardAuth,
+    session: &SignedInSession,
+    headers: &HeaderMap,
+    trusted: bool,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if !wants_html {
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "signed in, but not allowed",
+        )
+            .into_response();
+    }
+    let settings = &check.settings;
+    let provider = provider_of(session).unwrap_or_default();
+    let origin = settings.return_rules.public_url.origin().ascii_serialization();
+    let home = format!("{origin}{}", settings.path("/"));
+    let another_href = match trusted.then(|| forwarded_target(settings, headers)).flatten() {
+        Some(target) => format!(
+            "{home}?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("return_to", &target)
+                .finish()
+        ),
+        None => home.clone(),
+    };
+    let mut response = NotAllowedPage {
+        chrome: check.remote_chrome.clone(),
+        who: NotAllowedPage::who(session.email.as_deref()),
+        provider: settings.provider_name(&provider),
+        another_href,
+        logout_href: Some(home),
+        logout: None,
+    }
+    .into_page(StatusCode::FORBIDDEN);
+    // Served on the protected host: its own origin is not loginwith's, so loginwith's origin
+    // is named beside 'self' for the styles and pictures.
+    let policy = check
+        .remote_chrome
+        .content_security_policy()
+        .to_str()
+        .unwrap_or_default()
+        .replace("'self'", &format!("'self' {origin}"));
+    if let Ok(policy) = HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    response
+}
+
+/// The URL the browser asked the protected site for, from a gateway's `X-Forwarded-Proto`,
+/// `-Host` and `-Uri` (all three), when `return_to` allows it.
+fn forwarded_target(settings: &WebSettings, headers: &HeaderMap) -> Option<String> {
+    let text = |name: &HeaderName| headers.get(name)?.to_str().ok();
+    let (proto, host, uri) = (
+        text(&FORWARDED_PROTO)?,
+        text(&FORWARDED_HOST)?,
+        text(&FORWARDED_URI)?,
+    );
+    if !uri.starts_with('/') {
+        return None;
+    }
+    let proto = proto.split(',').next().unwrap_or_default().trim();
+    let host = host.split(',').next().unwrap_or_default().trim();
+    allowed_target(&format!("{proto}://{host}{uri}"), &settings.return_rules)
 }
 
 /// For a gateway that hands the answer to the browser (Traefik's ForwardAuth, Caddy's

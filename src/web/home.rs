@@ -7,7 +7,7 @@ use axum::{
 use super::{
     AppError, AppState, WebSession,
     login::ReturnQuery,
-    pages::{Greeting, IndexPage, Page, SignInButton},
+    pages::{Greeting, IndexPage, NotAllowedPage, Page, SignInButton},
     params::{FormBody, Query},
 };
 
@@ -28,11 +28,41 @@ pub async fn home(
             session.sign_out().await?;
         }
     }
-    if let (Some(_), Some(target)) = (&user, &target) {
+    // Signed in but no longer let in by `[access]` (the rules changed since): still shown
+    // signed in, so that they can see who they are and log out, with why the sites behind
+    // loginwith refuse them; never sent on to `return_to`, which would only refuse them again.
+    let session_provider = match &user {
+        Some(_) => session.signed_in_provider().await?,
+        None => None,
+    };
+    let refused = user.as_ref().and_then(|u| {
+        (!app
+            .settings
+            .access
+            .allows(u.email.as_deref(), u.email_verified))
+        .then(|| {
+            let provider = session_provider.as_deref().unwrap_or_default();
+            format!(
+                "{} ({}) may not sign in to {}. Log out to sign in with another account.",
+                NotAllowedPage::who(u.email.as_deref()),
+                app.provider_name(provider),
+                app.settings.chrome.name()
+            )
+        })
+    });
+    if let (Some(_), Some(target), None) = (&user, &target, &refused) {
         // Notices stay for the next page that shows them.
         return Ok(Redirect::to(target).into_response());
     }
-    let notices = session.take_notices().await?;
+    let mut notices: Vec<String> = session
+        .take_notices()
+        .await?
+        .into_iter()
+        .map(|n| n.text)
+        .collect();
+    // Refused: logging out leads back to the buttons, still going where they were going.
+    let logout_return_to = refused.is_some().then(|| target.clone()).flatten();
+    notices.extend(refused);
     let csrf_token = match user {
         Some(_) => session.csrf_token().await?.unwrap_or_default(),
         None => String::new(),
@@ -52,7 +82,8 @@ pub async fn home(
         facebook_note: buttons.iter().any(|b| b.facebook),
         buttons,
         csrf_token,
-        notices: notices.into_iter().map(|n| n.text).collect(),
+        notices,
+        logout_return_to,
     }
     .into_page(StatusCode::OK))
 }
@@ -85,5 +116,23 @@ pub async fn logout(
     {
         session.sign_out().await?;
     }
-    Ok(app.settings.redirect("/").into_response())
+    // "Sign in with another account" (the not-allowed page): back to the buttons, with where
+    // the sign-in was going, checked against today's rules.
+    #[derive(serde::Deserialize)]
+    struct Then {
+        return_to: Option<String>,
+    }
+    let then: Then = super::params::decode(&body)?;
+    match then
+        .return_to
+        .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules))
+    {
+        Some(target) => {
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("return_to", &target)
+                .finish();
+            Ok(app.settings.redirect(&format!("/?{query}")).into_response())
+        }
+        None => Ok(app.settings.redirect("/").into_response()),
+    }
 }

@@ -86,6 +86,9 @@ pub struct IndexPage {
     pub facebook_note: bool,
     pub csrf_token: String,
     pub notices: Vec<String>,
+    /// For someone signed in whom `[access]` refuses, arrived with a `return_to`: the logout
+    /// form carries it, so that signing out leads to the buttons that come back there.
+    pub logout_return_to: Option<String>,
 }
 
 #[derive(Template)]
@@ -108,6 +111,45 @@ pub struct ErrorPage {
     pub messages: Vec<String>,
     /// Where "Try again" leads: the provider's `/authorize/...`, or `/`.
     pub retry_href: String,
+}
+
+/// "{who} ({provider}) may not sign in to {site}.": a sign-in `[access]` refused, or a person
+/// signed in whom it no longer lets in (`/auth/check`'s 403, the `SignedIn` extractor).
+#[derive(Template)]
+#[template(path = "not_allowed.html")]
+pub struct NotAllowedPage {
+    /// What every page shares (`templates/base.html`): name, logo, links' mount path.
+    pub chrome: Arc<Chrome>,
+    /// The address used, or "This account" when there is none to show.
+    pub who: String,
+    /// The provider's display name.
+    pub provider: String,
+    /// loginwith's home page (with the `return_to` kept, when there is one).
+    pub another_href: String,
+    /// For someone signed in on loginwith's own origin (the `SignedIn` extractor): both
+    /// buttons sign out first (another account cannot be chosen while this one is signed in).
+    pub logout: Option<LogoutForm>,
+    /// For someone signed in, on another host (`/auth/check`): "Log out" is a link to
+    /// loginwith's home page, whose logout form carries the CSRF token that page must not.
+    pub logout_href: Option<String>,
+}
+
+/// The logout form of [`NotAllowedPage`], posted to loginwith's `/logout`.
+pub struct LogoutForm {
+    /// `/logout`, absolute when the page is served on another host (`/auth/check`).
+    pub action: String,
+    pub csrf_token: String,
+    /// Where "Sign in with another account" comes back to once signed in again.
+    pub return_to: Option<String>,
+}
+
+impl NotAllowedPage {
+    /// Who the sentence names: the address, or "This account" without one.
+    pub fn who(email: Option<&str>) -> String {
+        email
+            .filter(|e| !e.trim().is_empty())
+            .map_or_else(|| "This account".to_owned(), str::to_owned)
+    }
 }
 
 #[derive(Template)]
@@ -345,6 +387,7 @@ mod tests {
             facebook_note: true,
             csrf_token: "t".to_owned(),
             notices: vec!["n".to_owned()],
+            logout_return_to: None,
         };
         let record = DeletionRecord {
             confirmation_code: "c".repeat(32),

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::{
     AppError, AppState, WebSession,
-    pages::{ErrorPage, Page, PreloaderPage},
+    pages::{ErrorPage, NotAllowedPage, Page, PreloaderPage},
     params::Query,
 };
 use crate::store::{Consumed, Operation, OperationId, OperationStatus};
@@ -257,6 +257,33 @@ pub async fn error_page(
         .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
     if let Some(operation) = app.session_operation(&session).await? {
         let name = app.provider_name(&operation.provider);
+        if operation.status == OperationStatus::Error
+            && operation.error == Some(crate::auth::FailureReason::NotAllowed)
+            && operation.link_for.is_none()
+        {
+            // The address is this process's to show once (never stored); the person goes
+            // back to the buttons to choose another account, `return_to` kept.
+            let email = app.exchanger.refusals().take(operation.id).flatten();
+            session.clear_operation().await?;
+            let mut another_href = app.settings.path("/");
+            if let Some(target) = return_to {
+                another_href.push('?');
+                another_href.push_str(
+                    &url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("return_to", &target)
+                        .finish(),
+                );
+            }
+            return Ok(NotAllowedPage {
+                chrome: app.chrome(),
+                who: NotAllowedPage::who(email.as_deref()),
+                provider: name,
+                another_href,
+                logout: None,
+                logout_href: None,
+            }
+            .into_page(StatusCode::FORBIDDEN));
+        }
         match operation.status {
             OperationStatus::Ok => return Ok(app.settings.redirect("/success").into_response()),
             OperationStatus::Error => messages.push(

@@ -127,6 +127,17 @@ pub fn sign_in_facts(data: &str) -> Option<SignInFacts> {
     })
 }
 
+/// The CSRF token in a session record's JSON data, for a page answered without the session
+/// layer (`/auth/check`'s 403) whose logout form must carry it.
+pub fn csrf_of(data: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Data {
+        #[serde(rename = "csrf")]
+        csrf: Option<String>,
+    }
+    serde_json::from_str::<Data>(data).ok()?.csrf
+}
+
 /// Whether a sign-in that began at `since_ms` is past the absolute lifetime at `now`.
 pub fn past_absolute_lifetime(since_ms: i64, now: i64, settings: &WebSettings) -> bool {
     now.saturating_sub(since_ms) > millis(settings.absolute)
@@ -184,6 +195,15 @@ impl WebSession {
             self.write(SIGNED_IN, &signed_in).await?;
         }
         Ok(Some(signed_in.user))
+    }
+
+    /// The provider the current sign-in was made with, if recorded.
+    pub async fn signed_in_provider(&self) -> Result<Option<String>, AppError> {
+        Ok(self
+            .session
+            .get::<SignInRecord>(SIGNED_IN)
+            .await?
+            .and_then(|signed_in| signed_in.provider))
     }
 
     /// This browser's session id, once it has one (a signed-in session always has).

@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use axum::{
     extract::{FromRef, FromRequestParts, OptionalFromRequestParts, OriginalUri},
-    http::{HeaderMap, request::Parts},
+    http::{HeaderMap, StatusCode, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
 use tower_sessions::session::Id;
 
 use super::{
     AppError, WebSettings,
-    session::{past_absolute_lifetime, sign_in_facts},
+    pages::{LogoutForm, NotAllowedPage, Page},
+    session::{csrf_of, past_absolute_lifetime, sign_in_facts},
     twin_cookies::single_value,
 };
 use crate::{
@@ -43,15 +44,57 @@ impl Accounts {
     /// with its person (the same as `/auth/check`'s); nothing written, no cookie set. A
     /// tampered, unknown, expired or signed-out cookie, a sign-in past its absolute lifetime,
     /// or a person deleted meanwhile, is `None`.
+    ///
+    /// A person `[access]` no longer lets in (the rules, or the emails file, changed since they
+    /// signed in: evaluated on every call, against the stored address) is `None` too: a
+    /// handler is never handed someone the configuration refuses. The [`SignedIn`] extractor
+    /// tells them apart, with the "may not sign in" page (403) instead of the sign-in page.
     pub async fn signed_in(&self, headers: &HeaderMap) -> Result<Option<SignedIn>, AppError> {
+        Ok(match self.lookup(headers).await? {
+            Lookup::Allowed(person) => Some(person),
+            Lookup::NotAllowed(_) | Lookup::Nobody => None,
+        })
+    }
+
+    async fn lookup(&self, headers: &HeaderMap) -> Result<Lookup, AppError> {
         let Some(id) = session_id(headers, &self.cookie_name) else {
-            return Ok(None);
+            return Ok(Lookup::Nobody);
         };
         let mut found = self.store.signed_in_sessions(std::slice::from_ref(&id)).await?;
-        Ok(found
+        let Some(session) = found
             .remove(&id)
             .filter(|session| within_lifetime(session, &self.settings))
-            .map(SignedIn::from))
+        else {
+            return Ok(Lookup::Nobody);
+        };
+        if self
+            .settings
+            .access
+            .allows(session.email.as_deref(), session.email_verified)
+        {
+            Ok(Lookup::Allowed(SignedIn::from(session)))
+        } else {
+            Ok(Lookup::NotAllowed(Box::new(session)))
+        }
+    }
+
+    /// 403: the "may not sign in" page for a person signed in whom `[access]` refuses; its
+    /// buttons sign out, "Sign in with another account" coming back to `target` after.
+    fn not_allowed_page(&self, session: &SignedInSession, target: &str) -> Response {
+        let provider = provider_of(session).unwrap_or_default();
+        NotAllowedPage {
+            chrome: self.settings.chrome.clone(),
+            who: NotAllowedPage::who(session.email.as_deref()),
+            provider: self.settings.provider_name(&provider),
+            another_href: self.settings.path("/"),
+            logout: csrf_of(&session.data).map(|csrf_token| LogoutForm {
+                action: self.settings.path("/logout"),
+                csrf_token,
+                return_to: Some(target.to_owned()),
+            }),
+            logout_href: None,
+        }
+        .into_page(StatusCode::FORBIDDEN)
     }
 
     /// Where a browser that must sign in first is sent: loginwith's home page, which comes
@@ -62,6 +105,13 @@ impl Accounts {
             .finish();
         format!("{}?{query}", self.settings.path("/"))
     }
+}
+
+/// What a session cookie comes to.
+enum Lookup {
+    Nobody,
+    Allowed(SignedIn),
+    NotAllowed(Box<SignedInSession>),
 }
 
 /// The session id in the request's cookie `name`, as tower-sessions writes ids. Two different
@@ -107,8 +157,9 @@ impl From<SignedInSession> for SignedIn {
 }
 
 /// The person signed in to loginwith. As an extractor it answers a request without a sign-in
-/// with a redirect to the sign-in page that comes back to the page asked for;
-/// `Option<SignedIn>` lets the handler decide.
+/// with a redirect to the sign-in page that comes back to the page asked for, and a person
+/// signed in whom `[access]` no longer lets in with the "may not sign in" page (403, whose
+/// buttons sign out); `Option<SignedIn>` lets the handler decide (`None` for both).
 ///
 /// ```
 /// use axum::{Router, extract::FromRef, response::Html, routing::get};
@@ -190,17 +241,16 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let accounts = Accounts::from_ref(state);
-        match accounts.signed_in(&parts.headers).await {
-            Ok(Some(person)) => Ok(person),
-            Ok(None) => {
-                // The whole path, also when the app nests this handler's router.
-                let uri = parts
-                    .extensions
-                    .get::<OriginalUri>()
-                    .map_or(&parts.uri, |original| &original.0);
-                let target = uri.path_and_query().map_or("/", |p| p.as_str());
-                Err(Redirect::to(&accounts.sign_in_page(target)).into_response())
-            }
+        // The whole path, also when the app nests this handler's router.
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or(&parts.uri, |original| &original.0);
+        let target = uri.path_and_query().map_or("/", |p| p.as_str());
+        match accounts.lookup(&parts.headers).await {
+            Ok(Lookup::Allowed(person)) => Ok(person),
+            Ok(Lookup::NotAllowed(session)) => Err(accounts.not_allowed_page(&session, target)),
+            Ok(Lookup::Nobody) => Err(Redirect::to(&accounts.sign_in_page(target)).into_response()),
             Err(e) => Err(e.into_response()),
         }
     }

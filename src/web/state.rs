@@ -5,7 +5,7 @@ use oauth2::ClientSecret;
 
 use super::{Chrome, PublicOrigin, RateLimiter, SignInKeyCookie, return_to::ReturnRules};
 use crate::{
-    auth::{Exchanger, OperationEvents, Providers},
+    auth::{Access, Exchanger, OperationEvents, Providers},
     shutdown::Shutdown,
     store::Store,
 };
@@ -81,9 +81,22 @@ pub struct WebSettings {
     pub return_rules: ReturnRules,
     /// What every page shares: `[site]` and the mount path (`templates/base.html`).
     pub chrome: Arc<Chrome>,
+    /// `[access]`: asked again on every request that reads a sign-in, not only at sign-in.
+    pub access: Access,
+    /// Each provider's display name by id, for pages answered without the app's state
+    /// (`/auth/check`'s 403, the `SignedIn` extractor's).
+    pub provider_names: Arc<std::collections::HashMap<String, String>>,
 }
 
 impl WebSettings {
+    /// The name people know for a provider id, or the id itself.
+    pub fn provider_name(&self, id: &str) -> String {
+        self.provider_names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_owned())
+    }
+
     /// One of loginwith's own paths (`"/preloader"`) as the browser must ask for it: below
     /// [`base_path`](Self::base_path). `"/"` is loginwith's home page.
     /// The same rule as the pages' links ([`Chrome::href`]), so redirects and links agree.

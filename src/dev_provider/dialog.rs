@@ -111,7 +111,9 @@ const PRESETS: [(&str, &str, &str, &str, &str); 3] = [
 struct ConsentPage<'a> {
     params: &'a DialogParams,
     scope_list: Vec<&'a str>,
-    groups: bool,
+    /// The OpenID mode: the page also asks for groups and whether the address is verified
+    /// (the Facebook stand-in has neither, as Facebook has neither).
+    openid: bool,
 }
 
 #[derive(Template)]
@@ -156,7 +158,7 @@ pub(super) async fn show<A: Authority>(
             .split([',', ' '])
             .filter(|s| !s.is_empty())
             .collect(),
-        groups: dev.sends_groups(),
+        openid: dev.sends_groups(),
     };
     render(StatusCode::OK, page.render())
 }

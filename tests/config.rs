@@ -694,6 +694,17 @@ fn development(toml: &str) -> Result<Config, ConfigError> {
     )
 }
 
+/// `toml` is refused, with a problem under `key` whose reason contains `reason`.
+fn assert_refused(toml: &str, key: &str, reason: &str) {
+    let error = development(toml).expect_err(toml);
+    let problem = error
+        .problems
+        .iter()
+        .find(|p| p.key == key)
+        .unwrap_or_else(|| panic!("{key} in {error}"));
+    assert!(problem.reason.contains(reason), "{problem}");
+}
+
 /// Every problem's key, in order.
 fn keys(error: &ConfigError) -> Vec<&str> {
     error.problems.iter().map(|p| p.key.as_str()).collect()
@@ -912,7 +923,6 @@ fn a_hosted_domain_is_a_domain_name_of_an_oidc_provider() {
             "is not a key of kind = \"facebook\"",
         ),
     ] {
-        let error = development(toml).expect_err(toml);
         let key = if toml.contains("github") {
             "providers.github.hosted_domain"
         } else if toml.contains("facebook") {
@@ -920,12 +930,7 @@ fn a_hosted_domain_is_a_domain_name_of_an_oidc_provider() {
         } else {
             "providers.google.hosted_domain"
         };
-        let problem = error
-            .problems
-            .iter()
-            .find(|p| p.key == key)
-            .unwrap_or_else(|| panic!("{key} in {error}"));
-        assert!(problem.reason.contains(reason), "{problem}");
+        assert_refused(toml, key, reason);
     }
 }
 
@@ -953,13 +958,7 @@ fn a_groups_claim_is_a_claim_name_of_an_oidc_provider() {
             "is not a claim name",
         ),
     ] {
-        let error = development(toml).expect_err(toml);
-        let problem = error
-            .problems
-            .iter()
-            .find(|p| p.key == key)
-            .unwrap_or_else(|| panic!("{key} in {error}"));
-        assert!(problem.reason.contains(reason), "{problem}");
+        assert_refused(toml, key, reason);
     }
 }
 

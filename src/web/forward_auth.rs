@@ -308,30 +308,8 @@ fn not_allowed(
 }
 
 /// The URL the browser asked the protected site for, from a gateway's `X-Forwarded-Proto`,
-/// `-Host` and `-Uri` (all three), when `return_to` allows it.
-fn forwarded_target(settings: &WebSettings, headers: &HeaderMap) -> Option<String> {
-    let text = |name: &HeaderName| headers.get(name)?.to_str().ok();
-    let (proto, host, uri) = (
-        text(&FORWARDED_PROTO)?,
-        text(&FORWARDED_HOST)?,
-        text(&FORWARDED_URI)?,
-    );
-    if !uri.starts_with('/') {
-        return None;
-    }
-    let proto = proto.split(',').next().unwrap_or_default().trim();
-    let host = host.split(',').next().unwrap_or_default().trim();
-    allowed_target(&format!("{proto}://{host}{uri}"), &settings.return_rules)
-}
-
-/// For a gateway that hands the answer to the browser (Traefik's ForwardAuth, Caddy's
-/// forward_auth): 302 to the sign-in page with the URL the browser asked for as `return_to`,
-/// built from the `X-Forwarded-Proto`, `-Host` and `-Uri` they send. Only called for a
-/// trusted peer (anyone else could name any URL, and the answer is then a plain 401), and only
-/// when all three headers are there: nginx's `auth_request` sends no `X-Forwarded-Uri` and
-/// needs the 401. A target `return_to` would not allow (a host missing from
-/// `gateway.allowed_hosts`) leads to the sign-in page without it.
-fn redirect_to_sign_in(settings: &WebSettings, headers: &HeaderMap) -> Option<Response> {
+/// `-Host` and `-Uri` (all three), not yet checked against `return_to`'s rules.
+fn forwarded_url(headers: &HeaderMap) -> Option<String> {
     let text = |name: &HeaderName| headers.get(name)?.to_str().ok();
     let (proto, host, uri) = (
         text(&FORWARDED_PROTO)?,
@@ -345,7 +323,23 @@ fn redirect_to_sign_in(settings: &WebSettings, headers: &HeaderMap) -> Option<Re
     // A proxy chain may list several; the first is what the browser used.
     let proto = proto.split(',').next().unwrap_or_default().trim();
     let host = host.split(',').next().unwrap_or_default().trim();
-    let original = format!("{proto}://{host}{uri}");
+    Some(format!("{proto}://{host}{uri}"))
+}
+
+/// [`forwarded_url`], when `return_to` allows it.
+fn forwarded_target(settings: &WebSettings, headers: &HeaderMap) -> Option<String> {
+    allowed_target(&forwarded_url(headers)?, &settings.return_rules)
+}
+
+/// For a gateway that hands the answer to the browser (Traefik's ForwardAuth, Caddy's
+/// forward_auth): 302 to the sign-in page with the URL the browser asked for as `return_to`,
+/// built from the `X-Forwarded-Proto`, `-Host` and `-Uri` they send. Only called for a
+/// trusted peer (anyone else could name any URL, and the answer is then a plain 401), and only
+/// when all three headers are there: nginx's `auth_request` sends no `X-Forwarded-Uri` and
+/// needs the 401. A target `return_to` would not allow (a host missing from
+/// `gateway.allowed_hosts`) leads to the sign-in page without it.
+fn redirect_to_sign_in(settings: &WebSettings, headers: &HeaderMap) -> Option<Response> {
+    let original = forwarded_url(headers)?;
     let rules = &settings.return_rules;
     let mut sign_in = rules.public_url.clone();
     // The home page, below server.public_url's path when loginwith is mounted there.

@@ -13,6 +13,26 @@ const GRACE: Person<'static> = Person {
     email: "grace@example.com",
 };
 
+/// Facebook's two data callbacks, which take a `signed_request`.
+const FACEBOOK_CALLBACKS: [&str; 2] = ["/facebook/data-deletion", "/facebook/deauthorize"];
+
+/// Each of `cases` posted to `path` as the `signed_request` is a 400 with a JSON error.
+async fn assert_each_refused(env: &TestEnv, path: &str, cases: &[String]) {
+    for signed in cases {
+        let response = env
+            .browser()
+            .post_form(path, &[("signed_request", signed)])
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "{path} {signed}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert!(body["error"].is_string());
+    }
+}
+
 #[tokio::test]
 async fn a_data_deletion_request_deletes_the_person_and_reports_it() {
     let env = TestEnv::start().await;
@@ -91,20 +111,8 @@ async fn forged_malformed_and_wrongly_signed_requests_are_refused() {
         "".to_owned(),
         "no-dot-here".to_owned(),
     ];
-    for path in ["/facebook/data-deletion", "/facebook/deauthorize"] {
-        for signed in &cases {
-            let response = env
-                .browser()
-                .post_form(path, &[("signed_request", signed)])
-                .await;
-            assert_eq!(
-                response.status(),
-                StatusCode::BAD_REQUEST,
-                "{path} {signed}"
-            );
-            let body: Value = response.json().await.unwrap();
-            assert!(body["error"].is_string());
-        }
+    for path in FACEBOOK_CALLBACKS {
+        assert_each_refused(&env, path, &cases).await;
         let response = env.browser().post_form(path, &[]).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     }
@@ -146,20 +154,8 @@ async fn old_future_and_undated_signed_requests_are_refused() {
         signed(&format!(r#""{now}""#)),
         signed("null"),
     ];
-    for path in ["/facebook/data-deletion", "/facebook/deauthorize"] {
-        for signed in &cases {
-            let response = env
-                .browser()
-                .post_form(path, &[("signed_request", signed)])
-                .await;
-            assert_eq!(
-                response.status(),
-                StatusCode::BAD_REQUEST,
-                "{path} {signed}"
-            );
-            let body: Value = response.json().await.unwrap();
-            assert!(body["error"].is_string());
-        }
+    for path in FACEBOOK_CALLBACKS {
+        assert_each_refused(&env, path, &cases).await;
     }
     assert_eq!(env.snapshot().await, [1, 1, 1]);
     assert_eq!(env.count("deletion_request").await, 0);

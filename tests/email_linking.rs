@@ -162,12 +162,11 @@ fn corp_says(env: &Env, address: &str, verified: bool) {
     });
 }
 
-#[tokio::test]
-async fn by_default_a_matching_verified_address_makes_a_second_person() {
-    // GitHub links, so Ada's address counts; corp is left at its default.
-    let env = Env::start(&["github"]).await;
+/// Ada signs in with GitHub, then corp vouches for her address (verified) for a first
+/// sign-in: a second person, with an identity each.
+async fn ada_on_github_then_a_second_person_on_corp(env: &Env) {
     let ada = env.github_sign_in(&env.oidc.env.browser()).await;
-    corp_says(&env, "ada@example.com", true);
+    corp_says(env, "ada@example.com", true);
     let newcomer = env.corp_sign_in(&env.oidc.env.browser()).await;
     assert_ne!(newcomer, ada, "a second person");
     assert_eq!(env.people().await, 2);
@@ -175,6 +174,13 @@ async fn by_default_a_matching_verified_address_makes_a_second_person() {
         env.identities().await,
         vec![("github".to_owned(), ada), ("corp".to_owned(), newcomer)]
     );
+}
+
+#[tokio::test]
+async fn by_default_a_matching_verified_address_makes_a_second_person() {
+    // GitHub links, so Ada's address counts; corp is left at its default.
+    let env = Env::start(&["github"]).await;
+    ada_on_github_then_a_second_person_on_corp(&env).await;
 }
 
 #[tokio::test]
@@ -277,15 +283,7 @@ async fn with_link_by_verified_email_only_a_linking_providers_verification_count
     // says "verified" of whatever its users type), so GitHub's word must not hand Ada's account
     // to whoever corp says owns the address.
     let env = Env::start(&["corp"]).await;
-    let ada = env.github_sign_in(&env.oidc.env.browser()).await;
-    corp_says(&env, "ada@example.com", true);
-    let newcomer = env.corp_sign_in(&env.oidc.env.browser()).await;
-    assert_ne!(newcomer, ada, "a second person");
-    assert_eq!(env.people().await, 2);
-    assert_eq!(
-        env.identities().await,
-        vec![("github".to_owned(), ada), ("corp".to_owned(), newcomer)]
-    );
+    ada_on_github_then_a_second_person_on_corp(&env).await;
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use loginwith_testkit as common;
 use std::sync::Arc;
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use common::{Browser, Person, assert_in_order, location, param, submit_consent};
+use common::{Browser, Person, assert_in_order, location, param, post_consent, submit_consent};
 use loginwith::{
     App,
     auth::{
@@ -671,15 +671,6 @@ async fn groups_typed_on_the_consent_page_reach_the_clients_profile() {
         let dialog = client
             .authorization_url(&CsrfToken::new("s".into()), &challenge, "n")
             .expect("available");
-        let mut form: Vec<(String, String)> = dialog.query_pairs().into_owned().collect();
-        form.extend(
-            choice
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        form.push(("decision".into(), "allow".into()));
-        let mut endpoint = dialog.clone();
-        endpoint.set_query(None);
         let page = issuer.http.get(dialog.clone()).send().await.expect("GET");
         assert!(
             page.text()
@@ -688,13 +679,12 @@ async fn groups_typed_on_the_consent_page_reach_the_clients_profile() {
                 .contains(r#"name="groups""#),
             "the OpenID issuer's consent page asks for groups"
         );
-        let back = issuer
-            .http
-            .post(endpoint)
-            .form(&form)
-            .send()
-            .await
-            .expect("POST");
+        let fields: Vec<(&str, &str)> = choice
+            .iter()
+            .copied()
+            .chain([("decision", "allow")])
+            .collect();
+        let back = post_consent(&issuer.http, &dialog, &fields).await;
         let code = param(location(&back), "code");
         let profile = client
             .exchange(
@@ -716,20 +706,12 @@ async fn groups_typed_on_the_consent_page_reach_the_clients_profile() {
 async fn the_groups_claim_is_in_the_id_token_and_at_userinfo() {
     let issuer = Issuer::start(false).await;
     let dialog = issuer.authorize_url(|_| {});
-    let mut form: Vec<(String, String)> = dialog.query_pairs().into_owned().collect();
-    form.extend([
-        ("preset".to_owned(), "ada".to_owned()),
-        ("decision".to_owned(), "allow".to_owned()),
-    ]);
-    let mut endpoint = dialog.clone();
-    endpoint.set_query(None);
-    let back = issuer
-        .http
-        .post(endpoint)
-        .form(&form)
-        .send()
-        .await
-        .expect("POST");
+    let back = post_consent(
+        &issuer.http,
+        &dialog,
+        &[("preset", "ada"), ("decision", "allow")],
+    )
+    .await;
     let (status, answer) = issuer.redeem(&param(location(&back), "code")).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let id_token = answer["id_token"].as_str().expect("id_token");
@@ -795,23 +777,18 @@ async fn the_dev_issuer_can_say_an_address_is_not_verified_and_access_then_refus
     // Ticked "not verified": Grace's address proves nothing, and she is refused.
     let browser = Browser::new(&url);
     let dialog = dev_oidc_dialog(&browser, &url).await;
-    let mut form: Vec<(String, String)> = dialog.query_pairs().into_owned().collect();
-    form.extend([
-        ("first_name".into(), "Grace <b>".into()),
-        ("last_name".into(), "Hopper 🦀".into()),
-        ("email".into(), "grace@example.com".into()),
-        ("email_unverified".into(), "1".into()),
-        ("decision".into(), "allow".into()),
-    ]);
-    let mut endpoint = dialog.clone();
-    endpoint.set_query(None);
-    let response = browser
-        .client
-        .post(endpoint)
-        .form(&form)
-        .send()
-        .await
-        .expect("consent");
+    let response = post_consent(
+        &browser.client,
+        &dialog,
+        &[
+            ("first_name", "Grace <b>"),
+            ("last_name", "Hopper 🦀"),
+            ("email", "grace@example.com"),
+            ("email_unverified", "1"),
+            ("decision", "allow"),
+        ],
+    )
+    .await;
     let response = browser.get(location(&response)).await;
     assert_eq!(location(&response), "/preloader");
     assert_eq!(browser.wait_status().await, "error");

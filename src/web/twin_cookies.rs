@@ -75,8 +75,12 @@ fn pair_names(pair: &str) -> (&str, String) {
     (written, decoded)
 }
 
-/// Whether a pair is an alias of the cookie `name`: written otherwise, read as `name`.
+/// Whether a pair is an alias of the cookie `name`: written otherwise, read as `name`. Only a
+/// name with a `%` can be one, so every other pair of every request is spared the decoding.
 fn is_alias(pair: &str, name: &str) -> bool {
+    if !pair.split('=').next().unwrap_or_default().contains('%') {
+        return false;
+    }
     let (written, decoded) = pair_names(pair);
     written != name && decoded == name
 }

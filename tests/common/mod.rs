@@ -575,6 +575,29 @@ pub fn dev_provider_settings(app_url: &str) -> DevProviderSettings {
     }
 }
 
+/// The consent form of the stand-in at `dialog` posted as a browser would: the dialog's own
+/// parameters and `fields` (a person, a preset, a decision, boxes ticked).
+pub async fn post_consent(
+    client: &reqwest::Client,
+    dialog: &Url,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form: Vec<(String, String)> = dialog.query_pairs().into_owned().collect();
+    form.extend(
+        fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let mut endpoint = dialog.clone();
+    endpoint.set_query(None);
+    client
+        .post(endpoint)
+        .form(&form)
+        .send()
+        .await
+        .expect("consent POST")
+}
+
 /// Submits the development provider's consent form for `dialog` (its query, then what the
 /// person typed and pressed), without following the redirect it answers with, which must
 /// be a 303.
@@ -584,21 +607,17 @@ pub async fn submit_consent(
     person: Person<'_>,
     decision: &str,
 ) -> reqwest::Response {
-    let mut form: Vec<(String, String)> = dialog.query_pairs().into_owned().collect();
-    form.extend([
-        ("first_name".into(), person.first.into()),
-        ("last_name".into(), person.last.into()),
-        ("email".into(), person.email.into()),
-        ("decision".into(), decision.into()),
-    ]);
-    let mut endpoint = dialog.clone();
-    endpoint.set_query(None);
-    let response = client
-        .post(endpoint)
-        .form(&form)
-        .send()
-        .await
-        .expect("consent POST");
+    let response = post_consent(
+        client,
+        dialog,
+        &[
+            ("first_name", person.first),
+            ("last_name", person.last),
+            ("email", person.email),
+            ("decision", decision),
+        ],
+    )
+    .await;
     assert_eq!(
         response.status(),
         StatusCode::SEE_OTHER,

@@ -696,7 +696,7 @@ async fn groups_typed_on_the_consent_page_reach_the_clients_profile() {
             )
             .await
             .expect("a profile");
-        assert_eq!(profile.groups, expected, "{choice:?}");
+        assert_eq!(profile.membership.groups, expected, "{choice:?}");
     }
 }
 

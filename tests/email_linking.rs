@@ -316,7 +316,7 @@ fn verified(id: &str, email: &str) -> Profile {
         email: Some(email.into()),
         email_verified: true,
         issuer: None,
-        groups: Vec::new(),
+        membership: Default::default(),
     }
 }
 

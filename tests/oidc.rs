@@ -320,7 +320,7 @@ async fn groups_in_the_id_token_reach_the_profile() {
             claims(json!({"groups": ["ops", "/acme/admins", "ops", "", 7, {"x": 1}]}));
     })
     .await;
-    assert_eq!(profile.groups, strings(&["/acme/admins", "ops"]));
+    assert_eq!(profile.membership.groups, strings(&["/acme/admins", "ops"]));
     assert_eq!(profile.provider_user_id, "ada-0001");
 }
 
@@ -332,10 +332,13 @@ async fn a_configured_groups_claim_only_in_userinfo_is_read_there() {
         b.userinfo_claims = claims(json!({"roles": "admin", "groups": ["ignored"]}));
     };
     assert_eq!(
-        profile_of(Some("roles"), roles).await.groups,
+        profile_of(Some("roles"), roles).await.membership.groups,
         strings(&["admin"])
     );
-    assert_eq!(profile_of(None, roles).await.groups, Vec::<String>::new());
+    assert_eq!(
+        profile_of(None, roles).await.membership.groups,
+        Vec::<String>::new()
+    );
 }
 
 /// Both carry the claim (userinfo read for the name and address anyway): their union.
@@ -347,7 +350,7 @@ async fn groups_in_both_the_id_token_and_userinfo_are_united() {
         b.userinfo_claims = claims(json!({"groups": ["admins", "ops"]}));
     })
     .await;
-    assert_eq!(profile.groups, strings(&["admins", "ops"]));
+    assert_eq!(profile.membership.groups, strings(&["admins", "ops"]));
     assert_eq!(profile.email.as_deref(), Some("ada@corp.example"));
 }
 
@@ -358,6 +361,6 @@ async fn a_groups_claim_of_another_type_is_no_groups_and_the_sign_in_works() {
         b.id_token_claims = claims(json!({"groups": {"ops": true}}));
     })
     .await;
-    assert_eq!(profile.groups, Vec::<String>::new());
+    assert_eq!(profile.membership.groups, Vec::<String>::new());
     assert_eq!(profile.provider_user_id, "ada-0001");
 }

@@ -34,7 +34,7 @@ fn ada(id: &str) -> Profile {
         email: Some("ada@example.com".into()),
         email_verified: false,
         issuer: None,
-        groups: Vec::new(),
+        membership: Default::default(),
     }
 }
 

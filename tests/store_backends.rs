@@ -20,7 +20,7 @@ fn person(id: &str, email: &str) -> Profile {
         email: Some(email.to_owned()),
         email_verified: true,
         issuer: None,
-        groups: Vec::new(),
+        membership: Default::default(),
     }
 }
 

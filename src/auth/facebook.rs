@@ -107,7 +107,7 @@ impl Facebook {
             // Facebook does not say whether it verified the address.
             email_verified: false,
             issuer: None,
-            groups: Vec::new(),
+            membership: Default::default(),
         })
     }
 }

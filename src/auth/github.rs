@@ -196,7 +196,7 @@ fn profile(user: User, emails: &[Email]) -> Profile {
         email_verified: email.is_some(),
         email,
         issuer: None,
-        groups: Vec::new(),
+        membership: Default::default(),
     }
 }
 

@@ -525,7 +525,7 @@ impl Provider for Oidc {
                     groups.get_or_insert_with(Vec::new).extend(more);
                 }
             }
-            profile.groups = bounded(groups.unwrap_or_default(), &self.name);
+            profile.membership.groups = bounded(groups.unwrap_or_default(), &self.name);
             Ok(profile)
         })
     }
@@ -642,7 +642,7 @@ fn profile_from_id_token(claims: &IdTokenClaimsWithOthers) -> Profile {
         email_verified: email.is_some() && claims.email_verified() == Some(true),
         email,
         issuer: Some(claims.issuer().to_string()),
-        groups: Vec::new(),
+        membership: Default::default(),
     }
 }
 

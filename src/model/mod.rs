@@ -5,8 +5,10 @@
 
 mod clock;
 mod failure;
+mod membership;
 mod profile;
 
 pub use clock::{millis, now_ms};
 pub use failure::FailureReason;
+pub use membership::Membership;
 pub use profile::Profile;

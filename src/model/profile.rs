@@ -1,5 +1,7 @@
 //! A person as a provider describes them.
 
+use super::Membership;
+
 /// Who signed in, as the provider describes them. Never holds a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
@@ -19,10 +21,9 @@ pub struct Profile {
     /// The OpenID Connect issuer that vouches for `provider_user_id` (the ID token's `iss`),
     /// kept with the identity; `None` for OAuth-only providers.
     pub issuer: Option<String>,
-    /// The groups an OpenID Connect issuer says the person is in (`providers.<name>.groups_claim`,
-    /// `groups` by default), as the issuer writes them (Keycloak's `/ops` paths included):
-    /// sorted, without duplicates or empty values, at most 200 of at most 200 bytes each.
-    /// Empty for Facebook and GitHub. Neither stored nor used yet: the access rules of issue
-    /// 21 (`[access] groups`) will read them at sign-in.
-    pub groups: Vec<String>,
+    /// What the person belongs to at the provider: an OpenID Connect issuer's groups
+    /// (`providers.<name>.groups_claim`; at most 200 of at most 200 bytes each), GitHub's
+    /// organisations and teams (read only when `[access]` names some). Empty for Facebook.
+    /// Kept with the sign-in, not with the person (see [`Membership`]).
+    pub membership: Membership,
 }

@@ -1145,7 +1145,7 @@ fn access_entries_that_are_not_an_address_or_a_domain_refuse_start_up_naming_the
         "[access]\nemails = [\"Ada@Example.com\"]\nemail_domains = [\"example.com\"]\n",
     )
     .expect("good entries");
-    assert_eq!(config.access.emails, ["Ada@Example.com"]);
+    assert_eq!(config.access.conditions.emails, ["Ada@Example.com"]);
     let error = development(
         r#"
         [access]
@@ -1202,16 +1202,45 @@ fn an_emails_file_that_cannot_be_read_or_holds_a_bad_line_refuses_start_up() {
 }
 
 #[test]
-fn the_access_keys_of_later_versions_are_refused_never_ignored() {
+fn access_rules_and_membership_conditions_are_read_and_bad_ones_refused_naming_the_key() {
+    // The development provider's OpenID mode sends groups, so `groups` is accepted with it.
+    let config = development(
+        r#"
+        [access]
+        groups = ["ops", "/acme/admins"]
+        recheck_hours = 12
+        [[access.rules]]
+        host = "grafana.example.com"
+        path = "/admin/"
+        groups = ["ops"]
+        [[access.rules]]
+        host = ".example.com"
+        email_domains = ["example.com"]
+        "#,
+    )
+    .expect("good rules");
+    assert_eq!(config.access.conditions.groups, ["ops", "/acme/admins"]);
+    assert_eq!(config.access.rules.len(), 2);
+    assert_eq!(config.access.rules[0].path_prefix(), "/admin");
+    assert_eq!(
+        config.access.recheck(),
+        Some(std::time::Duration::from_secs(12 * 3600))
+    );
+    // Without a membership condition there is nothing to recheck.
+    assert_eq!(development("").unwrap().access.recheck(), None);
+
     let error = development(
         r#"
         [access]
-        github_orgs = ["acme"]
-        github_teams = ["acme/ops"]
-        groups = ["ops"]
-        recheck_hours = 24
+        groups = [""]
+        recheck_hours = 10000
         [[access.rules]]
-        host = "grafana.example.com"
+        host = "https://grafana.example.com"
+        path = "admin"
+        [[access.rules]]
+        host = "wiki.example.com"
+        path = "/a/../b"
+        grups = ["ops"]
         groups = ["ops"]
         "#,
     )
@@ -1221,21 +1250,56 @@ fn the_access_keys_of_later_versions_are_refused_never_ignored() {
     assert_eq!(
         found,
         [
-            "access.github_orgs",
-            "access.github_teams",
             "access.groups",
             "access.recheck_hours",
-            "access.rules",
-        ]
-    );
-    assert!(
-        error
-            .problems
-            .iter()
-            .all(|p| p.reason.starts_with("is not supported by this version")),
+            "access.rules[0]",
+            "access.rules[0].host",
+            "access.rules[0].path",
+            "access.rules[1].grups",
+            "access.rules[1].path",
+        ],
         "{error}"
     );
-    // A misspelt key of this version is an unknown key, with the nearest one.
+    assert!(error.to_string().contains("sets no condition"), "{error}");
+
+    // GitHub conditions need a GitHub provider; their entries are logins and org/slug.
+    let error = development(
+        "[access]\ngithub_orgs = [\"acme\"]\n[[access.rules]]\nhost = \"a.example\"\ngithub_teams = [\"acme/ops\"]\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        keys(&error),
+        ["access.github_orgs", "access.rules[0].github_teams"],
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("no provider of kind github"),
+        "{error}"
+    );
+    let github = r#"
+        [providers.github]
+        client_id = "Iv1.8a61f9b3a7aba766"
+        client_secret = "s3cr3t"
+        "#;
+    let error = development(&format!(
+        "{github}\n[access]\ngithub_orgs = [\"-acme\"]\ngithub_teams = [\"acme\"]\ngroups = [\"ops\"]\n"
+    ))
+    .unwrap_err();
+    assert_eq!(
+        keys(&error),
+        ["access.github_orgs", "access.github_teams", "access.groups"],
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("no OpenID Connect issuer"),
+        "{error}"
+    );
+    let config = development(&format!(
+        "{github}\n[access]\ngithub_orgs = [\"Acme\"]\ngithub_teams = [\"Acme/ops-team\"]\n"
+    ))
+    .expect("GitHub conditions with a GitHub provider");
+    assert!(config.access.reads_github_membership());
+    // A misspelt key is an unknown key, with the nearest one.
     let error = development("[access]\nemail_domain = [\"example.com\"]\n").unwrap_err();
     assert!(
         error

@@ -8,6 +8,7 @@ use std::{collections::HashSet, time::Duration};
 
 use common::db::TestDb;
 use loginwith::{
+    Membership,
     auth::{FailureReason, Profile},
     store::{Consumed, Deletion, EmailLinking, OperationStatus, Store, Unlink, UserId},
 };
@@ -33,6 +34,36 @@ async fn sign_in(store: &Store, provider: &str, id: &str, email: &str) -> loginw
         .complete_login(op, provider, &person(id, email))
         .await
         .unwrap()
+}
+
+/// The groups, organisations and teams a provider named travel with the operation to
+/// `/success`, for a first sign-in and a returning one (PostgreSQL answers that one with a
+/// statement of its own), and nothing of them is kept with the person.
+#[tokio::test]
+async fn the_membership_named_at_sign_in_is_handed_to_success_with_the_operation() {
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.expect(db.backend);
+        let membership = Membership {
+            groups: vec!["/acme/admins".into(), "ops 🦀".into()],
+            github_orgs: vec!["acme".into()],
+            github_teams: vec!["acme/ops".into()],
+        };
+        let mut ada = person("2001", "ada@example.com");
+        ada.membership = membership.clone();
+        for round in ["first", "returning"] {
+            let op = store.create_operation("corp").await.unwrap();
+            let user = store.complete_login(op, "corp", &ada).await.unwrap();
+            let consumed = store.consume_operation(op).await.unwrap().unwrap();
+            assert_eq!(consumed.user, user, "{} {round}", db.backend);
+            assert_eq!(consumed.membership, membership, "{} {round}", db.backend);
+        }
+        // A sign-in that named none hands none on (not the last one's).
+        ada.membership = Membership::default();
+        let op = store.create_operation("corp").await.unwrap();
+        store.complete_login(op, "corp", &ada).await.unwrap();
+        let consumed = store.consume_operation(op).await.unwrap().unwrap();
+        assert_eq!(consumed.membership, Membership::default(), "{}", db.backend);
+    }
 }
 
 #[tokio::test]
@@ -63,6 +94,7 @@ async fn a_sign_in_is_recorded_read_back_and_consumed_once() {
                 user,
                 provider: "facebook".to_owned(),
                 link_for: None,
+                membership: Membership::default(),
             }),
             "{}",
             db.backend

@@ -1,8 +1,10 @@
-//! Who may sign in: `[access]` evaluated against an address and whether the provider verified
-//! it. The exchange asks before anything is written (a refused person leaves nothing behind);
-//! `/auth/check`, the library's `SignedIn` and the home page ask again on every request against
-//! the stored address, so a change of the rules (a restart, or an edit of `emails_file`)
-//! applies at once to people already signed in.
+//! Who may enter: `[access]` and `[[access.rules]]` evaluated against a person's address
+//! (and whether the provider verified it) and their membership (groups, GitHub organisations
+//! and teams). The exchange asks [`Access::allows`] before anything is written (a refused person
+//! leaves nothing behind); `/auth/check`, the library's `SignedIn` and the home page ask again
+//! on every request against the stored address and the membership kept with the sign-in, so a
+//! change of the rules (a restart, or an edit of an emails file) applies at once to people
+//! already signed in.
 
 use std::{
     collections::HashSet,
@@ -12,61 +14,64 @@ use std::{
 };
 
 use tracing::{info, warn};
+use url::Url;
 
 use crate::{
-    config::{AccessConfig, read_emails_file},
+    config::{AccessConditions, AccessConfig, AllowedHost, read_emails_file},
+    model::Membership,
     store::OperationId,
 };
 
-/// The emails file is looked at (its modification time and length) at most this often.
+
+/// An emails file is looked at (its modification time and length) at most this often.
 const FILE_RECHECK: Duration = Duration::from_secs(1);
 /// A refused address waits this long for its error page, then is forgotten unread.
 const REFUSAL_KEPT: Duration = Duration::from_secs(10 * 60);
 /// The most refused addresses held at once (a flood of refusals cannot grow memory).
 const REFUSALS_MAX: usize = 10_000;
 
-/// `[access]`, ready to answer. Cheap to clone; clones share the emails file's state.
+/// Who is asking to enter, as the conditions see them.
+#[derive(Debug, Clone, Copy)]
+pub struct Person<'a> {
+    pub email: Option<&'a str>,
+    /// Only a verified address is compared with a condition.
+    pub email_verified: bool,
+    pub membership: &'a Membership,
+}
+
+/// One set of conditions (`[access]`'s own, or a rule's), ready to answer. Cheap to clone;
+/// clones share the emails file's state.
 #[derive(Clone, Default)]
-pub struct Access {
+pub struct Conditions {
     /// Nothing set: everyone passes, and nothing else is looked at.
     restricted: bool,
     emails: Arc<HashSet<String>>,
     domains: Arc<HashSet<String>>,
     file: Option<Arc<EmailsFile>>,
+    groups: Arc<HashSet<String>>,
+    github_orgs: Arc<HashSet<String>>,
+    github_teams: Arc<HashSet<String>>,
 }
 
-impl std::fmt::Debug for Access {
+impl std::fmt::Debug for Conditions {
     // Counts only: the lists are people's addresses, which no log line should carry.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Access")
+        f.debug_struct("Conditions")
             .field("restricted", &self.restricted)
             .field("emails", &self.emails.len())
             .field("domains", &self.domains.len())
             .field("emails_file", &self.file.as_ref().map(|file| file.path.clone()))
+            .field("groups", &self.groups.len())
+            .field("github_orgs", &self.github_orgs.len())
+            .field("github_teams", &self.github_teams.len())
             .finish()
     }
 }
 
-/// `access.emails_file` and the last good list read from it.
-struct EmailsFile {
-    path: PathBuf,
-    state: Mutex<FileState>,
-}
-
-struct FileState {
-    /// When the file was last looked at.
-    checked: Instant,
-    /// Its modification time and length then: a change of either is a change.
-    seen: Option<(SystemTime, u64)>,
-    emails: Arc<HashSet<String>>,
-    /// A WARN was logged for the current trouble: one line per episode, not per check.
-    warned: bool,
-}
-
-impl Access {
-    /// From a validated configuration: the emails file was read by validation and is read
-    /// again here (a file that fails now keeps no list and logs, as any later failure does).
-    pub fn new(config: &AccessConfig) -> Self {
+impl Conditions {
+    /// From validated conditions: an emails file was read by validation and is read again
+    /// here (a file that fails now keeps no list and logs, as any later failure does).
+    pub fn new(config: &AccessConditions) -> Self {
         let file = config.emails_file().map(|path| {
             let state = FileState {
                 checked: Instant::now(),
@@ -81,24 +86,41 @@ impl Access {
             file.reload_into(&mut file.lock());
             Arc::new(file)
         });
+        let set = |list: Vec<String>| Arc::new(list.into_iter().collect::<HashSet<_>>());
         Self {
             restricted: config.restricts(),
-            emails: Arc::new(config.email_list().into_iter().collect()),
-            domains: Arc::new(config.domain_list().into_iter().collect()),
+            emails: set(config.email_list()),
+            domains: set(config.domain_list()),
             file,
+            groups: set(config.groups.clone()),
+            github_orgs: set(config.github_org_list()),
+            github_teams: set(config.github_team_list()),
         }
     }
 
-    /// Whether a person with this address may sign in. Only a verified address counts
-    /// against a condition (one anyone could have typed proves nothing); with no condition
-    /// set, everybody may.
-    pub fn allows(&self, email: Option<&str>, verified: bool) -> bool {
+    /// Whether `person` matches any condition (with none set, everybody does). Only a
+    /// verified address counts against an address condition (one anyone could have typed
+    /// proves nothing); groups compare exactly, GitHub's names without case (the membership
+    /// holds them lower-cased).
+    pub fn allows(&self, person: &Person<'_>) -> bool {
         if !self.restricted {
             return true;
         }
-        let Some(email) = email.filter(|_| verified) else {
+        let membership = person.membership;
+        if membership.groups.iter().any(|g| self.groups.contains(g))
+            || membership.github_orgs.iter().any(|o| self.github_orgs.contains(o))
+            || membership.github_teams.iter().any(|t| self.github_teams.contains(t))
+        {
+            return true;
+        }
+        let Some(email) = person.email.filter(|_| person.email_verified) else {
             return false;
         };
+        self.allows_address(email)
+    }
+
+    /// Whether a verified `email` is listed, or of a listed domain.
+    fn allows_address(&self, email: &str) -> bool {
         let email = email.trim().to_ascii_lowercase();
         if self.emails.contains(&email) {
             return true;
@@ -114,6 +136,236 @@ impl Access {
             .as_ref()
             .is_some_and(|file| file.current().contains(&email))
     }
+}
+
+/// `[access]` and its rules, ready to answer. Cheap to clone.
+#[derive(Clone, Default, Debug)]
+pub struct Access {
+    everyone: Conditions,
+    rules: Arc<Vec<Rule>>,
+    recheck: Option<Duration>,
+}
+
+#[derive(Debug)]
+struct Rule {
+    host: AllowedHost,
+    /// The prefix's segments (`/admin/x`: `admin`, `x`); none: the whole host.
+    path: Vec<String>,
+    conditions: Conditions,
+}
+
+impl Access {
+    /// From a validated configuration (a rule whose host does not parse, which validation
+    /// refuses, is left out).
+    pub fn new(config: &AccessConfig) -> Self {
+        let rules = config
+            .rules
+            .iter()
+            .filter_map(|rule| {
+                Some(Rule {
+                    host: AllowedHost::parse(&rule.host).ok()?,
+                    path: rule
+                        .path_prefix()
+                        .split('/')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    conditions: Conditions::new(&rule.conditions),
+                })
+            })
+            .collect();
+        Self {
+            everyone: Conditions::new(&config.conditions),
+            rules: Arc::new(rules),
+            recheck: config.recheck(),
+        }
+    }
+
+    /// Whether `person` may sign in at all (`[access]`).
+    pub fn allows(&self, person: &Person<'_>) -> bool {
+        self.everyone.allows(person)
+    }
+
+    /// Whether `person` may reach `target` (the protected request's URL, from a trusted
+    /// gateway): `[access]`, and the first rule matching the target's host and path. Without
+    /// a target no rule applies.
+    pub fn allows_at(&self, person: &Person<'_>, target: Option<&Target>) -> bool {
+        if !self.allows(person) {
+            return false;
+        }
+        let Some(target) = target else {
+            return true;
+        };
+        self.rules
+            .iter()
+            .find(|rule| rule.matches(target))
+            .is_none_or(|rule| rule.conditions.allows(person))
+    }
+
+    /// How old a sign-in's membership may grow before it counts as ended
+    /// (`access.recheck_hours`, when a condition names groups, organisations or teams).
+    pub fn recheck(&self) -> Option<Duration> {
+        self.recheck
+    }
+}
+
+impl Rule {
+    fn matches(&self, target: &Target) -> bool {
+        let host = match &target.host {
+            url::Host::Domain(name) => url::Host::Domain(name.as_str()),
+            url::Host::Ipv4(ip) => url::Host::Ipv4(*ip),
+            url::Host::Ipv6(ip) => url::Host::Ipv6(*ip),
+        };
+        self.host.allows(&host, target.port) && target.segments.starts_with(&self.path)
+    }
+}
+
+/// The protected request a check is for, as a rule compares it: the host and port, and the
+/// path's segments as the site behind will most likely read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    host: url::Host<String>,
+    port: u16,
+    segments: Vec<String>,
+}
+
+impl Target {
+    /// From an absolute URL (`https://grafana.example.com/admin?x`); `None` when it is not
+    /// one with a host. The path is read the way servers behind may read it, so that no
+    /// spelling of `/admin` escapes the rule for `/admin`: percent-escapes decoded (also `%2F`),
+    /// `.` and `..` segments resolved (also once decoded), empty segments dropped (`//admin`),
+    /// and a segment's `;parameters` ignored (`/admin;x`, as Java servers read it).
+    pub fn parse(url: &str) -> Option<Self> {
+        let url = Url::parse(url).ok()?;
+        let host = url.host()?.to_owned();
+        let port = url.port_or_known_default()?;
+        let decoded = percent_encoding::percent_decode_str(url.path()).decode_utf8_lossy();
+        let mut segments: Vec<String> = Vec::new();
+        for segment in decoded.split('/') {
+            let segment = segment.split(';').next().unwrap_or_default();
+            match segment {
+                "" | "." => {}
+                ".." => {
+                    segments.pop();
+                }
+                name => segments.push(name.to_owned()),
+            }
+        }
+        Some(Self {
+            host,
+            port,
+            segments,
+        })
+    }
+}
+
+/// oauth2-proxy's query form of `/auth/check` (`allowed_groups`, `allowed_emails`,
+/// `allowed_email_domains`, each comma-separated), for people who keep their rules in the web
+/// server's configuration. It only narrows: the person must pass `[access]` and the rules as
+/// well. An address list (emails and domains together) needs a verified address on it; a
+/// group list needs one of the groups (GitHub's names without case).
+#[derive(Debug, Default)]
+pub struct Narrowing {
+    emails: Option<HashSet<String>>,
+    domains: Option<HashSet<String>>,
+    groups: Option<Vec<String>>,
+}
+
+impl Narrowing {
+    /// From the check's query string; an error (repeated or empty parameter) says which.
+    /// Other parameters are not this form's and are left alone.
+    pub fn parse(query: Option<&str>) -> Result<Self, String> {
+        let mut narrowing = Self::default();
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            let slot = match key.as_ref() {
+                "allowed_groups" => &mut narrowing.groups,
+                "allowed_emails" | "allowed_email_domains" => {
+                    let list = if key == "allowed_emails" {
+                        &mut narrowing.emails
+                    } else {
+                        &mut narrowing.domains
+                    };
+                    if list.is_some() {
+                        return Err(format!("{key} is given twice: give it once, comma-separated"));
+                    }
+                    let values = values(&key, &value)?;
+                    *list = Some(values.into_iter().map(|v| v.to_ascii_lowercase()).collect());
+                    continue;
+                }
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(format!("{key} is given twice: give it once, comma-separated"));
+            }
+            *slot = Some(values(&key, &value)?);
+        }
+        Ok(narrowing)
+    }
+
+    /// Whether `person` passes every list the query gave.
+    pub fn allows(&self, person: &Person<'_>) -> bool {
+        if self.emails.is_some() || self.domains.is_some() {
+            let Some(email) = person
+                .email
+                .filter(|_| person.email_verified)
+                .map(|e| e.trim().to_ascii_lowercase())
+            else {
+                return false;
+            };
+            let listed = self.emails.as_ref().is_some_and(|list| list.contains(&email));
+            let of_domain = email.rsplit_once('@').is_some_and(|(_, domain)| {
+                self.domains.as_ref().is_some_and(|list| list.contains(domain))
+            });
+            if !listed && !of_domain {
+                return false;
+            }
+        }
+        if let Some(groups) = &self.groups {
+            let membership = person.membership;
+            let member = groups.iter().any(|group| {
+                let lower = group.to_ascii_lowercase();
+                membership.groups.contains(group)
+                    || membership.github_orgs.contains(&lower)
+                    || membership.github_teams.contains(&lower)
+            });
+            if !member {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// A comma-separated list of the query form, each value trimmed; none empty.
+fn values(key: &str, list: &str) -> Result<Vec<String>, String> {
+    let values: Vec<String> = list.split(',').map(|v| v.trim().to_owned()).collect();
+    if values.iter().any(String::is_empty) {
+        return Err(format!("{key} has an empty value: give a comma-separated list"));
+    }
+    Ok(values)
+}
+
+/// `EmailsFile`, the file behind an `emails_file` condition, and the last good list read
+/// from it.
+struct EmailsFile {
+    path: PathBuf,
+    state: Mutex<FileState>,
+}
+
+impl std::fmt::Debug for EmailsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailsFile").field("path", &self.path).finish()
+    }
+}
+
+struct FileState {
+    /// When the file was last looked at.
+    checked: Instant,
+    /// Its modification time and length then: a change of either is a change.
+    seen: Option<(SystemTime, u64)>,
+    emails: Arc<HashSet<String>>,
+    /// A WARN was logged for the current trouble: one line per episode, not per check.
+    warned: bool,
 }
 
 impl EmailsFile {
@@ -217,12 +469,23 @@ fn signature(path: &std::path::Path) -> Option<(SystemTime, u64)> {
 mod tests {
     use super::*;
 
-    fn access(emails: &[&str], domains: &[&str]) -> Access {
-        Access::new(&AccessConfig {
+    fn access(emails: &[&str], domains: &[&str]) -> Conditions {
+        Conditions::new(&AccessConditions {
             emails: emails.iter().map(|e| (*e).to_owned()).collect(),
             email_domains: domains.iter().map(|d| (*d).to_owned()).collect(),
-            emails_file: String::new(),
+            ..AccessConditions::default()
         })
+    }
+
+    /// `allows` for an address alone.
+    impl Conditions {
+        fn allows_email(&self, email: Option<&str>, verified: bool) -> bool {
+            self.allows(&Person {
+                email,
+                email_verified: verified,
+                membership: &Membership::default(),
+            })
+        }
     }
 
     #[test]
@@ -230,50 +493,167 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("emails");
         std::fs::write(&path, "ada@example.com\n").unwrap();
-        let rules = Access::new(&AccessConfig {
+        let rules = Conditions::new(&AccessConditions {
             emails_file: path.display().to_string(),
-            ..AccessConfig::default()
+            ..AccessConditions::default()
         });
         // As if the last look were long ago, rather than waiting for it.
         let look_again = || {
             let file = rules.file.as_ref().unwrap();
             file.lock().checked -= FILE_RECHECK;
         };
-        assert!(rules.allows(Some("ada@example.com"), true));
+        assert!(rules.allows_email(Some("ada@example.com"), true));
         std::fs::write(&path, "grace@example.com\n").unwrap();
         look_again();
-        assert!(!rules.allows(Some("ada@example.com"), true));
-        assert!(rules.allows(Some("grace@example.com"), true));
+        assert!(!rules.allows_email(Some("ada@example.com"), true));
+        assert!(rules.allows_email(Some("grace@example.com"), true));
         // Broken (a line that is not an address), then gone: the last good list stays.
         std::fs::write(&path, "grace@example.com\nnot an address at all\n").unwrap();
         look_again();
-        assert!(rules.allows(Some("grace@example.com"), true));
+        assert!(rules.allows_email(Some("grace@example.com"), true));
         std::fs::remove_file(&path).unwrap();
         look_again();
-        assert!(rules.allows(Some("grace@example.com"), true));
+        assert!(rules.allows_email(Some("grace@example.com"), true));
         std::fs::write(&path, "ada@example.com\n").unwrap();
         look_again();
-        assert!(rules.allows(Some("ada@example.com"), true));
-        assert!(!rules.allows(Some("grace@example.com"), true));
+        assert!(rules.allows_email(Some("ada@example.com"), true));
+        assert!(!rules.allows_email(Some("grace@example.com"), true));
     }
 
     #[test]
     fn no_condition_lets_everyone_in() {
         let open = access(&[], &[]);
-        assert!(open.allows(None, false));
-        assert!(open.allows(Some("x@y.example"), false));
+        assert!(open.allows_email(None, false));
+        assert!(open.allows_email(Some("x@y.example"), false));
     }
 
     #[test]
     fn only_a_verified_address_matches_exactly_or_by_its_whole_domain() {
         let rules = access(&["Ada@Example.com"], &["corp.example"]);
-        assert!(rules.allows(Some("ada@example.COM"), true));
-        assert!(!rules.allows(Some("ada@example.com"), false));
-        assert!(!rules.allows(None, true));
-        assert!(rules.allows(Some("grace@CORP.example"), true));
-        assert!(!rules.allows(Some("grace@sub.corp.example"), true));
-        assert!(!rules.allows(Some("grace@evilcorp.example"), true));
-        assert!(!rules.allows(Some("grace@corp.example.evil"), true));
-        assert!(!rules.allows(Some("\"x@corp.example\"@evil.example"), true));
+        assert!(rules.allows_email(Some("ada@example.COM"), true));
+        assert!(!rules.allows_email(Some("ada@example.com"), false));
+        assert!(!rules.allows_email(None, true));
+        assert!(rules.allows_email(Some("grace@CORP.example"), true));
+        assert!(!rules.allows_email(Some("grace@sub.corp.example"), true));
+        assert!(!rules.allows_email(Some("grace@evilcorp.example"), true));
+        assert!(!rules.allows_email(Some("grace@corp.example.evil"), true));
+        assert!(!rules.allows_email(Some("\"x@corp.example\"@evil.example"), true));
+    }
+
+    fn target(url: &str) -> Target {
+        Target::parse(url).unwrap()
+    }
+
+    #[test]
+    fn a_target_path_is_read_as_the_site_behind_may_read_it() {
+        let admin = target("https://grafana.example.com/admin");
+        for spelling in [
+            "https://grafana.example.com/admin/",
+            "https://grafana.example.com/%61dmin",
+            "https://grafana.example.com//admin",
+            "https://grafana.example.com/x/../admin",
+            "https://grafana.example.com/x%2F..%2Fadmin",
+            "https://grafana.example.com/%2e/admin",
+            "https://grafana.example.com/admin;jsessionid=1",
+            "https://grafana.example.com:443/admin?next=/",
+            "https://GRAFANA.example.com/admin#x",
+        ] {
+            assert_eq!(target(spelling), admin, "{spelling}");
+        }
+        assert_ne!(target("http://grafana.example.com/admin"), admin);
+        assert!(Target::parse("/admin").is_none());
+    }
+
+    fn rules(config: &str) -> Access {
+        let config: AccessConfig = toml::from_str(config).unwrap();
+        Access::new(&config)
+    }
+
+    fn member_of<'a>(membership: &'a Membership, email: Option<&'a str>) -> Person<'a> {
+        Person {
+            email,
+            email_verified: true,
+            membership,
+        }
+    }
+
+    #[test]
+    fn the_first_rule_matching_host_and_path_applies_on_top_of_access() {
+        let access = rules(
+            r#"
+            email_domains = ["example.com"]
+            [[rules]]
+            host = "grafana.example.com"
+            path = "/admin"
+            groups = ["admins"]
+            [[rules]]
+            host = "grafana.example.com"
+            groups = ["ops"]
+            [[rules]]
+            host = ".example.com"
+            github_teams = ["Acme/Wiki"]
+            "#,
+        );
+        let ops = Membership {
+            groups: vec!["ops".into()],
+            ..Membership::default()
+        };
+        let ada = member_of(&ops, Some("ada@example.com"));
+        let at = |url: &str| Some(target(url));
+        assert!(access.allows_at(&ada, at("https://grafana.example.com/").as_ref()));
+        assert!(access.allows_at(&ada, at("https://grafana.example.com/administrator").as_ref()));
+        assert!(!access.allows_at(&ada, at("https://grafana.example.com/admin/users").as_ref()));
+        assert!(!access.allows_at(&ada, at("https://grafana.example.com/x/../admin").as_ref()));
+        assert!(!access.allows_at(&ada, at("https://wiki.example.com/").as_ref()));
+        // No target (no trusted gateway said which): [access] alone.
+        assert!(access.allows_at(&ada, None));
+        // A rule never lets in someone [access] refuses.
+        let outsider = member_of(&ops, Some("ada@elsewhere.example"));
+        assert!(!access.allows_at(&outsider, at("https://grafana.example.com/").as_ref()));
+        // GitHub's names compare without case (the membership holds them lower-cased).
+        let wiki = Membership {
+            github_teams: vec!["acme/wiki".into()],
+            ..Membership::default()
+        };
+        let grace = member_of(&wiki, Some("grace@example.com"));
+        assert!(access.allows_at(&grace, at("https://wiki.example.com/").as_ref()));
+        assert!(!access.allows_at(&grace, at("https://grafana.example.com/").as_ref()));
+    }
+
+    #[test]
+    fn the_query_form_only_narrows_and_refuses_what_it_cannot_read() {
+        let ops = Membership {
+            groups: vec!["ops".into()],
+            github_orgs: vec!["acme".into()],
+            ..Membership::default()
+        };
+        let ada = member_of(&ops, Some("Ada@Example.com"));
+        let passes = |query: &str| Narrowing::parse(Some(query)).unwrap().allows(&ada);
+        assert!(passes(""));
+        assert!(passes("allowed_groups=admins,ops"));
+        assert!(passes("allowed_groups=ACME"));
+        assert!(!passes("allowed_groups=admins"));
+        assert!(!passes("allowed_groups=OPS"));
+        assert!(passes("allowed_emails=ada@example.com"));
+        assert!(passes("allowed_email_domains=example.com&allowed_groups=ops"));
+        assert!(!passes("allowed_email_domains=example.com&allowed_groups=admins"));
+        assert!(passes("allowed_emails=x@y.example&allowed_email_domains=EXAMPLE.com"));
+        assert!(!passes("allowed_emails=grace@example.com"));
+        let unverified = Person {
+            email_verified: false,
+            ..ada
+        };
+        assert!(
+            !Narrowing::parse(Some("allowed_email_domains=example.com"))
+                .unwrap()
+                .allows(&unverified)
+        );
+        for bad in [
+            "allowed_groups=ops&allowed_groups=admins",
+            "allowed_groups=",
+            "allowed_emails=a@b.example,,c@d.example",
+        ] {
+            assert!(Narrowing::parse(Some(bad)).is_err(), "{bad}");
+        }
     }
 }

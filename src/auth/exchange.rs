@@ -10,14 +10,23 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{
-    Access, ExchangeError, FailureReason, LoginSecrets, OperationEvents, Provider, Refusals,
-    access::domain_of,
+    Access, ExchangeError, FailureReason, LoginSecrets, OperationEvents, Person, Profile,
+    Provider, Refusals, access::domain_of,
 };
 use crate::{
     shutdown::Shutdown,
     store::{EmailLinking, OperationId, Store, UserId},
     telemetry,
 };
+
+/// The person a profile describes, as `[access]` sees them.
+fn person(profile: &Profile) -> Person<'_> {
+    Person {
+        email: profile.email.as_deref(),
+        email_verified: profile.email_verified,
+        membership: &profile.membership,
+    }
+}
 
 /// The outcome label of a sign-in (or link) that succeeded.
 const OK: &str = "ok";
@@ -157,12 +166,13 @@ impl Exchanger {
                     // Before anything is written: a refused person leaves no profile, no
                     // identity and no sign-in; the address is held in memory for the error
                     // page alone, and the log names its domain, never the person.
-                    (Ok(profile), None)
-                        if !access.allows(profile.email.as_deref(), profile.email_verified) =>
-                    {
+                    (Ok(profile), None) if !access.allows(&person(&profile)) => {
                         info!(
                             email_domain = domain_of(profile.email.as_deref()),
                             email_verified = profile.email_verified,
+                            groups = profile.membership.groups.len(),
+                            github_orgs = profile.membership.github_orgs.len(),
+                            github_teams = profile.membership.github_teams.len(),
                             "sign-in refused: no [access] condition matches"
                         );
                         refusals.hold(operation, profile.email);

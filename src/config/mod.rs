@@ -31,7 +31,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use url::Url;
 
-pub use access::{AccessConfig, parse_emails_file, read_emails_file};
+pub use access::{AccessConditions, AccessConfig, AccessRule, parse_emails_file, read_emails_file};
 pub use fault::Fault;
 pub use gateway::{AllowedHost, GatewayConfig};
 pub use problems::{ConfigError, Problem};
@@ -395,6 +395,53 @@ impl Config {
         Figment::from(Toml::string(DEFAULT_TOML))
     }
 
+    /// `[access]` conditions no configured provider can ever satisfy: GitHub organisations or
+    /// teams without a GitHub provider, groups without an OpenID Connect issuer (the
+    /// development provider's OpenID mode counts). Refused rather than left to keep everybody
+    /// out without a word.
+    fn access_provider_problems(&self) -> Vec<Problem> {
+        let kinds: Vec<_> = self
+            .providers
+            .enabled()
+            .filter_map(|(_, provider)| provider.kind())
+            .collect();
+        let mut problems = Vec::new();
+        let has = |kind: providers::ProviderKind| kinds.contains(&kind);
+        let mut refuse = |key: &str, what: &str| {
+            problems.push(invalid(key, what.to_owned()));
+        };
+        let places = std::iter::once(("access".to_owned(), &self.access.conditions)).chain(
+            self.access
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, rule)| (format!("access.rules[{i}]"), &rule.conditions)),
+        );
+        for (place, conditions) in places {
+            for (key, set) in [
+                ("github_orgs", !conditions.github_orgs.is_empty()),
+                ("github_teams", !conditions.github_teams.is_empty()),
+            ] {
+                if set && !has(providers::ProviderKind::Github) {
+                    refuse(
+                        &format!("{place}.{key}"),
+                        "names GitHub, but no provider of kind github is enabled (set its client_id): nobody could ever match it",
+                    );
+                }
+            }
+            if !conditions.groups.is_empty()
+                && !has(providers::ProviderKind::Oidc)
+                && !self.uses_dev_provider()
+            {
+                refuse(
+                    &format!("{place}.groups"),
+                    "names groups, but no OpenID Connect issuer (kind oidc) is enabled to send them: nobody could ever match it",
+                );
+            }
+        }
+        problems
+    }
+
     /// Whether the development provider stands in for Facebook: it is enabled and no
     /// provider has a `client_id`. It lets anyone sign in as anyone, so validation only
     /// allows it on a loopback address, at a loopback public URL.
@@ -627,6 +674,7 @@ impl Config {
         );
         // Reads `access.emails_file`: once here, for `serve` and `check` alike.
         problems.extend(self.access.problems());
+        problems.extend(self.access_provider_problems());
         let production = self.environment == Environment::Production;
         problems.extend(self.providers.problems(production));
         if self.providers.enabled().next().is_none() && !self.dev_provider.enabled {

@@ -102,20 +102,6 @@ fn walk(
                 walk(figment, given_inner, known_inner, path, problems);
             }
             (Some(_), _) => {}
-            (None, _)
-                if path.len() == 2
-                    && path[0] == "access"
-                    && super::access::NOT_YET.contains(&name.as_str()) =>
-            {
-                let key = path.join(".");
-                problems.push(Problem {
-                    reason: format!(
-                        "is not supported by this version (only emails, email_domains and emails_file are), set in {}: it is refused rather than ignored, which would let in people it is meant to keep out",
-                        origin(figment, &key)
-                    ),
-                    key,
-                });
-            }
             (None, _) => {
                 let key = path.join(".");
                 let mut reason = format!("unknown key, set in {}", origin(figment, &key));

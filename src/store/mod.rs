@@ -22,7 +22,7 @@ pub use ids::{OperationId, UserId};
 pub use linking::{IdentityId, Unlink};
 pub use sessions::{MAX_SESSIONS_PER_READ, SIGNED_IN_KEY, SignedInSession};
 
-use crate::model::{FailureReason, Profile};
+use crate::model::{FailureReason, Membership, Profile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -119,6 +119,9 @@ pub struct Consumed {
     pub provider: String,
     /// For a link from "Sign-in methods": the person who started it.
     pub link_for: Option<UserId>,
+    /// The groups, organisations and teams the provider named at sign-in, to keep with the
+    /// signed-in session (empty for a link, which signs nobody in).
+    pub membership: Membership,
 }
 
 /// Whether a first sign-in with a new identity may join an existing person whose address is
@@ -413,7 +416,8 @@ impl Store {
         };
         on_tx!(&mut tx, |conn| sqlx::query(
             "UPDATE async_operation
-             SET async_operation_status_id = $1, user_profile_id = $2, updated_at = $3
+             SET async_operation_status_id = $1, user_profile_id = $2, updated_at = $3,
+                 membership = $6
              WHERE id = $4 AND async_operation_status_id = $5",
         )
         .bind(OperationStatus::Ok.id())
@@ -421,6 +425,7 @@ impl Store {
         .bind(now)
         .bind(operation.0)
         .bind(OperationStatus::Pending.id())
+        .bind(membership_json(&profile.membership))
         .execute(conn)
         .await
         .map(|done| done.rows_affected()))?;
@@ -437,11 +442,12 @@ impl Store {
     /// (a second tab, a copied cookie racing the real browser) and any operation not `ok`
     /// get `None`.
     pub async fn consume_operation(&self, id: OperationId) -> Result<Option<Consumed>, StoreError> {
-        let row: Option<(Option<i64>, String, Option<i64>)> = on_db!(&self.db, |pool| {
+        type Row = (Option<i64>, String, Option<i64>, Option<String>);
+        let row: Option<Row> = on_db!(&self.db, |pool| {
             sqlx::query_as(
                 "UPDATE async_operation SET consumed_at = $1
                  WHERE id = $2 AND async_operation_status_id = $3 AND consumed_at IS NULL
-                 RETURNING user_profile_id, provider, link_user_profile_id",
+                 RETURNING user_profile_id, provider, link_user_profile_id, membership",
             )
             .bind(now_ms())
             .bind(id.0)
@@ -449,11 +455,16 @@ impl Store {
             .fetch_optional(pool)
             .await
         })?;
-        Ok(row.and_then(|(user, provider, link_for)| {
+        Ok(row.and_then(|(user, provider, link_for, membership)| {
             Some(Consumed {
                 user: UserId(user?),
                 provider,
                 link_for: link_for.map(UserId),
+                // Written by this program from the type itself; should it ever not read back,
+                // the sign-in keeps no membership, which no membership condition lets in.
+                membership: membership
+                    .and_then(|json| serde_json::from_str(&json).ok())
+                    .unwrap_or_default(),
             })
         }))
     }
@@ -557,6 +568,15 @@ impl Store {
 }
 
 /// What pages call the person: the provider's name in full, or nothing when it gave none.
+/// A sign-in's membership as the `async_operation.membership` column holds it: JSON, or NULL
+/// when the provider named none.
+fn membership_json(membership: &Membership) -> Option<String> {
+    if membership.is_empty() {
+        return None;
+    }
+    serde_json::to_string(membership).ok()
+}
+
 fn display_name(profile: &Profile) -> Option<String> {
     let name = format!("{} {}", profile.first_name.trim(), profile.last_name.trim());
     let name = name.trim();

@@ -75,7 +75,8 @@ pub(super) async fn sign_in_returning_person(
              RETURNING user_profile.id
          ), finished AS (
              UPDATE async_operation
-             SET async_operation_status_id = $9, user_profile_id = person.id, updated_at = $1
+             SET async_operation_status_id = $9, user_profile_id = person.id, updated_at = $1,
+                 membership = $13
              FROM person
              WHERE async_operation.id = $10 AND async_operation_status_id = $11
              RETURNING async_operation.id
@@ -96,6 +97,7 @@ pub(super) async fn sign_in_returning_person(
     .bind(operation)
     .bind(OperationStatus::Pending.id())
     .bind(OPERATION_FINISHED)
+    .bind(super::membership_json(&profile.membership))
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|(user, _announced)| user))

@@ -39,9 +39,13 @@ use super::{
     AppError, Chrome, TrustedProxies, WebSettings,
     pages::{NotAllowedPage, Page},
     return_to::allowed_target,
-    signed_in::{provider_of, session_id, within_lifetime},
+    signed_in::{person_of, provider_of, session_id, within_lifetime},
 };
-use crate::store::{MAX_SESSIONS_PER_READ, SignedInSession, Store};
+use crate::{
+    auth::{Narrowing, Target},
+    model::Membership,
+    store::{MAX_SESSIONS_PER_READ, SignedInSession, Store},
+};
 
 /// Reads of the session table the checks may have in flight at once (each on a connection of
 /// the pool, which the pages need too).
@@ -55,6 +59,9 @@ static EMAIL: HeaderName = HeaderName::from_static("x-auth-request-email");
 static EMAIL_VERIFIED: HeaderName = HeaderName::from_static("x-auth-request-email-verified");
 static NAME: HeaderName = HeaderName::from_static("x-auth-request-name");
 static PROVIDER: HeaderName = HeaderName::from_static("x-auth-request-provider");
+static GROUPS: HeaderName = HeaderName::from_static("x-auth-request-groups");
+/// nginx's own header for the protected request's URL (see [`Protected`]).
+static ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
 static FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
@@ -65,6 +72,8 @@ static FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
 /// hold anything (markup, emoji, in principle a line break); the result is always a valid
 /// header value, and `decodeURIComponent` or `urllib.parse.unquote` gives the text back.
 const NOT_VISIBLE_ASCII: &AsciiSet = &CONTROLS.add(b' ').add(b'%');
+/// [`NOT_VISIBLE_ASCII`] and the comma that separates `X-Auth-Request-Groups`' values.
+const NOT_VISIBLE_ASCII_OR_COMMA: &AsciiSet = &NOT_VISIBLE_ASCII.add(b',');
 
 /// What the check needs, resolved at start-up.
 pub struct ForwardAuth {
@@ -165,25 +174,52 @@ impl Lookups {
 
 async fn answer(State(checker): State<Arc<Checker>>, request: Request) -> Response {
     let check = &checker.check;
-    match signed_in(checker.as_ref(), request.headers()).await {
-        Ok(Some(session))
-            if !check
+    let headers = request.headers();
+    let narrowing = match Narrowing::parse(request.uri().query()) {
+        Ok(narrowing) => narrowing,
+        Err(why) => return bad_query(&why),
+    };
+    // Only a trusted gateway says which request it asks about; anyone else could name a host
+    // whose rule is looser.
+    let protected = checker
+        .trusted
+        .trusts_peer_of(request.extensions())
+        .then(|| Protected::of(headers))
+        .flatten();
+    match signed_in(checker.as_ref(), headers).await {
+        Ok(Some(session)) => {
+            let person = person_of(&session);
+            let target = protected.as_ref().and_then(|p| Target::parse(&p.url));
+            if check
                 .settings
                 .access
-                .allows(session.email.as_deref(), session.email_verified) =>
-        {
-            let trusted = checker.trusted.trusts_peer_of(request.extensions());
-            not_allowed(check, &session, request.headers(), trusted)
+                .allows_at(&person.as_person(), target.as_ref())
+                && narrowing.allows(&person.as_person())
+            {
+                identity(&session, person.membership())
+            } else {
+                not_allowed(check, &session, headers, protected.as_ref())
+            }
         }
-        Ok(Some(session)) => identity(&session),
-        Ok(None) if checker.trusted.trusts_peer_of(request.extensions()) => {
-            redirect_to_sign_in(&check.settings, request.headers()).unwrap_or_else(not_signed_in)
-        }
-        Ok(None) => not_signed_in(),
+        Ok(None) => match protected {
+            Some(protected) => sign_in_first(&check.settings, &protected),
+            None => not_signed_in(None),
+        },
         // The database did not answer: nobody passes (a gateway turns this into an error
         // page), and the cause is logged once, by AppError.
         Err(error) => error.into_response(),
     }
+}
+
+/// 400 for a query form the check cannot read: a gateway that is told a person passes
+/// because of a typo in its configuration would let the wrong people in.
+fn bad_query(why: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("bad /auth/check query: {why}"),
+    )
+        .into_response()
 }
 
 /// The signed-in session the request's cookie names, if any: unexpired, signed in as a person
@@ -205,8 +241,14 @@ async fn signed_in(
 /// 200 with who is signed in. Every header is sent, empty when unknown (a person without an
 /// address; `-Email-Verified` is then `false`), so that a gateway copying them replaces
 /// whatever the browser sent under those names.
-fn identity(session: &SignedInSession) -> Response {
+fn identity(session: &SignedInSession, membership: &Membership) -> Response {
     let provider = provider_of(session).unwrap_or_default();
+    // Each group percent-encoded (commas too), so that splitting on `,` is exact.
+    let groups = membership
+        .all()
+        .map(|group| utf8_percent_encode(group, NOT_VISIBLE_ASCII_OR_COMMA).to_string())
+        .collect::<Vec<_>>()
+        .join(",");
     let headers = [
         (USER.clone(), encoded(&session.user.to_string())),
         (
@@ -223,6 +265,10 @@ fn identity(session: &SignedInSession) -> Response {
         ),
         (NAME.clone(), encoded(session.name.as_deref().unwrap_or(""))),
         (PROVIDER.clone(), encoded(&provider)),
+        (
+            GROUPS.clone(),
+            HeaderValue::from_str(&groups).unwrap_or_else(|_| HeaderValue::from_static("")),
+        ),
     ];
     (StatusCode::OK, headers).into_response()
 }
@@ -236,13 +282,20 @@ fn encoded(text: &str) -> HeaderValue {
 }
 
 /// 401: what nginx's `auth_request` needs (its `error_page 401` then sends the browser on).
-fn not_signed_in() -> Response {
-    (
+/// With `location`, the sign-in page that comes back to the protected URL, for nginx's
+/// `auth_request_set $signin $upstream_http_location` (the whole URL survives, every query
+/// parameter included).
+fn not_signed_in(location: Option<HeaderValue>) -> Response {
+    let mut response = (
         StatusCode::UNAUTHORIZED,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         "not signed in",
     )
-        .into_response()
+        .into_response();
+    if let Some(location) = location {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
 }
 
 /// 403: signed in, but `[access]` does not let this person in (any more). Asked for HTML (a
@@ -255,7 +308,7 @@ fn not_allowed(
     check: &ForwardAuth,
     session: &SignedInSession,
     headers: &HeaderMap,
-    trusted: bool,
+    protected: Option<&Protected>,
 ) -> Response {
     let wants_html = headers
         .get(header::ACCEPT)
@@ -273,7 +326,8 @@ fn not_allowed(
     let provider = provider_of(session).unwrap_or_default();
     let origin = settings.return_rules.public_url.origin().ascii_serialization();
     let home = format!("{origin}{}", settings.path("/"));
-    let another_href = match trusted.then(|| forwarded_target(settings, headers)).flatten() {
+    let target = protected.and_then(|p| allowed_target(&p.url, &settings.return_rules));
+    let another_href = match target {
         Some(target) => format!(
             "{home}?{}",
             url::form_urlencoded::Serializer::new(String::new())
@@ -307,6 +361,44 @@ fn not_allowed(
     response
 }
 
+/// The request a trusted gateway asks about, and how it wants a stranger answered.
+struct Protected {
+    /// Its URL, not yet checked against `return_to`'s rules.
+    url: String,
+    /// How the gateway asked: Caddy and Traefik hand the check's answer to the browser (a
+    /// redirect to sign in works), nginx's `auth_request` needs a 401.
+    via: Via,
+}
+
+enum Via {
+    /// `X-Forwarded-Proto`, `-Host` and `-Uri` (Caddy's `forward_auth`, Traefik's
+    /// ForwardAuth, which set them whatever the browser sent).
+    Forwarded,
+    /// `X-Original-URL` (nginx, as deploy/nginx/forward-auth.conf sets it).
+    OriginalUrl,
+}
+
+impl Protected {
+    /// From the gateway's headers: the `X-Forwarded-*` trio when all three are there, else
+    /// `X-Original-URL`. That order matters: Caddy and Traefik overwrite the trio but pass
+    /// any other header of the browser's on, so an `X-Original-URL` beside the trio may be
+    /// the browser's own; the nginx configuration shipped clears the trio for the same reason.
+    fn of(headers: &HeaderMap) -> Option<Self> {
+        if let Some(url) = forwarded_url(headers) {
+            return Some(Self {
+                url,
+                via: Via::Forwarded,
+            });
+        }
+        let url = headers.get(&ORIGINAL_URL)?.to_str().ok()?.trim();
+        let parsed = url::Url::parse(url).ok()?;
+        matches!(parsed.scheme(), "http" | "https").then(|| Self {
+            url: url.to_owned(),
+            via: Via::OriginalUrl,
+        })
+    }
+}
+
 /// The URL the browser asked the protected site for, from a gateway's `X-Forwarded-Proto`,
 /// `-Host` and `-Uri` (all three), not yet checked against `return_to`'s rules.
 fn forwarded_url(headers: &HeaderMap) -> Option<String> {
@@ -326,26 +418,17 @@ fn forwarded_url(headers: &HeaderMap) -> Option<String> {
     Some(format!("{proto}://{host}{uri}"))
 }
 
-/// [`forwarded_url`], when `return_to` allows it.
-fn forwarded_target(settings: &WebSettings, headers: &HeaderMap) -> Option<String> {
-    allowed_target(&forwarded_url(headers)?, &settings.return_rules)
-}
-
-/// For a gateway that hands the answer to the browser (Traefik's ForwardAuth, Caddy's
-/// forward_auth): 302 to the sign-in page with the URL the browser asked for as `return_to`,
-/// built from the `X-Forwarded-Proto`, `-Host` and `-Uri` they send. Only called for a
-/// trusted peer (anyone else could name any URL, and the answer is then a plain 401), and only
-/// when all three headers are there: nginx's `auth_request` sends no `X-Forwarded-Uri` and
-/// needs the 401. A target `return_to` would not allow (a host missing from
-/// `gateway.allowed_hosts`) leads to the sign-in page without it.
-fn redirect_to_sign_in(settings: &WebSettings, headers: &HeaderMap) -> Option<Response> {
-    let original = forwarded_url(headers)?;
+/// A stranger, asked about by a trusted gateway: the sign-in page, coming back to the
+/// protected URL when `return_to` allows it (a host missing from `gateway.allowed_hosts`
+/// leads to the sign-in page without it). For Caddy and Traefik a 302 the browser follows;
+/// for nginx a 401 carrying it as `Location`.
+fn sign_in_first(settings: &WebSettings, protected: &Protected) -> Response {
     let rules = &settings.return_rules;
     let mut sign_in = rules.public_url.clone();
     // The home page, below server.public_url's path when loginwith is mounted there.
     sign_in.set_path(&settings.path("/"));
     sign_in.set_query(None);
-    match allowed_target(&original, rules) {
+    match allowed_target(&protected.url, rules) {
         Some(target) => {
             sign_in.query_pairs_mut().append_pair("return_to", &target);
         }
@@ -353,8 +436,13 @@ fn redirect_to_sign_in(settings: &WebSettings, headers: &HeaderMap) -> Option<Re
             "the forwarded URL is not an allowed return_to (gateway.allowed_hosts); sending to the sign-in page without it"
         ),
     }
-    let location = HeaderValue::from_str(sign_in.as_str()).ok()?;
-    Some((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
+    let location = HeaderValue::from_str(sign_in.as_str()).ok();
+    match (&protected.via, location) {
+        (Via::Forwarded, Some(location)) => {
+            (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+        }
+        (_, location) => not_signed_in(location),
+    }
 }
 
 #[cfg(test)]
@@ -384,13 +472,14 @@ mod tests {
             email_verified: false,
             last_provider: None,
         };
-        let response = identity(&session);
+        let response = identity(&session, &Membership::default());
         let header = |name: &str| response.headers().get(name)?.to_str().ok();
         assert_eq!(header("x-auth-request-user"), Some("7"));
         assert_eq!(header("x-auth-request-email"), Some(""));
         assert_eq!(header("x-auth-request-email-verified"), Some("false"));
         assert_eq!(header("x-auth-request-name"), Some(""));
         assert_eq!(header("x-auth-request-provider"), Some("github"));
+        assert_eq!(header("x-auth-request-groups"), Some(""));
     }
 
 }

@@ -4,6 +4,8 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 
+use crate::auth::Person;
+
 use super::{
     AppError, AppState, WebSession,
     login::ReturnQuery,
@@ -31,17 +33,22 @@ pub async fn home(
     // Signed in but no longer let in by `[access]` (the rules changed since): still shown
     // signed in, so that they can see who they are and log out, with why the sites behind
     // loginwith refuse them; never sent on to `return_to`, which would only refuse them again.
-    let session_provider = match &user {
-        Some(_) => session.signed_in_provider().await?,
+    let facts = match &user {
+        Some(_) => session.sign_in_facts().await?,
         None => None,
     };
+    let membership = facts.as_ref().map(|f| f.membership.clone()).unwrap_or_default();
     let refused = user.as_ref().and_then(|u| {
-        (!app
-            .settings
-            .access
-            .allows(u.email.as_deref(), u.email_verified))
-        .then(|| {
-            let provider = session_provider.as_deref().unwrap_or_default();
+        let person = Person {
+            email: u.email.as_deref(),
+            email_verified: u.email_verified,
+            membership: &membership,
+        };
+        (!app.settings.access.allows(&person)).then(|| {
+            let provider = facts
+                .as_ref()
+                .and_then(|f| f.provider.as_deref())
+                .unwrap_or_default();
             format!(
                 "{} ({}) may not sign in to {}. Log out to sign in with another account.",
                 NotAllowedPage::who(u.email.as_deref()),

@@ -223,7 +223,9 @@ async fn finish(
         .return_to()
         .await?
         .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
-    session.sign_in(done.user, &done.provider).await?;
+    session
+        .sign_in(done.user, &done.provider, done.membership)
+        .await?;
     Ok(app
         .settings
         .redirect_to_target(target.as_deref())

@@ -18,7 +18,7 @@ use super::{
     sign_in_key::{SignInKey, SignInKeyCookie},
 };
 use crate::{
-    model::{millis, now_ms},
+    model::{Membership, millis, now_ms},
     store::{OperationId, SIGNED_IN_KEY, UserId},
 };
 
@@ -102,6 +102,11 @@ pub(super) struct SignInRecord {
     pub(super) provider: Option<String>,
     pub(super) since_ms: i64,
     refreshed_ms: i64,
+    /// The groups, organisations and teams the provider named at this sign-in, compared with
+    /// `[access]` on every request. Absent in sessions signed in before it was kept: no
+    /// membership, which no membership condition lets in.
+    #[serde(default, skip_serializing_if = "Membership::is_empty")]
+    pub(super) membership: Membership,
 }
 
 /// What `/auth/check` reads from a session's stored data, outside the session layer (which
@@ -110,6 +115,7 @@ pub(super) struct SignInRecord {
 pub struct SignInFacts {
     pub since_ms: i64,
     pub provider: Option<String>,
+    pub membership: Membership,
 }
 
 /// [`SignInFacts`] from a session record's JSON data; `None` when it holds no sign-in (or
@@ -124,6 +130,7 @@ pub fn sign_in_facts(data: &str) -> Option<SignInFacts> {
     Some(SignInFacts {
         since_ms: signed_in.since_ms,
         provider: signed_in.provider,
+        membership: signed_in.membership,
     })
 }
 
@@ -138,9 +145,16 @@ pub fn csrf_of(data: &str) -> Option<String> {
     serde_json::from_str::<Data>(data).ok()?.csrf
 }
 
-/// Whether a sign-in that began at `since_ms` is past the absolute lifetime at `now`.
+/// Whether a sign-in that began at `since_ms` is past its lifetime at `now`: the absolute
+/// lifetime, or, when `[access]` names groups, organisations or teams, `access.recheck_hours`
+/// if shorter (the membership kept with it is then too old to trust: the person signs in again
+/// and the provider says afresh).
 pub fn past_absolute_lifetime(since_ms: i64, now: i64, settings: &WebSettings) -> bool {
-    now.saturating_sub(since_ms) > millis(settings.absolute)
+    let lifetime = settings
+        .access
+        .recheck()
+        .map_or(settings.absolute, |recheck| recheck.min(settings.absolute));
+    now.saturating_sub(since_ms) > millis(lifetime)
 }
 
 /// An active sign-in's cookie and record are extended at most this often (one write a day,
@@ -197,13 +211,18 @@ impl WebSession {
         Ok(Some(signed_in.user))
     }
 
-    /// The provider the current sign-in was made with, if recorded.
-    pub async fn signed_in_provider(&self) -> Result<Option<String>, AppError> {
+    /// The provider the current sign-in was made with (if recorded) and the membership kept
+    /// with it; `None` when nobody is signed in.
+    pub async fn sign_in_facts(&self) -> Result<Option<SignInFacts>, AppError> {
         Ok(self
             .session
             .get::<SignInRecord>(SIGNED_IN)
             .await?
-            .and_then(|signed_in| signed_in.provider))
+            .map(|signed_in| SignInFacts {
+                since_ms: signed_in.since_ms,
+                provider: signed_in.provider,
+                membership: signed_in.membership,
+            }))
     }
 
     /// This browser's session id, once it has one (a signed-in session always has).
@@ -381,10 +400,15 @@ impl WebSession {
         Ok(self.session.get(RETURN_TO).await?)
     }
 
-    /// Signs `user` in with `provider`: a new session id (so an id planted before sign-in is
-    /// worthless), a fresh CSRF token, a persistent cookie for the idle lifetime
-    /// (`session.remember_days`).
-    pub async fn sign_in(&self, user: UserId, provider: &str) -> Result<(), AppError> {
+    /// Signs `user` in with `provider`, keeping what the provider said they belong to: a new
+    /// session id (so an id planted before sign-in is worthless), a fresh CSRF token, a
+    /// persistent cookie for the idle lifetime (`session.remember_days`).
+    pub async fn sign_in(
+        &self,
+        user: UserId,
+        provider: &str,
+        membership: Membership,
+    ) -> Result<(), AppError> {
         self.session.cycle_id().await?;
         self.delete(WAITING).await?;
         self.delete(RETURN_TO).await?;
@@ -398,6 +422,7 @@ impl WebSession {
                     provider: Some(provider.to_owned()),
                     since_ms: now,
                     refreshed_ms: now,
+                    membership,
                 },
             )
             .await?;

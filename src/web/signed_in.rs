@@ -17,7 +17,8 @@ use super::{
     twin_cookies::single_value,
 };
 use crate::{
-    model::now_ms,
+    auth::Person,
+    model::{Membership, now_ms},
     store::{SignedInSession, Store, UserId},
 };
 
@@ -67,11 +68,7 @@ impl Accounts {
         else {
             return Ok(Lookup::Nobody);
         };
-        if self
-            .settings
-            .access
-            .allows(session.email.as_deref(), session.email_verified)
-        {
+        if self.settings.access.allows(&person_of(&session).as_person()) {
             Ok(Lookup::Allowed(SignedIn::from(session)))
         } else {
             Ok(Lookup::NotAllowed(Box::new(session)))
@@ -141,9 +138,41 @@ pub(super) fn provider_of(session: &SignedInSession) -> Option<String> {
         .or_else(|| session.last_provider.clone())
 }
 
+/// A signed-in session's person as `[access]` sees them: the stored address, and the
+/// membership kept with the sign-in.
+pub(super) struct SessionPerson<'a> {
+    session: &'a SignedInSession,
+    membership: Membership,
+}
+
+impl SessionPerson<'_> {
+    pub(super) fn as_person(&self) -> Person<'_> {
+        Person {
+            email: self.session.email.as_deref(),
+            email_verified: self.session.email_verified,
+            membership: &self.membership,
+        }
+    }
+
+    pub(super) fn membership(&self) -> &Membership {
+        &self.membership
+    }
+}
+
+pub(super) fn person_of(session: &SignedInSession) -> SessionPerson<'_> {
+    SessionPerson {
+        session,
+        membership: sign_in_facts(&session.data)
+            .map(|facts| facts.membership)
+            .unwrap_or_default(),
+    }
+}
+
 impl From<SignedInSession> for SignedIn {
     fn from(session: SignedInSession) -> Self {
+        let membership = person_of(&session).membership;
         Self {
+            membership,
             id: session.user,
             provider: provider_of(&session),
             name: session
@@ -193,6 +222,7 @@ pub struct SignedIn {
     email: Option<String>,
     email_verified: bool,
     provider: Option<String>,
+    membership: Membership,
 }
 
 impl SignedIn {
@@ -229,6 +259,18 @@ impl SignedIn {
     /// through; `None` for sign-ins made before loginwith recorded it.
     pub fn provider(&self) -> Option<&str> {
         self.provider.as_deref()
+    }
+
+    /// Every group the provider named at this sign-in, as `/auth/check` sends them in
+    /// `X-Auth-Request-Groups`: an OpenID Connect issuer's groups, then GitHub organisations
+    /// (`acme`) and teams (`acme/ops`); GitHub's read only when `[access]` names some.
+    pub fn groups(&self) -> impl Iterator<Item = &str> {
+        self.membership.all()
+    }
+
+    /// The groups, organisations and teams, each in their own list.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
     }
 }
 

@@ -75,4 +75,4 @@ pub use app::{App, StartupError, check_issuers, migrate};
 pub use config::Config;
 pub use model::Membership;
 pub use store::UserId;
-pub use web::{Accounts, SignedIn};
+pub use web::{Accounts, RequireAccess, RequireAccessService, SignedIn};

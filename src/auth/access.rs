@@ -187,19 +187,39 @@ impl Access {
     }
 
     /// Whether `person` may reach `target` (the protected request's URL, from a trusted
-    /// gateway): `[access]`, and the first rule matching the target's host and path. Without
-    /// a target no rule applies.
+    /// gateway): `[access]`, and the first rule matching the target's host and path.
+    ///
+    /// Without a target (the gateway is not in `server.trusted_proxies`, or sent neither
+    /// `X-Forwarded-Host`/`-Uri` nor `X-Original-URL`) while rules exist, nobody can tell which
+    /// rule is meant, and whatever a request says of itself may be a lie: then every rule must
+    /// pass, the strictest reading, so that a misconfigured gateway refuses people rather than
+    /// letting anyone through a rule meant to stop them (one WARN says why).
     pub fn allows_at(&self, person: &Person<'_>, target: Option<&Target>) -> bool {
         if !self.allows(person) {
             return false;
         }
-        let Some(target) = target else {
-            return true;
-        };
-        self.rules
-            .iter()
-            .find(|rule| rule.matches(target))
-            .is_none_or(|rule| rule.conditions.allows(person))
+        match target {
+            Some(target) => self
+                .rules
+                .iter()
+                .find(|rule| rule.matches(target))
+                .is_none_or(|rule| rule.conditions.allows(person)),
+            None if self.rules.is_empty() => true,
+            None => {
+                self.warn_no_target();
+                self.rules.iter().all(|rule| rule.conditions.allows(person))
+            }
+        }
+    }
+
+    /// Logs, once per process, that rules exist but a check named no protected URL.
+    fn warn_no_target(&self) {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            warn!(
+                "/auth/check was asked without the protected URL from a trusted proxy while [[access.rules]] are set: every rule must pass (put the gateway in server.trusted_proxies and have it send X-Forwarded-Host and X-Forwarded-Uri, or X-Original-URL)"
+            );
+        });
     }
 
     /// How old a sign-in's membership may grow before it counts as ended
@@ -605,8 +625,14 @@ mod tests {
         assert!(!access.allows_at(&ada, at("https://grafana.example.com/admin/users").as_ref()));
         assert!(!access.allows_at(&ada, at("https://grafana.example.com/x/../admin").as_ref()));
         assert!(!access.allows_at(&ada, at("https://wiki.example.com/").as_ref()));
-        // No target (no trusted gateway said which): [access] alone.
-        assert!(access.allows_at(&ada, None));
+        // No target (no trusted gateway said which): every rule must pass.
+        assert!(!access.allows_at(&ada, None));
+        let everything = Membership {
+            groups: vec!["ops".into(), "admins".into()],
+            github_teams: vec!["acme/wiki".into()],
+            ..Membership::default()
+        };
+        assert!(access.allows_at(&member_of(&everything, Some("ada@example.com")), None));
         // A rule never lets in someone [access] refuses.
         let outsider = member_of(&ops, Some("ada@elsewhere.example"));
         assert!(!access.allows_at(&outsider, at("https://grafana.example.com/").as_ref()));

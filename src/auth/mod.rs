@@ -12,7 +12,7 @@ pub mod oidc;
 mod provider;
 pub mod signed_request;
 
-pub use access::{Access, Narrowing, Person, Refusals, Target};
+pub use access::{Access, Conditions, Narrowing, Person, Refusals, Target};
 pub use events::OperationEvents;
 pub use exchange::Exchanger;
 pub use failure::CallFailure;

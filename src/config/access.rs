@@ -118,7 +118,7 @@ impl AccessConditions {
 
     /// Every bad entry, named by its key (`prefix` is `access` or `access.rules[N]`); the
     /// emails file is read.
-    fn problems(&self, prefix: &str) -> Vec<Problem> {
+    pub fn problems(&self, prefix: &str) -> Vec<Problem> {
         let key = |name: &str| format!("{prefix}.{name}");
         let mut problems = Vec::new();
         let mut check =

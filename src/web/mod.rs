@@ -48,7 +48,7 @@ pub use one_origin::PublicOrigin;
 pub use rate_limit::RateLimiter;
 pub use session::WebSession;
 pub use sign_in_key::SignInKeyCookie;
-pub use signed_in::{Accounts, SignedIn};
+pub use signed_in::{Accounts, RequireAccess, RequireAccessService, SignedIn};
 pub use state::{AppState, Shared, WebSettings};
 pub use twin_cookies::sign_out_twins;
 

@@ -1,13 +1,21 @@
 //! Who is signed in, for the handlers of the app loginwith is part of: [`SignedIn`] as an
 //! extractor, answered from the session cookie without writing anything.
 
-use std::sync::Arc;
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use axum::{
-    extract::{FromRef, FromRequestParts, OptionalFromRequestParts, OriginalUri},
+    extract::{FromRef, FromRequestParts, OptionalFromRequestParts, OriginalUri, Request},
     http::{HeaderMap, StatusCode, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
+use tower_layer::Layer;
+use tower_service::Service;
 use tower_sessions::session::Id;
 
 use super::{
@@ -17,7 +25,8 @@ use super::{
     twin_cookies::single_value,
 };
 use crate::{
-    auth::Person,
+    auth::{Conditions, Person, Target},
+    config::AccessConditions,
     model::{Membership, now_ms},
     store::{SignedInSession, Store, UserId},
 };
@@ -43,21 +52,43 @@ impl Accounts {
 
     /// The person a request's session cookie is signed in as, if any: one read of the session
     /// with its person (the same as `/auth/check`'s); nothing written, no cookie set. A
-    /// tampered, unknown, expired or signed-out cookie, a sign-in past its absolute lifetime,
-    /// or a person deleted meanwhile, is `None`.
+    /// tampered, unknown, expired or signed-out cookie, a sign-in past its absolute lifetime
+    /// (or, when `[access]` names groups, past `access.recheck_hours`), or a person deleted
+    /// meanwhile, is `None`.
     ///
-    /// A person `[access]` no longer lets in (the rules, or the emails file, changed since they
-    /// signed in: evaluated on every call, against the stored address) is `None` too: a
-    /// handler is never handed someone the configuration refuses. The [`SignedIn`] extractor
-    /// tells them apart, with the "may not sign in" page (403) instead of the sign-in page.
+    /// A person `[access]` does not let in (the rules, or the emails file, changed since they
+    /// signed in: evaluated on every call, against the stored address and the membership kept
+    /// with the sign-in) is `None` too: a handler is never handed someone the configuration
+    /// refuses. Without a path, `[[access.rules]]` cannot be matched, so when there are any,
+    /// every rule must pass: ask [`Accounts::signed_in_at`] with the page's path instead. The
+    /// [`SignedIn`] extractor does, and tells the refused apart, with the "may not sign in"
+    /// page (403) instead of the sign-in page.
     pub async fn signed_in(&self, headers: &HeaderMap) -> Result<Option<SignedIn>, AppError> {
-        Ok(match self.lookup(headers).await? {
+        self.signed_in_at(headers, None).await
+    }
+
+    /// [`Accounts::signed_in`] for a page of this site at `path` (such as `/admin/users`):
+    /// the first `[[access.rules]]` entry matching this site's host (`server.public_url`'s)
+    /// and `path` applies on top of `[access]`.
+    pub async fn signed_in_at(
+        &self,
+        headers: &HeaderMap,
+        path: Option<&str>,
+    ) -> Result<Option<SignedIn>, AppError> {
+        Ok(match self.lookup(headers, path).await? {
             Lookup::Allowed(person) => Some(person),
             Lookup::NotAllowed(_) | Lookup::Nobody => None,
         })
     }
 
-    async fn lookup(&self, headers: &HeaderMap) -> Result<Lookup, AppError> {
+    /// `path` on this site: the public URL's origin (never the request's `Host`, which the
+    /// browser writes and could point at a host with a looser rule).
+    fn target(&self, path: &str) -> Option<Target> {
+        let origin = self.settings.return_rules.public_url.origin().ascii_serialization();
+        Target::parse(&format!("{origin}{path}"))
+    }
+
+    async fn lookup(&self, headers: &HeaderMap, path: Option<&str>) -> Result<Lookup, AppError> {
         let Some(id) = session_id(headers, &self.cookie_name) else {
             return Ok(Lookup::Nobody);
         };
@@ -68,11 +99,64 @@ impl Accounts {
         else {
             return Ok(Lookup::Nobody);
         };
-        if self.settings.access.allows(&person_of(&session).as_person()) {
+        let target = path.and_then(|path| self.target(path));
+        let allowed = self
+            .settings
+            .access
+            .allows_at(&person_of(&session).as_person(), target.as_ref());
+        if allowed {
             Ok(Lookup::Allowed(SignedIn::from(session)))
         } else {
             Ok(Lookup::NotAllowed(Box::new(session)))
         }
+    }
+
+    /// A layer that lets through only people signed in whom `conditions` let in (besides
+    /// `[access]` and its rules): anyone else is sent to sign in, and someone signed in whom
+    /// the conditions refuse gets the "may not sign in" page (403). The conditions are
+    /// `[access]`'s own types, so they can come from the site's configuration; they are
+    /// checked here as start-up checks `[access]` (an emails file is read).
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use loginwith::{Accounts, config::AccessConditions};
+    ///
+    /// fn admin_routes(accounts: &Accounts) -> Router {
+    ///     let ops_only = accounts
+    ///         .require(&AccessConditions {
+    ///             groups: vec!["ops".to_owned()],
+    ///             ..AccessConditions::default()
+    ///         })
+    ///         .expect("conditions that make sense");
+    ///     Router::new()
+    ///         .route("/admin", get(|| async { "for ops" }))
+    ///         .route_layer(ops_only)
+    /// }
+    /// ```
+    pub fn require(
+        &self,
+        conditions: &AccessConditions,
+    ) -> Result<RequireAccess, crate::config::ConfigError> {
+        let problems = conditions.problems("require");
+        if !problems.is_empty() {
+            return Err(crate::config::ConfigError { problems });
+        }
+        Ok(RequireAccess {
+            accounts: self.clone(),
+            conditions: Conditions::new(conditions),
+        })
+    }
+
+    /// The signed-in session a request's cookie names, whoever it is.
+    async fn session_of(&self, headers: &HeaderMap) -> Result<Option<SignedInSession>, AppError> {
+        let Some(id) = session_id(headers, &self.cookie_name) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .signed_in_sessions(std::slice::from_ref(&id))
+            .await?
+            .remove(&id))
     }
 
     /// 403: the "may not sign in" page for a person signed in whom `[access]` refuses; its
@@ -226,6 +310,15 @@ pub struct SignedIn {
 }
 
 impl SignedIn {
+    /// The person as `[access]` conditions see them.
+    fn as_person(&self) -> Person<'_> {
+        Person {
+            email: self.email.as_deref(),
+            email_verified: self.email_verified,
+            membership: &self.membership,
+        }
+    }
+
     /// The person's stable id: the same whichever provider they sign in with.
     pub fn id(&self) -> UserId {
         self.id
@@ -289,7 +382,7 @@ where
             .get::<OriginalUri>()
             .map_or(&parts.uri, |original| &original.0);
         let target = uri.path_and_query().map_or("/", |p| p.as_str());
-        match accounts.lookup(&parts.headers).await {
+        match accounts.lookup(&parts.headers, Some(uri.path())).await {
             Ok(Lookup::Allowed(person)) => Ok(person),
             Ok(Lookup::NotAllowed(session)) => Err(accounts.not_allowed_page(&session, target)),
             Ok(Lookup::Nobody) => Err(Redirect::to(&accounts.sign_in_page(target)).into_response()),
@@ -309,10 +402,85 @@ where
         parts: &mut Parts,
         state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or(&parts.uri, |original| &original.0);
         Accounts::from_ref(state)
-            .signed_in(&parts.headers)
+            .signed_in_at(&parts.headers, Some(uri.path()))
             .await
             .map_err(IntoResponse::into_response)
+    }
+}
+
+/// The layer [`Accounts::require`] makes. Cheap to clone.
+#[derive(Clone)]
+pub struct RequireAccess {
+    accounts: Accounts,
+    conditions: Conditions,
+}
+
+impl<S> Layer<S> for RequireAccess {
+    type Service = RequireAccessService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireAccessService {
+            inner,
+            require: self.clone(),
+        }
+    }
+}
+
+/// The service [`RequireAccess`] wraps around a route.
+#[derive(Clone)]
+pub struct RequireAccessService<S> {
+    inner: S,
+    require: RequireAccess,
+}
+
+impl<S> Service<Request> for RequireAccessService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The clone that was made ready is the one called (tower's usual swap).
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let require = self.require.clone();
+        Box::pin(async move {
+            let uri = request
+                .extensions()
+                .get::<OriginalUri>()
+                .map_or_else(|| request.uri().clone(), |original| original.0.clone());
+            let target = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+            let accounts = &require.accounts;
+            let refused = match accounts.lookup(request.headers(), Some(uri.path())).await {
+                Ok(Lookup::Allowed(person)) if require.conditions.allows(&person.as_person()) => {
+                    return inner.call(request).await;
+                }
+                Ok(Lookup::Allowed(_)) | Ok(Lookup::NotAllowed(_)) => {
+                    // The session again, for the page's logout form (its CSRF token): the
+                    // refused path only, so the usual one reads once.
+                    match accounts.session_of(request.headers()).await {
+                        Ok(Some(session)) => accounts.not_allowed_page(&session, &target),
+                        Ok(None) => Redirect::to(&accounts.sign_in_page(&target)).into_response(),
+                        Err(e) => e.into_response(),
+                    }
+                }
+                Ok(Lookup::Nobody) => Redirect::to(&accounts.sign_in_page(&target)).into_response(),
+                Err(e) => e.into_response(),
+            };
+            Ok(refused)
+        })
     }
 }
 

@@ -605,7 +605,11 @@ fn github(
             name: name.to_owned(),
             source,
         })?;
-    Ok(Arc::new(client.named(name, display_name)))
+    Ok(Arc::new(
+        client
+            .named(name, display_name)
+            .reading_membership(config.access.reads_github_membership()),
+    ))
 }
 
 /// `loginwith migrate`: creates the database `database.url` names if it is a SQLite file, and

@@ -239,6 +239,7 @@ async fn with_link_by_verified_email_an_address_two_people_have_makes_a_new_pers
         login: "other-ada".to_owned(),
         name: Some("Other Ada".to_owned()),
         emails: vec![email("other@example.com", true, true)],
+        ..GitHubUser::default()
     };
     env.github.set_user(other_ada.clone());
     let other = env.github_sign_in(&env.oidc.env.browser()).await;

@@ -176,6 +176,7 @@ async fn a_matching_email_never_merges_two_people() {
         login: "not-ada".to_owned(),
         name: Some("Someone Else".to_owned()),
         emails: vec![email(ADA.email, true, true)],
+        ..GitHubUser::default()
     });
     assert!(gh.login(&gh.env.browser()).await.contains("Hi, Someone!"));
     let emails: Vec<(i64, Option<String>)> =

@@ -3,7 +3,8 @@ use std::{future::Future, pin::Pin, sync::OnceLock, time::Duration};
 use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse, http::StatusCode};
 
 /// Successful provider answers larger than this are refused (a token or a profile is a few
-/// hundred bytes); error answers are cut to it.
+/// hundred bytes); error answers are cut to it. A call that reads something larger (a page of
+/// a list) names its own limit with [`HttpClient::send_limited`].
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// Why a call to a provider did not produce a response we could look at.
@@ -13,7 +14,7 @@ pub enum HttpError {
     Timeout,
     #[error("could not connect: {0}")]
     Connect(String),
-    #[error("successful response larger than {MAX_RESPONSE_BYTES} bytes")]
+    #[error("successful response larger than the call allows")]
     TooLarge,
     #[error("transport: {0}")]
     Transport(String),
@@ -63,32 +64,48 @@ impl HttpClient {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>), HttpError> {
+        self.send_limited(request, MAX_RESPONSE_BYTES).await
+    }
+
+    /// [`HttpClient::send`], reading a success of at most `max_bytes` (an error is still cut
+    /// at [`MAX_RESPONSE_BYTES`]).
+    pub async fn send_limited(
+        &self,
+        request: reqwest::RequestBuilder,
+        max_bytes: usize,
+    ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>), HttpError> {
         let mut response = request.send().await?;
         let status = response.status();
         // A success is only worth reading whole, so a huge one is refused; an error is named
         // by its status, so a huge one is cut and still classified.
         let refuse_oversized = status.is_success();
+        let max_bytes = if refuse_oversized {
+            max_bytes
+        } else {
+            MAX_RESPONSE_BYTES
+        };
         if refuse_oversized
             && response
                 .content_length()
-                .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
+                .is_some_and(|len| len > max_bytes as u64)
         {
             return Err(HttpError::TooLarge);
         }
         let headers = std::mem::take(response.headers_mut());
-        let body = read_capped(&mut response, refuse_oversized).await?;
+        let body = read_capped(&mut response, max_bytes, refuse_oversized).await?;
         Ok((status, headers, body))
     }
 }
 
-/// Reads at most [`MAX_RESPONSE_BYTES`] of a body: beyond that, refuses it or keeps the start.
+/// Reads at most `max_bytes` of a body: beyond that, refuses it or keeps the start.
 async fn read_capped(
     response: &mut reqwest::Response,
+    max_bytes: usize,
     refuse_oversized: bool,
 ) -> Result<Vec<u8>, HttpError> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
-        let room = MAX_RESPONSE_BYTES - body.len();
+        let room = max_bytes - body.len();
         if chunk.len() > room {
             if refuse_oversized {
                 return Err(HttpError::TooLarge);

@@ -7,6 +7,7 @@ pub mod facebook;
 mod failure;
 pub mod github;
 pub mod http;
+mod link;
 mod oauth;
 pub mod oidc;
 mod provider;

@@ -20,7 +20,7 @@ use url::Url;
 use super::{
     BoxFuture, CallFailure, ExchangeError, FailureReason, LoginSecrets, Profile, Provider,
     Unavailable,
-    http::{HttpClient, HttpError, StatusRecorder, error_chain},
+    http::{HttpClient, HttpError, MAX_RESPONSE_BYTES, StatusRecorder, error_chain},
 };
 
 /// The oauth2 client of a plain OAuth 2.0 provider (Facebook, GitHub): the shared error body
@@ -251,8 +251,21 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
     endpoint: &str,
     request: reqwest::RequestBuilder,
 ) -> Result<T, ExchangeError> {
+    Ok(get_json_page(http, endpoint, request, MAX_RESPONSE_BYTES)
+        .await?
+        .0)
+}
+
+/// [`get_json`] of an answer of at most `max_bytes`, with its headers (a paged list's `Link`
+/// is among them).
+pub(crate) async fn get_json_page<T: DeserializeOwned>(
+    http: &HttpClient,
+    endpoint: &str,
+    request: reqwest::RequestBuilder,
+    max_bytes: usize,
+) -> Result<(T, reqwest::header::HeaderMap), ExchangeError> {
     let (status, headers, body) = http
-        .send(request)
+        .send_limited(request, max_bytes)
         .await
         .map_err(|e| http_failure(endpoint, &e))?;
     if !status.is_success() {
@@ -265,7 +278,7 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
         ));
     }
     // Where, not what: serde's message may quote the body.
-    serde_json::from_slice(&body).map_err(|e| {
+    let value = serde_json::from_slice(&body).map_err(|e| {
         ExchangeError::new(
             FailureReason::InvalidResponse,
             format!(
@@ -275,7 +288,8 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
                 e.column()
             ),
         )
-    })
+    })?;
+    Ok((value, headers))
 }
 
 /// A call that brought back no answer we could look at.

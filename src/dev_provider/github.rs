@@ -8,7 +8,11 @@
 //! stand-in inject failures, where they apply.
 //!
 //! Routes, relative to where it is served: `GET /login/oauth/authorize`,
-//! `POST /login/oauth/access_token`, `GET /user`, `GET /user/emails`.
+//! `POST /login/oauth/access_token`, `GET /user`, `GET /user/emails`, and the paged
+//! `GET /user/orgs` and `GET /user/teams` (`per_page`, default 30, at most 100; `page`; a
+//! `Link` header as GitHub writes it). `/user/teams` answers 403 to a token granted without
+//! `read:org` (or a scope that includes it), as GitHub does; the granted scopes are those the
+//! authorization request asked for.
 
 use std::{
     collections::HashMap,
@@ -19,7 +23,7 @@ use std::{
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{RawQuery, State},
+    extract::{OriginalUri, RawQuery, State},
     http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -30,8 +34,7 @@ use url::Url;
 
 use super::{
     CODE_LIFETIME, Fault, Faults, TOKEN_LIFETIME, TokenRequest, faults::FaultSwitch,
-    graph::huge_error_page, pkce_matches, secret_matches,
-    random_token,
+    graph::huge_error_page, pkce_matches, random_token, secret_matches,
 };
 
 /// The REST API version the stand-in serves (the one the client asks for).
@@ -48,13 +51,17 @@ pub struct GitHubStandInSettings {
     pub redirect_uri: String,
 }
 
-/// A GitHub account as `/user` and `/user/emails` describe it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A GitHub account as `/user`, `/user/emails`, `/user/orgs` and `/user/teams` describe it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GitHubUser {
     pub id: u64,
     pub login: String,
     pub name: Option<String>,
     pub emails: Vec<GitHubEmail>,
+    /// The organisations' logins, as `/user/orgs` lists them.
+    pub orgs: Vec<String>,
+    /// (organisation login, team slug), as `/user/teams` lists them.
+    pub teams: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +71,17 @@ pub struct GitHubEmail {
     pub verified: bool,
 }
 
+/// Scopes any of which lets a token read `/user/teams`.
+const ORG_SCOPES: [&str; 3] = ["read:org", "write:org", "admin:org"];
+/// GitHub's page size when `per_page` is not given, and its largest.
+const DEFAULT_PER_PAGE: usize = 30;
+const MAX_PER_PAGE: usize = 100;
+
 struct IssuedCode {
     redirect_uri: String,
     challenge: Option<String>,
+    /// What the authorization request asked for in `scope`: what the token is granted.
+    scopes: Vec<String>,
     user: GitHubUser,
     issued: Instant,
     used: bool,
@@ -83,7 +98,19 @@ pub struct GitHubStandIn {
     /// Who approves the next sign-in; `None` means the person clicks "Cancel".
     user: RwLock<Option<GitHubUser>>,
     codes: Mutex<HashMap<String, IssuedCode>>,
-    tokens: Mutex<HashMap<String, (GitHubUser, Instant)>>,
+    tokens: Mutex<HashMap<String, Grant>>,
+    /// Every REST API call, as path and query, in order of arrival.
+    api_calls: Mutex<Vec<String>>,
+    /// Where the `Link` headers of paged lists point instead of the stand-in itself.
+    link_origin: RwLock<Option<String>>,
+}
+
+/// An access token's holder and scopes.
+#[derive(Clone)]
+struct Grant {
+    user: GitHubUser,
+    scopes: Vec<String>,
+    issued: Instant,
 }
 
 impl GitHubStandIn {
@@ -94,6 +121,8 @@ impl GitHubStandIn {
             user: RwLock::new(Some(user)),
             codes: Mutex::default(),
             tokens: Mutex::default(),
+            api_calls: Mutex::default(),
+            link_origin: RwLock::default(),
         })
     }
 
@@ -105,6 +134,8 @@ impl GitHubStandIn {
             .route("/login/oauth/access_token", post(access_token))
             .route("/user", get(user))
             .route("/user/emails", get(emails))
+            .route("/user/orgs", get(orgs))
+            .route("/user/teams", get(teams))
             .with_state(self.clone())
     }
 
@@ -128,12 +159,40 @@ impl GitHubStandIn {
         tokens.keys().cloned().collect()
     }
 
-    fn token_user(&self, token: &str) -> Option<GitHubUser> {
+    /// Every REST API call so far (`/user/teams?per_page=100&page=2`), in order of arrival.
+    pub fn api_calls(&self) -> Vec<String> {
+        self.api_calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// From now on, the `Link` headers of `/user/orgs` and `/user/teams` point at `origin`
+    /// (`http://elsewhere.test`) instead of the stand-in: what a client must not follow.
+    /// `None` points them home again.
+    pub fn set_link_origin(&self, origin: Option<&str>) {
+        *self
+            .link_origin
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = origin.map(str::to_owned);
+    }
+
+    fn grant(&self, token: &str) -> Option<Grant> {
         let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
         tokens
             .get(token)
-            .filter(|(_, issued)| issued.elapsed() < TOKEN_LIFETIME)
-            .map(|(user, _)| user.clone())
+            .filter(|grant| grant.issued.elapsed() < TOKEN_LIFETIME)
+            .cloned()
+    }
+
+    fn record_call(&self, uri: &axum::http::Uri) {
+        let call = uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_owned(), ToString::to_string);
+        self.api_calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(call);
     }
 }
 
@@ -144,6 +203,9 @@ struct AuthorizeParams {
     #[serde(default)]
     redirect_uri: String,
     state: Option<String>,
+    /// Space-separated (GitHub also accepts commas).
+    #[serde(default)]
+    scope: String,
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
 }
@@ -189,6 +251,12 @@ async fn authorize(State(gh): State<Arc<GitHubStandIn>>, RawQuery(query): RawQue
                     IssuedCode {
                         redirect_uri: params.redirect_uri.clone(),
                         challenge,
+                        scopes: params
+                            .scope
+                            .split([' ', ','])
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
                         user,
                         issued: Instant::now(),
                         used: false,
@@ -229,17 +297,19 @@ async fn access_token(
         return token_error(wants_json, "bad_verification_code", "Malformed request.");
     };
     match check(&gh, &request) {
-        Ok(token) => {
+        Ok((token, scopes)) => {
+            // GitHub lists the granted scopes with commas.
+            let scope = scopes.join(",");
             let answer = [
                 ("access_token", token.as_str()),
                 ("token_type", "bearer"),
-                ("scope", "read:user,user:email"),
+                ("scope", scope.as_str()),
             ];
             if wants_json {
                 Json(json!({
                     "access_token": token,
                     "token_type": "bearer",
-                    "scope": "read:user,user:email",
+                    "scope": scope,
                 }))
                 .into_response()
             } else {
@@ -308,11 +378,12 @@ fn form(pairs: &[(&str, &str)]) -> Response {
         .into_response()
 }
 
-/// The code's checks, in GitHub's words; a fresh token for its user when they pass.
+/// The code's checks, in GitHub's words; a fresh token for its user, and its scopes, when
+/// they pass.
 fn check(
     gh: &GitHubStandIn,
     request: &TokenRequest,
-) -> Result<String, (&'static str, &'static str)> {
+) -> Result<(String, Vec<String>), (&'static str, &'static str)> {
     if request.client_id != gh.settings.client_id
         || !secret_matches(&request.client_secret, &gh.settings.client_secret)
     {
@@ -344,13 +415,18 @@ fn check(
             return Err(bad_code);
         }
     }
-    let user = issued.user.clone();
+    let grant = Grant {
+        user: issued.user.clone(),
+        scopes: issued.scopes.clone(),
+        issued: Instant::now(),
+    };
     drop(codes);
     let token = format!("gho_{}", random_token());
+    let scopes = grant.scopes.clone();
     let mut tokens = gh.tokens.lock().unwrap_or_else(PoisonError::into_inner);
-    tokens.retain(|_, (_, issued)| issued.elapsed() < TOKEN_LIFETIME);
-    tokens.insert(token.clone(), (user, Instant::now()));
-    Ok(token)
+    tokens.retain(|_, grant| grant.issued.elapsed() < TOKEN_LIFETIME);
+    tokens.insert(token.clone(), grant);
+    Ok((token, scopes))
 }
 
 /// GitHub's REST error body.
@@ -373,7 +449,7 @@ fn api_error(status: StatusCode, message: &str) -> Response {
 fn api_caller(
     gh: &GitHubStandIn,
     headers: &HeaderMap,
-) -> Result<GitHubUser, (StatusCode, &'static str)> {
+) -> Result<Grant, (StatusCode, &'static str)> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if text("user-agent").is_none_or(str::is_empty) {
         return Err((
@@ -398,15 +474,20 @@ fn api_caller(
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("token "))
         })
-        .and_then(|token| gh.token_user(token))
+        .and_then(|token| gh.grant(token))
         .ok_or((StatusCode::UNAUTHORIZED, "Bad credentials"))
 }
 
 /// `GET /user`.
-async fn user(State(gh): State<Arc<GitHubStandIn>>, headers: HeaderMap) -> Response {
+async fn user(
+    State(gh): State<Arc<GitHubStandIn>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    gh.record_call(&uri);
     gh.faults.delay(false).await;
     let user = match api_caller(&gh, &headers) {
-        Ok(user) => user,
+        Ok(grant) => grant.user,
         Err((status, message)) => return api_error(status, message),
     };
     match gh.faults.get().fault {
@@ -451,10 +532,15 @@ fn user_json(user: &GitHubUser) -> Value {
 }
 
 /// `GET /user/emails`; under `MissingEmail`, none of them is verified.
-async fn emails(State(gh): State<Arc<GitHubStandIn>>, headers: HeaderMap) -> Response {
+async fn emails(
+    State(gh): State<Arc<GitHubStandIn>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    gh.record_call(&uri);
     gh.faults.delay(false).await;
     let user = match api_caller(&gh, &headers) {
-        Ok(user) => user,
+        Ok(grant) => grant.user,
         Err((status, message)) => return api_error(status, message),
     };
     let unverified = gh.faults.get().fault == Fault::MissingEmail;
@@ -471,4 +557,221 @@ async fn emails(State(gh): State<Arc<GitHubStandIn>>, headers: HeaderMap) -> Res
         })
         .collect();
     Json(list).into_response()
+}
+
+/// `GET /user/orgs`: one page of the organisations.
+async fn orgs(
+    State(gh): State<Arc<GitHubStandIn>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    gh.record_call(&uri);
+    gh.faults.delay(false).await;
+    let user = match api_caller(&gh, &headers) {
+        Ok(grant) => grant.user,
+        Err((status, message)) => return api_error(status, message),
+    };
+    let list: Vec<Value> = user.orgs.iter().map(|login| org_json(login)).collect();
+    page(&gh, &uri, &headers, list)
+}
+
+/// `GET /user/teams`: one page of the teams, and a 403 without `read:org`.
+async fn teams(
+    State(gh): State<Arc<GitHubStandIn>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    gh.record_call(&uri);
+    gh.faults.delay(false).await;
+    let grant = match api_caller(&gh, &headers) {
+        Ok(grant) => grant,
+        Err((status, message)) => return api_error(status, message),
+    };
+    if !grant
+        .scopes
+        .iter()
+        .any(|scope| ORG_SCOPES.contains(&scope.as_str()))
+    {
+        let mut answer = api_error(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by integration",
+        );
+        let granted = grant.scopes.join(", ");
+        for (name, value) in [
+            ("x-oauth-scopes", granted.as_str()),
+            ("x-accepted-oauth-scopes", "read:org, admin:org, write:org"),
+        ] {
+            if let Ok(value) = header::HeaderValue::from_str(value) {
+                answer.headers_mut().insert(name, value);
+            }
+        }
+        return answer;
+    }
+    let list: Vec<Value> = grant
+        .user
+        .teams
+        .iter()
+        .map(|(org, slug)| team_json(org, slug))
+        .collect();
+    page(&gh, &uri, &headers, list)
+}
+
+/// An organisation as `/user/orgs` lists it (GitHub's "organization-simple").
+fn org_json(login: &str) -> Value {
+    let api = format!("https://api.github.com/orgs/{login}");
+    json!({
+        "login": login,
+        "id": 1000,
+        "node_id": "MDEyOk9yZ2FuaXphdGlvbjEwMDA=",
+        "url": api,
+        "repos_url": format!("{api}/repos"),
+        "events_url": format!("{api}/events"),
+        "hooks_url": format!("{api}/hooks"),
+        "issues_url": format!("{api}/issues"),
+        "members_url": format!("{api}/members{{/member}}"),
+        "public_members_url": format!("{api}/public_members{{/member}}"),
+        "avatar_url": "https://avatars.githubusercontent.com/u/1000?v=4",
+        "description": "A great organisation",
+    })
+}
+
+/// A team as `/user/teams` lists it: GitHub's "team-full", whose `organization` is the whole
+/// organisation, some 2 KB a team (so that a page of 100 is as large as GitHub's).
+fn team_json(org: &str, slug: &str) -> Value {
+    let mut organisation = org_json(org);
+    if let Value::Object(fields) = &mut organisation {
+        for (name, value) in [
+            ("name", json!(org)),
+            ("company", json!("GitHub")),
+            ("blog", json!("https://github.com/blog")),
+            ("location", json!("San Francisco")),
+            ("email", json!("octocat@github.com")),
+            ("twitter_username", json!("github")),
+            ("is_verified", json!(true)),
+            ("has_organization_projects", json!(true)),
+            ("has_repository_projects", json!(true)),
+            ("public_repos", json!(2)),
+            ("public_gists", json!(1)),
+            ("followers", json!(20)),
+            ("following", json!(0)),
+            ("html_url", json!(format!("https://github.com/{org}"))),
+            ("created_at", json!("2008-01-14T04:33:35Z")),
+            ("updated_at", json!("2017-08-17T12:37:15Z")),
+            ("type", json!("Organization")),
+        ] {
+            fields.insert(name.to_owned(), value);
+        }
+    }
+    let api = "https://api.github.com/teams/2000";
+    json!({
+        "id": 2000,
+        "node_id": "MDQ6VGVhbTIwMDA=",
+        "url": api,
+        "html_url": format!("https://github.com/orgs/{org}/teams/{slug}"),
+        "name": slug,
+        "slug": slug,
+        "description": "A great team.",
+        "privacy": "closed",
+        "notification_setting": "notifications_enabled",
+        "permission": "admin",
+        "members_url": format!("{api}/members{{/member}}"),
+        "repositories_url": format!("{api}/repos"),
+        "parent": Value::Null,
+        "members_count": 3,
+        "repos_count": 10,
+        "created_at": "2017-07-14T16:53:42Z",
+        "updated_at": "2017-08-17T12:37:15Z",
+        "organization": organisation,
+    })
+}
+
+/// The `per_page` and `page` of a list request, as GitHub reads them: 30 and 1 unless given,
+/// at most 100 a page.
+#[derive(Deserialize)]
+struct PageParams {
+    per_page: Option<String>,
+    page: Option<String>,
+}
+
+/// One page of `items` as the query asks, with GitHub's `Link` header (`prev`, `next`,
+/// `last`, `first`, each where it applies) pointing at the stand-in's own address (or
+/// where [`GitHubStandIn::set_link_origin`] said), under the faults that apply to a list.
+fn page(
+    gh: &GitHubStandIn,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    items: Vec<Value>,
+) -> Response {
+    let params = serde_urlencoded::from_str::<PageParams>(uri.query().unwrap_or_default()).ok();
+    let number = |value: Option<&String>, default: usize| {
+        value
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(default)
+    };
+    let per_page = number(
+        params.as_ref().and_then(|p| p.per_page.as_ref()),
+        DEFAULT_PER_PAGE,
+    )
+    .min(MAX_PER_PAGE);
+    let current = number(params.as_ref().and_then(|p| p.page.as_ref()), 1);
+    let last = items.len().div_ceil(per_page).max(1);
+    let body: Vec<Value> = items
+        .into_iter()
+        .skip((current - 1).saturating_mul(per_page))
+        .take(per_page)
+        .collect();
+    let origin = gh
+        .link_origin
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+        .unwrap_or_else(|| {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        });
+    let link_to = |n: usize, rel: &str| {
+        format!(
+            "<{origin}{}?per_page={per_page}&page={n}>; rel=\"{rel}\"",
+            uri.path()
+        )
+    };
+    let mut links = Vec::new();
+    if current > 1 {
+        links.push(link_to((current - 1).min(last), "prev"));
+    }
+    if current < last {
+        links.push(link_to(current + 1, "next"));
+        links.push(link_to(last, "last"));
+    }
+    if current > 1 {
+        links.push(link_to(1, "first"));
+    }
+    let mut answer = match gh.faults.get().fault {
+        Fault::MeServerError => {
+            return api_error(StatusCode::INTERNAL_SERVER_ERROR, "Server Error");
+        }
+        Fault::MeRateLimited => {
+            return api_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "You have exceeded a secondary rate limit.",
+            );
+        }
+        Fault::MeExpiredToken => return api_error(StatusCode::UNAUTHORIZED, "Bad credentials"),
+        Fault::MalformedJson => (
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            "[{\"login\":",
+        )
+            .into_response(),
+        _ => Json(body).into_response(),
+    };
+    if !links.is_empty()
+        && let Ok(value) = header::HeaderValue::from_str(&links.join(", "))
+    {
+        answer.headers_mut().insert(header::LINK, value);
+    }
+    answer
 }

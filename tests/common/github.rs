@@ -26,6 +26,7 @@ pub fn ada() -> GitHubUser {
             email("ada@work.example", false, true),
             email("ada@example.com", true, true),
         ],
+        ..GitHubUser::default()
     }
 }
 

@@ -10,6 +10,9 @@
 //! sends you to `/auth?return_to=/dashboard`, through the built-in development stand-in for
 //! Facebook, and back to the dashboard.
 //!
+//! `/ops` is for the `ops` group only (`Accounts::require`): "Continue with Dev OpenID" as Ada
+//! (preset in `ops`) opens it; anyone else reads the "may not sign in" page (403).
+//!
 //! `LOGINWITH_EMBED_PORT` picks another port (0 for any free one: the address is printed).
 
 use std::net::SocketAddr;
@@ -17,7 +20,7 @@ use std::net::SocketAddr;
 use axum::{Router, extract::FromRef, response::Html, routing::get};
 use loginwith::{
     Accounts, App, SignedIn,
-    config::{Config, Environment},
+    config::{AccessConditions, Config, Environment},
 };
 use tokio::net::TcpListener;
 
@@ -55,6 +58,17 @@ async fn dashboard(person: SignedIn) -> Html<String> {
         person.id(),
     );
     page("Dashboard", &body)
+}
+
+/// Only for the `ops` group: the layer on this route lets nobody else reach the handler.
+async fn ops(person: SignedIn) -> Html<String> {
+    let groups: Vec<String> = person.groups().map(escape).collect();
+    let body = format!(
+        "<h1>Operations</h1><p id=\"greeting\">Hi, {}! Your groups: {}.</p>",
+        escape(person.first_name()),
+        groups.join(", ")
+    );
+    page("Operations", &body)
 }
 
 fn page(title: &str, body: &str) -> Html<String> {
@@ -102,9 +116,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Environment::Development,
     )?;
     let login = App::build(&config, addr).await?;
+    // The same condition type as `[access]`, so it could as well come from the site's config.
+    let ops_only = login.accounts().require(&AccessConditions {
+        groups: vec!["ops".to_owned()],
+        ..AccessConditions::default()
+    })?;
     let site = Router::new()
         .route("/", get(home))
         .route("/dashboard", get(dashboard))
+        .route("/ops", get(ops).route_layer(ops_only))
         .with_state(Site {
             accounts: login.accounts(),
         })

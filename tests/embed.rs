@@ -124,6 +124,13 @@ async fn the_example_site_signs_people_in_below_auth_and_comes_back_to_the_dashb
     );
     let (_, home) = browser.text(&format!("{site}/")).await;
     assert!(home.contains("Hello again, Grace &lt;b&gt;."), "{home}");
+    // `/ops` needs the ops group, which a Facebook sign-in never has: the refusal page.
+    let (status, page) = browser.text(&format!("{site}/ops")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(
+        page.contains("grace@example.com (Facebook) may not sign in"),
+        "{page}"
+    );
     // The same sign-in passes forward authentication's check below the mount.
     let check = browser.get("/auth/check").await;
     assert_eq!(check.status(), StatusCode::OK);

@@ -74,6 +74,11 @@ struct Options {
     check_connections: u64,
     /// Only the `/auth/check` phase: no sign-in load, no `/get-status` phase.
     check_only: bool,
+    /// `[[access.rules]]` for the `/auth/check` phase: 20 rules and 1,000 listed addresses
+    /// (see [`AccessRules`]).
+    access_rules: bool,
+    /// The configuration file holding them, written once the options are read.
+    config_file: Option<PathBuf>,
 }
 
 impl Options {
@@ -90,6 +95,8 @@ impl Options {
             check_seconds: 10,
             check_connections: 64,
             check_only: false,
+            access_rules: false,
+            config_file: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -120,6 +127,7 @@ impl Options {
                 "--check-seconds" => options.check_seconds = number(&value()).max(1),
                 "--check-connections" => options.check_connections = number(&value()).max(1),
                 "--check-only" => options.check_only = true,
+                "--access-rules" => options.access_rules = true,
                 // cargo bench passes --bench to harness-less targets.
                 "--bench" => {}
                 other => usage(&format!("unknown argument {other}")),
@@ -139,7 +147,7 @@ fn usage(problem: &str) -> ! {
         "login bench: {problem}\nusage: cargo bench --bench login -- [--users N] [--duration SECS] \
          [--latency-ms MS] [--status-seconds SECS] [--prefill-users N] [--bin PATH] \
          [--database-url postgres://USER@HOST/DB] [--instances N] [--check-seconds SECS] \
-         [--check-connections N] [--check-only]"
+         [--check-connections N] [--check-only] [--access-rules]"
     );
     std::process::exit(2)
 }
@@ -297,35 +305,34 @@ async fn start_server(
     let metrics_port = free_port();
     let started = Instant::now();
     let mut command = Command::new(&options.bin);
-    let child = loginwith_testkit::binary::with_facebook_at(
-        &mut command,
-        dev_url,
-        CLIENT_ID,
-        CLIENT_SECRET,
-    )
-    .env("LOGINWITH_SERVER__BIND", format!("127.0.0.1:{port}"))
-    .env("LOGINWITH_SERVER__PUBLIC_URL", &url)
-    .env("LOGINWITH_DATABASE__URL", database_url)
-    .env("LOGINWITH_DEV_PROVIDER__ENABLED", "false")
-    .env(
-        "LOGINWITH_METRICS__BIND",
-        format!("127.0.0.1:{metrics_port}"),
-    )
-    .env("LOGINWITH_LIMITS__AUTH_PER_MINUTE", "100000000")
-    .env("LOGINWITH_LIMITS__AUTH_BURST", "100000000")
-    .env("LOGINWITH_LIMITS__MAX_CONCURRENT_EXCHANGES", "100000")
-    .env("RUST_LOG", "warn")
-    .env_remove("LOGINWITH_ENV")
-    .env_remove("LOGINWITH_CONFIG")
-    .stdout(Stdio::null())
-    .stderr(Stdio::inherit())
-    .spawn()
-    .unwrap_or_else(|e| {
-        usage(&format!(
-            "cannot start {} ({e}); run `cargo build --release` first",
-            options.bin.display()
-        ))
-    });
+    loginwith_testkit::binary::with_facebook_at(&mut command, dev_url, CLIENT_ID, CLIENT_SECRET)
+        .env("LOGINWITH_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("LOGINWITH_SERVER__PUBLIC_URL", &url)
+        .env("LOGINWITH_DATABASE__URL", database_url)
+        .env("LOGINWITH_DEV_PROVIDER__ENABLED", "false")
+        .env(
+            "LOGINWITH_METRICS__BIND",
+            format!("127.0.0.1:{metrics_port}"),
+        )
+        .env("LOGINWITH_LIMITS__AUTH_PER_MINUTE", "100000000")
+        .env("LOGINWITH_LIMITS__AUTH_BURST", "100000000")
+        .env("LOGINWITH_LIMITS__MAX_CONCURRENT_EXCHANGES", "100000")
+        .env("RUST_LOG", "warn")
+        .env_remove("LOGINWITH_ENV")
+        .env_remove("LOGINWITH_CONFIG");
+    if let Some(file) = &options.config_file {
+        command.env("LOGINWITH_CONFIG", file);
+    }
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| {
+            usage(&format!(
+                "cannot start {} ({e}); run `cargo build --release` first",
+                options.bin.display()
+            ))
+        });
     let server = Server {
         child,
         url,
@@ -765,8 +772,78 @@ async fn status_throughput(base: &str, seconds: u64) -> (f64, String) {
 
 /// A signed-in session's `Cookie` header: one whole sign-in through the auto-approving
 /// development provider, up to `/success`.
-async fn signed_in_cookie(base: &str) -> String {
-    let (http, jar, url) = finished_exchange(base, "check@bench.example").await;
+/// `--access-rules`: 20 `[[access.rules]]` for hosts `rule-0.bench.example` …
+/// `rule-19.bench.example` (each listing addresses), the last also with an `emails_file` of
+/// 1,000 addresses, and every check asking, as a trusted gateway, about the last host, so
+/// that each check walks all 20 rules before the matching one looks the address up.
+/// `[access]` itself stays open so that the Facebook stand-in's people can sign in; the
+/// person checked has their address marked verified in the database (Facebook never says
+/// so), as an OpenID issuer would have.
+struct AccessRules {
+    _dir: tempfile::TempDir,
+    file: PathBuf,
+}
+
+/// The address the `/auth/check` phase signs in with.
+const CHECK_EMAIL: &str = "check@bench.example";
+/// The host the checks with `--access-rules` ask about: the last rule's.
+const LAST_RULE_HOST: &str = "rule-19.bench.example";
+
+impl AccessRules {
+    fn write() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let emails = dir.path().join("emails");
+        let mut listed: Vec<String> = (0..999)
+            .map(|i| format!("staff{i}@bench.example"))
+            .collect();
+        listed.push(CHECK_EMAIL.to_owned());
+        std::fs::write(&emails, listed.join("\n")).expect("write the emails file");
+        let mut toml = String::from(
+            "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n[gateway]\nallowed_hosts = [\".bench.example\"]\n",
+        );
+        for rule in 0..20 {
+            toml.push_str(&format!(
+                "[[access.rules]]\nhost = \"rule-{rule}.bench.example\"\npath = \"/app\"\nemails = [\"lead{rule}@bench.example\"]\n"
+            ));
+        }
+        toml.push_str(&format!(
+            "emails_file = {:?}\n",
+            emails.display().to_string()
+        ));
+        let file = dir.path().join("loginwith.toml");
+        std::fs::write(&file, toml).expect("write the configuration");
+        Self { _dir: dir, file }
+    }
+
+    /// The headers a trusted gateway sends about the protected request.
+    fn headers() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", LAST_RULE_HOST),
+            ("X-Forwarded-Uri", "/app/dashboard?tab=1"),
+        ]
+    }
+
+    /// Marks the checked person's address verified (see the type's docs).
+    async fn verify(database_url: &str) {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(database_url)
+            .await
+            .expect("open the database");
+        let marked = sqlx::query(
+            "UPDATE user_profile SET email_verified = TRUE, email_verified_by = 'facebook' WHERE email = $1",
+        )
+        .bind(CHECK_EMAIL)
+        .execute(&pool)
+        .await
+        .expect("mark the address verified");
+        assert_eq!(marked.rows_affected(), 1, "the checked person exists");
+        pool.close().await;
+    }
+}
+
+async fn signed_in_cookie(base: &str, rules: Option<&str>) -> String {
+    let (http, jar, url) = finished_exchange(base, CHECK_EMAIL).await;
     let home = location(
         &http
             .get(format!("{base}/success"))
@@ -777,12 +854,16 @@ async fn signed_in_cookie(base: &str) -> String {
     .expect("a redirect");
     assert_eq!(home, "/", "signed in");
     let cookie = cookie_header(&jar, &url);
-    let check = http
+    let mut check = http
         .get(format!("{base}/auth/check"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("check");
+        .header("cookie", &cookie);
+    if let Some(database_url) = rules {
+        AccessRules::verify(database_url).await;
+        for (name, value) in AccessRules::headers() {
+            check = check.header(name, value);
+        }
+    }
+    let check = check.send().await.expect("check");
     assert_eq!(
         check.status(),
         StatusCode::OK,
@@ -804,17 +885,30 @@ struct CheckFigures {
 /// `GET /auth/check` with a signed-in cookie on `connections` connections for `seconds`: with
 /// wrk when it is installed (far cheaper than reqwest on the two cores the server shares),
 /// else with this process's own clients.
-async fn check_throughput(base: &str, seconds: u64, connections: u64) -> CheckFigures {
-    let cookie = signed_in_cookie(base).await;
+/// With `rules` (the database's URL, `--access-rules`), every check asks as a trusted gateway
+/// about the last rule's host.
+async fn check_throughput(
+    base: &str,
+    seconds: u64,
+    connections: u64,
+    rules: Option<&str>,
+) -> CheckFigures {
+    let cookie = signed_in_cookie(base, rules).await;
     let url = format!("{base}/auth/check");
+    let extra = if rules.is_some() {
+        AccessRules::headers()
+    } else {
+        Vec::new()
+    };
     if Command::new("wrk").arg("-v").output().is_ok() {
-        let output = Command::new("wrk")
-            .args(["-t", "1", "-c", &connections.to_string(), "--latency"])
+        let mut wrk = Command::new("wrk");
+        wrk.args(["-t", "1", "-c", &connections.to_string(), "--latency"])
             .args(["-d", &format!("{seconds}s")])
-            .args(["-H", &format!("Cookie: {cookie}")])
-            .arg(&url)
-            .output()
-            .expect("run wrk");
+            .args(["-H", &format!("Cookie: {cookie}")]);
+        for (name, value) in &extra {
+            wrk.args(["-H", &format!("{name}: {value}")]);
+        }
+        let output = wrk.arg(&url).output().expect("run wrk");
         let text = String::from_utf8_lossy(&output.stdout);
         // wrk's own report, on stderr beside the table: its latency distribution in full.
         eprintln!("{text}");
@@ -848,18 +942,23 @@ async fn check_throughput(base: &str, seconds: u64, connections: u64) -> CheckFi
     let not_ok = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let (http, stop, not_ok, url, cookie) = (
+        let (http, stop, not_ok, url, cookie, extra) = (
             http.clone(),
             stop.clone(),
             not_ok.clone(),
             url.clone(),
             cookie.clone(),
+            extra.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut took = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
-                let ok = match http.get(&url).header("cookie", &cookie).send().await {
+                let mut request = http.get(&url).header("cookie", &cookie);
+                for (name, value) in &extra {
+                    request = request.header(*name, *value);
+                }
+                let ok = match request.send().await {
                     Ok(r) => r.status() == StatusCode::OK && r.bytes().await.is_ok(),
                     Err(_) => false,
                 };
@@ -909,7 +1008,14 @@ async fn check_only(
     server: &Server,
 ) {
     let cpu_before = server.cpu_seconds();
-    let figures = check_throughput(app_url, options.check_seconds, options.check_connections).await;
+    let rules = options.access_rules.then(|| database.url());
+    let figures = check_throughput(
+        app_url,
+        options.check_seconds,
+        options.check_connections,
+        rules,
+    )
+    .await;
     let cpu = server.cpu_seconds() - cpu_before;
     println!(
         "/auth/check benchmark: {} s, {} on 1 instance, commit {commit}",
@@ -932,6 +1038,7 @@ async fn check_only(
         "check_p99_ms": figures.p99_ms,
         "check_not_ok": figures.not_ok,
         "check_how": figures.how,
+        "access_rules": if options.access_rules { "20 rules, 1000 addresses" } else { "none" },
     });
     println!("{json}");
 }
@@ -953,7 +1060,10 @@ fn print_check(figures: &CheckFigures) {
 
 #[tokio::main]
 async fn main() {
-    let options = Options::parse();
+    let mut options = Options::parse();
+    // Kept until the end: the servers read the emails file while they run.
+    let access_rules = options.access_rules.then(AccessRules::write);
+    options.config_file = access_rules.as_ref().map(|rules| rules.file.clone());
     let commit = commit();
     let database = Database::create(options.database_url.as_deref()).await;
 
@@ -1107,6 +1217,7 @@ async fn main() {
         &app_urls[0],
         options.check_seconds,
         options.check_connections,
+        options.access_rules.then(|| database.url()),
     )
     .await;
 

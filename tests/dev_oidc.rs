@@ -812,3 +812,43 @@ async fn the_dev_issuer_can_say_an_address_is_not_verified_and_access_then_refus
     assert_eq!(location(&browser.get("/success").await), "/");
     assert_eq!(browser.get("/auth/check").await.status(), StatusCode::OK);
 }
+
+/// README's "Try it" for groups: `LOGINWITH_ACCESS__GROUPS=ops` with the default development
+/// configuration lets in the preset Ada (in `ops` and `admins`) and refuses the preset Grace
+/// (only `admins`), and the gateway is told Ada's groups.
+#[tokio::test]
+async fn with_access_groups_the_dev_issuers_presets_are_let_in_or_refused_by_group() {
+    let (url, _dir) = default_development_app_with(|f| {
+        f.merge(("access.groups", "ops"))
+            .merge(("metrics.bind", "127.0.0.1:0"))
+    })
+    .await;
+    let sign_in_as = |preset: &'static str| {
+        let url = url.clone();
+        async move {
+            let browser = Browser::new(&url);
+            let dialog = dev_oidc_dialog(&browser, &url).await;
+            let response = post_consent(
+                &browser.client,
+                &dialog,
+                &[("preset", preset), ("decision", "allow")],
+            )
+            .await;
+            let response = browser.get(location(&response)).await;
+            assert_eq!(location(&response), "/preloader");
+            let status = browser.wait_status().await;
+            (browser, status)
+        }
+    };
+    let (ada, status) = sign_in_as("ada").await;
+    assert_eq!(status, "ok");
+    assert_eq!(location(&ada.get("/success").await), "/");
+    let check = ada.get("/auth/check").await;
+    assert_eq!(check.status(), StatusCode::OK);
+    assert_eq!(check.headers()["x-auth-request-groups"], "admins,ops");
+    let (grace, status) = sign_in_as("grace").await;
+    assert_eq!(status, "error");
+    let (status, page) = grace.text("/error").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("(Dev OpenID) may not sign in to loginwith."), "{page}");
+}

@@ -184,7 +184,10 @@ async fn the_rule_of_the_host_and_path_a_trusted_gateway_names_applies() {
     let page = check(env, "", Some(&id), &html).await;
     assert_eq!(page.status(), StatusCode::FORBIDDEN);
     let page = page.text().await.unwrap();
-    assert!(page.contains("ada@corp.example (Corp SSO)"), "{page}");
+    assert!(
+        page.contains("ada@corp.example (Corp SSO) may not enter wiki.example.com."),
+        "{page}"
+    );
     assert!(
         page.contains("return_to=https%3A%2F%2Fwiki.example.com%2Fpage"),
         "{page}"

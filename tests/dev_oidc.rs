@@ -850,5 +850,8 @@ async fn with_access_groups_the_dev_issuers_presets_are_let_in_or_refused_by_gro
     assert_eq!(status, "error");
     let (status, page) = grace.text("/error").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(page.contains("(Dev OpenID) may not sign in to loginwith."), "{page}");
+    assert!(
+        page.contains("(Dev OpenID) may not sign in to loginwith."),
+        "{page}"
+    );
 }

@@ -336,8 +336,12 @@ fn not_allowed(
         ),
         None => home.clone(),
     };
+    let host = protected
+        .and_then(|p| url::Url::parse(&p.url).ok())
+        .and_then(|url| url.host_str().map(str::to_owned));
     let mut response = NotAllowedPage {
         chrome: check.remote_chrome.clone(),
+        host,
         who: NotAllowedPage::who(session.email.as_deref()),
         provider: settings.provider_name(&provider),
         another_href,

@@ -124,6 +124,9 @@ pub struct NotAllowedPage {
     pub who: String,
     /// The provider's display name.
     pub provider: String,
+    /// The protected host the person may not enter (`/auth/check`, when a trusted gateway
+    /// named it); `None`: the sentence names the site ("may not sign in to {site.name}").
+    pub host: Option<String>,
     /// loginwith's home page (with the `return_to` kept, when there is one).
     pub another_href: String,
     /// For someone signed in on loginwith's own origin (the `SignedIn` extractor): both

@@ -278,6 +278,7 @@ pub async fn error_page(
             }
             return Ok(NotAllowedPage {
                 chrome: app.chrome(),
+                host: None,
                 who: NotAllowedPage::who(email.as_deref()),
                 provider: name,
                 another_href,

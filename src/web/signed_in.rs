@@ -165,6 +165,7 @@ impl Accounts {
         let provider = provider_of(session).unwrap_or_default();
         NotAllowedPage {
             chrome: self.settings.chrome.clone(),
+            host: None,
             who: NotAllowedPage::who(session.email.as_deref()),
             provider: self.settings.provider_name(&provider),
             another_href: self.settings.path("/"),

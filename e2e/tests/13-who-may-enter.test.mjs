@@ -85,7 +85,8 @@ async function startSites() {
     const headers = Object.fromEntries(
       Object.entries(request.headers).filter(([name]) => name.startsWith('x-auth-request-')),
     );
-    seen.push({ host: request.headers.host, url: request.url, headers });
+    seen.push({ method: request.method, host: request.headers.host, url: request.url, headers });
+    request.resume();
     if (request.headers['x-auth-request-user'] === undefined) {
       response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
       response.end('no X-Auth-Request-User: the gateway let an unauthenticated request through');
@@ -294,6 +295,44 @@ async function expectForbidden(ctx, page, url, { headers = {} } = {}) {
   assert.equal(ctx.app.sites.seen.length, seen, 'nothing reached the site behind');
 }
 
+/** Posts a form to `url` from `page`, as a person would; resolves to the answer. */
+async function postForm(page, url) {
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url() === url && r.request().method() === 'POST'),
+    page.evaluate((action) => {
+      const form = document.createElement('form');
+      form.method = 'post';
+      form.action = action;
+      const field = document.createElement('input');
+      field.name = 'note';
+      field.value = 'hello';
+      form.append(field);
+      document.body.append(form);
+      form.submit();
+    }, url),
+  ]);
+  await page.waitForURL(url);
+  return response;
+}
+
+/**
+ * A form posted to grafana reaches it (the check itself is a GET, whatever the method); one
+ * posted to the wiki gets the 403 page (asked for with GET and no body) and reaches nothing.
+ */
+async function expectPostsChecked(ctx, page, grafana, wiki) {
+  const { sites } = ctx.app;
+  const allowed = await postForm(page, grafana);
+  assert.equal(allowed.status(), 200, `POST ${grafana}`);
+  const last = sites.seen.at(-1);
+  assert.deepEqual([last.method, last.url], ['POST', new URL(grafana).pathname + new URL(grafana).search]);
+  await page.getByRole('heading', { level: 1, name: `Hello, ${ADA.name}` }).waitFor();
+  const seen = sites.seen.length;
+  const refused = await postForm(page, wiki);
+  assert.equal(refused.status(), 403, `POST ${wiki}`);
+  await page.getByRole('heading', { level: 1, name: 'Not allowed' }).waitFor();
+  assert.equal(sites.seen.length, seen, 'the refused post reached nothing');
+}
+
 /** Rows of the server's SQLite database, through Debian's sqlite3 (read-only, as JSON). */
 async function query(app, sql) {
   const file = path.join(app.dir, 'e2e.db');
@@ -346,9 +385,10 @@ test('13a: nginx, two hosts and two rules: Ada in on grafana with her groups, 40
         'X-Original-URL': grafana,
       },
     });
-    // Grafana still lets her in.
+    // Grafana still lets her in, forms included.
     await page.goto(grafana);
     await expectProtectedPage(page, grafana, GRAFANA);
+    await expectPostsChecked(ctx, page, grafana, at(WIKI, '/start?x=1&y=2'));
 
     // --- Grace, in no group [access] names: she finishes the issuer's dialog, then the
     // "may not sign in" page, and nothing of her is kept.
@@ -434,6 +474,9 @@ test('13b: caddy, two hosts and two rules: not signed in → sign-in page → Ad
         'X-Original-URL': grafana,
       },
     });
+
+    await page.goto(grafana);
+    await expectPostsChecked(ctx, page, grafana, wiki);
 
     // A browser that is not signed in is sent to the sign-in page from either host.
     const stranger = await browser.newContext();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tests of loginwith in headless Chromium (Debian's package, never a downloaded
-# browser): installs what is missing (Chromium; nginx and openssl for the production scenario),
-# builds the app and the Facebook stand-in, runs e2e/tests with `node --test`.
+# browser): installs what is missing (Chromium; nginx and openssl for the production scenario;
+# caddy and sqlite3 for the forward-authentication scenarios), builds the app and the Facebook
+# stand-in, runs e2e/tests with `node --test`.
 # Screenshots of every page go to e2e/artifacts/<scenario>/ (git-ignored).
 #
 #   bash e2e/run.sh                        # the suite
@@ -44,11 +45,16 @@ if ! fc-list 2>/dev/null | grep -qi 'emoji'; then
   fi
 fi
 
-echo "== nginx and openssl (tests/09-production-behind-nginx, tests/12-forward-auth-nginx)"
-# Debian's nginx installs to /usr/sbin, which is not on every PATH.
+echo "== nginx, openssl, caddy and sqlite3 (tests/09-production-behind-nginx, tests/12-forward-auth-nginx, tests/13-who-may-enter)"
+# Debian's nginx installs to /usr/sbin, which is not on every PATH. Debian's caddy (2.6) is
+# the second gateway of tests/13, which reads the server's database with sqlite3. (Debian's
+# caddy package also enables a caddy service serving :80 where services start; the scenarios
+# run caddy of their own, on loopback ports, and need none.)
 missing=()
 [ -x "${NGINX_PATH:-/usr/sbin/nginx}" ] || missing+=(nginx)
 command -v openssl >/dev/null || missing+=(openssl)
+[ -x "${CADDY_PATH:-/usr/bin/caddy}" ] || missing+=(caddy)
+command -v sqlite3 >/dev/null || missing+=(sqlite3)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "missing: installing Debian's ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -59,6 +65,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 "${NGINX_PATH:-/usr/sbin/nginx}" -v 2>&1 || { echo "error: nginx does not run" >&2; exit 1; }
 openssl version || { echo "error: openssl does not run" >&2; exit 1; }
+"${CADDY_PATH:-/usr/bin/caddy}" version || { echo "error: caddy does not run" >&2; exit 1; }
+sqlite3 --version || { echo "error: sqlite3 does not run" >&2; exit 1; }
 
 echo "== node packages (e2e/)"
 node --version

@@ -53,9 +53,12 @@ process.on('exit', () => {
  * `port` is the loopback port to listen on, for a scenario whose providers must know the
  * app's redirect URIs before it starts (a port taken meanwhile is then the caller's to retry:
  * the error has `portTaken`); `readyPath` is the page the readiness probe asks for (default
- * `/`; `/auth` for an app mounted there). Returns `{ url, port, dir, log(), stop() }`.
+ * `/`; `/auth` for an app mounted there); `toml` is the text of a configuration file, for
+ * what the environment cannot say (`[[access.rules]]`, an array of tables): written beside
+ * the server's folder, never in it, and passed as `LOGINWITH_CONFIG` (the variables above
+ * still win over it). Returns `{ url, port, dir, log(), stop() }`.
  */
-export async function startApp(config = {}, { logFile, env: extraEnv = {}, readyHost, port, readyPath = '/' } = {}) {
+export async function startApp(config = {}, { logFile, env: extraEnv = {}, readyHost, port, readyPath = '/', toml } = {}) {
   const bin = binaryPath();
   if (!existsSync(bin)) {
     throw new Error(`loginwith binary not found at ${bin}: run \`cargo build\` in ${REPO_ROOT} or set LOGINWITH_BIN`);
@@ -63,7 +66,7 @@ export async function startApp(config = {}, { logFile, env: extraEnv = {}, ready
   let lastError;
   for (let attempt = 0; attempt < 3; attempt += 1) {
     try {
-      return await startOnce(bin, config, { logFile, extraEnv, readyHost, port, readyPath });
+      return await startOnce(bin, config, { logFile, extraEnv, readyHost, port, readyPath, toml });
     } catch (error) {
       lastError = error;
       if (!error.portTaken || port) throw error;
@@ -84,10 +87,13 @@ function probe(url, host, readyPath) {
   });
 }
 
-async function startOnce(bin, config, { logFile, extraEnv, readyHost, port: fixedPort, readyPath }) {
+async function startOnce(bin, config, { logFile, extraEnv, readyHost, port: fixedPort, readyPath, toml }) {
   const port = fixedPort ?? await freePort();
   const url = `http://127.0.0.1:${port}`;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'loginwith-e2e-'));
+  // Beside the folder, which must hold nothing but what the server writes.
+  const configFile = toml === undefined ? undefined : `${dir}.toml`;
+  if (configFile) await writeFile(configFile, toml);
   // Only what we set: an inherited LOGINWITH_* (LOGINWITH_BIN included) would be read as
   // configuration, and unknown keys stop start-up.
   const env = Object.fromEntries(
@@ -106,6 +112,7 @@ async function startOnce(bin, config, { logFile, extraEnv, readyHost, port: fixe
   for (const [key, value] of Object.entries(config)) {
     env[`LOGINWITH_${key.toUpperCase().replaceAll('.', '__')}`] = String(value);
   }
+  if (configFile) env.LOGINWITH_CONFIG = configFile;
   Object.assign(env, extraEnv);
 
   // The folder is empty until the app creates its database there: whatever the pages need
@@ -137,6 +144,7 @@ async function startOnce(bin, config, { logFile, extraEnv, readyHost, port: fixe
       await writeFile(logFile, output);
     }
     await rm(dir, { recursive: true, force: true });
+    if (configFile) await rm(configFile, { force: true });
   };
 
   // Ready when GET `readyPath` answers 200; fail at once if the process dies, or at the deadline.

@@ -134,7 +134,7 @@ ${body}
 }
 
 /** Whether something accepts a TCP connection on 127.0.0.1:`port`. */
-function accepts(port) {
+export function accepts(port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port, timeout: 1000 }, () => {
       socket.end();

@@ -52,7 +52,8 @@ async function loadProvider() {
  *   client (client_secret_basic) for the authorization-code flow only, PKCE required.
  * - `accounts`: login → claims, e.g. `{ ada: { name, email, email_verified } }`. The login
  *   typed on the development sign-in page (any password) is the account id and the `sub`;
- *   a login not in the map is no account.
+ *   a login not in the map is no account. An account may carry `groups` (a list of strings),
+ *   issued as the `groups` claim with the `openid` scope (at userinfo).
  * - `latencyMs`: how long its token and userinfo endpoints wait before answering (so that a
  *   browser really sees loginwith's preloader).
  *
@@ -102,7 +103,11 @@ export async function startOpenIdProvider({ client, accounts, latencyMs = 0 }) {
         };
       },
       claims: {
-        openid: ['sub'],
+        // `groups` with the `openid` scope, which every sign-in asks for: in userinfo (the ID
+        // token of the code flow carries only `sub` and the protocol's claims), where loginwith
+        // reads it, as it reads name and address, when the ID token lacks them. An account
+        // without `groups` sends no such claim.
+        openid: ['sub', 'groups'],
         email: ['email', 'email_verified'],
         profile: ['name'],
       },

@@ -15,12 +15,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdtemp, readFile, rm, copyFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm, copyFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, REPO_ROOT, startApp } from '../lib/app.mjs';
+import { freePort, startApp } from '../lib/app.mjs';
 import { launchBrowser, scenario } from '../lib/browser.mjs';
 import { continueButton, expectSignedIn, expectSignedOut, greeting, onPath, openConsent } from '../lib/flow.mjs';
+import { nginxSite } from '../lib/gateway.mjs';
 import { startNginxServers } from '../lib/nginx.mjs';
 
 const LOGIN_HOST = 'login.example.localhost';
@@ -28,7 +29,6 @@ const APP_HOST = 'app.example.localhost';
 const FIRST = 'Zoë <i>🦀</i>';
 const LAST = "O'Brien";
 const FULL_NAME = `${FIRST} ${LAST}`;
-const DEPLOY_FILE = path.join(REPO_ROOT, 'deploy', 'nginx', 'forward-auth.conf');
 
 let browser;
 before(async () => {
@@ -37,28 +37,6 @@ before(async () => {
   });
 });
 after(async () => { await browser?.close(); });
-
-/** `text` with `from` replaced by `to`; fails when `from` is not there exactly once. */
-function replaceOnce(text, from, to) {
-  const parts = text.split(from);
-  assert.equal(parts.length, 2, `deploy/nginx/forward-auth.conf holds ${JSON.stringify(from)} exactly once`);
-  return parts.join(to);
-}
-
-/** deploy/nginx/forward-auth.conf on loopback ports, plain http, with the test's names. */
-async function siteConfig({ nginxPort, appPort, pagePort }) {
-  let site = await readFile(DEPLOY_FILE, 'utf8');
-  site = replaceOnce(site, 'listen 443 ssl http2;', `listen 127.0.0.1:${nginxPort};`);
-  site = replaceOnce(site, 'listen [::]:443 ssl http2;', '');
-  site = site.split('\n').filter((line) => !/^\s*ssl_/.test(line)).join('\n');
-  site = replaceOnce(site, 'server_name app.example.com;', `server_name ${APP_HOST};`);
-  site = replaceOnce(site, 'proxy_pass http://127.0.0.1:8080;', `proxy_pass http://127.0.0.1:${pagePort};`);
-  site = replaceOnce(site, 'proxy_pass http://127.0.0.1:3000/auth/check;', `proxy_pass http://127.0.0.1:${appPort}/auth/check;`);
-  site = replaceOnce(site, 'https://login.example.com/?return_to=', `http://${LOGIN_HOST}:${appPort}/?return_to=`);
-  const directives = site.split('\n').filter((line) => !/^\s*#/.test(line)).join('\n');
-  assert.doesNotMatch(directives, /example\.com|ssl/, 'every production name and TLS line was replaced');
-  return site;
-}
 
 const escapeHtml = (text) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -108,8 +86,9 @@ async function startStack(config, { logFile }) {
       'server.public_url': `http://${LOGIN_HOST}:${appPort}`,
       'session.cookie_domain': 'example.localhost',
       'gateway.allowed_hosts': APP_HOST,
-      // nginx is the peer, as in production; its check carries no X-Forwarded-Uri, so the
-      // answer stays the 401 auth_request needs.
+      // nginx is the peer, as in production: loginwith reads the protected URL from its
+      // X-Original-URL and answers the 401 auth_request needs, with the sign-in page (that URL
+      // as return_to) in Location, which nginx sends on as a 302.
       'server.trusted_proxies': '127.0.0.1',
       ...config,
     }, { logFile, port: appPort, readyHost: `${LOGIN_HOST}:${appPort}` });
@@ -117,7 +96,7 @@ async function startStack(config, { logFile }) {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'loginwith-forward-auth-'));
     stopping.push(() => rm(dir, { recursive: true, force: true }));
     const nginxPort = await freePort();
-    const servers = await siteConfig({ nginxPort, appPort, pagePort: page.port });
+    const servers = await nginxSite({ host: APP_HOST, port: nginxPort, appPort, sitePort: page.port });
     const nginx = await startNginxServers({ dir, servers, ports: [nginxPort] });
     stopping.push(async () => {
       const artifacts = path.dirname(logFile);

@@ -186,6 +186,35 @@ async fn the_rule_of_the_host_and_path_a_trusted_gateway_names_applies() {
         page.contains("return_to=https%3A%2F%2Fwiki.example.com%2Fpage"),
         "{page}"
     );
+    // "Sign in with another account" leads to loginwith's home page with the wiki as
+    // `return_to`: it says why rather than sending her back to the same refusal (a circle).
+    let home = common::cookieless_client()
+        .get(format!(
+            "{}/?return_to=https%3A%2F%2Fwiki.example.com%2Fpage",
+            env.app_url
+        ))
+        .header(header::COOKIE, format!("loginwith_session={id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), StatusCode::OK);
+    let home = home.text().await.unwrap();
+    assert!(
+        home.contains("ada@corp.example (Corp SSO) may not enter wiki.example.com."),
+        "{home}"
+    );
+    assert!(home.contains(">Log out</button>"), "{home}");
+    // Where she may go, she is sent at once.
+    let home = common::cookieless_client()
+        .get(format!(
+            "{}/?return_to=https%3A%2F%2Fgrafana.example.com%2F",
+            env.app_url
+        ))
+        .header(header::COOKIE, format!("loginwith_session={id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), StatusCode::SEE_OTHER);
     // Caddy and Traefik overwrite X-Forwarded-* but pass the browser's other headers on: an
     // X-Original-URL beside them is not believed.
     let mut spoofed = forwarded("wiki.example.com", "/").to_vec();

@@ -344,8 +344,9 @@ fn not_allowed(
         host,
         who: NotAllowedPage::who(session.email.as_deref()),
         provider: settings.provider_name(&provider),
-        another_href,
-        logout_href: Some(home),
+        another_href: another_href.clone(),
+        // With where they were going, so that the home page says why they are refused there.
+        logout_href: Some(another_href),
         logout: None,
     }
     .into_page(StatusCode::FORBIDDEN);

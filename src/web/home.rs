@@ -4,7 +4,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 
-use crate::auth::Person;
+use crate::auth::{Person, Target};
 
 use super::{
     AppError, AppState, WebSession,
@@ -44,16 +44,32 @@ pub async fn home(
             email_verified: u.email_verified,
             membership: &membership,
         };
-        (!app.settings.access.allows(&person)).then(|| {
+        let who = || {
             let provider = facts
                 .as_ref()
                 .and_then(|f| f.provider.as_deref())
                 .unwrap_or_default();
             format!(
-                "{} ({}) may not sign in to {}. Log out to sign in with another account.",
+                "{} ({})",
                 NotAllowedPage::who(u.email.as_deref()),
-                app.provider_name(provider),
+                app.provider_name(provider)
+            )
+        };
+        if !app.settings.access.allows(&person) {
+            return Some(format!(
+                "{} may not sign in to {}. Log out to sign in with another account.",
+                who(),
                 app.settings.chrome.name()
+            ));
+        }
+        // Where they are going may have a rule of its own (`[[access.rules]]`): someone it
+        // refuses is not sent there, only to be refused again (a circle, from the "Sign in
+        // with another account" link of `/auth/check`'s 403 page), but told why, here.
+        let (url, host) = target.as_deref().and_then(|t| absolute_target(&app, t))?;
+        (!app.settings.access.allows_at(&person, Target::parse(&url).as_ref())).then(|| {
+            format!(
+                "{} may not enter {host}. Log out to sign in with another account.",
+                who()
             )
         })
     });
@@ -93,6 +109,15 @@ pub async fn home(
         logout_return_to,
     }
     .into_page(StatusCode::OK))
+}
+
+/// An allowed `return_to` as an absolute URL (a path is on loginwith's own origin) and its
+/// host, for the rules.
+fn absolute_target(app: &AppState, target: &str) -> Option<(String, String)> {
+    let base = &app.settings.return_rules.public_url;
+    let url = base.join(target).ok()?;
+    let host = url.host_str()?.to_owned();
+    Some((url.to_string(), host))
 }
 
 /// "Use your Facebook account" when there is one provider; a general line for several.

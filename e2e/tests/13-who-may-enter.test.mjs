@@ -381,6 +381,13 @@ test('13a: nginx, two hosts and two rules: Ada in on grafana with her groups, 40
     // --- The wiki: signed in, but its rule wants "wiki": the 403 page.
     await expectForbidden(ctx, page, at(WIKI, '/start?x=1&y=2'));
     await ctx.shot(page, 'ada-wiki-403');
+    // "Sign in with another account" leads to loginwith's home page, which says why and offers
+    // to log out, rather than sending her straight back to the same refusal (a circle).
+    await page.getByRole('link', { name: 'Sign in with another account' }).click();
+    await page.waitForURL((u) => u.origin === ctx.app.url);
+    await page.getByText(`may not enter ${new URL(at(WIKI, '/')).hostname}.`).waitFor();
+    await page.getByRole('button', { name: 'Log out' }).waitFor();
+    await ctx.shot(page, 'ada-home-refused-on-wiki');
     // The browser naming grafana in every header loginwith reads a URL from changes nothing:
     // nginx clears the X-Forwarded-* trio and sets X-Original-URL itself.
     await expectForbidden(ctx, page, at(WIKI, '/'), {

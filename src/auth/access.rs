@@ -199,11 +199,13 @@ impl Access {
             return false;
         }
         match target {
-            Some(target) => self
-                .rules
-                .iter()
-                .find(|rule| rule.matches(target))
-                .is_none_or(|rule| rule.conditions.allows(person)),
+            // One rule per reading of the path (see [`Target`]): each must let the person in.
+            Some(target) => target.readings.iter().all(|reading| {
+                self.rules
+                    .iter()
+                    .find(|rule| rule.matches(target, reading))
+                    .is_none_or(|rule| rule.conditions.allows(person))
+            }),
             None if self.rules.is_empty() => true,
             None => {
                 self.warn_no_target();
@@ -230,53 +232,108 @@ impl Access {
 }
 
 impl Rule {
-    fn matches(&self, target: &Target) -> bool {
+    /// Whether the rule's host is the target's and its path prefix holds `reading` (segment by
+    /// segment, ASCII case ignored: a site behind that ignores case must not reach `/ADMIN`
+    /// past the rule for `/admin`, and one that does not loses nothing by the stricter match).
+    fn matches(&self, target: &Target, reading: &[String]) -> bool {
         let host = match &target.host {
             url::Host::Domain(name) => url::Host::Domain(name.as_str()),
             url::Host::Ipv4(ip) => url::Host::Ipv4(*ip),
             url::Host::Ipv6(ip) => url::Host::Ipv6(*ip),
         };
-        self.host.allows(&host, target.port) && target.segments.starts_with(&self.path)
+        self.host.allows(&host, target.port)
+            && reading.len() >= self.path.len()
+            && self
+                .path
+                .iter()
+                .zip(reading)
+                .all(|(prefix, segment)| prefix.eq_ignore_ascii_case(segment))
     }
 }
 
-/// The protected request a check is for, as a rule compares it: the host and port, and the
-/// path's segments as the site behind will most likely read them.
+/// The protected request a check is for, as rules compare it: the host and port, and the path
+/// read in the two ways a site behind may read it. Servers disagree on paths: one routes
+/// `/admin/x/..%2F..%2Fpublic` by its raw segments (`admin`, ...), another decodes and
+/// resolves it to `/public`; Java servers drop `;parameters`, Windows ones split on `\`. A
+/// rule chosen by one reading alone could be escaped by a spelling the site reads the other
+/// way, so both are kept and the first rule matching each must pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     host: url::Host<String>,
     port: u16,
-    segments: Vec<String>,
+    /// The raw segments, each percent-decoded on its own (an encoded `/` stays inside its
+    /// segment), nothing resolved; and the decoded path split on `/` and `\`, `;parameters`
+    /// dropped, `.` and `..` resolved, empty segments dropped.
+    readings: [Vec<String>; 2],
 }
 
 impl Target {
-    /// From an absolute URL (`https://grafana.example.com/admin?x`); `None` when it is not
-    /// one with a host. The path is read the way servers behind may read it, so that no
-    /// spelling of `/admin` escapes the rule for `/admin`: percent-escapes decoded (also `%2F`),
-    /// `.` and `..` segments resolved (also once decoded), empty segments dropped (`//admin`),
-    /// and a segment's `;parameters` ignored (`/admin;x`, as Java servers read it).
+    /// From an absolute `http` or `https` URL (`https://grafana.example.com/admin?x`);
+    /// `None` when it is not one, names no host, or carries a user name or password. A
+    /// trailing dot of the host name is dropped (`grafana.example.com.` is the same name, and
+    /// nginx reads it so).
     pub fn parse(url: &str) -> Option<Self> {
-        let url = Url::parse(url).ok()?;
-        let host = url.host()?.to_owned();
-        let port = url.port_or_known_default()?;
-        let decoded = percent_encoding::percent_decode_str(url.path()).decode_utf8_lossy();
-        let mut segments: Vec<String> = Vec::new();
-        for segment in decoded.split('/') {
+        // The url crate reads `https:///admin` as the host `admin`: the authority as written
+        // must be there.
+        let (_, rest) = url.split_once("://")?;
+        if rest.is_empty() || rest.starts_with(['/', '?', '#', '\\']) {
+            return None;
+        }
+        let parsed = Url::parse(url).ok()?;
+        if !matches!(parsed.scheme(), "http" | "https")
+            || !parsed.username().is_empty()
+            || parsed.password().is_some()
+        {
+            return None;
+        }
+        let host = match parsed.host()? {
+            url::Host::Domain(name) => {
+                let name = name.strip_suffix('.').unwrap_or(name);
+                if name.is_empty() {
+                    return None;
+                }
+                url::Host::Domain(name.to_owned())
+            }
+            other => other.to_owned(),
+        };
+        let port = parsed.port_or_known_default()?;
+        let raw = raw_path(url);
+        let literal = raw
+            .split('/')
+            .filter(|segment| !segment.is_empty())
+            .map(|segment| decode(segment).into_owned())
+            .collect();
+        let decoded = decode(raw);
+        let mut resolved: Vec<String> = Vec::new();
+        for segment in decoded.split(['/', '\\']) {
             let segment = segment.split(';').next().unwrap_or_default();
             match segment {
                 "" | "." => {}
                 ".." => {
-                    segments.pop();
+                    resolved.pop();
                 }
-                name => segments.push(name.to_owned()),
+                name => resolved.push(name.to_owned()),
             }
         }
         Some(Self {
             host,
             port,
-            segments,
+            readings: [literal, resolved],
         })
     }
+}
+
+/// The path of an absolute URL as written (before any parser resolves or re-encodes it): from
+/// the first `/` after the authority up to the query or fragment; `/` when there is none.
+fn raw_path(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let end = after_scheme.find(['?', '#']).unwrap_or(after_scheme.len());
+    let before_query = &after_scheme[..end];
+    before_query.find('/').map_or("/", |start| &before_query[start..])
+}
+
+fn decode(text: &str) -> std::borrow::Cow<'_, str> {
+    percent_encoding::percent_decode_str(text).decode_utf8_lossy()
 }
 
 /// oauth2-proxy's query form of `/auth/check` (`allowed_groups`, `allowed_emails`,
@@ -311,6 +368,12 @@ impl Narrowing {
                     let values = values(&key, &value)?;
                     *list = Some(values.into_iter().map(|v| v.to_ascii_lowercase()).collect());
                     continue;
+                }
+                // A misspelt key of this form (`allowed_group`) would quietly narrow nothing.
+                other if other.starts_with("allowed_") => {
+                    return Err(format!(
+                        "{other} is not a parameter of this form: allowed_groups, allowed_emails or allowed_email_domains"
+                    ));
                 }
                 _ => continue,
             };
@@ -565,23 +628,40 @@ mod tests {
     }
 
     #[test]
-    fn a_target_path_is_read_as_the_site_behind_may_read_it() {
-        let admin = target("https://grafana.example.com/admin");
+    fn a_target_is_read_both_ways_a_site_behind_may_read_it() {
+        let resolved = |url: &str| target(url).readings[1].clone();
+        let literal = |url: &str| target(url).readings[0].clone();
         for spelling in [
             "https://grafana.example.com/admin/",
             "https://grafana.example.com/%61dmin",
             "https://grafana.example.com//admin",
             "https://grafana.example.com/x/../admin",
             "https://grafana.example.com/x%2F..%2Fadmin",
+            "https://grafana.example.com/x%5C..%5Cadmin",
             "https://grafana.example.com/%2e/admin",
             "https://grafana.example.com/admin;jsessionid=1",
             "https://grafana.example.com:443/admin?next=/",
-            "https://GRAFANA.example.com/admin#x",
+            "https://GRAFANA.example.com./admin#x",
         ] {
-            assert_eq!(target(spelling), admin, "{spelling}");
+            assert_eq!(resolved(spelling), ["admin"], "{spelling}");
+            assert_eq!(
+                target(spelling).host,
+                url::Host::Domain("grafana.example.com".to_owned())
+            );
         }
-        assert_ne!(target("http://grafana.example.com/admin"), admin);
+        // Raw segments, each decoded alone: what a router matching raw paths sees.
+        assert_eq!(
+            literal("https://g.example/admin/users/..%2F..%2Fx"),
+            ["admin", "users", "../../x"]
+        );
+        assert_eq!(literal("https://g.example/admin/%2e%2e"), ["admin", ".."]);
+        assert_eq!(resolved("https://g.example/admin/%2e%2e"), Vec::<String>::new());
         assert!(Target::parse("/admin").is_none());
+        assert!(Target::parse("https://user:pw@g.example/").is_none());
+        assert!(Target::parse("ftp://g.example/").is_none());
+        // No authority (nginx's `$http_host` of a request without `Host`): not a URL of a host.
+        assert!(Target::parse("https:///admin").is_none());
+        assert!(Target::parse("https://?x").is_none());
     }
 
     fn rules(config: &str) -> Access {
@@ -624,6 +704,17 @@ mod tests {
         assert!(access.allows_at(&ada, at("https://grafana.example.com/administrator").as_ref()));
         assert!(!access.allows_at(&ada, at("https://grafana.example.com/admin/users").as_ref()));
         assert!(!access.allows_at(&ada, at("https://grafana.example.com/x/../admin").as_ref()));
+        // Spellings that leave /admin for one reading but stay in it for the other are held
+        // to the /admin rule too, as is another case.
+        for escape in [
+            "https://grafana.example.com/admin/users/..%2F..%2Fx",
+            "https://grafana.example.com/admin/users/../../x",
+            "https://grafana.example.com/admin/%2e%2e",
+            "https://grafana.example.com/admin/..;/x",
+            "https://grafana.example.com/ADMIN/users",
+        ] {
+            assert!(!access.allows_at(&ada, at(escape).as_ref()), "{escape}");
+        }
         assert!(!access.allows_at(&ada, at("https://wiki.example.com/").as_ref()));
         // No target (no trusted gateway said which): every rule must pass.
         assert!(!access.allows_at(&ada, None));
@@ -675,6 +766,7 @@ mod tests {
                 .allows(&unverified)
         );
         for bad in [
+            "allowed_group=ops",
             "allowed_groups=ops&allowed_groups=admins",
             "allowed_groups=",
             "allowed_emails=a@b.example,,c@d.example",

@@ -385,22 +385,32 @@ enum Via {
 
 impl Protected {
     /// From the gateway's headers: the `X-Forwarded-*` trio when all three are there, else
-    /// `X-Original-URL`. That order matters: Caddy and Traefik overwrite the trio but pass
-    /// any other header of the browser's on, so an `X-Original-URL` beside the trio may be
-    /// the browser's own; the nginx configuration shipped clears the trio for the same reason.
+    /// `X-Original-URL`; both there and naming different URLs, neither. Caddy and Traefik
+    /// overwrite the trio but pass any other header of the browser's on, so an
+    /// `X-Original-URL` beside the trio may be the browser's own; an nginx that does not clear
+    /// the trio (the shipped configuration does) passes the browser's trio beside its own
+    /// `X-Original-URL`.
     fn of(headers: &HeaderMap) -> Option<Self> {
-        if let Some(url) = forwarded_url(headers) {
-            return Some(Self {
+        let original = headers
+            .get(&ORIGINAL_URL)
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+            // Only a URL a rule can be matched against (http(s), a host, no user name).
+            .filter(|url| Target::parse(url).is_some());
+        match (forwarded_url(headers), original) {
+            // Two gateways' words that disagree: one of them is a browser's. Believe neither
+            // (with rules set, every rule must then pass).
+            (Some(forwarded), Some(original)) if forwarded != original => None,
+            (Some(url), _) => Some(Self {
                 url,
                 via: Via::Forwarded,
-            });
+            }),
+            (None, Some(url)) => Some(Self {
+                url: url.to_owned(),
+                via: Via::OriginalUrl,
+            }),
+            (None, None) => None,
         }
-        let url = headers.get(&ORIGINAL_URL)?.to_str().ok()?.trim();
-        let parsed = url::Url::parse(url).ok()?;
-        matches!(parsed.scheme(), "http" | "https").then(|| Self {
-            url: url.to_owned(),
-            via: Via::OriginalUrl,
-        })
     }
 }
 

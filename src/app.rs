@@ -166,6 +166,20 @@ impl App {
             dev_config = Some(stand_in);
             dev_router = Some(router);
         }
+        // A group condition is met by a group of that name from any OpenID issuer: with two,
+        // one whose people can make their own groups would let them in. Said once, at start-up.
+        let issuers: Vec<&str> = config
+            .providers
+            .enabled()
+            .filter(|(_, p)| p.kind() == Some(crate::config::ProviderKind::Oidc))
+            .map(|(name, _)| name)
+            .collect();
+        if config.access.names_groups() && issuers.len() > 1 {
+            warn!(
+                issuers = %issuers.join(", "),
+                "[access] groups are matched against the groups claim of every OpenID Connect issuer enabled: make sure none of them lets people name their own groups (or set its groups_claim to a claim it does not send)"
+            );
+        }
         // Pages are redirected to the public URL. In development nothing usually forwards its
         // port to this one, so a port that differs sends every browser to a dead address.
         let public_port = config.server.public_url.port_or_known_default();

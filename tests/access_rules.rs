@@ -159,6 +159,25 @@ async fn the_rule_of_the_host_and_path_a_trusted_gateway_names_applies() {
             "/x/..%2F%61dmin",
             StatusCode::FORBIDDEN,
         ),
+        // Leaving /admin for one reading while a raw-path router still routes it inside.
+        (
+            "grafana.example.com",
+            "/admin/users/..%2F..%2Fx",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "grafana.example.com",
+            "/admin/%2e%2e",
+            StatusCode::FORBIDDEN,
+        ),
+        ("grafana.example.com", "/ADMIN/users", StatusCode::FORBIDDEN),
+        // The same host name, written fully qualified.
+        (
+            "grafana.example.com.",
+            "/admin/users",
+            StatusCode::FORBIDDEN,
+        ),
+        ("wiki.example.com.", "/", StatusCode::FORBIDDEN),
         ("wiki.example.com", "/", StatusCode::FORBIDDEN),
         // No rule for this host: [access] alone.
         ("status.example.com", "/", StatusCode::OK),
@@ -220,6 +239,15 @@ async fn the_rule_of_the_host_and_path_a_trusted_gateway_names_applies() {
     let mut spoofed = forwarded("wiki.example.com", "/").to_vec();
     spoofed.push(("x-original-url", "https://grafana.example.com/"));
     let response = check(env, "", Some(&id), &spoofed).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // The other way round too: two URLs that disagree are neither believed, and with rules
+    // set every rule must then pass (Ada is not in the wiki group).
+    let mut spoofed = forwarded("grafana.example.com", "/").to_vec();
+    spoofed.push(("x-original-url", "https://wiki.example.com/"));
+    let response = check(env, "", Some(&id), &spoofed).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // A URL without a host (nginx's `$http_host` of a request without one) names nothing.
+    let response = check(env, "", Some(&id), &nginx("https:///grafana.example.com/")).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
 

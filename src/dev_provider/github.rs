@@ -478,17 +478,27 @@ fn api_caller(
         .ok_or((StatusCode::UNAUTHORIZED, "Bad credentials"))
 }
 
+/// What every API call does first: it is recorded, waits the configured latency, and must
+/// carry GitHub's headers and a token the stand-in issued (the grant), else GitHub's error.
+async fn api_call(
+    gh: &GitHubStandIn,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+) -> Result<Grant, Response> {
+    gh.record_call(uri);
+    gh.faults.delay(false).await;
+    api_caller(gh, headers).map_err(|(status, message)| api_error(status, message))
+}
+
 /// `GET /user`.
 async fn user(
     State(gh): State<Arc<GitHubStandIn>>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    gh.record_call(&uri);
-    gh.faults.delay(false).await;
-    let user = match api_caller(&gh, &headers) {
+    let user = match api_call(&gh, &uri, &headers).await {
         Ok(grant) => grant.user,
-        Err((status, message)) => return api_error(status, message),
+        Err(refused) => return refused,
     };
     match gh.faults.get().fault {
         Fault::MeServerError => api_error(StatusCode::INTERNAL_SERVER_ERROR, "Server Error"),
@@ -537,11 +547,9 @@ async fn emails(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    gh.record_call(&uri);
-    gh.faults.delay(false).await;
-    let user = match api_caller(&gh, &headers) {
+    let user = match api_call(&gh, &uri, &headers).await {
         Ok(grant) => grant.user,
-        Err((status, message)) => return api_error(status, message),
+        Err(refused) => return refused,
     };
     let unverified = gh.faults.get().fault == Fault::MissingEmail;
     let list: Vec<Value> = user
@@ -565,11 +573,9 @@ async fn orgs(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    gh.record_call(&uri);
-    gh.faults.delay(false).await;
-    let user = match api_caller(&gh, &headers) {
+    let user = match api_call(&gh, &uri, &headers).await {
         Ok(grant) => grant.user,
-        Err((status, message)) => return api_error(status, message),
+        Err(refused) => return refused,
     };
     let list: Vec<Value> = user.orgs.iter().map(|login| org_json(login)).collect();
     page(&gh, &uri, &headers, list)
@@ -581,11 +587,9 @@ async fn teams(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    gh.record_call(&uri);
-    gh.faults.delay(false).await;
-    let grant = match api_caller(&gh, &headers) {
+    let grant = match api_call(&gh, &uri, &headers).await {
         Ok(grant) => grant,
-        Err((status, message)) => return api_error(status, message),
+        Err(refused) => return refused,
     };
     if !grant
         .scopes

@@ -4,10 +4,10 @@
 // is in the scenario's own folder. Global options keep it off the network beyond the sites'
 // loopback ports: no admin endpoint, no automatic HTTPS (so no certificate is asked for and
 // :80 and :443 are never bound), every site bound to 127.0.0.1.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { startDaemon } from './daemon.mjs';
 import { accepts } from './nginx.mjs';
 
 /** CADDY_PATH, else Debian's /usr/bin/caddy, else `caddy`. */
@@ -15,14 +15,6 @@ export function caddyPath() {
   if (process.env.CADDY_PATH) return process.env.CADDY_PATH;
   return existsSync('/usr/bin/caddy') ? '/usr/bin/caddy' : 'caddy';
 }
-
-const READY_DEADLINE_MS = 10_000;
-const STOP_DEADLINE_MS = 3_000;
-
-const running = new Set();
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
 
 /** The Caddyfile: the test's global options, then `sites` (site blocks, `http://` addresses). */
 export function caddyConfig(dir, sites) {
@@ -52,59 +44,24 @@ export async function startCaddy({ dir, sites, ports }) {
   const configFile = path.join(dir, 'Caddyfile');
   await writeFile(configFile, caddyConfig(dir, sites));
 
-  const bin = caddyPath();
-  const child = spawn(bin, ['run', '--config', configFile, '--adapter', 'caddyfile'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const daemon = await startDaemon({
+    name: 'caddy',
+    bin: caddyPath(),
+    args: ['run', '--config', configFile, '--adapter', 'caddyfile'],
     // Caddy's autosave and data folders follow XDG_* (else $HOME): the scenario's folder.
     env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: dir, XDG_DATA_HOME: dir },
+    install: 'caddy',
+    pathVariable: 'CADDY_PATH',
+    ready: async () => (await Promise.all(ports.map(accepts))).every(Boolean),
+    readiness: 'accept connections',
+    log: async (output) => output,
+    portTaken: /address already in use/,
   });
-  let output = '';
-  const collect = (chunk) => { output += chunk.toString(); };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  let exited = null;
-  let spawnError = null;
-  const exit = new Promise((resolve) => {
-    child.on('error', (error) => { spawnError = error; exited = { error: error.message }; running.delete(child); resolve(exited); });
-    child.on('exit', (code, signal) => { exited = { code, signal }; running.delete(child); resolve(exited); });
-  });
-  running.add(child);
-
-  const stop = async () => {
-    if (!exited) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_DEADLINE_MS);
-      await exit;
-      clearTimeout(timer);
-    }
-  };
-
-  const deadline = Date.now() + READY_DEADLINE_MS;
-  for (;;) {
-    if (exited) {
-      if (spawnError?.code === 'ENOENT') {
-        throw new Error(
-          `caddy not found at ${bin}: install Debian's caddy (\`apt-get install -y caddy\`; e2e/run.sh, which .ci/run runs, does it when it is missing), ` +
-            'or point CADDY_PATH at a caddy binary. The Caddy scenario does not skip without it.',
-        );
-      }
-      const error = new Error(`caddy exited (${JSON.stringify(exited)}) before serving:\n${output}`);
-      error.portTaken = /address already in use/.test(output);
-      throw error;
-    }
-    const ready = await Promise.all(ports.map(accepts));
-    if (ready.every(Boolean)) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`caddy did not accept connections within ${READY_DEADLINE_MS} ms:\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 
   return {
     configFile,
     /** What caddy printed (its own log goes to caddy.log in `dir`). */
-    log: () => output,
-    stop,
+    log: () => daemon.output(),
+    stop: daemon.stop,
   };
 }

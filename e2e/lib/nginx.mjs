@@ -2,29 +2,19 @@
 // the test as the current user with a generated configuration: every path it writes (pid,
 // logs, temporary files) is in the scenario's own folder, it listens on loopback only, and it
 // stays in the foreground (`daemon off`) so the test owns the process and stops it.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import { startDaemon } from './daemon.mjs';
 
 /** NGINX_PATH, else Debian's /usr/sbin/nginx (not on a non-root PATH), else `nginx`. */
 export function nginxPath() {
   if (process.env.NGINX_PATH) return process.env.NGINX_PATH;
   return existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
 }
-
-const READY_DEADLINE_MS = 10_000;
-const STOP_DEADLINE_MS = 3_000;
-
-const running = new Set();
-// SIGTERM, not SIGKILL: the master then stops its workers, which a killed master would leave
-// listening.
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGTERM');
-});
 
 /**
  * The configuration: `app` ({ port, upstream }) is loginwith's public https origin,
@@ -162,65 +152,30 @@ async function runNginx(dir, configText, ready, readiness) {
   const configFile = path.join(dir, 'nginx.conf');
   await writeFile(configFile, configText);
 
-  const bin = nginxPath();
   // -e: the error log from the first line on (before the configuration is read), instead of
   // Debian's /var/log/nginx/error.log; -p: relative paths resolve in our folder.
-  const child = spawn(bin, ['-p', dir, '-c', configFile, '-e', path.join(dir, 'error.log')], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const collect = (chunk) => { output += chunk.toString(); };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  let exited = null;
-  let spawnError = null;
-  const exit = new Promise((resolve) => {
-    child.on('error', (error) => { spawnError = error; exited = { error: error.message }; running.delete(child); resolve(exited); });
-    child.on('exit', (code, signal) => { exited = { code, signal }; running.delete(child); resolve(exited); });
-  });
-  running.add(child);
-
-  const errorLog = async () => {
+  const errorLog = async (output) => {
     const log = await readFile(path.join(dir, 'error.log'), 'utf8').catch(() => '');
     return `${output}${log}`;
   };
-  const stop = async () => {
-    if (!exited) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_DEADLINE_MS);
-      await exit;
-      clearTimeout(timer);
-    }
-  };
-
-  const deadline = Date.now() + READY_DEADLINE_MS;
-  for (;;) {
-    if (exited) {
-      if (spawnError?.code === 'ENOENT') {
-        throw new Error(
-          `nginx not found at ${bin}: install Debian's nginx (\`apt-get install -y nginx\`; e2e/run.sh, which .ci/run runs, does it when it is missing), ` +
-            'or point NGINX_PATH at an nginx binary. The nginx scenarios do not skip without it.',
-        );
-      }
-      const log = await errorLog();
-      const error = new Error(`nginx exited (${JSON.stringify(exited)}) before serving:\n${log}`);
-      error.portTaken = /Address already in use/.test(log);
-      throw error;
-    }
-    if (await ready()) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`nginx did not ${readiness} within ${READY_DEADLINE_MS} ms:\n${await errorLog()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const daemon = await startDaemon({
+    name: 'nginx',
+    bin: nginxPath(),
+    args: ['-p', dir, '-c', configFile, '-e', path.join(dir, 'error.log')],
+    install: 'nginx',
+    pathVariable: 'NGINX_PATH',
+    ready,
+    readiness,
+    log: errorLog,
+    portTaken: /Address already in use/,
+  });
 
   return {
     configFile,
     /** nginx's own messages: what it printed and its error log. */
-    log: errorLog,
+    log: () => errorLog(daemon.output()),
     /** One line per request: client address, X-Forwarded-For it received, port, request, status. */
     accessLog: () => readFile(path.join(dir, 'access.log'), 'utf8').catch(() => ''),
-    stop,
+    stop: daemon.stop,
   };
 }

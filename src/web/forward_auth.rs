@@ -39,11 +39,10 @@ use super::{
     AppError, Chrome, TrustedProxies, WebSettings,
     pages::{NotAllowedPage, Page},
     return_to::allowed_target,
-    signed_in::{person_of, provider_of, session_id, within_lifetime},
+    signed_in::{Found, session_id},
 };
 use crate::{
     auth::{Narrowing, Target},
-    model::Membership,
     store::{MAX_SESSIONS_PER_READ, SignedInSession, Store},
 };
 
@@ -108,7 +107,7 @@ struct Checker {
 }
 
 /// What one read answers a waiting check: its session, if signed in, or why it failed.
-type Found = Result<Option<SignedInSession>, String>;
+type ReadAnswer = Result<Option<SignedInSession>, String>;
 
 /// Session reads shared by the checks that arrive together. A check queues its session id;
 /// one task takes every id queued at that moment (up to [`MAX_SESSIONS_PER_READ`]) into one
@@ -117,12 +116,12 @@ type Found = Result<Option<SignedInSession>, String>;
 /// load, one database round trip answers dozens. Each answer comes from a read that started
 /// after its check was queued, never from an earlier one: no ended sign-in is let through.
 struct Lookups {
-    queue: mpsc::UnboundedSender<(String, oneshot::Sender<Found>)>,
+    queue: mpsc::UnboundedSender<(String, oneshot::Sender<ReadAnswer>)>,
 }
 
 impl Lookups {
     fn start(store: Store) -> Self {
-        let (queue, mut queued) = mpsc::unbounded_channel::<(String, oneshot::Sender<Found>)>();
+        let (queue, mut queued) = mpsc::unbounded_channel::<(String, oneshot::Sender<ReadAnswer>)>();
         tokio::spawn(async move {
             let reads = Arc::new(Semaphore::new(READS_IN_FLIGHT));
             loop {
@@ -187,18 +186,15 @@ async fn answer(State(checker): State<Arc<Checker>>, request: Request) -> Respon
         .then(|| Protected::of(headers))
         .flatten();
     match signed_in(checker.as_ref(), headers).await {
-        Ok(Some(session)) => {
-            let person = person_of(&session);
+        Ok(Some(found)) => {
+            let person = found.person();
             let target = protected.as_ref().and_then(|p| Target::parse(&p.url));
-            if check
-                .settings
-                .access
-                .allows_at(&person.as_person(), target.as_ref())
-                && narrowing.allows(&person.as_person())
+            if check.settings.access.allows_at(&person, target.as_ref())
+                && narrowing.allows(&person)
             {
-                identity(&session, person.membership())
+                identity(&found)
             } else {
-                not_allowed(check, &session, headers, protected.as_ref())
+                not_allowed(check, &found, headers, protected.as_ref())
             }
         }
         Ok(None) => match protected {
@@ -224,10 +220,7 @@ fn bad_query(why: &str) -> Response {
 
 /// The signed-in session the request's cookie names, if any: unexpired, signed in as a person
 /// who still exists, within the absolute lifetime.
-async fn signed_in(
-    checker: &Checker,
-    headers: &HeaderMap,
-) -> Result<Option<SignedInSession>, AppError> {
+async fn signed_in(checker: &Checker, headers: &HeaderMap) -> Result<Option<Found>, AppError> {
     let check = &checker.check;
     let Some(id) = session_id(headers, &check.cookie_name) else {
         return Ok(None);
@@ -235,16 +228,18 @@ async fn signed_in(
     let Some(session) = checker.lookups.find(id).await? else {
         return Ok(None);
     };
-    Ok(within_lifetime(&session, &check.settings).then_some(session))
+    Ok(Found::within_lifetime(session, &check.settings))
 }
 
 /// 200 with who is signed in. Every header is sent, empty when unknown (a person without an
 /// address; `-Email-Verified` is then `false`), so that a gateway copying them replaces
 /// whatever the browser sent under those names.
-fn identity(session: &SignedInSession, membership: &Membership) -> Response {
-    let provider = provider_of(session).unwrap_or_default();
+fn identity(found: &Found) -> Response {
+    let session = &found.session;
+    let provider = found.provider().unwrap_or_default();
     // Each group percent-encoded (commas too), so that splitting on `,` is exact.
-    let groups = membership
+    let groups = found
+        .membership()
         .all()
         .map(|group| utf8_percent_encode(group, NOT_VISIBLE_ASCII_OR_COMMA).to_string())
         .collect::<Vec<_>>()
@@ -306,10 +301,11 @@ fn not_signed_in(location: Option<HeaderValue>) -> Response {
 /// another account" keeps the forwarded URL as `return_to`, when a trusted peer sent it).
 fn not_allowed(
     check: &ForwardAuth,
-    session: &SignedInSession,
+    found: &Found,
     headers: &HeaderMap,
     protected: Option<&Protected>,
 ) -> Response {
+    let session = &found.session;
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|accept| accept.to_str().ok())
@@ -323,7 +319,7 @@ fn not_allowed(
             .into_response();
     }
     let settings = &check.settings;
-    let provider = provider_of(session).unwrap_or_default();
+    let provider = found.provider().unwrap_or_default();
     let origin = settings.return_rules.public_url.origin().ascii_serialization();
     let home = format!("{origin}{}", settings.path("/"));
     let target = protected.and_then(|p| allowed_target(&p.url, &settings.return_rules));
@@ -487,7 +483,7 @@ mod tests {
             email_verified: false,
             last_provider: None,
         };
-        let response = identity(&session, &Membership::default());
+        let response = identity(&Found::read(session).expect("a sign-in"));
         let header = |name: &str| response.headers().get(name)?.to_str().ok();
         assert_eq!(header("x-auth-request-user"), Some("7"));
         assert_eq!(header("x-auth-request-email"), Some(""));

@@ -21,7 +21,7 @@ use tower_sessions::session::Id;
 use super::{
     AppError, WebSettings,
     pages::{LogoutForm, NotAllowedPage, Page},
-    session::{csrf_of, past_absolute_lifetime, sign_in_facts},
+    session::{SignInFacts, csrf_of, past_absolute_lifetime, sign_in_facts},
     twin_cookies::single_value,
 };
 use crate::{
@@ -93,21 +93,17 @@ impl Accounts {
             return Ok(Lookup::Nobody);
         };
         let mut found = self.store.signed_in_sessions(std::slice::from_ref(&id)).await?;
-        let Some(session) = found
+        let Some(found) = found
             .remove(&id)
-            .filter(|session| within_lifetime(session, &self.settings))
+            .and_then(|session| Found::within_lifetime(session, &self.settings))
         else {
             return Ok(Lookup::Nobody);
         };
         let target = path.and_then(|path| self.target(path));
-        let allowed = self
-            .settings
-            .access
-            .allows_at(&person_of(&session).as_person(), target.as_ref());
-        if allowed {
-            Ok(Lookup::Allowed(SignedIn::from(session)))
+        if self.settings.access.allows_at(&found.person(), target.as_ref()) {
+            Ok(Lookup::Allowed(SignedIn::from(found)))
         } else {
-            Ok(Lookup::NotAllowed(Box::new(session)))
+            Ok(Lookup::NotAllowed(Box::new(found)))
         }
     }
 
@@ -148,7 +144,7 @@ impl Accounts {
     }
 
     /// The signed-in session a request's cookie names, whoever it is.
-    async fn session_of(&self, headers: &HeaderMap) -> Result<Option<SignedInSession>, AppError> {
+    async fn session_of(&self, headers: &HeaderMap) -> Result<Option<Found>, AppError> {
         let Some(id) = session_id(headers, &self.cookie_name) else {
             return Ok(None);
         };
@@ -156,13 +152,15 @@ impl Accounts {
             .store
             .signed_in_sessions(std::slice::from_ref(&id))
             .await?
-            .remove(&id))
+            .remove(&id)
+            .and_then(|session| Found::within_lifetime(session, &self.settings)))
     }
 
     /// 403: the "may not sign in" page for a person signed in whom `[access]` refuses; its
     /// buttons sign out, "Sign in with another account" coming back to `target` after.
-    fn not_allowed_page(&self, session: &SignedInSession, target: &str) -> Response {
-        let provider = provider_of(session).unwrap_or_default();
+    fn not_allowed_page(&self, found: &Found, target: &str) -> Response {
+        let provider = found.provider().unwrap_or_default();
+        let session = &found.session;
         NotAllowedPage {
             chrome: self.settings.chrome.clone(),
             host: None,
@@ -193,7 +191,7 @@ impl Accounts {
 enum Lookup {
     Nobody,
     Allowed(SignedIn),
-    NotAllowed(Box<SignedInSession>),
+    NotAllowed(Box<Found>),
 }
 
 /// The session id in the request's cookie `name`, as tower-sessions writes ids. Two different
@@ -208,58 +206,59 @@ pub(super) fn session_id(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|id| id.to_string())
 }
 
-/// Whether a signed-in session is still within the absolute lifetime (past it, the next page
-/// loginwith serves ends it; until then every reader must already refuse it).
-pub(super) fn within_lifetime(session: &SignedInSession, settings: &WebSettings) -> bool {
-    sign_in_facts(&session.data)
-        .is_some_and(|facts| !past_absolute_lifetime(facts.since_ms, now_ms(), settings))
+/// A signed-in session as every reader needs it: the row with its person, and the sign-in
+/// facts of its data (since when, with which provider, the membership), read once.
+pub(super) struct Found {
+    pub(super) session: SignedInSession,
+    facts: SignInFacts,
 }
 
-/// The provider a session signed in with; for sessions from before that was recorded, the
-/// person's most recently used one.
-pub(super) fn provider_of(session: &SignedInSession) -> Option<String> {
-    sign_in_facts(&session.data)
-        .and_then(|facts| facts.provider)
-        .or_else(|| session.last_provider.clone())
-}
+impl Found {
+    /// `session`, when it holds a sign-in still within its lifetime (past it, the next page
+    /// loginwith serves ends it; until then every reader must already refuse it).
+    pub(super) fn within_lifetime(session: SignedInSession, settings: &WebSettings) -> Option<Self> {
+        Self::read(session)
+            .filter(|found| !past_absolute_lifetime(found.facts.since_ms, now_ms(), settings))
+    }
 
-/// A signed-in session's person as `[access]` sees them: the stored address, and the
-/// membership kept with the sign-in.
-pub(super) struct SessionPerson<'a> {
-    session: &'a SignedInSession,
-    membership: Membership,
-}
+    /// `session` with its facts read; `None` when its data holds no sign-in.
+    pub(super) fn read(session: SignedInSession) -> Option<Self> {
+        let facts = sign_in_facts(&session.data)?;
+        Some(Self { session, facts })
+    }
 
-impl SessionPerson<'_> {
-    pub(super) fn as_person(&self) -> Person<'_> {
+    /// The provider the sign-in was made with; for sessions from before that was recorded,
+    /// the person's most recently used one.
+    pub(super) fn provider(&self) -> Option<String> {
+        self.facts
+            .provider
+            .clone()
+            .or_else(|| self.session.last_provider.clone())
+    }
+
+    /// The person as `[access]` sees them: the stored address, and the membership kept with
+    /// the sign-in.
+    pub(super) fn person(&self) -> Person<'_> {
         Person {
             email: self.session.email.as_deref(),
             email_verified: self.session.email_verified,
-            membership: &self.membership,
+            membership: &self.facts.membership,
         }
     }
 
     pub(super) fn membership(&self) -> &Membership {
-        &self.membership
+        &self.facts.membership
     }
 }
 
-pub(super) fn person_of(session: &SignedInSession) -> SessionPerson<'_> {
-    SessionPerson {
-        session,
-        membership: sign_in_facts(&session.data)
-            .map(|facts| facts.membership)
-            .unwrap_or_default(),
-    }
-}
-
-impl From<SignedInSession> for SignedIn {
-    fn from(session: SignedInSession) -> Self {
-        let membership = person_of(&session).membership;
+impl From<Found> for SignedIn {
+    fn from(found: Found) -> Self {
+        let provider = found.provider();
+        let Found { session, facts } = found;
         Self {
-            membership,
+            membership: facts.membership,
             id: session.user,
-            provider: provider_of(&session),
+            provider,
             name: session
                 .name
                 .unwrap_or_else(|| session.first_name.clone()),
@@ -502,12 +501,13 @@ mod tests {
             email_verified,
             last_provider: None,
         };
-        let verified = SignedIn::from(session(Some("ada@corp.example"), true));
+        let signed_in = |session| SignedIn::from(Found::read(session).expect("a sign-in"));
+        let verified = signed_in(session(Some("ada@corp.example"), true));
         assert_eq!(
             (verified.email(), verified.email_verified()),
             (Some("ada@corp.example"), true)
         );
-        let claimed = SignedIn::from(session(Some("ada@corp.example"), false));
+        let claimed = signed_in(session(Some("ada@corp.example"), false));
         assert_eq!(
             (claimed.email(), claimed.email_verified()),
             (Some("ada@corp.example"), false)

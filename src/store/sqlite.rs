@@ -69,6 +69,26 @@ async fn open(url: &str, options: &ConnectOptions) -> Result<Db, StoreError> {
         // A connection to a local file cannot have gone away: no round trip to the
         // connection's thread before every statement to find out.
         .test_before_acquire(false)
+        // SQLite ends a transaction itself when a write or the COMMIT fails with SQLITE_FULL or
+        // SQLITE_IOERR (a full disk). sqlx 0.8 lowers its own count of open transactions only
+        // when COMMIT or ROLLBACK succeeds, so the ROLLBACK it sends on drop fails ("no
+        // transaction is active") and the connection goes back to the pool still counted as
+        // inside one: every later `BEGIN IMMEDIATE` on it fails ("begin_with at non-zero
+        // transaction depth"), for as long as it lives, long after the disk has room again
+        // (issue 22). Such a connection is closed instead of handed out; a new one replaces it.
+        // Reading the count costs no round trip. sqlx's main branch does the same accounting,
+        // so an upgrade alone would not fix it.
+        .before_acquire(|conn, _| {
+            Box::pin(async move {
+                if sqlx::Connection::is_in_transaction(conn) {
+                    tracing::warn!(
+                        "closing a database connection left inside a transaction SQLite had already ended (after a full disk or an I/O error)"
+                    );
+                    return Ok(false);
+                }
+                Ok(true)
+            })
+        })
         .acquire_timeout(options.connect_timeout)
         .connect_with(connect)
         .await
@@ -95,5 +115,67 @@ fn create_parent_folder(file: &Path) -> Result<(), StoreError> {
             })
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::backend::Tx;
+
+    /// The full-disk failure of issue 22, made deterministic: `PRAGMA max_page_count` (per
+    /// connection) makes SQLite answer SQLITE_FULL and roll the transaction back itself, as a
+    /// full file system does. With one connection in the pool, every later write transaction
+    /// gets the connection that failed: without the `before_acquire` check each of them failed
+    /// with "attempted to call begin_with at non-zero transaction depth" (checked).
+    #[tokio::test]
+    async fn a_connection_whose_transaction_sqlite_ended_never_goes_back_into_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("full.db").display());
+        let options = ConnectOptions {
+            max_connections: 1,
+            connect_timeout: Duration::from_secs(5),
+        };
+        let db = connect(&url, &options).await.unwrap();
+        let Db::Sqlite(pool) = &db else {
+            unreachable!("a SQLite URL opens SQLite")
+        };
+        sqlx::query("CREATE TABLE scratch (x BLOB)")
+            .execute(pool)
+            .await
+            .unwrap();
+
+        let mut tx = db.begin_write().await.unwrap();
+        let Tx::Sqlite(inner) = &mut tx else {
+            unreachable!("a SQLite transaction")
+        };
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut **inner)
+            .await
+            .unwrap();
+        sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+            .execute(&mut **inner)
+            .await
+            .unwrap();
+        let full = sqlx::query("INSERT INTO scratch VALUES (zeroblob(100000))")
+            .execute(&mut **inner)
+            .await
+            .expect_err("the database is full");
+        let code = full.as_database_error().and_then(|e| e.code());
+        assert_eq!(code.as_deref(), Some("13"), "SQLITE_FULL: {full}");
+        drop(tx);
+
+        for attempt in 0..4 {
+            let tx = db
+                .begin_write()
+                .await
+                .unwrap_or_else(|e| panic!("write transaction {attempt} after the fault: {e}"));
+            tx.commit().await.unwrap();
+        }
+        // And writes work again (the new connection has no page limit).
+        sqlx::query("INSERT INTO scratch VALUES (zeroblob(100000))")
+            .execute(pool)
+            .await
+            .unwrap();
     }
 }

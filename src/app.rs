@@ -316,6 +316,7 @@ impl App {
         };
         let router = router
             .layer(session_layer)
+            .layer(axum::middleware::from_fn(web::unavailable_on_failed_save))
             .layer(axum::middleware::from_fn_with_state(
                 session_cookie.clone(),
                 web::keep_cookie_unless_signed_out,

@@ -34,6 +34,11 @@ pub const DB_CONNECTIONS_IN_USE: &str = "loginwith_db_pool_connections_in_use";
 pub const DB_CONNECTIONS_IDLE: &str = "loginwith_db_pool_connections_idle";
 pub const RATE_LIMITED: &str = "loginwith_rate_limited_total";
 pub const DB_STATEMENTS: &str = "loginwith_db_statements_total";
+pub const STORE_UNAVAILABLE: &str = "loginwith_store_unavailable_total";
+
+/// An outage is over once no request has met the database unavailable for this long: the
+/// next failure is a new outage, with a WARN of its own.
+const OUTAGE_QUIET: Duration = Duration::from_secs(30);
 
 /// Code exchanges take a provider round trip or two: up to `login.exchange_timeout_secs`
 /// (300 at most).
@@ -132,6 +137,11 @@ fn describe() {
         "Statements this process sent to the database, BEGIN and COMMIT included (read at each scrape)."
     );
     describe_counter!(
+        STORE_UNAVAILABLE,
+        "Requests answered 503 because the database could not answer (down, restarting, out of connections, a full or read-only disk)."
+    );
+    counter!(STORE_UNAVAILABLE).increment(0);
+    describe_counter!(
         RATE_LIMITED,
         "Requests refused by a per-client rate limit (429), by limiter."
     );
@@ -141,6 +151,27 @@ fn describe() {
     gauge!(LONG_POLL_WAITERS).increment(0.0);
     for limiter in ["auth", "data_callback"] {
         counter!(RATE_LIMITED, "limiter" => limiter).increment(0);
+    }
+}
+
+/// A request met the database unavailable (`cause`: the whole error chain). Counted every
+/// time; logged as one WARN per outage (the first failure after [`OUTAGE_QUIET`] without
+/// one), the rest at DEBUG, so that an outage under load is one line, not thousands.
+pub fn store_unavailable(cause: &str) {
+    use std::sync::Mutex;
+    static LAST: Mutex<Option<std::time::Instant>> = Mutex::new(None);
+    counter!(STORE_UNAVAILABLE).increment(1);
+    let now = std::time::Instant::now();
+    let new_outage = {
+        let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let new = last.is_none_or(|at| now.duration_since(at) > OUTAGE_QUIET);
+        *last = Some(now);
+        new
+    };
+    if new_outage {
+        warn!(cause, "the database is unavailable: answering 503 (Retry-After) until it answers again");
+    } else {
+        tracing::debug!(cause, "the database is still unavailable");
     }
 }
 

@@ -20,7 +20,9 @@ pub use crate::model::{millis, now_ms};
 pub use deletion::{Deletion, DeletionRecord};
 pub use ids::{OperationId, UserId};
 pub use linking::{IdentityId, Unlink};
-pub use sessions::{MAX_SESSIONS_PER_READ, SIGNED_IN_KEY, SignedInSession};
+pub use sessions::{
+    MAX_SESSIONS_PER_READ, SIGNED_IN_KEY, SignedInSession, UNAVAILABLE, UNAVAILABLE_SEEN,
+};
 
 use crate::model::{FailureReason, Membership, Profile};
 
@@ -42,6 +44,45 @@ pub enum StoreError {
     /// The same first sign-in kept losing a race it should win on its second try.
     #[error("a first sign-in kept colliding with another one")]
     Contention,
+}
+
+impl StoreError {
+    /// Whether the database cannot answer at the moment (down, restarting, out of
+    /// connections, a full or read-only disk, an I/O error), as opposed to a mistake in what
+    /// was asked: such a failure passes by itself, and people should be told to try again in
+    /// a moment rather than given an error reference.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(error) | Self::Open { source: error, .. } => unavailable(error),
+            Self::Folder { .. } => true,
+            Self::Migrate(_) | Self::Scheme(_) | Self::Contention => false,
+        }
+    }
+}
+
+/// See [`StoreError::is_unavailable`]. A database error is told apart by its code: SQLite's
+/// are numbers (the primary code is the low byte of an extended one), PostgreSQL's are
+/// five-character SQLSTATEs.
+pub fn unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => database.code().is_some_and(|code| {
+            match code.parse::<u32>() {
+                // SQLITE_BUSY, _READONLY, _IOERR, _FULL, _CANTOPEN.
+                Ok(sqlite) if code.len() < 5 => matches!(sqlite & 0xff, 5 | 8 | 10 | 13 | 14),
+                // Connection exceptions, insufficient resources (a full disk), operator
+                // intervention (shutting down, starting up), system errors (I/O).
+                _ => ["08", "53", "57P", "58"]
+                    .iter()
+                    .any(|class| code.starts_with(class)),
+            }
+        }),
+        _ => false,
+    }
 }
 
 /// How many connections to keep and how long to wait for one.

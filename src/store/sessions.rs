@@ -197,8 +197,26 @@ fn owner(record: &Record) -> Option<i64> {
     record.data.get(SIGNED_IN_KEY)?.get("user")?.as_i64()
 }
 
+/// How a session store error says the database is unavailable (see
+/// [`StoreError::is_unavailable`](super::StoreError::is_unavailable)): tower-sessions carries
+/// only text, so the web layer recognises the failure by this start.
+pub const UNAVAILABLE: &str = "the database is unavailable: ";
+
+tokio::task_local! {
+    /// Set, within a request that the web layer scopes with it, when a session read or write
+    /// met the database unavailable: tower-sessions answers a failed save with a bare 500 of
+    /// its own, and this is how the web layer tells that 500 apart (and answers 503).
+    pub static UNAVAILABLE_SEEN: std::cell::Cell<bool>;
+}
+
 fn backend(error: sqlx::Error) -> session_store::Error {
-    session_store::Error::Backend(error.to_string())
+    if super::unavailable(&error) {
+        // Outside a scoped request (housekeeping) there is nobody to tell.
+        let _ = UNAVAILABLE_SEEN.try_with(|seen| seen.set(true));
+        session_store::Error::Backend(format!("{UNAVAILABLE}{error}"))
+    } else {
+        session_store::Error::Backend(error.to_string())
+    }
 }
 
 fn encode(record: &Record) -> session_store::Result<String> {

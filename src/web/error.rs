@@ -7,7 +7,7 @@ use axum::{
 };
 
 use super::pages::{Chrome, Page, ProblemPage};
-use crate::store::StoreError;
+use crate::store::{StoreError, UNAVAILABLE};
 
 /// Everything a handler can fail with. Each variant becomes a page with a proper status
 /// in one place ([`IntoResponse`] below); internals only ever reach the log.
@@ -79,8 +79,45 @@ fn reference() -> String {
     code
 }
 
+impl AppError {
+    /// Whether the database could not answer at the moment (see
+    /// [`StoreError::is_unavailable`]), whichever way the failure came.
+    pub(super) fn is_store_unavailable(&self) -> bool {
+        let session_store = |error: &tower_sessions::session_store::Error| {
+            matches!(error, tower_sessions::session_store::Error::Backend(text) if text.starts_with(UNAVAILABLE))
+        };
+        match self {
+            Self::Store(error) => error.is_unavailable(),
+            Self::Session(tower_sessions::session::Error::Store(error)) | Self::SessionStore(error) => {
+                session_store(error)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl AppError {
+    /// [`AppError::is_store_unavailable`] for a client that reads text (`/get-status`): 503,
+    /// `Retry-After`, the body `error`; logged and counted like the page.
+    pub(super) fn unavailable_text(&self) -> Response {
+        crate::telemetry::store_unavailable(&chain(self));
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8")),
+                (header::RETRY_AFTER, HeaderValue::from_static("5")),
+            ],
+            "error",
+        )
+            .into_response()
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if self.is_store_unavailable() {
+            return store_unavailable(&self);
+        }
         let (status, title, message) = match &self {
             Self::NotFound => (
                 StatusCode::NOT_FOUND,
@@ -143,6 +180,42 @@ fn internal(error: &AppError) -> Response {
             "Something went wrong on our side. Please try again in a moment. If it keeps happening, tell us reference {reference}."
         ),
     )
+}
+
+/// The database cannot answer at the moment: 503 with a retry hint and a page saying so, no
+/// error reference (there is nothing for support to look up: it passes by itself). Logged
+/// once per outage, not once per request ([`telemetry::store_unavailable`]).
+fn store_unavailable(error: &AppError) -> Response {
+    crate::telemetry::store_unavailable(&chain(error));
+    let mut response = problem_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again in a moment".to_owned(),
+        "We can't sign you in right now: our database is not answering. Nothing is lost. Please try again in a moment.".to_owned(),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
+/// Laid just outside the session layer: a request whose session could not be saved because
+/// the database was unavailable gets the 503 page, not tower-sessions' bare 500.
+pub async fn unavailable_on_failed_save(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use crate::store::UNAVAILABLE_SEEN;
+    UNAVAILABLE_SEEN
+        .scope(std::cell::Cell::new(false), async move {
+            let response = next.run(request).await;
+            let seen = UNAVAILABLE_SEEN.with(std::cell::Cell::get);
+            let bare = response.extensions().get::<UnrenderedProblem>().is_none();
+            if seen && bare && response.status() == StatusCode::INTERNAL_SERVER_ERROR {
+                store_unavailable(&AppError::Internal(
+                    "the session could not be saved: the database is unavailable".to_owned(),
+                ))
+            } else {
+                response
+            }
+        })
+        .await
 }
 
 /// "Cannot reach Acme SSO right now": 503 with a retry hint; nothing was written.

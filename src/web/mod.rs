@@ -41,7 +41,7 @@ use tower_http::{compression::CompressionLayer, set_header::SetResponseHeaderLay
 pub use chrome::Chrome;
 pub use client_addr::TrustedProxies;
 pub use cookie_guard::{SessionCookie, keep_cookie_unless_signed_out};
-pub use error::AppError;
+pub use error::{AppError, unavailable_on_failed_save};
 pub use forward_auth::{CHECK_PATH, ForwardAuth};
 pub use health::Health;
 pub use one_origin::PublicOrigin;

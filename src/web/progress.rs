@@ -72,10 +72,24 @@ pub async fn get_status(
     State(app): State<AppState>,
     Query(query): Query<StatusQuery>,
     session: WebSession,
+) -> Response {
+    match status_of(&app, &query, &session).await {
+        Ok(response) => response,
+        // The preloader reads text: a 503 it retries (the exchange may still finish, and the
+        // database come back), never an HTML page.
+        Err(error) if error.is_store_unavailable() => error.unavailable_text(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn status_of(
+    app: &AppState,
+    query: &StatusQuery,
+    session: &WebSession,
 ) -> Result<Response, AppError> {
     let wait = Duration::from_secs(query.wait.unwrap_or(0).min(MAX_WAIT_SECS));
     let status = match session.operation().await? {
-        Some(id) => wait_for_status(&app, id, wait).await?,
+        Some(id) => wait_for_status(app, id, wait).await?,
         None => None,
     };
     let (code, body) = match status {

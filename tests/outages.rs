@@ -82,17 +82,21 @@ async fn a_full_disk_is_a_503_that_says_try_again_and_sign_ins_come_back_once_it
     before.login(ADA).await;
 
     // A sign-in whose exchange is still at the provider when the disk fills: its final
-    // transaction fails with SQLITE_FULL, which used to leave its connection in the pool
-    // counted as inside a transaction, failing every later BEGIN on it.
+    // transaction fails with SQLITE_FULL (which used to leave its connection in the pool
+    // counted as inside a transaction, failing every later BEGIN on it), and is tried again
+    // until the disk has room, within the exchange's deadline.
     env.set_latency(Duration::from_millis(400));
     let caught = env.browser();
     caught.login_until_preloader(ADA).await;
     let filler = tmpfs.0.join("filler");
     fill(&filler);
-    eventually("the exchange caught by the full disk to end", || async {
-        log.text()
-            .contains("could not record the exchange's outcome")
-    })
+    eventually(
+        "the exchange caught by the full disk to wait for room",
+        || async {
+            log.text()
+                .contains("the database is unavailable; trying again until the exchange's deadline")
+        },
+    )
     .await;
     env.set_latency(Duration::ZERO);
 
@@ -131,8 +135,12 @@ async fn a_full_disk_is_a_503_that_says_try_again_and_sign_ins_come_back_once_it
         .count();
     assert_eq!(warned, 1, "{}", log.text());
 
-    // Room again: sign-ins work, without a restart, on every connection of the pool.
+    // Room again: the sign-in the person approved during the outage is not lost; sign-ins
+    // work, without a restart, on every connection of the pool.
     std::fs::remove_file(&filler).expect("free the space");
+    assert_eq!(caught.wait_status().await, "ok");
+    assert_eq!(caught.get("/success").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(caught.get("/auth/check").await.status(), StatusCode::OK);
     let after = env.browser();
     eventually("a sign-in works again once the disk has room", || async {
         after.get("/authorize/facebook").await.status() == StatusCode::SEE_OTHER

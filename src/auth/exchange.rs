@@ -30,6 +30,63 @@ fn person(profile: &Profile) -> Person<'_> {
 
 /// The outcome label of a sign-in (or link) that succeeded.
 const OK: &str = "ok";
+/// The first wait before recording an exchange's outcome again, doubled each time up to
+/// [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// What an exchange ends in, decided once and then recorded (again, if the database could not
+/// answer the first time).
+enum Decided {
+    SignIn(Profile),
+    Link(UserId, Profile),
+    Failed(FailureReason),
+}
+
+impl Decided {
+    /// Writes it; the outcome as the metrics count it: `ok` or the failure's reason code.
+    /// Each write is one transaction, so a failed attempt leaves nothing half-written, and a
+    /// repeat finds the operation as the first left it (a finished operation is never
+    /// overwritten).
+    async fn record(
+        &self,
+        store: &Store,
+        operation: OperationId,
+        provider: &str,
+        email_linking: EmailLinking<'_>,
+    ) -> Result<&'static str, crate::store::StoreError> {
+        match self {
+            Self::SignIn(profile) => store
+                .complete_sign_in(operation, provider, profile, email_linking)
+                .await
+                .map(|signed_in| {
+                    let user = signed_in.user;
+                    if signed_in.joined_by_email {
+                        info!(user = %user, "new identity joined an existing person on a verified address");
+                    }
+                    info!(user = %user, "sign-in exchange succeeded");
+                    OK
+                }),
+            Self::Link(user, profile) => store
+                .link_identity(operation, *user, provider, profile)
+                .await
+                .map(|linked| match linked {
+                    Ok(()) => {
+                        info!(user = %user, "identity linked");
+                        OK
+                    }
+                    Err(reason) => {
+                        warn!(user = %user, %reason, "identity not linked");
+                        reason.code()
+                    }
+                }),
+            Self::Failed(reason) => store
+                .fail_operation(operation, *reason)
+                .await
+                .map(|()| reason.code()),
+        }
+    }
+}
 
 /// Starts and bounds code exchanges: each runs under a time limit, and only so many run at
 /// once, so a flood of callbacks cannot exhaust memory or sockets. Shutdown waits for them
@@ -161,8 +218,8 @@ impl Exchanger {
                 } else {
                     EmailLinking::Never
                 };
-                // The outcome as the metrics count it: `ok` or the failure's reason code.
-                let finished = match (outcome, link_for) {
+                // What to record, decided (and logged) once, whatever the retries below.
+                let decided = match (outcome, link_for) {
                     // Before anything is written: a refused person leaves no profile, no
                     // identity and no sign-in; the address is held in memory for the error
                     // page alone, and the log names its domain, never the person.
@@ -176,41 +233,39 @@ impl Exchanger {
                             "sign-in refused: no [access] condition matches"
                         );
                         refusals.hold(operation, profile.email);
-                        store
-                            .fail_operation(operation, FailureReason::NotAllowed)
-                            .await
-                            .map(|()| FailureReason::NotAllowed.code())
+                        Decided::Failed(FailureReason::NotAllowed)
                     }
-                    (Ok(profile), None) => store
-                        .complete_sign_in(operation, provider.id(), &profile, email_linking)
-                        .await
-                        .map(|signed_in| {
-                            let user = signed_in.user;
-                            if signed_in.joined_by_email {
-                                info!(user = %user, "new identity joined an existing person on a verified address");
-                            }
-                            info!(user = %user, "sign-in exchange succeeded");
-                            OK
-                        }),
-                    (Ok(profile), Some(user)) => store
-                        .link_identity(operation, user, provider.id(), &profile)
-                        .await
-                        .map(|linked| match linked {
-                            Ok(()) => {
-                                info!(user = %user, "identity linked");
-                                OK
-                            }
-                            Err(reason) => {
-                                warn!(user = %user, %reason, "identity not linked");
-                                reason.code()
-                            }
-                        }),
+                    (Ok(profile), None) => Decided::SignIn(profile),
+                    (Ok(profile), Some(user)) => Decided::Link(user, profile),
                     (Err(failure), _) => {
                         warn!(reason = %failure.reason, detail = %failure.detail, "sign-in exchange failed");
-                        store
-                            .fail_operation(operation, failure.reason)
-                            .await
-                            .map(|()| failure.reason.code())
+                        Decided::Failed(failure.reason)
+                    }
+                };
+                // The person may have approved at the provider already: a database that
+                // cannot answer for a moment (a restart, a full disk being freed) is waited
+                // for, with backoff, until the exchange's own deadline, after which the
+                // browser would read the operation as timed out anyway.
+                let deadline = started + timeout;
+                let mut backoff = RETRY_FIRST;
+                let mut warned = false;
+                let finished = loop {
+                    let attempt = decided
+                        .record(&store, operation, provider.id(), email_linking)
+                        .await;
+                    match attempt {
+                        Err(ref e) if e.is_unavailable() && Instant::now() + backoff < deadline => {
+                            if !warned {
+                                warn!(error = %e, "could not record the exchange's outcome: the database is unavailable; trying again until the exchange's deadline");
+                                warned = true;
+                            }
+                            tokio::select! {
+                                () = tokio::time::sleep(backoff) => {}
+                                () = cut_off.cancelled() => break attempt,
+                            }
+                            backoff = (backoff * 2).min(RETRY_MAX);
+                        }
+                        _ => break attempt,
                     }
                 };
                 let outcome = match finished {

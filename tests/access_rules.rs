@@ -64,8 +64,18 @@ async fn check(
     id: Option<&str>,
     headers: &[(&str, &str)],
 ) -> reqwest::Response {
+    get_from_gateway(env, &format!("{CHECK}{query}"), id, headers).await
+}
+
+/// `GET {path}` with the session cookie `id` and `headers`, from loopback, following nothing.
+async fn get_from_gateway(
+    env: &TestEnv,
+    path: &str,
+    id: Option<&str>,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let client = common::cookieless_client();
-    let mut request = client.get(format!("{}{CHECK}{query}", env.app_url));
+    let mut request = client.get(format!("{}{path}", env.app_url));
     if let Some(id) = id {
         request = request.header(header::COOKIE, format!("loginwith_session={id}"));
     }
@@ -207,15 +217,13 @@ async fn the_rule_of_the_host_and_path_a_trusted_gateway_names_applies() {
     );
     // "Sign in with another account" leads to loginwith's home page with the wiki as
     // `return_to`: it says why rather than sending her back to the same refusal (a circle).
-    let home = common::cookieless_client()
-        .get(format!(
-            "{}/?return_to=https%3A%2F%2Fwiki.example.com%2Fpage",
-            env.app_url
-        ))
-        .header(header::COOKIE, format!("loginwith_session={id}"))
-        .send()
-        .await
-        .unwrap();
+    let home = get_from_gateway(
+        env,
+        "/?return_to=https%3A%2F%2Fwiki.example.com%2Fpage",
+        Some(&id),
+        &[],
+    )
+    .await;
     assert_eq!(home.status(), StatusCode::OK);
     let home = home.text().await.unwrap();
     assert!(
@@ -224,15 +232,13 @@ async fn the_rule_of_the_host_and_path_a_trusted_gateway_names_applies() {
     );
     assert!(home.contains(">Log out</button>"), "{home}");
     // Where she may go, she is sent at once.
-    let home = common::cookieless_client()
-        .get(format!(
-            "{}/?return_to=https%3A%2F%2Fgrafana.example.com%2F",
-            env.app_url
-        ))
-        .header(header::COOKIE, format!("loginwith_session={id}"))
-        .send()
-        .await
-        .unwrap();
+    let home = get_from_gateway(
+        env,
+        "/?return_to=https%3A%2F%2Fgrafana.example.com%2F",
+        Some(&id),
+        &[],
+    )
+    .await;
     assert_eq!(home.status(), StatusCode::SEE_OTHER);
     // Caddy and Traefik overwrite X-Forwarded-* but pass the browser's other headers on: an
     // X-Original-URL beside them is not believed.

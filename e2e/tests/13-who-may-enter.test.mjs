@@ -360,6 +360,29 @@ async function query(app, sql) {
   return stdout.trim() ? JSON.parse(stdout) : [];
 }
 
+/**
+ * Ada, not signed in, opens `grafana` (the page claiming groups of its own, set by the caller):
+ * the sign-in page with the whole URL as return_to, the issuer, and back on the exact URL,
+ * where the site got her identity and loginwith's groups, not the browser's.
+ */
+async function signInThroughGrafana(ctx, page, grafana, { shotSignIn = false } = {}) {
+  const { sites } = ctx.app;
+  await page.goto(grafana);
+  await expectSignInFor(page, ctx.app.url, grafana);
+  assert.equal(sites.seen.length, 0, 'nothing reached the site');
+  if (shotSignIn) await ctx.shot(page, 'ada-sign-in');
+  await signInAtIssuer(ctx, page, 'ada', 'ada');
+  await expectProtectedPage(page, grafana, GRAFANA);
+  await ctx.shot(page, 'ada-grafana');
+  const request = sites.seen.find((r) => r.url === '/d/overview?a=1&b=2');
+  assert.ok(request, `grafana's page reached the site: ${JSON.stringify(sites.seen)}`);
+  assert.equal(request.headers['x-auth-request-groups'], 'ops', 'her groups, not the browser\'s');
+  assert.equal(request.headers['x-auth-request-email'], ADA.email);
+  assert.equal(request.headers['x-auth-request-email-verified'], 'true');
+  assert.equal(request.headers['x-auth-request-provider'], 'corp');
+  await page.setExtraHTTPHeaders({});
+}
+
 test('13a: nginx, two hosts and two rules: Ada in on grafana with her groups, 403 on the wiki; Grace refused at sign-in, nothing kept', async () => {
   await scenario(browser, 'who-may-enter-nginx', { start: startStack('nginx') }, async (ctx) => {
     const { at, sites } = ctx.app;
@@ -369,20 +392,7 @@ test('13a: nginx, two hosts and two rules: Ada in on grafana with her groups, 40
     await page.setExtraHTTPHeaders({ 'X-Auth-Request-Groups': 'wiki' });
 
     // --- Ada, not signed in: grafana → the sign-in page, with the whole URL as return_to.
-    await page.goto(grafana);
-    await expectSignInFor(page, ctx.app.url, grafana);
-    assert.equal(sites.seen.length, 0, 'nothing reached the site');
-    await ctx.shot(page, 'ada-sign-in');
-    await signInAtIssuer(ctx, page, 'ada', 'ada');
-    await expectProtectedPage(page, grafana, GRAFANA);
-    await ctx.shot(page, 'ada-grafana');
-    const request = sites.seen.find((r) => r.url === '/d/overview?a=1&b=2');
-    assert.ok(request, `grafana's page reached the site: ${JSON.stringify(sites.seen)}`);
-    assert.equal(request.headers['x-auth-request-groups'], 'ops', 'her groups, not the browser\'s');
-    assert.equal(request.headers['x-auth-request-email'], ADA.email);
-    assert.equal(request.headers['x-auth-request-email-verified'], 'true');
-    assert.equal(request.headers['x-auth-request-provider'], 'corp');
-    await page.setExtraHTTPHeaders({});
+    await signInThroughGrafana(ctx, page, grafana, { shotSignIn: true });
 
     // --- The wiki: signed in, but its rule wants "wiki": the 403 page.
     await expectForbidden(ctx, page, at(WIKI, '/start?x=1&y=2'));
@@ -455,7 +465,7 @@ test('13a: nginx, two hosts and two rules: Ada in on grafana with her groups, 40
 
 test('13b: caddy, two hosts and two rules: not signed in → sign-in page → Ada in on grafana, 403 on the wiki', async () => {
   await scenario(browser, 'who-may-enter-caddy', { start: startStack('caddy') }, async (ctx) => {
-    const { at, sites } = ctx.app;
+    const { at } = ctx.app;
     const grafana = at(GRAFANA, '/d/overview?a=1&b=2');
     const wiki = at(WIKI, '/start?x=1&y=2');
     const page = await ctx.context.newPage();
@@ -467,18 +477,7 @@ test('13b: caddy, two hosts and two rules: not signed in → sign-in page → Ad
 
     // Grafana: the sign-in page, Ada, back on the exact URL with her groups.
     await page.setExtraHTTPHeaders({ 'X-Auth-Request-Groups': 'wiki' });
-    await page.goto(grafana);
-    await expectSignInFor(page, ctx.app.url, grafana);
-    assert.equal(sites.seen.length, 0, 'nothing reached the site');
-    await signInAtIssuer(ctx, page, 'ada', 'ada');
-    await expectProtectedPage(page, grafana, GRAFANA);
-    await ctx.shot(page, 'ada-grafana');
-    const request = sites.seen.find((r) => r.url === '/d/overview?a=1&b=2');
-    assert.ok(request, `grafana's page reached the site: ${JSON.stringify(sites.seen)}`);
-    assert.equal(request.headers['x-auth-request-groups'], 'ops', 'her groups, not the browser\'s');
-    assert.equal(request.headers['x-auth-request-email'], ADA.email);
-    assert.equal(request.headers['x-auth-request-provider'], 'corp');
-    await page.setExtraHTTPHeaders({});
+    await signInThroughGrafana(ctx, page, grafana);
 
     // The wiki: the 403 page, also when the browser names grafana in its own headers (Caddy
     // sets X-Forwarded-Proto, -Host and -Uri itself; the browser's X-Original-URL then

@@ -88,7 +88,6 @@ fn escape(text: &str) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    loginwith::logging::init(loginwith::config::LogFormat::Text);
     let port: u16 = std::env::var("LOGINWITH_EMBED_PORT")
         .ok()
         .and_then(|p| p.parse().ok())
@@ -115,6 +114,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         Environment::Development,
     )?;
+    loginwith::logging::init(&config);
     let login = App::build(&config, addr).await?;
     // The same condition type as `[access]`, so it could as well come from the site's config.
     let ops_only = login.accounts().require(&AccessConditions {

@@ -45,6 +45,8 @@ pub(crate) const FINISHED_OPERATION_RETENTION: Duration = Duration::from_secs(24
 const LISTENER_RETRY: Duration = Duration::from_secs(1);
 /// How often the rate limiters drop the addresses they no longer need.
 const LIMITER_UPKEEP_PERIOD: Duration = Duration::from_secs(60);
+/// How often the room left beside a SQLite file is read (`database.min_free_mb`).
+const FREE_SPACE_PERIOD: Duration = Duration::from_secs(60);
 /// How often the clean-up runs.
 const MAINTENANCE_PERIOD: Duration = Duration::from_secs(10 * 60);
 /// At shutdown, how long a scrape of `/metrics` in flight may still take.
@@ -212,6 +214,10 @@ impl App {
             None => None,
         };
         let store = open_store(config).await?;
+        // Warns now if the SQLite file's file system is nearly full, then once a minute.
+        if store.free_space().is_some() {
+            spawn_free_space_watch(store.clone());
+        }
         let orphaned = store
             .housekeeping(timeout, FINISHED_OPERATION_RETENTION)
             .await?;
@@ -639,6 +645,7 @@ pub(crate) async fn open_store(config: &Config) -> Result<Store, StoreError> {
     let options = ConnectOptions {
         max_connections: config.database.max_connections,
         connect_timeout: Duration::from_secs(config.database.connect_timeout_secs),
+        min_free_bytes: config.database.min_free_mb * 1024 * 1024,
     };
     Store::connect_with(&config.database.url, &options).await
 }
@@ -833,16 +840,29 @@ fn spawn_announcement_listener(
     shutdown: Shutdown,
 ) {
     tokio::spawn(async move {
+        // Whether the last attempt failed: a lost connection is one line, not one a second.
+        let mut lost = false;
         loop {
             let heard = tokio::select! {
                 heard = announcements.next() => heard,
                 () = shutdown.draining() => return,
             };
+            if heard.is_ok() && std::mem::take(&mut lost) {
+                info!("listening for finished sign-ins again");
+            }
             match heard {
                 Ok(Announcement::Finished(id)) => events.finished(id),
                 Ok(Announcement::Missed) => events.wake_all(),
                 Err(e) => {
-                    warn!(error = %e, "listening for finished sign-ins failed; reconnecting");
+                    if std::mem::replace(&mut lost, true) {
+                        tracing::debug!(error = %e, "still not listening for finished sign-ins");
+                    } else if e.is_unavailable() {
+                        // The database is down: the outage's one WARN says so.
+                        crate::store::outage::met(&e.to_string());
+                        info!(error = %e, "listening for finished sign-ins failed; reconnecting");
+                    } else {
+                        warn!(error = %e, "listening for finished sign-ins failed; reconnecting");
+                    }
                     events.wake_all();
                     // Not in a loop of failed connections at full speed.
                     tokio::time::sleep(LISTENER_RETRY).await;
@@ -859,6 +879,19 @@ fn spawn_limiter_upkeep(limiters: [Arc<RateLimiter>; 2]) {
         loop {
             ticks.tick().await;
             limiters.iter().for_each(|limiter| limiter.forget_idle());
+        }
+    });
+}
+
+/// Reads the room left on the SQLite file's file system now and then: [`Store::free_space`]
+/// warns when it falls below `database.min_free_mb`, before the disk is full.
+fn spawn_free_space_watch(store: Store) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(FREE_SPACE_PERIOD);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            store.free_space();
         }
     });
 }

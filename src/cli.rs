@@ -41,7 +41,7 @@ impl Cli {
         // any log line: there is no log format yet.
         let config =
             Config::load(&Sources::from_process(self.config)).map_err(|e| e.to_string())?;
-        loginwith::logging::init(config.log.format);
+        loginwith::logging::init(&config);
         match self.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(&config).await,
             Command::Check => {

@@ -7,12 +7,15 @@
 //! text. A `RUST_LOG` that cannot be what was meant is not obeyed: one WARN line says why, and
 //! logging goes on at `info` rather than going silent.
 
-use std::{ffi::OsString, io::IsTerminal};
+use std::{ffi::OsString, io::IsTerminal, time::Duration};
 
-use tracing::level_filters::LevelFilter;
-use tracing_subscriber::EnvFilter;
+use tracing::{Event, Subscriber, field, level_filters::LevelFilter};
+use tracing_subscriber::{
+    EnvFilter,
+    layer::{Context, Layer, SubscriberExt},
+};
 
-use crate::config::LogFormat;
+use crate::config::{Config, LogFormat};
 
 /// The level when `RUST_LOG` is unset, empty or ignored.
 const DEFAULT: &str = "info";
@@ -27,7 +30,9 @@ const LEVELS: &str = "off, error, warn, info, debug, trace";
 ///
 /// JSON: one object per line with `timestamp`, `level`, `target`, `fields` (`message` and the
 /// event's own fields), and `span` and `spans` when the event happened inside some.
-pub fn init(format: LogFormat) {
+pub fn init(config: &Config) {
+    let repeats = LoggedElsewhere::new(Duration::from_secs(config.database.connect_timeout_secs));
+    let format = config.log.format;
     let (filter, ignored) = filter(std::env::var_os("RUST_LOG"));
     let installed = match format {
         LogFormat::Text => tracing_subscriber::fmt()
@@ -37,17 +42,97 @@ pub fn init(format: LogFormat) {
                 std::env::var_os("NO_COLOR"),
             ))
             .with_writer(std::io::stderr)
+            .finish()
+            .with(repeats)
             .try_init(),
         LogFormat::Json => tracing_subscriber::fmt()
             .json()
             .with_env_filter(filter)
             .with_ansi(false)
             .with_writer(std::io::stderr)
+            .finish()
+            .with(repeats)
             .try_init(),
     };
+    use tracing_subscriber::util::SubscriberInitExt as _;
     if let (Ok(()), Some(why)) = (installed, ignored) {
         tracing::warn!("{why}; logging at {DEFAULT}");
     }
+}
+
+/// Drops what other crates log about a failure loginwith logs itself (once, with its cause
+/// and, for a 500, the reference people see), so that one failure is one line and an outage
+/// one WARN (`store::outage`) rather than lines per request:
+/// - tower-sessions' own ERRORs from loading or saving a session (its session's
+///   instrumented `load`/`save`): the request's error, or its service's line below, says it;
+/// - tower-sessions' service's "failed to save session" when the cause is the database being
+///   unavailable: each such request is a 503 already, counted in the outage;
+/// - sqlx's "slow statement" WARNs for statements that ran into the database wait
+///   (`database.connect_timeout_secs`: SQLite's busy timeout, PostgreSQL's
+///   `statement_timeout`), which were cut off there and became such 503s.
+///
+/// Everything else passes: a session save that failed for another reason (tower-sessions'
+/// line is then the only one), and statements slow but below the wait, which sqlx still
+/// reports from one second on.
+#[derive(Debug, Clone, Copy)]
+pub struct LoggedElsewhere {
+    /// A statement this slow was cut off by the database wait.
+    cut_off: Duration,
+}
+
+impl LoggedElsewhere {
+    /// For an app whose database wait is `database_wait` (`database.connect_timeout_secs`).
+    pub fn new(database_wait: Duration) -> Self {
+        Self {
+            // Timers fire a little late, never early.
+            cut_off: database_wait.saturating_sub(Duration::from_millis(5)),
+        }
+    }
+
+    fn is_repeat(&self, event: &Event<'_>) -> bool {
+        let target = event.metadata().target();
+        let mut repeat = false;
+        if target == "tower_sessions_core::session" {
+            repeat = *event.metadata().level() == tracing::Level::ERROR;
+        } else if target.starts_with("tower_sessions") {
+            event.record(&mut |field: &field::Field, value: &dyn std::fmt::Debug| {
+                if field.name() == "err" {
+                    repeat |= format!("{value:?}").contains(crate::store::UNAVAILABLE);
+                }
+            });
+        } else if target == "sqlx::query" && *event.metadata().level() == tracing::Level::WARN {
+            let cut_off = self.cut_off.as_secs_f64();
+            let mut visitor = SlowStatement {
+                cut_off,
+                repeat: false,
+            };
+            event.record(&mut visitor);
+            repeat = visitor.repeat;
+        }
+        repeat
+    }
+}
+
+impl<S: Subscriber> Layer<S> for LoggedElsewhere {
+    fn event_enabled(&self, event: &Event<'_>, _: Context<'_, S>) -> bool {
+        !self.is_repeat(event)
+    }
+}
+
+/// Reads sqlx's `elapsed_secs` field of a slow-statement event.
+struct SlowStatement {
+    cut_off: f64,
+    repeat: bool,
+}
+
+impl field::Visit for SlowStatement {
+    fn record_f64(&mut self, field: &field::Field, value: f64) {
+        if field.name() == "elapsed_secs" {
+            self.repeat = value >= self.cut_off;
+        }
+    }
+
+    fn record_debug(&mut self, _: &field::Field, _: &dyn std::fmt::Debug) {}
 }
 
 /// Colours when writing to a terminal, unless `NO_COLOR` holds anything.

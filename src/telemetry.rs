@@ -21,7 +21,7 @@ use metrics::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::warn;
 
-use crate::store::Store;
+use crate::store::{Store, outage};
 
 pub const SIGN_INS_STARTED: &str = "loginwith_sign_ins_started_total";
 pub const SIGN_INS_FINISHED: &str = "loginwith_sign_ins_finished_total";
@@ -35,10 +35,8 @@ pub const DB_CONNECTIONS_IDLE: &str = "loginwith_db_pool_connections_idle";
 pub const RATE_LIMITED: &str = "loginwith_rate_limited_total";
 pub const DB_STATEMENTS: &str = "loginwith_db_statements_total";
 pub const STORE_UNAVAILABLE: &str = "loginwith_store_unavailable_total";
-
-/// An outage is over once no request has met the database unavailable for this long: the
-/// next failure is a new outage, with a WARN of its own.
-const OUTAGE_QUIET: Duration = Duration::from_secs(30);
+pub const DATABASE_FREE_BYTES: &str = "loginwith_database_free_bytes";
+pub const DATABASE_FREE_SPACE_LOW: &str = "loginwith_database_free_space_low";
 
 /// Code exchanges take a provider round trip or two: up to `login.exchange_timeout_secs`
 /// (300 at most).
@@ -141,6 +139,15 @@ fn describe() {
         "Requests answered 503 because the database could not answer (down, restarting, out of connections, a full or read-only disk)."
     );
     counter!(STORE_UNAVAILABLE).increment(0);
+    describe_gauge!(
+        DATABASE_FREE_BYTES,
+        Unit::Bytes,
+        "SQLite only: bytes left on the database file's file system (read at each scrape)."
+    );
+    describe_gauge!(
+        DATABASE_FREE_SPACE_LOW,
+        "SQLite only: 1 while the database file's file system has less room than database.min_free_mb, else 0."
+    );
     describe_counter!(
         RATE_LIMITED,
         "Requests refused by a per-client rate limit (429), by limiter."
@@ -154,25 +161,11 @@ fn describe() {
     }
 }
 
-/// A request met the database unavailable (`cause`: the whole error chain). Counted every
-/// time; logged as one WARN per outage (the first failure after [`OUTAGE_QUIET`] without
-/// one), the rest at DEBUG, so that an outage under load is one line, not thousands.
+/// A request met the database unavailable (`cause`: the whole error chain): counted every
+/// time, logged once per outage ([`outage::met`]).
 pub fn store_unavailable(cause: &str) {
-    use std::sync::Mutex;
-    static LAST: Mutex<Option<std::time::Instant>> = Mutex::new(None);
     counter!(STORE_UNAVAILABLE).increment(1);
-    let now = std::time::Instant::now();
-    let new_outage = {
-        let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let new = last.is_none_or(|at| now.duration_since(at) > OUTAGE_QUIET);
-        *last = Some(now);
-        new
-    };
-    if new_outage {
-        warn!(cause, "the database is unavailable: answering 503 (Retry-After) until it answers again");
-    } else {
-        tracing::debug!(cause, "the database is still unavailable");
-    }
+    outage::met(cause);
 }
 
 pub fn sign_in_started(provider: &str) {
@@ -258,6 +251,11 @@ async fn scrape(State(scrape): State<Arc<Scrape>>) -> impl IntoResponse {
     gauge!(DB_CONNECTIONS_IN_USE).set(in_use);
     gauge!(DB_CONNECTIONS_IDLE).set(idle);
     counter!(DB_STATEMENTS).absolute(Store::statements_sent());
+    if let Some(room) = scrape.store.free_space() {
+        #[allow(clippy::cast_precision_loss)] // a gauge: bytes to the nearest few hundred
+        gauge!(DATABASE_FREE_BYTES).set(room.available as f64);
+        gauge!(DATABASE_FREE_SPACE_LOW).set(if room.low { 1.0 } else { 0.0 });
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -107,6 +107,20 @@ async fn a_whole_sign_in_is_counted_on_the_metrics_listener() {
             >= value(&before, "loginwith_db_statements_total", &[]) + 10.0,
         "{after}"
     );
+    // SQLite: the room left beside the database file, and whether that is below
+    // `database.min_free_mb` (these test machines have far more than 64 MiB).
+    if env.config.database.url.starts_with("sqlite:") {
+        assert!(
+            value(&after, "loginwith_database_free_bytes", &[]) > 64.0 * 1024.0 * 1024.0,
+            "{after}"
+        );
+        assert_eq!(
+            value(&after, "loginwith_database_free_space_low", &[]),
+            0.0,
+            "{after}"
+        );
+        assert!(described(&after, "loginwith_database_free_bytes", "gauge"));
+    }
     for (name, kind) in [
         ("loginwith_db_statements_total", "counter"),
         ("loginwith_sign_ins_started_total", "counter"),
@@ -260,6 +274,29 @@ async fn the_metrics_listener_stops_with_the_app() {
 fn config_with(bind: &str) -> Result<Config, String> {
     let figment: Figment = Config::defaults_figment().merge(("metrics.bind", bind));
     Config::from_figment(figment, Environment::Development).map_err(|e| e.to_string())
+}
+
+#[test]
+fn the_free_space_margin_is_a_mebibyte_count() {
+    let with = |mb: u64| {
+        Config::from_figment(
+            Config::defaults_figment().merge(("database.min_free_mb", mb)),
+            Environment::Development,
+        )
+        .map_err(|e| e.to_string())
+    };
+    let shipped = Config::from_figment(Config::defaults_figment(), Environment::Development)
+        .expect("the defaults are valid");
+    assert_eq!(shipped.database.min_free_mb, 64);
+    assert_eq!(
+        with(0)
+            .expect("0 turns the warning off")
+            .database
+            .min_free_mb,
+        0
+    );
+    let error = with(u64::MAX / 1024).expect_err("bytes would overflow");
+    assert!(error.contains("database.min_free_mb"), "{error}");
 }
 
 #[test]

@@ -7,6 +7,7 @@ use tokio::time::Instant;
 
 use oauth2::AuthorizationCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{
@@ -34,6 +35,9 @@ const OK: &str = "ok";
 /// [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
+/// How long an operation whose outcome could not be recorded is still marked failed as
+/// soon as the database answers (the maintenance task's period: it takes over then).
+const MARK_FAILED_LIMIT: Duration = Duration::from_secs(10 * 60);
 
 /// What an exchange ends in, decided once and then recorded (again, if the database could not
 /// answer the first time).
@@ -84,6 +88,77 @@ impl Decided {
                 .fail_operation(operation, *reason)
                 .await
                 .map(|()| reason.code()),
+        }
+    }
+}
+
+impl Decided {
+    /// [`Decided::record`], waiting out a database that cannot answer (a restart, a full disk
+    /// being freed) with backoff until `deadline`, the exchange's own, after which the browser
+    /// reads the operation as timed out anyway: the person may have approved at the provider
+    /// already, and a blip must not lose that. `Err` when it could not be recorded.
+    async fn record_until(
+        &self,
+        store: &Store,
+        operation: OperationId,
+        provider: &str,
+        email_linking: EmailLinking<'_>,
+        deadline: Instant,
+        cut_off: &CancellationToken,
+    ) -> Result<&'static str, ()> {
+        let mut backoff = RETRY_FIRST;
+        let mut waiting = false;
+        loop {
+            let error = match self.record(store, operation, provider, email_linking).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(error) => error,
+            };
+            if !error.is_unavailable() {
+                error!(%error, "could not record the exchange's outcome");
+                return Err(());
+            }
+            if Instant::now() + backoff >= deadline || cut_off.is_cancelled() {
+                // Part of an outage already logged (`outage::met`): the person's error page
+                // says what happened.
+                info!(%error, "could not record the exchange's outcome before its deadline: the database is still unavailable");
+                return Err(());
+            }
+            if !waiting {
+                // The outage is one WARN for the process; each sign-in it holds up is an
+                // INFO line of its own.
+                crate::store::outage::met(&error.to_string());
+                info!(%error, "could not record the exchange's outcome: the database is unavailable; trying again until the exchange's deadline");
+                waiting = true;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = cut_off.cancelled() => {}
+            }
+            backoff = (backoff * 2).min(RETRY_MAX);
+        }
+    }
+}
+
+/// An operation whose outcome could not be recorded is marked failed, so that no row stays
+/// `pending` once the database answers again (the browser already reads it as timed out
+/// past the deadline). While the database is unavailable this is tried again every
+/// [`RETRY_MAX`], until [`MARK_FAILED_LIMIT`] or shutdown; after that the maintenance task
+/// expires it.
+async fn mark_failed(store: &Store, operation: OperationId, cut_off: &CancellationToken) {
+    let give_up = Instant::now() + MARK_FAILED_LIMIT;
+    loop {
+        match store.fail_operation(operation, FailureReason::Internal).await {
+            Ok(()) => return,
+            Err(e) if e.is_unavailable() && Instant::now() < give_up => {
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY_MAX) => {}
+                    () = cut_off.cancelled() => return,
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "could not mark the operation failed; the maintenance task will expire it");
+                return;
+            }
         }
     }
 }
@@ -242,45 +317,18 @@ impl Exchanger {
                         Decided::Failed(failure.reason)
                     }
                 };
-                // The person may have approved at the provider already: a database that
-                // cannot answer for a moment (a restart, a full disk being freed) is waited
-                // for, with backoff, until the exchange's own deadline, after which the
-                // browser would read the operation as timed out anyway.
                 let deadline = started + timeout;
-                let mut backoff = RETRY_FIRST;
-                let mut warned = false;
-                let finished = loop {
-                    let attempt = decided
-                        .record(&store, operation, provider.id(), email_linking)
-                        .await;
-                    match attempt {
-                        Err(ref e) if e.is_unavailable() && Instant::now() + backoff < deadline => {
-                            if !warned {
-                                warn!(error = %e, "could not record the exchange's outcome: the database is unavailable; trying again until the exchange's deadline");
-                                warned = true;
-                            }
-                            tokio::select! {
-                                () = tokio::time::sleep(backoff) => {}
-                                () = cut_off.cancelled() => break attempt,
-                            }
-                            backoff = (backoff * 2).min(RETRY_MAX);
-                        }
-                        _ => break attempt,
-                    }
-                };
-                let outcome = match finished {
-                    Ok(outcome) => outcome,
-                    Err(e) => {
-                        error!(error = %e, "could not record the exchange's outcome");
-                        if let Err(e) = store.fail_operation(operation, FailureReason::Internal).await {
-                            error!(error = %e, "could not mark the operation failed either; it will expire");
-                        }
-                        FailureReason::Internal.code()
-                    }
-                };
+                let outcome = decided
+                    .record_until(&store, operation, provider.id(), email_linking, deadline, &cut_off)
+                    .await;
+                let recorded = outcome.is_ok();
+                let outcome = outcome.unwrap_or_else(|()| FailureReason::Internal.code());
                 telemetry::exchange_duration(provider.id(), started.elapsed());
                 telemetry::sign_in_finished(provider.id(), outcome);
                 events.finished(operation);
+                if !recorded {
+                    mark_failed(&store, operation, &cut_off).await;
+                }
             }
             .instrument(span),
         );

@@ -47,6 +47,8 @@ pub use site::{
 
 const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 const PRODUCTION_TOML: &str = include_str!("../../config/production.toml");
+/// `database.min_free_mb`'s ceiling: a mebibyte (1 TiB) count, nothing that overflows in bytes.
+const MAX_MIN_FREE_MB: u64 = 1024 * 1024;
 
 /// Which set of defaults and rules applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +196,9 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// How long to wait for a connection (at start-up and for each request).
     pub connect_timeout_secs: u64,
+    /// SQLite: the room its file system should keep, in MiB, below which start-up and
+    /// maintenance warn (0: never).
+    pub min_free_mb: u64,
 }
 
 /// `[session]`.
@@ -565,6 +570,14 @@ impl Config {
             problems.push(invalid(
                 "database.connect_timeout_secs",
                 "must be between 1 and 300",
+            ));
+        }
+        if self.database.min_free_mb > MAX_MIN_FREE_MB {
+            problems.push(invalid(
+                "database.min_free_mb",
+                format!(
+                    "must be between 0 and {MAX_MIN_FREE_MB} (a mebibyte count, 0 for no warning)"
+                ),
             ));
         }
         if !self.metrics.bind.trim().is_empty() && self.metrics.bind_addr().is_none() {

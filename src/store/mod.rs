@@ -5,19 +5,22 @@
 mod announcements;
 mod backend;
 mod deletion;
+mod free_space;
 mod ids;
 mod linking;
+pub mod outage;
 mod postgres;
 mod sessions;
 mod sqlite;
 
-use std::{collections::HashSet, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use backend::{Db, Tx, on_db, on_tx};
 
 pub use announcements::{Announcement, Announcements};
 pub use crate::model::{millis, now_ms};
 pub use deletion::{Deletion, DeletionRecord};
+pub use free_space::{FreeSpace, Room};
 pub use ids::{OperationId, UserId};
 pub use linking::{IdentityId, Unlink};
 pub use sessions::{
@@ -75,8 +78,11 @@ pub fn unavailable(error: &sqlx::Error) -> bool {
                 // SQLITE_BUSY, _READONLY, _IOERR, _FULL, _CANTOPEN.
                 Ok(sqlite) if code.len() < 5 => matches!(sqlite & 0xff, 5 | 8 | 10 | 13 | 14),
                 // Connection exceptions, insufficient resources (a full disk), operator
-                // intervention (shutting down, starting up), system errors (I/O).
-                _ => ["08", "53", "57P", "58"]
+                // intervention (shutting down, starting up), system errors (I/O); a
+                // statement cancelled by `statement_timeout` or a lock not granted in time
+                // (a server held up longer than `database.connect_timeout_secs`), and a
+                // server that takes no writes (a standby, a read-only transaction mode).
+                _ => ["08", "53", "57P", "58", "57014", "55P03", "25006"]
                     .iter()
                     .any(|class| code.starts_with(class)),
             }
@@ -90,6 +96,9 @@ pub fn unavailable(error: &sqlx::Error) -> bool {
 pub struct ConnectOptions {
     pub max_connections: u32,
     pub connect_timeout: Duration,
+    /// A SQLite file's file system with fewer bytes than this left is "nearly full"
+    /// ([`FreeSpace`]); 0 never is.
+    pub min_free_bytes: u64,
 }
 
 impl Default for ConnectOptions {
@@ -97,6 +106,7 @@ impl Default for ConnectOptions {
         Self {
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
+            min_free_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -206,6 +216,8 @@ pub struct User {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    /// The SQLite file's file system, watched for room; `None` on PostgreSQL and in memory.
+    free_space: Option<Arc<FreeSpace>>,
 }
 
 impl Store {
@@ -226,7 +238,16 @@ impl Store {
             let scheme = url.split(':').next().unwrap_or_default();
             return Err(StoreError::Scheme(scheme.to_owned()));
         };
-        Ok(Self { db })
+        let free_space = match &db {
+            Db::Sqlite(pool) => {
+                let connect = pool.connect_options();
+                let file = connect.get_filename();
+                let in_memory = file.as_os_str().is_empty() || file.as_os_str() == ":memory:";
+                (!in_memory).then(|| Arc::new(FreeSpace::new(file, options.min_free_bytes)))
+            }
+            Db::Postgres(_) => None,
+        };
+        Ok(Self { db, free_space })
     }
 
     /// Whether the database answers.
@@ -255,6 +276,26 @@ impl Store {
             .iter()
             .filter(|m| !m.migration_type.is_down_migration())
             .all(|m| applied.contains(&m.version)))
+    }
+
+    /// Whether the database takes a write now: the one row of `write_probe` rewritten. A full
+    /// or read-only disk still serves reads, so `/readyz` asks this too while an outage is
+    /// open (see [`outage`]).
+    pub async fn write_probe(&self) -> Result<(), StoreError> {
+        on_db!(&self.db, |pool| sqlx::query(
+            "UPDATE write_probe SET probed_at = $1 WHERE id = 1"
+        )
+        .bind(now_ms())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The room left on the SQLite file's file system, logging a crossing of
+    /// `database.min_free_mb` ([`FreeSpace::check`]); `None` on PostgreSQL.
+    pub fn free_space(&self) -> Option<Room> {
+        self.free_space.as_ref().and_then(|watch| watch.check())
     }
 
     /// Closes every connection.

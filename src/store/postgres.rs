@@ -27,6 +27,12 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Db, StoreErr
         connect.get_port(),
         connect.get_database().unwrap_or_default()
     );
+    // No statement waits longer than a request waits for a connection: a server held up
+    // (a lock, a slow disk, a checkpoint storm) past `database.connect_timeout_secs` cancels
+    // the statement (SQLSTATE 57014), which is a 503 (`StoreError::is_unavailable`), not a
+    // request left hanging. Migrations alone may take as long as they need (below).
+    let statement_timeout = options.connect_timeout.as_millis().to_string();
+    let connect = connect.options([("statement_timeout", statement_timeout.as_str())]);
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections)
         .acquire_timeout(options.connect_timeout)
@@ -36,7 +42,16 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Db, StoreErr
             path: server,
             source,
         })?;
-    MIGRATOR.run(&pool).await?;
+    let mut conn = pool.acquire().await?;
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut *conn)
+        .await?;
+    MIGRATOR.run(&mut *conn).await?;
+    // Back to the connection's own limit before it returns to the pool.
+    sqlx::query("RESET statement_timeout")
+        .execute(&mut *conn)
+        .await?;
+    drop(conn);
     Ok(Db::Postgres(pool))
 }
 

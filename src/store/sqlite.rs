@@ -9,10 +9,6 @@ use super::{ConnectOptions, StoreError, backend::Db};
 /// This database's migrations, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// How long SQLite waits for a competing writer (another task or another instance)
-/// before giving up with "database is locked".
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// How often opening is tried when another instance opening the same new file at the same
 /// moment makes SQLite answer "database is locked" at once (see [`connect`]).
 const OPEN_ATTEMPTS: u32 = 5;
@@ -57,7 +53,11 @@ async fn open(url: &str, options: &ConnectOptions) -> Result<Db, StoreError> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(BUSY_TIMEOUT);
+        // How long a write waits for a competing writer (another task or instance) before
+        // SQLite answers "database is locked": as long as a request waits for a connection,
+        // so that a database held up longer is a 503 after `database.connect_timeout_secs`
+        // (`StoreError::is_unavailable`), not a request left hanging.
+        .busy_timeout(options.connect_timeout);
     create_parent_folder(connect.get_filename())?;
     let path = std::path::absolute(connect.get_filename())
         .unwrap_or_else(|_| connect.get_filename().to_path_buf())
@@ -81,7 +81,8 @@ async fn open(url: &str, options: &ConnectOptions) -> Result<Db, StoreError> {
         .before_acquire(|conn, _| {
             Box::pin(async move {
                 if sqlx::Connection::is_in_transaction(conn) {
-                    tracing::warn!(
+                    // Part of an outage already logged once (`outage`): not a line of its own.
+                    tracing::debug!(
                         "closing a database connection left inside a transaction SQLite had already ended (after a full disk or an I/O error)"
                     );
                     return Ok(false);
@@ -135,6 +136,7 @@ mod tests {
         let options = ConnectOptions {
             max_connections: 1,
             connect_timeout: Duration::from_secs(5),
+            ..ConnectOptions::default()
         };
         let db = connect(&url, &options).await.unwrap();
         let Db::Sqlite(pool) = &db else {

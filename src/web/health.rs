@@ -5,7 +5,10 @@
 //!
 //! `/healthz` (liveness) answers `ok` as long as the process serves. `/readyz` (readiness,
 //! for the load balancer) answers `ok` when the database answers and every migration this
-//! build knows is applied, and 503 otherwise, and from the moment shutdown begins.
+//! build knows is applied, and 503 otherwise, and from the moment shutdown begins. While an
+//! outage is open (a request met the database unavailable, `store::outage`), it also asks
+//! for a write, since a full or read-only disk still serves reads: 503 until a write
+//! succeeds, which ends the outage, and 200 from that moment.
 
 use std::time::Duration;
 
@@ -18,7 +21,10 @@ use axum::{
 };
 
 use super::AppError;
-use crate::{shutdown::Shutdown, store::Store};
+use crate::{
+    shutdown::Shutdown,
+    store::{Store, outage},
+};
 
 /// A database that has not answered `/readyz`'s question by then counts as down.
 const READY_CHECK_LIMIT: Duration = Duration::from_secs(2);
@@ -52,14 +58,25 @@ async fn readyz(State(health): State<Health>) -> Response {
     }
     let unavailable = StatusCode::SERVICE_UNAVAILABLE;
     match tokio::time::timeout(READY_CHECK_LIMIT, health.store.migrations_applied()).await {
-        Ok(Ok(true)) => text(StatusCode::OK, "ok"),
-        Ok(Ok(false)) => text(unavailable, "database migrations not applied"),
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => return text(unavailable, "database migrations not applied"),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "readiness: the database did not answer");
-            text(unavailable, "database unavailable")
+            return text(unavailable, "database unavailable");
         }
-        Err(_) => text(unavailable, "database unavailable"),
+        Err(_) => return text(unavailable, "database unavailable"),
     }
+    if outage::is_open() {
+        match tokio::time::timeout(READY_CHECK_LIMIT, health.store.write_probe()).await {
+            Ok(Ok(())) => outage::over(),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "readiness: the database takes no write");
+                return text(unavailable, "database takes no writes");
+            }
+            Err(_) => return text(unavailable, "database takes no writes"),
+        }
+    }
+    text(StatusCode::OK, "ok")
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response {

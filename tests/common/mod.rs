@@ -5,6 +5,7 @@ pub mod binary;
 pub mod db;
 pub mod github;
 pub mod oidc;
+pub mod pg_cluster;
 pub mod stub_provider;
 
 use std::{
@@ -774,17 +775,25 @@ impl Capture {
 
     /// Installs, for this test binary, a subscriber that writes everything at TRACE level
     /// (this crate, oauth2, reqwest, hyper, sqlx, the session layer, axum) into the returned
-    /// capture: what the no-secret-in-the-log tests read. Once per binary: it is global.
+    /// capture: what the no-secret-in-the-log tests read. Once per binary: it is global. The
+    /// binary's own filter of lines logged elsewhere (`logging::LoggedElsewhere`) is on too, for
+    /// a database wait of one second (what the outage tests set).
     pub fn install_trace() -> Self {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
         let capture = Self::default();
         let writer = capture.clone();
         tracing_subscriber::fmt()
             .with_env_filter(
                 "loginwith=trace,oauth2=trace,reqwest=trace,hyper_util=trace,sqlx=trace,\
-                 session=trace,session_core=trace,tower_http=trace,axum=trace",
+                 tower_sessions=trace,tower_sessions_core=trace,tower_http=trace,axum=trace",
             )
             .with_ansi(false)
             .with_writer(move || writer.clone())
+            .finish()
+            .with(loginwith::logging::LoggedElsewhere::new(
+                Duration::from_secs(1),
+            ))
             .init();
         capture
     }

@@ -218,14 +218,17 @@ impl App {
         if store.free_space().is_some() {
             spawn_free_space_watch(store.clone());
         }
-        let orphaned = store
+        // Not a reason to refuse to start: the maintenance task tries again.
+        match store
             .housekeeping(timeout, FINISHED_OPERATION_RETENTION)
-            .await?;
-        if orphaned > 0 {
-            warn!(
+            .await
+        {
+            Ok(0) => {}
+            Ok(orphaned) => warn!(
                 orphaned,
                 "pending sign-ins from a previous run were marked as timed out"
-            );
+            ),
+            Err(e) => warn!(error = %e, "the clean-up at start-up failed; maintenance will retry"),
         }
         let limits = &config.limits;
         let events = Arc::new(OperationEvents::default());
@@ -377,6 +380,9 @@ impl App {
             }
         };
         spawn_maintenance(store.clone(), timeout);
+        // Two database waits: a connection's and a statement's (see `Store::watch_outages`).
+        let settling = Duration::from_secs(config.database.connect_timeout_secs) * 2;
+        tokio::spawn(store.clone().watch_outages(settling));
         spawn_limiter_upkeep([auth_limiter, data_callback_limiter]);
         if let Some(announcements) = store.announcements().await? {
             spawn_announcement_listener(announcements, events_for_listener, shutdown.clone());

@@ -69,7 +69,7 @@ pub fn init(config: &Config) {
 ///   unavailable: each such request is a 503 already, counted in the outage;
 /// - sqlx's "slow statement" WARNs for statements that ran into the database wait
 ///   (`database.connect_timeout_secs`: SQLite's busy timeout, PostgreSQL's
-///   `statement_timeout`), which were cut off there and became such 503s.
+///   `statement_timeout`) and touched no row: cut off there, they became such 503s.
 ///
 /// Everything else passes: a session save that failed for another reason (tower-sessions'
 /// line is then the only one), and statements slow but below the wait, which sqlx still
@@ -104,10 +104,11 @@ impl LoggedElsewhere {
             let cut_off = self.cut_off.as_secs_f64();
             let mut visitor = SlowStatement {
                 cut_off,
-                repeat: false,
+                elapsed: 0.0,
+                rows: 0,
             };
             event.record(&mut visitor);
-            repeat = visitor.repeat;
+            repeat = visitor.was_cut_off();
         }
         repeat
     }
@@ -119,16 +120,30 @@ impl<S: Subscriber> Layer<S> for LoggedElsewhere {
     }
 }
 
-/// Reads sqlx's `elapsed_secs` field of a slow-statement event.
+/// Reads a slow-statement event of sqlx: how long it took, and whether it touched a row (a
+/// statement cut off at the wait touched none; one that succeeded slowly may have).
 struct SlowStatement {
     cut_off: f64,
-    repeat: bool,
+    elapsed: f64,
+    rows: u64,
+}
+
+impl SlowStatement {
+    fn was_cut_off(&self) -> bool {
+        self.elapsed >= self.cut_off && self.rows == 0
+    }
 }
 
 impl field::Visit for SlowStatement {
     fn record_f64(&mut self, field: &field::Field, value: f64) {
         if field.name() == "elapsed_secs" {
-            self.repeat = value >= self.cut_off;
+            self.elapsed = value;
+        }
+    }
+
+    fn record_u64(&mut self, field: &field::Field, value: u64) {
+        if matches!(field.name(), "rows_affected" | "rows_returned") {
+            self.rows += value;
         }
     }
 

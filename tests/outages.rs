@@ -35,6 +35,9 @@ use reqwest::{StatusCode, header};
 use sqlx::Connection;
 use url::Url;
 
+/// The step label of a `/get-status` that answered `pending`.
+const WAITING: &str = "/get-status pending";
+
 /// How many clients sign in without pause, each as a person of its own.
 const CLIENTS: usize = 4;
 /// Sign-ins must succeed again this soon after the fault ends.
@@ -53,6 +56,11 @@ async fn my_turn() -> tokio::sync::MutexGuard<'static, ()> {
 fn log() -> &'static Capture {
     static LOG: OnceLock<Capture> = OnceLock::new();
     LOG.get_or_init(Capture::install_trace)
+}
+
+/// The log from byte `from` on.
+fn log_since(from: usize) -> String {
+    log().text()[from..].to_owned()
 }
 
 /// Many sign-ins from one address, a request held up at most a second, and an exchange
@@ -117,30 +125,15 @@ async fn a_full_disk_is_a_503_that_says_try_again_and_sign_ins_come_back_once_it
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sign_in_approved_while_the_disk_is_full_is_not_lost() {
     let _turn = my_turn().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mount = dir.path().join("small");
-    let tmpfs = Tmpfs::mount(&mount, "8m");
-    let env = start(format!("sqlite://{}", mount.join("loginwith.db").display())).await;
-    let from = log().text().len();
-    // The exchange is still at the provider when the disk fills.
-    env.set_latency(Duration::from_millis(400));
-    let caught = env.browser();
-    caught.login_until_preloader(ADA).await;
-    let filler = tmpfs.0.join("filler");
-    fill(&filler);
-    eventually("the exchange to wait for room", || async {
-        log().text()[from..]
-            .contains("the database is unavailable; trying again until the exchange's deadline")
-    })
-    .await;
-    env.set_latency(Duration::ZERO);
+    let full = FullDisk::catching_a_sign_in(|f| f).await;
+    let (env, caught) = (&full.env, &full.caught);
     // The preloader is told to try again, in text.
     let response = caught.get("/get-status").await;
     if response.status() == StatusCode::SERVICE_UNAVAILABLE {
         assert_eq!(response.headers()[header::RETRY_AFTER], "5");
         assert_eq!(response.text().await.expect("body"), "error");
     }
-    std::fs::remove_file(&filler).expect("free the space");
+    full.free();
     assert_eq!(caught.wait_status().await, "ok");
     assert_eq!(caught.get("/success").await.status(), StatusCode::SEE_OTHER);
     assert_eq!(caught.get("/auth/check").await.status(), StatusCode::OK);
@@ -148,8 +141,104 @@ async fn a_sign_in_approved_while_the_disk_is_full_is_not_lost() {
         env.browser().get("/readyz").await.status() == StatusCode::OK
     })
     .await;
-    drop(env);
-    drop(tmpfs);
+}
+
+/// The disk stays full past the exchange's deadline, with nobody asking anything: the
+/// exchange gives up, `/readyz` stays 503 (a quiet outage is still one), and once there is
+/// room the operation is marked failed by the exchange itself, never left pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fault_outlasting_the_exchange_deadline_fails_the_sign_in_and_leaves_nothing_pending() {
+    let _turn = my_turn().await;
+    let full = FullDisk::catching_a_sign_in(|f| f.merge(("login.exchange_timeout_secs", 2))).await;
+    let (env, caught, from) = (&full.env, &full.caught, full.log_from);
+    eventually("the exchange to give up at its deadline", || async {
+        log_since(from).contains("could not record the exchange's outcome before its deadline")
+    })
+    .await;
+    let pending = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM async_operation WHERE async_operation_status_id = 1",
+        )
+        .fetch_one(&env.db)
+        .await
+        .expect("count")
+    };
+    // Reads still work; the operation could not be written either way.
+    assert_eq!(pending().await, 1);
+    // Nobody has met the database since the exchange, and the outage is still one: only a
+    // write ends it.
+    let (status, body) = env.browser().text("/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+
+    full.free();
+    // Marked failed by the exchange's own retry, with no browser asking.
+    eventually("the operation to be marked failed", || async {
+        pending().await == 0
+    })
+    .await;
+    assert_eq!(caught.wait_status().await, "error");
+    eventually("/readyz to answer ok", || async {
+        env.browser().get("/readyz").await.status() == StatusCode::OK
+    })
+    .await;
+    eventually("the INFO that the outage is over", || async {
+        log_since(from).contains("the database answers again")
+    })
+    .await;
+    let log = log_since(from);
+    let errors: Vec<_> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+/// An app on a small tmpfs with a sign-in whose exchange was still at the provider when the
+/// disk filled: its final transaction failed with SQLITE_FULL (which used to leave its
+/// connection in the pool counted as inside a transaction, failing every later BEGIN on it),
+/// and it is trying again.
+struct FullDisk {
+    env: TestEnv,
+    caught: Browser,
+    filler: std::path::PathBuf,
+    /// Where the log stood before the sign-in.
+    log_from: usize,
+    _tmpfs: Tmpfs,
+    _dir: tempfile::TempDir,
+}
+
+impl FullDisk {
+    async fn catching_a_sign_in(tweak: impl FnOnce(figment::Figment) -> figment::Figment) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mount = dir.path().join("small");
+        let tmpfs = Tmpfs::mount(&mount, "8m");
+        let env = start_with(
+            format!("sqlite://{}", mount.join("loginwith.db").display()),
+            tweak,
+        )
+        .await;
+        let log_from = log().text().len();
+        env.set_latency(Duration::from_millis(400));
+        let caught = env.browser();
+        caught.login_until_preloader(ADA).await;
+        let filler = mount.join("filler");
+        fill(&filler);
+        eventually("the exchange to wait for room", || async {
+            log_since(log_from)
+                .contains("the database is unavailable; trying again until the exchange's deadline")
+        })
+        .await;
+        env.set_latency(Duration::ZERO);
+        Self {
+            env,
+            caught,
+            filler,
+            log_from,
+            _tmpfs: tmpfs,
+            _dir: dir,
+        }
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(&self.filler).expect("free the space");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -159,28 +248,7 @@ async fn sqlite_held_by_a_lock_past_the_connect_timeout_is_a_503_not_a_hang() {
     let url = format!("sqlite://{}", dir.path().join("loginwith.db").display());
     let env = start(url.clone()).await;
     // Another process's connection takes the write lock and keeps it (WAL: reads go on).
-    let holder = tokio::sync::Mutex::new(None::<sqlx::SqliteConnection>);
-    let report = survive_async(
-        &env,
-        || async {
-            let mut conn = sqlx::SqliteConnection::connect(&url)
-                .await
-                .expect("connect");
-            sqlx::query("BEGIN EXCLUSIVE")
-                .execute(&mut conn)
-                .await
-                .expect("take the lock");
-            *holder.lock().await = Some(conn);
-        },
-        || async {
-            let mut conn = holder.lock().await.take().expect("the lock is held");
-            sqlx::query("ROLLBACK")
-                .execute(&mut conn)
-                .await
-                .expect("let go");
-        },
-    )
-    .await;
+    let report = a_lock_held(&env, &url, &["BEGIN EXCLUSIVE"]).await;
     report.assert_clean(&env).await;
     drop(dir);
 }
@@ -193,22 +261,26 @@ async fn postgresql_held_by_a_lock_past_the_connect_timeout_is_a_503_not_a_hang(
     let env = start(url.clone()).await;
     // A server held up (an operator's transaction left open over a migration, a `VACUUM
     // FULL`, a stalled disk): every statement on loginwith's tables waits.
-    let holder = tokio::sync::Mutex::new(None::<sqlx::PgConnection>);
-    let report = survive_async(
-        &env,
+    let lock = "LOCK TABLE session, async_operation, user_profile, user_identity, write_probe
+                IN ACCESS EXCLUSIVE MODE";
+    let report = a_lock_held(&env, &url, &["BEGIN", lock]).await;
+    report.assert_clean(&env).await;
+}
+
+/// [`survive_async`] a lock that another connection to `url` takes with `take` and holds
+/// until it rolls back.
+async fn a_lock_held(env: &TestEnv, url: &str, take: &[&str]) -> Report {
+    let holder = tokio::sync::Mutex::new(None::<sqlx::AnyConnection>);
+    survive_async(
+        env,
         || async {
-            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
-            sqlx::query("BEGIN")
-                .execute(&mut conn)
-                .await
-                .expect("begin");
-            sqlx::query(
-                "LOCK TABLE session, async_operation, user_profile, user_identity, write_probe
-                 IN ACCESS EXCLUSIVE MODE",
-            )
-            .execute(&mut conn)
-            .await
-            .expect("take the lock");
+            let mut conn = sqlx::AnyConnection::connect(url).await.expect("connect");
+            for statement in take {
+                sqlx::query(statement)
+                    .execute(&mut conn)
+                    .await
+                    .expect("take the lock");
+            }
             *holder.lock().await = Some(conn);
         },
         || async {
@@ -219,11 +291,17 @@ async fn postgresql_held_by_a_lock_past_the_connect_timeout_is_a_503_not_a_hang(
                 .expect("let go");
         },
     )
-    .await;
-    report.assert_clean(&env).await;
+    .await
 }
 
 async fn start(database_url: String) -> TestEnv {
+    start_with(database_url, |f| f).await
+}
+
+async fn start_with(
+    database_url: String,
+    tweak: impl FnOnce(figment::Figment) -> figment::Figment,
+) -> TestEnv {
     log();
     let dir = tempfile::tempdir().expect("temp dir");
     TestEnv::start_on(
@@ -231,7 +309,7 @@ async fn start(database_url: String) -> TestEnv {
         database_url,
         Environment::Development,
         Vec::new(),
-        under_load,
+        |f| tweak(under_load(f)),
     )
     .await
 }
@@ -284,7 +362,7 @@ impl Report {
         // No operation left pending past its deadline (15 s, and an attempt waits for its
         // answer at most PATIENCE): whatever could not be recorded has been marked failed.
         let limit = i64::try_from((Duration::from_secs(15)).as_millis()).expect("ms");
-        eventually("no operation pending past its deadline", || async {
+        let stale = || async {
             let now = i64::try_from(
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -292,17 +370,39 @@ impl Report {
                     .as_millis(),
             )
             .expect("ms");
-            let stale: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM async_operation
+            sqlx::query_as::<_, (i64, i64, i64)>(
+                "SELECT id, created_at, updated_at FROM async_operation
                  WHERE async_operation_status_id = 1 AND created_at < $1",
             )
             .bind(now - limit)
-            .fetch_one(&env.db)
+            .fetch_all(&env.db)
             .await
-            .expect("count");
-            stale == 0
-        })
-        .await;
+            .expect("stale operations")
+        };
+        let patience = Instant::now() + PATIENCE;
+        loop {
+            let left = stale().await;
+            if left.is_empty() {
+                break;
+            }
+            if Instant::now() > patience {
+                let log = log_since(self.log_from);
+                let about: Vec<_> = left
+                    .iter()
+                    .flat_map(|(id, _, _)| {
+                        let tag = format!("operation={id} ");
+                        log.lines()
+                            .filter(|l| {
+                                l.contains(&tag) && !l.contains("hyper") && !l.contains("reqwest")
+                            })
+                            .map(str::to_owned)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                panic!("operations pending past their deadline: {left:?}\n{about:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         // One WARN for the whole outage, however many requests it refused; no ERROR.
         let log = log().text();
         let log = &log[self.log_from..];
@@ -317,13 +417,23 @@ impl Report {
             ours[0].contains("the database is unavailable: answering 503"),
             "{ours:#?}"
         );
-        // sqlx says once per pooled connection that a server restart broke it: at most the
-        // pool's size (8), never a line per request.
+        // sqlx's own, at most one per pooled connection (8), never a line per request: a
+        // connection a server restart broke, or a statement that waited for the lock and got
+        // it as it was let go (slow, but it succeeded: worth a line).
+        let connection_or_slow = |l: &&&str| {
+            l.contains("sqlx_core::pool")
+                || (l.contains("sqlx::query: slow statement")
+                    && !l.contains("rows_affected=0 rows_returned=0"))
+        };
         assert!(
-            theirs.len() <= 8 && theirs.iter().all(|l| l.contains("sqlx_core::pool")),
+            theirs.len() <= 8 && theirs.iter().all(|l| connection_or_slow(&l)),
             "{theirs:#?}"
         );
-        assert!(log.contains("the database answers again"), "{log}");
+        // And one INFO once it has settled (two database waits after the first write).
+        eventually("the INFO that the outage is over", || async {
+            log_since(self.log_from).contains("the database answers again")
+        })
+        .await;
         // Counted.
         let metrics_url = env.metrics_url.as_ref().expect("metrics are on");
         let metrics = reqwest::get(format!("{metrics_url}/metrics"))
@@ -370,7 +480,7 @@ where
     let fault = Instant::now();
     begin().await;
     let patience = Instant::now() + PATIENCE;
-    while load.clients_answered_503_since(fault) < CLIENTS {
+    while !load.every_client_met_the_fault_since(fault) {
         assert!(
             Instant::now() < patience,
             "not every client met the fault; each one's last answers:\n{}",
@@ -519,16 +629,18 @@ impl Load {
         self.clients_where(|a| a.began >= since && matches!(a.outcome, Outcome::SignedIn))
     }
 
-    /// How many clients were answered 503 (at any step) since `since`.
-    fn clients_answered_503_since(&self, since: Instant) -> usize {
+    /// Whether the fault has reached every client since `since`: each was answered 503 at
+    /// some step, or kept waiting in the preloader (where a write that cannot be made holds
+    /// the exchange: reads go on during a full disk or a held write lock), and 503s were
+    /// answered at least once per client.
+    fn every_client_met_the_fault_since(&self, since: Instant) -> bool {
         let answers = self.answers.lock().unwrap();
-        (0..CLIENTS)
-            .filter(|&c| {
-                answers.iter().any(|a| {
-                    a.client == c && a.at >= since && a.status == StatusCode::SERVICE_UNAVAILABLE
-                })
+        let unavailable = |a: &&Answer| a.status == StatusCode::SERVICE_UNAVAILABLE;
+        let since_fault = || answers.iter().filter(|a| a.at >= since);
+        since_fault().filter(unavailable).count() >= CLIENTS
+            && (0..CLIENTS).all(|c| {
+                since_fault().any(|a| a.client == c && (unavailable(&a) || a.path == WAITING))
             })
-            .count()
     }
 
     /// Each client's last three answers, for a failure message.
@@ -599,9 +711,16 @@ async fn sign_in(
         }
         let response = browser.get("/get-status").await;
         let status = response.status();
-        saw("/get-status", status);
         let retry = response.headers().get(header::RETRY_AFTER).cloned();
         let body = response.text().await.unwrap_or_default();
+        saw(
+            if body == "pending" {
+                WAITING
+            } else {
+                "/get-status"
+            },
+            status,
+        );
         match (status, body.as_str()) {
             (StatusCode::OK, "ok") => break,
             (StatusCode::OK, "error") => return Outcome::Failed,

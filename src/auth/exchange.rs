@@ -132,7 +132,9 @@ impl Decided {
             }
             tokio::select! {
                 () = tokio::time::sleep(backoff) => {}
-                () = cut_off.cancelled() => {}
+                // Shutdown's last seconds are not spent on another attempt that may wait as
+                // long as the database wait: the operation is marked failed if it can be.
+                () = cut_off.cancelled() => return Err(()),
             }
             backoff = (backoff * 2).min(RETRY_MAX);
         }
@@ -232,6 +234,14 @@ impl Exchanger {
         self
     }
 
+    /// Gives up on a pending `operation` whose exchange will never run (the callback could
+    /// not keep it in the session): it is marked failed now, or as soon as the database
+    /// answers again, so that it is never left `pending` with nobody to end it.
+    pub fn abandon(&self, operation: OperationId) {
+        let (store, cut_off) = (self.store.clone(), self.shutdown.cut_off());
+        tokio::spawn(async move { mark_failed(&store, operation, &cut_off).await }.in_current_span());
+    }
+
     /// A free slot, or `None` when `max_concurrent` exchanges are already running.
     pub fn reserve(&self) -> Option<ExchangeSlot> {
         self.slots
@@ -266,8 +276,8 @@ impl Exchanger {
         let span = info_span!("exchange", operation = %operation, provider = provider.id());
         self.shutdown.exchanges().spawn(
             async move {
-                let _slot = slot;
-                let _running = telemetry::InFlight::exchange();
+                let slot = slot;
+                let running = telemetry::InFlight::exchange();
                 let started = Instant::now();
                 let exchange = tokio::time::timeout(timeout, provider.exchange(code, secrets));
                 let outcome = tokio::select! {
@@ -326,8 +336,16 @@ impl Exchanger {
                 telemetry::exchange_duration(provider.id(), started.elapsed());
                 telemetry::sign_in_finished(provider.id(), outcome);
                 events.finished(operation);
+                // The exchange is over: its slot and its place in the gauge are free, and
+                // shutdown does not wait for the marking below, which may take as long as the
+                // database stays down (it stops at the cut-off).
+                drop(slot);
+                drop(running);
                 if !recorded {
-                    mark_failed(&store, operation, &cut_off).await;
+                    tokio::spawn(
+                        async move { mark_failed(&store, operation, &cut_off).await }
+                            .in_current_span(),
+                    );
                 }
             }
             .instrument(span),

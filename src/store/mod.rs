@@ -238,14 +238,14 @@ impl Store {
             let scheme = url.split(':').next().unwrap_or_default();
             return Err(StoreError::Scheme(scheme.to_owned()));
         };
+        // sqlx names an in-memory database `file:sqlx-in-memory-N`: told apart by the URL.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let free_space = match &db {
-            Db::Sqlite(pool) => {
-                let connect = pool.connect_options();
-                let file = connect.get_filename();
-                let in_memory = file.as_os_str().is_empty() || file.as_os_str() == ":memory:";
-                (!in_memory).then(|| Arc::new(FreeSpace::new(file, options.min_free_bytes)))
-            }
-            Db::Postgres(_) => None,
+            Db::Sqlite(pool) if !in_memory => Some(Arc::new(FreeSpace::new(
+                pool.connect_options().get_filename(),
+                options.min_free_bytes,
+            ))),
+            _ => None,
         };
         Ok(Self { db, free_space })
     }
@@ -290,6 +290,28 @@ impl Store {
         .await
         .map(|done| done.rows_affected()))?;
         Ok(())
+    }
+
+    /// Runs for the app's life: while an outage is open ([`outage`]), asks for a write every
+    /// second, so that the outage ends with the first write that succeeds even when nobody
+    /// asks `/readyz`; and ends it in the log once it has settled (no failure for `settling`
+    /// after that write: requests already waiting when the database came back fail within
+    /// two database waits, a connection's and a statement's).
+    pub async fn watch_outages(self, settling: Duration) {
+        let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if outage::is_open()
+                && matches!(
+                    tokio::time::timeout(settling, self.write_probe()).await,
+                    Ok(Ok(()))
+                )
+            {
+                outage::recovered();
+            }
+            outage::settle(settling);
+        }
     }
 
     /// The room left on the SQLite file's file system, logging a crossing of

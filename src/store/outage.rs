@@ -1,12 +1,16 @@
 //! Whether the database is in an outage, for the process: what turns thousands of refused
-//! requests into one WARN line when it begins and one INFO line when it ends, and what tells
-//! `/readyz` to ask for a write (a full or read-only disk still serves reads).
+//! requests into one WARN line when it begins and one INFO line when it is over, and what
+//! `/readyz` answers by (a full or read-only disk still serves reads).
 //!
-//! An outage begins with the first request that meets the database unavailable
-//! ([`StoreError::is_unavailable`](super::StoreError::is_unavailable)). It ends when a write
-//! succeeds again ([`over`], called by `/readyz`'s write probe), or, with nobody probing,
-//! once no request has met it for [`QUIET`]: the next failure is then a new outage (unless
-//! it comes within seconds of the end: stragglers and flapping are the same incident).
+//! An outage begins with the first failure that meets the database unavailable
+//! ([`StoreError::is_unavailable`](super::StoreError::is_unavailable)). It does not end
+//! with the failures stopping (a quiet night is no proof), only with a write that succeeds:
+//! `/readyz`'s probe, or the watch the app runs while an outage is open
+//! ([`Store::watch_outages`](super::Store::watch_outages)), calls [`recovered`]. From then on
+//! the database counts as available; the INFO line waits until it has stayed so for a
+//! settling time ([`settle`]), so that a request already waiting when it came back, or a
+//! database that flaps, is the same incident and not a new WARN. A failure after the INFO
+//! is a new outage with a WARN of its own.
 
 use std::{
     sync::Mutex,
@@ -15,59 +19,39 @@ use std::{
 
 use tracing::{info, warn};
 
-/// With nobody probing, an outage is taken to be over once no request has met the database
-/// unavailable for this long.
-pub const QUIET: Duration = Duration::from_secs(30);
-
-/// A failure this soon after an outage ended belongs to it: requests that were already
-/// waiting when the database came back, or a database flapping, are not a new incident
-/// with a WARN of its own.
-const SETTLING: Duration = Duration::from_secs(10);
-
 struct Outage {
     began: Instant,
-    last: Instant,
-    /// Requests answered 503 since it began.
-    refused: u64,
+    /// Failures that met it (refused requests, exchanges and the listener waiting on it).
+    failures: u64,
+    /// When a write first succeeded again, if one has since the last failure.
+    recovered: Option<Instant>,
 }
 
-struct State {
-    open: Option<Outage>,
-    /// When the last outage ended.
-    ended: Option<Instant>,
-}
+static OUTAGE: Mutex<Option<Outage>> = Mutex::new(None);
 
-static STATE: Mutex<State> = Mutex::new(State {
-    open: None,
-    ended: None,
-});
-
-fn state() -> std::sync::MutexGuard<'static, State> {
+fn outage() -> std::sync::MutexGuard<'static, Option<Outage>> {
     // The state is a few plain fields, consistent after any panic.
-    STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    OUTAGE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A request met the database unavailable (`cause`: the whole error chain). The first of an
-/// outage is a WARN; the rest are DEBUG.
+/// Something met the database unavailable (`cause`: the whole error chain). The first failure
+/// of an outage is a WARN; the rest, and those while it is settling, are DEBUG.
 pub fn met(cause: &str) {
-    let now = Instant::now();
     let new = {
-        let mut state = state();
-        match state.open.as_mut() {
-            Some(open) if now.duration_since(open.last) <= QUIET => {
-                open.last = now;
-                open.refused += 1;
+        let mut outage = outage();
+        match outage.as_mut() {
+            Some(open) => {
+                open.failures += 1;
+                open.recovered = None;
                 false
             }
-            _ => {
-                state.open = Some(Outage {
-                    began: now,
-                    last: now,
-                    refused: 1,
+            None => {
+                *outage = Some(Outage {
+                    began: Instant::now(),
+                    failures: 1,
+                    recovered: None,
                 });
-                state
-                    .ended
-                    .is_none_or(|ended| now.duration_since(ended) > SETTLING)
+                true
             }
         }
     };
@@ -78,38 +62,77 @@ pub fn met(cause: &str) {
     }
 }
 
-/// Whether an outage has begun and not yet ended.
+/// Whether the database counts as unavailable now: an outage has begun and no write has
+/// succeeded since its last failure.
 pub fn is_open() -> bool {
-    state()
-        .open
-        .as_ref()
-        .is_some_and(|open| open.last.elapsed() <= QUIET)
+    outage().as_ref().is_some_and(|open| open.recovered.is_none())
 }
 
-/// A write succeeded: the outage, if one is open, is over (one INFO line saying how long it
-/// lasted and how many requests it refused).
-pub fn over() {
+/// A write succeeded: the database is available again (the outage, if one is open, settles
+/// from now on).
+pub fn recovered() {
+    if let Some(open) = outage().as_mut() {
+        open.recovered.get_or_insert_with(Instant::now);
+    }
+}
+
+/// Ends an outage that has had no failure for `settling` since a write succeeded, with one
+/// INFO line: how long it lasted (to the first write that succeeded) and what it refused.
+pub fn settle(settling: Duration) {
     let ended = {
-        let mut state = state();
-        let Some(ended) = state.open.take() else {
-            return;
-        };
-        state.ended = Some(Instant::now());
-        ended
+        let mut outage = outage();
+        match outage.as_ref() {
+            Some(Outage {
+                recovered: Some(at),
+                ..
+            }) if at.elapsed() >= settling => outage.take(),
+            _ => None,
+        }
     };
-    info!(
-        lasted_ms = u64::try_from(ended.began.elapsed().as_millis()).unwrap_or(u64::MAX),
-        refused = ended.refused,
-        "the database answers again: the outage is over"
-    );
+    if let Some(ended) = ended {
+        let lasted = ended
+            .recovered
+            .map_or(Duration::ZERO, |at| at.duration_since(ended.began));
+        info!(
+            lasted_ms = u64::try_from(lasted.as_millis()).unwrap_or(u64::MAX),
+            failures = ended.failures,
+            "the database answers again: the outage is over"
+        );
+    }
 }
 
-/// Forgets any outage, open or just ended: for tests that bring one fault after another in
-/// one process, each of which must be logged as the new incident it is.
+/// Forgets any outage: for tests that bring one fault after another in one process, each of
+/// which must be logged as the new incident it is.
 #[cfg(feature = "test-support")]
 pub fn forget() {
-    *state() = State {
-        open: None,
-        ended: None,
-    };
+    *outage() = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One test for the whole life cycle: the state is the process's.
+    #[test]
+    fn an_outage_is_open_until_a_write_succeeds_and_over_once_it_has_settled() {
+        *outage() = None;
+        assert!(!is_open());
+        met("down");
+        assert!(is_open());
+        // Failures stopping is not the end of it.
+        settle(Duration::ZERO);
+        assert!(is_open());
+        recovered();
+        assert!(!is_open());
+        // A straggler while settling reopens the same outage, silently.
+        met("a request that was already waiting");
+        assert!(is_open());
+        assert_eq!(outage().as_ref().map(|o| o.failures), Some(2));
+        recovered();
+        settle(Duration::from_secs(3600));
+        assert!(outage().is_some(), "not settled yet");
+        settle(Duration::ZERO);
+        assert!(outage().is_none(), "over");
+        assert!(!is_open());
+    }
 }

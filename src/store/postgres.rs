@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use sqlx::{
-    PgPool,
+    Connection, Executor, PgConnection, PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
@@ -27,31 +27,42 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Db, StoreErr
         connect.get_port(),
         connect.get_database().unwrap_or_default()
     );
-    // No statement waits longer than a request waits for a connection: a server held up
+    // Migrations first, on a connection of their own with no statement limit: they may take
+    // as long as they need (a new index on a big table), and the advisory lock they take
+    // waits for another instance's. sqlx's migrator takes that lock.
+    let mut migrating = PgConnection::connect_with(&connect)
+        .await
+        .map_err(|source| StoreError::Open {
+            path: server.clone(),
+            source,
+        })?;
+    MIGRATOR.run(&mut migrating).await?;
+    migrating.close().await?;
+    // Then no statement waits longer than a request waits for a connection: a server held up
     // (a lock, a slow disk, a checkpoint storm) past `database.connect_timeout_secs` cancels
     // the statement (SQLSTATE 57014), which is a 503 (`StoreError::is_unavailable`), not a
-    // request left hanging. Migrations alone may take as long as they need (below).
-    let statement_timeout = options.connect_timeout.as_millis().to_string();
-    let connect = connect.options([("statement_timeout", statement_timeout.as_str())]);
+    // request left hanging. Set per connection rather than as a startup parameter, which
+    // PgBouncer refuses.
+    let statement_timeout = format!(
+        "SET statement_timeout = {}",
+        options.connect_timeout.as_millis()
+    );
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections)
         .acquire_timeout(options.connect_timeout)
+        .after_connect(move |conn, _| {
+            let statement_timeout = statement_timeout.clone();
+            Box::pin(async move {
+                conn.execute(statement_timeout.as_str()).await?;
+                Ok(())
+            })
+        })
         .connect_with(connect)
         .await
         .map_err(|source| StoreError::Open {
             path: server,
             source,
         })?;
-    let mut conn = pool.acquire().await?;
-    sqlx::query("SET statement_timeout = 0")
-        .execute(&mut *conn)
-        .await?;
-    MIGRATOR.run(&mut *conn).await?;
-    // Back to the connection's own limit before it returns to the pool.
-    sqlx::query("RESET statement_timeout")
-        .execute(&mut *conn)
-        .await?;
-    drop(conn);
     Ok(Db::Postgres(pool))
 }
 

@@ -8,7 +8,7 @@
 //! build knows is applied, and 503 otherwise, and from the moment shutdown begins. While an
 //! outage is open (a request met the database unavailable, `store::outage`), it also asks
 //! for a write, since a full or read-only disk still serves reads: 503 until a write
-//! succeeds, which ends the outage, and 200 from that moment.
+//! succeeds, and 200 from that moment.
 
 use std::time::Duration;
 
@@ -68,7 +68,7 @@ async fn readyz(State(health): State<Health>) -> Response {
     }
     if outage::is_open() {
         match tokio::time::timeout(READY_CHECK_LIMIT, health.store.write_probe()).await {
-            Ok(Ok(())) => outage::over(),
+            Ok(Ok(())) => outage::recovered(),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "readiness: the database takes no write");
                 return text(unavailable, "database takes no writes");

@@ -200,11 +200,16 @@ pub async fn callback(
         None => app.store.create_operation(provider.id()).await,
     }
     .inspect_err(|_| internal())?;
-    session
-        .set_operation(operation, &login)
-        .await
-        .inspect_err(|_| internal())?;
-    session.renew_id().await.inspect_err(|_| internal())?;
+    // Kept in the session, or abandoned: no exchange will ever end an operation this
+    // browser cannot wait for.
+    let kept = match session.set_operation(operation, &login).await {
+        Ok(()) => session.renew_id().await,
+        Err(e) => Err(e),
+    };
+    kept.inspect_err(|_| {
+        internal();
+        app.exchanger.abandon(operation);
+    })?;
     app.exchanger.spawn(
         slot,
         operation,

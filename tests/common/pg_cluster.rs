@@ -1,23 +1,25 @@
 //! A PostgreSQL server of a test's own, to stop and start while the app runs (issue 22's
 //! outages): a new cluster made with Debian's `initdb` and run by `pg_ctl`, as the `postgres`
-//! user (PostgreSQL refuses to run as root), on a port and socket folder of its own. Never the
-//! machine's shared server, which other tests use at the same moment.
+//! user (PostgreSQL refuses to run as root), listening on a Unix socket in a folder of its
+//! own and on no TCP port: nothing else can take its address while it is stopped, and it
+//! never meets the machine's shared server, which other tests use at the same moment.
 //!
 //! Without Debian's PostgreSQL binaries or the right to become `postgres`, starting one
 //! fails, loudly: the tests that need it do not skip.
 
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Command, Output},
 };
+
+/// The port in the socket's name (`.s.PGSQL.5432`); no TCP port is opened.
+const PORT: u16 = 5432;
 
 /// A running (or stopped) private cluster; stopped and deleted when dropped.
 pub struct PgCluster {
     bin: PathBuf,
     /// Holds the data folder, the socket and the server's log; owned by `postgres`.
     dir: tempfile::TempDir,
-    pub port: u16,
 }
 
 impl PgCluster {
@@ -51,22 +53,23 @@ impl PgCluster {
             ],
         );
         assert_ok("initdb", &initdb);
-        let port = free_port();
-        let cluster = Self { bin, dir, port };
+        let cluster = Self { bin, dir };
         cluster.start_again();
         cluster
     }
 
-    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    /// `postgres://postgres@localhost:5432/postgres?host=SOCKET_FOLDER`.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        format!(
+            "postgres://postgres@localhost:{PORT}/postgres?host={}",
+            path(self.dir.path())
+        )
     }
 
     /// Starts the stopped server and waits until it accepts connections.
     pub fn start_again(&self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
-            self.port,
+            "-p {PORT} -k {} -c listen_addresses='' -c fsync=off -c max_connections=50",
             path(self.dir.path())
         );
         let log = self.dir.path().join("server.log");
@@ -142,12 +145,4 @@ fn assert_ok(what: &str, output: &Output) {
 
 fn path(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
-}
-
-/// A port nobody listens on now (the kernel's choice of an ephemeral one).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
 }

@@ -155,10 +155,10 @@ impl App {
                 })?;
             // Loud on purpose: anyone who reaches this address can sign in as anyone.
             warn!(
-                "the development provider stands in for Facebook at {}{DEV_PROVIDER_PATH}, and for an OpenID Connect issuer ({DEV_OIDC_NAME}) named {}: anyone who reaches {} can sign in as any person they type; set providers.facebook.client_id for a real app",
-                config.server.public_url.as_str().trim_end_matches('/'),
+                "the development provider stands in for Facebook at {public}{DEV_PROVIDER_PATH}, and for an OpenID Connect issuer ({DEV_OIDC_NAME}) at {public}{DEV_PROVIDER_PATH}/oidc (its issuer name is {}, the address this server reaches itself at): anyone who reaches {} can sign in as any person they type; set providers.facebook.client_id for a real app",
                 stand_in.oidc.issuer,
                 config.server.bind,
+                public = config.server.public_url.as_str().trim_end_matches('/'),
             );
             if config.dev_provider.auto_approve {
                 warn!(
@@ -204,13 +204,22 @@ impl App {
                 .collect(),
         );
         let access = Access::new(&config.access);
-        // Before the database too: an address in use refuses start-up having touched nothing.
+        // Before the database too: in production an address in use refuses start-up having
+        // touched nothing. In development (a second checkout, `cargo test` beside `cargo run`)
+        // it is a WARN naming the key, and the instance serves without metrics.
         let metrics_listener = match config.metrics.bind_addr() {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| StartupError::MetricsBind { addr, source })?,
-            ),
+            Some(addr) => match TcpListener::bind(addr).await {
+                Ok(listener) => Some(listener),
+                Err(source) if config.environment == Environment::Development => {
+                    warn!(
+                        %addr,
+                        error = %source,
+                        "metrics.bind: cannot listen there (another instance on this machine?); serving without /metrics"
+                    );
+                    None
+                }
+                Err(source) => return Err(StartupError::MetricsBind { addr, source }),
+            },
             None => None,
         };
         let store = open_store(config).await?;

@@ -9,12 +9,12 @@ use loginwith::{
 };
 use tracing::info;
 
-/// Sign in with Facebook for your site.
+/// Sign in with Facebook, Google, GitHub or any OpenID Connect issuer, in front of your site.
 ///
 /// Configuration: the built-in defaults, config/production.toml's when LOGINWITH_ENV=production,
 /// the file of --config (or LOGINWITH_CONFIG), then LOGINWITH_<SECTION>__<KEY> variables.
 #[derive(Parser)]
-#[command(name = "loginwith", version, about)]
+#[command(name = "loginwith", version)]
 pub struct Cli {
     /// A TOML file with settings over the defaults (also LOGINWITH_CONFIG).
     #[arg(long, global = true, value_name = "FILE")]

@@ -586,7 +586,9 @@ async fn default_development_app_with(
         .merge((
             "database.url",
             format!("sqlite://{}/loginwith.db", dir.path().display()),
-        ));
+        ))
+        // Never the fixed default port: a `cargo run` beside the tests holds it.
+        .merge(("metrics.bind", "127.0.0.1:0"));
     let config = Config::from_figment(tweak(figment), Environment::Development)
         .expect("the defaults are valid");
     assert!(

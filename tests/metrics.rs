@@ -321,3 +321,35 @@ fn metrics_bind_is_a_socket_address_or_empty() {
         .expect("the defaults are valid");
     assert_eq!(shipped.metrics.bind, "127.0.0.1:9464");
 }
+
+/// A second instance on one machine (a second checkout, `cargo test` beside `cargo run`)
+/// finds the metrics port taken: in development it serves without `/metrics` and says so;
+/// in production it refuses to start, naming the key.
+#[tokio::test]
+async fn a_taken_metrics_port_is_a_warning_in_development_and_a_refusal_in_production() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("its address").to_string();
+    let env = TestEnv::start_with(|f| f.merge(("metrics.bind", &addr))).await;
+    assert!(env.metrics_url.is_none(), "no metrics listener");
+    assert_eq!(env.browser().get("/healthz").await.status(), StatusCode::OK);
+    env.browser().login(ADA).await;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let figment = common::behind_tls(Config::defaults_figment())
+        .merge(("dev_provider.enabled", false))
+        .merge(("providers.facebook.client_id", "123456789012345"))
+        .merge(("providers.facebook.client_secret", common::CLIENT_SECRET))
+        .merge(("metrics.bind", &addr))
+        .merge((
+            "database.url",
+            format!("sqlite://{}", dir.path().join("prod.db").display()),
+        ));
+    let config = Config::from_figment(figment, Environment::Production).expect("valid");
+    let refused = loginwith::App::build(&config, "127.0.0.1:9".parse().expect("an address"))
+        .await
+        .err()
+        .expect("production refuses a taken metrics port");
+    assert!(refused.to_string().contains("metrics.bind"), "{refused}");
+    // Nothing was written before it refused: not even the database file.
+    assert!(!dir.path().join("prod.db").exists());
+}

@@ -120,6 +120,12 @@ fn development() -> Environment {
     Environment::Development
 }
 
+/// A URL as people write it in the configuration: `http://localhost:3000`, not the
+/// `http://localhost:3000/` the parsed form has (`loginwith check` prints it).
+fn without_trailing_slash<S: serde::Serializer>(url: &Url, to: S) -> Result<S::Ok, S::Error> {
+    to.serialize_str(url.as_str().trim_end_matches('/'))
+}
+
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -128,6 +134,7 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
     /// The address people reach loginwith at, optionally with a path it lives below. Redirect
     /// URIs are derived from it exactly: `{public_url}/callback/{provider}`.
+    #[serde(serialize_with = "without_trailing_slash")]
     pub public_url: Url,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`Forwarded` is never read):
     /// addresses (a bare one is a /32 or /128) and CIDR ranges. Empty: the peer is the

@@ -730,6 +730,22 @@ fn dev_oidc(
     Ok(client)
 }
 
+/// `loginwith check`: whether the database `database.url` names can be reached, without
+/// creating or migrating anything ([`Store::probe`]): what it found, or `Err` naming the
+/// database and the plain cause.
+pub async fn check_database(config: &Config) -> Result<String, String> {
+    let wait = Duration::from_secs(config.database.connect_timeout_secs);
+    let described = config.database_description();
+    Store::probe(&config.database.url, wait)
+        .await
+        .map_err(|e| match e {
+            StoreError::Database(sqlx::Error::PoolTimedOut) => {
+                format!("database {described}: no answer within database.connect_timeout_secs")
+            }
+            e => format!("database {described}: cannot connect: {e}"),
+        })
+}
+
 /// `loginwith check`: one discovery attempt at each enabled OpenID Connect issuer, as start-up
 /// makes it; a line per issuer, and `Err` when any failed.
 pub async fn check_issuers(config: &Config) -> Result<Vec<String>, Vec<String>> {

@@ -28,7 +28,8 @@ enum Command {
     /// Run the server (the default).
     Serve,
     /// Load and validate the configuration, print it with secrets redacted, and the URLs to
-    /// register at each provider; exit 1 when anything is wrong.
+    /// register at each provider; try the database and each OpenID Connect issuer; exit 1
+    /// when anything is wrong.
     Check,
     /// Apply the database migrations and exit.
     Migrate,
@@ -46,13 +47,24 @@ impl Cli {
             Command::Serve => serve(&config).await,
             Command::Check => {
                 print!("{}", config.report());
-                // What start-up would find at each OpenID Connect issuer.
-                match loginwith::check_issuers(&config).await {
-                    Ok(lines) => {
-                        lines.iter().for_each(|line| println!("{line}"));
-                        Ok(())
-                    }
-                    Err(lines) => Err(lines.join("\n")),
+                // What start-up would find: the database, and each OpenID Connect issuer.
+                let database = loginwith::check_database(&config).await;
+                if let Ok(state) = &database {
+                    println!("# database now: {state}");
+                }
+                let issuers = loginwith::check_issuers(&config).await;
+                if let Ok(lines) = &issuers {
+                    lines.iter().for_each(|line| println!("{line}"));
+                }
+                let problems: Vec<String> = database
+                    .err()
+                    .into_iter()
+                    .chain(issuers.err().into_iter().flatten())
+                    .collect();
+                if problems.is_empty() {
+                    Ok(())
+                } else {
+                    Err(problems.join("\n"))
                 }
             }
             Command::Migrate => {

@@ -71,7 +71,7 @@ pub mod logging;
 mod model;
 internal_modules!(auth, dev_provider, shutdown, store, telemetry, web);
 
-pub use app::{App, StartupError, check_issuers, migrate};
+pub use app::{App, StartupError, check_database, check_issuers, migrate};
 pub use config::Config;
 pub use model::Membership;
 pub use store::UserId;

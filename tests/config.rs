@@ -418,6 +418,35 @@ fn the_binary_refuses_the_development_provider_on_a_public_address() {
     assert!(stderr.contains("dev_provider.enabled"), "{stderr}");
 }
 
+/// `check` tries the database as start-up would, without creating or migrating anything: an
+/// unreachable server is a failure that says why in plain words.
+#[test]
+fn check_tries_the_database_and_says_plainly_why_it_cannot_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = loginwith(dir.path(), &["check"], &[]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("# database now: ") && stdout.contains("does not exist yet"),
+        "{stdout}"
+    );
+    assert!(!dir.path().join("data").exists(), "check created nothing");
+
+    // Port 1: nobody listens there.
+    let output = loginwith(
+        dir.path(),
+        &["check"],
+        &[("LOGINWITH_DATABASE__URL", "postgres://nobody@127.0.0.1:1/x")],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("database x on 127.0.0.1:1") && stderr.contains("Connection refused"),
+        "{stderr}"
+    );
+}
+
 /// The binary with only `vars` of ours in its environment, in `dir`.
 fn loginwith(dir: &std::path::Path, args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_loginwith"));

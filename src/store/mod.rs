@@ -250,6 +250,52 @@ impl Store {
         Ok(Self { db, free_space })
     }
 
+    /// What `loginwith check` says of the database `url` names, without creating, migrating
+    /// or writing anything: a SQLite file that does not exist yet is fine (start-up creates
+    /// it); an existing one, or a PostgreSQL server, is asked how many of this build's
+    /// migrations it has. `Err` when it cannot be reached, with the plain cause ("connection
+    /// refused"), within `wait`.
+    pub async fn probe(url: &str, wait: Duration) -> Result<String, StoreError> {
+        use sqlx::Connection;
+        let count = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
+        let (applied, known): (Result<i64, sqlx::Error>, usize) = if url.starts_with("sqlite:") {
+            let connect = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)?
+                .read_only(true);
+            let file = connect.get_filename().to_owned();
+            if !url.contains(":memory:") && !file.exists() {
+                return Ok(format!(
+                    "{} does not exist yet: start-up creates it",
+                    file.display()
+                ));
+            }
+            let mut conn = tokio::time::timeout(wait, sqlx::SqliteConnection::connect_with(&connect))
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)??;
+            let applied = sqlx::query_scalar(count).fetch_one(&mut conn).await;
+            (applied, sqlite::MIGRATOR.iter().count())
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let connect = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)?;
+            let mut conn = tokio::time::timeout(wait, sqlx::PgConnection::connect_with(&connect))
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)??;
+            let applied = sqlx::query_scalar(count).fetch_one(&mut conn).await;
+            (applied, postgres::MIGRATOR.iter().count())
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            return Err(StoreError::Scheme(scheme.to_owned()));
+        };
+        Ok(match applied {
+            Ok(applied) if usize::try_from(applied).is_ok_and(|n| n >= known) => {
+                format!("reachable, with all {known} migrations this build knows")
+            }
+            Ok(applied) => format!(
+                "reachable; {applied} of the {known} migrations this build knows are applied (start-up applies the rest)"
+            ),
+            // A database nothing has migrated yet has no `_sqlx_migrations`.
+            Err(_) => format!("reachable; none of the {known} migrations are applied yet (start-up applies them)"),
+        })
+    }
+
     /// Whether the database answers.
     #[cfg(any(test, feature = "test-support"))]
     pub async fn ping(&self) -> Result<(), StoreError> {

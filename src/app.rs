@@ -862,7 +862,6 @@ fn dev_provider(
     Ok((DevStandIn { facebook, oidc }, router))
 }
 
-/// Periodic clean-up: orphaned pending operations, old finished ones, expired sessions.
 /// On PostgreSQL: wakes this instance's long polls when an operation finishes on any
 /// instance. A lost connection may have dropped announcements, so every waiter re-reads then.
 fn spawn_announcement_listener(
@@ -927,6 +926,7 @@ fn spawn_free_space_watch(store: Store) {
     });
 }
 
+/// Periodic clean-up: orphaned pending operations, old finished ones, expired sessions.
 fn spawn_maintenance(store: Store, timeout: Duration) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(MAINTENANCE_PERIOD);

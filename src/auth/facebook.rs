@@ -8,7 +8,6 @@ use serde::Deserialize;
 use sha2::Sha256;
 use url::Url;
 
-// Where they always lived, for code that names them through this module.
 use super::{
     ExchangeError, FailureReason, Profile,
     http::HttpClient,

@@ -731,8 +731,8 @@ fn dev_oidc(
 }
 
 /// `loginwith check`: whether the database `database.url` names can be reached, without
-/// creating or migrating anything ([`Store::probe`]): what it found, or `Err` naming the
-/// database and the plain cause.
+/// creating or migrating anything: what it found (a SQLite file not there yet, or how many
+/// migrations the database has), or `Err` naming the database and the plain cause.
 pub async fn check_database(config: &Config) -> Result<String, String> {
     let wait = Duration::from_secs(config.database.connect_timeout_secs);
     let described = config.database_description();

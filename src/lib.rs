@@ -73,6 +73,6 @@ internal_modules!(auth, dev_provider, shutdown, store, telemetry, web);
 
 pub use app::{App, StartupError, check_database, check_issuers, migrate};
 pub use config::Config;
-pub use model::Membership;
+pub use model::{Membership, ProviderBrand};
 pub use store::UserId;
 pub use web::{Accounts, RequireAccess, RequireAccessService, SignedIn};

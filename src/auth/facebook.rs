@@ -1,5 +1,6 @@
 //! Facebook Login, server side (see `shared/FACEBOOK.md` for the protocol facts).
 
+use crate::model::ProviderBrand;
 use std::future::Future;
 
 use hmac::{Hmac, Mac};
@@ -112,7 +113,7 @@ impl Facebook {
 }
 
 impl PlainOAuth for Facebook {
-    const BRAND: &'static str = "facebook";
+    const BRAND: ProviderBrand = ProviderBrand::Facebook;
 
     fn app(&self) -> &OAuthApp {
         &self.app

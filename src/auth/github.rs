@@ -3,6 +3,7 @@
 //! `/user/emails`, and, when `[access]` names organisations or teams, the person's
 //! `/user/orgs` and `/user/teams` (which need the `read:org` scope).
 
+use crate::model::ProviderBrand;
 use std::future::Future;
 
 use oauth2::{RequestTokenError, Scope, http::StatusCode};
@@ -247,7 +248,7 @@ impl GitHub {
 }
 
 impl PlainOAuth for GitHub {
-    const BRAND: &'static str = "github";
+    const BRAND: ProviderBrand = ProviderBrand::GitHub;
 
     fn app(&self) -> &OAuthApp {
         &self.app

@@ -2,6 +2,7 @@
 //! JSON answer, and naming a failed call with [`FailureReason::of`] (status first, then body).
 //! Provider text that reaches the log goes through [`excerpt`]; a token never does.
 
+use crate::model::ProviderBrand;
 use std::future::Future;
 
 use oauth2::{
@@ -88,7 +89,7 @@ pub(crate) struct OAuthApp {
 /// fetches the profile with the access token. [`Provider`] follows from it.
 pub(crate) trait PlainOAuth: Send + Sync + 'static {
     /// The brand whose colours and mark its button wears.
-    const BRAND: &'static str;
+    const BRAND: ProviderBrand;
 
     fn app(&self) -> &OAuthApp;
 
@@ -121,7 +122,7 @@ impl<P: PlainOAuth> Provider for P {
         &self.app().display_name
     }
 
-    fn brand(&self) -> Option<&'static str> {
+    fn brand(&self) -> Option<ProviderBrand> {
         Some(P::BRAND)
     }
 

@@ -6,6 +6,7 @@
 
 pub mod discovery;
 
+use crate::model::ProviderBrand;
 use std::{
     sync::{
         Arc, RwLock,
@@ -453,7 +454,7 @@ impl Provider for Oidc {
         &self.display_name
     }
 
-    fn brand(&self) -> Option<&'static str> {
+    fn brand(&self) -> Option<ProviderBrand> {
         // Google's colours and mark only for Google's own issuer.
         self.issuer().and_then(crate::config::oidc_brand)
     }

@@ -1,3 +1,4 @@
+use crate::model::ProviderBrand;
 use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc};
 
 use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
@@ -81,10 +82,9 @@ pub trait Provider: Send + Sync + 'static {
     /// The name people know, for buttons and messages (from configuration too).
     fn display_name(&self) -> &str;
 
-    /// The brand whose colours and mark its button wears, for brands that publish them
-    /// (`"facebook"`, `"github"`, `"google"`); `None` gives a neutral button with the display
-    /// name.
-    fn brand(&self) -> Option<&'static str> {
+    /// The brand whose colours and mark its button wears, for brands that publish them;
+    /// `None` gives a neutral button with the display name.
+    fn brand(&self) -> Option<ProviderBrand> {
         None
     }
 

@@ -7,6 +7,7 @@
 //! once naming the key (`providers.corp.kind`), and one flat set of keys is what the
 //! unknown-key walk in `problems.rs` compares each table against.
 
+use crate::model::ProviderBrand;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de, ser::SerializeMap};
 use url::Url;
 
@@ -28,12 +29,12 @@ pub const GITHUB_API_URL: &str = "https://api.github.com";
 /// Google's OpenID Connect issuer, exactly as its discovery document names it.
 pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 
-/// The brand an OpenID Connect issuer's button wears: `"google"` for Google's own issuer,
+/// The brand an OpenID Connect issuer's button wears: Google's for Google's own issuer,
 /// compared byte for byte (as discovery compares it), and none for any other issuer, so that
 /// Google's mark only ever leads to Google. Not configurable: a `brand` key would let any
 /// issuer dress up as Google.
-pub fn oidc_brand(issuer: &str) -> Option<&'static str> {
-    (issuer == GOOGLE_ISSUER).then_some("google")
+pub fn oidc_brand(issuer: &str) -> Option<ProviderBrand> {
+    (issuer == GOOGLE_ISSUER).then_some(ProviderBrand::Google)
 }
 
 /// What protocol a provider speaks.
@@ -564,7 +565,10 @@ mod tests {
 
     #[test]
     fn only_googles_own_issuer_wears_googles_brand() {
-        assert_eq!(oidc_brand("https://accounts.google.com"), Some("google"));
+        assert_eq!(
+            oidc_brand("https://accounts.google.com"),
+            Some(ProviderBrand::Google)
+        );
         for other in [
             "https://accounts.google.com/",
             "http://accounts.google.com",

@@ -3,11 +3,13 @@
 //! `auth`, `store` and the development provider may all use it and the arrows between them
 //! point one way (web → auth → store).
 
+mod brand;
 mod clock;
 mod failure;
 mod membership;
 mod profile;
 
+pub use brand::ProviderBrand;
 pub use clock::{millis, now_ms};
 pub use failure::FailureReason;
 pub use membership::Membership;

@@ -1,5 +1,6 @@
 //! View models: one struct per template, holding exactly what the page shows.
 
+use crate::model::ProviderBrand;
 use std::sync::Arc;
 
 use askama::Template;
@@ -65,9 +66,9 @@ impl SignInButton {
         Self {
             href,
             label: format!("Continue with {}", provider.display_name()),
-            facebook: provider.brand() == Some("facebook"),
-            github: provider.brand() == Some("github"),
-            google: provider.brand() == Some("google"),
+            facebook: provider.brand() == Some(ProviderBrand::Facebook),
+            github: provider.brand() == Some(ProviderBrand::GitHub),
+            google: provider.brand() == Some(ProviderBrand::Google),
         }
     }
 }
@@ -319,7 +320,7 @@ mod tests {
 
     const BASE: &str = "/auth";
 
-    struct Stub(&'static str, Option<&'static str>);
+    struct Stub(&'static str, Option<ProviderBrand>);
 
     impl Provider for Stub {
         fn id(&self) -> &str {
@@ -328,7 +329,7 @@ mod tests {
         fn display_name(&self) -> &str {
             self.0
         }
-        fn brand(&self) -> Option<&'static str> {
+        fn brand(&self) -> Option<ProviderBrand> {
             self.1
         }
         fn authorization_url(
@@ -371,9 +372,9 @@ mod tests {
     /// Every page there is, in each of its forms that links somewhere else.
     fn every_page(chrome: &Arc<Chrome>) -> Vec<(&'static str, String)> {
         let providers: [&dyn Provider; 4] = [
-            &Stub("facebook", Some("facebook")),
-            &Stub("google", Some("google")),
-            &Stub("github", Some("github")),
+            &Stub("facebook", Some(ProviderBrand::Facebook)),
+            &Stub("google", Some(ProviderBrand::Google)),
+            &Stub("github", Some(ProviderBrand::GitHub)),
             &Stub("corp", None),
         ];
         let buttons = |return_to| {

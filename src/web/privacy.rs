@@ -32,7 +32,7 @@ pub async fn privacy(State(app): State<AppState>) -> Response {
     }
     let settings = &app.settings;
     PrivacyPage {
-        facebook: app.providers.iter().any(|p| p.brand() == Some("facebook")),
+        facebook: app.providers.iter().any(|p| p.brand() == Some(crate::model::ProviderBrand::Facebook)),
         providers: super::account::accounts_phrase(&providers),
         remember_days: settings.remember.as_secs() / DAY_SECS,
         absolute_days: settings.absolute.as_secs() / DAY_SECS,

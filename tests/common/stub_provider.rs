@@ -42,7 +42,7 @@ impl Provider for StubProvider {
     fn display_name(&self) -> &str {
         self.display_name
     }
-    fn brand(&self) -> Option<&'static str> {
+    fn brand(&self) -> Option<loginwith::ProviderBrand> {
         self.issuer.and_then(loginwith::config::oidc_brand)
     }
     fn issuer(&self) -> Option<&str> {

@@ -117,16 +117,16 @@ impl Decided {
                 error!(%error, "could not record the exchange's outcome");
                 return Err(());
             }
+            // The outage is one WARN for the process (`outage::met`); each sign-in it holds up
+            // is an INFO line or two of its own.
+            if !waiting {
+                crate::store::outage::met(&error.to_string());
+            }
             if Instant::now() + backoff >= deadline || cut_off.is_cancelled() {
-                // Part of an outage already logged (`outage::met`): the person's error page
-                // says what happened.
                 info!(%error, "could not record the exchange's outcome before its deadline: the database is still unavailable");
                 return Err(());
             }
             if !waiting {
-                // The outage is one WARN for the process; each sign-in it holds up is an
-                // INFO line of its own.
-                crate::store::outage::met(&error.to_string());
                 info!(%error, "could not record the exchange's outcome: the database is unavailable; trying again until the exchange's deadline");
                 waiting = true;
             }

@@ -16,7 +16,7 @@ use super::{
     http::{HttpClient, HttpError},
     link,
     oauth::{
-        GraphErrorResponse, OAuthApp, PlainOAuth, clean, get_json, get_json_page, oauth_client,
+        TokenErrorResponse, OAuthApp, PlainOAuth, clean, get_json, get_json_page, oauth_client,
         token_failure,
     },
 };
@@ -257,7 +257,7 @@ impl PlainOAuth for GitHub {
     /// GitHub refuses a code with HTTP 200 and an OAuth error body (oauth2-rs#313).
     fn token_refusal(
         status: Option<StatusCode>,
-        error: RequestTokenError<HttpError, GraphErrorResponse>,
+        error: RequestTokenError<HttpError, TokenErrorResponse>,
     ) -> ExchangeError {
         token_refusal(status, error)
     }
@@ -343,12 +343,12 @@ fn below(base: &Url, segments: &[&str]) -> Result<Url, url::ParseError> {
 /// the shared classification.
 fn token_refusal(
     status: Option<StatusCode>,
-    error: RequestTokenError<HttpError, GraphErrorResponse>,
+    error: RequestTokenError<HttpError, TokenErrorResponse>,
 ) -> ExchangeError {
     if let (Some(status), RequestTokenError::Parse(_, body)) = (status, &error)
         && status.is_success()
         // A token answer has no `error` member, so it never reads as one.
-        && let Ok(refusal) = serde_json::from_slice::<GraphErrorResponse>(body)
+        && let Ok(refusal) = serde_json::from_slice::<TokenErrorResponse>(body)
     {
         return ExchangeError::new(
             FailureReason::Denied,

@@ -27,7 +27,7 @@ use super::{
 /// The oauth2 client of a plain OAuth 2.0 provider (Facebook, GitHub): the shared error body
 /// type, the authorization and token endpoints set.
 pub(crate) type OAuthClient = Client<
-    GraphErrorResponse,
+    TokenErrorResponse,
     BasicTokenResponse,
     BasicTokenIntrospectionResponse,
     StandardRevocableToken,
@@ -101,7 +101,7 @@ pub(crate) trait PlainOAuth: Send + Sync + 'static {
     /// Names a refused or unreadable token answer.
     fn token_refusal(
         status: Option<StatusCode>,
-        error: RequestTokenError<HttpError, GraphErrorResponse>,
+        error: RequestTokenError<HttpError, TokenErrorResponse>,
     ) -> ExchangeError {
         token_failure(status, error)
     }
@@ -167,7 +167,7 @@ pub(crate) async fn exchange_code(
     verifier: PkceCodeVerifier,
     failure: impl FnOnce(
         Option<StatusCode>,
-        RequestTokenError<HttpError, GraphErrorResponse>,
+        RequestTokenError<HttpError, TokenErrorResponse>,
     ) -> ExchangeError,
 ) -> Result<BasicTokenResponse, ExchangeError> {
     let recorder = StatusRecorder::new(http);
@@ -184,14 +184,14 @@ pub(crate) async fn exchange_code(
 /// Longest name or email we keep; anything longer is cut, not refused.
 pub(crate) const MAX_FIELD_CHARS: usize = 200;
 
-/// A provider's error body: Facebook's `{"error":{"message","type","code",...}}` or RFC 6749's
-/// `{"error":"invalid_grant","error_description":...}` (what other servers speaking Facebook's
-/// protocol, and Facebook's own OAuth layer at times, answer).
+/// Any plain OAuth provider's error body, whichever of the two forms it takes: RFC 6749's
+/// `{"error":"invalid_grant","error_description":...}` (GitHub, and Facebook's own OAuth
+/// layer at times) or Facebook's Graph form `{"error":{"message","type","code",...}}`.
 ///
 /// Used as the oauth2 client's error type, so a refused code arrives as
 /// `RequestTokenError::ServerResponse` instead of an unreadable standard error.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GraphErrorResponse {
+pub struct TokenErrorResponse {
     pub error: ErrorBody,
     /// RFC 6749's explanation beside a string `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,7 +221,7 @@ pub struct GraphError {
     pub fbtrace_id: Option<String>,
 }
 
-impl std::fmt::Display for GraphErrorResponse {
+impl std::fmt::Display for TokenErrorResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.error {
             ErrorBody::Graph(e) => {
@@ -242,7 +242,7 @@ impl std::fmt::Display for GraphErrorResponse {
     }
 }
 
-impl oauth2::ErrorResponse for GraphErrorResponse {}
+impl oauth2::ErrorResponse for TokenErrorResponse {}
 
 /// Sends a GET of a provider's API and reads its JSON answer: an error status, an answer that
 /// is not labelled JSON or that does not parse ends as the failure that names it. `endpoint`
@@ -304,7 +304,7 @@ pub(crate) fn http_failure(endpoint: &str, error: &HttpError) -> ExchangeError {
 /// An error answer (not a success), named by its status and whether its body is an OAuth or
 /// Graph error; the log gets the error's gist or the start of the body.
 pub(crate) fn error_answer(endpoint: &str, status: StatusCode, body: &[u8]) -> ExchangeError {
-    let parsed = serde_json::from_slice::<GraphErrorResponse>(body);
+    let parsed = serde_json::from_slice::<TokenErrorResponse>(body);
     let detail = match &parsed {
         Ok(error) => error.to_string(),
         Err(_) => excerpt(&String::from_utf8_lossy(body), 200),
@@ -438,7 +438,7 @@ mod tests {
 
     #[test]
     fn graph_errors_display_without_the_whole_message() {
-        let e: GraphErrorResponse = serde_json::from_str(
+        let e: TokenErrorResponse = serde_json::from_str(
             r#"{"error":{"message":"This authorization code has been used.","type":"OAuthException","code":100,"error_subcode":36009,"fbtrace_id":"A"}}"#,
         )
         .unwrap();
@@ -450,17 +450,17 @@ mod tests {
 
     #[test]
     fn both_forms_of_error_body_are_oauth_errors() {
-        let rfc: GraphErrorResponse = serde_json::from_str(
+        let rfc: TokenErrorResponse = serde_json::from_str(
             r#"{"error":"invalid_grant","error_description":"The code was already used."}"#,
         )
         .unwrap();
         assert_eq!(rfc.to_string(), "invalid_grant: The code was already used.");
-        let bare: GraphErrorResponse =
+        let bare: TokenErrorResponse =
             serde_json::from_str(r#"{"error":"invalid_client"}"#).unwrap();
         assert_eq!(bare.to_string(), "invalid_client");
         for not_an_error in [r#"{"error":5}"#, r#"{"message":"x"}"#, "<html>", ""] {
             assert!(
-                serde_json::from_str::<GraphErrorResponse>(not_an_error).is_err(),
+                serde_json::from_str::<TokenErrorResponse>(not_an_error).is_err(),
                 "{not_an_error}"
             );
         }

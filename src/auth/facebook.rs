@@ -1,4 +1,4 @@
-//! Facebook Login, server side (see `shared/FACEBOOK.md` for the protocol facts).
+//! Facebook Login, server side (the protocol facts it relies on: `docs/providers/facebook.md`).
 
 use crate::model::ProviderBrand;
 use std::future::Future;

@@ -1,5 +1,5 @@
-//! GitHub (OAuth App), server side (see `shared/PROVIDERS.md`, "GitHub", for the protocol
-//! facts): plain OAuth 2.0 with PKCE, the profile from the REST API's `/user` and
+//! GitHub (OAuth App), server side (the protocol facts it relies on:
+//! `docs/providers/github.md`): plain OAuth 2.0 with PKCE, the profile from the REST API's `/user` and
 //! `/user/emails`, and, when `[access]` names organisations or teams, the person's
 //! `/user/orgs` and `/user/teams` (which need the `read:org` scope).
 

@@ -1,4 +1,4 @@
-//! Any OpenID Connect issuer (see `shared/PROVIDERS.md`, "openidconnect 4.1.0"): endpoints and
+//! Any OpenID Connect issuer (see `docs/providers/openid-connect.md`): endpoints and
 //! keys from discovery (at start-up and on a schedule, see [`discovery`]), the
 //! authorization-code flow with PKCE and a nonce, the ID token checked (the crate's checks plus
 //! `iat`, `azp` and `at_hash`), keys fetched again once when a token names an unknown one, and

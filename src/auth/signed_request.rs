@@ -7,7 +7,7 @@
 //! must therefore be recent: at most [`MAX_AGE_SECS`] old, at most [`MAX_SKEW_SECS`] ahead.
 //! Facebook describes `issued_at` as the Unix time the request was signed, and its payloads
 //! carry it (`{"user_id":…,"algorithm":"HMAC-SHA256","issued_at":1291836800,…}` in
-//! `shared/FACEBOOK.md`), so a request without one is not Facebook's and is refused too.
+//! `docs/providers/facebook.md`), so a request without one is not Facebook's and is refused too.
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};

@@ -14,7 +14,7 @@ pub struct Profile {
     /// Absent when the person declined it or has none; not an error.
     pub email: Option<String>,
     /// Whether the provider says it verified `email`. Facebook gives no such flag: false.
-    /// Never a reason to merge two people (see PROVIDERS.md, "Account linking"), unless the
+    /// Never a reason to merge two people (see `docs/providers/account-linking.md`), unless the
     /// provider's `link_by_verified_email` is turned on (`EmailLinking::WhenVerified`); the
     /// store keeps which provider said so (`user_profile.email_verified_by`).
     pub email_verified: bool,

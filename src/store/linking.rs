@@ -1,5 +1,5 @@
 //! One person, several identities: listing them, adding one from a signed-in session, and
-//! removing one. Linking is explicit (PROVIDERS.md, "Account linking: the safe rule"); the one
+//! removing one. Linking is explicit (`docs/providers/account-linking.md`); the one
 //! exception, off unless a provider's `link_by_verified_email` turns it on, is a first sign-in
 //! joining the one person with the same verified address ([`person_to_join`]).
 

@@ -65,6 +65,11 @@ pub fn init(config: &Config) {
 /// one WARN (`store::outage`) rather than lines per request:
 /// - tower-sessions' own ERRORs from loading or saving a session (its session's
 ///   instrumented `load`/`save`): the request's error, or its service's line below, says it;
+/// - its WARN "possibly suspicious activity: record not found in store", for a cookie naming
+///   a session that no longer exists: an everyday event here (a session expired and cleaned
+///   up, signed out on another instance or ended by a deletion), answered as a visitor not
+///   signed in with a new id; a made-up id is no threat to server-side sessions whose ids
+///   are 128 random bits, and the tests' outages made it a stray line per lost `/success`;
 /// - tower-sessions' service's "failed to save session" when the cause is the database being
 ///   unavailable: each such request is a 503 already, counted in the outage;
 /// - sqlx's "slow statement" WARNs for statements that ran into the database wait
@@ -94,6 +99,11 @@ impl LoggedElsewhere {
         let mut repeat = false;
         if target == "tower_sessions_core::session" {
             repeat = *event.metadata().level() == tracing::Level::ERROR;
+            event.record(&mut |field: &field::Field, value: &dyn std::fmt::Debug| {
+                if field.name() == "message" {
+                    repeat |= format!("{value:?}").contains("record not found in store");
+                }
+            });
         } else if target.starts_with("tower_sessions") {
             event.record(&mut |field: &field::Field, value: &dyn std::fmt::Debug| {
                 if field.name() == "err" {
@@ -265,5 +275,46 @@ mod tests {
             .1
             .unwrap();
         assert!(why.contains("not UTF-8"), "{why}");
+    }
+
+    /// What passes [`LoggedElsewhere`], as the lines a subscriber with it writes.
+    fn passed(emit: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt as _;
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish()
+            .with(LoggedElsewhere::new(Duration::from_secs(1)));
+        tracing::subscriber::with_default(subscriber, emit);
+        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn a_stale_session_cookie_is_not_a_warning_but_other_session_warnings_are() {
+        let log = passed(|| {
+            tracing::warn!(
+                target: "tower_sessions_core::session",
+                "possibly suspicious activity: record not found in store"
+            );
+            tracing::error!(target: "tower_sessions_core::session", "load failed");
+            tracing::warn!(target: "tower_sessions_core::session", "something else");
+        });
+        assert!(!log.contains("record not found"), "{log}");
+        assert!(!log.contains("load failed"), "{log}");
+        assert!(log.contains("something else"), "{log}");
     }
 }

@@ -71,7 +71,8 @@ pub mod logging;
 mod model;
 internal_modules!(auth, dev_provider, shutdown, store, telemetry, web);
 
-pub use app::{App, StartupError, check_database, check_issuers, migrate};
+pub use app::{App, StartupError, check_database, migrate};
+pub use auth::{ProviderSetupError, check_issuers};
 pub use config::Config;
 pub use model::{Membership, ProviderBrand};
 pub use store::UserId;

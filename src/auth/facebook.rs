@@ -1,7 +1,7 @@
 //! Facebook Login, server side (the protocol facts it relies on: `docs/providers/facebook.md`).
 
 use crate::model::ProviderBrand;
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
 use hmac::{Hmac, Mac};
 use oauth2::{ClientSecret, Scope};
@@ -11,6 +11,7 @@ use url::Url;
 
 use super::{
     ExchangeError, FailureReason, Profile,
+    signed_request::{self, SignedRequest, SignedRequestError},
     http::HttpClient,
     oauth::{OAuthApp, PlainOAuth, clean, get_json, oauth_client},
 };
@@ -26,6 +27,37 @@ struct Me {
     last_name: Option<String>,
     #[serde(default)]
     email: Option<String>,
+}
+
+/// A Facebook app, as Facebook's own calls to the site see it: the Data Deletion and
+/// Deauthorize requests it signs with the app secret. It exists only when a Facebook-kind
+/// provider is configured (or the development provider stands in for one), and only then does
+/// the site answer those callbacks.
+#[derive(Clone)]
+pub struct FacebookApp {
+    /// The provider whose identities the callbacks name: `[providers.<name>]`.
+    provider: Arc<str>,
+    secret: Arc<ClientSecret>,
+}
+
+impl FacebookApp {
+    /// The app of the provider named `provider`, whose requests are signed with `app_secret`.
+    pub fn new(provider: &str, app_secret: &str) -> Self {
+        Self {
+            provider: Arc::from(provider),
+            secret: Arc::new(ClientSecret::new(app_secret.to_owned())),
+        }
+    }
+
+    /// The provider name its people's identities are kept under.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The person a `signed_request` names, if this app signed it (and not long ago).
+    pub fn verify(&self, signed_request: &str) -> Result<SignedRequest, SignedRequestError> {
+        signed_request::verify(signed_request, self.secret.secret())
+    }
 }
 
 /// Facebook as a [`Provider`](super::Provider).

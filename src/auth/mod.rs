@@ -11,13 +11,18 @@ mod link;
 mod oauth;
 pub mod oidc;
 mod provider;
+pub mod setup;
 pub mod signed_request;
 
 pub use access::{Access, Conditions, Narrowing, Person, Refusals, Target};
 pub use events::OperationEvents;
 pub use exchange::Exchanger;
+pub use facebook::FacebookApp;
 pub use failure::CallFailure;
 pub use crate::model::{FailureReason, Profile};
 pub use provider::{
     BoxFuture, ExchangeError, LoginSecrets, Provider, Providers, Unavailable,
+};
+pub use setup::{
+    ConfiguredProviders, LocalClients, ProviderSetupError, check_issuers, configured_providers,
 };

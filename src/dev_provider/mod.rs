@@ -23,6 +23,7 @@ mod graph;
 mod graph_error;
 pub mod oidc;
 mod signing;
+mod stand_in;
 mod token;
 
 use std::{
@@ -39,6 +40,7 @@ use subtle::ConstantTimeEq;
 use faults::FaultSwitch;
 pub use faults::{Fault, Faults};
 pub use oidc::{DevOidc, DevOidcSettings, OIDC_PATH};
+pub use stand_in::StandIn;
 
 /// How long a code is good for, as at Facebook (about ten minutes).
 const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);

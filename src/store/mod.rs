@@ -212,6 +212,11 @@ pub struct User {
     pub email_verified: bool,
 }
 
+/// Finished operations are kept this long, then deleted by [`Store::housekeeping`] (the
+/// privacy page says so).
+pub const FINISHED_OPERATION_RETENTION: std::time::Duration =
+    std::time::Duration::from_secs(24 * 60 * 60);
+
 /// The database: a SQLite file or a PostgreSQL server.
 #[derive(Debug, Clone)]
 pub struct Store {

@@ -23,6 +23,7 @@ pub mod return_to;
 mod session;
 mod sign_in_key;
 mod signed_in;
+mod site;
 mod state;
 mod twin_cookies;
 
@@ -40,8 +41,8 @@ use tower_http::{compression::CompressionLayer, set_header::SetResponseHeaderLay
 
 pub use chrome::Chrome;
 pub use client_addr::TrustedProxies;
-pub use cookie_guard::{SessionCookie, keep_cookie_unless_signed_out};
-pub use error::{AppError, unavailable_on_failed_save};
+pub use cookie_guard::SessionCookie;
+pub use error::AppError;
 pub use forward_auth::{CHECK_PATH, ForwardAuth};
 pub use health::Health;
 pub use one_origin::PublicOrigin;
@@ -49,15 +50,25 @@ pub use rate_limit::RateLimiter;
 pub use session::WebSession;
 pub use sign_in_key::SignInKeyCookie;
 pub use signed_in::{Accounts, RequireAccess, RequireAccessService, SignedIn};
+pub use site::site;
 pub use state::{AppState, Shared, WebSettings};
-pub use twin_cookies::sign_out_twins;
 
 /// HSTS for production: two years, subdomains included.
 const HSTS: &str = "max-age=63072000; includeSubDomains";
 
-/// The application's routes and static files. The session layer is added by the caller,
-/// since it owns the store, and the security headers by [`common_layers`].
-pub fn router(state: AppState) -> Router {
+/// Facebook's calls to the site, when a Facebook app is configured: its app and the per-address
+/// limit on those calls.
+pub struct FacebookCallbacks {
+    /// The app whose signature the calls must carry.
+    pub app: crate::auth::FacebookApp,
+    /// Per address, on the Data Deletion and Deauthorize callbacks.
+    pub limiter: Arc<RateLimiter>,
+}
+
+/// The application's routes and static files, with Facebook's callbacks when there is a
+/// Facebook app. The session layer is added by the caller, since it owns the store, and the
+/// security headers by [`common_layers`].
+pub fn router(state: AppState, facebook: Option<FacebookCallbacks>) -> Router {
     // Starting a sign-in costs a provider round trip: rate-limited per client address.
     let auth_limit = middleware::from_fn_with_state(state.auth_limiter.clone(), rate_limit::limit);
     // The pages people open in a browser, each of which reads or writes the session: only on
@@ -97,22 +108,13 @@ pub fn router(state: AppState) -> Router {
         "/callback/{provider}",
         get(login::callback).route_layer(auth_limit),
     );
-    // Facebook's data callbacks take no session and verify an HMAC on every request: limited
-    // per address too, so nobody can make the server verify signatures without end.
-    let data_callbacks = Router::new()
-        .route(
-            "/facebook/data-deletion",
-            post(data_deletion::data_deletion),
-        )
-        .route("/facebook/deauthorize", post(data_deletion::deauthorize))
-        .route_layer(middleware::from_fn_with_state(
-            state.data_callback_limiter.clone(),
-            rate_limit::limit,
-        ));
-    Router::new()
+    // Facebook's data callbacks take no session and verify an HMAC on every request.
+    let data_callbacks = facebook.map(|facebook| {
+        data_deletion::router(state.clone(), facebook.app, facebook.limiter)
+    });
+    let router = Router::new()
         .merge(pages)
         .merge(callback)
-        .merge(data_callbacks)
         .route("/get-status", get(progress::get_status))
         .route("/logout", post(home::logout))
         .route("/deletion/{code}", get(data_deletion::status_page))
@@ -121,12 +123,16 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{*path}", get(assets::serve))
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
-        .with_state(state)
+        .with_state(state);
+    match data_callbacks {
+        Some(callbacks) => router.merge(callbacks),
+        None => router,
+    }
 }
 
 /// `GET {base}/` when loginwith is mounted below `{base}`: 308 to `{base}`, the home page, with
 /// the query (`return_to`) kept. (axum matches a nested router's `/` at `{base}` alone.)
-pub async fn to_mounted_home(
+async fn to_mounted_home(
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
 ) -> Response {
     use axum::response::IntoResponse;
@@ -138,19 +144,8 @@ pub async fn to_mounted_home(
     axum::response::Redirect::permanent(&target).into_response()
 }
 
-/// `/healthz` and `/readyz` (see [`health`]): merged by the caller outside the session layer.
-pub fn health_router(health: Health) -> Router {
-    health::router(health)
-}
-
-/// `GET /auth/check` (see [`forward_auth`]): merged by the caller outside the session layer,
-/// which would load the session again and could answer with a cookie.
-pub fn forward_auth_router(check: ForwardAuth) -> Router {
-    forward_auth::router(check)
-}
-
 /// Layers that every request and response gets, dev provider included.
-pub fn common_layers(router: Router, settings: &WebSettings) -> Router {
+fn common_layers(router: Router, settings: &WebSettings) -> Router {
     let hsts = settings.hsts.then(|| HeaderValue::from_static(HSTS));
     let trusted_proxies = Arc::new(TrustedProxies::new(settings.trusted_proxies.clone()));
     router

@@ -12,7 +12,7 @@ use super::{
     AppState,
     pages::{Page, PrivacyPage},
 };
-use crate::app::FINISHED_OPERATION_RETENTION;
+use crate::store::FINISHED_OPERATION_RETENTION;
 
 const DAY_SECS: u64 = 24 * 60 * 60;
 

@@ -1,11 +1,11 @@
 use std::{sync::Arc, time::Duration};
 
 use ipnet::IpNet;
-use oauth2::ClientSecret;
 
 use super::{Chrome, PublicOrigin, RateLimiter, SignInKeyCookie, return_to::ReturnRules};
 use crate::{
     auth::{Access, Exchanger, OperationEvents, Providers},
+    config::{Config, Environment},
     shutdown::Shutdown,
     store::Store,
 };
@@ -39,10 +39,6 @@ pub struct Shared {
     pub events: Arc<OperationEvents>,
     /// Per address, on `/authorize` and `/callback`.
     pub auth_limiter: Arc<RateLimiter>,
-    /// Per address, on Facebook's Data Deletion and Deauthorize callbacks.
-    pub data_callback_limiter: Arc<RateLimiter>,
-    /// Verifies Facebook's signed requests (Data Deletion, Deauthorize).
-    pub facebook_app_secret: Arc<ClientSecret>,
     pub settings: Arc<WebSettings>,
     /// Long polls answer at once when shutdown begins.
     pub shutdown: Shutdown,
@@ -89,6 +85,48 @@ pub struct WebSettings {
 }
 
 impl WebSettings {
+    /// What the configuration says, resolved once: `access` and the providers' names are the
+    /// ones the app was built with.
+    pub fn from_config(
+        config: &Config,
+        access: Access,
+        provider_names: Arc<std::collections::HashMap<String, String>>,
+    ) -> Self {
+        let days = |days: u32| Duration::from_secs(u64::from(days) * 86_400);
+        Self {
+            public_url: config
+                .server
+                .public_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+            base_path: config.base_path().to_owned(),
+            public_origin: PublicOrigin::new(&config.server.public_url),
+            trusted_proxies: config.server.trusted_proxies.clone(),
+            poll_interval_ms: config.login.poll_interval_ms,
+            poll_limit_secs: config.login.poll_limit_secs,
+            status_recheck: Duration::from_millis(config.login.status_recheck_ms),
+            exchange_timeout: config.login.exchange_timeout(),
+            remember: days(config.session.remember_days),
+            absolute: days(config.session.absolute_days),
+            sign_in_key: SignInKeyCookie {
+                name: config.sign_in_key_cookie_name(),
+                secure: config.session.secure,
+            },
+            header_bytes: config.limits.header_bytes,
+            body_bytes: config.limits.body_bytes,
+            hsts: config.environment == Environment::Production,
+            return_rules: ReturnRules {
+                public_url: config.server.public_url.clone(),
+                hosts: config.gateway.allowed_hosts(),
+                allow_http: config.environment == Environment::Development,
+            },
+            chrome: Arc::new(Chrome::new(&config.brand, config.server.public_url.path())),
+            access,
+            provider_names,
+        }
+    }
+
     /// The name people know for a provider id, or the id itself.
     pub fn provider_name(&self, id: &str) -> String {
         self.provider_names

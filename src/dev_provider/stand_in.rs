@@ -1,0 +1,123 @@
+//! The development provider mounted in the app: what `cargo run` signs in with when no
+//! provider is configured. It registers the app's two clients with itself (a Facebook app and
+//! an OpenID Connect client, each with a secret random for the run), and hands the app the
+//! client settings that point at it and the routes to mount at [`DEV_PROVIDER_PATH`].
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::Router;
+use tracing::warn;
+use url::Url;
+
+use super::{
+    DevOidc, DevOidcSettings, DevProvider, DevProviderSettings, Faults, OIDC_PATH, random_secret,
+};
+use crate::{
+    auth::{LocalClients, oidc::OidcSettings},
+    config::{Config, DEV_PROVIDER_PATH, OAuthProviderConfig},
+};
+
+/// The development app's id; its secret is random for each run.
+const CLIENT_ID: &str = "loginwith-dev-app";
+/// The OpenID Connect mode: the provider name (`/authorize/dev-oidc`), its button's name and
+/// the client id registered there (its secret is random too).
+const OIDC_NAME: &str = "dev-oidc";
+const OIDC_DISPLAY_NAME: &str = "Dev OpenID";
+const OIDC_CLIENT_ID: &str = "loginwith-dev-oidc";
+
+/// The stand-in, ready to mount.
+pub struct StandIn {
+    /// The clients the app signs in with, pointing here.
+    pub clients: LocalClients,
+    /// The provider's routes, to nest at [`DEV_PROVIDER_PATH`] below the app's base path.
+    pub router: Router,
+}
+
+impl StandIn {
+    /// The stand-in for an app whose server listens on `local_addr`: server-to-server calls go
+    /// straight to that socket, browsers to `server.public_url`. Says loudly, once, that
+    /// anyone who reaches the server can sign in as anyone.
+    pub fn new(config: &Config, local_addr: SocketAddr) -> Result<Self, url::ParseError> {
+        let public = config.server.public_url.as_str().trim_end_matches('/');
+        let ip = match local_addr.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv4() => std::net::Ipv4Addr::LOCALHOST.into(),
+            ip if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+            ip => ip,
+        };
+        let internal = format!(
+            "http://{}{}{DEV_PROVIDER_PATH}",
+            SocketAddr::new(ip, local_addr.port()),
+            config.base_path(),
+        );
+        let secret = random_secret();
+        let issuer = format!("{public}{DEV_PROVIDER_PATH}");
+        let dev = DevProvider::new(
+            DevProviderSettings {
+                client_id: CLIENT_ID.to_owned(),
+                client_secret: secret.clone(),
+                redirect_uris: vec![config.redirect_uri("facebook")],
+                auto_approve: config.dev_provider.auto_approve,
+                issuer: Some(issuer.clone()),
+            },
+            Faults {
+                latency: Duration::from_millis(config.dev_provider.latency_ms),
+                fault: config.dev_provider.fault,
+            },
+        );
+        let facebook = OAuthProviderConfig {
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: secret,
+            authorize_url: Url::parse(&format!("{public}{DEV_PROVIDER_PATH}/dialog/oauth"))?,
+            token_url: Url::parse(&format!("{internal}/oauth/access_token"))?,
+            api_url: Url::parse(&internal)?,
+            scopes: config
+                .providers
+                .get("facebook")
+                .map_or_else(|| vec!["public_profile".to_owned()], |p| p.scopes()),
+            issuer,
+        };
+        // The issuer is named by the listening socket, where the app discovers it and calls
+        // its token, userinfo and keys endpoints; browsers only visit its authorization
+        // endpoint.
+        let oidc_secret = random_secret();
+        let oidc_issuer = format!("{internal}{OIDC_PATH}");
+        let dev_oidc = DevOidc::new(DevOidcSettings {
+            issuer: oidc_issuer.clone(),
+            authorization_endpoint: format!("{public}{DEV_PROVIDER_PATH}{OIDC_PATH}/authorize"),
+            client_id: OIDC_CLIENT_ID.to_owned(),
+            client_secret: oidc_secret.clone(),
+            redirect_uris: vec![config.redirect_uri(OIDC_NAME)],
+            auto_approve: config.dev_provider.auto_approve,
+        });
+        let oidc = OidcSettings {
+            name: OIDC_NAME.to_owned(),
+            display_name: OIDC_DISPLAY_NAME.to_owned(),
+            issuer: oidc_issuer,
+            client_id: OIDC_CLIENT_ID.to_owned(),
+            client_secret: oidc_secret,
+            scopes: ["openid", "email", "profile"].map(str::to_owned).to_vec(),
+            redirect_uri: config.redirect_uri(OIDC_NAME),
+            hosted_domain: None,
+            groups_claim: None,
+        };
+        // Loud on purpose: anyone who reaches this address can sign in as anyone.
+        warn!(
+            "the development provider stands in for Facebook at {public}{DEV_PROVIDER_PATH}, and for an OpenID Connect issuer ({OIDC_NAME}) at {public}{DEV_PROVIDER_PATH}/oidc (its issuer name is {}, the address this server reaches itself at): anyone who reaches {} can sign in as any person they type; set providers.facebook.client_id for a real app",
+            oidc.issuer, config.server.bind,
+        );
+        if config.dev_provider.auto_approve {
+            warn!(
+                "dev_provider.auto_approve is on: the development provider approves every sign-in without asking"
+            );
+        }
+        Ok(Self {
+            clients: LocalClients { facebook, oidc },
+            router: dev.router().nest(OIDC_PATH, dev_oidc.router()),
+        })
+    }
+
+    /// `routes` with the stand-in's `router` nested at [`DEV_PROVIDER_PATH`].
+    pub fn mount(router: Router, routes: Router) -> Router {
+        routes.nest(DEV_PROVIDER_PATH, router)
+    }
+}

@@ -773,12 +773,18 @@ impl Capture {
         }
     }
 
-    /// Installs, for this test binary, a subscriber that writes everything at TRACE level
-    /// (this crate, oauth2, reqwest, hyper, sqlx, the session layer, axum) into the returned
-    /// capture: what the no-secret-in-the-log tests read. Once per binary: it is global. The
-    /// binary's own filter of lines logged elsewhere (`logging::LoggedElsewhere`) is on too, for
-    /// a database wait of one second (what the outage tests set).
+    /// The capture of everything this test process logs at TRACE level (this crate, oauth2,
+    /// reqwest, hyper, sqlx, the session layer, axum): what the no-secret-in-the-log tests
+    /// read. The subscriber is global, so the first call installs it and every call returns
+    /// the same capture; tests in one binary share it, and each looks for its own lines. The
+    /// binary's own filter of lines logged elsewhere (`logging::LoggedElsewhere`) is on too,
+    /// for a database wait of one second (what the outage tests set).
     pub fn install_trace() -> Self {
+        static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+        CAPTURE.get_or_init(Self::install).clone()
+    }
+
+    fn install() -> Self {
         use tracing_subscriber::layer::SubscriberExt as _;
         use tracing_subscriber::util::SubscriberInitExt as _;
         let capture = Self::default();

@@ -13,8 +13,8 @@ use loginwith::dev_provider::{DevProvider, DevProviderSettings, Faults};
 
 /// The README's block that connects a real Facebook app, as printed.
 fn readme_block() -> String {
-    let readme = include_str!("../README.md");
-    let marker = "<!-- tests/binary.rs runs this block as printed -->";
+    let readme = include_str!("../../README.md");
+    let marker = "<!-- tests/it/binary.rs runs this block as printed -->";
     let after = &readme[readme.find(marker).expect("the README marks the block") + marker.len()..];
     let start = after
         .find("```sh\n")

@@ -1129,7 +1129,7 @@ fn the_shutdown_grace_is_20_seconds_and_at_most_600() {
 
 #[test]
 fn systemd_waits_longer_than_the_shutdown_grace() {
-    let unit = include_str!("../deploy/systemd/loginwith.service");
+    let unit = include_str!("../../deploy/systemd/loginwith.service");
     let stop: u64 = unit
         .lines()
         .find_map(|line| line.strip_prefix("TimeoutStopSec="))

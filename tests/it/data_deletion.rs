@@ -370,3 +370,34 @@ async fn facebook_data_callbacks_are_rate_limited_per_address() {
         StatusCode::SEE_OTHER
     );
 }
+
+/// Facebook's calls exist only with a Facebook app: a site that signs in with GitHub alone
+/// answers them 404 (before, a random secret refused every signature there), and a GET is
+/// the 404 page too, not the 405 one.
+#[tokio::test]
+async fn without_a_facebook_app_there_are_no_facebook_callbacks() {
+    // GitHub alone: the harness's Facebook provider unset (an empty client id disables it).
+    let gh = common::github::GitHubEnv::start_with(|f| {
+        f.merge(("providers.facebook.client_id", ""))
+            .merge(("providers.facebook.client_secret", ""))
+            .merge(("providers.facebook.issuer", ""))
+    })
+    .await;
+    let browser = gh.env.browser();
+    for path in FACEBOOK_CALLBACKS {
+        let posted = browser.post_form(path, &[("signed_request", "x.y")]).await;
+        assert_eq!(posted.status(), StatusCode::NOT_FOUND, "POST {path}");
+        assert_eq!(
+            browser.get(path).await.status(),
+            StatusCode::NOT_FOUND,
+            "GET {path}"
+        );
+    }
+    // With the development provider standing in for Facebook, they are there.
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    for path in FACEBOOK_CALLBACKS {
+        let posted = browser.post_form(path, &[("signed_request", "x.y")]).await;
+        assert_eq!(posted.status(), StatusCode::BAD_REQUEST, "POST {path}");
+    }
+}

@@ -42,7 +42,7 @@ fn ada(id: &str) -> Profile {
 async fn the_database_is_created_in_wal_mode_with_seeded_statuses() {
     let (_dir, _store, _, db) = temp_store().await;
     // WAL is a property of the file (foreign keys, a property of each connection, are shown
-    // by the cascades that tests/data_deletion.rs relies on).
+    // by the cascades that tests/it/data_deletion.rs relies on).
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&db)
         .await

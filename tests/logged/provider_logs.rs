@@ -1,6 +1,5 @@
 //! A provider's error body reaches the log only as a short excerpt on one line, however large
-//! it is, and a successful answer (which may hold a token) not at all. In a test binary of its
-//! own: the tracing subscriber is global and installed once for both tests.
+//! it is, and a successful answer (which may hold a token) not at all.
 
 use loginwith_testkit as common;
 
@@ -9,21 +8,10 @@ use std::sync::OnceLock;
 use common::{ADA, Capture, TestEnv};
 use loginwith::dev_provider::Fault;
 
-/// Everything logged by this binary's tests, which run at once: the subscriber is set once.
+/// Everything this binary logs (the subscriber is global: one capture for every test).
 fn log() -> &'static Capture {
     static CAPTURE: OnceLock<Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture = Capture::default();
-        let writer = capture.clone();
-        tracing_subscriber::fmt()
-            .with_env_filter(
-                "loginwith=trace,oauth2=trace,reqwest=trace,hyper_util=trace,tower_http=trace,axum=trace",
-            )
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .init();
-        capture
-    })
+    CAPTURE.get_or_init(Capture::install_trace)
 }
 
 /// A sign-in against `fault` that ends as `error`; by then its failure is logged (the log

@@ -69,7 +69,9 @@ mod app;
 pub mod config;
 pub mod logging;
 mod model;
-internal_modules!(auth, dev_provider, shutdown, store, telemetry, web);
+internal_modules!(auth, shutdown, store, telemetry, web);
+#[cfg(feature = "dev-provider")]
+internal_modules!(dev_provider);
 
 pub use app::{App, StartupError, check_database, migrate};
 pub use auth::{ProviderSetupError, check_issuers};

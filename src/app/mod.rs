@@ -1,7 +1,7 @@
 //! Wiring: from a validated [`Config`] to a running router, and serving it.
 //!
 //! The rooms it wires: the providers ([`crate::auth::configured_providers`]), the
-//! development stand-in ([`crate::dev_provider::StandIn`]), the database
+//! development stand-in (`dev_provider::StandIn`, feature `dev-provider`), the database
 //! ([`database`]), the site's routes and layers ([`crate::web::site`]), the background
 //! tasks ([`tasks`]) and `/metrics` ([`metrics_server`]).
 
@@ -20,11 +20,10 @@ use metrics_server::{MetricsListener, MetricsServer};
 
 use crate::{
     auth::{
-        Access, ConfiguredProviders, Exchanger, OperationEvents, Provider, ProviderSetupError,
-        Providers, configured_providers, http::HttpClient,
+        Access, ConfiguredProviders, Exchanger, LocalClients, OperationEvents, Provider,
+        ProviderSetupError, Providers, configured_providers, http::HttpClient,
     },
     config::{Config, Environment, ProviderKind},
-    dev_provider::StandIn,
     shutdown::{Drained, Shutdown},
     store::StoreError,
     web::{self, AppState, FacebookCallbacks, RateLimiter, Shared, WebSettings},
@@ -98,20 +97,7 @@ impl App {
         warn_about_config(config, local_addr);
         let timeout = config.login.exchange_timeout();
         let http = HttpClient::new(timeout)?;
-        let stand_in = if config.uses_dev_provider() {
-            Some(
-                StandIn::new(config, local_addr).map_err(|source| ProviderSetupError::Url {
-                    name: "facebook".to_owned(),
-                    source,
-                })?,
-            )
-        } else {
-            None
-        };
-        let (local_clients, stand_in_routes) = match stand_in {
-            Some(StandIn { clients, router }) => (Some(clients), Some(router)),
-            None => (None, None),
-        };
+        let (local_clients, stand_in_routes) = stand_in(config, local_addr)?;
         // Before the database: a provider that cannot be built, or (in production) a metrics
         // address in use, refuses start-up without creating or migrating anything.
         let ConfiguredProviders {
@@ -171,7 +157,7 @@ impl App {
         });
         let mut routes = web::router(state.clone(), facebook);
         if let Some(stand_in) = stand_in_routes {
-            routes = StandIn::mount(stand_in, routes);
+            routes = routes.merge(stand_in);
         }
         let site = web::site(config, &state, routes);
 
@@ -294,6 +280,36 @@ impl App {
             }
         }
     }
+}
+
+/// The development provider, when it stands in (`dev_provider.enabled` and no provider
+/// configured): the clients that sign in with it, and its routes to merge into the app's.
+#[cfg(feature = "dev-provider")]
+fn stand_in(
+    config: &Config,
+    local_addr: SocketAddr,
+) -> Result<(Option<LocalClients>, Option<Router>), ProviderSetupError> {
+    if !config.uses_dev_provider() {
+        return Ok((None, None));
+    }
+    let crate::dev_provider::StandIn { clients, router } =
+        crate::dev_provider::StandIn::new(config, local_addr).map_err(|source| {
+            ProviderSetupError::Url {
+                name: "facebook".to_owned(),
+                source,
+            }
+        })?;
+    Ok((Some(clients), Some(router)))
+}
+
+/// Without the `dev-provider` feature there is none: validation has refused a configuration
+/// that needs it.
+#[cfg(not(feature = "dev-provider"))]
+fn stand_in(
+    _: &Config,
+    _: SocketAddr,
+) -> Result<(Option<LocalClients>, Option<Router>), ProviderSetupError> {
+    Ok((None, None))
 }
 
 /// What start-up says about the configuration as a whole, before building anything.

@@ -8,7 +8,10 @@
 //! a string like any other.
 
 mod access;
-mod fault;
+// The development provider's faults: named here, switched on by `dev_provider.fault` in test
+// builds only.
+#[cfg(feature = "dev-provider")]
+pub(crate) mod fault;
 mod gateway;
 mod problems;
 mod providers;
@@ -32,14 +35,22 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use url::Url;
 
 pub use access::{AccessConditions, AccessConfig, AccessRule, parse_emails_file, read_emails_file};
+// The tests' hooks: what the development provider is told to get wrong, and environments
+// they make up.
+#[cfg(feature = "test-support")]
 pub use fault::Fault;
 pub use gateway::{AllowedHost, GatewayConfig};
 pub use problems::{ConfigError, Problem};
 pub use providers::{
     GOOGLE_ISSUER, OAuthProviderConfig, ProviderConfig, ProviderKind, ProvidersConfig, oidc_brand,
 };
+#[cfg(feature = "test-support")]
 pub use raw_env::RawEnv;
-pub use report::{DEV_PROVIDER_PATH, DatabaseLocation};
+#[cfg(not(feature = "test-support"))]
+use raw_env::RawEnv;
+#[cfg(feature = "dev-provider")]
+pub(crate) use report::DEV_PROVIDER_PATH;
+pub use report::DatabaseLocation;
 pub use site::{
     Brand, DEFAULT_NAME, LOGO_MAX_BYTES, LoadedFile, MIN_CONTRAST, Resource, Rgb,
     STYLESHEET_MAX_BYTES, SiteConfig,
@@ -47,6 +58,9 @@ pub use site::{
 
 const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 const PRODUCTION_TOML: &str = include_str!("../../config/production.toml");
+/// The keys only test builds know, with their defaults.
+#[cfg(feature = "test-support")]
+const TEST_SUPPORT_TOML: &str = "[dev_provider]\nfault = \"none\"\n";
 /// `database.min_free_mb`'s ceiling: a mebibyte (1 TiB) count, nothing that overflows in bytes.
 const MAX_MIN_FREE_MB: u64 = 1024 * 1024;
 
@@ -284,7 +298,9 @@ pub struct DevProviderConfig {
     pub auto_approve: bool,
     /// Added to each of its answers to the server, to imitate a slow provider.
     pub latency_ms: u64,
-    /// A failure to imitate (tests and demonstrations).
+    /// A failure to imitate: only in builds with the tests' `test-support` feature (the
+    /// browser suite's binary is one), a key unknown to every other.
+    #[cfg(feature = "test-support")]
     pub fault: Fault,
 }
 
@@ -315,7 +331,7 @@ impl Config {
     /// Loads every layer and validates the result.
     pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
         let environment = Environment::parse(sources.environment.as_deref().unwrap_or(""))?;
-        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        let mut figment = Self::defaults_figment();
         if environment == Environment::Production {
             figment = figment.merge(Toml::string(PRODUCTION_TOML));
         }
@@ -355,7 +371,7 @@ impl Config {
     /// # Ok::<(), loginwith::config::ConfigError>(())
     /// ```
     pub fn from_toml(text: &str, environment: Environment) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        let mut figment = Self::defaults_figment();
         if environment == Environment::Production {
             figment = figment.merge(Toml::string(PRODUCTION_TOML));
         }
@@ -404,7 +420,10 @@ impl Config {
 
     /// The embedded defaults alone, as a starting point for tests and tools.
     pub fn defaults_figment() -> Figment {
-        Figment::from(Toml::string(DEFAULT_TOML))
+        let defaults = Figment::from(Toml::string(DEFAULT_TOML));
+        #[cfg(feature = "test-support")]
+        let defaults = defaults.merge(Toml::string(TEST_SUPPORT_TOML));
+        defaults
     }
 
     /// `[access]` conditions no configured provider can ever satisfy: GitHub organisations or
@@ -702,6 +721,12 @@ impl Config {
             problems.push(invalid(
                 "providers.facebook.client_id",
                 "is empty and no other provider has a client_id: set it (and client_secret), or enable dev_provider in development",
+            ));
+        }
+        if self.uses_dev_provider() && !cfg!(feature = "dev-provider") {
+            problems.push(invalid(
+                "dev_provider.enabled",
+                "this build leaves the development provider out (cargo feature dev-provider): configure a provider (providers.<name>.client_id and client_secret), or set dev_provider.enabled = false",
             ));
         }
         if self.uses_dev_provider() && !self.server.bind.ip().is_loopback() {

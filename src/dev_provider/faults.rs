@@ -3,7 +3,7 @@ use std::{
     time::Duration,
 };
 
-pub use crate::config::Fault;
+pub use crate::config::fault::Fault;
 
 /// What the development provider currently injects; tests change it between requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

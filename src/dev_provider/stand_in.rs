@@ -29,7 +29,8 @@ const OIDC_CLIENT_ID: &str = "loginwith-dev-oidc";
 pub struct StandIn {
     /// The clients the app signs in with, pointing here.
     pub clients: LocalClients,
-    /// The provider's routes, to nest at [`DEV_PROVIDER_PATH`] below the app's base path.
+    /// The provider's routes at [`DEV_PROVIDER_PATH`], to merge into the app's (below its
+    /// base path, with its layers).
     pub router: Router,
 }
 
@@ -61,7 +62,11 @@ impl StandIn {
             },
             Faults {
                 latency: Duration::from_millis(config.dev_provider.latency_ms),
+                // Fault injection is for the tests alone: no other build knows the key.
+                #[cfg(feature = "test-support")]
                 fault: config.dev_provider.fault,
+                #[cfg(not(feature = "test-support"))]
+                fault: super::Fault::None,
             },
         );
         let facebook = OAuthProviderConfig {
@@ -112,12 +117,10 @@ impl StandIn {
         }
         Ok(Self {
             clients: LocalClients { facebook, oidc },
-            router: dev.router().nest(OIDC_PATH, dev_oidc.router()),
+            router: Router::new().nest(
+                DEV_PROVIDER_PATH,
+                dev.router().nest(OIDC_PATH, dev_oidc.router()),
+            ),
         })
-    }
-
-    /// `routes` with the stand-in's `router` nested at [`DEV_PROVIDER_PATH`].
-    pub fn mount(router: Router, routes: Router) -> Router {
-        routes.nest(DEV_PROVIDER_PATH, router)
     }
 }

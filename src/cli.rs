@@ -99,10 +99,7 @@ async fn serve(config: &Config) -> Result<(), String> {
     // Before the listening line: a SIGTERM sent the moment it appears is a clean stop, not
     // the signal's default (death).
     let signal = shutdown_signal();
-    info!(
-        "listening on {local}; people open {}",
-        config.server.public_url.as_str().trim_end_matches('/')
-    );
+    info!("listening on {local}; people open {}", config.public_url());
     app.serve(listener, signal)
         .await
         .map_err(|e| format!("server: {e}"))?;

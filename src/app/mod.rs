@@ -335,7 +335,7 @@ fn warn_about_config(config: &Config, local_addr: SocketAddr) {
         warn!(
             "server.bind listens on port {port} but server.public_url is {public}: open {public} (pages opened on another host or port are redirected there), or set server.public_url to port {port}",
             port = local_addr.port(),
-            public = config.server.public_url.as_str().trim_end_matches('/'),
+            public = config.public_url(),
         );
     }
 }

@@ -1,6 +1,6 @@
 //! `[gateway]`: where a finished sign-in may send people back to (`return_to`).
 
-use serde::{Deserialize, Deserializer, Serialize, de};
+use serde::{Deserialize, Deserializer, Serialize};
 use url::Host;
 
 /// `[gateway]` as written; [`GatewayConfig::allowed_hosts`] gives the parsed rules.
@@ -135,32 +135,11 @@ fn split_port(text: &str) -> Option<(&str, Option<u16>)> {
 /// A list of entries, or one entry as a bare string
 /// (`LOGINWITH_GATEWAY__ALLOWED_HOSTS=app.example`; blank means none).
 pub(super) fn entries<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    struct Entries;
-
-    impl<'de> de::Visitor<'de> for Entries {
-        type Value = Vec<String>;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a list of hosts")
-        }
-
-        fn visit_str<E: de::Error>(self, value: &str) -> Result<Vec<String>, E> {
-            if value.trim().is_empty() {
-                return Ok(Vec::new());
-            }
-            Ok(vec![value.to_owned()])
-        }
-
-        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
-            let mut entries = Vec::new();
-            while let Some(entry) = seq.next_element::<String>()? {
-                entries.push(entry);
-            }
-            Ok(entries)
-        }
-    }
-
-    deserializer.deserialize_any(Entries)
+    super::one_or_many::one_or_many(
+        deserializer,
+        "a list of hosts",
+        |entry| Ok(entry.to_owned()),
+    )
 }
 
 #[cfg(test)]

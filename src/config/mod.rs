@@ -13,6 +13,7 @@ mod access;
 #[cfg(feature = "dev-provider")]
 pub(crate) mod fault;
 mod gateway;
+mod one_or_many;
 mod problems;
 mod providers;
 mod raw_env;
@@ -91,6 +92,51 @@ fn invalid(key: &str, reason: impl Into<String>) -> Problem {
     Problem {
         key: key.to_owned(),
         reason: reason.into(),
+    }
+}
+
+/// A number of the configuration and the values it may take ([`Config::ranges`]).
+struct NumberRange {
+    key: &'static str,
+    value: u64,
+    allowed: std::ops::RangeInclusive<u64>,
+    /// Said after the range, in brackets.
+    note: Option<&'static str>,
+}
+
+impl NumberRange {
+    fn new(
+        key: &'static str,
+        value: impl TryInto<u64>,
+        allowed: std::ops::RangeInclusive<u64>,
+    ) -> Self {
+        Self {
+            key,
+            // Every such field is unsigned and at most 64 bits wide.
+            value: value.try_into().unwrap_or(u64::MAX),
+            allowed,
+            note: None,
+        }
+    }
+
+    fn noting(self, note: &'static str) -> Self {
+        Self {
+            note: Some(note),
+            ..self
+        }
+    }
+
+    fn problem(self) -> Problem {
+        let (low, high) = (self.allowed.start(), self.allowed.end());
+        let mut reason = if *high == u64::MAX {
+            format!("must be at least {low}")
+        } else {
+            format!("must be between {low} and {high}")
+        };
+        if let Some(note) = self.note {
+            reason.push_str(&format!(" ({note})"));
+        }
+        invalid(self.key, reason)
     }
 }
 
@@ -550,12 +596,105 @@ impl Config {
         self.server.public_url.path().trim_end_matches('/')
     }
 
+    /// `server.public_url` without its trailing slash: what every URL loginwith makes for
+    /// browsers and providers starts with (`http://localhost:3000`, `https://example.com/auth`).
+    pub fn public_url(&self) -> &str {
+        self.server.public_url.as_str().trim_end_matches('/')
+    }
+
+    /// One of loginwith's own URLs as browsers and providers reach it: `{public_url}{path}`,
+    /// `path` starting with `/`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url())
+    }
+
     /// `{public_url}/callback/{provider}`: the exact redirect URI registered at the provider.
     pub fn redirect_uri(&self, provider: &str) -> String {
-        format!(
-            "{}/callback/{provider}",
-            self.server.public_url.as_str().trim_end_matches('/')
-        )
+        self.url(&format!("/callback/{provider}"))
+    }
+
+    /// Every number the configuration holds, with the values it may take: one line each,
+    /// declared here rather than as a check each in [`problems`](Self::problems).
+    fn ranges(&self) -> Vec<NumberRange> {
+        let (server, database, session) = (&self.server, &self.database, &self.session);
+        let (limits, login) = (&self.limits, &self.login);
+        let at_least_one = 1..=u64::MAX;
+        vec![
+            NumberRange::new(
+                "server.shutdown_grace_secs",
+                server.shutdown_grace_secs,
+                0..=600,
+            ),
+            NumberRange::new(
+                "database.max_connections",
+                database.max_connections,
+                1..=1000,
+            ),
+            NumberRange::new(
+                "database.connect_timeout_secs",
+                database.connect_timeout_secs,
+                1..=300,
+            ),
+            NumberRange::new(
+                "database.min_free_mb",
+                database.min_free_mb,
+                0..=MAX_MIN_FREE_MB,
+            )
+            .noting("a mebibyte count, 0 for no warning"),
+            NumberRange::new("session.remember_days", session.remember_days, 1..=400),
+            NumberRange::new(
+                "limits.body_bytes",
+                limits.body_bytes,
+                1024..=10 * 1024 * 1024,
+            ),
+            NumberRange::new(
+                "limits.header_bytes",
+                limits.header_bytes,
+                4096..=1024 * 1024,
+            ),
+            NumberRange::new(
+                "limits.auth_per_minute",
+                limits.auth_per_minute,
+                at_least_one.clone(),
+            ),
+            NumberRange::new("limits.auth_burst", limits.auth_burst, at_least_one.clone()),
+            NumberRange::new(
+                "limits.data_callback_per_minute",
+                limits.data_callback_per_minute,
+                at_least_one.clone(),
+            ),
+            NumberRange::new(
+                "limits.data_callback_burst",
+                limits.data_callback_burst,
+                at_least_one.clone(),
+            ),
+            NumberRange::new(
+                "limits.max_concurrent_exchanges",
+                limits.max_concurrent_exchanges,
+                at_least_one,
+            ),
+            NumberRange::new(
+                "login.exchange_timeout_secs",
+                login.exchange_timeout_secs,
+                1..=300,
+            ),
+            NumberRange::new(
+                "login.poll_interval_ms",
+                login.poll_interval_ms,
+                100..=60_000,
+            ),
+            NumberRange::new(
+                "login.status_recheck_ms",
+                login.status_recheck_ms,
+                10..=3_600_000,
+            ),
+            NumberRange::new(
+                "login.discovery_refresh_secs",
+                login.discovery_refresh_secs,
+                1..=86_400,
+            ),
+            NumberRange::new("login.poll_limit_secs", login.poll_limit_secs, 1..=3600),
+        ]
     }
 
     /// Every rule the values break (empty when the configuration is good).
@@ -580,32 +719,12 @@ impl Config {
                 "must be an origin, optionally with a path, such as https://login.example.com or https://example.com/auth (no query, fragment or user name)",
             ));
         }
-        if self.server.shutdown_grace_secs > 600 {
-            problems.push(invalid(
-                "server.shutdown_grace_secs",
-                "must be between 0 and 600",
-            ));
-        }
-        if !(1..=1000).contains(&self.database.max_connections) {
-            problems.push(invalid(
-                "database.max_connections",
-                "must be between 1 and 1000",
-            ));
-        }
-        if !(1..=300).contains(&self.database.connect_timeout_secs) {
-            problems.push(invalid(
-                "database.connect_timeout_secs",
-                "must be between 1 and 300",
-            ));
-        }
-        if self.database.min_free_mb > MAX_MIN_FREE_MB {
-            problems.push(invalid(
-                "database.min_free_mb",
-                format!(
-                    "must be between 0 and {MAX_MIN_FREE_MB} (a mebibyte count, 0 for no warning)"
-                ),
-            ));
-        }
+        problems.extend(
+            self.ranges()
+                .into_iter()
+                .filter(|range| !range.allowed.contains(&range.value))
+                .map(NumberRange::problem),
+        );
         if !self.metrics.bind.trim().is_empty() && self.metrics.bind_addr().is_none() {
             problems.push(invalid(
                 "metrics.bind",
@@ -632,77 +751,10 @@ impl Config {
         if let Some(reason) = self.cookie_domain_problem() {
             problems.push(invalid("session.cookie_domain", reason));
         }
-        if !(1..=400).contains(&self.session.remember_days) {
-            problems.push(invalid(
-                "session.remember_days",
-                "must be between 1 and 400",
-            ));
-        }
         if !(self.session.remember_days..=400).contains(&self.session.absolute_days) {
             problems.push(invalid(
                 "session.absolute_days",
                 "must be between session.remember_days and 400",
-            ));
-        }
-        let limits = &self.limits;
-        if !(1024..=10 * 1024 * 1024).contains(&limits.body_bytes) {
-            problems.push(invalid(
-                "limits.body_bytes",
-                "must be between 1024 and 10485760",
-            ));
-        }
-        if !(4096..=1024 * 1024).contains(&limits.header_bytes) {
-            problems.push(invalid(
-                "limits.header_bytes",
-                "must be between 4096 and 1048576",
-            ));
-        }
-        if limits.auth_per_minute == 0 || limits.auth_burst == 0 {
-            problems.push(invalid(
-                "limits.auth_per_minute",
-                "and limits.auth_burst must be at least 1",
-            ));
-        }
-        if limits.data_callback_per_minute == 0 || limits.data_callback_burst == 0 {
-            problems.push(invalid(
-                "limits.data_callback_per_minute",
-                "and limits.data_callback_burst must be at least 1",
-            ));
-        }
-        if limits.max_concurrent_exchanges == 0 {
-            problems.push(invalid(
-                "limits.max_concurrent_exchanges",
-                "must be at least 1",
-            ));
-        }
-        if !(1..=300).contains(&self.login.exchange_timeout_secs) {
-            problems.push(invalid(
-                "login.exchange_timeout_secs",
-                "must be between 1 and 300",
-            ));
-        }
-        if !(100..=60_000).contains(&self.login.poll_interval_ms) {
-            problems.push(invalid(
-                "login.poll_interval_ms",
-                "must be between 100 and 60000",
-            ));
-        }
-        if !(10..=3_600_000).contains(&self.login.status_recheck_ms) {
-            problems.push(invalid(
-                "login.status_recheck_ms",
-                "must be between 10 and 3600000",
-            ));
-        }
-        if !(1..=86_400).contains(&self.login.discovery_refresh_secs) {
-            problems.push(invalid(
-                "login.discovery_refresh_secs",
-                "must be between 1 and 86400",
-            ));
-        }
-        if !(1..=3600).contains(&self.login.poll_limit_secs) {
-            problems.push(invalid(
-                "login.poll_limit_secs",
-                "must be between 1 and 3600",
             ));
         }
         problems.extend(
@@ -838,32 +890,11 @@ fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> 
 /// string (`LOGINWITH_SERVER__TRUSTED_PROXIES=10.0.0.1`; blank means none). An entry that is
 /// neither refuses start-up, named in the error.
 fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
-    struct Networks;
-
-    impl<'de> de::Visitor<'de> for Networks {
-        type Value = Vec<IpNet>;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a list of IP addresses and CIDR ranges")
-        }
-
-        fn visit_str<E: de::Error>(self, value: &str) -> Result<Vec<IpNet>, E> {
-            if value.trim().is_empty() {
-                return Ok(Vec::new());
-            }
-            Ok(vec![network(value).map_err(E::custom)?])
-        }
-
-        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<IpNet>, A::Error> {
-            let mut networks = Vec::new();
-            while let Some(entry) = seq.next_element::<String>()? {
-                networks.push(network(&entry).map_err(de::Error::custom)?);
-            }
-            Ok(networks)
-        }
-    }
-
-    deserializer.deserialize_any(Networks)
+    one_or_many::one_or_many(
+        deserializer,
+        "a list of IP addresses and CIDR ranges",
+        network,
+    )
 }
 
 /// One entry of `server.trusted_proxies`: `10.0.0.0/8`, `2001:db8::/32`, or an address.

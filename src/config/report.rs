@@ -95,11 +95,6 @@ impl Environment {
 }
 
 impl Config {
-    /// `server.public_url` without its trailing slash.
-    pub fn public_origin(&self) -> &str {
-        self.server.public_url.as_str().trim_end_matches('/')
-    }
-
     /// The database as people should see it in a log line: a path or a host, never a
     /// password.
     pub fn database_description(&self) -> String {
@@ -109,11 +104,11 @@ impl Config {
 
     /// What to register at each enabled provider, one line each, in button order.
     pub fn registrations(&self) -> Vec<String> {
-        let public = self.public_origin();
         if self.uses_dev_provider() {
             return vec![
                 format!(
-                    "facebook: the development provider stands in at {public}{DEV_PROVIDER_PATH} (nothing to register; loopback only)"
+                    "facebook: the development provider stands in at {} (nothing to register; loopback only)",
+                    self.url(DEV_PROVIDER_PATH)
                 ),
                 format!(
                     "dev-oidc: the development provider's OpenID Connect issuer at {DEV_PROVIDER_PATH}/oidc on this server (nothing to register; loopback only)"
@@ -131,10 +126,12 @@ impl Config {
                     if !data_callbacks_listed {
                         data_callbacks_listed = true;
                         lines.push(format!(
-                            "{name}: Deauthorize callback URL {public}/facebook/deauthorize"
+                            "{name}: Deauthorize callback URL {}",
+                            self.url("/facebook/deauthorize")
                         ));
                         lines.push(format!(
-                            "{name}: Data Deletion Request URL {public}/facebook/data-deletion"
+                            "{name}: Data Deletion Request URL {}",
+                            self.url("/facebook/data-deletion")
                         ));
                         // Asked for before the app goes Live: the built-in page, or the
                         // site's own policy.
@@ -142,7 +139,7 @@ impl Config {
                             .brand
                             .privacy_policy_url
                             .as_ref()
-                            .map_or_else(|| format!("{public}/privacy"), |url| url.to_string());
+                            .map_or_else(|| self.url("/privacy"), |url| url.to_string());
                         lines.push(format!("{name}: Privacy Policy URL {privacy}"));
                     }
                 }

@@ -39,7 +39,7 @@ impl StandIn {
     /// straight to that socket, browsers to `server.public_url`. Says loudly, once, that
     /// anyone who reaches the server can sign in as anyone.
     pub fn new(config: &Config, local_addr: SocketAddr) -> Result<Self, url::ParseError> {
-        let public = config.server.public_url.as_str().trim_end_matches('/');
+        let public = config.public_url();
         let ip = match local_addr.ip() {
             ip if ip.is_unspecified() && ip.is_ipv4() => std::net::Ipv4Addr::LOCALHOST.into(),
             ip if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),

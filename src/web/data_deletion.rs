@@ -76,7 +76,7 @@ async fn data_deletion(
         .record_deletion(&code, callbacks.facebook.provider(), deletion)
         .await?;
     Ok(Json(json!({
-        "url": format!("{}/deletion/{code}", app.settings.public_url),
+        "url": app.settings.url(&format!("/deletion/{code}")),
         "confirmation_code": code,
     }))
     .into_response())

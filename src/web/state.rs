@@ -94,12 +94,7 @@ impl WebSettings {
     ) -> Self {
         let days = |days: u32| Duration::from_secs(u64::from(days) * 86_400);
         Self {
-            public_url: config
-                .server
-                .public_url
-                .as_str()
-                .trim_end_matches('/')
-                .to_owned(),
+            public_url: config.public_url().to_owned(),
             base_path: config.base_path().to_owned(),
             public_origin: PublicOrigin::new(&config.server.public_url),
             trusted_proxies: config.server.trusted_proxies.clone(),
@@ -140,6 +135,12 @@ impl WebSettings {
     /// The same rule as the pages' links ([`Chrome::href`]), so redirects and links agree.
     pub fn path(&self, path: &str) -> String {
         self.chrome.href(path)
+    }
+
+    /// One of loginwith's own URLs, absolute (`{public_url}{path}`), for what leaves the
+    /// browser: answers to providers' servers.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url)
     }
 
     /// A `303 See Other` to one of loginwith's own paths (see [`path`](Self::path)).

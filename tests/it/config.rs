@@ -1350,3 +1350,68 @@ fn check_refuses_a_bad_access_entry_naming_its_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("access.email_domains"), "{stderr}");
 }
+
+/// Every number with a range is refused just outside it, naming its key and the range, and
+/// accepted at both ends; the limits that must be at least 1 say so.
+#[test]
+fn every_number_outside_its_range_is_refused_naming_the_key() {
+    let check = |key: &str, value: u64| {
+        Config::from_figment(
+            Config::defaults_figment().merge((key, value)),
+            Environment::Development,
+        )
+        .map_err(|e| e.to_string())
+    };
+    let ranges: [(&str, u64, u64); 12] = [
+        ("server.shutdown_grace_secs", 0, 600),
+        ("database.max_connections", 1, 1000),
+        ("database.connect_timeout_secs", 1, 300),
+        ("session.remember_days", 1, 90),
+        ("limits.body_bytes", 1024, 10 * 1024 * 1024),
+        ("limits.header_bytes", 4096, 1024 * 1024),
+        ("login.exchange_timeout_secs", 1, 300),
+        ("login.poll_interval_ms", 100, 60_000),
+        ("login.status_recheck_ms", 10, 3_600_000),
+        ("login.discovery_refresh_secs", 1, 86_400),
+        ("login.poll_limit_secs", 1, 3600),
+        ("database.min_free_mb", 0, 1024 * 1024),
+    ];
+    for (key, low, high) in ranges {
+        assert!(
+            check(key, low).is_ok(),
+            "{key} = {low}: {:?}",
+            check(key, low)
+        );
+        assert!(
+            check(key, high).is_ok(),
+            "{key} = {high}: {:?}",
+            check(key, high)
+        );
+        // remember_days above absolute_days (90 by default) breaks that key's rule instead.
+        if key != "session.remember_days" {
+            let error = check(key, high + 1).expect_err(key);
+            assert!(error.contains(key), "{error}");
+            assert!(
+                error.contains(&format!("between {low} and {high}")),
+                "{error}"
+            );
+        }
+        if low > 0 {
+            let error = check(key, low - 1).expect_err(key);
+            assert!(error.contains(key), "{error}");
+        }
+    }
+    for key in [
+        "limits.auth_per_minute",
+        "limits.auth_burst",
+        "limits.data_callback_per_minute",
+        "limits.data_callback_burst",
+        "limits.max_concurrent_exchanges",
+    ] {
+        let error = check(key, 0).expect_err(key);
+        assert!(
+            error.contains(&format!("{key}: must be at least 1")),
+            "{error}"
+        );
+    }
+}

@@ -10,6 +10,7 @@ mod ids;
 mod linking;
 pub mod outage;
 mod postgres;
+mod session_data;
 mod sessions;
 mod sqlite;
 
@@ -23,8 +24,9 @@ pub use deletion::{Deletion, DeletionRecord};
 pub use free_space::{FreeSpace, Room};
 pub use ids::{OperationId, UserId};
 pub use linking::{IdentityId, Unlink};
+pub use session_data::{CSRF_KEY, SIGNED_IN_KEY, SessionSignIn};
 pub use sessions::{
-    MAX_SESSIONS_PER_READ, SIGNED_IN_KEY, SignedInSession, UNAVAILABLE, UNAVAILABLE_SEEN,
+    MAX_SESSIONS_PER_READ, SignedInSession, UNAVAILABLE, UNAVAILABLE_SEEN,
 };
 
 use crate::model::{FailureReason, Membership, Profile};
@@ -193,9 +195,10 @@ pub enum EmailLinking<'a> {
     },
 }
 
-/// What [`Store::complete_sign_in`] did.
+/// What [`Store::complete_sign_in`] did: who is signed in now (not a session: the web layer
+/// makes that of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignedIn {
+pub struct CompletedSignIn {
     pub user: UserId,
     /// The identity was new and joined an existing person on a verified address.
     pub joined_by_email: bool,
@@ -510,7 +513,7 @@ impl Store {
         provider: &str,
         profile: &Profile,
         email_linking: EmailLinking<'_>,
-    ) -> Result<SignedIn, StoreError> {
+    ) -> Result<CompletedSignIn, StoreError> {
         for _ in 0..3 {
             if let Some(done) = self
                 .try_complete_sign_in(operation, provider, profile, email_linking)
@@ -530,14 +533,14 @@ impl Store {
         provider: &str,
         profile: &Profile,
         email_linking: EmailLinking<'_>,
-    ) -> Result<Option<SignedIn>, StoreError> {
+    ) -> Result<Option<CompletedSignIn>, StoreError> {
         let now = now_ms();
         if let Db::Postgres(pool) = &self.db
             && let Some(user) =
                 postgres::sign_in_returning_person(pool, operation.0, provider, profile, now)
                     .await?
         {
-            return Ok(Some(SignedIn {
+            return Ok(Some(CompletedSignIn {
                 user: UserId(user),
                 joined_by_email: false,
             }));
@@ -586,7 +589,7 @@ impl Store {
         .map(|done| done.rows_affected()))?;
         tx.announce_finished(operation.0).await?;
         tx.commit().await?;
-        Ok(Some(SignedIn {
+        Ok(Some(CompletedSignIn {
             user: UserId(user_id),
             joined_by_email,
         }))

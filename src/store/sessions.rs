@@ -17,6 +17,7 @@ use super::{
     Store, StoreError, UserId,
     backend::{Db, on_db},
     now_ms,
+    session_data::{SessionSignIn, SharedData},
 };
 
 /// tower-sessions' [`SessionStore`] over the `session` table.
@@ -35,20 +36,23 @@ impl Store {
 }
 
 impl SessionTable {
-    /// Runs `sql`, a write of one session, with `$1` its id, `$2` its data, `$3` its expiry
-    /// and `$4` the person it is signed in as; how many rows it wrote.
+    /// Runs `sql`, a write of one session, with `$1` its id, `$2` its data, `$3` its expiry,
+    /// and its sign-in's columns: `$4` the person, `$5` the provider, `$6` since when; how
+    /// many rows it wrote.
     async fn write(
         &self,
         sql: &'static str,
         record: &Record,
         data: &str,
-        owner: Option<i64>,
+        sign_in: Option<&SessionSignIn>,
     ) -> session_store::Result<u64> {
         on_db!(&self.db, |pool| sqlx::query(sql)
             .bind(record.id.to_string())
             .bind(data)
             .bind(expires_at_ms(record))
-            .bind(owner)
+            .bind(sign_in.map(|s| s.user.0))
+            .bind(sign_in.and_then(|s| s.provider.as_deref()))
+            .bind(sign_in.map(|s| s.since_ms))
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))
@@ -79,13 +83,21 @@ impl SessionTable {
     }
 }
 
-/// A signed-in session as `/auth/check` sees it: one read, nothing written.
+/// A signed-in session as every reader outside the session layer sees it (`/auth/check`, the
+/// library's `SignedIn`): one read, nothing written.
 #[derive(Clone)]
 pub struct SignedInSession {
-    /// The session's JSON data, for what only the web layer knows how to read (when the
-    /// sign-in began, with which provider).
-    pub data: String,
     pub user: UserId,
+    /// When the sign-in began (Unix milliseconds; the `signed_in_at` column).
+    pub since_ms: i64,
+    /// The provider it was made with (the `provider` column); for sessions signed in before
+    /// that was recorded, the person's most recently used one.
+    pub provider: Option<String>,
+    /// What the provider said the person belongs to, kept with the sign-in.
+    pub membership: crate::model::Membership,
+    /// The session's CSRF token, for a logout form on a page answered without the session
+    /// layer.
+    pub csrf: Option<String>,
     /// The person's full name as the provider gave it, if it gave one.
     pub name: Option<String>,
     /// The first name alone, for a greeting.
@@ -93,23 +105,21 @@ pub struct SignedInSession {
     pub email: Option<String>,
     /// Whether the provider that gave `email` said it verified it (false without one).
     pub email_verified: bool,
-    /// The provider of the person's most recently used identity: what a session signed in
-    /// before sessions recorded their provider is said to be signed in with.
-    pub last_provider: Option<String>,
 }
 
-// Hand-written: the session's data holds its CSRF token, which must never reach a log line
-// through `{:?}`.
+// Hand-written: the CSRF token must never reach a log line through `{:?}`.
 impl std::fmt::Debug for SignedInSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignedInSession")
-            .field("data", &"[redacted]")
             .field("user", &self.user)
+            .field("since_ms", &self.since_ms)
+            .field("provider", &self.provider)
+            .field("membership", &self.membership)
+            .field("csrf", &self.csrf.as_ref().map(|_| "[redacted]"))
             .field("name", &self.name)
             .field("first_name", &self.first_name)
             .field("email", &self.email)
             .field("email_verified", &self.email_verified)
-            .field("last_provider", &self.last_provider)
             .finish()
     }
 }
@@ -119,7 +129,8 @@ pub const MAX_SESSIONS_PER_READ: usize = 64;
 
 impl Store {
     /// Of the sessions `ids` (at most [`MAX_SESSIONS_PER_READ`]; duplicates are fine), those
-    /// unexpired and signed in as a person who still exists, with that person, by id. One
+    /// unexpired and signed in as a person who still exists, with that person, by id; a row
+    /// whose data cannot be read as a sign-in is left out (not signed in). One
     /// indexed statement and no write: it answers every request of a site behind forward
     /// authentication, so concurrent checks share it (`web::forward_auth`). A signed-out
     /// session has no row, and a deleted person's sessions are deleted with them (the foreign
@@ -136,10 +147,12 @@ impl Store {
         let slots = ids.len().min(MAX_SESSIONS_PER_READ).next_power_of_two();
         let placeholders: Vec<String> = (1..=slots).map(|n| format!("${n}")).collect();
         let sql = format!(
-            "SELECT s.id, s.data, p.id, p.display_name, p.first_name, p.email, p.email_verified,
-                    (SELECT i.provider FROM user_identity i
-                      WHERE i.user_profile_id = p.id
-                      ORDER BY i.last_login_at DESC, i.id DESC LIMIT 1)
+            "SELECT s.id, s.data, s.signed_in_at, p.id, p.display_name, p.first_name, p.email,
+                    p.email_verified,
+                    COALESCE(s.provider,
+                        (SELECT i.provider FROM user_identity i
+                          WHERE i.user_profile_id = p.id
+                          ORDER BY i.last_login_at DESC, i.id DESC LIMIT 1))
              FROM session s JOIN user_profile p ON p.id = s.user_id
              WHERE s.id IN ({}) AND s.expires_at > ${}",
             placeholders.join(", "),
@@ -153,6 +166,7 @@ impl Store {
         type Row = (
             String,
             String,
+            Option<i64>,
             i64,
             Option<String>,
             String,
@@ -169,32 +183,35 @@ impl Store {
         })?;
         Ok(rows
             .into_iter()
-            .map(|(id, data, user, name, first_name, email, verified, last_provider)| {
+            .filter_map(|row| {
+                let (id, data, since, user, name, first_name, email, verified, provider) = row;
+                let SharedData { signed_in, csrf } = SharedData::parse(&data)?;
+                let sign_in = signed_in?;
                 let session = SignedInSession {
-                    data,
                     user: UserId(user),
+                    // Filled on every write since the column exists, and by its migration.
+                    since_ms: since.unwrap_or(sign_in.since_ms),
+                    provider,
+                    membership: sign_in.membership,
+                    csrf,
                     name,
                     first_name,
                     // An address's flag means nothing without the address.
                     email_verified: verified && email.is_some(),
                     email,
-                    last_provider,
                 };
-                (id, session)
+                Some((id, session))
             })
             .collect())
     }
 }
 
-/// The session key under which the web layer keeps who is signed in: an object whose `user`
-/// is the person's id. The store copies that id into `session.user_id` on every write, so a
-/// person's sessions end together: by foreign key when the person is deleted, and with
-/// one statement in the deletion's transaction when one of their identities is unlinked.
-pub const SIGNED_IN_KEY: &str = "signed_in";
-
-/// Who the record is signed in as, if anyone.
-fn owner(record: &Record) -> Option<i64> {
-    record.data.get(SIGNED_IN_KEY)?.get("user")?.as_i64()
+/// Who the record is signed in as, if anyone. Its person is copied into `session.user_id` on
+/// every write, so a person's sessions end together: by foreign key when the person is
+/// deleted, and with one statement in the deletion's transaction when one of their
+/// identities is unlinked.
+fn sign_in(record: &Record) -> Option<SessionSignIn> {
+    SharedData::sign_in_of(&record.data)
 }
 
 /// How a session store error says the database is unavailable (see
@@ -231,18 +248,19 @@ fn expires_at_ms(record: &Record) -> i64 {
 impl SessionStore for SessionTable {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let data = encode(record)?;
-        let owner = owner(record);
+        let sign_in = sign_in(record);
+        let owner = sign_in.as_ref().map(|s| s.user.0);
         loop {
             // Signed in as someone deleted meanwhile: not stored, so it reads as signed out.
             let inserted = self
                 .write(
-                    "INSERT INTO session (id, data, expires_at, user_id)
-                     SELECT $1, $2, $3, $4
+                    "INSERT INTO session (id, data, expires_at, user_id, provider, signed_in_at)
+                     SELECT $1, $2, $3, $4, $5, $6
                      WHERE $4 IS NULL OR EXISTS (SELECT 1 FROM user_profile WHERE id = $4)
                      ON CONFLICT (id) DO NOTHING",
                     record,
                     &data,
-                    owner,
+                    sign_in.as_ref(),
                 )
                 .await?;
             if inserted == 1 || !self.owner_exists(owner).await? {
@@ -256,15 +274,15 @@ impl SessionStore for SessionTable {
     /// Updates the record in place. A session deleted meanwhile (a sign-out, its person
     /// deleted) stays deleted: an upsert here would bring it back.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let owner = owner(record);
         let data = encode(record)?;
         self.write(
-            "UPDATE session SET data = $2, expires_at = $3, user_id = $4
-             WHERE id = $1
-               AND ($4 IS NULL OR EXISTS (SELECT 1 FROM user_profile WHERE id = $4))",
+            "UPDATE session
+                SET data = $2, expires_at = $3, user_id = $4, provider = $5, signed_in_at = $6
+              WHERE id = $1
+                AND ($4 IS NULL OR EXISTS (SELECT 1 FROM user_profile WHERE id = $4))",
             record,
             &data,
-            owner,
+            sign_in(record).as_ref(),
         )
         .await?;
         Ok(())

@@ -34,7 +34,7 @@ pub async fn home(
     // signed in, so that they can see who they are and log out, with why the sites behind
     // loginwith refuse them; never sent on to `return_to`, which would only refuse them again.
     let facts = match &user {
-        Some(_) => session.sign_in_facts().await?,
+        Some(_) => session.current_sign_in().await?,
         None => None,
     };
     let membership = facts.as_ref().map(|f| f.membership.clone()).unwrap_or_default();

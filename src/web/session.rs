@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     model::{Membership, millis, now_ms},
-    store::{OperationId, SIGNED_IN_KEY, UserId},
+    store::{CSRF_KEY, OperationId, SIGNED_IN_KEY, SessionSignIn, UserId},
 };
 
 const PENDING_LOGINS: &str = "login.pending";
@@ -29,9 +29,10 @@ const PENDING_LOGINS: &str = "login.pending";
 const WAITING: &str = "login.waiting";
 /// Where `/success` sends the browser once the operation signs it in (`return_to`).
 const RETURN_TO: &str = "login.return_to";
-/// Indexed by the store (see [`SIGNED_IN_KEY`]): a person's sessions end together.
+/// The store's own shape ([`SessionSignIn`]): it copies the sign-in into the session row's
+/// columns, so a person's sessions end together.
 const SIGNED_IN: &str = SIGNED_IN_KEY;
-const CSRF: &str = "csrf";
+const CSRF: &str = CSRF_KEY;
 const NOTICES: &str = "notices";
 
 /// A `state` is good for this long after `/authorize`.
@@ -92,59 +93,6 @@ pub struct Notice {
     pub provider: Option<String>,
 }
 
-/// Who is signed in, with which provider, since when, and when we last extended the sign-in.
-#[derive(Serialize, Deserialize)]
-pub(super) struct SignInRecord {
-    pub(super) user: UserId,
-    /// The provider id the person signed in with. Absent in sessions signed in before it
-    /// was recorded.
-    #[serde(default)]
-    pub(super) provider: Option<String>,
-    pub(super) since_ms: i64,
-    refreshed_ms: i64,
-    /// The groups, organisations and teams the provider named at this sign-in, compared with
-    /// `[access]` on every request. Absent in sessions signed in before it was kept: no
-    /// membership, which no membership condition lets in.
-    #[serde(default, skip_serializing_if = "Membership::is_empty")]
-    pub(super) membership: Membership,
-}
-
-/// What `/auth/check` reads from a session's stored data, outside the session layer (which
-/// would load, and could save, the session): when the sign-in began, for the absolute
-/// lifetime, and the provider it was made with.
-pub struct SignInFacts {
-    pub since_ms: i64,
-    pub provider: Option<String>,
-    pub membership: Membership,
-}
-
-/// [`SignInFacts`] from a session record's JSON data; `None` when it holds no sign-in (or
-/// cannot be read, which is the same for a check: not signed in).
-pub fn sign_in_facts(data: &str) -> Option<SignInFacts> {
-    #[derive(Deserialize)]
-    struct Data {
-        #[serde(rename = "signed_in")]
-        signed_in: SignInRecord,
-    }
-    let Data { signed_in } = serde_json::from_str(data).ok()?;
-    Some(SignInFacts {
-        since_ms: signed_in.since_ms,
-        provider: signed_in.provider,
-        membership: signed_in.membership,
-    })
-}
-
-/// The CSRF token in a session record's JSON data, for a page answered without the session
-/// layer (`/auth/check`'s 403) whose logout form must carry it.
-pub fn csrf_of(data: &str) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Data {
-        #[serde(rename = "csrf")]
-        csrf: Option<String>,
-    }
-    serde_json::from_str::<Data>(data).ok()?.csrf
-}
-
 /// Whether a sign-in that began at `since_ms` is past its lifetime at `now`: the absolute
 /// lifetime, or, when `[access]` names groups, organisations or teams, `access.recheck_hours`
 /// if shorter (the membership kept with it is then too old to trust: the person signs in again
@@ -196,7 +144,7 @@ impl WebSession {
     /// The signed-in person, if any. Past the absolute lifetime the session is ended; an
     /// active one is extended (its idle lifetime restarts) about once a day.
     pub async fn user(&self, settings: &WebSettings) -> Result<Option<UserId>, AppError> {
-        let Some(mut signed_in) = self.session.get::<SignInRecord>(SIGNED_IN).await? else {
+        let Some(mut signed_in) = self.session.get::<SessionSignIn>(SIGNED_IN).await? else {
             return Ok(None);
         };
         let now = now_ms();
@@ -211,18 +159,10 @@ impl WebSession {
         Ok(Some(signed_in.user))
     }
 
-    /// The provider the current sign-in was made with (if recorded) and the membership kept
-    /// with it; `None` when nobody is signed in.
-    pub async fn sign_in_facts(&self) -> Result<Option<SignInFacts>, AppError> {
-        Ok(self
-            .session
-            .get::<SignInRecord>(SIGNED_IN)
-            .await?
-            .map(|signed_in| SignInFacts {
-                since_ms: signed_in.since_ms,
-                provider: signed_in.provider,
-                membership: signed_in.membership,
-            }))
+    /// The current sign-in (with which provider, the membership kept with it); `None` when
+    /// nobody is signed in.
+    pub async fn current_sign_in(&self) -> Result<Option<SessionSignIn>, AppError> {
+        Ok(self.session.get::<SessionSignIn>(SIGNED_IN).await?)
     }
 
     /// This browser's session id, once it has one (a signed-in session always has).
@@ -417,7 +357,7 @@ impl WebSession {
         self.session
             .insert(
                 SIGNED_IN,
-                SignInRecord {
+                SessionSignIn {
                     user,
                     provider: Some(provider.to_owned()),
                     since_ms: now,

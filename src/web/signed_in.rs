@@ -21,7 +21,7 @@ use tower_sessions::session::Id;
 use super::{
     AppError, WebSettings,
     pages::{LogoutForm, NotAllowedPage, Page},
-    session::{SignInFacts, csrf_of, past_absolute_lifetime, sign_in_facts},
+    session::past_absolute_lifetime,
     twin_cookies::single_value,
 };
 use crate::{
@@ -167,7 +167,7 @@ impl Accounts {
             who: NotAllowedPage::who(session.email.as_deref()),
             provider: self.settings.provider_name(&provider),
             another_href: self.settings.path("/"),
-            logout: csrf_of(&session.data).map(|csrf_token| LogoutForm {
+            logout: session.csrf.clone().map(|csrf_token| LogoutForm {
                 action: self.settings.path("/logout"),
                 csrf_token,
                 return_to: Some(target.to_owned()),
@@ -206,34 +206,23 @@ pub(super) fn session_id(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|id| id.to_string())
 }
 
-/// A signed-in session as every reader needs it: the row with its person, and the sign-in
-/// facts of its data (since when, with which provider, the membership), read once.
+/// A signed-in session as every reader outside the session layer needs it (`/auth/check`, the
+/// library's `SignedIn`): the store's typed row, within its lifetime.
 pub(super) struct Found {
     pub(super) session: SignedInSession,
-    facts: SignInFacts,
 }
 
 impl Found {
     /// `session`, when it holds a sign-in still within its lifetime (past it, the next page
     /// loginwith serves ends it; until then every reader must already refuse it).
     pub(super) fn within_lifetime(session: SignedInSession, settings: &WebSettings) -> Option<Self> {
-        Self::read(session)
-            .filter(|found| !past_absolute_lifetime(found.facts.since_ms, now_ms(), settings))
-    }
-
-    /// `session` with its facts read; `None` when its data holds no sign-in.
-    pub(super) fn read(session: SignedInSession) -> Option<Self> {
-        let facts = sign_in_facts(&session.data)?;
-        Some(Self { session, facts })
+        (!past_absolute_lifetime(session.since_ms, now_ms(), settings)).then_some(Self { session })
     }
 
     /// The provider the sign-in was made with; for sessions from before that was recorded,
     /// the person's most recently used one.
     pub(super) fn provider(&self) -> Option<String> {
-        self.facts
-            .provider
-            .clone()
-            .or_else(|| self.session.last_provider.clone())
+        self.session.provider.clone()
     }
 
     /// The person as `[access]` sees them: the stored address, and the membership kept with
@@ -242,21 +231,21 @@ impl Found {
         Person {
             email: self.session.email.as_deref(),
             email_verified: self.session.email_verified,
-            membership: &self.facts.membership,
+            membership: &self.session.membership,
         }
     }
 
     pub(super) fn membership(&self) -> &Membership {
-        &self.facts.membership
+        &self.session.membership
     }
 }
 
 impl From<Found> for SignedIn {
     fn from(found: Found) -> Self {
         let provider = found.provider();
-        let Found { session, facts } = found;
+        let Found { session } = found;
         Self {
-            membership: facts.membership,
+            membership: session.membership,
             id: session.user,
             provider,
             name: session
@@ -493,15 +482,17 @@ mod tests {
     #[test]
     fn the_address_comes_with_whether_it_was_verified() {
         let session = |email: Option<&str>, email_verified| SignedInSession {
-            data: r#"{"signed_in":{"user":3,"since_ms":1,"refreshed_ms":1,"provider":"corp"}}"#.to_owned(),
             user: UserId(3),
+            since_ms: 1,
+            provider: Some("corp".to_owned()),
+            membership: Membership::default(),
+            csrf: None,
             name: Some("Ada Lovelace".to_owned()),
             first_name: "Ada".to_owned(),
             email: email.map(str::to_owned),
             email_verified,
-            last_provider: None,
         };
-        let signed_in = |session| SignedIn::from(Found::read(session).expect("a sign-in"));
+        let signed_in = |session| SignedIn::from(Found { session });
         let verified = signed_in(session(Some("ada@corp.example"), true));
         assert_eq!(
             (verified.email(), verified.email_verified()),

@@ -313,8 +313,14 @@ impl TestEnv {
         let mut data: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&data).expect("session data");
         change(&mut data);
-        sqlx::query("UPDATE session SET data = $1 WHERE id = $2")
+        // The columns the store copies from the sign-in on every write, as it would.
+        let sign_in = data.get("signed_in");
+        let since_ms = sign_in.and_then(|s| s.get("since_ms")?.as_i64());
+        let provider = sign_in.and_then(|s| Some(s.get("provider")?.as_str()?.to_owned()));
+        sqlx::query("UPDATE session SET data = $1, signed_in_at = $2, provider = $3 WHERE id = $4")
             .bind(serde_json::Value::Object(data).to_string())
+            .bind(since_ms)
+            .bind(provider)
             .bind(id)
             .execute(&self.db)
             .await

@@ -595,3 +595,101 @@ async fn migrate_before(db: &TestDb, version: i64) {
         }
     }
 }
+
+/// A signed-in session's provider and start are typed columns, written from the session's
+/// sign-in on every write, and readers outside the session layer get them typed (with the
+/// membership and the CSRF token) from one statement; a session from before providers were
+/// recorded is said to be signed in with the person's most recently used provider.
+#[tokio::test]
+async fn a_sign_in_is_kept_in_typed_columns_and_read_back_typed() {
+    use tower_sessions::{
+        SessionStore,
+        session::{Id, Record},
+    };
+    sqlx::any::install_default_drivers();
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.expect(db.backend);
+        let rows = sqlx::AnyPool::connect(&db.url).await.expect(db.backend);
+        let sessions = store.sessions();
+        let ada = sign_in(&store, "github", "1001", "ada@example.com").await;
+        let record = |sign_in: serde_json::Value| Record {
+            id: Id::default(),
+            data: [
+                (loginwith::store::SIGNED_IN_KEY.to_owned(), sign_in),
+                (
+                    loginwith::store::CSRF_KEY.to_owned(),
+                    serde_json::json!("token"),
+                ),
+            ]
+            .into(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        };
+        let columns = |id: Id| {
+            let rows = rows.clone();
+            async move {
+                sqlx::query_as::<_, (Option<String>, Option<i64>)>(
+                    "SELECT provider, signed_in_at FROM session WHERE id = $1",
+                )
+                .bind(id.to_string())
+                .fetch_one(&rows)
+                .await
+                .expect("the row")
+            }
+        };
+        let mut session = record(serde_json::json!({
+            "user": ada.0, "provider": "corp", "since_ms": 1_700_000_000_000_i64,
+            "refreshed_ms": 1_700_000_000_000_i64, "membership": {"groups": ["ops"]},
+        }));
+        sessions.create(&mut session).await.unwrap();
+        let read = || async {
+            let id = session.id.to_string();
+            store
+                .signed_in_sessions(std::slice::from_ref(&id))
+                .await
+                .unwrap()
+                .remove(&id)
+                .expect("signed in")
+        };
+        assert_eq!(
+            columns(session.id).await,
+            (Some("corp".to_owned()), Some(1_700_000_000_000)),
+            "{}",
+            db.backend
+        );
+        let found = read().await;
+        assert_eq!(found.user, ada, "{}", db.backend);
+        assert_eq!(found.since_ms, 1_700_000_000_000, "{}", db.backend);
+        assert_eq!(found.provider.as_deref(), Some("corp"), "{}", db.backend);
+        assert_eq!(found.csrf.as_deref(), Some("token"), "{}", db.backend);
+        assert_eq!(
+            found.membership.all().collect::<Vec<_>>(),
+            ["ops"],
+            "{}",
+            db.backend
+        );
+        // A save carries a changed sign-in into the columns.
+        session.data.insert(
+            loginwith::store::SIGNED_IN_KEY.to_owned(),
+            serde_json::json!({ "user": ada.0, "since_ms": 5, "refreshed_ms": 5 }),
+        );
+        sessions.save(&session).await.unwrap();
+        assert_eq!(columns(session.id).await, (None, Some(5)), "{}", db.backend);
+        // No provider recorded: the person's most recently used one.
+        assert_eq!(
+            read().await.provider.as_deref(),
+            Some("github"),
+            "{}",
+            db.backend
+        );
+        // Signed out (the sign-in removed from the data): no longer found, columns empty.
+        session.data.remove(loginwith::store::SIGNED_IN_KEY);
+        sessions.save(&session).await.unwrap();
+        assert_eq!(columns(session.id).await, (None, None), "{}", db.backend);
+        let id = session.id.to_string();
+        assert!(
+            store.signed_in_sessions(&[id]).await.unwrap().is_empty(),
+            "{}",
+            db.backend
+        );
+    }
+}

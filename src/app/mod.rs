@@ -31,6 +31,7 @@ use crate::{
 
 /// Why [`App::build`] refused to start: each names the configuration key to look at.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartupError {
     /// The database could not be opened or migrated.
     #[error(transparent)]

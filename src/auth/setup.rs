@@ -42,6 +42,7 @@ pub struct LocalClients {
 
 /// Why a provider could not be built: each names the configuration key to look at.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProviderSetupError {
     /// A provider's endpoint is not a URL.
     #[error("providers.{name}: {source}")]

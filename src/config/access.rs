@@ -42,6 +42,7 @@ pub struct AccessConditions {
 
 /// `[access]` as written. No condition set: anyone a provider vouches for may sign in.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct AccessConfig {
     /// Who may sign in at all (and, on every check, still enter anywhere).
     #[serde(flatten)]
@@ -59,6 +60,7 @@ pub struct AccessConfig {
 
 /// One `[[access.rules]]` entry.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct AccessRule {
     /// As in `gateway.allowed_hosts`: `host`, `host:port`, or `.example.com`.
     #[serde(default)]

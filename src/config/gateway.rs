@@ -6,6 +6,7 @@ use url::Host;
 /// `[gateway]` as written; [`GatewayConfig::allowed_hosts`] gives the parsed rules.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct GatewayConfig {
     /// Hosts an absolute `return_to` may name: `app.example` (any port), `app.example:8443`,
     /// or `.example.com` (any subdomain of example.com, not example.com itself).

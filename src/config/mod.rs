@@ -97,6 +97,7 @@ fn invalid(key: &str, reason: impl Into<String>) -> Problem {
 /// The whole configuration, as read from the layers (see the module docs).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Config {
     /// `[server]`: where it listens and where people reach it.
     pub server: ServerConfig,
@@ -143,6 +144,7 @@ fn without_trailing_slash<S: serde::Serializer>(url: &Url, to: S) -> Result<S::O
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// The address the HTTP server listens on.
     pub bind: SocketAddr,
@@ -170,6 +172,7 @@ impl ServerConfig {
 /// Prometheus metrics on a listener of their own.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct MetricsConfig {
     /// Where `GET /metrics` is served; empty turns metrics off.
     pub bind: String,
@@ -191,6 +194,7 @@ impl MetricsConfig {
 /// How log lines are written.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct LogConfig {
     /// Text or JSON lines.
     pub format: LogFormat,
@@ -199,6 +203,7 @@ pub struct LogConfig {
 /// `log.format`: lines for people, or one JSON object per line for log shippers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum LogFormat {
     /// One readable line per event, coloured on a terminal.
     #[default]
@@ -210,6 +215,7 @@ pub enum LogFormat {
 /// `[database]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct DatabaseConfig {
     /// `sqlite://PATH` (created on first run) or `postgres://USER:PASSWORD@HOST/DATABASE`.
     pub url: String,
@@ -225,6 +231,7 @@ pub struct DatabaseConfig {
 /// `[session]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SessionConfig {
     /// The session cookie's name (with `__Host-` in front in production).
     pub cookie_name: String,
@@ -242,6 +249,7 @@ pub struct SessionConfig {
 /// `[login]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct LoginConfig {
     /// How long the code exchange and profile fetch may take before the sign-in fails.
     pub exchange_timeout_secs: u64,
@@ -271,6 +279,7 @@ impl LoginConfig {
 /// Bounds on what one client, or all of them, can make the server do.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct LimitsConfig {
     /// The largest request body accepted (413 past it).
     pub body_bytes: usize,
@@ -291,6 +300,7 @@ pub struct LimitsConfig {
 /// `[dev_provider]`: the built-in stand-in for Facebook and an OpenID Connect issuer.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct DevProviderConfig {
     /// Stand in when no provider has a `client_id` (a loopback bind and public URL only).
     pub enabled: bool,

@@ -39,6 +39,7 @@ pub fn oidc_brand(issuer: &str) -> Option<ProviderBrand> {
 
 /// What protocol a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProviderKind {
     /// Facebook Login (OAuth 2.0 and the Graph API).
     Facebook,
@@ -98,6 +99,7 @@ impl ProviderKind {
 /// One `[providers.<name>]` table, as given.
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ProviderConfig {
     /// `facebook`, `oidc` or `github`.
     #[serde(default)]
@@ -273,6 +275,7 @@ impl ProviderConfig {
 
 /// Every `[providers.<name>]` table, in button order (the shipped ones first).
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ProvidersConfig {
     entries: Vec<(String, ProviderConfig)>,
 }

@@ -23,6 +23,7 @@ pub const MIN_CONTRAST: f64 = 4.5;
 /// `[site]` as written; every key empty means loginwith's own look.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SiteConfig {
     /// Replaces "loginwith" in every page's title and header.
     pub name: String,

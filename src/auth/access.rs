@@ -5,6 +5,10 @@
 //! on every request against the stored address and the membership kept with the sign-in, so a
 //! change of the rules (a restart, or an edit of an emails file) applies at once to people
 //! already signed in.
+//!
+//! Longer than the 400 lines a file here aims for: the conditions, the rules by host and path
+//! and the reasons for a refusal are one decision, read top to bottom; its configuration and
+//! checks are in `config/access.rs`.
 
 use std::{
     collections::HashSet,

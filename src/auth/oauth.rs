@@ -1,6 +1,11 @@
 //! What every OAuth 2.0 provider client shares: the error body type for oauth2, reading a
 //! JSON answer, and naming a failed call with [`FailureReason::of`] (status first, then body).
 //! Provider text that reaches the log goes through [`excerpt`]; a token never does.
+//!
+//! Longer than the 400 lines a file here aims for: it is the one client every plain OAuth
+//! provider runs through (the authorization URL, the token request, the JSON read, the naming
+//! of every failure), kept whole so that Facebook, GitHub and the next kind cannot drift
+//! apart; each provider's own file holds only what differs.
 
 use crate::model::ProviderBrand;
 use std::future::Future;

@@ -3,8 +3,14 @@
 //! authorization-code flow with PKCE and a nonce, the ID token checked (the crate's checks plus
 //! `iat`, `azp` and `at_hash`), keys fetched again once when a token names an unknown one, and
 //! userinfo when the ID token lacks the name or the address.
+//!
+//! Longer than the 400 lines a file here aims for: the client's steps (authorization URL,
+//! token, ID token, keys fetched again, userinfo) share its discovered state; what the ID token
+//! and userinfo say, and the checks on them, are in `oidc/id_token.rs`, discovery and its
+//! schedule in `oidc/discovery.rs`.
 
 pub mod discovery;
+mod id_token;
 
 use crate::model::ProviderBrand;
 use std::{
@@ -40,6 +46,11 @@ use super::{
     BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider, Unavailable,
     http::{HttpClient, HttpError, StatusRecorder, error_chain},
     oauth::{clean, excerpt, http_failure, token_failure},
+};
+
+use id_token::{
+    Checked, Claimed, bounded, check_id_token, claimed_groups, fill_from_userinfo,
+    profile_from_id_token,
 };
 
 /// How far in the future an ID token's `iat` may be: clocks drift, a minute is plenty.
@@ -532,210 +543,6 @@ impl Provider for Oidc {
     }
 }
 
-/// Why an ID token was not accepted: a key we may not have yet, or anything else.
-enum Checked {
-    UnknownKey,
-    Invalid(ExchangeError),
-}
-
-/// Every ID-token check: openidconnect's (signature with an allowed algorithm, `iss`, `aud`,
-/// `exp`, `nonce`) and ours (`iat`, `azp`, `at_hash`).
-fn check_id_token(
-    discovered: &Discovered,
-    id_token: &IdTokenWithOthers,
-    token: &CoreTokenResponse,
-    client_id: &ClientId,
-    nonce: &str,
-) -> Result<IdTokenClaimsWithOthers, Checked> {
-    let verifier: CoreIdTokenVerifier<'_> = discovered
-        .client
-        .id_token_verifier()
-        .set_allowed_algs(ALLOWED_ALGS)
-        // The crate leaves `iat` alone: a token issued in the future is forged or from a
-        // clock we should not trust.
-        .set_issue_time_verifier_fn(|iat| {
-            let latest = chrono::Utc::now() + IAT_LEEWAY;
-            if iat > latest {
-                Err(format!("iat {iat} is in the future"))
-            } else {
-                Ok(())
-            }
-        });
-    let claims = id_token
-        .claims(&verifier, &Nonce::new(nonce.to_owned()))
-        .map_err(|error| match error {
-            ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey,
-            ) => Checked::UnknownKey,
-            other => Checked::Invalid(invalid(format!(
-                "id_token: {}",
-                excerpt(&error_chain(&other), 200)
-            ))),
-        })?;
-    check_authorized_party(claims, client_id).map_err(Checked::Invalid)?;
-    check_access_token_hash(claims, id_token, &verifier, token).map_err(Checked::Invalid)?;
-    Ok(claims.clone())
-}
-
-/// `at_hash`, which openidconnect does not check: when present it must be the left half of
-/// the access token's hash, or the access token was swapped for another.
-fn check_access_token_hash(
-    claims: &IdTokenClaimsWithOthers,
-    id_token: &IdTokenWithOthers,
-    verifier: &CoreIdTokenVerifier<'_>,
-    token: &CoreTokenResponse,
-) -> Result<(), ExchangeError> {
-    let Some(expected) = claims.access_token_hash() else {
-        return Ok(());
-    };
-    let alg = id_token
-        .signing_alg()
-        .map_err(|e| invalid(format!("id_token: {e}")))?;
-    let key = id_token
-        .signing_key(verifier)
-        .map_err(|e| invalid(format!("id_token: {e}")))?;
-    let actual = AccessTokenHash::from_token(token.access_token(), alg, key)
-        .map_err(|e| invalid(format!("id_token: at_hash: {e}")))?;
-    if actual == *expected {
-        Ok(())
-    } else {
-        Err(invalid("id_token: at_hash does not match the access token"))
-    }
-}
-
-/// `azp`, which openidconnect does not check: when present it must be us, or the token was
-/// issued to another client.
-fn check_authorized_party(
-    claims: &IdTokenClaimsWithOthers,
-    client_id: &ClientId,
-) -> Result<(), ExchangeError> {
-    match claims.authorized_party() {
-        Some(azp) if azp != client_id => Err(invalid(format!(
-            "id_token: azp {:?} is another client",
-            excerpt(azp, 50)
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// The person from the ID token: `sub` is the identity (stable, never reused), never the
-/// address.
-fn profile_from_id_token(claims: &IdTokenClaimsWithOthers) -> Profile {
-    let (first_name, last_name) = names(
-        claims
-            .given_name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.to_string()),
-        claims
-            .family_name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.to_string()),
-        claims
-            .name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.to_string()),
-    );
-    let email = clean(claims.email().map(|e| e.to_string()));
-    Profile {
-        provider_user_id: claims.subject().to_string(),
-        first_name,
-        last_name,
-        email_verified: email.is_some() && claims.email_verified() == Some(true),
-        email,
-        issuer: Some(claims.issuer().to_string()),
-        membership: Default::default(),
-    }
-}
-
-/// What a groups claim holds.
-#[derive(Debug, PartialEq, Eq)]
-enum Claimed {
-    /// No such claim.
-    Absent,
-    /// The strings of a string or of a list (its other members left out), as written.
-    Groups(Vec<String>),
-    /// A claim of another type (`null` included), named for the log.
-    OtherType(&'static str),
-}
-
-/// The top-level claim `name` as groups: one string is one group, a list keeps its strings
-/// and leaves out anything else (a number among names is the issuer's quirk, not a reason to
-/// lose the rest).
-fn claimed_groups(claims: &OtherClaims, name: &str) -> Claimed {
-    match claims.get(name) {
-        None => Claimed::Absent,
-        Some(Value::String(group)) => Claimed::Groups(vec![group.clone()]),
-        Some(Value::Array(values)) => Claimed::Groups(
-            values
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
-        ),
-        Some(Value::Null) => Claimed::OtherType("null"),
-        Some(Value::Bool(_)) => Claimed::OtherType("a boolean"),
-        Some(Value::Number(_)) => Claimed::OtherType("a number"),
-        Some(Value::Object(_)) => Claimed::OtherType("an object"),
-    }
-}
-
-/// Sorted, without duplicates or empty values, at most [`MAX_GROUPS`] of at most
-/// [`MAX_GROUP_LEN`] bytes. A longer value is left out rather than cut (a cut name could be
-/// another group's); beyond the count, the first in sorted order are kept.
-fn bounded(mut groups: Vec<String>, provider: &str) -> Vec<String> {
-    groups.retain(|g| !g.is_empty() && g.len() <= MAX_GROUP_LEN);
-    groups.sort_unstable();
-    groups.dedup();
-    if groups.len() > MAX_GROUPS {
-        debug!(
-            provider,
-            given = groups.len(),
-            "more groups than {MAX_GROUPS}: the first {MAX_GROUPS} in sorted order are kept"
-        );
-        groups.truncate(MAX_GROUPS);
-    }
-    groups
-}
-
-/// Fills what the ID token left empty from userinfo (already checked to be the same `sub`).
-fn fill_from_userinfo(profile: &mut Profile, userinfo: &UserInfoWithOthers) {
-    if profile.first_name.is_empty() {
-        let (first, last) = names(
-            userinfo
-                .given_name()
-                .and_then(|n| n.get(None))
-                .map(|n| n.to_string()),
-            userinfo
-                .family_name()
-                .and_then(|n| n.get(None))
-                .map(|n| n.to_string()),
-            userinfo
-                .name()
-                .and_then(|n| n.get(None))
-                .map(|n| n.to_string()),
-        );
-        profile.first_name = first;
-        profile.last_name = last;
-    }
-    if profile.email.is_none() {
-        profile.email = clean(userinfo.email().map(|e| e.to_string()));
-        profile.email_verified = profile.email.is_some() && userinfo.email_verified() == Some(true);
-    }
-}
-
-/// `given_name`/`family_name` when given, else `name` split at its first space.
-fn names(given: Option<String>, family: Option<String>, name: Option<String>) -> (String, String) {
-    match (clean(given), clean(family), clean(name)) {
-        (Some(first), last, _) => (first, last.unwrap_or_default()),
-        (None, Some(last), _) => (String::new(), last),
-        (None, None, Some(name)) => match name.split_once(char::is_whitespace) {
-            Some((first, rest)) => (first.to_owned(), rest.trim().to_owned()),
-            None => (name, String::new()),
-        },
-        (None, None, None) => (String::new(), String::new()),
-    }
-}
-
 fn invalid(detail: impl Into<String>) -> ExchangeError {
     ExchangeError::new(FailureReason::InvalidResponse, detail)
 }
@@ -758,6 +565,7 @@ fn userinfo_failure(error: &UserInfoError<HttpError>) -> ExchangeError {
 
 #[cfg(test)]
 mod tests {
+    use super::id_token::names;
     use super::*;
 
     fn claims(json: Value) -> OtherClaims {

@@ -1,6 +1,9 @@
 //! `[access]`: who may sign in at all, and `[[access.rules]]`: who may reach one host or path
 //! behind `/auth/check` and the library. Conditions are verified addresses, their domains, an
 //! emails file, GitHub organisations and teams, and an OpenID Connect issuer's groups.
+//!
+//! Longer than the 400 lines a file here aims for (by a few): `[access]`, `[[access.rules]]`
+//! and the emails file are one section with its checks.
 
 use std::{
     collections::BTreeMap,

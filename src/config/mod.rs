@@ -6,6 +6,10 @@
 //! environment variables. Unknown keys are errors, so a typo never passes silently.
 //! Values from the environment are read as typed (see `raw_env`): an all-digit App ID is
 //! a string like any other.
+//!
+//! Longer than the 400 lines a file here aims for: it is the shape of every section with each
+//! key documented, the reference a reader looks a key up in; the rules the values must keep are
+//! in `rules.rs`, what `check` prints in `report.rs`.
 
 mod access;
 // The development provider's faults: named here, switched on by `dev_provider.fault` in test

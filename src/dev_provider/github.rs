@@ -13,6 +13,10 @@
 //! `Link` header as GitHub writes it). `/user/teams` answers 403 to a token granted without
 //! `read:org` (or a scope that includes it), as GitHub does; the granted scopes are those the
 //! authorization request asked for.
+//!
+//! Longer than the 400 lines a file here aims for: it is one imitated service, GitHub's OAuth
+//! endpoints and four REST routes with their paging and faults, kept together so a reader sees
+//! the whole of what the GitHub client is tested against; it is compiled for the tests only.
 
 use std::{
     collections::HashMap,

@@ -19,6 +19,7 @@ mod privacy;
 mod progress;
 mod rate_limit;
 mod request_log;
+mod require_access;
 pub mod return_to;
 mod session;
 mod sign_in_key;
@@ -49,7 +50,8 @@ pub use one_origin::PublicOrigin;
 pub use rate_limit::RateLimiter;
 pub use session::WebSession;
 pub use sign_in_key::SignInKeyCookie;
-pub use signed_in::{Accounts, RequireAccess, RequireAccessService, SignedIn};
+pub use require_access::{RequireAccess, RequireAccessService};
+pub use signed_in::{Accounts, SignedIn};
 pub use site::site;
 pub use state::{AppState, Shared, WebSettings};
 

@@ -1,5 +1,10 @@
 //! What this app keeps in the server-side session, behind typed methods so no handler
 //! spells a key or a JSON shape.
+//!
+//! Longer than the 400 lines a file here aims for: every key the session holds and each typed
+//! method over it (pending sign-ins, the exchange waited for, the sign-in, the CSRF token,
+//! notices) in one place, so that no handler spells a key; the sign-in's shape itself is the
+//! store's (`store::SessionSignIn`).
 
 use std::time::Duration;
 

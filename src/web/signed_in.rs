@@ -1,25 +1,17 @@
 //! Who is signed in, for the handlers of the app loginwith is part of: [`SignedIn`] as an
 //! extractor, answered from the session cookie without writing anything.
 
-use std::{
-    convert::Infallible,
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::sync::Arc;
 
 use axum::{
-    extract::{FromRef, FromRequestParts, OptionalFromRequestParts, OriginalUri, Request},
+    extract::{FromRef, FromRequestParts, OptionalFromRequestParts, OriginalUri},
     http::{HeaderMap, StatusCode, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
-use tower_layer::Layer;
-use tower_service::Service;
 use tower_sessions::session::Id;
 
 use super::{
-    AppError, WebSettings,
+    AppError, RequireAccess, WebSettings,
     pages::{LogoutForm, NotAllowedPage, Page},
     session::past_absolute_lifetime,
     twin_cookies::single_value,
@@ -88,7 +80,7 @@ impl Accounts {
         Target::parse(&format!("{origin}{path}"))
     }
 
-    async fn lookup(&self, headers: &HeaderMap, path: Option<&str>) -> Result<Lookup, AppError> {
+    pub(super) async fn lookup(&self, headers: &HeaderMap, path: Option<&str>) -> Result<Lookup, AppError> {
         let Some(id) = session_id(headers, &self.cookie_name) else {
             return Ok(Lookup::Nobody);
         };
@@ -137,14 +129,11 @@ impl Accounts {
         if !problems.is_empty() {
             return Err(crate::config::ConfigError { problems });
         }
-        Ok(RequireAccess {
-            accounts: self.clone(),
-            conditions: Conditions::new(conditions),
-        })
+        Ok(RequireAccess::new(self.clone(), Conditions::new(conditions)))
     }
 
     /// The signed-in session a request's cookie names, whoever it is.
-    async fn session_of(&self, headers: &HeaderMap) -> Result<Option<Found>, AppError> {
+    pub(super) async fn session_of(&self, headers: &HeaderMap) -> Result<Option<Found>, AppError> {
         let Some(id) = session_id(headers, &self.cookie_name) else {
             return Ok(None);
         };
@@ -158,7 +147,7 @@ impl Accounts {
 
     /// 403: the "may not sign in" page for a person signed in whom `[access]` refuses; its
     /// buttons sign out, "Sign in with another account" coming back to `target` after.
-    fn not_allowed_page(&self, found: &Found, target: &str) -> Response {
+    pub(super) fn not_allowed_page(&self, found: &Found, target: &str) -> Response {
         let provider = found.provider().unwrap_or_default();
         let session = &found.session;
         NotAllowedPage {
@@ -179,7 +168,7 @@ impl Accounts {
 
     /// Where a browser that must sign in first is sent: loginwith's home page, which comes
     /// back to `target` (a path on this site) once signed in.
-    fn sign_in_page(&self, target: &str) -> String {
+    pub(super) fn sign_in_page(&self, target: &str) -> String {
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("return_to", target)
             .finish();
@@ -188,7 +177,7 @@ impl Accounts {
 }
 
 /// What a session cookie comes to.
-enum Lookup {
+pub(super) enum Lookup {
     Nobody,
     Allowed(SignedIn),
     NotAllowed(Box<Found>),
@@ -300,7 +289,7 @@ pub struct SignedIn {
 
 impl SignedIn {
     /// The person as `[access]` conditions see them.
-    fn as_person(&self) -> Person<'_> {
+    pub(super) fn as_person(&self) -> Person<'_> {
         Person {
             email: self.email.as_deref(),
             email_verified: self.email_verified,
@@ -399,77 +388,6 @@ where
             .signed_in_at(&parts.headers, Some(uri.path()))
             .await
             .map_err(IntoResponse::into_response)
-    }
-}
-
-/// The layer [`Accounts::require`] makes. Cheap to clone.
-#[derive(Clone)]
-pub struct RequireAccess {
-    accounts: Accounts,
-    conditions: Conditions,
-}
-
-impl<S> Layer<S> for RequireAccess {
-    type Service = RequireAccessService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequireAccessService {
-            inner,
-            require: self.clone(),
-        }
-    }
-}
-
-/// The service [`RequireAccess`] wraps around a route.
-#[derive(Clone)]
-pub struct RequireAccessService<S> {
-    inner: S,
-    require: RequireAccess,
-}
-
-impl<S> Service<Request> for RequireAccessService<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        // The clone that was made ready is the one called (tower's usual swap).
-        let ready = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, ready);
-        let require = self.require.clone();
-        Box::pin(async move {
-            let uri = request
-                .extensions()
-                .get::<OriginalUri>()
-                .map_or_else(|| request.uri().clone(), |original| original.0.clone());
-            let target = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-            let accounts = &require.accounts;
-            let refused = match accounts.lookup(request.headers(), Some(uri.path())).await {
-                Ok(Lookup::Allowed(person)) if require.conditions.allows(&person.as_person()) => {
-                    return inner.call(request).await;
-                }
-                Ok(Lookup::Allowed(_)) | Ok(Lookup::NotAllowed(_)) => {
-                    // The session again, for the page's logout form (its CSRF token): the
-                    // refused path only, so the usual one reads once.
-                    match accounts.session_of(request.headers()).await {
-                        Ok(Some(session)) => accounts.not_allowed_page(&session, &target),
-                        Ok(None) => Redirect::to(&accounts.sign_in_page(&target)).into_response(),
-                        Err(e) => e.into_response(),
-                    }
-                }
-                Ok(Lookup::Nobody) => Redirect::to(&accounts.sign_in_page(&target)).into_response(),
-                Err(e) => e.into_response(),
-            };
-            Ok(refused)
-        })
     }
 }
 

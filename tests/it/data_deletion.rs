@@ -401,3 +401,60 @@ async fn without_a_facebook_app_there_are_no_facebook_callbacks() {
         assert_eq!(posted.status(), StatusCode::BAD_REQUEST, "POST {path}");
     }
 }
+
+/// The callbacks act on the identities of the Facebook app that signed them, under that
+/// provider's own name: a site that calls its Facebook provider `meta` has its people's
+/// identities kept as `meta`, and Facebook's deletion request deletes exactly those (before,
+/// the callbacks looked under the name `facebook` whatever the configuration said).
+#[tokio::test]
+async fn the_callbacks_delete_the_identity_under_the_facebook_providers_own_name() {
+    const SECRET: &str = "meta-app-secret";
+    let env = TestEnv::start_with(|f| {
+        f.merge(("providers.facebook.client_id", ""))
+            .merge(("providers.facebook.client_secret", ""))
+            .merge(("providers.facebook.issuer", ""))
+            .merge(("providers.meta.kind", "facebook"))
+            .merge(("providers.meta.client_id", "1234567890123456"))
+            .merge(("providers.meta.client_secret", SECRET))
+    })
+    .await;
+    let now = loginwith::store::now_ms();
+    let person: i64 = sqlx::query_scalar(
+        "INSERT INTO user_profile (first_name, last_name, email, created_at, updated_at)
+         VALUES ('Ada', 'Lovelace', 'ada@example.com', $1, $1) RETURNING id",
+    )
+    .bind(now)
+    .fetch_one(&env.db)
+    .await
+    .unwrap();
+    for provider in ["meta", "facebook"] {
+        sqlx::query(
+            "INSERT INTO user_identity
+             (user_profile_id, provider, provider_user_id, created_at, last_login_at)
+             VALUES ($1, $2, '4242', $3, $3)",
+        )
+        .bind(person)
+        .bind(provider)
+        .bind(now)
+        .execute(&env.db)
+        .await
+        .unwrap();
+    }
+    let signed = sign(
+        &format!(
+            r#"{{"algorithm":"HMAC-SHA256","issued_at":{},"user_id":"4242"}}"#,
+            now / 1000
+        ),
+        SECRET,
+    );
+    let response = env
+        .browser()
+        .post_form("/facebook/deauthorize", &[("signed_request", &signed)])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let left: Vec<String> = sqlx::query_scalar("SELECT provider FROM user_identity")
+        .fetch_all(&env.db)
+        .await
+        .unwrap();
+    assert_eq!(left, ["facebook"], "only meta's identity is gone");
+}

@@ -78,17 +78,12 @@ where
             let target = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
             let accounts = &require.accounts;
             let refused = match accounts.lookup(request.headers(), Some(uri.path())).await {
-                Ok(Lookup::Allowed(person)) if require.conditions.allows(&person.as_person()) => {
+                Ok(Lookup::Allowed(found)) if require.conditions.allows(&found.person()) => {
                     return inner.call(request).await;
                 }
-                Ok(Lookup::Allowed(_)) | Ok(Lookup::NotAllowed(_)) => {
-                    // The session again, for the page's logout form (its CSRF token): the
-                    // refused path only, so the usual one reads once.
-                    match accounts.session_of(request.headers()).await {
-                        Ok(Some(session)) => accounts.not_allowed_page(&session, &target),
-                        Ok(None) => Redirect::to(&accounts.sign_in_page(&target)).into_response(),
-                        Err(e) => e.into_response(),
-                    }
+                // The sign-in read carries the CSRF token for the page's logout form.
+                Ok(Lookup::Allowed(found)) | Ok(Lookup::NotAllowed(found)) => {
+                    accounts.not_allowed_page(&found, &target)
                 }
                 Ok(Lookup::Nobody) => Redirect::to(&accounts.sign_in_page(&target)).into_response(),
                 Err(e) => e.into_response(),

@@ -68,7 +68,7 @@ impl Accounts {
         path: Option<&str>,
     ) -> Result<Option<SignedIn>, AppError> {
         Ok(match self.lookup(headers, path).await? {
-            Lookup::Allowed(person) => Some(person),
+            Lookup::Allowed(found) => Some(SignedIn::from(*found)),
             Lookup::NotAllowed(_) | Lookup::Nobody => None,
         })
     }
@@ -93,7 +93,7 @@ impl Accounts {
         };
         let target = path.and_then(|path| self.target(path));
         if self.settings.access.allows_at(&found.person(), target.as_ref()) {
-            Ok(Lookup::Allowed(SignedIn::from(found)))
+            Ok(Lookup::Allowed(Box::new(found)))
         } else {
             Ok(Lookup::NotAllowed(Box::new(found)))
         }
@@ -132,19 +132,6 @@ impl Accounts {
         Ok(RequireAccess::new(self.clone(), Conditions::new(conditions)))
     }
 
-    /// The signed-in session a request's cookie names, whoever it is.
-    pub(super) async fn session_of(&self, headers: &HeaderMap) -> Result<Option<Found>, AppError> {
-        let Some(id) = session_id(headers, &self.cookie_name) else {
-            return Ok(None);
-        };
-        Ok(self
-            .store
-            .signed_in_sessions(std::slice::from_ref(&id))
-            .await?
-            .remove(&id)
-            .and_then(|session| Found::within_lifetime(session, &self.settings)))
-    }
-
     /// 403: the "may not sign in" page for a person signed in whom `[access]` refuses; its
     /// buttons sign out, "Sign in with another account" coming back to `target` after.
     pub(super) fn not_allowed_page(&self, found: &Found, target: &str) -> Response {
@@ -176,10 +163,10 @@ impl Accounts {
     }
 }
 
-/// What a session cookie comes to.
+/// What a session cookie comes to: the sign-in found, let in by `[access]` or not.
 pub(super) enum Lookup {
     Nobody,
-    Allowed(SignedIn),
+    Allowed(Box<Found>),
     NotAllowed(Box<Found>),
 }
 
@@ -288,15 +275,6 @@ pub struct SignedIn {
 }
 
 impl SignedIn {
-    /// The person as `[access]` conditions see them.
-    pub(super) fn as_person(&self) -> Person<'_> {
-        Person {
-            email: self.email.as_deref(),
-            email_verified: self.email_verified,
-            membership: &self.membership,
-        }
-    }
-
     /// The person's stable id: the same whichever provider they sign in with.
     pub fn id(&self) -> UserId {
         self.id
@@ -361,7 +339,7 @@ where
             .map_or(&parts.uri, |original| &original.0);
         let target = uri.path_and_query().map_or("/", |p| p.as_str());
         match accounts.lookup(&parts.headers, Some(uri.path())).await {
-            Ok(Lookup::Allowed(person)) => Ok(person),
+            Ok(Lookup::Allowed(found)) => Ok(SignedIn::from(*found)),
             Ok(Lookup::NotAllowed(session)) => Err(accounts.not_allowed_page(&session, target)),
             Ok(Lookup::Nobody) => Err(Redirect::to(&accounts.sign_in_page(target)).into_response()),
             Err(e) => Err(e.into_response()),

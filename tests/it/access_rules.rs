@@ -519,6 +519,8 @@ async fn the_library_layer_and_extractor_let_in_only_whom_their_conditions_name(
         page.contains(r#"name="return_to" value="/admin""#),
         "{page}"
     );
+    // Its logout form carries the session's CSRF token, from the one read of the sign-in.
+    assert!(page.contains(r#"name="csrf_token""#), "{page}");
     // Nobody signed in: to the sign-in page, coming back here.
     let response = ask("/admin", false).await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);

@@ -379,7 +379,7 @@ impl Database {
         let mut admin = sqlx::PgConnection::connect(admin_url)
             .await
             .unwrap_or_else(|e| usage(&format!("{admin_url} does not answer: {e}")));
-        sqlx::query(&format!("CREATE DATABASE {name}"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut admin)
             .await
             .expect("create the benchmark's database");

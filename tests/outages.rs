@@ -269,14 +269,14 @@ async fn postgresql_held_by_a_lock_past_the_connect_timeout_is_a_503_not_a_hang(
 
 /// [`survive_async`] a lock that another connection to `url` takes with `take` and holds
 /// until it rolls back.
-async fn a_lock_held(env: &TestEnv, url: &str, take: &[&str]) -> Report {
+async fn a_lock_held(env: &TestEnv, url: &str, take: &[&'static str]) -> Report {
     let holder = tokio::sync::Mutex::new(None::<sqlx::AnyConnection>);
     survive_async(
         env,
         || async {
             let mut conn = sqlx::AnyConnection::connect(url).await.expect("connect");
             for statement in take {
-                sqlx::query(statement)
+                sqlx::query(*statement)
                     .execute(&mut conn)
                     .await
                     .expect("take the lock");

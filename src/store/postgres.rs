@@ -51,9 +51,10 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Db, StoreErr
         .max_connections(options.max_connections)
         .acquire_timeout(options.connect_timeout)
         .after_connect(move |conn, _| {
-            let statement_timeout = statement_timeout.clone();
+            // Built from a number of our own configuration: nothing a request controls.
+            let statement_timeout = sqlx::AssertSqlSafe(statement_timeout.clone());
             Box::pin(async move {
-                conn.execute(statement_timeout.as_str()).await?;
+                conn.execute(statement_timeout).await?;
                 Ok(())
             })
         })

@@ -175,7 +175,8 @@ impl Store {
             Option<String>,
         );
         let rows: Vec<Row> = on_db!(&self.db, |pool| {
-            let mut query = sqlx::query_as(&sql);
+            // Only placeholders were formatted into it ($1 … $n): the ids are bound.
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
             for id in ids.clone() {
                 query = query.bind(id);
             }

@@ -45,7 +45,7 @@ impl TestDb {
         let mut admin = PgConnection::connect(&admin_url)
             .await
             .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL}={admin_url} does not answer: {e}"));
-        sqlx::query(&format!("CREATE DATABASE {name}"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut admin)
             .await
             .expect("create the test database");
@@ -101,10 +101,12 @@ pub fn drop_postgres_database(admin_url: &str, name: &str) -> bool {
             .expect("runtime");
         runtime.block_on(async {
             let mut admin = PgConnection::connect(&admin_url).await?;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut admin)
-                .await
-                .map(|_| ())
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await
+            .map(|_| ())
         })
     })
     .join();
@@ -126,8 +128,16 @@ impl Inspect {
     /// The one integer `sql` selects.
     pub async fn number(&self, sql: &str) -> i64 {
         match self {
-            Self::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
-            Self::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Self::Sqlite(pool) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .fetch_one(pool)
+                    .await
+            }
+            Self::Postgres(pool) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .fetch_one(pool)
+                    .await
+            }
         }
         .expect("a number")
     }
@@ -135,12 +145,12 @@ impl Inspect {
     /// Runs a statement with one `$1` id bound.
     pub async fn execute(&self, sql: &str, id: i64) -> u64 {
         match self {
-            Self::Sqlite(pool) => sqlx::query(sql)
+            Self::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
                 .bind(id)
                 .execute(pool)
                 .await
                 .map(|done| done.rows_affected()),
-            Self::Postgres(pool) => sqlx::query(sql)
+            Self::Postgres(pool) => sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
                 .bind(id)
                 .execute(pool)
                 .await

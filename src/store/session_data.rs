@@ -55,11 +55,12 @@ impl SharedData {
         serde_json::from_str(data).ok()
     }
 
-    /// From a record's data as tower-sessions holds it.
+    /// From a record's data as tower-sessions holds it: read in place (every session write
+    /// asks), not from a copy of the value.
     pub(super) fn sign_in_of(
         data: &std::collections::HashMap<String, serde_json::Value>,
     ) -> Option<SessionSignIn> {
-        serde_json::from_value(data.get(SIGNED_IN_KEY)?.clone()).ok()
+        SessionSignIn::deserialize(data.get(SIGNED_IN_KEY)?).ok()
     }
 }
 

@@ -176,7 +176,7 @@ impl Store {
         );
         let rows: Vec<Row> = on_db!(&self.db, |pool| {
             // Only placeholders were formatted into it ($1 … $n): the ids are bound.
-            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
             for id in ids.clone() {
                 query = query.bind(id);
             }

@@ -1,4 +1,5 @@
-//! The command line: `loginwith [serve]`, `loginwith check`, `loginwith migrate`.
+//! The command line: `loginwith [serve]`, `loginwith check`, `loginwith migrate`,
+//! `loginwith rotate-key`.
 
 use std::path::PathBuf;
 
@@ -33,6 +34,9 @@ enum Command {
     Check,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Seal sign-ins in progress with a new key (kept in the database and shared by every
+    /// instance); those sealed with the previous key stay valid for an hour.
+    RotateKey,
 }
 
 impl Cli {
@@ -66,6 +70,10 @@ impl Cli {
                 } else {
                     Err(problems.join("\n"))
                 }
+            }
+            Command::RotateKey => {
+                println!("{}", loginwith::rotate_sealing_key(&config).await?);
+                Ok(())
             }
             Command::Migrate => {
                 loginwith::migrate(&config)

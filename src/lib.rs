@@ -73,7 +73,7 @@ internal_modules!(auth, shutdown, store, telemetry, web);
 #[cfg(feature = "dev-provider")]
 internal_modules!(dev_provider);
 
-pub use app::{App, StartupError, check_database, migrate};
+pub use app::{App, StartupError, check_database, migrate, rotate_sealing_key};
 pub use auth::{ProviderSetupError, check_issuers};
 pub use config::Config;
 pub use model::{Membership, ProviderBrand};

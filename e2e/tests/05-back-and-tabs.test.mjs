@@ -174,7 +174,7 @@ test('5c: two tabs on the preloader at once follow the last callback, never a mi
 test('5d: a request with the pre-renewal cookie does not sign the person out', async () => {
   const app = await startApp({}, { logFile: path.join(ARTIFACTS, 'stale-cookie', 'server.log') });
   try {
-    // A cookie jar of its own: the session cookie and the sign-in key, each as last set.
+    // A cookie jar of its own: the session cookie and the pre-sign-in cookie, each as last set.
     const jar = new Map();
     const keep = (response) => {
       for (const line of response.headers.getSetCookie()) {
@@ -191,7 +191,8 @@ test('5d: a request with the pre-renewal cookie does not sign the person out', a
     const form = new URLSearchParams(dialog.searchParams);
     form.set('preset', 'grace');
     const consent = await fetch(new URL(dialog.pathname, dialog), { method: 'POST', body: form, redirect: 'manual' });
-    // The callback renews the session id: `before` is the id /success then replaces.
+    // The callback seals the operation into the pre-sign-in cookie: `before` is what the
+    // browser holds until /success gives it a session (and removes the pre-sign-in cookie).
     keep(await get(consent.headers.get('location').split('#')[0], cookies()));
     const before = cookies();
     for (let status = ''; status !== 'ok';) {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::{
     config::Config,
     store::{ConnectOptions, Store, StoreError},
+    web::sealing,
 };
 
 /// `loginwith migrate`: creates the database `database.url` names if it is a SQLite file, and
@@ -13,6 +14,31 @@ use crate::{
 pub async fn migrate(config: &Config) -> Result<(), StoreError> {
     open_store(config).await?.close().await;
     Ok(())
+}
+
+/// `loginwith rotate-key`: a new sealing key for the pre-sign-in cookie, which every instance
+/// seals with from the first cookie sealed with it that reaches it (or within five minutes);
+/// cookies sealed with the previous key keep opening for an hour, and keys replaced longer
+/// ago are deleted. What it did, or why not (a key in the configuration is rotated there).
+pub async fn rotate_sealing_key(config: &Config) -> Result<String, String> {
+    if !config.session.sealing_key.trim().is_empty() {
+        return Err(
+            "session.sealing_key is set: the key is the configuration's; rotate it by \
+                    setting a new one (openssl rand -base64 32) on every instance"
+                .to_owned(),
+        );
+    }
+    let store = open_store(config).await.map_err(|e| e.to_string())?;
+    let rotated = store
+        .rotate_sealing_key(&sealing::new_secret(), sealing::KEY_LIFETIME)
+        .await;
+    store.close().await;
+    let (id, deleted) = rotated.map_err(|e| e.to_string())?;
+    Ok(format!(
+        "sealing key {id} added to {}: instances seal with it from now on; the previous key \
+         opens for another hour; {deleted} retired key(s) deleted",
+        config.database_description()
+    ))
 }
 
 /// Opens and migrates the database `database.url` names, with the pool `[database]` sizes.

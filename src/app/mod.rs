@@ -15,7 +15,7 @@ use axum::Router;
 use tokio::{net::TcpListener, time::Instant};
 use tracing::{error, info, warn};
 
-pub use database::{check_database, migrate};
+pub use database::{check_database, migrate, rotate_sealing_key};
 use metrics_server::{MetricsListener, MetricsServer};
 
 use crate::{
@@ -26,7 +26,7 @@ use crate::{
     config::{Config, Environment, ProviderKind},
     shutdown::{Drained, Shutdown},
     store::StoreError,
-    web::{self, AppState, FacebookCallbacks, RateLimiter, Shared, WebSettings},
+    web::{self, AppState, FacebookCallbacks, RateLimiter, Sealer, Shared, WebSettings},
 };
 
 /// Why [`App::build`] refused to start: each names the configuration key to look at.
@@ -66,6 +66,8 @@ pub struct App {
     accounts: web::Accounts,
     #[cfg(any(test, feature = "test-support"))]
     events: Arc<OperationEvents>,
+    #[cfg(any(test, feature = "test-support"))]
+    sealer: Sealer,
 }
 
 impl App {
@@ -118,6 +120,15 @@ impl App {
             tasks::spawn_free_space_watch(store.clone());
         }
         tasks::first_housekeeping(&store, timeout).await;
+        let sealer = match config.session.sealing_key() {
+            Ok(Some(secret)) => Sealer::configured(&secret),
+            // Validated with the configuration: only an empty key gets here.
+            Ok(None) | Err(_) => {
+                let sealer = Sealer::from_store(store.clone()).await?;
+                tasks::spawn_sealing_key_reload(sealer.clone());
+                sealer
+            }
+        };
 
         let limits = &config.limits;
         let access = Access::new(&config.access);
@@ -140,6 +151,7 @@ impl App {
         let mut limiters = vec![auth_limiter.clone()];
         limiters.extend(facebook.as_ref().map(|f| f.limiter.clone()));
         let state = AppState::new(Shared {
+            accounts: web::Accounts::new(store.clone(), &config.cookie_name(), settings.clone()),
             store: store.clone(),
             providers,
             exchanger: Exchanger::new(
@@ -155,6 +167,7 @@ impl App {
             auth_limiter,
             settings: settings.clone(),
             shutdown: shutdown.clone(),
+            sealer,
         });
         let mut routes = web::router(state.clone(), facebook);
         if let Some(stand_in) = stand_in_routes {
@@ -173,12 +186,14 @@ impl App {
         Ok(Self {
             router: site.served,
             mounted: site.mounted,
-            accounts: web::Accounts::new(store.clone(), &config.cookie_name(), settings),
+            accounts: state.accounts.clone(),
             shutdown,
             grace: config.server.shutdown_grace(),
             metrics: metrics_listener.map(|listener| listener.with_store(store)),
             #[cfg(any(test, feature = "test-support"))]
             events,
+            #[cfg(any(test, feature = "test-support"))]
+            sealer: state.sealer.clone(),
         })
     }
 
@@ -205,6 +220,12 @@ impl App {
     /// Who waits for which operation: tests see a long poll waiting.
     pub fn events(&self) -> Arc<OperationEvents> {
         self.events.clone()
+    }
+
+    #[cfg(any(test, feature = "test-support"))]
+    /// What seals the pre-sign-in cookie: tests open one, change it and seal it again.
+    pub fn sealer(&self) -> Sealer {
+        self.sealer.clone()
     }
 
     /// The handle that sees shutdown begin: `serve`'s `shutdown` future completing begins it,

@@ -10,7 +10,7 @@ use crate::{
     auth::OperationEvents,
     shutdown::Shutdown,
     store::{Announcement, Announcements, FINISHED_OPERATION_RETENTION, Store},
-    web::RateLimiter,
+    web::{RateLimiter, Sealer},
 };
 
 /// After the announcement listener loses its connection, it tries again this much later.
@@ -19,6 +19,9 @@ const LISTENER_RETRY: Duration = Duration::from_secs(1);
 const LIMITER_UPKEEP_PERIOD: Duration = Duration::from_secs(60);
 /// How often the room left beside a SQLite file is read (`database.min_free_mb`).
 const FREE_SPACE_PERIOD: Duration = Duration::from_secs(60);
+/// How often the sealing keys are read again (a rotation elsewhere is picked up sooner, by
+/// the first cookie sealed with the new key).
+const SEALING_KEY_RELOAD_PERIOD: Duration = Duration::from_secs(5 * 60);
 /// How often the clean-up runs.
 const MAINTENANCE_PERIOD: Duration = Duration::from_secs(10 * 60);
 
@@ -97,6 +100,19 @@ pub fn spawn_free_space_watch(store: Store) {
         loop {
             ticks.tick().await;
             store.free_space();
+        }
+    });
+}
+
+/// Reads the sealing keys again every few minutes: an instance that no browser brings a
+/// cookie sealed with a newer key still moves to it, well before its old key is retired.
+pub fn spawn_sealing_key_reload(sealer: Sealer) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(SEALING_KEY_RELOAD_PERIOD);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            sealer.reload().await;
         }
     });
 }

@@ -6,18 +6,32 @@
 //! re-read the database periodically, never relying on notifications alone.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex, PoisonError},
+    time::Duration,
 };
 
-use tokio::sync::Notify;
+use tokio::{sync::Notify, time::Instant};
 
-use crate::store::OperationId;
+use crate::store::{OperationId, OperationStatus};
 
-/// Who waits for which operation.
+/// A finished operation's status is answered from memory this long after it was read.
+const SETTLED_KEPT: Duration = Duration::from_secs(60);
+/// The most finished operations remembered (a few MiB at most, whatever the load).
+const SETTLED_MAX: usize = 100_000;
+
+/// Who waits for which operation, and the statuses of operations seen finished.
 #[derive(Default)]
 pub struct OperationEvents {
     waiters: Mutex<HashMap<OperationId, Arc<Notify>>>,
+    settled: Mutex<Settled>,
+}
+
+/// Finished operations' statuses, oldest first in `order`.
+#[derive(Default)]
+struct Settled {
+    status: HashMap<OperationId, (OperationStatus, Instant)>,
+    order: VecDeque<(Instant, OperationId)>,
 }
 
 impl OperationEvents {
@@ -49,6 +63,36 @@ impl OperationEvents {
         for (_, notify) in self.lock().drain() {
             notify.notify_waiters();
         }
+    }
+
+    /// Remembers `status` for `id` when it is finished: a finished operation's status never
+    /// changes, so the next polls of its preloader are answered without a read. Kept a
+    /// minute; should the row go meanwhile (its person deleted), `/success` then finds
+    /// nothing to finish, as it would have.
+    pub fn remember(&self, id: OperationId, status: OperationStatus) {
+        if status == OperationStatus::Pending {
+            return;
+        }
+        let now = Instant::now();
+        let mut settled = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
+        if settled.status.insert(id, (status, now)).is_none() {
+            settled.order.push_back((now, id));
+        }
+        while let Some(&(at, oldest)) = settled.order.front() {
+            if now.duration_since(at) < SETTLED_KEPT && settled.order.len() <= SETTLED_MAX {
+                break;
+            }
+            settled.order.pop_front();
+            settled.status.remove(&oldest);
+        }
+    }
+
+    /// The status remembered for `id` (see [`Self::remember`]), if it is still fresh.
+    pub fn settled(&self, id: OperationId) -> Option<OperationStatus> {
+        let settled = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
+        let (status, at) = settled.status.get(&id).copied()?;
+        // Entries are pruned as others arrive; one left over in a quiet minute is stale.
+        (at.elapsed() < SETTLED_KEPT).then_some(status)
     }
 
     #[cfg(any(test, feature = "test-support"))]

@@ -234,14 +234,6 @@ impl Exchanger {
         self
     }
 
-    /// Gives up on a pending `operation` whose exchange will never run (the callback could
-    /// not keep it in the session): it is marked failed now, or as soon as the database
-    /// answers again, so that it is never left `pending` with nobody to end it.
-    pub fn abandon(&self, operation: OperationId) {
-        let (store, cut_off) = (self.store.clone(), self.shutdown.cut_off());
-        tokio::spawn(async move { mark_failed(&store, operation, &cut_off).await }.in_current_span());
-    }
-
     /// A free slot, or `None` when `max_concurrent` exchanges are already running.
     pub fn reserve(&self) -> Option<ExchangeSlot> {
         self.slots
@@ -255,8 +247,9 @@ impl Exchanger {
     /// failure, time-out, shutdown's grace period running out), the task ends by moving the
     /// operation out of `pending`.
     ///
-    /// With `link_for` (taken from the server-side session, never from the request) the
-    /// identity is added to that person instead of signing anyone in.
+    /// With `link_for` (the signed-in person who started it, kept sealed in the browser's
+    /// pre-sign-in cookie and checked against the session at the callback, never taken from
+    /// the request) the identity is added to that person instead of signing anyone in.
     pub fn spawn(
         &self,
         slot: ExchangeSlot,

@@ -233,7 +233,7 @@ pub struct DatabaseConfig {
 }
 
 /// `[session]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SessionConfig {
@@ -248,6 +248,44 @@ pub struct SessionConfig {
     pub remember_days: u32,
     /// A sign-in ends this many days after it began, however active.
     pub absolute_days: u32,
+    /// The key that seals the pre-sign-in cookie (base64 of 32 random bytes), for people who
+    /// prefer configuration; empty (the default): the instances share keys they keep in the
+    /// database, which `loginwith rotate-key` rotates.
+    #[serde(default, serialize_with = "redacted")]
+    pub sealing_key: String,
+}
+
+// Hand-written: the sealing key must never reach a log line through `{:?}`.
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("cookie_name", &self.cookie_name)
+            .field("cookie_domain", &self.cookie_domain)
+            .field("secure", &self.secure)
+            .field("remember_days", &self.remember_days)
+            .field("absolute_days", &self.absolute_days)
+            .field("sealing_key", &"[redacted]")
+            .finish()
+    }
+}
+
+impl SessionConfig {
+    /// `sealing_key` decoded: `Ok(None)` when empty (keys from the database), `Err` naming
+    /// what is wrong with it.
+    pub fn sealing_key(&self) -> Result<Option<[u8; 32]>, &'static str> {
+        use base64::Engine;
+        let text = self.sealing_key.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|_| "must be base64 (openssl rand -base64 32)")?;
+        bytes
+            .try_into()
+            .map(Some)
+            .map_err(|_| "must be 32 bytes, base64-encoded (openssl rand -base64 32)")
+    }
 }
 
 /// `[login]`.
@@ -460,11 +498,11 @@ impl Config {
         }
     }
 
-    /// The sign-in key's cookie name (`web::SignInKeyCookie`): the session cookie's name with
+    /// The pre-sign-in cookie's name (`web::PreSignInCookie`): the session cookie's name with
     /// `_signin` after it, and `__Host-` in front whenever the cookies are `Secure` (always
     /// in production), also when the session cookie is shared with a domain, so that no other
     /// host can ever set it.
-    pub fn sign_in_key_cookie_name(&self) -> String {
+    pub fn pre_sign_in_cookie_name(&self) -> String {
         let name = format!("{}_signin", self.session.cookie_name);
         if self.session.secure {
             format!("__Host-{name}")

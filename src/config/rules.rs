@@ -286,6 +286,9 @@ impl Config {
                 "must be non-empty letters, digits, '_' or '-'",
             ));
         }
+        if let Err(reason) = self.session.sealing_key() {
+            problems.push(invalid("session.sealing_key", reason));
+        }
         if let Some(reason) = self.cookie_domain_problem() {
             problems.push(invalid("session.cookie_domain", reason));
         }

@@ -55,13 +55,16 @@ impl Store {
             .collect())
     }
 
-    /// Records a pending exchange that adds an identity to `user` instead of signing in.
+    /// The tests' shortcut: a pending exchange that adds an identity to `user` instead of
+    /// signing in, with no `state` (see [`Store::begin_operation`]).
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn create_link_operation(
         &self,
         provider: &str,
         user: UserId,
     ) -> Result<OperationId, StoreError> {
-        self.insert_operation(provider, Some(user)).await
+        let id = self.insert_operation(provider, Some(user), None).await?;
+        Ok(id.expect("an operation without a state never conflicts"))
     }
 
     /// Finishes a link exchange in one transaction. The identity `(provider,

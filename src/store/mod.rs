@@ -12,6 +12,7 @@ mod linking;
 mod operations;
 pub mod outage;
 mod postgres;
+mod sealing_keys;
 mod session_data;
 mod sessions;
 mod sign_in;
@@ -28,9 +29,10 @@ pub use free_space::{FreeSpace, Room};
 pub use ids::{OperationId, UserId};
 pub use linking::{IdentityId, Unlink};
 pub use operations::{Consumed, FINISHED_OPERATION_RETENTION, Operation, OperationStatus};
+pub use sealing_keys::StoredKey;
 pub use sign_in::EmailLinking;
 use sign_in::{display_name, membership_json};
-pub use session_data::{CSRF_KEY, SIGNED_IN_KEY, SessionSignIn};
+pub use session_data::{CSRF_KEY, NOTICES_KEY, SIGNED_IN_KEY, SessionSignIn};
 pub use sessions::{
     MAX_SESSIONS_PER_READ, SignedInSession, UNAVAILABLE, UNAVAILABLE_SEEN,
 };
@@ -119,7 +121,9 @@ impl Default for ConnectOptions {
     }
 }
 
-/// A signed-in person, as the pages show them.
+/// A person as stored, read back by the tests (the pages read a person with their session,
+/// [`SignedInSession`]).
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: UserId,
@@ -139,7 +143,8 @@ pub struct Store {
 }
 
 impl Store {
-    /// The person with this id, if they still exist.
+    /// The person with this id, if they still exist (the tests' read-back).
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let row: Option<(String, String, Option<String>, bool)> = on_db!(&self.db, |pool| {
             sqlx::query_as(

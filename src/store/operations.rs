@@ -2,6 +2,8 @@
 //! callback, finished `ok` or `error` by the exchange, consumed once by `/success`, expired
 //! when orphaned and deleted a day after it finished.
 
+use sha2::{Digest, Sha256};
+
 use super::*;
 
 /// The state of one asynchronous code exchange, as `async_operation_status` names it.
@@ -74,30 +76,54 @@ pub const FINISHED_OPERATION_RETENTION: std::time::Duration =
     std::time::Duration::from_secs(24 * 60 * 60);
 
 impl Store {
-    /// Records a new pending exchange for `provider`.
-    pub async fn create_operation(&self, provider: &str) -> Result<OperationId, StoreError> {
-        self.insert_operation(provider, None).await
+    /// Records the pending exchange a callback starts for `provider` (with `link_for`, one
+    /// that adds an identity to that person), once per `state`: the row keeps the state's
+    /// SHA-256 under a unique index, so a replayed callback gets `None` on every instance, and
+    /// nothing is written. The state itself is never stored.
+    pub async fn begin_operation(
+        &self,
+        provider: &str,
+        link_for: Option<UserId>,
+        state: &str,
+    ) -> Result<Option<OperationId>, StoreError> {
+        let digest = hex::encode(Sha256::digest(state.as_bytes()));
+        self.insert_operation(provider, link_for, Some(&digest))
+            .await
     }
 
-    /// A pending operation; with `link_for`, one that adds an identity to that person.
+    /// The tests' shortcut: a pending exchange for `provider` with no `state`.
+    #[cfg(any(test, feature = "test-support"))]
+    pub async fn create_operation(&self, provider: &str) -> Result<OperationId, StoreError> {
+        let id = self.insert_operation(provider, None, None).await?;
+        Ok(id.expect("an operation without a state never conflicts"))
+    }
+
+    /// A pending operation; `None` when `state_digest` was recorded before.
     pub(super) async fn insert_operation(
         &self,
         provider: &str,
         link_for: Option<UserId>,
-    ) -> Result<OperationId, StoreError> {
+        state_digest: Option<&str>,
+    ) -> Result<Option<OperationId>, StoreError> {
         let now = now_ms();
-        let id: i64 = on_db!(&self.db, |pool| sqlx::query_scalar(
+        // Every row fetched, not the first: SQLite commits a statement on its own when it
+        // runs to the end, and a commit that fails then (a full disk) must fail this call,
+        // not leave an id that was never stored.
+        let ids: Vec<i64> = on_db!(&self.db, |pool| sqlx::query_scalar(
             "INSERT INTO async_operation
-             (async_operation_status_id, provider, link_user_profile_id, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+             (async_operation_status_id, provider, link_user_profile_id, state_digest,
+              created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5)
+             ON CONFLICT (state_digest) DO NOTHING RETURNING id",
         )
         .bind(OperationStatus::Pending.id())
         .bind(provider)
         .bind(link_for.map(|user| user.0))
+        .bind(state_digest)
         .bind(now)
-        .fetch_one(pool)
+        .fetch_all(pool)
         .await)?;
-        Ok(OperationId(id))
+        Ok(ids.first().copied().map(OperationId))
     }
 
     /// Reads an operation. A pending one older than `pending_limit` was orphaned (a crash,
@@ -148,7 +174,9 @@ impl Store {
     /// get `None`.
     pub async fn consume_operation(&self, id: OperationId) -> Result<Option<Consumed>, StoreError> {
         type Row = (Option<i64>, String, Option<i64>, Option<String>);
-        let row: Option<Row> = on_db!(&self.db, |pool| {
+        // Every row fetched, not the first (see `insert_operation`): a consumption whose
+        // commit failed must not sign anyone in.
+        let rows: Vec<Row> = on_db!(&self.db, |pool| {
             sqlx::query_as(
                 "UPDATE async_operation SET consumed_at = $1
                  WHERE id = $2 AND async_operation_status_id = $3 AND consumed_at IS NULL
@@ -157,10 +185,10 @@ impl Store {
             .bind(now_ms())
             .bind(id.0)
             .bind(OperationStatus::Ok.id())
-            .fetch_optional(pool)
+            .fetch_all(pool)
             .await
         })?;
-        Ok(row.and_then(|(user, provider, link_for, membership)| {
+        Ok(rows.into_iter().next().and_then(|(user, provider, link_for, membership)| {
             Some(Consumed {
                 user: UserId(user?),
                 provider,

@@ -13,6 +13,9 @@ use crate::model::Membership;
 pub const SIGNED_IN_KEY: &str = "signed_in";
 /// The session key of the CSRF token every state-changing form echoes.
 pub const CSRF_KEY: &str = "csrf";
+/// The session key of the messages waiting for the next page: readers outside the session
+/// layer see only whether there are any (the page then reads them through the layer).
+pub const NOTICES_KEY: &str = "notices";
 
 /// Who a session is signed in as, with which provider, since when, and when it was last
 /// extended.
@@ -46,6 +49,9 @@ pub(super) struct SharedData {
     pub(super) signed_in: Option<SessionSignIn>,
     #[serde(rename = "csrf")]
     pub(super) csrf: Option<String>,
+    /// Present when messages wait: their shape is the web layer's.
+    #[serde(rename = "notices", default)]
+    pub(super) notices: Option<serde::de::IgnoredAny>,
 }
 
 impl SharedData {

@@ -105,6 +105,10 @@ pub struct SignedInSession {
     pub email: Option<String>,
     /// Whether the provider that gave `email` said it verified it (false without one).
     pub email_verified: bool,
+    /// When the idle lifetime was last extended (Unix milliseconds).
+    pub refreshed_ms: i64,
+    /// Whether messages wait in the session for the next page.
+    pub has_notices: bool,
 }
 
 // Hand-written: the CSRF token must never reach a log line through `{:?}`.
@@ -120,6 +124,8 @@ impl std::fmt::Debug for SignedInSession {
             .field("first_name", &self.first_name)
             .field("email", &self.email)
             .field("email_verified", &self.email_verified)
+            .field("refreshed_ms", &self.refreshed_ms)
+            .field("has_notices", &self.has_notices)
             .finish()
     }
 }
@@ -186,7 +192,11 @@ impl Store {
             .into_iter()
             .filter_map(|row| {
                 let (id, data, since, user, name, first_name, email, verified, provider) = row;
-                let SharedData { signed_in, csrf } = SharedData::parse(&data)?;
+                let SharedData {
+                    signed_in,
+                    csrf,
+                    notices,
+                } = SharedData::parse(&data)?;
                 let sign_in = signed_in?;
                 let session = SignedInSession {
                     user: UserId(user),
@@ -194,6 +204,8 @@ impl Store {
                     since_ms: since.unwrap_or(sign_in.since_ms),
                     provider,
                     membership: sign_in.membership,
+                    refreshed_ms: sign_in.refreshed_ms,
+                    has_notices: notices.is_some(),
                     csrf,
                     name,
                     first_name,

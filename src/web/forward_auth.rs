@@ -488,6 +488,8 @@ mod tests {
             first_name: String::new(),
             email: None,
             email_verified: false,
+            refreshed_ms: 1,
+            has_notices: false,
         };
         let response = identity(&Found { session });
         let header = |name: &str| response.headers().get(name)?.to_str().ok();

@@ -1,14 +1,19 @@
 use axum::{
     extract::State,
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
 
-use crate::auth::{Person, Target};
+use crate::{
+    auth::{Person, Target},
+    model::now_ms,
+    store::SignedInSession,
+};
 
 use super::{
     AppError, AppState, WebSession,
     login::ReturnQuery,
+    session::REFRESH_EVERY_MS,
     pages::{Greeting, IndexPage, NotAllowedPage, Page, SignInButton},
     params::{FormBody, Query},
 };
@@ -19,40 +24,37 @@ use super::{
 pub async fn home(
     State(app): State<AppState>,
     Query(query): Query<ReturnQuery>,
+    headers: HeaderMap,
     session: WebSession,
 ) -> Result<Response, AppError> {
     let target = query.target(&app);
-    let mut user = None;
-    if let Some(id) = session.user(&app.settings).await? {
-        user = app.store.user(id).await?;
-        if user.is_none() {
-            // The account was deleted while this browser was signed in.
-            session.sign_out().await?;
-        }
+    // The session and its person in one statement; the session layer reads the session
+    // again only for what this read cannot do: end a sign-in past its lifetime, extend one
+    // once a day, take the notices waiting (a cookie that names no live sign-in may have
+    // some: "your account was deleted").
+    let mut user = app.accounts.found(&headers).await?.map(|found| found.session);
+    let brings_a_session = app.accounts.brings_a_session(&headers);
+    let refresh_due =
+        |u: &SignedInSession| now_ms().saturating_sub(u.refreshed_ms) > REFRESH_EVERY_MS;
+    if user.as_ref().map_or(brings_a_session, refresh_due)
+        && session.user(&app.settings).await?.is_none()
+    {
+        user = None;
     }
     // Signed in but no longer let in by `[access]` (the rules changed since): still shown
     // signed in, so that they can see who they are and log out, with why the sites behind
     // loginwith refuse them; never sent on to `return_to`, which would only refuse them again.
-    let facts = match &user {
-        Some(_) => session.current_sign_in().await?,
-        None => None,
-    };
-    let membership = facts.as_ref().map(|f| f.membership.clone()).unwrap_or_default();
     let refused = user.as_ref().and_then(|u| {
         let person = Person {
             email: u.email.as_deref(),
             email_verified: u.email_verified,
-            membership: &membership,
+            membership: &u.membership,
         };
         let who = || {
-            let provider = facts
-                .as_ref()
-                .and_then(|f| f.provider.as_deref())
-                .unwrap_or_default();
             format!(
                 "{} ({})",
                 NotAllowedPage::who(u.email.as_deref()),
-                app.provider_name(provider)
+                app.provider_name(u.provider.as_deref().unwrap_or_default())
             )
         };
         if !app.settings.access.allows(&person) {
@@ -77,38 +79,55 @@ pub async fn home(
         // Notices stay for the next page that shows them.
         return Ok(Redirect::to(target).into_response());
     }
-    let mut notices: Vec<String> = session
-        .take_notices()
-        .await?
-        .into_iter()
-        .map(|n| n.text)
-        .collect();
+    let mut notices: Vec<String> = Vec::new();
+    if user.as_ref().map_or(brings_a_session, |u| u.has_notices) {
+        notices.extend(session.take_notices().await?.into_iter().map(|n| n.text));
+    }
     // Refused: logging out leads back to the buttons, still going where they were going.
     let logout_return_to = refused.is_some().then(|| target.clone()).flatten();
     notices.extend(refused);
-    let csrf_token = match user {
-        Some(_) => session.csrf_token().await?.unwrap_or_default(),
-        None => String::new(),
-    };
+    let csrf_token = user
+        .as_ref()
+        .and_then(|u| u.csrf.clone())
+        .unwrap_or_default();
+    Ok(index(
+        &app,
+        user.map(|u| Greeting {
+            first_name: u.first_name,
+        }),
+        target,
+        notices,
+        logout_return_to,
+        csrf_token,
+    ))
+}
+
+/// The home page: the greeting and the logout form for `user`, or the buttons.
+fn index(
+    app: &AppState,
+    user: Option<Greeting>,
+    target: Option<String>,
+    notices: Vec<String>,
+    logout_return_to: Option<String>,
+    csrf_token: String,
+) -> Response {
     let chrome = app.chrome();
     let buttons: Vec<SignInButton> = app
         .providers
         .iter()
         .map(|p| SignInButton::new(&chrome, p.as_ref(), target.as_deref()))
         .collect();
-    Ok(IndexPage {
+    IndexPage {
         chrome,
-        user: user.map(|u| Greeting {
-            first_name: u.first_name,
-        }),
-        lead: lead(&app),
+        user,
+        lead: lead(app),
         facebook_note: buttons.iter().any(|b| b.facebook),
         buttons,
         csrf_token,
         notices,
         logout_return_to,
     }
-    .into_page(StatusCode::OK))
+    .into_page(StatusCode::OK)
 }
 
 /// An allowed `return_to` as an absolute URL (a path is on loginwith's own origin) and its

@@ -14,6 +14,7 @@ use tracing::info;
 
 use super::{
     AppError, AppState, WebSession, login,
+    pre_sign_in::PreSignIn,
     pages::{IdentityRow, Page, ProviderButton, SignInMethodsPage, utc_date},
     params::{FormBody, PathParam},
 };
@@ -116,14 +117,15 @@ pub async fn link(
     State(app): State<AppState>,
     PathParam(provider): PathParam<String>,
     session: WebSession,
+    pre: PreSignIn,
     FormBody(body): FormBody,
 ) -> Result<Response, AppError> {
     let provider = app.providers.get(&provider).ok_or(AppError::NotFound)?;
     let sender = session.form_sender(&app.settings, &body, EXPIRED_FORM);
-    let Some(user) = sender.await? else {
+    let (Some(_), Some(owner)) = (sender.await?, session.link_owner(&app.settings).await?) else {
         return Ok(app.settings.redirect("/").into_response());
     };
-    login::begin(provider.as_ref(), &session, Some(user), None).await
+    login::begin(provider.as_ref(), pre, Some(owner), None)
 }
 
 /// `POST /account/identities/{id}/remove`: removes one of the person's own identities,

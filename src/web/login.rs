@@ -1,6 +1,5 @@
 use axum::{
     extract::{RawQuery, State},
-    http::header,
     response::{IntoResponse, Redirect, Response},
 };
 use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge};
@@ -10,11 +9,11 @@ use tracing::info;
 use super::{
     AppError, AppState, WebSession,
     params::{self, PathParam, Query},
+    pre_sign_in::{LinkOwner, PreSignIn, Started},
     return_to,
 };
 use crate::{
     auth::{FailureReason, LoginSecrets, Provider},
-    store::UserId,
     telemetry,
 };
 
@@ -34,12 +33,14 @@ impl ReturnQuery {
 }
 
 /// `GET /authorize/{provider}[?return_to=URL]`: a fresh `state` and PKCE pair, then off to
-/// the provider. An allowed `return_to` is kept with the started sign-in.
+/// the provider. An allowed `return_to` is kept with the started sign-in. Nothing is written
+/// but the browser's pre-sign-in cookie.
 pub async fn authorize(
     State(app): State<AppState>,
     PathParam(provider): PathParam<String>,
     Query(query): Query<ReturnQuery>,
     session: WebSession,
+    pre: PreSignIn,
 ) -> Result<Response, AppError> {
     let provider = app.providers.get(&provider).ok_or(AppError::NotFound)?;
     let target = query.target(&app);
@@ -49,16 +50,16 @@ pub async fn authorize(
             .redirect_to_target(target.as_deref())
             .into_response());
     }
-    begin(provider.as_ref(), &session, None, target).await
+    begin(provider.as_ref(), pre, None, target)
 }
 
-/// A fresh `state` and PKCE pair remembered in the session, bound to the browser's sign-in key
-/// (given to it here when it has none), then off to the provider. With `link_for` the callback
-/// adds the identity to that signed-in person (`/account/link`).
-pub(super) async fn begin(
+/// A fresh `state`, PKCE pair and nonce, kept in the browser's sealed pre-sign-in cookie,
+/// then off to the provider. With `link_for` the callback adds the identity to that
+/// signed-in person (`/account/link`), if their sign-in still lasts then.
+pub(super) fn begin(
     provider: &dyn Provider,
-    session: &WebSession,
-    link_for: Option<UserId>,
+    mut pre: PreSignIn,
+    link_for: Option<LinkOwner>,
     return_to: Option<String>,
 ) -> Result<Response, AppError> {
     // 256 bits of state; the oauth2 default of 128 is the floor, not the goal.
@@ -69,15 +70,16 @@ pub(super) async fn begin(
     let url = provider
         .authorization_url(&state, &challenge, &nonce)
         .map_err(|_| AppError::ProviderUnavailable(provider.display_name().to_owned()))?;
-    let key_cookie = session
-        .begin_login(provider.id(), state, verifier, nonce, link_for, return_to)
-        .await?;
+    pre.start(Started::new(
+        provider.id(),
+        state,
+        verifier,
+        nonce,
+        link_for,
+        return_to,
+    ));
     telemetry::sign_in_started(provider.id());
-    let mut response = Redirect::to(url.as_str()).into_response();
-    if let Some(cookie) = key_cookie {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    Ok(response)
+    Ok(pre.attach(Redirect::to(url.as_str()).into_response()))
 }
 
 /// What a provider may send back. Unknown parameters are ignored; repeated ones are refused.
@@ -93,7 +95,9 @@ struct CallbackQuery {
 const BAD_CALLBACK: &str = "This sign-in link is not valid any more (it was already used, has expired, or was not started in this browser). Please start the sign-in again.";
 
 /// `GET /callback/{provider}`: checks `state`, records a pending operation, starts the
-/// exchange in the background and sends the browser to the preloader.
+/// exchange in the background and sends the browser to the preloader. The answer carries the
+/// pre-sign-in cookie as the callback left it, also when it refuses (a refused callback
+/// clears the started sign-ins).
 pub async fn callback(
     State(app): State<AppState>,
     PathParam(provider): PathParam<String>,
@@ -101,24 +105,32 @@ pub async fn callback(
     // sign-ins too.
     RawQuery(query): RawQuery,
     session: WebSession,
+    mut pre: PreSignIn,
+) -> Response {
+    let answer = take_callback(&app, &provider, query, &session, &mut pre).await;
+    pre.attach(answer.into_response())
+}
+
+async fn take_callback(
+    app: &AppState,
+    provider: &str,
+    query: Option<String>,
+    session: &WebSession,
+    pre: &mut PreSignIn,
 ) -> Result<Response, AppError> {
-    let provider = app
-        .providers
-        .get(&provider)
-        .ok_or(AppError::NotFound)?
-        .clone();
+    let provider = app.providers.get(provider).ok_or(AppError::NotFound)?.clone();
     let query: CallbackQuery = match params::decode(query.unwrap_or_default().as_bytes()) {
         Ok(query) => query,
         Err(e) => {
-            session.clear_logins().await?;
+            pre.clear_started();
             return Err(e);
         }
     };
     let Some(state) = query.state.filter(|s| !s.is_empty()) else {
-        session.clear_logins().await?;
+        pre.clear_started();
         return Err(AppError::BadRequest(BAD_CALLBACK));
     };
-    let Some(login) = session.take_login(provider.id(), &state).await? else {
+    let Some(login) = pre.take(provider.id(), &state) else {
         info!(
             provider = provider.id(),
             "callback refused: unknown, replayed or expired state"
@@ -138,22 +150,23 @@ pub async fn callback(
         telemetry::sign_in_finished(provider.id(), telemetry::REFUSED);
         return Err(AppError::BadRequest(BAD_CALLBACK));
     }
-    // A link must finish in the session of the person who started it: one signed out (or
-    // signed in as someone else) meanwhile adds nothing to anyone.
+    // A link must finish in the sign-in that started it: one signed out meanwhile (even if
+    // signed in again) adds nothing to anyone.
     if let Some(owner) = login.link_for
-        && session.user(&app.settings).await? != Some(owner)
+        && session.link_owner(&app.settings).await? != Some(owner)
     {
         info!(
             provider = provider.id(),
-            "link refused: its person is no longer signed in"
+            "link refused: its sign-in is no longer the one in this browser"
         );
         telemetry::sign_in_finished(provider.id(), telemetry::REFUSED);
         return Err(AppError::BadRequest(BAD_CALLBACK));
     }
     if let Some(error) = query.error {
+        let cancelled = error == "access_denied";
         telemetry::sign_in_finished(
             provider.id(),
-            if error == "access_denied" {
+            if cancelled {
                 telemetry::CANCELLED
             } else {
                 FailureReason::ProviderError.code()
@@ -165,23 +178,9 @@ pub async fn callback(
                 provider.display_name()
             );
             session.add_notice(text, None).await?;
-            session.renew_id().await?;
             return Ok(app.settings.redirect("/account").into_response());
         }
-        let text = if error == "access_denied" {
-            format!(
-                "You cancelled signing in with {}. Nothing was shared.",
-                provider.display_name()
-            )
-        } else {
-            format!(
-                "{} could not sign you in. Please try again.",
-                provider.display_name()
-            )
-        };
-        session.add_notice(text, Some(provider.id())).await?;
-        session.keep_return_to(login.return_to).await?;
-        session.renew_id().await?;
+        pre.decline(&login, cancelled);
         return Ok(app.settings.redirect("/error").into_response());
     }
     let Some(code) = query.code.filter(|c| !c.is_empty()) else {
@@ -194,22 +193,20 @@ pub async fn callback(
     };
     // From here the exchange task counts the outcome; before it, a failure to record the
     // operation ends the sign-in here.
-    let internal = || telemetry::sign_in_finished(provider.id(), FailureReason::Internal.code());
-    let operation = match login.link_for {
-        Some(user) => app.store.create_link_operation(provider.id(), user).await,
-        None => app.store.create_operation(provider.id()).await,
-    }
-    .inspect_err(|_| internal())?;
-    // Kept in the session, or abandoned: no exchange will ever end an operation this
-    // browser cannot wait for.
-    let kept = match session.set_operation(operation, &login).await {
-        Ok(()) => session.renew_id().await,
-        Err(e) => Err(e),
+    let link_for = login.link_for.map(|owner| owner.user);
+    let recorded = app
+        .store
+        .begin_operation(provider.id(), link_for, login.state())
+        .await
+        .inspect_err(|_| telemetry::sign_in_finished(provider.id(), FailureReason::Internal.code()))?;
+    // The same state recorded before: a replayed callback (the cookie copied, or sent
+    // again), on this instance or another.
+    let Some(operation) = recorded else {
+        info!(provider = provider.id(), "callback refused: its state was used before");
+        telemetry::sign_in_finished(provider.id(), telemetry::REFUSED);
+        return Err(AppError::BadRequest(BAD_CALLBACK));
     };
-    kept.inspect_err(|_| {
-        internal();
-        app.exchanger.abandon(operation);
-    })?;
+    pre.wait_for(operation, &login);
     app.exchanger.spawn(
         slot,
         operation,
@@ -219,7 +216,7 @@ pub async fn callback(
             verifier: login.verifier,
             nonce: login.nonce,
         },
-        login.link_for,
+        link_for,
     );
     Ok(app.settings.redirect("/preloader").into_response())
 }

@@ -15,29 +15,31 @@ use super::{
     AppError, AppState, WebSession,
     pages::{ErrorPage, NotAllowedPage, Page, PreloaderPage},
     params::Query,
+    pre_sign_in::{PreSignIn, Waiting},
 };
 use crate::store::{Consumed, Operation, OperationId, OperationStatus};
 
 impl AppState {
     /// The operation this browser waits for, read with the orphan check.
-    async fn session_operation(&self, session: &WebSession) -> Result<Option<Operation>, AppError> {
-        let Some(id) = session.operation().await? else {
+    async fn waited_operation(&self, pre: &PreSignIn) -> Result<Option<Operation>, AppError> {
+        let Some(waiting) = pre.waiting() else {
             return Ok(None);
         };
         Ok(self
             .store
-            .operation(id, self.settings.exchange_timeout)
+            .operation(waiting.operation, self.settings.exchange_timeout)
             .await?)
     }
 }
 
 /// `GET /preloader`: the spinner while pending. Once the operation is finished it sends the
-/// browser on directly, which is also what the `<noscript>` refresh relies on.
+/// browser on directly, which is also what the `<noscript>` refresh relies on. The operation
+/// comes from the pre-sign-in cookie: no session is read.
 pub async fn preloader(
     State(app): State<AppState>,
-    session: WebSession,
+    pre: PreSignIn,
 ) -> Result<Response, AppError> {
-    let Some(operation) = app.session_operation(&session).await? else {
+    let Some(operation) = app.waited_operation(&pre).await? else {
         return Ok(app.settings.redirect("/").into_response());
     };
     Ok(match operation.status {
@@ -63,17 +65,18 @@ pub struct StatusQuery {
     wait: Option<u64>,
 }
 
-/// `GET /get-status[?wait=SECONDS]`: `pending`, `ok` or `error` for this session's
-/// operation. With `wait` (at most 30) it answers the moment the operation leaves `pending`,
-/// or `pending` when the wait ends, or at once with what it knows when shutdown begins (the
-/// preloader asks again, and reaches another instance). Reads only: a late poll must never
-/// write the session over a newer one.
+/// `GET /get-status[?wait=SECONDS]`: `pending`, `ok` or `error` for the operation this
+/// browser's pre-sign-in cookie waits for. With `wait` (at most 30) it answers the moment the
+/// operation leaves `pending`, or `pending` when the wait ends, or at once with what it knows
+/// when shutdown begins (the preloader asks again, and reaches another instance). Reads
+/// only, and no session: one indexed read, or none for an exchange this instance finished a
+/// moment ago.
 pub async fn get_status(
     State(app): State<AppState>,
     Query(query): Query<StatusQuery>,
-    session: WebSession,
+    pre: PreSignIn,
 ) -> Response {
-    match status_of(&app, &query, &session).await {
+    match status_of(&app, &query, &pre).await {
         Ok(response) => response,
         // The preloader reads text: a 503 it retries (the exchange may still finish, and the
         // database come back), never an HTML page.
@@ -85,11 +88,11 @@ pub async fn get_status(
 async fn status_of(
     app: &AppState,
     query: &StatusQuery,
-    session: &WebSession,
+    pre: &PreSignIn,
 ) -> Result<Response, AppError> {
     let wait = Duration::from_secs(query.wait.unwrap_or(0).min(MAX_WAIT_SECS));
-    let status = match session.operation().await? {
-        Some(id) => wait_for_status(app, id, wait).await?,
+    let status = match pre.waiting() {
+        Some(waiting) => wait_for_status(app, waiting.operation, wait).await?,
         None => None,
     };
     let (code, body) = match status {
@@ -105,12 +108,16 @@ async fn status_of(
 }
 
 /// The operation's status once it is no longer pending, or when `wait` has passed, or as
-/// it is when shutdown begins.
+/// it is when shutdown begins. A finished operation's status never changes, so one this
+/// instance finished a moment ago is answered from memory.
 async fn wait_for_status(
     app: &AppState,
     id: OperationId,
     wait: Duration,
 ) -> Result<Option<OperationStatus>, AppError> {
+    if let Some(status) = app.events.settled(id) {
+        return Ok(Some(status));
+    }
     let deadline = Instant::now() + wait;
     let subscription = (!wait.is_zero()).then(|| app.events.subscribe(id));
     // Counted in `loginwith_long_poll_waiters` until it answers (or the client goes away).
@@ -124,6 +131,10 @@ async fn wait_for_status(
         if let Some(notified) = notified.as_mut().as_pin_mut() {
             notified.enable();
         }
+        // Woken by this instance's own exchange: its outcome is in memory.
+        if let Some(status) = app.events.settled(id) {
+            return Ok(Some(status));
+        }
         let Some(operation) = app
             .store
             .operation(id, app.settings.exchange_timeout)
@@ -131,6 +142,7 @@ async fn wait_for_status(
         else {
             return Ok(None);
         };
+        app.events.remember(id, operation.status);
         let now = Instant::now();
         if operation.status != OperationStatus::Pending
             || now >= deadline
@@ -157,43 +169,52 @@ async fn wait_for_status(
     }
 }
 
-/// `GET /success`: signs the person in when their operation is `ok`.
+/// `GET /success`: signs the person in when their operation is `ok`; the pre-sign-in cookie
+/// is cleared then.
 pub async fn success(
     State(app): State<AppState>,
     session: WebSession,
+    mut pre: PreSignIn,
 ) -> Result<Response, AppError> {
-    let Some(id) = session.operation().await? else {
-        // Nothing to finish. Written nowhere: this may be a late request carrying the id
-        // the session had before sign-in, and a new session here would replace the
-        // signed-in cookie.
+    let answer = finish_waiting(&app, &session, &mut pre).await?;
+    Ok(pre.attach(answer))
+}
+
+async fn finish_waiting(
+    app: &AppState,
+    session: &WebSession,
+    pre: &mut PreSignIn,
+) -> Result<Response, AppError> {
+    let Some(waiting) = pre.waiting().cloned() else {
+        // Nothing to finish. Written nowhere: this may be a late request of a tab whose
+        // sign-in another tab finished, and a new session here would replace the signed-in
+        // cookie.
         if session.user(&app.settings).await?.is_some() {
             return Ok(app.settings.redirect("/").into_response());
         }
         return Ok(app.settings.redirect(NOTHING_TO_FINISH).into_response());
     };
+    let id = waiting.operation;
     // The usual case first, in one statement: the operation is `ok` and this request takes
     // it. Exactly one request signs in per exchange.
     if let Some(done) = app.store.consume_operation(id).await? {
-        return finish(&app, &session, done).await;
+        return finish(app, session, pre, waiting, done).await;
     }
     // Not taken: read why (the orphan check included).
     match app.store.operation(id, app.settings.exchange_timeout).await? {
         Some(Operation {
             status: OperationStatus::Ok,
-            link_for,
             ..
         }) => {
             // It may have finished between the two statements (pending when the first ran):
             // then it is still there to take.
             if let Some(done) = app.store.consume_operation(id).await? {
-                return finish(&app, &session, done).await;
+                return finish(app, session, pre, waiting, done).await;
             }
             // Taken already: the others carried the same pre-sign-in cookie (another tab, or
             // someone who copied it). They sign nothing in and go home, where the browser
             // that won is already greeted.
-            if link_for.is_some() {
-                session.clear_operation().await?;
-            }
+            pre.stop_waiting();
             Ok(app.settings.redirect("/").into_response())
         }
         // Not finished yet (someone came here early): keep waiting rather than fail a
@@ -205,10 +226,13 @@ pub async fn success(
         // Failed: the error page reads the reason from the operation.
         Some(_) => Ok(app.settings.redirect("/error").into_response()),
         // Deleted by housekeeping meanwhile: as if there were nothing to finish.
-        None if session.user(&app.settings).await?.is_some() => {
-            Ok(app.settings.redirect("/").into_response())
+        None => {
+            pre.stop_waiting();
+            if session.user(&app.settings).await?.is_some() {
+                return Ok(app.settings.redirect("/").into_response());
+            }
+            Ok(app.settings.redirect(NOTHING_TO_FINISH).into_response())
         }
-        None => Ok(app.settings.redirect(NOTHING_TO_FINISH).into_response()),
     }
 }
 
@@ -218,11 +242,15 @@ pub async fn success(
 async fn finish(
     app: &AppState,
     session: &WebSession,
+    pre: &mut PreSignIn,
+    waiting: Waiting,
     done: Consumed,
 ) -> Result<Response, AppError> {
     if let Some(owner) = done.link_for {
-        session.clear_operation().await?;
-        if session.user(&app.settings).await? != Some(owner) {
+        pre.stop_waiting();
+        let current = session.link_owner(&app.settings).await?;
+        if current.is_none_or(|current| current.user != owner || Some(current) != waiting.link_for)
+        {
             return Ok(app.settings.redirect("/").into_response());
         }
         let text = format!(
@@ -233,13 +261,13 @@ async fn finish(
         return Ok(app.settings.redirect("/account").into_response());
     }
     // Checked when the sign-in began, and again against today's rules.
-    let target = session
-        .return_to()
-        .await?
+    let target = waiting
+        .return_to
         .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
     session
         .sign_in(done.user, &done.provider, done.membership)
         .await?;
+    pre.clear();
     Ok(app
         .settings
         .redirect_to_target(target.as_deref())
@@ -260,18 +288,43 @@ pub async fn error_page(
     State(app): State<AppState>,
     Query(query): Query<ErrorQuery>,
     session: WebSession,
+    mut pre: PreSignIn,
+) -> Result<Response, AppError> {
+    let answer = explain(&app, &query, &session, &mut pre).await?;
+    Ok(pre.attach(answer))
+}
+
+async fn explain(
+    app: &AppState,
+    query: &ErrorQuery,
+    session: &WebSession,
+    pre: &mut PreSignIn,
 ) -> Result<Response, AppError> {
     let notices = session.take_notices().await?;
     let mut retry_provider = notices.iter().find_map(|n| n.provider.clone());
     let mut messages: Vec<String> = notices.into_iter().map(|n| n.text).collect();
     // A failed link leaves the person signed in: they try again from "Sign-in methods".
     let mut linking = false;
+    let mut return_to = None;
+    if let Some(declined) = pre.take_declined() {
+        let name = app.provider_name(&declined.provider);
+        messages.push(if declined.cancelled {
+            format!("You cancelled signing in with {name}. Nothing was shared.")
+        } else {
+            format!("{name} could not sign you in. Please try again.")
+        });
+        retry_provider.get_or_insert(declined.provider);
+        return_to = declined.return_to;
+    }
+    let waiting = pre.waiting().cloned();
+    if let Some(waiting) = &waiting {
+        return_to = waiting.return_to.clone();
+        linking |= waiting.link_for.is_some();
+    }
     // "Try again" goes where the failed sign-in was going; checked against today's rules.
-    let return_to = session
-        .return_to()
-        .await?
-        .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
-    if let Some(operation) = app.session_operation(&session).await? {
+    let return_to =
+        return_to.and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
+    if let Some(operation) = app.waited_operation(pre).await? {
         let name = app.provider_name(&operation.provider);
         if operation.status == OperationStatus::Error
             && operation.error == Some(crate::auth::FailureReason::NotAllowed)
@@ -280,7 +333,7 @@ pub async fn error_page(
             // The address is this process's to show once (never stored); the person goes
             // back to the buttons to choose another account, `return_to` kept.
             let email = app.exchanger.refusals().take(operation.id).flatten();
-            session.clear_operation().await?;
+            pre.stop_waiting();
             let mut another_href = app.settings.path("/");
             if let Some(target) = return_to {
                 another_href.push('?');
@@ -315,8 +368,8 @@ pub async fn error_page(
         }
         retry_provider.get_or_insert(operation.provider);
         linking |= operation.link_for.is_some();
-        session.clear_operation().await?;
     }
+    pre.stop_waiting();
     if messages.is_empty() {
         // Nothing failed here: another tab finished the sign-in this one was waiting for
         // (its /success then found nothing left to finish).

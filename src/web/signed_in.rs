@@ -81,14 +81,7 @@ impl Accounts {
     }
 
     pub(super) async fn lookup(&self, headers: &HeaderMap, path: Option<&str>) -> Result<Lookup, AppError> {
-        let Some(id) = session_id(headers, &self.cookie_name) else {
-            return Ok(Lookup::Nobody);
-        };
-        let mut found = self.store.signed_in_sessions(std::slice::from_ref(&id)).await?;
-        let Some(found) = found
-            .remove(&id)
-            .and_then(|session| Found::within_lifetime(session, &self.settings))
-        else {
+        let Some(found) = self.found(headers).await? else {
             return Ok(Lookup::Nobody);
         };
         let target = path.and_then(|path| self.target(path));
@@ -97,6 +90,23 @@ impl Accounts {
         } else {
             Ok(Lookup::NotAllowed(Box::new(found)))
         }
+    }
+
+    /// The sign-in the request's session cookie names, with its person, within its lifetime:
+    /// one statement (none without a cookie), nothing written, `[access]` not asked.
+    pub(super) async fn found(&self, headers: &HeaderMap) -> Result<Option<Found>, AppError> {
+        let Some(id) = session_id(headers, &self.cookie_name) else {
+            return Ok(None);
+        };
+        let mut found = self.store.signed_in_sessions(std::slice::from_ref(&id)).await?;
+        Ok(found
+            .remove(&id)
+            .and_then(|session| Found::within_lifetime(session, &self.settings)))
+    }
+
+    /// Whether the request carries a session cookie at all (one naming a session or not).
+    pub(super) fn brings_a_session(&self, headers: &HeaderMap) -> bool {
+        session_id(headers, &self.cookie_name).is_some()
     }
 
     /// A layer that lets through only people signed in whom `conditions` let in (besides
@@ -387,6 +397,8 @@ mod tests {
             first_name: "Ada".to_owned(),
             email: email.map(str::to_owned),
             email_verified,
+            refreshed_ms: 1,
+            has_notices: false,
         };
         let signed_in = |session| SignedIn::from(Found { session });
         let verified = signed_in(session(Some("ada@corp.example"), true));

@@ -2,7 +2,7 @@ use std::{sync::Arc, time::Duration};
 
 use ipnet::IpNet;
 
-use super::{Chrome, PublicOrigin, RateLimiter, SignInKeyCookie, return_to::ReturnRules};
+use super::{Accounts, Chrome, PreSignInCookie, PublicOrigin, RateLimiter, Sealer, return_to::ReturnRules};
 use crate::{
     auth::{Access, Exchanger, OperationEvents, Providers},
     config::{Config, Environment},
@@ -33,6 +33,8 @@ impl std::ops::Deref for AppState {
 /// The parts of [`AppState`].
 pub struct Shared {
     pub store: Store,
+    /// Who a request is signed in as, read with their person in one statement.
+    pub accounts: Accounts,
     pub providers: Providers,
     pub exchanger: Exchanger,
     /// Wakes long-polling `/get-status` requests when an exchange ends.
@@ -42,6 +44,8 @@ pub struct Shared {
     pub settings: Arc<WebSettings>,
     /// Long polls answer at once when shutdown begins.
     pub shutdown: Shutdown,
+    /// Seals and opens the pre-sign-in cookie.
+    pub sealer: Sealer,
 }
 
 /// The configuration the pages and handlers need, resolved once at start-up.
@@ -67,8 +71,8 @@ pub struct WebSettings {
     pub remember: Duration,
     /// Absolute lifetime of a sign-in, however active.
     pub absolute: Duration,
-    /// The cookie binding a sign-in in progress to the browser that started it.
-    pub sign_in_key: SignInKeyCookie,
+    /// The sealed cookie a sign-in in progress lives in (`web::pre_sign_in`).
+    pub pre_sign_in: PreSignInCookie,
     pub header_bytes: usize,
     pub body_bytes: usize,
     /// Send HSTS (production).
@@ -104,8 +108,8 @@ impl WebSettings {
             exchange_timeout: config.login.exchange_timeout(),
             remember: days(config.session.remember_days),
             absolute: days(config.session.absolute_days),
-            sign_in_key: SignInKeyCookie {
-                name: config.sign_in_key_cookie_name(),
+            pre_sign_in: PreSignInCookie {
+                name: config.pre_sign_in_cookie_name(),
                 secure: config.session.secure,
             },
             header_bytes: config.limits.header_bytes,

@@ -21,6 +21,7 @@ use loginwith::{
     config::{Config, Environment},
     dev_provider::{DevProvider, DevProviderSettings, Fault, Faults},
     shutdown::Shutdown,
+    web::Sealer,
 };
 use reqwest::{StatusCode, header::LOCATION, redirect::Policy};
 use sqlx::AnyPool;
@@ -48,6 +49,8 @@ pub struct TestEnv {
     pub events: Arc<OperationEvents>,
     /// Sees shutdown begin.
     pub shutdown: Shutdown,
+    /// Seals the pre-sign-in cookie, as the app does: tests open one, change it, seal it.
+    pub sealer: Sealer,
     /// `http://ADDR` of the metrics listener (`metrics.bind`, an ephemeral port unless the
     /// test sets it), `None` with metrics off.
     pub metrics_url: Option<String>,
@@ -178,6 +181,7 @@ impl TestEnv {
         let router = app.router();
         let events = app.events();
         let shutdown = app.shutdown_handle();
+        let sealer = app.sealer();
         let metrics_url = app.metrics_addr().map(|addr| format!("http://{addr}"));
         let (stop, stopped) = oneshot::channel::<()>();
         // Dropping `stop` with the environment also shuts down, as the runtime ends anyway.
@@ -198,6 +202,7 @@ impl TestEnv {
             router,
             events,
             shutdown,
+            sealer,
             metrics_url,
             stop: Some(stop),
             server: Some(server),
@@ -327,6 +332,81 @@ impl TestEnv {
             .expect("write session");
     }
 
+    /// `browser`'s pre-sign-in cookie opened (as JSON), changed by `change`, sealed again and
+    /// put back in its jar: how tests age a started sign-in without waiting.
+    pub async fn edit_pre_sign_in(
+        &self,
+        browser: &Browser,
+        change: impl FnOnce(&mut serde_json::Value),
+    ) {
+        let name = self.config.pre_sign_in_cookie_name();
+        let value = browser
+            .cookie(&name)
+            .expect("the browser has a pre-sign-in cookie");
+        let mut contents = self.open_pre_sign_in(&value).await;
+        change(&mut contents);
+        let sealed = self.sealer.seal(&name, &contents.to_string());
+        browser.set_cookie(&format!("{name}={sealed}; Path=/"));
+    }
+
+    /// A session row of nobody, as sessions were before a sign-in in progress left them (rows
+    /// of such sessions stay until they expire): its id, for a browser to bring.
+    pub async fn anonymous_session(&self) -> String {
+        let id = tower_sessions::session::Id::default().to_string();
+        sqlx::query("INSERT INTO session (id, data, expires_at) VALUES ($1, '{}', $2)")
+            .bind(&id)
+            .bind(loginwith::store::now_ms() + 60 * 60 * 1000)
+            .execute(&self.db)
+            .await
+            .expect("an anonymous session");
+        id
+    }
+
+    /// A sign-in whose exchange finished `ok` for a new person, written as the app writes it,
+    /// and the `Cookie` header of the browser waiting for it (its sealed pre-sign-in cookie):
+    /// `/success` with it signs in. For environments whose provider a test cannot reach
+    /// (production behind TLS).
+    pub async fn finished_sign_in(&self) -> String {
+        let now = loginwith::store::now_ms();
+        let user: i64 = sqlx::query_scalar(
+            "INSERT INTO user_profile (first_name, last_name, email, created_at, updated_at)
+             VALUES ('Ada', 'Lovelace', 'ada@example.com', $1, $1) RETURNING id",
+        )
+        .bind(now)
+        .fetch_one(&self.db)
+        .await
+        .expect("a person");
+        let operation: i64 = sqlx::query_scalar(
+            "INSERT INTO async_operation
+             (async_operation_status_id, provider, user_profile_id, created_at, updated_at)
+             VALUES (2, 'facebook', $1, $2, $2) RETURNING id",
+        )
+        .bind(user)
+        .bind(now)
+        .fetch_one(&self.db)
+        .await
+        .expect("an operation");
+        let name = self.config.pre_sign_in_cookie_name();
+        let sealed = self.sealer.seal(
+            &name,
+            &serde_json::json!({ "w": { "o": operation } }).to_string(),
+        );
+        format!("{name}={sealed}")
+    }
+
+    /// A pre-sign-in cookie's value opened, as JSON (its short keys: `s` the started
+    /// sign-ins, each with `s` state, `v` verifier, `t` issued at; `w` the operation waited
+    /// for).
+    pub async fn open_pre_sign_in(&self, value: &str) -> serde_json::Value {
+        let name = self.config.pre_sign_in_cookie_name();
+        let plain = self
+            .sealer
+            .open(&name, value)
+            .await
+            .expect("the cookie opens");
+        serde_json::from_str(&plain).expect("pre-sign-in contents")
+    }
+
     /// `(status code, error)` of the newest operation.
     pub async fn last_operation(&self) -> (String, Option<String>) {
         sqlx::query_as(
@@ -345,6 +425,8 @@ impl TestEnv {
 pub struct Browser {
     pub client: reqwest::Client,
     base: String,
+    /// The cookie jar, when the browser was made with one of ours.
+    jar: Option<Arc<reqwest::cookie::Jar>>,
 }
 
 /// A test user as typed on the consent page.
@@ -363,22 +445,51 @@ pub const ADA: Person<'static> = Person {
 
 impl Browser {
     pub fn new(base: &str) -> Self {
-        Self::with_client(
-            base,
-            reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(Policy::none())
-                .build()
-                .expect("client"),
-        )
+        Self::with_jar(base, Arc::new(reqwest::cookie::Jar::default()))
     }
 
-    /// A browser around a client of the test's making (e.g. with planted cookies).
+    /// A browser whose cookies are `jar` (e.g. with planted cookies).
+    pub fn with_jar(base: &str, jar: Arc<reqwest::cookie::Jar>) -> Self {
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            jar: Some(jar),
+            ..Self::with_client(base, client)
+        }
+    }
+
+    /// A browser around a client of the test's making.
     pub fn with_client(base: &str, client: reqwest::Client) -> Self {
         Self {
             client,
             base: base.to_owned(),
+            jar: None,
         }
+    }
+
+    /// The value of the cookie `name` this browser would send to the app.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let url = Url::parse(&self.base).expect("base URL");
+        let header = self.jar.as_ref()?.cookies(&url)?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_owned)
+    }
+
+    /// Puts `set_cookie` (a `Set-Cookie` value) into this browser's jar, for the app's URL.
+    pub fn set_cookie(&self, set_cookie: &str) {
+        let url = Url::parse(&self.base).expect("base URL");
+        self.jar
+            .as_ref()
+            .expect("a browser with a jar")
+            .add_cookie_str(set_cookie, &url);
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -439,16 +550,16 @@ impl Browser {
     }
 
     /// A whole sign-in as Ada through the Facebook stand-in, up to the signed-in home's
-    /// redirect; returns the session id the browser had just before it (the callback's,
-    /// which `/success` replaced), for requests that arrive late with it.
-    pub async fn sign_in_keeping_old_id(&self) -> String {
+    /// redirect; returns the pre-sign-in cookie the browser had just before it (the
+    /// callback's, which `/success` removed), for requests that arrive late with it.
+    pub async fn sign_in_keeping_pre_sign_in_cookie(&self) -> String {
         let dialog = self.start_login().await;
         let callback = self.consent(&dialog, ADA, "allow").await;
         let response = self.get(&callback).await;
-        let old_id = session_cookie(&response).expect("the callback renews the session id");
+        let old = pre_sign_in_cookie(&response).expect("the callback seals the operation in");
         assert_eq!(self.wait_status().await, "ok");
         assert_eq!(location(&self.get("/success").await), "/");
-        old_id
+        old
     }
 
     /// "Add {provider}" on "Sign-in methods", through a stand-in that approves at once, to
@@ -660,7 +771,7 @@ pub fn cookieless_client() -> reqwest::Client {
 }
 
 /// The sign-in key a response gives the browser, if it gives one.
-pub fn sign_in_key(response: &reqwest::Response) -> Option<String> {
+pub fn pre_sign_in_cookie(response: &reqwest::Response) -> Option<String> {
     response
         .cookies()
         .find(|c| c.name() == "loginwith_session_signin")

@@ -157,10 +157,13 @@ async fn anonymous_tampered_and_unknown_cookies_get_401() {
     tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
     let unknown = Id::default().to_string();
-    let visitor = env.browser();
-    visitor.start_login().await;
-    let anonymous_id: String = sqlx::query_scalar("SELECT id FROM session WHERE user_id IS NULL")
-        .fetch_one(&env.db)
+    // A sign-in in progress has no session any more; an anonymous row (from before that,
+    // until it expires) is still nobody.
+    let anonymous_id = Id::default().to_string();
+    sqlx::query("INSERT INTO session (id, data, expires_at) VALUES ($1, '{}', $2)")
+        .bind(&anonymous_id)
+        .bind(i64::MAX / 2)
+        .execute(&env.db)
         .await
         .unwrap();
     for cookie in [
@@ -542,7 +545,7 @@ fn in_production_a_cookie_with_a_domain_is_secure_prefixed_and_without_one_host_
     // development setup with a shared domain and secure cookies too.
     for config in [&shared, &host_only] {
         assert_eq!(
-            config.sign_in_key_cookie_name(),
+            config.pre_sign_in_cookie_name(),
             "__Host-loginwith_session_signin"
         );
     }
@@ -559,11 +562,11 @@ fn in_production_a_cookie_with_a_domain_is_secure_prefixed_and_without_one_host_
     .unwrap();
     assert_eq!(development.cookie_name(), "loginwith_session");
     assert_eq!(
-        development.sign_in_key_cookie_name(),
+        development.pre_sign_in_cookie_name(),
         "__Host-loginwith_session_signin"
     );
     let plain = with_domain(Environment::Development, "http://login.example.com", "").unwrap();
-    assert_eq!(plain.sign_in_key_cookie_name(), "loginwith_session_signin");
+    assert_eq!(plain.pre_sign_in_cookie_name(), "loginwith_session_signin");
 }
 
 /// A person and a session signed in as them, written as the app writes them: a browser of
@@ -609,14 +612,22 @@ async fn in_production_the_shared_cookie_is_checked_and_logout_clears_it_with_it
     })
     .await;
     let client = common::cookieless_client();
-    // A new session's cookie, as the proxy in front passes the public host on.
-    let response = client
+    // A new session's cookie at sign-in, and the pre-sign-in cookie of a sign-in started, as
+    // the proxy in front passes the public host on.
+    let signed_in = client
+        .get(format!("{}/success", env.app_url))
+        .header(header::HOST, "login.example.test")
+        .header(header::COOKIE, env.finished_sign_in().await)
+        .send()
+        .await
+        .unwrap();
+    let started = client
         .get(format!("{}/authorize/facebook", env.app_url))
         .header(header::HOST, "login.example.test")
         .send()
         .await
         .unwrap();
-    let set_cookie = |name: &str| {
+    let set_cookie = |response: &reqwest::Response, name: &str| {
         response
             .headers()
             .get_all(header::SET_COOKIE)
@@ -625,7 +636,7 @@ async fn in_production_the_shared_cookie_is_checked_and_logout_clears_it_with_it
             .find(|c| c.starts_with(&format!("{name}=")))
             .unwrap_or_else(|| panic!("{name} in {:?}", response.headers()))
     };
-    let cookie = set_cookie("__Secure-loginwith_session");
+    let cookie = set_cookie(&signed_in, "__Secure-loginwith_session");
     for part in [
         "Secure",
         "HttpOnly",
@@ -637,7 +648,7 @@ async fn in_production_the_shared_cookie_is_checked_and_logout_clears_it_with_it
     }
     // The sign-in in progress is bound to a cookie no other host of the domain can set:
     // `__Host-`, no `Domain`, although the session cookie has one.
-    let key = set_cookie("__Host-loginwith_session_signin");
+    let key = set_cookie(&started, "__Host-loginwith_session_signin");
     for part in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(key.contains(part), "{part} in {key}");
     }
@@ -802,10 +813,11 @@ async fn in_production_two_shared_cookies_of_the_name_are_signed_out_and_both_re
         let page = response.text().await.unwrap();
         assert!(!page.contains("Hi, "), "{page}");
         assert_eq!(get(CHECK, &twins).await.status(), StatusCode::UNAUTHORIZED);
-        // Starting a sign-in from there: a new session for the domain, and every removal
+        // Finishing a sign-in from there: a new session for the domain, and every removal
         // but the one for that scope (which would delete the new cookie).
-        let response = get("/authorize/facebook", &twins).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let finished = env.finished_sign_in().await;
+        let response = get("/success", &format!("{twins}; {finished}")).await;
+        assert_eq!(location(&response), "/");
         let cookies = set_cookies(&response);
         let session: Vec<&String> = cookies
             .iter()

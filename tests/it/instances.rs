@@ -276,3 +276,57 @@ async fn a_sign_in_left_by_a_killed_instance_fails_on_another_after_the_timeout(
         assert_eq!(reason.as_deref(), Some("timeout"), "{}", db.backend);
     }
 }
+
+/// The pre-sign-in cookie is sealed with keys every instance shares through the database: a
+/// sign-in started on one instance finishes on another, also across `loginwith rotate-key`
+/// (an instance that does not know the new key yet reads the keys again when a cookie names
+/// it), and its callback, replayed with a copy of the cookie, is refused on every instance by
+/// the operation's unique state digest.
+#[tokio::test]
+async fn sealed_sign_ins_cross_instances_and_key_rotations_and_replays_are_refused_on_all() {
+    for db in TestDb::all().await {
+        let (a, b) = (instance(&db).await, instance(&db).await);
+        let on_a = a.browser();
+        let dialog = on_a.start_login().await;
+        let started = on_a.cookie("loginwith_session_signin").unwrap();
+        // Rotated after the sign-in began: the old key still opens.
+        let rotated = loginwith::rotate_sealing_key(&a.config).await.unwrap();
+        assert!(rotated.starts_with("sealing key "), "{rotated}");
+        // (The callback goes to the instance whose development provider issued the code.)
+        let callback = on_a.consent(&dialog, ADA, "allow").await;
+        let on_b = Browser::with_client(&b.app_url, on_a.client.clone());
+        let response = on_a.get(&callback).await;
+        assert_eq!(common::location(&response), "/preloader", "{}", db.backend);
+        let operations = a.count("async_operation").await;
+        // The callback again, with the copy of the cookie taken before it: on either
+        // instance, refused, and nothing recorded.
+        for env in [&a, &b] {
+            let replay = common::cookieless_client()
+                .get(format!(
+                    "{}{}",
+                    env.app_url,
+                    callback.trim_start_matches(&a.app_url)
+                ))
+                .header("cookie", format!("loginwith_session_signin={started}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(replay.status(), StatusCode::BAD_REQUEST, "{}", db.backend);
+        }
+        assert_eq!(a.count("async_operation").await, operations);
+        assert_eq!(on_b.wait_status().await, "ok");
+        assert_eq!(common::location(&on_b.get("/success").await), "/");
+        assert!(on_a.text("/").await.1.contains("Hi, Ada!"));
+
+        // A third instance, started after the rotation, seals with the new key; the first
+        // two learn it from the first cookie that names it.
+        let c = instance(&db).await;
+        let on_c = c.browser();
+        on_c.login_until_preloader(ADA).await;
+        let on_a = Browser::with_client(&a.app_url, on_c.client.clone());
+        assert_eq!(on_a.wait_status().await, "ok", "{}", db.backend);
+        let on_b = Browser::with_client(&b.app_url, on_c.client.clone());
+        assert_eq!(common::location(&on_b.get("/success").await), "/");
+        assert!(on_c.text("/").await.1.contains("Hi, Ada!"));
+    }
+}

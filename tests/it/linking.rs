@@ -326,6 +326,45 @@ async fn a_link_whose_person_signed_out_meanwhile_adds_nothing() {
     );
 }
 
+/// The started link lives in the browser's sealed cookie, which a sign-out does not remove:
+/// it is bound to the sign-in that started it, so signing in again, even as the same person,
+/// does not revive it.
+#[tokio::test]
+async fn a_link_started_before_signing_out_and_in_again_adds_nothing() {
+    let gh = GitHubEnv::start().await;
+    let browser = gh.env.browser();
+    browser.login(ADA).await;
+    let token = browser.csrf_token_on("/account").await;
+    let response = browser
+        .post_form("/account/link/github", &[("csrf_token", &token)])
+        .await;
+    let dialog = location(&response).to_owned();
+    sign_out(&browser).await;
+    // Ada signs in again (elsewhere, so the sealed cookie with the started link stays as it
+    // is), and that new sign-in reaches this browser.
+    let elsewhere = gh.env.browser();
+    elsewhere.login(ADA).await;
+    let session = elsewhere.cookie("loginwith_session").unwrap();
+    browser.set_cookie(&format!("loginwith_session={session}; Path=/"));
+    assert!(browser.text("/").await.1.contains("Hi, Ada!"));
+    let response = browser.get(&dialog).await;
+    let callback = location(&response).to_owned();
+    let response = browser.get(&callback).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(identities(&gh).await.len(), 1, "GitHub was not added");
+    assert_eq!(
+        gh.env.count("async_operation").await,
+        2,
+        "only Ada's two sign-ins"
+    );
+    // Started again in this sign-in, it works.
+    assert_eq!(
+        link_github(&gh, &browser).await,
+        ("ok".to_owned(), "/account".to_owned())
+    );
+    assert_eq!(identities(&gh).await.len(), 2);
+}
+
 #[tokio::test]
 async fn facebook_deauthorize_keeps_a_person_who_also_has_github() {
     let gh = GitHubEnv::start().await;

@@ -279,9 +279,13 @@ async fn signed_in_people_are_not_sent_to_the_provider_again() {
 #[tokio::test]
 async fn session_id_changes_at_sign_in() {
     let env = TestEnv::start().await;
+    // A browser that brings a session id from before (an anonymous session's, or one planted).
+    let anonymous = env.anonymous_session().await;
     let browser = env.browser();
+    browser.set_cookie(&format!("loginwith_session={anonymous}; Path=/"));
     let response = browser.get("/authorize/facebook").await;
-    let anonymous = session_cookie(&response).expect("a session cookie for the state");
+    // Starting a sign-in makes no session: only the sealed pre-sign-in cookie.
+    assert_eq!(session_cookie(&response), None);
     let set_cookie = response
         .headers()
         .get("set-cookie")
@@ -289,6 +293,10 @@ async fn session_id_changes_at_sign_in() {
         .to_str()
         .unwrap()
         .to_owned();
+    assert!(
+        set_cookie.starts_with("loginwith_session_signin="),
+        "{set_cookie}"
+    );
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
     let dialog = url::Url::parse(location(&response)).unwrap();
@@ -300,9 +308,10 @@ async fn session_id_changes_at_sign_in() {
     assert_ne!(anonymous, signed_in);
     let set_cookie = response
         .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("loginwith_session="))
         .unwrap();
     assert!(set_cookie.contains("Max-Age="), "persistent: {set_cookie}");
 
@@ -368,4 +377,30 @@ async fn the_auto_approving_dialog_signs_in_the_person_named_by_the_dev_user_coo
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+/// Starting a sign-in reads and writes nothing in the database: with every table it could
+/// touch gone, a stranger's `/authorize` still sends them to the provider (a robot hammering
+/// it costs no statement), and the callback is the first to need the database.
+#[tokio::test]
+async fn a_strangers_authorize_touches_no_table() {
+    let env = TestEnv::start().await;
+    for table in ["session", "async_operation", "sealing_key", "user_profile"] {
+        // Table names of this test, not input.
+        let sql = format!("ALTER TABLE {table} RENAME TO {table}_elsewhere");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&env.db)
+            .await
+            .unwrap();
+    }
+    let browser = env.browser();
+    for _ in 0..5 {
+        let response = browser.get("/authorize/facebook").await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert!(location(&response).starts_with(&env.dev_url));
+    }
+    let dialog = browser.start_login().await;
+    let callback = browser.consent(&dialog, ADA, "allow").await;
+    let response = browser.get(&callback).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }

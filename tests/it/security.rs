@@ -5,8 +5,8 @@ use loginwith_testkit as common;
 use std::sync::Arc;
 
 use common::{
-    ADA, Browser, Person, TestEnv, behind_tls, location, param, raw_exchange, session_cookie,
-    sign_in_key,
+    ADA, Browser, Person, TestEnv, behind_tls, location, param, pre_sign_in_cookie, raw_exchange,
+    session_cookie,
 };
 use loginwith::{config::Environment, dev_provider::Fault};
 use reqwest::StatusCode;
@@ -34,24 +34,24 @@ async fn an_expired_state_is_refused_and_cleared() {
     let browser = env.browser();
     let dialog = browser.start_login().await;
     let callback = browser.consent(&dialog, ADA, "allow").await;
-    // Age the pending sign-in by eleven minutes (the lifetime is ten).
-    env.edit_session(|data| {
-        let pending = data.get_mut("login.pending").unwrap();
-        for login in pending.as_array_mut().unwrap() {
-            let issued = login["issued_at_ms"].as_i64().unwrap();
-            login["issued_at_ms"] = (issued - 11 * 60 * 1000).into();
+    // Age the started sign-in by eleven minutes (the lifetime is ten), inside its seal.
+    env.edit_pre_sign_in(&browser, |contents| {
+        for login in contents["s"].as_array_mut().unwrap() {
+            let issued = login["t"].as_i64().unwrap();
+            login["t"] = (issued - 11 * 60 * 1000).into();
         }
     })
     .await;
-    assert_eq!(
-        browser.get(&callback).await.status(),
-        StatusCode::BAD_REQUEST
+    let response = browser.get(&callback).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // The cookie is removed: nothing is left in progress.
+    let removal = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        removal.starts_with("loginwith_session_signin=;") && removal.contains("Max-Age=0"),
+        "{removal}"
     );
     assert_eq!(env.snapshot().await, [0, 0, 0]);
-    let mut cleared = false;
-    env.edit_session(|data| cleared = !data.contains_key("login.pending"))
-        .await;
-    assert!(cleared, "the session's pending state is cleared");
+    assert_eq!(env.count("session").await, 0, "nothing was ever stored");
 }
 
 #[tokio::test]
@@ -160,10 +160,10 @@ async fn an_unexpected_iss_is_refused() {
 #[tokio::test]
 async fn session_fixation_fails() {
     let env = TestEnv::start().await;
-    // The attacker gets a genuine anonymous session id...
-    let attacker = env.browser();
-    let response = attacker.get("/authorize/facebook").await;
-    let planted = session_cookie(&response).unwrap();
+    // The attacker gets a genuine anonymous session id (no sign-in makes one any more;
+    // sessions from before did)...
+    let planted = env.anonymous_session().await;
+    let attacker = browser_with_planted(&env, &[format!("loginwith_session={planted}")]);
     // ...and plants it in the victim's browser, who then signs in.
     let victim = browser_with_planted(&env, &[format!("loginwith_session={planted}")]);
     assert!(victim.login(ADA).await.contains("Hi, Ada!"));
@@ -200,22 +200,22 @@ async fn get_with_cookie(env: &TestEnv, path: &str, cookie: &str) -> reqwest::Re
         .unwrap()
 }
 
-/// The attack of a sibling host under a shared `session.cookie_domain`: it takes an anonymous
-/// session id from its own `/authorize`, plants it in the victim's browser, and hammers
-/// `/success` with it while the victim signs in, and again when the exchange is `ok` and the
-/// victim has not taken it yet. It must never come away signed in as the victim.
+/// The attack of a sibling host under a shared `session.cookie_domain`: it plants a session id
+/// of its choosing in the victim's browser, and hammers `/success` with it (alone, and with a
+/// pre-sign-in cookie of its own) while the victim signs in, and again when the exchange is
+/// `ok` and the victim has not taken it yet. It must never come away signed in as the victim:
+/// the sign-in in progress is in the victim's sealed, host-only cookie, not in any session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_id_planted_before_the_sign_in_cannot_finish_it() {
     let env = TestEnv::start().await;
+    let planted = env.anonymous_session().await;
     let attacker = env.browser();
-    let response = attacker.get("/authorize/facebook").await;
-    let planted = session_cookie(&response).unwrap();
-    let attacker_key = sign_in_key(&response).unwrap();
+    let attacker_pre = pre_sign_in_cookie(&attacker.get("/authorize/facebook").await).unwrap();
     let victim = browser_with_planted(&env, &[format!("loginwith_session={planted}")]);
-    // What the attacker sends: the planted id, with or without a sign-in key of its own.
+    // What the attacker sends: the planted id, with or without a pre-sign-in cookie of its own.
     let stolen = [
         format!("loginwith_session={planted}"),
-        format!("loginwith_session={planted}; loginwith_session_signin={attacker_key}"),
+        format!("loginwith_session={planted}; loginwith_session_signin={attacker_pre}"),
     ];
 
     // The race: /success with the planted id, as fast as it goes, the whole time.
@@ -246,10 +246,10 @@ async fn a_session_id_planted_before_the_sign_in_cannot_finish_it() {
     let callback = victim.consent(&dialog, ADA, "allow").await;
     let response = victim.get(&callback).await;
     assert_eq!(location(&response), "/preloader");
-    let renewed = session_cookie(&response).expect("the callback renews the session id");
-    assert_ne!(
-        renewed, planted,
-        "the planted id is worthless after the callback"
+    assert_eq!(
+        session_cookie(&response),
+        None,
+        "the callback writes no session: the planted id carries nothing"
     );
     assert_eq!(victim.wait_status().await, "ok");
     // The worst moment: finished, not yet taken by the victim.
@@ -264,8 +264,10 @@ async fn a_session_id_planted_before_the_sign_in_cannot_finish_it() {
     assert!(tries > 0);
     assert_eq!(wins, Vec::<String>::new(), "the planter signed in");
 
-    // The victim finishes their own sign-in, and the planter's id names nobody.
-    assert_eq!(location(&victim.get("/success").await), "/");
+    // The victim finishes their own sign-in under a new id, and the planter's id names nobody.
+    let response = victim.get("/success").await;
+    assert_eq!(location(&response), "/");
+    assert_ne!(session_cookie(&response).unwrap(), planted);
     assert!(victim.text("/").await.1.contains("Hi, Ada!"));
     for cookie in &stolen {
         let check = get_with_cookie(&env, "/auth/check", cookie).await;
@@ -285,25 +287,27 @@ async fn a_session_id_planted_before_the_sign_in_cannot_finish_it() {
 }
 
 /// A shared cookie reaches every host of the domain, so a sibling host the victim visits
-/// between the callback and `/success` learns the renewed session id. Without the victim's
-/// sign-in key (host-only: never sent to it) that id finishes nothing.
+/// between the callback and `/success` learns the session id the victim's browser holds.
+/// Without the victim's sealed pre-sign-in cookie (host-only: never sent to it) that id
+/// finishes nothing, with a pre-sign-in cookie of the attacker's own or a made-up one.
 #[tokio::test]
-async fn a_session_id_learnt_after_the_callback_finishes_nothing_without_the_browsers_key() {
+async fn a_session_id_learnt_after_the_callback_finishes_nothing_without_the_browsers_cookie() {
     let env = TestEnv::start().await;
-    let victim = env.browser();
+    let learnt = env.anonymous_session().await;
+    let victim = browser_with_planted(&env, &[format!("loginwith_session={learnt}")]);
     let dialog = victim.start_login().await;
     let callback = victim.consent(&dialog, ADA, "allow").await;
-    let learnt = session_cookie(&victim.get(&callback).await).unwrap();
+    victim.get(&callback).await;
     assert_eq!(victim.wait_status().await, "ok");
 
     let attacker = env.browser();
-    let own_key = sign_in_key(&attacker.get("/authorize/facebook").await).unwrap();
+    let own = pre_sign_in_cookie(&attacker.get("/authorize/facebook").await).unwrap();
     for cookie in [
         format!("loginwith_session={learnt}"),
-        format!("loginwith_session={learnt}; loginwith_session_signin={own_key}"),
+        format!("loginwith_session={learnt}; loginwith_session_signin={own}"),
         format!(
-            "loginwith_session={learnt}; loginwith_session_signin={}",
-            "A".repeat(43)
+            "loginwith_session={learnt}; loginwith_session_signin=1.{}",
+            "A".repeat(120)
         ),
     ] {
         for path in ["/success", "/preloader"] {
@@ -475,39 +479,52 @@ async fn logout_rotates_the_session_and_the_old_id_is_dead() {
 async fn production_cookies_are_secure_host_prefixed_and_hsts_is_sent() {
     let env = TestEnv::start_in(Environment::Production, behind_tls).await;
     // As through the TLS proxy in front, which passes the public host on.
-    let browser = env.browser();
-    let response = browser
-        .client
-        .get(browser.url("/authorize/facebook"))
-        .header("host", "login.example.test")
-        .send()
-        .await
-        .unwrap();
-    let cookies: Vec<&str> = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .collect();
-    // The session and the sign-in key: both host-only and `__Host-`.
-    for name in [
-        "__Host-loginwith_session=",
-        "__Host-loginwith_session_signin=",
-    ] {
-        let cookie = cookies
+    let client = common::cookieless_client();
+    let get = async |path: &str, cookie: Option<&str>| {
+        let mut request = client
+            .get(format!("{}{path}", env.app_url))
+            .header("host", "login.example.test");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.unwrap()
+    };
+    let set_cookie = |response: &reqwest::Response, name: &str| -> String {
+        response
+            .headers()
+            .get_all("set-cookie")
             .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
             .find(|c| c.starts_with(name))
-            .unwrap_or_else(|| panic!("{name} in {cookies:?}"));
+            .unwrap_or_else(|| panic!("{name} in {:?}", response.headers()))
+    };
+    // The pre-sign-in cookie (from /authorize) and the session's (from /success): both
+    // host-only and `__Host-`.
+    let authorize = get("/authorize/facebook", None).await;
+    assert!(
+        authorize.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
+    let finished = env.finished_sign_in().await;
+    let success = get("/success", Some(&finished)).await;
+    assert_eq!(location(&success), "/");
+    for (response, name) in [
+        (&authorize, "__Host-loginwith_session_signin="),
+        (&success, "__Host-loginwith_session="),
+    ] {
+        let cookie = set_cookie(response, name);
         for part in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
             assert!(cookie.contains(part), "{part} in {cookie}");
         }
         assert!(!cookie.contains("Domain"), "{cookie}");
     }
+    // /success clears the pre-sign-in cookie the same way.
+    let cleared = set_cookie(&success, "__Host-loginwith_session_signin=");
     assert!(
-        response.headers()["strict-transport-security"]
-            .to_str()
-            .unwrap()
-            .contains("max-age=")
+        cleared.contains("Max-Age=0") && cleared.contains("Secure"),
+        "{cleared}"
     );
     let dev = env.browser().get("/dev/facebook/dialog/oauth").await;
     assert_eq!(
@@ -774,10 +791,10 @@ async fn two_hundred_parallel_logins_of_different_people_make_two_hundred_users(
 }
 
 #[tokio::test]
-async fn a_late_request_with_the_pre_sign_in_id_does_not_sign_the_browser_out() {
+async fn a_late_request_with_the_pre_sign_in_cookie_does_not_sign_the_browser_out() {
     let env = TestEnv::start().await;
     let browser = env.browser();
-    let old_id = browser.sign_in_keeping_old_id().await;
+    let old = browser.sign_in_keeping_pre_sign_in_cookie().await;
 
     // Requests sent before the id changed (another tab, a long poll) arrive afterwards.
     for path in [
@@ -788,9 +805,10 @@ async fn a_late_request_with_the_pre_sign_in_id_does_not_sign_the_browser_out() 
         "/",
         "/callback/facebook?state=late&code=late",
     ] {
-        let response = late_request(&env, path, &old_id).await;
-        assert!(
-            response.headers().get("set-cookie").is_none(),
+        let response = late_request(&env, path, &old).await;
+        assert_eq!(
+            session_cookie(&response),
+            None,
             "{path} would replace or remove the signed-in cookie: {:?}",
             response.headers().get("set-cookie")
         );
@@ -821,16 +839,13 @@ async fn a_late_callback_in_a_signed_in_browser_goes_home() {
 async fn the_losing_tab_of_a_sign_in_race_goes_home_signed_in() {
     let env = TestEnv::start().await;
     let browser = env.browser();
-    // Both tabs saw `ok`. The first /success signs in and renews the id...
-    let old_id = browser.sign_in_keeping_old_id().await;
-    // ...the second left with the old id and finds nothing to finish...
-    let late = late_request(&env, "/success", &old_id).await;
-    let target = location(&late).to_owned();
-    assert_eq!(target, "/error?why=nothing-to-finish");
-    // ...and its browser, which by then holds the new cookie, is sent home, signed in.
-    let response = browser.get(&target).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&response), "/");
+    // Both tabs saw `ok`. The first /success signs in and clears the pre-sign-in cookie...
+    let old = browser.sign_in_keeping_pre_sign_in_cookie().await;
+    // ...the second left with the old one, finds its sign-in taken, and goes home...
+    let late = late_request(&env, "/success", &old).await;
+    assert_eq!(location(&late), "/");
+    assert_eq!(session_cookie(&late), None);
+    // ...where its browser, which by then holds the new session cookie, is signed in.
     assert!(browser.text("/").await.1.contains("Hi, Ada!"));
 }
 
@@ -839,21 +854,18 @@ async fn one_exchange_signs_in_one_session_however_many_success_requests_race() 
     let env = TestEnv::start().await;
     let browser = env.browser();
     let response = browser.get("/authorize/facebook").await;
-    let key = sign_in_key(&response).unwrap();
     let dialog = Url::parse(location(&response)).unwrap();
     let callback = browser.consent(&dialog, ADA, "allow").await;
-    let pre_sign_in = session_cookie(&browser.get(&callback).await).unwrap();
+    let pre_sign_in = pre_sign_in_cookie(&browser.get(&callback).await).unwrap();
     assert_eq!(browser.wait_status().await, "ok");
 
-    // Twenty requests carry the same pre-sign-in cookies, the session's and the sign-in
-    // key's (tabs, or someone who copied them).
+    // Twenty requests carry the same pre-sign-in cookie (tabs, or someone who copied it).
     let client = common::cookieless_client();
     let requests: Vec<_> = (0..20)
         .map(|_| {
-            let request = client.get(format!("{}/success", env.app_url)).header(
-                "cookie",
-                format!("loginwith_session={pre_sign_in}; loginwith_session_signin={key}"),
-            );
+            let request = client
+                .get(format!("{}/success", env.app_url))
+                .header("cookie", format!("loginwith_session_signin={pre_sign_in}"));
             tokio::spawn(request.send())
         })
         .collect();
@@ -866,13 +878,8 @@ async fn one_exchange_signs_in_one_session_however_many_success_requests_race() 
                 assert_eq!(location(&response), "/");
                 signed_in.push(id);
             }
-            // The others sign nothing in: home, or (when the old id was already gone) the
-            // page that forwards a signed-in browser home.
-            None => assert!(
-                ["/", "/error?why=nothing-to-finish"].contains(&location(&response)),
-                "{}",
-                location(&response)
-            ),
+            // The others sign nothing in and go home, where the winner is greeted.
+            None => assert_eq!(location(&response), "/"),
         }
     }
     assert_eq!(signed_in.len(), 1, "exactly one request signed in");
@@ -910,10 +917,10 @@ async fn names_with_markup_are_shown_as_text() {
 
 /// A GET of `path` from another tab or an earlier poll: sent with the session id `old_id`,
 /// by a client that keeps no cookies and follows no redirect.
-async fn late_request(env: &TestEnv, path: &str, old_id: &str) -> reqwest::Response {
+async fn late_request(env: &TestEnv, path: &str, pre_sign_in: &str) -> reqwest::Response {
     common::cookieless_client()
         .get(format!("{}{path}", env.app_url))
-        .header("cookie", format!("loginwith_session={old_id}"))
+        .header("cookie", format!("loginwith_session_signin={pre_sign_in}"))
         .send()
         .await
         .unwrap()

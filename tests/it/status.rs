@@ -91,20 +91,25 @@ async fn get_status_never_writes_the_session() {
     env.set_fault(Fault::Hang);
     let browser = env.browser();
     browser.login_until_preloader(ADA).await;
-    let before: (String, i64) = sqlx::query_as("SELECT data, expires_at FROM session")
-        .fetch_one(&env.db)
-        .await
-        .unwrap();
+    // The sign-in in progress has no session at all: it lives in the sealed cookie.
+    assert_eq!(env.count("session").await, 0);
+    let operation: (i64, i64) =
+        sqlx::query_as("SELECT async_operation_status_id, updated_at FROM async_operation")
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
     for _ in 0..3 {
         let response = browser.get("/get-status").await;
         assert!(response.headers().get("set-cookie").is_none());
         assert_eq!(response.text().await.unwrap(), "pending");
     }
-    let after: (String, i64) = sqlx::query_as("SELECT data, expires_at FROM session")
-        .fetch_one(&env.db)
-        .await
-        .unwrap();
-    assert_eq!(before, after);
+    assert_eq!(env.count("session").await, 0);
+    let after: (i64, i64) =
+        sqlx::query_as("SELECT async_operation_status_id, updated_at FROM async_operation")
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+    assert_eq!(operation, after);
 }
 
 #[tokio::test]

@@ -693,3 +693,95 @@ async fn a_sign_in_is_kept_in_typed_columns_and_read_back_typed() {
         );
     }
 }
+
+/// The test's own connection to `db`, for what the store does not read back.
+async fn raw(db: &TestDb) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&db.url).await.expect(db.backend)
+}
+
+#[tokio::test]
+async fn one_state_records_one_operation_on_every_database() {
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.expect(db.backend);
+        let state = "s".repeat(43);
+        let first = store
+            .begin_operation("facebook", None, &state)
+            .await
+            .unwrap();
+        assert!(first.is_some(), "{}", db.backend);
+        // The same state again, for any provider or person: nothing recorded.
+        let again = store.begin_operation("github", None, &state).await.unwrap();
+        assert_eq!(again, None, "{}", db.backend);
+        let other = store
+            .begin_operation("facebook", None, "another")
+            .await
+            .unwrap();
+        assert!(other.is_some() && other != first, "{}", db.backend);
+        // Operations without a state (none are made outside the tests) never collide.
+        store.create_operation("facebook").await.unwrap();
+        store.create_operation("facebook").await.unwrap();
+        // The state itself is never stored, only its digest.
+        let stored: Vec<Option<String>> =
+            sqlx::query_scalar("SELECT state_digest FROM async_operation ORDER BY id")
+                .fetch_all(&raw(&db).await)
+                .await
+                .unwrap();
+        assert_eq!(stored.iter().flatten().count(), 2, "{}", db.backend);
+        assert!(
+            stored
+                .iter()
+                .flatten()
+                .all(|d| d.len() == 64 && !d.contains("sss")),
+            "{}",
+            db.backend
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_newest_sealing_key_seals_and_replaced_keys_open_for_their_lifetime_only() {
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.expect(db.backend);
+        let hour = Duration::from_secs(3600);
+        // The first instance's key, once: a second instance finds it.
+        let first = store.sealing_keys(&[1; 32], hour).await.unwrap();
+        let again = store.sealing_keys(&[2; 32], hour).await.unwrap();
+        assert_eq!(first.len(), 1, "{}", db.backend);
+        assert_eq!(
+            (again.len(), again[0].id),
+            (1, first[0].id),
+            "{}",
+            db.backend
+        );
+        assert_eq!(again[0].secret, [1; 32], "{}", db.backend);
+        assert!(
+            format!("{:?}", again[0]).contains("[redacted]"),
+            "{}",
+            db.backend
+        );
+        // A rotation: the new key first, the old one still opens within the hour.
+        let (second, deleted) = store.rotate_sealing_key(&[3; 32], hour).await.unwrap();
+        assert_eq!(deleted, 0, "{}", db.backend);
+        assert!(second > first[0].id, "{}", db.backend);
+        let keys = store.sealing_keys(&[4; 32], hour).await.unwrap();
+        let ids: Vec<i64> = keys.iter().map(|k| k.id).collect();
+        assert_eq!(ids, [second, first[0].id], "{}", db.backend);
+        assert_eq!(keys[0].secret, [3; 32], "{}", db.backend);
+        // Two hours on: the replaced key no longer opens, and the next rotation deletes it
+        // (and only it: the key it replaces now opens for another hour). Ids never return.
+        sqlx::query("UPDATE sealing_key SET created_at = created_at - 7200000")
+            .execute(&raw(&db).await)
+            .await
+            .unwrap();
+        let keys = store.sealing_keys(&[4; 32], hour).await.unwrap();
+        let ids: Vec<i64> = keys.iter().map(|k| k.id).collect();
+        assert_eq!(ids, [second], "{}", db.backend);
+        let (third, deleted) = store.rotate_sealing_key(&[5; 32], hour).await.unwrap();
+        assert_eq!(deleted, 1, "{}", db.backend);
+        assert!(third > second, "{}", db.backend);
+        let keys = store.sealing_keys(&[4; 32], hour).await.unwrap();
+        let ids: Vec<i64> = keys.iter().map(|k| k.id).collect();
+        assert_eq!(ids, [third, second], "{}", db.backend);
+    }
+}

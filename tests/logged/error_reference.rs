@@ -13,7 +13,7 @@ async fn a_500_page_shows_the_reference_its_one_error_line_carries_with_the_caus
     let env = TestEnv::start().await;
     let browser = env.browser();
     // A session to read, then no table to read it from.
-    browser.get("/authorize/facebook").await;
+    browser.login(common::ADA).await;
     sqlx::query("ALTER TABLE session RENAME TO session_elsewhere")
         .execute(&env.db)
         .await

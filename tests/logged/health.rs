@@ -6,7 +6,7 @@ use loginwith_testkit as common;
 use std::time::{Duration, Instant};
 
 use axum::{body::Body, http::Request};
-use common::{ADA, Capture, TestEnv, eventually, session_cookie};
+use common::{ADA, Capture, TestEnv, eventually};
 use loginwith::dev_provider::Fault;
 use reqwest::{
     Method, StatusCode,
@@ -72,9 +72,13 @@ async fn both_answer_plain_text_ok_and_set_no_cookie() {
 #[tokio::test]
 async fn a_probe_reads_no_session_even_with_a_cookie() {
     let env = TestEnv::start().await;
+    // A signed-in browser's session cookie.
     let browser = env.browser();
-    let started = browser.get("/authorize/facebook").await;
-    assert!(session_cookie(&started).is_some(), "a session exists");
+    browser.login(ADA).await;
+    assert!(
+        browser.cookie("loginwith_session").is_some(),
+        "a session exists"
+    );
     // With the session table gone, anything that reads a session fails...
     sqlx::query("ALTER TABLE session RENAME TO session_elsewhere")
         .execute(&env.db)

@@ -16,14 +16,12 @@ async fn a_whole_sign_in_logs_no_secret() {
     let browser = env.browser();
     let dialog = browser.start_login().await;
     let state = param(dialog.as_str(), "state");
-    let mut verifier = String::new();
-    env.edit_session(|data| {
-        verifier = data["login.pending"][0]["verifier"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-    })
-    .await;
+    let sealed = browser
+        .cookie("loginwith_session_signin")
+        .expect("the pre-sign-in cookie");
+    let started = env.open_pre_sign_in(&sealed).await;
+    let verifier = started["s"][0]["v"].as_str().unwrap().to_owned();
+    let nonce = started["s"][0]["n"].as_str().unwrap().to_owned();
     let callback = browser.consent(&dialog, ADA, "allow").await;
     let code = param(&callback, "code");
     browser.get(&callback).await;
@@ -42,6 +40,8 @@ async fn a_whole_sign_in_logs_no_secret() {
         ("code", code.as_str()),
         ("state", state.as_str()),
         ("PKCE verifier", verifier.as_str()),
+        ("nonce", nonce.as_str()),
+        ("sealed pre-sign-in cookie", sealed.as_str()),
         ("session id", session_id.as_str()),
     ]);
 }

@@ -266,6 +266,33 @@ async fn two_tabs_can_sign_in_side_by_side() {
     assert_eq!(browser.wait_status().await, "ok");
 }
 
+/// Four sign-ins started in four tabs all stay valid (the sealed cookie keeps four); a fifth
+/// pushes out the oldest.
+#[tokio::test]
+async fn four_tabs_stay_valid_side_by_side_and_a_fifth_pushes_out_the_oldest() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    let mut tabs = Vec::new();
+    for _ in 0..5 {
+        tabs.push(browser.start_login().await);
+    }
+    // The oldest is gone: its answer is refused (and, as any refused callback, clears the
+    // others; so it is tried last).
+    let oldest = tabs.remove(0);
+    for tab in tabs.iter().rev() {
+        let callback = browser.consent(tab, ADA, "allow").await;
+        let response = browser.get(&callback).await;
+        assert_eq!(location(&response), "/preloader");
+        assert_eq!(browser.wait_status().await, "ok");
+    }
+    let callback = browser.consent(&oldest, ADA, "allow").await;
+    assert_eq!(
+        browser.get(&callback).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(env.count("async_operation").await, 4);
+}
+
 #[tokio::test]
 async fn signed_in_people_are_not_sent_to_the_provider_again() {
     let env = TestEnv::start().await;

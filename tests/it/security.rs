@@ -925,3 +925,41 @@ async fn late_request(env: &TestEnv, path: &str, pre_sign_in: &str) -> reqwest::
         .await
         .unwrap()
 }
+
+/// The pre-sign-in cookie is sealed: one byte changed anywhere, or a cookie sealed with
+/// another key (by someone who wants their own `return_to` or `state` in it), opens as no
+/// cookie at all: the callback is refused, nothing is written, and the genuine cookie (put
+/// back) still works.
+#[tokio::test]
+async fn a_tampered_pre_sign_in_cookie_or_one_sealed_with_another_key_opens_as_nothing() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    let dialog = browser.start_login().await;
+    let answer = browser.consent(&dialog, ADA, "allow").await;
+    let callback = answer.trim_start_matches(&env.app_url);
+    let name = "loginwith_session_signin";
+    let genuine = browser.cookie(name).unwrap();
+    let (key_id, sealed) = genuine.split_once('.').unwrap();
+    let mut forgeries = Vec::new();
+    for at in [0, sealed.len() / 2, sealed.len() - 1] {
+        let mut bytes = sealed.as_bytes().to_vec();
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        forgeries.push(format!("{key_id}.{}", String::from_utf8(bytes).unwrap()));
+    }
+    // The same contents with a `return_to` of the forger's choosing, sealed with a key of
+    // theirs under this key's id and under a made-up one.
+    let mut contents = env.open_pre_sign_in(&genuine).await;
+    contents["s"][0]["r"] = "https://evil.example/".into();
+    let theirs = loginwith::web::Sealer::configured(&[7; 32]).seal(name, &contents.to_string());
+    let (_, their_sealed) = theirs.split_once('.').unwrap();
+    forgeries.push(format!("{key_id}.{their_sealed}"));
+    forgeries.push(format!("999.{their_sealed}"));
+    for forged in &forgeries {
+        let response = get_with_cookie(&env, callback, &format!("{name}={forged}")).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{forged}");
+    }
+    assert_eq!(env.snapshot().await, [0, 0, 0]);
+    // The genuine cookie still holds the sign-in.
+    let response = get_with_cookie(&env, callback, &format!("{name}={genuine}")).await;
+    assert_eq!(location(&response), "/preloader");
+}

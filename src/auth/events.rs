@@ -70,10 +70,13 @@ impl OperationEvents {
     /// minute; should the row go meanwhile (its person deleted), `/success` then finds
     /// nothing to finish, as it would have.
     pub fn remember(&self, id: OperationId, status: OperationStatus) {
+        self.remember_at(id, status, Instant::now());
+    }
+
+    fn remember_at(&self, id: OperationId, status: OperationStatus, now: Instant) {
         if status == OperationStatus::Pending {
             return;
         }
-        let now = Instant::now();
         let mut settled = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
         if settled.status.insert(id, (status, now)).is_none() {
             settled.order.push_back((now, id));
@@ -89,10 +92,14 @@ impl OperationEvents {
 
     /// The status remembered for `id` (see [`Self::remember`]), if it is still fresh.
     pub fn settled(&self, id: OperationId) -> Option<OperationStatus> {
+        self.settled_at(id, Instant::now())
+    }
+
+    fn settled_at(&self, id: OperationId, now: Instant) -> Option<OperationStatus> {
         let settled = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
         let (status, at) = settled.status.get(&id).copied()?;
         // Entries are pruned as others arrive; one left over in a quiet minute is stale.
-        (at.elapsed() < SETTLED_KEPT).then_some(status)
+        (now.duration_since(at) < SETTLED_KEPT).then_some(status)
     }
 
     #[cfg(any(test, feature = "test-support"))]
@@ -155,5 +162,25 @@ mod tests {
         assert_eq!(events.watched(), 1, "still watched by the second");
         drop(second);
         assert_eq!(events.watched(), 0);
+    }
+
+    #[test]
+    fn finished_statuses_are_remembered_for_a_minute_and_pending_ones_never() {
+        let events = OperationEvents::default();
+        let start = Instant::now();
+        events.remember_at(OperationId(1), OperationStatus::Pending, start);
+        assert_eq!(events.settled_at(OperationId(1), start), None);
+        events.remember_at(OperationId(1), OperationStatus::Ok, start);
+        events.remember_at(OperationId(2), OperationStatus::Error, start);
+        assert_eq!(events.settled_at(OperationId(1), start), Some(OperationStatus::Ok));
+        assert_eq!(events.settled_at(OperationId(2), start), Some(OperationStatus::Error));
+        assert_eq!(events.settled_at(OperationId(3), start), None);
+        let later = start + SETTLED_KEPT;
+        assert_eq!(events.settled_at(OperationId(1), later), None, "stale after a minute");
+        // The next one remembered prunes the stale ones.
+        events.remember_at(OperationId(4), OperationStatus::Ok, later);
+        let settled = events.settled.lock().unwrap();
+        assert_eq!(settled.status.len(), 1);
+        assert_eq!(settled.order.len(), 1);
     }
 }

@@ -39,6 +39,23 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 /// soon as the database answers (the maintenance task's period: it takes over then).
 const MARK_FAILED_LIMIT: Duration = Duration::from_secs(10 * 60);
 
+/// What recording an exchange's outcome did: the outcome as the metrics count it (`ok` or the
+/// failure's reason code), and whether a sign-in's operation went to `ok` with it (then its
+/// status is known for certain, and remembered for the polls: `OperationEvents::remember`).
+struct Recorded {
+    outcome: &'static str,
+    signed_in: bool,
+}
+
+impl Recorded {
+    fn outcome(outcome: &'static str) -> Self {
+        Self {
+            outcome,
+            signed_in: false,
+        }
+    }
+}
+
 /// What an exchange ends in, decided once and then recorded (again, if the database could not
 /// answer the first time).
 enum Decided {
@@ -48,8 +65,7 @@ enum Decided {
 }
 
 impl Decided {
-    /// Writes it; the outcome as the metrics count it: `ok` or the failure's reason code.
-    /// Each write is one transaction, so a failed attempt leaves nothing half-written, and a
+    /// Writes it. Each write is one transaction, so a failed attempt leaves nothing half-written, and a
     /// repeat finds the operation as the first left it (a finished operation is never
     /// overwritten).
     async fn record(
@@ -58,7 +74,7 @@ impl Decided {
         operation: OperationId,
         provider: &str,
         email_linking: EmailLinking<'_>,
-    ) -> Result<&'static str, crate::store::StoreError> {
+    ) -> Result<Recorded, crate::store::StoreError> {
         match self {
             Self::SignIn(profile) => store
                 .complete_sign_in(operation, provider, profile, email_linking)
@@ -69,7 +85,10 @@ impl Decided {
                         info!(user = %user, "new identity joined an existing person on a verified address");
                     }
                     info!(user = %user, "sign-in exchange succeeded");
-                    OK
+                    Recorded {
+                        outcome: OK,
+                        signed_in: signed_in.finished,
+                    }
                 }),
             Self::Link(user, profile) => store
                 .link_identity(operation, *user, provider, profile)
@@ -77,17 +96,17 @@ impl Decided {
                 .map(|linked| match linked {
                     Ok(()) => {
                         info!(user = %user, "identity linked");
-                        OK
+                        Recorded::outcome(OK)
                     }
                     Err(reason) => {
                         warn!(user = %user, %reason, "identity not linked");
-                        reason.code()
+                        Recorded::outcome(reason.code())
                     }
                 }),
             Self::Failed(reason) => store
                 .fail_operation(operation, *reason)
                 .await
-                .map(|()| reason.code()),
+                .map(|()| Recorded::outcome(reason.code())),
         }
     }
 }
@@ -105,7 +124,7 @@ impl Decided {
         email_linking: EmailLinking<'_>,
         deadline: Instant,
         cut_off: &CancellationToken,
-    ) -> Result<&'static str, ()> {
+    ) -> Result<Recorded, ()> {
         let mut backoff = RETRY_FIRST;
         let mut waiting = false;
         loop {
@@ -325,9 +344,13 @@ impl Exchanger {
                     .record_until(&store, operation, provider.id(), email_linking, deadline, &cut_off)
                     .await;
                 let recorded = outcome.is_ok();
-                let outcome = outcome.unwrap_or_else(|()| FailureReason::Internal.code());
+                let outcome = outcome.unwrap_or_else(|()| Recorded::outcome(FailureReason::Internal.code()));
                 telemetry::exchange_duration(provider.id(), started.elapsed());
-                telemetry::sign_in_finished(provider.id(), outcome);
+                telemetry::sign_in_finished(provider.id(), outcome.outcome);
+                // Known for certain: the preloader and its polls here need no read.
+                if outcome.signed_in {
+                    events.remember(operation, crate::store::OperationStatus::Ok);
+                }
                 events.finished(operation);
                 // The exchange is over: its slot and its place in the gauge are free, and
                 // shutdown does not wait for the marking below, which may take as long as the

@@ -83,7 +83,7 @@ pub(super) async fn sign_in_returning_person(
     provider: &str,
     profile: &Profile,
     now: i64,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<(i64, bool)>, StoreError> {
     count_statement();
     let row: Option<(i64, i64)> = sqlx::query_as(
         "WITH identity AS (
@@ -127,5 +127,6 @@ pub(super) async fn sign_in_returning_person(
     .bind(super::membership_json(&profile.membership))
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(user, _announced)| user))
+    // One announcement per operation finished: whether it went to `ok` now.
+    Ok(row.map(|(user, announced)| (user, announced == 1)))
 }

@@ -29,6 +29,9 @@ pub struct CompletedSignIn {
     pub user: UserId,
     /// The identity was new and joined an existing person on a verified address.
     pub joined_by_email: bool,
+    /// The operation went from pending to `ok` with this call (not: it had been ended
+    /// meanwhile, by the orphan check say, and stays as it was).
+    pub finished: bool,
 }
 
 /// A sign-in's membership as the `async_operation.membership` column holds it: JSON, or NULL
@@ -59,16 +62,7 @@ pub(super) async fn update_profile(
     profile: &Profile,
     now: i64,
 ) -> Result<(), StoreError> {
-    on_tx!(tx, |conn| sqlx::query(
-        "UPDATE user_profile
-         SET first_name = $1, last_name = $2, display_name = $3,
-             email = COALESCE($4, email),
-             email_verified = CASE WHEN $4 IS NULL THEN email_verified ELSE $5 END,
-             email_verified_by = CASE WHEN $4 IS NULL THEN email_verified_by
-                                      WHEN $5 THEN $6 ELSE NULL END,
-             updated_at = $7
-         WHERE id = $8",
-    )
+    on_tx!(tx, |conn| sqlx::query(UPDATE_PROFILE)
     .bind(&profile.first_name)
     .bind(&profile.last_name)
     .bind(display_name(profile))
@@ -82,6 +76,24 @@ pub(super) async fn update_profile(
     .map(|done| done.rows_affected()))?;
     Ok(())
 }
+
+/// [`update_profile`]'s statement: `$1` … `$5` the names, the address and whether `$6` (the
+/// provider) verified it, `$7` now, `$8` the person.
+pub(super) const UPDATE_PROFILE: &str = "UPDATE user_profile
+     SET first_name = $1, last_name = $2, display_name = $3,
+         email = COALESCE($4, email),
+         email_verified = CASE WHEN $4 IS NULL THEN email_verified ELSE $5 END,
+         email_verified_by = CASE WHEN $4 IS NULL THEN email_verified_by
+                                  WHEN $5 THEN $6 ELSE NULL END,
+         updated_at = $7
+     WHERE id = $8";
+
+/// The statement that marks a pending operation `ok` for a person: `$1` the status `ok`, `$2`
+/// the person, `$3` now, `$4` the operation, `$5` the status `pending`, `$6` the membership.
+pub(super) const FINISH_OPERATION: &str = "UPDATE async_operation
+     SET async_operation_status_id = $1, user_profile_id = $2, updated_at = $3,
+         membership = $6
+     WHERE id = $4 AND async_operation_status_id = $5";
 
 /// A new person, from `provider`'s description (the verifier of its address when it verified
 /// it).
@@ -161,14 +173,22 @@ impl Store {
         email_linking: EmailLinking<'_>,
     ) -> Result<Option<CompletedSignIn>, StoreError> {
         let now = now_ms();
-        if let Db::Postgres(pool) = &self.db
-            && let Some(user) =
+        // A returning person, the usual case, without a transaction (see each function).
+        let returning = match &self.db {
+            Db::Postgres(pool) => {
                 postgres::sign_in_returning_person(pool, operation.0, provider, profile, now)
                     .await?
-        {
+            }
+            Db::Sqlite(pool) => {
+                sqlite::sign_in_returning_person(pool, operation.0, provider, profile, now)
+                    .await?
+            }
+        };
+        if let Some((user, finished)) = returning {
             return Ok(Some(CompletedSignIn {
                 user: UserId(user),
                 joined_by_email: false,
+                finished,
             }));
         }
         let mut tx = self.db.begin_write().await?;
@@ -198,12 +218,7 @@ impl Store {
                 user_id
             }
         };
-        on_tx!(&mut tx, |conn| sqlx::query(
-            "UPDATE async_operation
-             SET async_operation_status_id = $1, user_profile_id = $2, updated_at = $3,
-                 membership = $6
-             WHERE id = $4 AND async_operation_status_id = $5",
-        )
+        let finished = on_tx!(&mut tx, |conn| sqlx::query(FINISH_OPERATION)
         .bind(OperationStatus::Ok.id())
         .bind(user_id)
         .bind(now)
@@ -218,6 +233,7 @@ impl Store {
         Ok(Some(CompletedSignIn {
             user: UserId(user_id),
             joined_by_email,
+            finished: finished == 1,
         }))
     }
 }

@@ -4,7 +4,15 @@ use std::{path::Path, str::FromStr, time::Duration};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{ConnectOptions, StoreError, backend::Db};
+use sqlx::SqlitePool;
+
+use super::{
+    ConnectOptions, OperationStatus, StoreError,
+    backend::{Db, count_statement},
+    display_name, membership_json,
+    sign_in::{FINISH_OPERATION, UPDATE_PROFILE},
+};
+use crate::model::Profile;
 
 /// This database's migrations, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -116,6 +124,67 @@ fn create_parent_folder(file: &Path) -> Result<(), StoreError> {
         }
         _ => Ok(()),
     }
+}
+
+/// A returning person's sign-in (their identity exists), in three statements of SQLite's own
+/// autocommit instead of a transaction of five: the identity touched (naming the person), the
+/// person's names and address refreshed, the operation marked `ok` last. The order is what
+/// the transaction gave: nobody reads the operation `ok` before the person is written, and an
+/// attempt that stops half-way leaves the operation pending, which the exchange records again
+/// (every statement repeats harmlessly). `None`: no such identity (a first sign-in, which
+/// takes the transaction), or its person went meanwhile (the transaction settles that too);
+/// with the person, whether the operation went to `ok` now.
+/// Every row is fetched, so that a commit SQLite fails at a statement's end (a full disk)
+/// fails this call.
+pub(super) async fn sign_in_returning_person(
+    pool: &SqlitePool,
+    operation: i64,
+    provider: &str,
+    profile: &Profile,
+    now: i64,
+) -> Result<Option<(i64, bool)>, StoreError> {
+    count_statement();
+    let owners: Vec<i64> = sqlx::query_scalar(
+        "UPDATE user_identity SET last_login_at = $1
+         WHERE provider = $2 AND provider_user_id = $3
+         RETURNING user_profile_id",
+    )
+    .bind(now)
+    .bind(provider)
+    .bind(&profile.provider_user_id)
+    .fetch_all(pool)
+    .await?;
+    let Some(&user) = owners.first() else {
+        return Ok(None);
+    };
+    count_statement();
+    let refreshed = sqlx::query(UPDATE_PROFILE)
+        .bind(&profile.first_name)
+        .bind(&profile.last_name)
+        .bind(display_name(profile))
+        .bind(&profile.email)
+        .bind(profile.email_verified)
+        .bind(provider)
+        .bind(now)
+        .bind(user)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    if refreshed == 0 {
+        return Ok(None);
+    }
+    count_statement();
+    let finished = sqlx::query(FINISH_OPERATION)
+        .bind(OperationStatus::Ok.id())
+        .bind(user)
+        .bind(now)
+        .bind(operation)
+        .bind(OperationStatus::Pending.id())
+        .bind(membership_json(&profile.membership))
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(Some((user, finished == 1)))
 }
 
 #[cfg(test)]

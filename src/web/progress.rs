@@ -20,15 +20,20 @@ use super::{
 use crate::store::{Consumed, Operation, OperationId, OperationStatus};
 
 impl AppState {
-    /// The operation this browser waits for, read with the orphan check.
+    /// The operation this browser waits for, read with the orphan check; a finished one's
+    /// status is remembered for the polls after it (see `OperationEvents::remember`).
     async fn waited_operation(&self, pre: &PreSignIn) -> Result<Option<Operation>, AppError> {
         let Some(waiting) = pre.waiting() else {
             return Ok(None);
         };
-        Ok(self
+        let operation = self
             .store
             .operation(waiting.operation, self.settings.exchange_timeout)
-            .await?)
+            .await?;
+        if let Some(operation) = &operation {
+            self.events.remember(operation.id, operation.status);
+        }
+        Ok(operation)
     }
 }
 
@@ -39,6 +44,12 @@ pub async fn preloader(
     State(app): State<AppState>,
     pre: PreSignIn,
 ) -> Result<Response, AppError> {
+    // Finished a moment ago, as this instance saw: on without a read.
+    match pre.waiting().and_then(|w| app.events.settled(w.operation)) {
+        Some(OperationStatus::Ok) => return Ok(app.settings.redirect("/success").into_response()),
+        Some(OperationStatus::Error) => return Ok(app.settings.redirect("/error").into_response()),
+        Some(OperationStatus::Pending) | None => {}
+    }
     let Some(operation) = app.waited_operation(&pre).await? else {
         return Ok(app.settings.redirect("/").into_response());
     };

@@ -474,7 +474,7 @@ fn help_and_version_answer_without_a_configuration() {
     }
     let help = loginwith(dir.path(), &["--help"], &[]);
     let help = String::from_utf8_lossy(&help.stdout);
-    for command in ["serve", "check", "migrate", "--config"] {
+    for command in ["serve", "check", "migrate", "rotate-key", "--config"] {
         assert!(help.contains(command), "{command} in {help}");
     }
 }
@@ -617,6 +617,58 @@ fn migrate_creates_the_database_and_exits() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let path = dir.path().canonicalize().unwrap().join("taken.db");
     assert!(stderr.contains(&path.display().to_string()), "{stderr}");
+}
+
+#[test]
+fn rotate_key_adds_a_sealing_key_and_refuses_while_the_configuration_holds_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first key is made on first use (here, by the rotation itself: there was none).
+    let output = loginwith(dir.path(), &["rotate-key"], &[]);
+    assert!(output.status.success(), "{output:?}");
+    let first = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(first.starts_with("sealing key "), "{first}");
+    let output = loginwith(dir.path(), &["rotate-key"], &[]);
+    assert!(output.status.success(), "{output:?}");
+    let second = String::from_utf8_lossy(&output.stdout).to_string();
+    assert_ne!(first, second, "a new key each time");
+    assert!(
+        second.contains("previous key opens for another hour"),
+        "{second}"
+    );
+    // No secret is printed: only ids and counts.
+    assert!(!second.contains('='), "{second}");
+    // A key in the configuration is rotated there.
+    let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let output = loginwith(
+        dir.path(),
+        &["rotate-key"],
+        &[("LOGINWITH_SESSION__SEALING_KEY", key)],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("session.sealing_key is set"), "{stderr}");
+    assert!(!stderr.contains(key), "{stderr}");
+    // `check` shows that it is set, never what it is.
+    let output = loginwith(
+        dir.path(),
+        &["check"],
+        &[("LOGINWITH_SESSION__SEALING_KEY", key)],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("sealing_key = \"[redacted]\""), "{stdout}");
+    assert!(!stdout.contains(key), "{stdout}");
+    // A key that is not 32 bytes of base64 refuses to start, naming the key.
+    for bad in ["short", "bm90IDMyIGJ5dGVz"] {
+        let output = loginwith(
+            dir.path(),
+            &["check"],
+            &[("LOGINWITH_SESSION__SEALING_KEY", bad)],
+        );
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("session.sealing_key"), "{stderr}");
+    }
 }
 
 fn trusted_proxies(config: &Config) -> Vec<String> {

@@ -6,7 +6,7 @@
 //! re-read the database periodically, never relying on notifications alone.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
@@ -20,10 +20,12 @@ const SETTLED_KEPT: Duration = Duration::from_secs(60);
 /// The most finished operations remembered (a few MiB at most, whatever the load).
 const SETTLED_MAX: usize = 100_000;
 
-/// Who waits for which operation, and the statuses of operations seen finished.
+/// Who waits for which operation, the operations whose exchange runs in this process, and the
+/// statuses of operations seen finished.
 #[derive(Default)]
 pub struct OperationEvents {
     waiters: Mutex<HashMap<OperationId, Arc<Notify>>>,
+    running: Mutex<HashSet<OperationId>>,
     settled: Mutex<Settled>,
 }
 
@@ -50,11 +52,37 @@ impl OperationEvents {
         }
     }
 
-    /// Wakes everyone waiting for `id`.
+    /// `id`'s exchange runs in this process from now until [`Self::finished`] (or until the
+    /// guard returned is dropped, should the task end otherwise): until then it is pending,
+    /// which its polls here know without a read.
+    pub fn began(self: &Arc<Self>, id: OperationId) -> Running {
+        self.running().insert(id);
+        Running {
+            events: self.clone(),
+            id,
+        }
+    }
+
+    /// Wakes everyone waiting for `id` (its exchange, here or on another instance, ended).
     pub fn finished(&self, id: OperationId) {
+        self.running().remove(&id);
         if let Some(notify) = self.lock().remove(&id) {
             notify.notify_waiters();
         }
+    }
+
+    /// What this process knows of `id` without a read: its finished status (see
+    /// [`Self::remember`]), or pending while its exchange runs here.
+    pub fn known(&self, id: OperationId) -> Option<OperationStatus> {
+        self.settled(id).or_else(|| {
+            self.running()
+                .contains(&id)
+                .then_some(OperationStatus::Pending)
+        })
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashSet<OperationId>> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Wakes every waiter, to read the database again (announcements from other instances
@@ -110,6 +138,18 @@ impl OperationEvents {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OperationId, Arc<Notify>>> {
         self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// An exchange running in this process ([`OperationEvents::began`]).
+pub struct Running {
+    events: Arc<OperationEvents>,
+    id: OperationId,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.events.running().remove(&self.id);
     }
 }
 

@@ -279,6 +279,7 @@ impl Exchanger {
         link_for: Option<UserId>,
     ) {
         let store = self.store.clone();
+        let running_here = self.events.began(operation);
         let events = self.events.clone();
         let timeout = self.timeout;
         let trusted = self.email_linking.clone();
@@ -357,6 +358,7 @@ impl Exchanger {
                 // database stays down (it stops at the cut-off).
                 drop(slot);
                 drop(running);
+                drop(running_here);
                 if !recorded {
                     tokio::spawn(
                         async move { mark_failed(&store, operation, &cut_off).await }

@@ -125,6 +125,9 @@ impl Started {
 pub struct Waiting {
     #[serde(rename = "o")]
     pub operation: OperationId,
+    /// The provider it was started for (the preloader names it).
+    #[serde(rename = "p", default)]
+    pub provider: String,
     #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
     pub return_to: Option<String>,
     #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
@@ -253,6 +256,7 @@ impl PreSignIn {
     pub fn wait_for(&mut self, operation: OperationId, started: &Started) {
         self.contents.waiting = Some(Waiting {
             operation,
+            provider: started.provider.clone(),
             return_to: started.return_to.clone(),
             link_for: started.link_for,
         });

@@ -20,15 +20,20 @@ use super::{
 use crate::store::{Consumed, Operation, OperationId, OperationStatus};
 
 impl AppState {
-    /// The operation this browser waits for, read with the orphan check; a finished one's
-    /// status is remembered for the polls after it (see `OperationEvents::remember`).
+    /// The operation this browser waits for (see [`Self::read_operation`]).
     async fn waited_operation(&self, pre: &PreSignIn) -> Result<Option<Operation>, AppError> {
-        let Some(waiting) = pre.waiting() else {
-            return Ok(None);
-        };
+        match pre.waiting() {
+            Some(waiting) => self.read_operation(waiting.operation).await,
+            None => Ok(None),
+        }
+    }
+
+    /// An operation read with the orphan check; a finished one's status is remembered for
+    /// the polls after it (see `OperationEvents::remember`).
+    async fn read_operation(&self, id: OperationId) -> Result<Option<Operation>, AppError> {
         let operation = self
             .store
-            .operation(waiting.operation, self.settings.exchange_timeout)
+            .operation(id, self.settings.exchange_timeout)
             .await?;
         if let Some(operation) = &operation {
             self.events.remember(operation.id, operation.status);
@@ -44,21 +49,23 @@ pub async fn preloader(
     State(app): State<AppState>,
     pre: PreSignIn,
 ) -> Result<Response, AppError> {
-    // Finished a moment ago, as this instance saw: on without a read.
-    match pre.waiting().and_then(|w| app.events.settled(w.operation)) {
-        Some(OperationStatus::Ok) => return Ok(app.settings.redirect("/success").into_response()),
-        Some(OperationStatus::Error) => return Ok(app.settings.redirect("/error").into_response()),
-        Some(OperationStatus::Pending) | None => {}
-    }
-    let Some(operation) = app.waited_operation(&pre).await? else {
+    let Some(waiting) = pre.waiting() else {
         return Ok(app.settings.redirect("/").into_response());
     };
-    Ok(match operation.status {
+    // Running or finished here a moment ago: known without a read.
+    let status = match app.events.known(waiting.operation) {
+        Some(status) => status,
+        None => match app.read_operation(waiting.operation).await? {
+            Some(operation) => operation.status,
+            None => return Ok(app.settings.redirect("/").into_response()),
+        },
+    };
+    Ok(match status {
         OperationStatus::Ok => app.settings.redirect("/success").into_response(),
         OperationStatus::Error => app.settings.redirect("/error").into_response(),
         OperationStatus::Pending => PreloaderPage {
             chrome: app.chrome(),
-            provider_name: app.provider_name(&operation.provider),
+            provider_name: app.provider_name(&waiting.provider),
             poll_interval_ms: app.settings.poll_interval_ms,
             poll_limit_secs: app.settings.poll_limit_secs,
             refresh_secs: app.settings.poll_interval_ms.div_ceil(1000).max(1),
@@ -126,9 +133,6 @@ async fn wait_for_status(
     id: OperationId,
     wait: Duration,
 ) -> Result<Option<OperationStatus>, AppError> {
-    if let Some(status) = app.events.settled(id) {
-        return Ok(Some(status));
-    }
     let deadline = Instant::now() + wait;
     let subscription = (!wait.is_zero()).then(|| app.events.subscribe(id));
     // Counted in `loginwith_long_poll_waiters` until it answers (or the client goes away).
@@ -142,24 +146,17 @@ async fn wait_for_status(
         if let Some(notified) = notified.as_mut().as_pin_mut() {
             notified.enable();
         }
-        // Woken by this instance's own exchange: its outcome is in memory.
-        if let Some(status) = app.events.settled(id) {
-            return Ok(Some(status));
-        }
-        let Some(operation) = app
-            .store
-            .operation(id, app.settings.exchange_timeout)
-            .await?
-        else {
-            return Ok(None);
+        // Running here (pending), or finished here a moment ago: known without a read.
+        let status = match app.events.known(id) {
+            Some(status) => status,
+            None => match app.read_operation(id).await? {
+                Some(operation) => operation.status,
+                None => return Ok(None),
+            },
         };
-        app.events.remember(id, operation.status);
         let now = Instant::now();
-        if operation.status != OperationStatus::Pending
-            || now >= deadline
-            || app.shutdown.is_draining()
-        {
-            return Ok(Some(operation.status));
+        if status != OperationStatus::Pending || now >= deadline || app.shutdown.is_draining() {
+            return Ok(Some(status));
         }
         // Re-read now and then: the exchange may be running on another instance, whose
         // notification never reaches this one.
@@ -212,7 +209,7 @@ async fn finish_waiting(
         return finish(app, session, pre, waiting, done).await;
     }
     // Not taken: read why (the orphan check included).
-    match app.store.operation(id, app.settings.exchange_timeout).await? {
+    match app.read_operation(id).await? {
         Some(Operation {
             status: OperationStatus::Ok,
             ..

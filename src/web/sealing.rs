@@ -33,23 +33,29 @@ pub const KEY_LIFETIME: Duration = Duration::from_secs(60 * 60);
 /// browser sending made-up ids costs one statement a second at most, for everyone together).
 const QUIET_AFTER_A_MISS: Duration = Duration::from_secs(1);
 
-/// The keys in memory, newest first.
+/// The keys in memory: the newest, which seals, and the older ones that still open.
 struct Keyring {
-    keys: Vec<(i64, Key)>,
+    newest: (i64, Key),
+    older: Vec<(i64, Key)>,
 }
 
 impl Keyring {
-    fn from_stored(stored: Vec<StoredKey>) -> Self {
-        Self {
-            keys: stored
-                .into_iter()
-                .map(|key| (key.id, cookie_key(&key.secret)))
-                .collect(),
-        }
+    /// From the stored keys, newest first; `None` without any.
+    fn from_stored(stored: Vec<StoredKey>) -> Option<Self> {
+        let mut keys = stored
+            .into_iter()
+            .map(|key| (key.id, cookie_key(&key.secret)));
+        Some(Self {
+            newest: keys.next()?,
+            older: keys.collect(),
+        })
     }
 
     fn get(&self, id: i64) -> Option<&Key> {
-        self.keys.iter().find(|(key_id, _)| *key_id == id).map(|(_, key)| key)
+        std::iter::once(&self.newest)
+            .chain(&self.older)
+            .find(|(key_id, _)| *key_id == id)
+            .map(|(_, key)| key)
     }
 }
 
@@ -86,8 +92,10 @@ impl Sealer {
     /// Keys from the database (created there if there is none yet).
     pub async fn from_store(store: Store) -> Result<Self, StoreError> {
         let stored = store.sealing_keys(&new_secret(), KEY_LIFETIME).await?;
+        // The store adds one when there is none, and never deletes the newest.
+        let ring = Keyring::from_stored(stored).ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
         Ok(Self(Arc::new(Inner {
-            ring: RwLock::new(Arc::new(Keyring::from_stored(stored))),
+            ring: RwLock::new(Arc::new(ring)),
             store: Some(store),
             missed_at: Mutex::new(None),
         })))
@@ -97,7 +105,8 @@ impl Sealer {
     pub fn configured(secret: &[u8; 32]) -> Self {
         Self(Arc::new(Inner {
             ring: RwLock::new(Arc::new(Keyring {
-                keys: vec![(0, cookie_key(secret))],
+                newest: (0, cookie_key(secret)),
+                older: Vec::new(),
             })),
             store: None,
             missed_at: Mutex::new(None),
@@ -116,9 +125,7 @@ impl Sealer {
     /// cookie value may hold.
     pub fn seal(&self, name: &str, plain: &str) -> String {
         let ring = self.ring();
-        // Never empty: loading refuses to start without a key, and a reload that finds none
-        // keeps the keys it had.
-        let (id, key) = &ring.keys[0];
+        let (id, key) = &ring.newest;
         let mut jar = CookieJar::new();
         jar.private_mut(key)
             .add(Cookie::new(name.to_owned(), plain.to_owned()));
@@ -170,17 +177,18 @@ impl Sealer {
             return false;
         };
         match store.sealing_keys(&new_secret(), KEY_LIFETIME).await {
-            Ok(stored) if !stored.is_empty() => {
-                let ring = Keyring::from_stored(stored);
-                let newest = ring.keys[0].0;
+            Ok(stored) => {
+                // None read (which the store never leaves): the keys in memory stay.
+                let Some(ring) = Keyring::from_stored(stored) else {
+                    return false;
+                };
                 let mut current = self.0.ring.write().unwrap_or_else(PoisonError::into_inner);
-                if current.keys[0].0 != newest {
-                    info!(key = newest, "sealing with a newer key");
+                if current.newest.0 != ring.newest.0 {
+                    info!(key = ring.newest.0, "sealing with a newer key");
                 }
                 *current = Arc::new(ring);
                 true
             }
-            Ok(_) => false,
             Err(e) => {
                 warn!(error = %e, "could not read the sealing keys; keeping the ones in memory");
                 false

@@ -389,7 +389,7 @@ impl TestEnv {
         let name = self.config.pre_sign_in_cookie_name();
         let sealed = self.sealer.seal(
             &name,
-            &serde_json::json!({ "w": { "o": operation } }).to_string(),
+            &serde_json::json!({ "w": { "o": operation, "p": "facebook" } }).to_string(),
         );
         format!("{name}={sealed}")
     }

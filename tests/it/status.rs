@@ -71,17 +71,28 @@ async fn a_pending_operation_past_its_timeout_reads_as_error() {
     let (env, browser) = TestEnv::with_a_hanging_sign_in().await;
     assert_eq!(browser.text("/get-status").await.1, "pending");
 
-    // As if the process had died an hour ago with this exchange in flight.
+    // As if the process running this exchange had died an hour ago: another instance on
+    // the same database, which is not running it, is asked (the instance running it knows
+    // it is still pending, and its own time limit ends it).
     sqlx::query("UPDATE async_operation SET created_at = created_at - 3600000")
         .execute(&env.db)
         .await
         .unwrap();
-    assert_eq!(browser.text("/get-status").await.1, "error");
+    let other = TestEnv::start_on(
+        tempfile::tempdir().unwrap(),
+        env.config.database.url.clone(),
+        loginwith::config::Environment::Development,
+        Vec::new(),
+        |f| f,
+    )
+    .await;
+    let elsewhere = common::Browser::with_client(&other.app_url, browser.client.clone());
+    assert_eq!(elsewhere.text("/get-status").await.1, "error");
     assert_eq!(
         env.last_operation().await,
         ("error".to_owned(), Some("timeout".to_owned()))
     );
-    let (_, page) = browser.text("/error").await;
+    let (_, page) = elsewhere.text("/error").await;
     assert!(page.contains("did not answer in time"), "{page}");
 }
 
@@ -119,4 +130,33 @@ async fn the_error_page_without_context_is_still_readable() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Try again"));
     assert!(page.contains("href=\"/\""));
+}
+
+/// While its exchange runs on this instance, and for a minute after this instance saw it
+/// finish, the preloader and `/get-status` answer without reading the database: with the
+/// operations table gone they still answer right.
+#[tokio::test]
+async fn polls_answer_from_what_the_instance_knows_without_a_read() {
+    let rename = async |env: &TestEnv| {
+        sqlx::query("ALTER TABLE async_operation RENAME TO async_operation_elsewhere")
+            .execute(&env.db)
+            .await
+            .unwrap();
+    };
+    // Running here: pending.
+    let (env, browser) = TestEnv::with_a_hanging_sign_in().await;
+    rename(&env).await;
+    assert_eq!(browser.text("/get-status").await.1, "pending");
+    let (status, page) = browser.text("/preloader").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Facebook"), "{page}");
+
+    // Finished here: ok, and the preloader sends the browser on.
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    browser.login_until_preloader(ADA).await;
+    assert_eq!(browser.wait_status().await, "ok");
+    rename(&env).await;
+    assert_eq!(browser.text("/get-status").await.1, "ok");
+    assert_eq!(location(&browser.get("/preloader").await), "/success");
 }

@@ -59,7 +59,7 @@ pub fn spawn_announcement_listener(
                 info!("listening for finished sign-ins again");
             }
             match heard {
-                Ok(Announcement::Finished(id)) => events.finished(id),
+                Ok(Announcement::Finished(id)) => events.announced(id),
                 Ok(Announcement::Missed) => events.wake_all(),
                 Err(e) => {
                     if std::mem::replace(&mut lost, true) {

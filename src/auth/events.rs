@@ -63,10 +63,21 @@ impl OperationEvents {
         }
     }
 
-    /// Wakes everyone waiting for `id` (its exchange, here or on another instance, ended).
+    /// `id`'s exchange in this process ended (its outcome recorded, and remembered when
+    /// known for certain): wakes everyone waiting for it.
     pub fn finished(&self, id: OperationId) {
         self.running().remove(&id);
-        if let Some(notify) = self.lock().remove(&id) {
+        self.announced(id);
+    }
+
+    /// `id` left `pending` as the database announced it (on PostgreSQL, any instance's
+    /// commit): wakes everyone waiting for it, who then read it, unless its exchange runs
+    /// here, whose own [`Self::finished`] follows with the outcome in memory (the
+    /// announcement of this process's own commit can arrive first).
+    pub fn announced(&self, id: OperationId) {
+        // The entry stays while someone waits (their subscriptions forget it): a waiter that
+        // waits again, for this process's own exchange, must still be found by its finish.
+        if let Some(notify) = self.lock().get(&id) {
             notify.notify_waiters();
         }
     }

@@ -123,7 +123,13 @@ impl WebSession {
         provider: &str,
         membership: Membership,
     ) -> Result<(), AppError> {
-        self.session.cycle_id().await?;
+        // A browser that brought a session id (planted, stale, or its own) gets a new one, and
+        // the old record goes. One that brought none gets a fresh id when the record is
+        // created: tower-sessions' `cycle_id` would also delete a record that never existed,
+        // a statement for nothing on every sign-in.
+        if self.session.id().is_some() {
+            self.session.cycle_id().await?;
+        }
         let now = now_ms();
         self.session
             .insert(

@@ -107,8 +107,16 @@ pub async fn callback(
     session: WebSession,
     mut pre: PreSignIn,
 ) -> Response {
-    let answer = take_callback(&app, &provider, query, &session, &mut pre).await;
-    pre.attach(answer.into_response())
+    let answer = take_callback(&app, &provider, query, &session, &mut pre)
+        .await
+        .into_response();
+    // Our failure (every exchange slot busy, the database unavailable) spends nothing: the
+    // browser keeps its cookie as it was, and the same answer from the provider can be tried
+    // again (nothing was recorded, so its state is still unused).
+    if answer.status().is_server_error() {
+        return answer;
+    }
+    pre.attach(answer)
 }
 
 async fn take_callback(

@@ -441,10 +441,23 @@ async fn a_callback_that_fails_keeps_the_browsers_session() {
     let callback = browser.consent(&first_tab, ADA, "allow").await;
     let response = browser.get(&callback).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    // The second tab's sign-in is still this browser's: busy too, not a bad state.
+    assert!(
+        response.headers().get("set-cookie").is_none(),
+        "the pre-sign-in cookie stays as it was"
+    );
+    // The same answer again: still busy, not a spent state (it can be retried once a slot
+    // frees)...
+    let response = browser.get(&callback).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // ...and the second tab's sign-in is still this browser's: busy too, not a bad state.
     let callback = browser.consent(&second_tab, ADA, "allow").await;
     let response = browser.get(&callback).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        env.count("async_operation").await,
+        1,
+        "only the hanging one"
+    );
 }
 
 #[tokio::test]

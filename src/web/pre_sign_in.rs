@@ -204,8 +204,9 @@ impl FromRequestParts<AppState> for PreSignIn {
 }
 
 impl PreSignIn {
-    /// Adds a started sign-in. Older ones stay valid (a second tab), up to a few; the
-    /// exchange waited for and a declined sign-in are forgotten (this is a new attempt).
+    /// Adds a started sign-in. Older ones stay valid (a second tab), up to a few, and so does
+    /// the exchange another tab's preloader waits for; a declined sign-in is forgotten (this
+    /// is a new attempt).
     pub fn start(&mut self, started: Started) {
         let now = now_ms();
         let contents = &mut self.contents;
@@ -214,7 +215,6 @@ impl PreSignIn {
             contents.started.remove(0);
         }
         contents.started.push(started);
-        contents.waiting = None;
         contents.declined = None;
         self.changed = true;
     }

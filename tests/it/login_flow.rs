@@ -431,3 +431,16 @@ async fn a_strangers_authorize_touches_no_table() {
     let response = browser.get(&callback).await;
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+/// A tab waiting on the preloader keeps waiting when another tab starts a sign-in meanwhile:
+/// starting one adds to the sealed cookie, it does not forget the exchange waited for.
+#[tokio::test]
+async fn starting_a_sign_in_in_another_tab_does_not_end_the_one_waiting() {
+    let env = TestEnv::start().await;
+    let browser = env.browser();
+    browser.login_until_preloader(ADA).await;
+    browser.start_login().await;
+    assert_eq!(browser.wait_status().await, "ok");
+    assert_eq!(location(&browser.get("/success").await), "/");
+    assert!(browser.text("/").await.1.contains("Hi, Ada!"));
+}

@@ -47,14 +47,24 @@ async fn everything(gh: &GitHubEnv) -> (Vec<(i64, String, i64)>, [i64; 3], Vec<i
 /// "Add GitHub" on `/account`: the POST, the stand-in (which approves at once), the
 /// callback. Returns the callback's answer.
 async fn start_github_link(gh: &GitHubEnv, browser: &Browser) -> reqwest::Response {
+    let dialog = github_link_dialog(browser).await;
+    assert!(dialog.starts_with(&gh.github_url), "{dialog}");
+    answer_dialog(browser, &dialog).await
+}
+
+/// "Add GitHub" on `/account`, up to the stand-in's dialog it redirects to.
+async fn github_link_dialog(browser: &Browser) -> String {
     let token = browser.csrf_token_on("/account").await;
     let response = browser
         .post_form("/account/link/github", &[("csrf_token", &token)])
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let dialog = location(&response).to_owned();
-    assert!(dialog.starts_with(&gh.github_url), "{dialog}");
-    let response = browser.get(&dialog).await;
+    location(&response).to_owned()
+}
+
+/// The stand-in's dialog (which approves at once), then the callback it sends back to.
+async fn answer_dialog(browser: &Browser, dialog: &str) -> reqwest::Response {
+    let response = browser.get(dialog).await;
     assert!(response.status().is_redirection(), "{}", response.status());
     let callback = location(&response).to_owned();
     browser.get(&callback).await
@@ -308,15 +318,9 @@ async fn a_link_whose_person_signed_out_meanwhile_adds_nothing() {
     let gh = GitHubEnv::start().await;
     let browser = gh.env.browser();
     browser.login(ADA).await;
-    let token = browser.csrf_token_on("/account").await;
-    let response = browser
-        .post_form("/account/link/github", &[("csrf_token", &token)])
-        .await;
-    let dialog = location(&response).to_owned();
+    let dialog = github_link_dialog(&browser).await;
     sign_out(&browser).await;
-    let response = browser.get(&dialog).await;
-    let callback = location(&response).to_owned();
-    let response = browser.get(&callback).await;
+    let response = answer_dialog(&browser, &dialog).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(identities(&gh).await.len(), 1, "GitHub was not added");
     assert_eq!(
@@ -334,11 +338,7 @@ async fn a_link_started_before_signing_out_and_in_again_adds_nothing() {
     let gh = GitHubEnv::start().await;
     let browser = gh.env.browser();
     browser.login(ADA).await;
-    let token = browser.csrf_token_on("/account").await;
-    let response = browser
-        .post_form("/account/link/github", &[("csrf_token", &token)])
-        .await;
-    let dialog = location(&response).to_owned();
+    let dialog = github_link_dialog(&browser).await;
     sign_out(&browser).await;
     // Ada signs in again (elsewhere, so the sealed cookie with the started link stays as it
     // is), and that new sign-in reaches this browser.
@@ -347,9 +347,7 @@ async fn a_link_started_before_signing_out_and_in_again_adds_nothing() {
     let session = elsewhere.cookie("loginwith_session").unwrap();
     browser.set_cookie(&format!("loginwith_session={session}; Path=/"));
     assert!(browser.text("/").await.1.contains("Hi, Ada!"));
-    let response = browser.get(&dialog).await;
-    let callback = location(&response).to_owned();
-    let response = browser.get(&callback).await;
+    let response = answer_dialog(&browser, &dialog).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(identities(&gh).await.len(), 1, "GitHub was not added");
     assert_eq!(

@@ -1,5 +1,5 @@
 //! The command line: `loginwith [serve]`, `loginwith check`, `loginwith migrate`,
-//! `loginwith rotate-key`.
+//! `loginwith rotate-key`, `loginwith users …`.
 
 use std::path::PathBuf;
 
@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use loginwith::{
     App,
     config::{Config, Sources},
+    users::{Filter, Person, UsersCommand},
 };
 use tracing::info;
 
@@ -37,6 +38,92 @@ enum Command {
     /// Seal sign-ins in progress with a new key (kept in the database and shared by every
     /// instance); those sealed with the previous key stay valid for an hour.
     RotateKey,
+    /// People: list and show them, end their sessions, block, unblock or delete them (on
+    /// the configured database, while instances serve).
+    #[command(subcommand)]
+    Users(UsersArgs),
+}
+
+/// `loginwith users …`. A person is named by id (`users list` shows ids) or by address.
+#[derive(Subcommand)]
+enum UsersArgs {
+    /// Who exists: their identities, live sessions and whether they are blocked.
+    List {
+        /// Only the people with this address.
+        #[arg(long, value_name = "ADDR", conflicts_with = "provider")]
+        email: Option<String>,
+        /// Only the people with an identity at this provider (its configuration name).
+        #[arg(long, value_name = "NAME")]
+        provider: Option<String>,
+        /// At most this many (oldest first).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One person: identities, sessions, block and recent activity.
+    Show {
+        /// The person's id or address.
+        #[arg(value_name = "ID|EMAIL")]
+        person: Person,
+        /// JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End every session of that person now, on every instance.
+    SignOut {
+        /// The person's id or address.
+        #[arg(value_name = "ID|EMAIL")]
+        person: Person,
+    },
+    /// End every session of that person and refuse their sign-ins until unblocked.
+    Block {
+        /// The person's id or address.
+        #[arg(value_name = "ID|EMAIL")]
+        person: Person,
+        /// Why, kept with the block (shown by `users show`).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// Let a blocked person sign in again.
+    Unblock {
+        /// The person's id or address.
+        #[arg(value_name = "ID|EMAIL")]
+        person: Person,
+    },
+    /// Delete the person: the same deletion as their own "Delete my account".
+    Delete {
+        /// The person's id or address.
+        #[arg(value_name = "ID|EMAIL")]
+        person: Person,
+    },
+}
+
+impl From<UsersArgs> for UsersCommand {
+    fn from(args: UsersArgs) -> Self {
+        match args {
+            UsersArgs::List {
+                email,
+                provider,
+                limit,
+                json,
+            } => Self::List {
+                filter: match (email, provider) {
+                    (Some(email), _) => Filter::Email(email),
+                    (None, Some(provider)) => Filter::Provider(provider),
+                    (None, None) => Filter::Everyone,
+                },
+                limit,
+                json,
+            },
+            UsersArgs::Show { person, json } => Self::Show { person, json },
+            UsersArgs::SignOut { person } => Self::SignOut { person },
+            UsersArgs::Block { person, reason } => Self::Block { person, reason },
+            UsersArgs::Unblock { person } => Self::Unblock { person },
+            UsersArgs::Delete { person } => Self::Delete { person },
+        }
+    }
 }
 
 impl Cli {
@@ -70,6 +157,10 @@ impl Cli {
                 } else {
                     Err(problems.join("\n"))
                 }
+            }
+            Command::Users(args) => {
+                println!("{}", loginwith::users::run(&config, args.into()).await?);
+                Ok(())
             }
             Command::RotateKey => {
                 println!("{}", loginwith::rotate_sealing_key(&config).await?);

@@ -74,6 +74,10 @@ internal_modules!(auth, shutdown, store, telemetry, web);
 internal_modules!(dev_provider);
 
 pub use app::{App, StartupError, check_database, migrate, rotate_sealing_key};
+/// `loginwith users …`: the operators' commands on people.
+pub mod users {
+    pub use crate::app::{Filter, Person, UsersCommand, users as run};
+}
 pub use auth::{ProviderSetupError, check_issuers};
 pub use config::Config;
 pub use model::{Membership, ProviderBrand};

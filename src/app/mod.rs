@@ -8,6 +8,7 @@
 mod database;
 mod metrics_server;
 mod tasks;
+mod users;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -17,6 +18,7 @@ use tracing::{error, info, warn};
 
 pub use database::{check_database, migrate, rotate_sealing_key};
 use metrics_server::{MetricsListener, MetricsServer};
+pub use users::{Filter, Person, UsersCommand, users};
 
 use crate::{
     auth::{
@@ -119,7 +121,7 @@ impl App {
         if store.free_space().is_some() {
             tasks::spawn_free_space_watch(store.clone());
         }
-        tasks::first_housekeeping(&store, timeout).await;
+        tasks::first_housekeeping(&store, timeout, config.audit.retention()).await;
         let sealer = match config.session.sealing_key() {
             Ok(Some(secret)) => Sealer::configured(&secret),
             // Validated with the configuration: only an empty key gets here.
@@ -148,7 +150,13 @@ impl App {
                     .named("data_callback"),
             ),
         });
-        let mut limiters = vec![auth_limiter.clone()];
+        // Issuers' back-channel logouts: server to server, like Facebook's callbacks, with
+        // the same limits.
+        let issuer_logout_limiter = Arc::new(
+            RateLimiter::new(limits.data_callback_per_minute, limits.data_callback_burst)
+                .named("backchannel_logout"),
+        );
+        let mut limiters = vec![auth_limiter.clone(), issuer_logout_limiter.clone()];
         limiters.extend(facebook.as_ref().map(|f| f.limiter.clone()));
         let state = AppState::new(Shared {
             accounts: web::Accounts::new(store.clone(), &config.cookie_name(), settings.clone()),
@@ -162,9 +170,11 @@ impl App {
                 shutdown.clone(),
             )
             .link_by_verified_email(config.providers.linking_by_verified_email())
-            .with_access(access),
+            .with_access(access)
+            .recording_activity(config.audit.records()),
             events: events.clone(),
             auth_limiter,
+            issuer_logout_limiter,
             settings: settings.clone(),
             shutdown: shutdown.clone(),
             sealer,
@@ -175,7 +185,7 @@ impl App {
         }
         let site = web::site(config, &state, routes);
 
-        tasks::spawn_maintenance(store.clone(), timeout);
+        tasks::spawn_maintenance(store.clone(), timeout, config.audit.retention());
         // Two database waits: a connection's and a statement's (see `Store::watch_outages`).
         let settling = Duration::from_secs(config.database.connect_timeout_secs) * 2;
         tokio::spawn(store.clone().watch_outages(settling));

@@ -26,9 +26,17 @@ const SEALING_KEY_RELOAD_PERIOD: Duration = Duration::from_secs(5 * 60);
 const MAINTENANCE_PERIOD: Duration = Duration::from_secs(10 * 60);
 
 /// The clean-up at start-up: not a reason to refuse to start, as maintenance tries again.
-pub async fn first_housekeeping(store: &Store, exchange_timeout: Duration) {
+pub async fn first_housekeeping(
+    store: &Store,
+    exchange_timeout: Duration,
+    activity_retention: Duration,
+) {
     match store
-        .housekeeping(exchange_timeout, FINISHED_OPERATION_RETENTION)
+        .housekeeping(
+            exchange_timeout,
+            FINISHED_OPERATION_RETENTION,
+            activity_retention,
+        )
         .await
     {
         Ok(0) => {}
@@ -117,15 +125,20 @@ pub fn spawn_sealing_key_reload(sealer: Sealer) {
     });
 }
 
-/// Periodic clean-up: orphaned pending operations, old finished ones, expired sessions.
-pub fn spawn_maintenance(store: Store, exchange_timeout: Duration) {
+/// Periodic clean-up: orphaned pending operations, old finished ones, expired sessions, old
+/// activity, expired logout tokens.
+pub fn spawn_maintenance(store: Store, exchange_timeout: Duration, activity_retention: Duration) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(MAINTENANCE_PERIOD);
         ticks.tick().await;
         loop {
             ticks.tick().await;
             let result = store
-                .housekeeping(exchange_timeout, FINISHED_OPERATION_RETENTION)
+                .housekeeping(
+                    exchange_timeout,
+                    FINISHED_OPERATION_RETENTION,
+                    activity_retention,
+                )
                 .await;
             if let Err(e) = result {
                 warn!(error = %e, "maintenance failed; will retry");

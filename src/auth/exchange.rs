@@ -201,7 +201,19 @@ pub struct Exchanger {
     access: Access,
     /// The addresses refused, for their error pages.
     refusals: Arc<Refusals>,
+    /// Whether refusals go into the person's recent activity (`audit.retention_days`).
+    record_activity: bool,
     shutdown: Shutdown,
+}
+
+/// Who a sign-in is for, besides what the provider answers: kept in the browser's sealed
+/// pre-sign-in cookie or read from the callback's request.
+#[derive(Debug, Clone, Default)]
+pub struct Attempt {
+    /// For a link from "Sign-in methods": the signed-in person who started it.
+    pub link_for: Option<UserId>,
+    /// The browser's label ("Firefox on Linux"), for the person's recent activity.
+    pub device: Option<String>,
 }
 
 /// The right to run one exchange, taken before anything is written for it; the slot frees
@@ -226,8 +238,15 @@ impl Exchanger {
             email_linking: Arc::default(),
             access: Access::default(),
             refusals: Arc::default(),
+            record_activity: false,
             shutdown,
         }
+    }
+
+    /// Records refused sign-ins of existing people in their recent activity.
+    pub fn recording_activity(mut self, record: bool) -> Self {
+        self.record_activity = record;
+        self
     }
 
     /// Signs in only people `access` lets in (see [`Access::allows`]). Links are never
@@ -266,9 +285,10 @@ impl Exchanger {
     /// failure, time-out, shutdown's grace period running out), the task ends by moving the
     /// operation out of `pending`.
     ///
-    /// With `link_for` (the signed-in person who started it, kept sealed in the browser's
-    /// pre-sign-in cookie and checked against the session at the callback, never taken from
-    /// the request) the identity is added to that person instead of signing anyone in.
+    /// With `attempt.link_for` (the signed-in person who started it, kept sealed in the
+    /// browser's pre-sign-in cookie and checked against the session at the callback, never
+    /// taken from the request) the identity is added to that person instead of signing
+    /// anyone in.
     pub fn spawn(
         &self,
         slot: ExchangeSlot,
@@ -276,8 +296,9 @@ impl Exchanger {
         provider: Arc<dyn Provider>,
         code: AuthorizationCode,
         secrets: LoginSecrets,
-        link_for: Option<UserId>,
+        attempt: Attempt,
     ) {
+        let Attempt { link_for, device } = attempt;
         let store = self.store.clone();
         let running_here = self.events.began(operation);
         let events = self.events.clone();
@@ -285,6 +306,7 @@ impl Exchanger {
         let trusted = self.email_linking.clone();
         let access = self.access.clone();
         let refusals = self.refusals.clone();
+        let record_activity = self.record_activity;
         let cut_off = self.shutdown.cut_off();
         let span = info_span!("exchange", operation = %operation, provider = provider.id());
         self.shutdown.exchanges().spawn(
@@ -330,6 +352,16 @@ impl Exchanger {
                             github_teams = profile.membership.github_teams.len(),
                             "sign-in refused: no [access] condition matches"
                         );
+                        // An existing person's refusal is theirs to see ("Recent
+                        // activity"); a newcomer's leaves nothing.
+                        if record_activity {
+                            let recorded = store
+                                .record_refusal(provider.id(), &profile.provider_user_id, device.as_deref())
+                                .await;
+                            if let Err(e) = recorded {
+                                warn!(error = %e, "could not record the refused sign-in in the person's activity");
+                            }
+                        }
                         refusals.hold(operation, profile.email);
                         Decided::Failed(FailureReason::NotAllowed)
                     }

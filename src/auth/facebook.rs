@@ -140,6 +140,7 @@ impl Facebook {
             email_verified: false,
             issuer: None,
             membership: Default::default(),
+            provider_sid: None,
         })
     }
 }

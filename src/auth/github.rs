@@ -375,6 +375,7 @@ fn profile(user: User, emails: &[Email]) -> Profile {
         email,
         issuer: None,
         membership: Default::default(),
+        provider_sid: None,
     }
 }
 

@@ -16,7 +16,7 @@ pub mod signed_request;
 
 pub use access::{Access, Conditions, Narrowing, Person, Refusals, Target};
 pub use events::OperationEvents;
-pub use exchange::Exchanger;
+pub use exchange::{Attempt, Exchanger};
 pub use facebook::FacebookApp;
 pub use failure::CallFailure;
 pub use crate::model::{FailureReason, Profile};

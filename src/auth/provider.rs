@@ -120,6 +120,23 @@ pub trait Provider: Send + Sync + 'static {
         code: AuthorizationCode,
         secrets: LoginSecrets,
     ) -> BoxFuture<'_, Result<Profile, ExchangeError>>;
+
+    /// Checks a back-channel logout token from this provider (OpenID Connect Back-Channel
+    /// Logout 1.0): what it asks to end, or why it is refused. `None`: the provider sends
+    /// none (OAuth-only providers), and `/backchannel-logout/{id}` answers 404.
+    fn verify_logout_token<'a>(
+        &'a self,
+        _token: &'a str,
+    ) -> Option<BoxFuture<'a, Result<crate::auth::oidc::VerifiedLogout, String>>> {
+        None
+    }
+
+    /// Where "Log out" sends the browser to end its session at the provider too
+    /// (RP-Initiated Logout 1.0), coming back to `post_logout_redirect_uri` with `state`;
+    /// `None` when not configured (`sign_out_at_provider`) or not offered by the provider.
+    fn end_session_url(&self, _post_logout_redirect_uri: &str, _state: &str) -> Option<Url> {
+        None
+    }
 }
 
 /// The configured providers, in configuration order (the order of the home page's buttons),

@@ -137,6 +137,7 @@ impl OidcSettings {
             redirect_uri: config.redirect_uri(name),
             hosted_domain: provider.hosted_domain().map(str::to_owned),
             groups_claim: provider.groups_claim().map(str::to_owned),
+            sign_out_at_provider: provider.sign_out_at_provider,
         }
     }
 }

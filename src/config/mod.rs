@@ -127,6 +127,8 @@ pub struct Config {
     pub site: SiteConfig,
     /// `[access]`: who may sign in at all (by verified address).
     pub access: AccessConfig,
+    /// `[audit]`: how long people's recent sign-in activity is kept.
+    pub audit: AuditConfig,
     /// Which defaults and rules applied (`LOGINWITH_ENV`).
     #[serde(skip, default = "development")]
     pub environment: Environment,
@@ -170,6 +172,28 @@ impl ServerConfig {
     /// `shutdown_grace_secs` as a duration.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// `[audit]`: the sign-ins and refused sign-ins each person sees under "Recent activity"
+/// on their account page.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AuditConfig {
+    /// Days a sign-in or refusal is kept; 0 keeps none (nothing is recorded).
+    pub retention_days: u32,
+}
+
+impl AuditConfig {
+    /// Whether anything is recorded at all.
+    pub fn records(&self) -> bool {
+        self.retention_days > 0
+    }
+
+    /// `retention_days` as a duration.
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(u64::from(self.retention_days) * 24 * 60 * 60)
     }
 }
 
@@ -534,6 +558,18 @@ impl Config {
     /// `path` starting with `/`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.public_url())
+    }
+
+    /// `{public_url}/`: where an issuer sends the browser back after ending its session
+    /// there (`sign_out_at_provider`): the post-logout redirect URI registered at it.
+    pub fn post_logout_redirect_uri(&self) -> String {
+        self.url("/")
+    }
+
+    /// `{public_url}/backchannel-logout/{provider}`: where an OpenID Connect issuer posts
+    /// its logout tokens (Back-Channel Logout 1.0).
+    pub fn backchannel_logout_uri(&self, provider: &str) -> String {
+        self.url(&format!("/backchannel-logout/{provider}"))
     }
 
     /// `{public_url}/callback/{provider}`: the exact redirect URI registered at the provider.

@@ -151,6 +151,12 @@ pub struct ProviderConfig {
     /// token lacks it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups_claim: Option<String>,
+    /// kind oidc: "Log out" also ends the person's session at the issuer (OpenID Connect
+    /// RP-Initiated Logout 1.0): loginwith's own session ends first, then the browser goes
+    /// to the issuer's discovered `end_session_endpoint`, which sends it back to the public
+    /// URL (register it as a post-logout redirect URI).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sign_out_at_provider: bool,
 }
 
 // Hand-written so the secret can never reach a log line through `{:?}`.
@@ -172,6 +178,7 @@ impl std::fmt::Debug for ProviderConfig {
             .field("link_by_verified_email", &self.link_by_verified_email)
             .field("hosted_domain", &self.hosted_domain)
             .field("groups_claim", &self.groups_claim)
+            .field("sign_out_at_provider", &self.sign_out_at_provider)
             .finish()
     }
 }
@@ -423,6 +430,15 @@ fn provider_problems(name: &str, p: &ProviderConfig, production: bool, out: &mut
                 format!("{domain:?} is not a domain name (such as example.com)"),
             ));
         }
+    }
+    if p.sign_out_at_provider && kind != ProviderKind::Oidc {
+        out.push(invalid(
+            &key("sign_out_at_provider"),
+            format!(
+                "is not a key of kind = \"{}\" (only an OpenID Connect issuer offers RP-Initiated Logout)",
+                kind.name()
+            ),
+        ));
     }
     if let Some(claim) = p.groups_claim() {
         if kind != ProviderKind::Oidc {

@@ -146,7 +146,20 @@ impl Config {
                 Some(ProviderKind::Github) => {
                     lines.push(format!("{name}: Authorization callback URL {redirect}"));
                 }
-                Some(ProviderKind::Oidc) | None => {
+                Some(ProviderKind::Oidc) => {
+                    lines.push(format!("{name}: Redirect URI {redirect}"));
+                    lines.push(format!(
+                        "{name}: Back-channel logout URI {}",
+                        self.backchannel_logout_uri(name)
+                    ));
+                    if provider.sign_out_at_provider {
+                        lines.push(format!(
+                            "{name}: Post-logout redirect URI {}",
+                            self.post_logout_redirect_uri()
+                        ));
+                    }
+                }
+                None => {
                     lines.push(format!("{name}: Redirect URI {redirect}"));
                 }
             }

@@ -104,6 +104,7 @@ impl StandIn {
             redirect_uri: config.redirect_uri(OIDC_NAME),
             hosted_domain: None,
             groups_claim: None,
+            sign_out_at_provider: false,
         };
         // Loud on purpose: anyone who reaches this address can sign in as anyone.
         warn!(

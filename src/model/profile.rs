@@ -26,4 +26,7 @@ pub struct Profile {
     /// organisations and teams (read only when `[access]` names some). Empty for Facebook.
     /// Kept with the sign-in, not with the person (see [`Membership`]).
     pub membership: Membership,
+    /// The OpenID Connect issuer's session id for this sign-in (the ID token's `sid`), which a
+    /// back-channel logout names; `None` for OAuth-only providers and issuers that send none.
+    pub provider_sid: Option<String>,
 }

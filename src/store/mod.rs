@@ -2,6 +2,7 @@
 //! ([`UserId`], [`Operation`], [`Profile`]); the database is a SQLite file or PostgreSQL,
 //! chosen by `database.url`'s scheme (see [`backend`]).
 
+mod activity;
 mod announcements;
 mod backend;
 mod connect;
@@ -9,7 +10,9 @@ mod deletion;
 mod free_space;
 mod ids;
 mod linking;
+mod logout;
 mod operations;
+mod people;
 pub mod outage;
 mod postgres;
 mod sealing_keys;
@@ -22,12 +25,15 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use backend::{Db, Tx, on_db, on_tx};
 
+pub use activity::Outcome;
 pub use announcements::{Announcement, Announcements};
 pub use crate::model::{millis, now_ms};
 pub use deletion::{Deletion, DeletionRecord};
 pub use free_space::{FreeSpace, Room};
 pub use ids::{OperationId, UserId};
 pub use linking::{IdentityId, Unlink};
+pub use logout::{IssuerLogout, LogoutRefused};
+pub use people::{LiveSession, PeopleFilter, PersonSummary};
 pub use operations::{Consumed, FINISHED_OPERATION_RETENTION, Operation, OperationStatus};
 pub use sealing_keys::StoredKey;
 pub use sign_in::EmailLinking;

@@ -68,6 +68,12 @@ pub struct Consumed {
     /// The groups, organisations and teams the provider named at sign-in, to keep with the
     /// signed-in session (empty for a link, which signs nobody in).
     pub membership: Membership,
+    /// The OpenID Connect issuer's session id (the ID token's `sid`), to keep with the
+    /// signed-in session for back-channel logout.
+    pub provider_sid: Option<String>,
+    /// The person was blocked (`loginwith users block`) after the exchange found them: they
+    /// are refused, not signed in.
+    pub blocked: bool,
 }
 
 /// Finished operations are kept this long, then deleted by [`Store::housekeeping`] (the
@@ -173,14 +179,17 @@ impl Store {
     /// (a second tab, a copied cookie racing the real browser) and any operation not `ok`
     /// get `None`.
     pub async fn consume_operation(&self, id: OperationId) -> Result<Option<Consumed>, StoreError> {
-        type Row = (Option<i64>, String, Option<i64>, Option<String>);
+        type Row = (Option<i64>, String, Option<i64>, Option<String>, Option<String>, bool);
         // Every row fetched, not the first (see `insert_operation`): a consumption whose
         // commit failed must not sign anyone in.
         let rows: Vec<Row> = on_db!(&self.db, |pool| {
             sqlx::query_as(
                 "UPDATE async_operation SET consumed_at = $1
                  WHERE id = $2 AND async_operation_status_id = $3 AND consumed_at IS NULL
-                 RETURNING user_profile_id, provider, link_user_profile_id, membership",
+                 RETURNING user_profile_id, provider, link_user_profile_id, membership,
+                           provider_sid,
+                           EXISTS (SELECT 1 FROM user_profile p
+                                    WHERE p.id = user_profile_id AND p.blocked_at IS NOT NULL)",
             )
             .bind(now_ms())
             .bind(id.0)
@@ -188,7 +197,8 @@ impl Store {
             .fetch_all(pool)
             .await
         })?;
-        Ok(rows.into_iter().next().and_then(|(user, provider, link_for, membership)| {
+        Ok(rows.into_iter().next().and_then(|row| {
+            let (user, provider, link_for, membership, provider_sid, blocked) = row;
             Some(Consumed {
                 user: UserId(user?),
                 provider,
@@ -198,6 +208,8 @@ impl Store {
                 membership: membership
                     .and_then(|json| serde_json::from_str(&json).ok())
                     .unwrap_or_default(),
+                provider_sid,
+                blocked,
             })
         }))
     }
@@ -266,16 +278,20 @@ impl Store {
     }
 
     /// The periodic clean-up, also run at start-up: orphaned pending operations (older than
-    /// `pending_limit`) become `timeout` errors, finished operations older than `retention`
-    /// and expired sessions are deleted. Returns how many operations were orphaned.
+    /// `pending_limit`) become `timeout` errors; finished operations older than `retention`,
+    /// expired sessions, recent activity older than `activity_retention` and logout tokens
+    /// past their lifetime are deleted. Returns how many operations were orphaned.
     pub async fn housekeeping(
         &self,
         pending_limit: Duration,
         retention: Duration,
+        activity_retention: Duration,
     ) -> Result<u64, StoreError> {
         let orphaned = self.expire_orphaned_operations(pending_limit).await?;
         self.delete_finished_operations(retention).await?;
         self.sessions().delete_expired().await?;
+        self.forget_activity(activity_retention).await?;
+        self.forget_expired_logout_tokens().await?;
         Ok(orphaned)
     }
 }

@@ -103,7 +103,7 @@ pub(super) async fn sign_in_returning_person(
          ), finished AS (
              UPDATE async_operation
              SET async_operation_status_id = $9, user_profile_id = person.id, updated_at = $1,
-                 membership = $13
+                 membership = $13, provider_sid = $14
              FROM person
              WHERE async_operation.id = $10 AND async_operation_status_id = $11
              RETURNING async_operation.id
@@ -125,6 +125,7 @@ pub(super) async fn sign_in_returning_person(
     .bind(OperationStatus::Pending.id())
     .bind(OPERATION_FINISHED)
     .bind(super::membership_json(&profile.membership))
+    .bind(&profile.provider_sid)
     .fetch_optional(pool)
     .await?;
     // One announcement per operation finished: whether it went to `ok` now.

@@ -40,6 +40,14 @@ pub struct SessionSignIn {
     /// membership, which no membership condition lets in.
     #[serde(default, skip_serializing_if = "Membership::is_empty")]
     pub membership: Membership,
+    /// What the person signed in from, as "Where you're signed in" names it ("Firefox on
+    /// Linux"): a label read from the User-Agent at sign-in, never the header itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The OpenID Connect issuer's own session id (the ID token's `sid`), which a
+    /// back-channel logout may name to end this sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_sid: Option<String>,
 }
 
 /// The parts of a session's data read outside the session layer.

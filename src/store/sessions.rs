@@ -37,8 +37,8 @@ impl Store {
 
 impl SessionTable {
     /// Runs `sql`, a write of one session, with `$1` its id, `$2` its data, `$3` its expiry,
-    /// and its sign-in's columns: `$4` the person, `$5` the provider, `$6` since when; how
-    /// many rows it wrote.
+    /// and its sign-in's columns: `$4` the person, `$5` the provider, `$6` since when, `$7`
+    /// the device, `$8` the issuer's session id; how many rows it wrote.
     async fn write(
         &self,
         sql: &'static str,
@@ -53,6 +53,8 @@ impl SessionTable {
             .bind(sign_in.map(|s| s.user.0))
             .bind(sign_in.and_then(|s| s.provider.as_deref()))
             .bind(sign_in.map(|s| s.since_ms))
+            .bind(sign_in.and_then(|s| s.device.as_deref()))
+            .bind(sign_in.and_then(|s| s.provider_sid.as_deref()))
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))
@@ -90,6 +92,9 @@ pub struct SignedInSession {
     pub user: UserId,
     /// When the sign-in began (Unix milliseconds; the `signed_in_at` column).
     pub since_ms: i64,
+    /// When it was last used, to the hour (the `last_seen_at` column; see
+    /// [`Store::touch_session`]).
+    pub last_seen_ms: i64,
     /// The provider it was made with (the `provider` column); for sessions signed in before
     /// that was recorded, the person's most recently used one.
     pub provider: Option<String>,
@@ -117,6 +122,7 @@ impl std::fmt::Debug for SignedInSession {
         f.debug_struct("SignedInSession")
             .field("user", &self.user)
             .field("since_ms", &self.since_ms)
+            .field("last_seen_ms", &self.last_seen_ms)
             .field("provider", &self.provider)
             .field("membership", &self.membership)
             .field("csrf", &self.csrf.as_ref().map(|_| "[redacted]"))
@@ -135,7 +141,8 @@ pub const MAX_SESSIONS_PER_READ: usize = 64;
 
 impl Store {
     /// Of the sessions `ids` (at most [`MAX_SESSIONS_PER_READ`]; duplicates are fine), those
-    /// unexpired and signed in as a person who still exists, with that person, by id; a row
+    /// unexpired and signed in as a person who still exists and is not blocked, with that
+    /// person, by id; a row
     /// whose data cannot be read as a sign-in is left out (not signed in). One
     /// indexed statement and no write: it answers every request of a site behind forward
     /// authentication, so concurrent checks share it (`web::forward_auth`). A signed-out
@@ -153,14 +160,14 @@ impl Store {
         let slots = ids.len().min(MAX_SESSIONS_PER_READ).next_power_of_two();
         let placeholders: Vec<String> = (1..=slots).map(|n| format!("${n}")).collect();
         let sql = format!(
-            "SELECT s.id, s.data, s.signed_in_at, p.id, p.display_name, p.first_name, p.email,
-                    p.email_verified,
+            "SELECT s.id, s.data, s.signed_in_at, s.last_seen_at, p.id, p.display_name,
+                    p.first_name, p.email, p.email_verified,
                     COALESCE(s.provider,
                         (SELECT i.provider FROM user_identity i
                           WHERE i.user_profile_id = p.id
                           ORDER BY i.last_login_at DESC, i.id DESC LIMIT 1))
              FROM session s JOIN user_profile p ON p.id = s.user_id
-             WHERE s.id IN ({}) AND s.expires_at > ${}",
+             WHERE s.id IN ({}) AND s.expires_at > ${} AND p.blocked_at IS NULL",
             placeholders.join(", "),
             slots + 1
         );
@@ -172,6 +179,7 @@ impl Store {
         type Row = (
             String,
             String,
+            Option<i64>,
             Option<i64>,
             i64,
             Option<String>,
@@ -191,17 +199,20 @@ impl Store {
         Ok(rows
             .into_iter()
             .filter_map(|row| {
-                let (id, data, since, user, name, first_name, email, verified, provider) = row;
+                let (id, data, since, seen, user, name, first_name, email, verified, provider) =
+                    row;
                 let SharedData {
                     signed_in,
                     csrf,
                     notices,
                 } = SharedData::parse(&data)?;
                 let sign_in = signed_in?;
+                let since_ms = since.unwrap_or(sign_in.since_ms);
                 let session = SignedInSession {
                     user: UserId(user),
                     // Filled on every write since the column exists, and by its migration.
-                    since_ms: since.unwrap_or(sign_in.since_ms),
+                    since_ms,
+                    last_seen_ms: seen.unwrap_or(since_ms),
                     provider,
                     membership: sign_in.membership,
                     refreshed_ms: sign_in.refreshed_ms,
@@ -264,12 +275,15 @@ impl SessionStore for SessionTable {
         let sign_in = sign_in(record);
         let owner = sign_in.as_ref().map(|s| s.user.0);
         loop {
-            // Signed in as someone deleted meanwhile: not stored, so it reads as signed out.
+            // Signed in as someone deleted or blocked meanwhile: not stored, so it reads as
+            // signed out.
             let inserted = self
                 .write(
-                    "INSERT INTO session (id, data, expires_at, user_id, provider, signed_in_at)
-                     SELECT $1, $2, $3, $4, $5, $6
-                     WHERE $4 IS NULL OR EXISTS (SELECT 1 FROM user_profile WHERE id = $4)
+                    "INSERT INTO session (id, data, expires_at, user_id, provider, signed_in_at,
+                                          last_seen_at, device, provider_sid)
+                     SELECT $1, $2, $3, $4, $5, $6, $6, $7, $8
+                     WHERE $4 IS NULL OR EXISTS (SELECT 1 FROM user_profile
+                                                  WHERE id = $4 AND blocked_at IS NULL)
                      ON CONFLICT (id) DO NOTHING",
                     record,
                     &data,
@@ -290,9 +304,11 @@ impl SessionStore for SessionTable {
         let data = encode(record)?;
         self.write(
             "UPDATE session
-                SET data = $2, expires_at = $3, user_id = $4, provider = $5, signed_in_at = $6
+                SET data = $2, expires_at = $3, user_id = $4, provider = $5, signed_in_at = $6,
+                    device = $7, provider_sid = $8
               WHERE id = $1
-                AND ($4 IS NULL OR EXISTS (SELECT 1 FROM user_profile WHERE id = $4))",
+                AND ($4 IS NULL OR EXISTS (SELECT 1 FROM user_profile
+                                            WHERE id = $4 AND blocked_at IS NULL))",
             record,
             &data,
             sign_in(record).as_ref(),

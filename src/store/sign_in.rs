@@ -89,10 +89,11 @@ pub(super) const UPDATE_PROFILE: &str = "UPDATE user_profile
      WHERE id = $8";
 
 /// The statement that marks a pending operation `ok` for a person: `$1` the status `ok`, `$2`
-/// the person, `$3` now, `$4` the operation, `$5` the status `pending`, `$6` the membership.
+/// the person, `$3` now, `$4` the operation, `$5` the status `pending`, `$6` the membership,
+/// `$7` the issuer's session id.
 pub(super) const FINISH_OPERATION: &str = "UPDATE async_operation
      SET async_operation_status_id = $1, user_profile_id = $2, updated_at = $3,
-         membership = $6
+         membership = $6, provider_sid = $7
      WHERE id = $4 AND async_operation_status_id = $5";
 
 /// A new person, from `provider`'s description (the verifier of its address when it verified
@@ -225,6 +226,7 @@ impl Store {
         .bind(operation.0)
         .bind(OperationStatus::Pending.id())
         .bind(membership_json(&profile.membership))
+        .bind(&profile.provider_sid)
         .execute(conn)
         .await
         .map(|done| done.rows_affected()))?;

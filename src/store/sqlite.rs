@@ -181,6 +181,7 @@ pub(super) async fn sign_in_returning_person(
         .bind(operation)
         .bind(OperationStatus::Pending.id())
         .bind(membership_json(&profile.membership))
+        .bind(&profile.provider_sid)
         .execute(pool)
         .await?
         .rows_affected();

@@ -481,6 +481,7 @@ mod tests {
         let session = SignedInSession {
             user: crate::store::UserId(7),
             since_ms: 1,
+            last_seen_ms: 1,
             provider: Some("github".to_owned()),
             membership: Default::default(),
             csrf: None,

@@ -1,8 +1,10 @@
 use axum::{
     extract::State,
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
+
+use oauth2::CsrfToken;
 
 use crate::{
     auth::{Person, Target},
@@ -14,7 +16,7 @@ use super::{
     AppError, AppState, WebSession,
     login::ReturnQuery,
     session::REFRESH_EVERY_MS,
-    pages::{Greeting, IndexPage, NotAllowedPage, Page, SignInButton},
+    pages::{Greeting, IndexPage, NotAllowedPage, Page, SignInButton, SigningOutPage},
     params::{FormBody, Query},
 };
 
@@ -160,12 +162,15 @@ pub async fn logout(
     let expired =
         "This sign-out form has expired. Go back to the home page and sign out from there.";
     // Not signed in: there is nothing to sign out of.
+    let mut at_provider = None;
     if session
         .form_sender(&app.settings, &body, expired)
         .await?
         .is_some()
     {
+        let provider = session.sign_in_provider().await?;
         session.sign_out().await?;
+        at_provider = provider.and_then(|id| app.providers.get(&id).cloned());
     }
     // "Sign in with another account" (the not-allowed page): back to the buttons, with where
     // the sign-in was going, checked against today's rules.
@@ -174,10 +179,34 @@ pub async fn logout(
         return_to: Option<String>,
     }
     let then: Then = super::params::decode(&body)?;
-    match then
+    let target = then
         .return_to
-        .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules))
+        .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
+    // `sign_out_at_provider`: ours is ended above, whatever the issuer does next; then the
+    // issuer's own, which comes back to the public URL (the one registered there). A sign-out
+    // that goes on to another account ("Sign in with another account", with `return_to`)
+    // stays here, since the issuer could not bring `return_to` back.
+    if target.is_none()
+        && let Some(provider) = at_provider
     {
+        let state = CsrfToken::new_random().secret().clone();
+        // `Config::post_logout_redirect_uri`, the URI `loginwith check` says to register.
+        let back = app.settings.url("/");
+        if let Some(url) = provider.end_session_url(&back, &state) {
+            tracing::info!(provider = provider.id(), "signed out; ending the session at the issuer too");
+            let mut page = SigningOutPage {
+                chrome: app.chrome(),
+                provider: provider.display_name().to_owned(),
+                url: url.to_string(),
+            }
+            .into_page(StatusCode::OK);
+            if let Ok(refresh) = HeaderValue::from_str(&format!("0;url={url}")) {
+                page.headers_mut().insert(HeaderName::from_static("refresh"), refresh);
+            }
+            return Ok(page);
+        }
+    }
+    match target {
         Some(target) => {
             let query = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("return_to", &target)

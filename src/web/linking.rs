@@ -27,7 +27,8 @@ const EXPIRED_FORM: &str =
     "This form has expired. Go back to \"Sign-in methods\" and try again from there.";
 
 /// `GET /account`: the person's identities, a "Remove" for each unless it is the only one,
-/// and an "Add" for each configured provider they have none of. Anonymous visitors go home.
+/// and an "Add" for each configured provider they have none of; then where they are signed
+/// in and their recent activity (`web::devices`). Anonymous visitors go home.
 pub async fn methods(
     State(app): State<AppState>,
     session: WebSession,
@@ -64,6 +65,9 @@ pub async fn methods(
             .collect(),
         can_remove,
         addable,
+        devices: super::devices::device_rows(&app, user, session.id().as_deref()).await?,
+        activity: super::devices::activity_rows(&app, user).await?,
+        activity_kept: app.settings.audit.records(),
         csrf_token: session.csrf_token().await?.unwrap_or_default(),
         notices: session
             .take_notices()

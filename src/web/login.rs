@@ -1,5 +1,6 @@
 use axum::{
     extract::{RawQuery, State},
+    http::HeaderMap,
     response::{IntoResponse, Redirect, Response},
 };
 use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge};
@@ -13,7 +14,7 @@ use super::{
     return_to,
 };
 use crate::{
-    auth::{FailureReason, LoginSecrets, Provider},
+    auth::{Attempt, FailureReason, LoginSecrets, Provider},
     telemetry,
 };
 
@@ -106,8 +107,10 @@ pub async fn callback(
     RawQuery(query): RawQuery,
     session: WebSession,
     mut pre: PreSignIn,
+    headers: HeaderMap,
 ) -> Response {
-    let answer = take_callback(&app, &provider, query, &session, &mut pre)
+    let device = super::device::label(&headers);
+    let answer = take_callback(&app, &provider, query, &session, &mut pre, device)
         .await
         .into_response();
     // Our failure (every exchange slot busy, the database unavailable) spends nothing: the
@@ -125,6 +128,7 @@ async fn take_callback(
     query: Option<String>,
     session: &WebSession,
     pre: &mut PreSignIn,
+    device: Option<String>,
 ) -> Result<Response, AppError> {
     let provider = app.providers.get(provider).ok_or(AppError::NotFound)?.clone();
     let query: CallbackQuery = match params::decode(query.unwrap_or_default().as_bytes()) {
@@ -224,7 +228,7 @@ async fn take_callback(
             verifier: login.verifier,
             nonce: login.nonce,
         },
-        link_for,
+        Attempt { link_for, device },
     );
     Ok(app.settings.redirect("/preloader").into_response())
 }

@@ -6,10 +6,13 @@ mod chrome;
 mod client_addr;
 mod cookie_guard;
 mod data_deletion;
+mod device;
+mod devices;
 mod error;
 mod forward_auth;
 mod health;
 mod home;
+mod issuer_logout;
 mod linking;
 mod login;
 mod one_origin;
@@ -102,6 +105,8 @@ pub fn router(state: AppState, facebook: Option<FacebookCallbacks>) -> Router {
             post(linking::link).route_layer(auth_limit.clone()),
         )
         .route("/account/identities/{id}/remove", post(linking::remove))
+        .route("/account/sessions/{reference}/end", post(devices::end_one))
+        .route("/account/sessions/end-others", post(devices::end_others))
         .route_layer(middleware::from_fn_with_state(
             Arc::new(state.settings.public_origin.clone()),
             one_origin::redirect_other_hosts,
@@ -116,6 +121,8 @@ pub fn router(state: AppState, facebook: Option<FacebookCallbacks>) -> Router {
     let data_callbacks = facebook.map(|facebook| {
         data_deletion::router(state.clone(), facebook.app, facebook.limiter)
     });
+    // Issuers' back-channel logouts likewise, with a signature on every token.
+    let issuer_logout = issuer_logout::router(state.clone(), state.issuer_logout_limiter.clone());
     let router = Router::new()
         .merge(pages)
         .merge(callback)
@@ -128,6 +135,7 @@ pub fn router(state: AppState, facebook: Option<FacebookCallbacks>) -> Router {
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .with_state(state);
+    let router = router.merge(issuer_logout);
     match data_callbacks {
         Some(callbacks) => router.merge(callbacks),
         None => router,

@@ -166,6 +166,19 @@ pub struct ProblemPage<'a> {
     pub message: &'a str,
 }
 
+/// After "Log out" with `sign_out_at_provider`: signed out here, on the way to the issuer's
+/// own logout (sent with a `Refresh` header, and a link for browsers that do not follow it).
+#[derive(Template)]
+#[template(path = "signing_out.html")]
+pub struct SigningOutPage {
+    /// What every page shares (`templates/base.html`): name, logo, links' mount path.
+    pub chrome: Arc<Chrome>,
+    /// The provider's display name.
+    pub provider: String,
+    /// The issuer's end-session URL.
+    pub url: String,
+}
+
 #[derive(Template)]
 #[template(path = "delete_account.html")]
 pub struct DeleteAccountPage {
@@ -207,6 +220,12 @@ pub struct PrivacyPage {
 }
 
 /// Unix milliseconds as `YYYY-MM-DD HH:MM UTC`; empty when out of range.
+/// The hour of `ms` (Unix milliseconds), UTC, for what is kept to the hour:
+/// "2026-12-06 20:00 UTC".
+pub fn utc_hour(ms: i64) -> String {
+    utc_date(ms - ms.rem_euclid(60 * 60 * 1000))
+}
+
 pub fn utc_date(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms / 1000)
         .map(|t| {
@@ -230,6 +249,28 @@ pub struct IdentityRow {
     pub last_used: String,
 }
 
+/// One live sign-in on "Where you're signed in".
+pub struct DeviceRow {
+    /// What the form that ends it names it by (never the session id).
+    pub reference: String,
+    /// "Firefox on Linux".
+    pub label: String,
+    /// The provider's name, or empty when unknown.
+    pub provider: String,
+    pub since: String,
+    pub last_used: String,
+    /// This browser's own sign-in.
+    pub this_device: bool,
+}
+
+/// One line of "Recent activity".
+pub struct ActivityRow {
+    pub when: String,
+    pub refused: bool,
+    pub provider: String,
+    pub device: String,
+}
+
 /// A provider the person can add.
 pub struct ProviderButton {
     pub id: String,
@@ -245,6 +286,12 @@ pub struct SignInMethodsPage {
     /// False when only one is left: it cannot be removed.
     pub can_remove: bool,
     pub addable: Vec<ProviderButton>,
+    /// "Where you're signed in", this browser's among them.
+    pub devices: Vec<DeviceRow>,
+    /// "Recent activity", newest first.
+    pub activity: Vec<ActivityRow>,
+    /// Whether `[audit]` keeps activity at all (otherwise the section says so).
+    pub activity_kept: bool,
     pub csrf_token: String,
     pub notices: Vec<String>,
 }
@@ -492,6 +539,31 @@ mod tests {
                         id: "corp".to_owned(),
                         name: "Corp".to_owned(),
                     }],
+                    devices: vec![
+                        DeviceRow {
+                            reference: "ab12".to_owned(),
+                            label: "Firefox on Linux".to_owned(),
+                            provider: "GitHub".to_owned(),
+                            since: String::new(),
+                            last_used: String::new(),
+                            this_device: true,
+                        },
+                        DeviceRow {
+                            reference: "cd34".to_owned(),
+                            label: "Safari on iPhone".to_owned(),
+                            provider: "Facebook".to_owned(),
+                            since: String::new(),
+                            last_used: String::new(),
+                            this_device: false,
+                        },
+                    ],
+                    activity: vec![ActivityRow {
+                        when: String::new(),
+                        refused: true,
+                        provider: "GitHub".to_owned(),
+                        device: "Chrome on Android".to_owned(),
+                    }],
+                    activity_kept: true,
                     csrf_token: "t".to_owned(),
                     notices: Vec::new(),
                 }

@@ -4,12 +4,13 @@ use std::time::Duration;
 
 use axum::{
     extract::State,
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 
 use serde::Deserialize;
 use tokio::time::Instant;
+use tracing::info;
 
 use super::{
     AppError, AppState, WebSession,
@@ -17,7 +18,7 @@ use super::{
     params::Query,
     pre_sign_in::{PreSignIn, Waiting},
 };
-use crate::store::{Consumed, Operation, OperationId, OperationStatus};
+use crate::store::{Consumed, Operation, OperationId, OperationStatus, Outcome};
 
 impl AppState {
     /// The operation this browser waits for (see [`Self::read_operation`]).
@@ -183,8 +184,10 @@ pub async fn success(
     State(app): State<AppState>,
     session: WebSession,
     mut pre: PreSignIn,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let answer = finish_waiting(&app, &session, &mut pre).await?;
+    let device = super::device::label(&headers);
+    let answer = finish_waiting(&app, &session, &mut pre, device).await?;
     Ok(pre.attach(answer))
 }
 
@@ -192,6 +195,7 @@ async fn finish_waiting(
     app: &AppState,
     session: &WebSession,
     pre: &mut PreSignIn,
+    device: Option<String>,
 ) -> Result<Response, AppError> {
     let Some(waiting) = pre.waiting().cloned() else {
         // Nothing to finish. Written nowhere: this may be a late request of a tab whose
@@ -206,7 +210,7 @@ async fn finish_waiting(
     // The usual case first, in one statement: the operation is `ok` and this request takes
     // it. Exactly one request signs in per exchange.
     if let Some(done) = app.store.consume_operation(id).await? {
-        return finish(app, session, pre, waiting, done).await;
+        return finish(app, session, pre, waiting, done, device).await;
     }
     // Not taken: read why (the orphan check included).
     match app.read_operation(id).await? {
@@ -217,7 +221,7 @@ async fn finish_waiting(
             // It may have finished between the two statements (pending when the first ran):
             // then it is still there to take.
             if let Some(done) = app.store.consume_operation(id).await? {
-                return finish(app, session, pre, waiting, done).await;
+                return finish(app, session, pre, waiting, done, device).await;
             }
             // Taken already: the others carried the same pre-sign-in cookie (another tab, or
             // someone who copied it). They sign nothing in and go home, where the browser
@@ -253,6 +257,7 @@ async fn finish(
     pre: &mut PreSignIn,
     waiting: Waiting,
     done: Consumed,
+    device: Option<String>,
 ) -> Result<Response, AppError> {
     if let Some(owner) = done.link_for {
         pre.stop_waiting();
@@ -268,12 +273,45 @@ async fn finish(
         session.add_notice(text, None).await?;
         return Ok(app.settings.redirect("/account").into_response());
     }
+    let recording = app.settings.audit.records();
+    if done.blocked {
+        // An operator blocked the person after the exchange found them: refused like
+        // someone `[access]` does not let in, and told the same way.
+        pre.clear();
+        info!(provider = %done.provider, "sign-in refused: the person is blocked");
+        if recording {
+            app.store
+                .record_activity(done.user, Outcome::Refused, &done.provider, device.as_deref())
+                .await?;
+        }
+        return Ok(NotAllowedPage {
+            chrome: app.chrome(),
+            host: None,
+            who: NotAllowedPage::who(None),
+            provider: app.provider_name(&done.provider),
+            another_href: app.settings.path("/"),
+            logout: None,
+            logout_href: None,
+        }
+        .into_page(StatusCode::FORBIDDEN));
+    }
     // Checked when the sign-in began, and again against today's rules.
     let target = waiting
         .return_to
         .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
+    if recording {
+        app.store
+            .record_activity(done.user, Outcome::SignedIn, &done.provider, device.as_deref())
+            .await?;
+    }
     session
-        .sign_in(done.user, &done.provider, done.membership)
+        .sign_in(
+            done.user,
+            &done.provider,
+            done.membership,
+            device,
+            done.provider_sid,
+        )
         .await?;
     pre.clear();
     Ok(app

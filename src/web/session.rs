@@ -104,6 +104,16 @@ impl WebSession {
         }))
     }
 
+    /// The provider this browser's sign-in was made with, if it is signed in (and that was
+    /// recorded).
+    pub async fn sign_in_provider(&self) -> Result<Option<String>, AppError> {
+        Ok(self
+            .session
+            .get::<SessionSignIn>(SIGNED_IN)
+            .await?
+            .and_then(|signed_in| signed_in.provider))
+    }
+
     /// This browser's session id, once it has one (a signed-in session always has).
     pub fn id(&self) -> Option<String> {
         self.session.id().map(|id| id.to_string())
@@ -122,6 +132,8 @@ impl WebSession {
         user: UserId,
         provider: &str,
         membership: Membership,
+        device: Option<String>,
+        provider_sid: Option<String>,
     ) -> Result<(), AppError> {
         // A browser that brought a session id (planted, stale, or its own) gets a new one, and
         // the old record goes. One that brought none gets a fresh id when the record is
@@ -140,6 +152,8 @@ impl WebSession {
                     since_ms: now,
                     refreshed_ms: now,
                     membership,
+                    device,
+                    provider_sid,
                 },
             )
             .await?;

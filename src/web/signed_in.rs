@@ -43,10 +43,11 @@ impl Accounts {
     }
 
     /// The person a request's session cookie is signed in as, if any: one read of the session
-    /// with its person (the same as `/auth/check`'s); nothing written, no cookie set. A
-    /// tampered, unknown, expired or signed-out cookie, a sign-in past its absolute lifetime
-    /// (or, when `[access]` names groups, past `access.recheck_hours`), or a person deleted
-    /// meanwhile, is `None`.
+    /// with its person (the same as `/auth/check`'s); no cookie set, and nothing written but,
+    /// once an hour, when the session was last used. A tampered, unknown, expired or
+    /// signed-out cookie, a sign-in past its absolute lifetime (or, when `[access]` names
+    /// groups, past `access.recheck_hours`), or a person deleted or blocked meanwhile, is
+    /// `None`.
     ///
     /// A person `[access]` does not let in (the rules, or the emails file, changed since they
     /// signed in: evaluated on every call, against the stored address and the membership kept
@@ -93,15 +94,33 @@ impl Accounts {
     }
 
     /// The sign-in the request's session cookie names, with its person, within its lifetime:
-    /// one statement (none without a cookie), nothing written, `[access]` not asked.
+    /// one statement (none without a cookie), nothing written but, at most once an hour, when
+    /// it was last used; `[access]` not asked.
     pub(super) async fn found(&self, headers: &HeaderMap) -> Result<Option<Found>, AppError> {
         let Some(id) = session_id(headers, &self.cookie_name) else {
             return Ok(None);
         };
         let mut found = self.store.signed_in_sessions(std::slice::from_ref(&id)).await?;
-        Ok(found
+        let found = found
             .remove(&id)
-            .and_then(|session| Found::within_lifetime(session, &self.settings)))
+            .and_then(|session| Found::within_lifetime(session, &self.settings));
+        if let Some(found) = &found {
+            self.note_use(&id, found.session.last_seen_ms).await;
+        }
+        Ok(found)
+    }
+
+    /// Moves the session's "last used" forward when it is more than an hour old: one small
+    /// write per session and hour, so that "Where you're signed in" is right to the hour. A
+    /// failure is logged and otherwise ignored: the request does not depend on it.
+    async fn note_use(&self, id: &str, last_seen_ms: i64) {
+        let now = now_ms();
+        if now.saturating_sub(last_seen_ms) < LAST_USED_PRECISION_MS {
+            return;
+        }
+        if let Err(e) = self.store.touch_session(id, now).await {
+            tracing::warn!(error = %e, "could not record when a session was last used");
+        }
     }
 
     /// Whether the request carries a session cookie at all (one naming a session or not).
@@ -172,6 +191,10 @@ impl Accounts {
         format!("{}?{query}", self.settings.path("/"))
     }
 }
+
+/// How precisely a session's "last used" is kept: an hour (the account page says "to the
+/// hour"), so a busy session costs one write an hour, not one a request.
+const LAST_USED_PRECISION_MS: i64 = 60 * 60 * 1000;
 
 /// What a session cookie comes to: the sign-in found, let in by `[access]` or not.
 pub(super) enum Lookup {
@@ -390,6 +413,7 @@ mod tests {
         let session = |email: Option<&str>, email_verified| SignedInSession {
             user: UserId(3),
             since_ms: 1,
+            last_seen_ms: 1,
             provider: Some("corp".to_owned()),
             membership: Membership::default(),
             csrf: None,

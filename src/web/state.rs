@@ -41,6 +41,8 @@ pub struct Shared {
     pub events: Arc<OperationEvents>,
     /// Per address, on `/authorize` and `/callback`.
     pub auth_limiter: Arc<RateLimiter>,
+    /// Per address, on `/backchannel-logout/{provider}` (issuers' servers).
+    pub issuer_logout_limiter: Arc<RateLimiter>,
     pub settings: Arc<WebSettings>,
     /// Long polls answer at once when shutdown begins.
     pub shutdown: Shutdown,
@@ -86,6 +88,8 @@ pub struct WebSettings {
     /// Each provider's display name by id, for pages answered without the app's state
     /// (`/auth/check`'s 403, the `SignedIn` extractor's).
     pub provider_names: Arc<std::collections::HashMap<String, String>>,
+    /// `[audit]`: whether (and how long) people's recent activity is kept.
+    pub audit: crate::config::AuditConfig,
 }
 
 impl WebSettings {
@@ -123,6 +127,7 @@ impl WebSettings {
             chrome: Arc::new(Chrome::new(&config.brand, config.server.public_url.path())),
             access,
             provider_names,
+            audit: config.audit.clone(),
         }
     }
 

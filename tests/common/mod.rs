@@ -461,6 +461,21 @@ impl Browser {
         }
     }
 
+    /// A browser that says it is `user_agent` (a real browser's header), with a jar.
+    pub fn with_user_agent(base: &str, user_agent: &str) -> Self {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(Policy::none())
+            .user_agent(user_agent)
+            .build()
+            .expect("client");
+        Self {
+            jar: Some(jar),
+            ..Self::with_client(base, client)
+        }
+    }
+
     /// A browser around a client of the test's making.
     pub fn with_client(base: &str, client: reqwest::Client) -> Self {
         Self {

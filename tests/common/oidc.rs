@@ -158,6 +158,8 @@ pub struct Issuer {
     /// How often discovery and the keys were fetched.
     pub discovery_fetches: AtomicUsize,
     pub key_fetches: AtomicUsize,
+    /// How often a browser ended its session here (RP-Initiated Logout).
+    pub sessions_ended: AtomicUsize,
 }
 
 impl Issuer {
@@ -176,7 +178,63 @@ impl Issuer {
             .route("/authorize", get(authorize))
             .route("/token", post(token))
             .route("/userinfo", get(userinfo))
+            .route("/logout", get(end_session))
             .with_state(self)
+    }
+
+    /// A back-channel logout token for the person signing in (`sub`), signed with the
+    /// issuer's published key, as Back-Channel Logout 1.0 writes one; `edit` changes its
+    /// claims (add `sid`, remove `sub`, age `iat` …).
+    pub fn logout_token(
+        &self,
+        edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) -> String {
+        self.sign_logout_token(KEY_PEM, KID, edit)
+    }
+
+    /// [`Issuer::logout_token`] signed with a key the issuer never published, under its own
+    /// key's `kid`: a forgery.
+    pub fn forged_logout_token(
+        &self,
+        edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) -> String {
+        self.sign_logout_token(OTHER_KEY_PEM, KID, edit)
+    }
+
+    fn sign_logout_token(
+        &self,
+        pem: &str,
+        kid: &str,
+        edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = json!({
+            "iss": self.url,
+            "aud": OIDC_CLIENT_ID,
+            "iat": now,
+            "exp": now + 120,
+            "jti": format!("jti-{}", rand::random::<u64>()),
+            "sub": self.behaviour().sub,
+            "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+        })
+        .as_object()
+        .cloned()
+        .expect("an object");
+        edit(&mut claims);
+        let key = signing_key(pem, kid);
+        let header = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&json!({"alg": "RS256", "kid": kid, "typ": "logout+jwt"}))
+                .expect("header"),
+        );
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims"));
+        let signed = format!("{header}.{payload}");
+        let signature = key
+            .sign(
+                &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                signed.as_bytes(),
+            )
+            .expect("sign");
+        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
     }
 
     fn id_token(&self, nonce: &str) -> String {
@@ -357,8 +415,34 @@ async fn discovery(State(issuer): State<Arc<Issuer>>) -> Response {
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
+        "end_session_endpoint": format!("{url}/logout"),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     }))
     .into_response()
+}
+
+#[derive(Deserialize)]
+struct EndSessionQuery {
+    client_id: String,
+    post_logout_redirect_uri: String,
+    state: String,
+}
+
+/// RP-Initiated Logout's endpoint: the client must be ours; counted, then back to the
+/// client's post-logout URI with its `state`.
+async fn end_session(
+    State(issuer): State<Arc<Issuer>>,
+    Query(q): Query<EndSessionQuery>,
+) -> Response {
+    if q.client_id != OIDC_CLIENT_ID {
+        return (StatusCode::BAD_REQUEST, "unknown client").into_response();
+    }
+    issuer.sessions_ended.fetch_add(1, Ordering::SeqCst);
+    let back =
+        url::Url::parse_with_params(&q.post_logout_redirect_uri, [("state", q.state.as_str())])
+            .expect("post-logout URI");
+    Redirect::to(back.as_str()).into_response()
 }
 
 /// The RSA key and the EC key; after a rotation also the new RSA key.
@@ -508,6 +592,7 @@ impl Issuer {
             requested_hd: Mutex::new(None),
             discovery_fetches: AtomicUsize::new(0),
             key_fetches: AtomicUsize::new(0),
+            sessions_ended: AtomicUsize::new(0),
         });
         let router = issuer.clone().router();
         tokio::spawn(async move { axum::serve(listener, router).await });

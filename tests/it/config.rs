@@ -1118,6 +1118,7 @@ fn registrations_list_each_enabled_provider() {
             "facebook: Privacy Policy URL https://login.example.com/privacy",
             "github: Authorization callback URL https://login.example.com/callback/github",
             "corp: Redirect URI https://login.example.com/callback/corp",
+            "corp: Back-channel logout URI https://login.example.com/backchannel-logout/corp",
         ]
     );
 }

@@ -651,6 +651,7 @@ async fn groups_typed_on_the_consent_page_reach_the_clients_profile() {
             redirect_uri: REDIRECT_URI.into(),
             hosted_domain: None,
             groups_claim: None,
+            sign_out_at_provider: false,
         },
         HttpClient::new(std::time::Duration::from_secs(5)).expect("HTTP client"),
     )

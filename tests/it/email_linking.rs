@@ -318,6 +318,7 @@ fn verified(id: &str, email: &str) -> Profile {
         email_verified: true,
         issuer: None,
         membership: Default::default(),
+        provider_sid: None,
     }
 }
 

@@ -6,6 +6,7 @@
 //! One file's tests: `cargo test --test it store_backends::`.
 
 mod access_rules;
+mod account_sessions;
 mod addresses;
 mod bad_input;
 mod binary;

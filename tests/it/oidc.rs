@@ -270,6 +270,7 @@ async fn profile_of(groups_claim: Option<&str>, behave: impl FnOnce(&mut Behavio
             redirect_uri: DIRECT_CALLBACK.into(),
             hosted_domain: None,
             groups_claim: groups_claim.map(str::to_owned),
+            sign_out_at_provider: false,
         },
         http,
     )

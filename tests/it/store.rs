@@ -35,6 +35,7 @@ fn ada(id: &str) -> Profile {
         email_verified: false,
         issuer: None,
         membership: Default::default(),
+        provider_sid: None,
     }
 }
 

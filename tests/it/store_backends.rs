@@ -22,6 +22,7 @@ fn person(id: &str, email: &str) -> Profile {
         email_verified: true,
         issuer: None,
         membership: Default::default(),
+        provider_sid: None,
     }
 }
 
@@ -95,6 +96,8 @@ async fn a_sign_in_is_recorded_read_back_and_consumed_once() {
                 provider: "facebook".to_owned(),
                 link_for: None,
                 membership: Membership::default(),
+                provider_sid: None,
+                blocked: false,
             }),
             "{}",
             db.backend
@@ -315,7 +318,7 @@ async fn orphaned_and_old_operations_are_swept() {
                 orphan.0,
             )
             .await;
-        let orphaned = store.housekeeping(MINUTE, MINUTE).await.unwrap();
+        let orphaned = store.housekeeping(MINUTE, MINUTE, MINUTE).await.unwrap();
         assert_eq!(orphaned, 1, "{}", db.backend);
         let swept = store.operation(orphan, MINUTE).await.unwrap().unwrap();
         assert_eq!(swept.error, Some(FailureReason::Timeout), "{}", db.backend);

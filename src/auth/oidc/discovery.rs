@@ -29,12 +29,16 @@ pub const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// ...up to this (or the refresh period, when that is shorter).
 const LONGEST_RETRY: Duration = Duration::from_secs(5 * 60);
 
-/// The discovery member openidconnect's core metadata lacks: RFC 9207's promise that the
-/// issuer names itself in `iss` on every authorization response.
+/// The discovery members openidconnect's core metadata lacks: RFC 9207's promise that the
+/// issuer names itself in `iss` on every authorization response, and RP-Initiated Logout's
+/// endpoint.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct IssParameter {
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    /// Where a browser is sent to end its session at the issuer (RP-Initiated Logout 1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_session_endpoint: Option<url::Url>,
 }
 
 impl AdditionalProviderMetadata for IssParameter {}

@@ -116,8 +116,24 @@ pub(super) fn profile_from_id_token(claims: &IdTokenClaimsWithOthers) -> Profile
         email,
         issuer: Some(claims.issuer().to_string()),
         membership: Default::default(),
+        provider_sid: session_id(claims.additional_claims()),
     }
 }
+
+/// The issuer's session id (`sid`, OpenID Connect Front- and Back-Channel Logout), kept
+/// with the sign-in so that a logout token naming it ends it. A value that is not a short
+/// string is no session id.
+pub(super) fn session_id(claims: &OtherClaims) -> Option<String> {
+    match claims.get("sid") {
+        Some(Value::String(sid)) if !sid.is_empty() && sid.len() <= MAX_SID_LEN => {
+            Some(sid.clone())
+        }
+        _ => None,
+    }
+}
+
+/// The longest `sid` kept (issuers send UUIDs or shorter).
+pub(super) const MAX_SID_LEN: usize = 255;
 
 /// What a groups claim holds.
 #[derive(Debug, PartialEq, Eq)]

@@ -150,11 +150,13 @@ impl App {
                     .named("data_callback"),
             ),
         });
-        // Issuers' back-channel logouts: server to server, like Facebook's callbacks, with
-        // the same limits.
+        // Issuers' back-channel logouts: server to server, one per session ended.
         let issuer_logout_limiter = Arc::new(
-            RateLimiter::new(limits.data_callback_per_minute, limits.data_callback_burst)
-                .named("backchannel_logout"),
+            RateLimiter::new(
+                limits.backchannel_logout_per_minute,
+                limits.backchannel_logout_burst,
+            )
+            .named("backchannel_logout"),
         );
         let mut limiters = vec![auth_limiter.clone(), issuer_logout_limiter.clone()];
         limiters.extend(facebook.as_ref().map(|f| f.limiter.clone()));

@@ -359,6 +359,10 @@ pub struct LimitsConfig {
     pub data_callback_per_minute: u32,
     /// How many of those may come at once.
     pub data_callback_burst: u32,
+    /// Back-channel logouts one address (an issuer) may send per minute.
+    pub backchannel_logout_per_minute: u32,
+    /// How many of those may come at once.
+    pub backchannel_logout_burst: u32,
     /// Code exchanges running at once, across all clients; past it a callback answers 503.
     pub max_concurrent_exchanges: usize,
 }

@@ -207,6 +207,16 @@ impl Config {
                 at_least_one.clone(),
             ),
             NumberRange::new(
+                "limits.backchannel_logout_per_minute",
+                limits.backchannel_logout_per_minute,
+                at_least_one.clone(),
+            ),
+            NumberRange::new(
+                "limits.backchannel_logout_burst",
+                limits.backchannel_logout_burst,
+                at_least_one.clone(),
+            ),
+            NumberRange::new(
                 "limits.max_concurrent_exchanges",
                 limits.max_concurrent_exchanges,
                 at_least_one,

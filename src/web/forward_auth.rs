@@ -229,10 +229,18 @@ async fn signed_in(checker: &Checker, headers: &HeaderMap) -> Result<Option<Foun
     let Some(id) = session_id(headers, &check.cookie_name) else {
         return Ok(None);
     };
-    let Some(session) = checker.lookups.find(id).await? else {
+    let Some(session) = checker.lookups.find(id.clone()).await? else {
         return Ok(None);
     };
-    Ok(Found::within_lifetime(session, &check.settings))
+    let found = Found::within_lifetime(session, &check.settings);
+    if let Some(found) = &found
+        && super::signed_in::last_used_long_ago(found.session.last_seen_ms)
+    {
+        // Once an hour per session, beside the answer: the check does not wait for it.
+        let (store, seen) = (check.store.clone(), found.session.last_seen_ms);
+        tokio::spawn(async move { super::signed_in::note_use(&store, &id, seen).await });
+    }
+    Ok(found)
 }
 
 /// 200 with who is signed in. Every header is sent, empty when unknown (a person without an

@@ -105,22 +105,9 @@ impl Accounts {
             .remove(&id)
             .and_then(|session| Found::within_lifetime(session, &self.settings));
         if let Some(found) = &found {
-            self.note_use(&id, found.session.last_seen_ms).await;
+            note_use(&self.store, &id, found.session.last_seen_ms).await;
         }
         Ok(found)
-    }
-
-    /// Moves the session's "last used" forward when it is more than an hour old: one small
-    /// write per session and hour, so that "Where you're signed in" is right to the hour. A
-    /// failure is logged and otherwise ignored: the request does not depend on it.
-    async fn note_use(&self, id: &str, last_seen_ms: i64) {
-        let now = now_ms();
-        if now.saturating_sub(last_seen_ms) < LAST_USED_PRECISION_MS {
-            return;
-        }
-        if let Err(e) = self.store.touch_session(id, now).await {
-            tracing::warn!(error = %e, "could not record when a session was last used");
-        }
     }
 
     /// Whether the request carries a session cookie at all (one naming a session or not).
@@ -195,6 +182,23 @@ impl Accounts {
 /// How precisely a session's "last used" is kept: an hour (the account page says "to the
 /// hour"), so a busy session costs one write an hour, not one a request.
 const LAST_USED_PRECISION_MS: i64 = 60 * 60 * 1000;
+
+/// Moves the session's "last used" forward when it is more than an hour old: one small write
+/// per session and hour, so that "Where you're signed in" is right to the hour. A failure is
+/// logged and otherwise ignored: the request does not depend on it.
+pub(super) async fn note_use(store: &Store, id: &str, last_seen_ms: i64) {
+    if !last_used_long_ago(last_seen_ms) {
+        return;
+    }
+    if let Err(e) = store.touch_session(id, now_ms()).await {
+        tracing::warn!(error = %e, "could not record when a session was last used");
+    }
+}
+
+/// Whether a session last used at `last_seen_ms` must be told it is used now.
+pub(super) fn last_used_long_ago(last_seen_ms: i64) -> bool {
+    now_ms().saturating_sub(last_seen_ms) >= LAST_USED_PRECISION_MS
+}
 
 /// What a session cookie comes to: the sign-in found, let in by `[access]` or not.
 pub(super) enum Lookup {

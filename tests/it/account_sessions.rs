@@ -291,3 +291,74 @@ async fn no_activity_is_kept_with_retention_zero_and_old_activity_is_forgotten()
         "older than 90 days: gone"
     );
 }
+
+#[tokio::test]
+async fn last_used_moves_at_most_once_an_hour_whoever_reads_the_sign_in() {
+    let env = TestEnv::start().await;
+    let browser = signed_in_as(&env, FIREFOX, ADA).await;
+    let id = env.signed_in_session_ids().await.pop().expect("a session");
+    let seen = || async {
+        sqlx::query_scalar::<_, i64>("SELECT last_seen_at FROM session WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&env.db)
+            .await
+            .expect("last_seen_at")
+    };
+    let at_sign_in = seen().await;
+    let signed_in_at: i64 = sqlx::query_scalar("SELECT signed_in_at FROM session WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&env.db)
+        .await
+        .expect("signed_in_at");
+    assert_eq!(
+        at_sign_in, signed_in_at,
+        "a new sign-in was last used when it began"
+    );
+    // Within the hour: pages and checks read it and write nothing.
+    browser.text("/").await;
+    browser.text("/").await;
+    assert_eq!(seen().await, at_sign_in);
+    // Two hours later, the next read moves it to now, once.
+    let two_hours = 2 * 60 * 60 * 1000_i64;
+    sqlx::query("UPDATE session SET last_seen_at = last_seen_at - $1 WHERE id = $2")
+        .bind(two_hours)
+        .bind(&id)
+        .execute(&env.db)
+        .await
+        .expect("age it");
+    let before = loginwith::store::now_ms();
+    let response = reqwest::Client::new()
+        .get(format!("{}/auth/check", env.app_url))
+        .header(reqwest::header::COOKIE, format!("loginwith_session={id}"))
+        .send()
+        .await
+        .expect("check");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .is_none(),
+        "still no cookie from the check"
+    );
+    // Written beside the check's answer, which does not wait for it.
+    common::eventually("last used moved to now", || async {
+        seen().await >= before
+    })
+    .await;
+    let moved = seen().await;
+    browser.text("/").await;
+    assert_eq!(seen().await, moved, "not again within the hour");
+    // A page reads it the same way.
+    sqlx::query("UPDATE session SET last_seen_at = last_seen_at - $1 WHERE id = $2")
+        .bind(two_hours)
+        .bind(&id)
+        .execute(&env.db)
+        .await
+        .expect("age it");
+    browser.text("/").await;
+    assert!(seen().await >= moved, "the home page moved it");
+    // The page says it to the hour.
+    let (_, page) = browser.text("/account").await;
+    assert!(devices_section(&page).contains(":00 UTC"), "{page}");
+}

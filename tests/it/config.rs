@@ -1459,6 +1459,8 @@ fn every_number_outside_its_range_is_refused_naming_the_key() {
         "limits.auth_burst",
         "limits.data_callback_per_minute",
         "limits.data_callback_burst",
+        "limits.backchannel_logout_per_minute",
+        "limits.backchannel_logout_burst",
         "limits.max_concurrent_exchanges",
     ] {
         let error = check(key, 0).expect_err(key);

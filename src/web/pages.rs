@@ -217,15 +217,17 @@ pub struct PrivacyPage {
     pub absolute_days: u64,
     /// How long a finished sign-in's record is kept.
     pub operation_hours: u64,
+    /// `audit.retention_days`: how long "Recent activity" is kept (0: not recorded).
+    pub activity_days: u32,
 }
 
-/// Unix milliseconds as `YYYY-MM-DD HH:MM UTC`; empty when out of range.
 /// The hour of `ms` (Unix milliseconds), UTC, for what is kept to the hour:
 /// "2026-12-06 20:00 UTC".
 pub fn utc_hour(ms: i64) -> String {
     utc_date(ms - ms.rem_euclid(60 * 60 * 1000))
 }
 
+/// Unix milliseconds as `YYYY-MM-DD HH:MM UTC`; empty when out of range.
 pub fn utc_date(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms / 1000)
         .map(|t| {
@@ -579,6 +581,7 @@ mod tests {
                     remember_days: 30,
                     absolute_days: 90,
                     operation_hours: 24,
+                    activity_days: 90,
                 }
                 .render()
                 .unwrap(),

@@ -37,6 +37,7 @@ pub async fn privacy(State(app): State<AppState>) -> Response {
         remember_days: settings.remember.as_secs() / DAY_SECS,
         absolute_days: settings.absolute.as_secs() / DAY_SECS,
         operation_hours: FINISHED_OPERATION_RETENTION.as_secs() / 3600,
+        activity_days: settings.audit.retention_days,
         chrome,
     }
     .into_page(StatusCode::OK)

@@ -362,3 +362,14 @@ async fn last_used_moves_at_most_once_an_hour_whoever_reads_the_sign_in() {
     let (_, page) = browser.text("/account").await;
     assert!(devices_section(&page).contains(":00 UTC"), "{page}");
 }
+
+#[tokio::test]
+async fn with_no_activity_kept_the_privacy_page_does_not_promise_any() {
+    let env = TestEnv::start_with(|f| f.merge(("audit.retention_days", 0))).await;
+    let (_, page) = env.browser().text("/privacy").await;
+    assert!(!page.contains("Recent activity"), "{page}");
+    assert!(
+        page.contains("the kind of browser and system"),
+        "sessions still say so"
+    );
+}

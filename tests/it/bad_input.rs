@@ -41,6 +41,9 @@ async fn wrong_methods_get_the_405_page() {
         ("PUT", "/success"),
         ("POST", "/static/css/app.css"),
         ("DELETE", "/static/nope.css"),
+        ("GET", "/account/sessions/end-others"),
+        ("PUT", "/account/sessions/0123/end"),
+        ("GET", "/backchannel-logout/facebook"),
     ] {
         let response = browser.request(method, path).await;
         assert_eq!(
@@ -182,6 +185,8 @@ async fn oversized_bodies_get_the_413_page_however_they_are_sent() {
     for path in [
         "/logout",
         "/account/delete",
+        "/account/sessions/end-others",
+        "/backchannel-logout/facebook",
         "/facebook/data-deletion",
         "/facebook/deauthorize",
     ] {

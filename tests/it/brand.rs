@@ -386,6 +386,10 @@ async fn the_privacy_page_says_what_is_kept_and_how_to_delete_it() {
         // How long.
         "30 days after your last visit",
         "90 days after you signed in",
+        // Devices and recent activity (audit.retention_days, 90 by default).
+        "the kind of browser and system you signed in from",
+        "Recent activity:</strong>",
+        "Recent activity: 90 days.",
         // How to delete: the page, and Facebook's callback (the tests' app has Facebook).
         "href=\"/account/delete\"",
         "href=\"/account\"",

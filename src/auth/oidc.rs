@@ -43,7 +43,7 @@ use tracing::{debug, info};
 use url::Url;
 
 use self::discovery::{DiscoveryError, Metadata};
-pub use self::logout_token::VerifiedLogout;
+pub use self::logout_token::{LogoutTokenError, VerifiedLogout};
 use super::{
     BoxFuture, ExchangeError, FailureReason, LoginSecrets, Profile, Provider, Unavailable,
     http::{HttpClient, HttpError, StatusRecorder, error_chain},
@@ -346,8 +346,9 @@ impl Oidc {
 
     /// A back-channel logout token checked (see [`logout_token`]), fetching the keys again
     /// once when it names a key we do not have; why not, for the 400's description.
-    async fn verified_logout(&self, token: &str) -> Result<VerifiedLogout, String> {
-        let discovered = self.discovered().map_err(|e| e.detail)?;
+    async fn verified_logout(&self, token: &str) -> Result<VerifiedLogout, LogoutTokenError> {
+        let unavailable = |e: ExchangeError| LogoutTokenError::Unavailable(e.detail);
+        let discovered = self.discovered().map_err(unavailable)?;
         let check = |discovered: &Discovered| {
             logout_token::verify(
                 discovered.metadata.jwks(),
@@ -359,14 +360,27 @@ impl Oidc {
         };
         match check(&discovered) {
             Ok(verified) => Ok(verified),
-            Err(logout_token::Refused::Invalid(why)) => Err(why),
+            Err(logout_token::Refused::Invalid(why)) => Err(LogoutTokenError::Invalid(why)),
             Err(logout_token::Refused::UnknownKey) => {
-                let refreshed = self.refresh_keys(&discovered).await.map_err(|e| e.detail)?;
-                check(&refreshed).map_err(|refused| match refused {
-                    logout_token::Refused::UnknownKey => {
-                        "logout_token: signed with a key the issuer does not publish".to_owned()
+                let refreshed = self.refresh_keys(&discovered).await.map_err(|e| {
+                    // Fetched less than a minute ago: the key is not the issuer's.
+                    if e.reason == FailureReason::Unreachable {
+                        unavailable(e)
+                    } else {
+                        LogoutTokenError::Invalid(
+                            "logout_token: signed with a key the issuer does not publish"
+                                .to_owned(),
+                        )
                     }
-                    logout_token::Refused::Invalid(why) => why,
+                })?;
+                check(&refreshed).map_err(|refused| {
+                    LogoutTokenError::Invalid(match refused {
+                        logout_token::Refused::UnknownKey => {
+                            "logout_token: signed with a key the issuer does not publish"
+                                .to_owned()
+                        }
+                        logout_token::Refused::Invalid(why) => why,
+                    })
                 })
             }
         }
@@ -545,7 +559,7 @@ impl Provider for Oidc {
     fn verify_logout_token<'a>(
         &'a self,
         token: &'a str,
-    ) -> Option<BoxFuture<'a, Result<VerifiedLogout, String>>> {
+    ) -> Option<BoxFuture<'a, Result<VerifiedLogout, LogoutTokenError>>> {
         Some(Box::pin(self.verified_logout(token)))
     }
 

@@ -127,7 +127,9 @@ pub trait Provider: Send + Sync + 'static {
     fn verify_logout_token<'a>(
         &'a self,
         _token: &'a str,
-    ) -> Option<BoxFuture<'a, Result<crate::auth::oidc::VerifiedLogout, String>>> {
+    ) -> Option<
+        BoxFuture<'a, Result<crate::auth::oidc::VerifiedLogout, crate::auth::oidc::LogoutTokenError>>,
+    > {
         None
     }
 

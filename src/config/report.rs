@@ -148,10 +148,18 @@ impl Config {
                 }
                 Some(ProviderKind::Oidc) => {
                     lines.push(format!("{name}: Redirect URI {redirect}"));
-                    lines.push(format!(
-                        "{name}: Back-channel logout URI {}",
-                        self.backchannel_logout_uri(name)
-                    ));
+                    // Google sends no logout tokens: nothing to register there.
+                    let google = provider
+                        .issuer
+                        .as_deref()
+                        .and_then(super::oidc_brand)
+                        .is_some();
+                    if !google {
+                        lines.push(format!(
+                            "{name}: Back-channel logout URI {}",
+                            self.backchannel_logout_uri(name)
+                        ));
+                    }
                     if provider.sign_out_at_provider {
                         lines.push(format!(
                             "{name}: Post-logout redirect URI {}",

@@ -3,27 +3,31 @@
 //! logout token's signature is the authentication. Answered on any host, limited per address
 //! like Facebook's callbacks, and in JSON as the specification asks: 200 when done (ending
 //! nothing is done: the person may have signed out already), 400 `invalid_request` with a
-//! description otherwise, and nothing ended then.
+//! description otherwise, and nothing ended then; 503 while the issuer's keys cannot be had
+//! (the issuer may send it again).
 
 use std::sync::Arc;
 
 use axum::{
     Json, Router,
     extract::State,
-    http::StatusCode,
+    http::{StatusCode, header},
     middleware,
     response::{IntoResponse, Response},
     routing::post,
 };
 use serde::Deserialize;
 use serde_json::json;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{
     AppError, AppState, RateLimiter,
     params::{self, FormBody, PathParam},
 };
-use crate::store::{IssuerLogout, LogoutRefused};
+use crate::{
+    auth::oidc::LogoutTokenError,
+    store::{IssuerLogout, LogoutRefused},
+};
 
 /// The route, limited per address by `limiter` (every token costs a signature check).
 pub fn router(state: AppState, limiter: Arc<RateLimiter>) -> Router {
@@ -67,9 +71,22 @@ async fn backchannel_logout(
     };
     let verified = match verifying.await {
         Ok(verified) => verified,
-        Err(why) => {
+        Err(LogoutTokenError::Invalid(why)) => {
             info!(provider = provider.id(), %why, "back-channel logout refused");
             return Ok(refused(StatusCode::BAD_REQUEST, &why));
+        }
+        // The issuer's keys cannot be had now: ours to fix, its to send again.
+        Err(LogoutTokenError::Unavailable(why)) => {
+            warn!(provider = provider.id(), %why, "back-channel logout not checked: the issuer's keys are unavailable");
+            return Ok((
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "60")],
+                Json(json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": "the issuer's keys cannot be fetched right now",
+                })),
+            )
+                .into_response());
         }
     };
     let logout = IssuerLogout {

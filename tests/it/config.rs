@@ -1106,7 +1106,8 @@ fn registrations_list_each_enabled_provider() {
         "[server]\npublic_url = \"https://login.example.com\"\n\
          [providers.facebook]\nclient_id = \"1\"\nclient_secret = \"s\"\n\
          [providers.github]\nclient_id = \"2\"\nclient_secret = \"s\"\n\
-         [providers.corp]\nkind = \"oidc\"\ndisplay_name = \"Acme SSO\"\nissuer = \"https://sso.acme.example\"\nclient_id = \"3\"\nclient_secret = \"s\"\n",
+         [providers.corp]\nkind = \"oidc\"\ndisplay_name = \"Acme SSO\"\nissuer = \"https://sso.acme.example\"\nclient_id = \"3\"\nclient_secret = \"s\"\nsign_out_at_provider = true\n\
+         [providers.google]\nclient_id = \"4.apps.googleusercontent.com\"\nclient_secret = \"s\"\n",
     )
     .unwrap();
     assert_eq!(
@@ -1116,9 +1117,12 @@ fn registrations_list_each_enabled_provider() {
             "facebook: Deauthorize callback URL https://login.example.com/facebook/deauthorize",
             "facebook: Data Deletion Request URL https://login.example.com/facebook/data-deletion",
             "facebook: Privacy Policy URL https://login.example.com/privacy",
+            // Google sends no logout tokens: no back-channel logout URI to register.
+            "google: Redirect URI https://login.example.com/callback/google",
             "github: Authorization callback URL https://login.example.com/callback/github",
             "corp: Redirect URI https://login.example.com/callback/corp",
             "corp: Back-channel logout URI https://login.example.com/backchannel-logout/corp",
+            "corp: Post-logout redirect URI https://login.example.com/",
         ]
     );
 }

@@ -399,3 +399,33 @@ async fn back_channel_logouts_are_limited_per_address() {
     );
     assert_eq!(check(&oidc.env, &ada).await, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn while_the_issuers_keys_cannot_be_had_a_logout_is_answered_503_for_the_issuer_to_send_again()
+ {
+    let oidc = OidcEnv::start_with(
+        |b| b.discovery = common::oidc::Discovery::Down,
+        |f| f,
+        Vec::new(),
+    )
+    .await;
+    let token = oidc.issuer.logout_token(|c| with(c, "sub", "ada-0001"));
+    let response = reqwest::Client::new()
+        .post(format!("{}{LOGOUT}", oidc.env.app_url))
+        .form(&[("logout_token", &token)])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert_eq!(oidc.env.count("logout_token_seen").await, 0, "not spent");
+    // Once the issuer is back (discovery is retried), the same token is taken.
+    oidc.issuer
+        .set(|b| b.discovery = common::oidc::Discovery::Up);
+    common::eventually("the issuer discovered again", || async {
+        post_logout(&oidc.env, &token).await.0 == StatusCode::OK
+    })
+    .await;
+}

@@ -43,6 +43,15 @@ pub struct VerifiedLogout {
     pub remember_until_ms: i64,
 }
 
+/// Why a logout token ended nothing, as the route answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogoutTokenError {
+    /// The token fails a check (400): the description says which.
+    Invalid(String),
+    /// Its issuer's keys cannot be had right now (503): the issuer may send it again.
+    Unavailable(String),
+}
+
 /// Why a logout token was not accepted.
 pub(super) enum Refused {
     /// Signed with a key we do not have: the issuer may have rotated its keys.

@@ -280,9 +280,7 @@ async fn finish(
         pre.clear();
         info!(provider = %done.provider, "sign-in refused: the person is blocked");
         if recording {
-            app.store
-                .record_activity(done.user, Outcome::Refused, &done.provider, device.as_deref())
-                .await?;
+            record(app, done.user, Outcome::Refused, &done.provider, device.as_deref()).await;
         }
         return Ok(NotAllowedPage {
             chrome: app.chrome(),
@@ -300,9 +298,7 @@ async fn finish(
         .return_to
         .and_then(|raw| super::return_to::allowed_target(&raw, &app.settings.return_rules));
     if recording {
-        app.store
-            .record_activity(done.user, Outcome::SignedIn, &done.provider, device.as_deref())
-            .await?;
+        record(app, done.user, Outcome::SignedIn, &done.provider, device.as_deref()).await;
     }
     session
         .sign_in(
@@ -318,6 +314,20 @@ async fn finish(
         .settings
         .redirect_to_target(target.as_deref())
         .into_response())
+}
+
+/// Adds to the person's recent activity. The operation is taken already, so a failure here
+/// must not cost the person their sign-in: it is logged, and the sign-in goes on.
+async fn record(
+    app: &AppState,
+    user: crate::store::UserId,
+    outcome: Outcome,
+    provider: &str,
+    device: Option<&str>,
+) {
+    if let Err(e) = app.store.record_activity(user, outcome, provider, device).await {
+        tracing::warn!(error = %e, "could not add the sign-in to the person's recent activity");
+    }
 }
 
 /// Where `/success` sends a browser with nothing to finish.

@@ -373,3 +373,14 @@ async fn with_no_activity_kept_the_privacy_page_does_not_promise_any() {
         "sessions still say so"
     );
 }
+
+#[tokio::test]
+async fn a_sign_in_goes_on_when_its_activity_cannot_be_recorded() {
+    let env = TestEnv::start().await;
+    sqlx::query("ALTER TABLE sign_in_event RENAME TO sign_in_event_elsewhere")
+        .execute(&env.db)
+        .await
+        .expect("rename");
+    let home = env.browser().login(ADA).await;
+    assert!(home.contains("Hi, Ada!"), "{home}");
+}

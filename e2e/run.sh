@@ -45,7 +45,7 @@ if ! fc-list 2>/dev/null | grep -qi 'emoji'; then
   fi
 fi
 
-echo "== nginx, openssl, caddy and sqlite3 (tests/09-production-behind-nginx, tests/12-forward-auth-nginx, tests/13-who-may-enter)"
+echo "== nginx, openssl, caddy and sqlite3 (tests/09-production-behind-nginx, tests/12-forward-auth-nginx, tests/13-who-may-enter, tests/14-issuer-logout)"
 # Debian's nginx installs to /usr/sbin, which is not on every PATH. Debian's caddy (2.6) is
 # the second gateway of tests/13, which reads the server's database with sqlite3. (Debian's
 # caddy package also enables a caddy service serving :80 where services start; the scenarios

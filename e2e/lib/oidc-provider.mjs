@@ -49,7 +49,21 @@ async function loadProvider() {
  * `http://127.0.0.1:PORT` (no trailing slash).
  *
  * - `client`: `{ clientId, clientSecret, redirectUri }`, registered as a confidential web
- *   client (client_secret_basic) for the authorization-code flow only, PKCE required.
+ *   client (client_secret_basic) for the authorization-code flow only, PKCE required. Two
+ *   optional members turn logout on for it:
+ *   - `backchannelLogoutUri`: Back-Channel Logout 1.0 (`features.backchannelLogout`, off by
+ *     default in oidc-provider 9), registered as the client's `backchannel_logout_uri` with
+ *     `backchannel_logout_session_required: true`, so that its ID tokens carry `sid` and so
+ *     does every logout token. When the person confirms the issuer's logout prompt
+ *     (`/session/end`), the issuer posts a logout token there from this process before it
+ *     answers the browser. oidc-provider's outgoing requests refuse special-use addresses
+ *     (loopback among them: lib/helpers/fetch_request.js destroys such sockets, whatever the
+ *     client's `application_type`, which governs redirect URIs only), so this issuer's
+ *     `fetch` drops that guard; every such request is kept in `backchannelLogouts`.
+ *   - `postLogoutRedirectUris`: RP-Initiated Logout 1.0 (`features.rpInitiatedLogout`, on by
+ *     default in oidc-provider 9, and named here): the client's `post_logout_redirect_uris`,
+ *     where `/session/end` may send the browser back (http is allowed for a `web` client that
+ *     does not use the implicit flow, the default `application_type`).
  * - `accounts`: login → claims, e.g. `{ ada: { name, email, email_verified } }`. The login
  *   typed on the development sign-in page (any password) is the account id and the `sub`;
  *   a login not in the map is no account. An account may carry `groups` (a list of strings),
@@ -57,8 +71,11 @@ async function loadProvider() {
  * - `latencyMs`: how long its token and userinfo endpoints wait before answering (so that a
  *   browser really sees loginwith's preloader).
  *
- * Returns `{ issuer, port, requests, log(), stop() }`; `requests` lists every request it
- * answered, in order, as `{ method, path, query, status, userAgent }`.
+ * Returns `{ issuer, port, requests, backchannelLogouts, signingKey, log(), stop() }`;
+ * `requests` lists every request it answered, in order, as `{ method, path, query, status,
+ * userAgent }`; `backchannelLogouts` every back-channel logout it sent, in order, as
+ * `{ url, logoutToken, status, body }` (`status` 0 and `body` the error's message when no
+ * answer came); `signingKey` is the public JWK it signs with (its `kid` among it).
  */
 export async function startOpenIdProvider({ client, accounts, latencyMs = 0 }) {
   captureNotices();
@@ -82,6 +99,16 @@ export async function startOpenIdProvider({ client, accounts, latencyMs = 0 }) {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), use: 'sig', alg: 'RS256' };
 
+    const backchannelLogouts = [];
+    const backchannel = client.backchannelLogoutUri !== undefined;
+    const logoutMetadata = {
+      ...(backchannel ? {
+        backchannel_logout_uri: client.backchannelLogoutUri,
+        backchannel_logout_session_required: true,
+      } : {}),
+      ...(client.postLogoutRedirectUris ? { post_logout_redirect_uris: client.postLogoutRedirectUris } : {}),
+    };
+
     const provider = new Provider(issuer, {
       clients: [{
         client_id: client.clientId,
@@ -90,6 +117,7 @@ export async function startOpenIdProvider({ client, accounts, latencyMs = 0 }) {
         response_types: ['code'],
         grant_types: ['authorization_code'],
         token_endpoint_auth_method: 'client_secret_basic',
+        ...logoutMetadata,
       }],
       pkce: { required: () => true },
       async findAccount(_ctx, id) {
@@ -113,7 +141,31 @@ export async function startOpenIdProvider({ client, accounts, latencyMs = 0 }) {
       },
       jwks: { keys: [signingKey] },
       cookies: { keys: [randomBytes(32).toString('hex')] },
-      features: { devInteractions: { enabled: true } },
+      features: {
+        devInteractions: { enabled: true },
+        rpInitiatedLogout: { enabled: true },
+        backchannelLogout: { enabled: backchannel },
+      },
+      // Only with back-channel logout: its posts go to loginwith on loopback, which the
+      // default guard against special-use addresses refuses (see above). Each is recorded.
+      ...(backchannel ? {
+        async fetch(url, { dispatcher: _guard, ...options }) {
+          const entry = { url: String(url), logoutToken: undefined, status: 0, body: '' };
+          if (options.body instanceof URLSearchParams) entry.logoutToken = options.body.get('logout_token') ?? undefined;
+          backchannelLogouts.push(entry);
+          try {
+            const response = await globalThis.fetch(url, options);
+            entry.body = await response.clone().text();
+            entry.status = response.status;
+            log(`back-channel logout to ${entry.url}: ${entry.status} ${entry.body}`);
+            return response;
+          } catch (error) {
+            entry.body = error.message;
+            log(`back-channel logout to ${entry.url} failed: ${error.message}`);
+            throw error;
+          }
+        },
+      } : {}),
     });
 
     // A request log, for the artifacts and for the scenario's assertions.
@@ -140,22 +192,29 @@ export async function startOpenIdProvider({ client, accounts, latencyMs = 0 }) {
         await next();
       });
     }
-    for (const event of ['server_error', 'authorization.error', 'grant.error', 'userinfo.error', 'discovery.error', 'jwks.error', 'end_session.error']) {
+    for (const event of ['server_error', 'authorization.error', 'grant.error', 'userinfo.error', 'discovery.error', 'jwks.error', 'end_session.error', 'backchannel.error']) {
       provider.on(event, (...args) => {
         const error = args.find((arg) => arg instanceof Error);
         log(`${event}: ${error ? `${error.name}: ${error.message}${error.error_description ? ` (${error.error_description})` : ''}` : ''}`);
       });
     }
     provider.on('grant.success', () => log('grant.success: tokens issued'));
+    provider.on('end_session.success', () => log('end_session.success: the session at the issuer ended'));
+    provider.on('backchannel.success', (_ctx, { clientId }, accountId, sid) => {
+      log(`backchannel.success: ${clientId} told that ${accountId} (sid ${sid}) signed out`);
+    });
 
     server.on('request', provider.callback());
     log(`listening as issuer ${issuer}`);
 
     let stopped = false;
+    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicKey } = signingKey;
     return {
       issuer,
       port,
       requests,
+      backchannelLogouts,
+      signingKey: publicKey,
       log: () => [...notices, ...lines].join('\n'),
       async stop() {
         if (stopped) return;

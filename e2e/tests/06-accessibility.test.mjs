@@ -1,5 +1,5 @@
 // axe-core on every page of the flow: the home page, the consent page, the preloader, the
-// error page and the signed-in page. Fails on any "serious" or "critical" violation and
+// error page, the signed-in page and the account pages. Fails on any "serious" or "critical" violation and
 // prints every violation found (minor and moderate ones too, as diagnostics).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -50,6 +50,10 @@ test('axe: home, consent, preloader, error and signed-in pages', async (t) => {
     await page.getByRole('button', { name: 'Allow' }).click();
     await expectSignedIn(page, 'Ada');
     await check(t, ctx, page, 'signed-in', failures);
+    // Sign-in methods, where you're signed in and recent activity.
+    await page.goto(ctx.url('/account'));
+    await page.getByRole('heading', { level: 2, name: "Where you're signed in" }).waitFor();
+    await check(t, ctx, page, 'account', failures);
     await page.goto(ctx.url('/account/delete'));
     await check(t, ctx, page, 'delete-account', failures);
     await page.goto(ctx.url('/no-such-page'));

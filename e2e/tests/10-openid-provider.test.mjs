@@ -171,7 +171,11 @@ async function expectPreloaderFor(page, provider) {
 async function signInMethods(page) {
   await onPath(page, '/account');
   await page.getByRole('heading', { level: 1, name: 'Sign-in methods' }).waitFor();
-  const listed = await page.locator('main li > strong').allInnerTexts();
+  // The sign-in methods' own list: the page also lists devices and recent activity.
+  const listed = await page
+    .getByRole('region', { name: 'Sign-in methods' })
+    .locator('li > strong')
+    .allInnerTexts();
   const addable = (await page.locator('main form[action^="/account/link/"] button').allInnerTexts())
     .map((text) => text.replace(/^Add /, ''));
   const removable = await page.locator('main form[action^="/account/identities/"]').count();

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::database::open_store;
 use crate::{
     config::Config,
-    store::{PeopleFilter, PersonSummary, Store, UserId},
+    store::{ActivityEntry, LiveSession, Outcome, PeopleFilter, PersonSummary, Store, UserId},
     web::pages::utc_date,
 };
 
@@ -147,71 +147,12 @@ async fn run(store: &Store, command: UsersCommand) -> Result<String, String> {
                 .map_err(failed)?
                 .ok_or_else(|| nobody(&person))?;
             let sessions = store.live_sessions(user).await.map_err(failed)?;
-            let activity = store.recent_activity(user, 10).await.map_err(failed)?;
-            if json {
-                let mut value = person_json(&summary);
-                value["sessions"] = sessions
-                    .iter()
-                    .map(|s| {
-                        json!({
-                            "device": s.device,
-                            "provider": s.provider,
-                            "signed_in_at": utc_date(s.since_ms),
-                            "last_used": utc_date(s.last_seen_ms),
-                        })
-                    })
-                    .collect();
-                value["recent_activity"] = activity
-                    .iter()
-                    .map(|a| {
-                        json!({
-                            "outcome": if a.outcome == crate::store::Outcome::Refused { "refused" } else { "signed_in" },
-                            "provider": a.provider,
-                            "device": a.device,
-                            "at": utc_date(a.at_ms),
-                        })
-                    })
-                    .collect();
-                return Ok(pretty(&value));
-            }
-            let mut out = person_line(&summary);
-            out.push('\n');
-            if let Some(block) = &summary.blocked {
-                out.push_str(&format!(
-                    "blocked since {}{}\n",
-                    utc_date(block.at_ms),
-                    block
-                        .reason
-                        .as_deref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                ));
-            }
-            out.push_str(&format!("sessions ({}):\n", sessions.len()));
-            for s in &sessions {
-                out.push_str(&format!(
-                    "  {} with {}, signed in {}, last used {}\n",
-                    s.device.as_deref().unwrap_or("an unrecognised browser"),
-                    s.provider.as_deref().unwrap_or("?"),
-                    utc_date(s.since_ms),
-                    utc_date(s.last_seen_ms)
-                ));
-            }
-            out.push_str(&format!("recent activity ({}):", activity.len()));
-            for a in &activity {
-                out.push_str(&format!(
-                    "\n  {} {} with {} from {}",
-                    utc_date(a.at_ms),
-                    if a.outcome == crate::store::Outcome::Refused {
-                        "refused"
-                    } else {
-                        "signed in"
-                    },
-                    a.provider,
-                    a.device.as_deref().unwrap_or("an unrecognised browser")
-                ));
-            }
-            Ok(out)
+            let activity = store.recent_activity(user, RECENT).await.map_err(failed)?;
+            Ok(if json {
+                show_json(&summary, &sessions, &activity)
+            } else {
+                show_text(&summary, &sessions, &activity)
+            })
         }
         UsersCommand::SignOut { person } => {
             let user = resolve(store, &person).await?;
@@ -262,6 +203,95 @@ async fn run(store: &Store, command: UsersCommand) -> Result<String, String> {
             ))
         }
     }
+}
+
+/// How many lines of recent activity `users show` prints (as many as the account page).
+const RECENT: u32 = 10;
+
+/// A device label, or what to say without one.
+fn device(label: Option<&str>) -> &str {
+    label.unwrap_or("an unrecognised browser")
+}
+
+fn outcome(entry: &ActivityEntry) -> &'static str {
+    match entry.outcome {
+        Outcome::SignedIn => "signed in",
+        Outcome::Refused => "refused",
+    }
+}
+
+/// `users show`: the person's line, their block, sessions and recent activity.
+fn show_text(
+    person: &PersonSummary,
+    sessions: &[LiveSession],
+    activity: &[ActivityEntry],
+) -> String {
+    let mut out = person_line(person);
+    out.push('\n');
+    if let Some(block) = &person.blocked {
+        let reason = block
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "blocked since {}{reason}\n",
+            utc_date(block.at_ms)
+        ));
+    }
+    out.push_str(&format!("sessions ({}):\n", sessions.len()));
+    for s in sessions {
+        out.push_str(&format!(
+            "  {} with {}, signed in {}, last used {}\n",
+            device(s.device.as_deref()),
+            s.provider.as_deref().unwrap_or("?"),
+            utc_date(s.since_ms),
+            utc_date(s.last_seen_ms)
+        ));
+    }
+    out.push_str(&format!("recent activity ({}):", activity.len()));
+    for a in activity {
+        out.push_str(&format!(
+            "\n  {} {} with {} from {}",
+            utc_date(a.at_ms),
+            outcome(a),
+            a.provider,
+            device(a.device.as_deref())
+        ));
+    }
+    out
+}
+
+/// `users show --json`.
+fn show_json(
+    person: &PersonSummary,
+    sessions: &[LiveSession],
+    activity: &[ActivityEntry],
+) -> String {
+    let mut value = person_json(person);
+    value["sessions"] = sessions
+        .iter()
+        .map(|s| {
+            json!({
+                "device": s.device,
+                "provider": s.provider,
+                "signed_in_at": utc_date(s.since_ms),
+                "last_used": utc_date(s.last_seen_ms),
+            })
+        })
+        .collect();
+    value["recent_activity"] = activity
+        .iter()
+        .map(|a| {
+            json!({
+                "outcome": outcome(a).replace(' ', "_"),
+                "provider": a.provider,
+                "device": a.device,
+                "at": utc_date(a.at_ms),
+            })
+        })
+        .collect();
+    pretty(&value)
 }
 
 /// The person `who` names; an address two people share is refused, naming both.

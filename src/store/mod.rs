@@ -25,7 +25,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use backend::{Db, Tx, on_db, on_tx};
 
-pub use activity::Outcome;
+pub use activity::{ActivityEntry, Outcome};
 pub use announcements::{Announcement, Announcements};
 pub use crate::model::{millis, now_ms};
 pub use deletion::{Deletion, DeletionRecord};

@@ -15,7 +15,10 @@ use super::{
     pages::{ActivityRow, DeviceRow, utc_date, utc_hour},
     params::{FormBody, PathParam},
 };
-use crate::store::{LiveSession, Outcome, UserId};
+use crate::{
+    model::now_ms,
+    store::{LiveSession, Outcome, UserId},
+};
 
 const EXPIRED_FORM: &str =
     "This form has expired. Go back to your account page and try again from there.";
@@ -52,11 +55,23 @@ pub(super) async fn device_rows(
                     .map(|p| app.provider_name(p))
                     .unwrap_or_default(),
                 since: utc_date(session.since_ms),
-                last_used: utc_hour(session.last_seen_ms),
+                last_used: last_used(session.last_seen_ms, now_ms(), this_device),
                 this_device,
             }
         })
         .collect())
+}
+
+/// When a sign-in was last used, as precisely as it is kept (to the hour): "now" for this
+/// browser, which is using it; "within the past hour"; else the hour.
+fn last_used(last_seen_ms: i64, now_ms: i64, this_device: bool) -> String {
+    if this_device {
+        "now".to_owned()
+    } else if now_ms.saturating_sub(last_seen_ms) < 60 * 60 * 1000 {
+        "within the past hour".to_owned()
+    } else {
+        utc_hour(last_seen_ms)
+    }
 }
 
 /// The person's last sign-ins and refusals, newest first (none when `[audit]` keeps none).
@@ -138,7 +153,17 @@ pub async fn end_others(
 
 #[cfg(test)]
 mod tests {
-    use super::reference;
+    use super::{last_used, reference};
+
+    #[test]
+    fn last_use_is_said_as_precisely_as_it_is_kept() {
+        let hour = 60 * 60 * 1000;
+        // 2026-12-06 20:38 UTC.
+        let now = 1_796_589_480_000;
+        assert_eq!(last_used(now - 5 * hour, now, true), "now");
+        assert_eq!(last_used(now - hour / 2, now, false), "within the past hour");
+        assert_eq!(last_used(now - 2 * hour, now, false), "2026-12-06 18:00 UTC");
+    }
 
     #[test]
     fn a_reference_is_fixed_length_hex_and_not_the_id() {

@@ -255,6 +255,22 @@ impl TestEnv {
         (env, browser)
     }
 
+    /// `GET /auth/check` with `browser`'s session cookie (on this instance, whichever the
+    /// browser signed in on): 200 signed in, 401 not.
+    pub async fn auth_check(&self, browser: &Browser) -> StatusCode {
+        let cookie = browser.cookie("loginwith_session").unwrap_or_default();
+        reqwest::Client::new()
+            .get(format!("{}/auth/check", self.app_url))
+            .header(
+                reqwest::header::COOKIE,
+                format!("loginwith_session={cookie}"),
+            )
+            .send()
+            .await
+            .expect("check")
+            .status()
+    }
+
     /// The ids of the signed-in sessions, in the order of their people.
     pub async fn signed_in_session_ids(&self) -> Vec<String> {
         sqlx::query_scalar("SELECT id FROM session WHERE user_id IS NOT NULL ORDER BY user_id, id")

@@ -358,8 +358,23 @@ async fn last_used_moves_at_most_once_an_hour_whoever_reads_the_sign_in() {
         .expect("age it");
     browser.text("/").await;
     assert!(seen().await >= moved, "the home page moved it");
-    // The page says it to the hour.
-    let (_, page) = browser.text("/account").await;
+    // The page says it as precisely as it is kept: this browser is in use now; another
+    // sign-in, last used two hours ago, to the hour.
+    let other = signed_in_as(&env, IPHONE, ADA).await;
+    let (_, page) = other.text("/account").await;
+    let devices = devices_section(&page);
+    assert!(devices.contains("last used now"), "{devices}");
+    assert!(
+        devices.contains("last used within the past hour"),
+        "{devices}"
+    );
+    sqlx::query("UPDATE session SET last_seen_at = last_seen_at - $1 WHERE id = $2")
+        .bind(two_hours)
+        .bind(&id)
+        .execute(&env.db)
+        .await
+        .expect("age it");
+    let (_, page) = other.text("/account").await;
     assert!(devices_section(&page).contains(":00 UTC"), "{page}");
 }
 

@@ -17,18 +17,6 @@ use serde_json::{Map, Value};
 
 const LOGOUT: &str = "/backchannel-logout/corp";
 
-/// `/auth/check` for `browser`'s session cookie: 200 signed in, 401 not.
-async fn check(env: &TestEnv, browser: &Browser) -> StatusCode {
-    let cookie = browser.cookie("loginwith_session").unwrap_or_default();
-    reqwest::Client::new()
-        .get(format!("{}/auth/check", env.app_url))
-        .header(header::COOKIE, format!("loginwith_session={cookie}"))
-        .send()
-        .await
-        .expect("check")
-        .status()
-}
-
 /// Signs a fresh browser in through the issuer as `sub`, the ID token carrying `sid`.
 async fn signed_in(oidc: &OidcEnv, sub: &str, sid: Option<&str>) -> Browser {
     oidc.issuer.set(|b| {
@@ -42,7 +30,7 @@ async fn signed_in(oidc: &OidcEnv, sub: &str, sid: Option<&str>) -> Browser {
     let browser = oidc.env.browser();
     assert_eq!(oidc.sign_in(&browser).await, "ok");
     assert_eq!(location(&browser.get("/success").await), "/");
-    assert_eq!(check(&oidc.env, &browser).await, StatusCode::OK);
+    assert_eq!(oidc.env.auth_check(&browser).await, StatusCode::OK);
     browser
 }
 
@@ -91,13 +79,13 @@ async fn a_logout_token_naming_a_sid_ends_that_sign_in_only() {
     });
     let (status, body) = post_logout(&oidc.env, &token).await;
     assert_eq!((status, body), (StatusCode::OK, Value::Null));
-    assert_eq!(check(&oidc.env, &laptop).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(oidc.env.auth_check(&laptop).await, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        check(&oidc.env, &phone).await,
+        oidc.env.auth_check(&phone).await,
         StatusCode::OK,
         "her other sign-in stays"
     );
-    assert_eq!(check(&oidc.env, &grace).await, StatusCode::OK);
+    assert_eq!(oidc.env.auth_check(&grace).await, StatusCode::OK);
     // The page agrees: signed out, the sign-in buttons again.
     assert!(!laptop.text("/").await.1.contains("Hi, "));
 }
@@ -110,13 +98,13 @@ async fn a_logout_token_with_only_a_sub_ends_every_sign_in_of_that_person_with_t
     let grace = signed_in(&oidc, "grace-0002", Some("sid-3")).await;
     let token = oidc.issuer.logout_token(|c| with(c, "sub", "ada-0001"));
     assert_eq!(post_logout(&oidc.env, &token).await.0, StatusCode::OK);
-    assert_eq!(check(&oidc.env, &laptop).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(check(&oidc.env, &phone).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(check(&oidc.env, &grace).await, StatusCode::OK);
+    assert_eq!(oidc.env.auth_check(&laptop).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(oidc.env.auth_check(&phone).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(oidc.env.auth_check(&grace).await, StatusCode::OK);
     // A person the issuer names but who never signed in here: done, nothing ended.
     let token = oidc.issuer.logout_token(|c| with(c, "sub", "nobody-9999"));
     assert_eq!(post_logout(&oidc.env, &token).await.0, StatusCode::OK);
-    assert_eq!(check(&oidc.env, &grace).await, StatusCode::OK);
+    assert_eq!(oidc.env.auth_check(&grace).await, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -193,7 +181,7 @@ async fn forged_replayed_expired_or_malformed_logout_tokens_end_nothing() {
         let description = body["error_description"].as_str().expect("a description");
         assert!(description.contains(why), "{why}: {description}");
         assert_eq!(
-            check(&oidc.env, &ada).await,
+            oidc.env.auth_check(&ada).await,
             StatusCode::OK,
             "{why}: nothing ended"
         );
@@ -227,7 +215,7 @@ async fn forged_replayed_expired_or_malformed_logout_tokens_end_nothing() {
             .expect("POST");
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
-    assert_eq!(check(&oidc.env, &ada).await, StatusCode::OK);
+    assert_eq!(oidc.env.auth_check(&ada).await, StatusCode::OK);
     assert_eq!(
         oidc.env.count("logout_token_seen").await,
         0,
@@ -238,7 +226,7 @@ async fn forged_replayed_expired_or_malformed_logout_tokens_end_nothing() {
     // meanwhile stays signed in.
     let token = issuer.logout_token(|c| with(c, "sid", "sid-ada"));
     assert_eq!(post_logout(&oidc.env, &token).await.0, StatusCode::OK);
-    assert_eq!(check(&oidc.env, &ada).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(oidc.env.auth_check(&ada).await, StatusCode::UNAUTHORIZED);
     let again = signed_in(&oidc, "ada-0001", Some("sid-ada")).await;
     let (status, body) = post_logout(&oidc.env, &token).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -248,7 +236,7 @@ async fn forged_replayed_expired_or_malformed_logout_tokens_end_nothing() {
             .is_some_and(|d| d.contains("used before")),
         "{body}"
     );
-    assert_eq!(check(&oidc.env, &again).await, StatusCode::OK);
+    assert_eq!(oidc.env.auth_check(&again).await, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -277,15 +265,15 @@ async fn a_logout_on_one_instance_ends_the_sign_in_on_the_other_and_its_token_is
         ada.cookie("loginwith_session").expect("a session")
     ));
     assert_eq!(
-        check(&other, &on_other).await,
+        other.auth_check(&on_other).await,
         StatusCode::OK,
         "signed in on both"
     );
 
     let token = oidc.issuer.logout_token(|c| with(c, "sid", "sid-ada"));
     assert_eq!(post_logout(&other, &token).await.0, StatusCode::OK);
-    assert_eq!(check(&oidc.env, &ada).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(check(&other, &on_other).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(oidc.env.auth_check(&ada).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(other.auth_check(&on_other).await, StatusCode::UNAUTHORIZED);
     // Replayed to the first instance: spent everywhere.
     assert_eq!(
         post_logout(&oidc.env, &token).await.0,
@@ -315,7 +303,7 @@ async fn log_out_with_sign_out_at_provider_ends_ours_first_then_goes_to_the_issu
     assert!(page.contains("You are signed out here"), "{page}");
     assert!(page.contains("Continue to Corp SSO"), "{page}");
     // Ours is over before the browser reaches the issuer, whatever the issuer does.
-    assert_eq!(check(&oidc.env, &ada).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(oidc.env.auth_check(&ada).await, StatusCode::UNAUTHORIZED);
     assert_eq!(oidc.env.signed_in_session_ids().await.len(), 0);
 
     let target = url::Url::parse(refresh.strip_prefix("0;url=").expect("0;url=")).expect("a URL");
@@ -352,7 +340,7 @@ async fn log_out_with_sign_out_at_provider_ends_ours_first_then_goes_to_the_issu
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(check(&oidc.env, &ada).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(oidc.env.auth_check(&ada).await, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -363,7 +351,7 @@ async fn log_out_without_sign_out_at_provider_stays_here() {
     let response = ada.post_form("/logout", &[("csrf_token", &token)]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/");
-    assert_eq!(check(&oidc.env, &ada).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(oidc.env.auth_check(&ada).await, StatusCode::UNAUTHORIZED);
     assert_eq!(oidc.issuer.sessions_ended.load(Ordering::SeqCst), 0);
 }
 
@@ -397,7 +385,7 @@ async fn back_channel_logouts_are_limited_per_address() {
         post_logout(&oidc.env, &token).await.0,
         StatusCode::TOO_MANY_REQUESTS
     );
-    assert_eq!(check(&oidc.env, &ada).await, StatusCode::OK);
+    assert_eq!(oidc.env.auth_check(&ada).await, StatusCode::OK);
 }
 
 #[tokio::test]

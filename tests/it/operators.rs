@@ -8,7 +8,7 @@ use loginwith_testkit as common;
 
 use common::{ADA, Browser, Person, TestEnv};
 use loginwith::config::Environment;
-use reqwest::{StatusCode, header};
+use reqwest::StatusCode;
 
 const GRACE: Person<'static> = Person {
     first: "Grace <b>",
@@ -45,17 +45,6 @@ fn stdout(output: &Output) -> String {
 fn stderr_of_failure(output: &Output) -> String {
     assert!(!output.status.success(), "should fail: {output:?}");
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-async fn check(env: &TestEnv, browser: &Browser) -> StatusCode {
-    let cookie = browser.cookie("loginwith_session").unwrap_or_default();
-    reqwest::Client::new()
-        .get(format!("{}/auth/check", env.app_url))
-        .header(header::COOKIE, format!("loginwith_session={cookie}"))
-        .send()
-        .await
-        .expect("check")
-        .status()
 }
 
 async fn person_id(env: &TestEnv, email: &str) -> i64 {
@@ -171,9 +160,9 @@ async fn sign_out_ends_every_session_of_the_person_at_once() {
     grace.login(GRACE).await;
     let output = stdout(&users(&env, &["sign-out", "ada@example.com"]));
     assert!(output.contains("2 session(s) ended"), "{output}");
-    assert_eq!(check(&env, &laptop).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(check(&env, &phone).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(check(&env, &grace).await, StatusCode::OK);
+    assert_eq!(env.auth_check(&laptop).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(env.auth_check(&phone).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(env.auth_check(&grace).await, StatusCode::OK);
     // She may sign in again: a sign-out is not a block.
     assert!(laptop.login(ADA).await.contains("Hi, Ada!"));
 }
@@ -197,7 +186,7 @@ async fn a_blocked_person_is_refused_everywhere_until_unblocked() {
         "loginwith_session={}",
         ada.cookie("loginwith_session").expect("a session")
     ));
-    assert_eq!(check(&other, &on_other).await, StatusCode::OK);
+    assert_eq!(other.auth_check(&on_other).await, StatusCode::OK);
     let grace = env.browser();
     grace.login(GRACE).await;
     let id = person_id(&env, "ada@example.com").await;
@@ -210,9 +199,9 @@ async fn a_blocked_person_is_refused_everywhere_until_unblocked() {
         output.contains(&format!("person {id} blocked: 1 session(s) ended")),
         "{output}"
     );
-    assert_eq!(check(&env, &ada).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(check(&other, &on_other).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(check(&env, &grace).await, StatusCode::OK);
+    assert_eq!(env.auth_check(&ada).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(other.auth_check(&on_other).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(env.auth_check(&grace).await, StatusCode::OK);
 
     // Signing in again: the provider says yes, loginwith says no, with the refusal page.
     for instance in [&env, &other] {
@@ -223,7 +212,10 @@ async fn a_blocked_person_is_refused_everywhere_until_unblocked() {
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         let page = response.text().await.expect("page");
         assert!(page.contains("may not sign in"), "{page}");
-        assert_eq!(check(instance, &browser).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            instance.auth_check(&browser).await,
+            StatusCode::UNAUTHORIZED
+        );
         assert!(!browser.text("/").await.1.contains("Hi, Ada!"));
     }
     let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM session WHERE user_id = $1")
@@ -263,7 +255,7 @@ async fn blocked_between_the_exchange_and_success_is_still_refused() {
     stdout(&users(&env, &["block", "ada@example.com"]));
     let response = again.get("/success").await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(check(&env, &again).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(env.auth_check(&again).await, StatusCode::UNAUTHORIZED);
     assert_eq!(env.signed_in_session_ids().await.len(), 0);
 }
 
@@ -322,7 +314,7 @@ async fn delete_removes_the_person_as_their_own_deletion_does() {
     let id = person_id(&env, "ada@example.com").await;
     let output = stdout(&users(&env, &["delete", &id.to_string()]));
     assert!(output.contains(&format!("person {id} deleted")), "{output}");
-    assert_eq!(check(&env, &ada).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(env.auth_check(&ada).await, StatusCode::UNAUTHORIZED);
     for table in ["user_identity", "session", "sign_in_event"] {
         let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM {table} WHERE {} = $1",

@@ -2,6 +2,8 @@
 //! database (SQLite or PostgreSQL) while instances serve. Each says what it did in one
 //! answer, and never prints a secret (no session id, no token).
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use super::database::open_store;
@@ -105,12 +107,16 @@ pub enum UsersCommand {
 /// Runs `command` on the database of `config`: what to print, or why it failed (exit 1).
 pub async fn users(config: &Config, command: UsersCommand) -> Result<String, String> {
     let store = open_store(config).await.map_err(|e| e.to_string())?;
-    let answer = run(&store, command).await;
+    let absolute = Duration::from_secs(u64::from(config.session.absolute_days) * 24 * 60 * 60);
+    let oldest_live = crate::model::now_ms().saturating_sub(crate::model::millis(absolute));
+    let answer = run(&store, command, oldest_live).await;
     store.close().await;
     answer
 }
 
-async fn run(store: &Store, command: UsersCommand) -> Result<String, String> {
+/// Runs `command`; sessions begun before `oldest_live` are past their absolute lifetime and
+/// not counted or shown.
+async fn run(store: &Store, command: UsersCommand, oldest_live: i64) -> Result<String, String> {
     let failed = |e: crate::store::StoreError| e.to_string();
     match command {
         UsersCommand::List {
@@ -119,7 +125,10 @@ async fn run(store: &Store, command: UsersCommand) -> Result<String, String> {
             json,
         } => {
             let filter = PeopleFilter::from(filter);
-            let (people, total) = store.people(&filter, limit).await.map_err(failed)?;
+            let (people, total) = store
+                .people(&filter, limit, oldest_live)
+                .await
+                .map_err(failed)?;
             if json {
                 let people: Vec<_> = people.iter().map(person_json).collect();
                 return Ok(pretty(&json!({ "total": total, "people": people })));
@@ -142,11 +151,14 @@ async fn run(store: &Store, command: UsersCommand) -> Result<String, String> {
         UsersCommand::Show { person, json } => {
             let user = resolve(store, &person).await?;
             let summary = store
-                .person(user)
+                .person(user, oldest_live)
                 .await
                 .map_err(failed)?
                 .ok_or_else(|| nobody(&person))?;
-            let sessions = store.live_sessions(user).await.map_err(failed)?;
+            let sessions = store
+                .live_sessions(user, oldest_live)
+                .await
+                .map_err(failed)?;
             let activity = store.recent_activity(user, RECENT).await.map_err(failed)?;
             Ok(if json {
                 show_json(&summary, &sessions, &activity)
@@ -157,7 +169,7 @@ async fn run(store: &Store, command: UsersCommand) -> Result<String, String> {
         UsersCommand::SignOut { person } => {
             let user = resolve(store, &person).await?;
             store
-                .person(user)
+                .person(user, oldest_live)
                 .await
                 .map_err(failed)?
                 .ok_or_else(|| nobody(&person))?;

@@ -362,17 +362,11 @@ impl Oidc {
             Ok(verified) => Ok(verified),
             Err(logout_token::Refused::Invalid(why)) => Err(LogoutTokenError::Invalid(why)),
             Err(logout_token::Refused::UnknownKey) => {
-                let refreshed = self.refresh_keys(&discovered).await.map_err(|e| {
-                    // Fetched less than a minute ago: the key is not the issuer's.
-                    if e.reason == FailureReason::Unreachable {
-                        unavailable(e)
-                    } else {
-                        LogoutTokenError::Invalid(
-                            "logout_token: signed with a key the issuer does not publish"
-                                .to_owned(),
-                        )
-                    }
-                })?;
+                // The keys cannot be fetched again now (the issuer is unreachable, or they were
+                // fetched less than a minute ago, perhaps for a forged token): the issuer may
+                // have rotated its keys, so it is asked to send the token again, rather than
+                // told it was bad (a 400 is final for it).
+                let refreshed = self.refresh_keys(&discovered).await.map_err(unavailable)?;
                 check(&refreshed).map_err(|refused| {
                     LogoutTokenError::Invalid(match refused {
                         logout_token::Refused::UnknownKey => {
@@ -568,11 +562,21 @@ impl Provider for Oidc {
             return None;
         }
         let discovered = self.current()?;
-        let mut url = discovered
+        let advertised = discovered
             .metadata
             .additional_metadata()
             .end_session_endpoint
-            .clone()?;
+            .as_deref()?;
+        let mut url = match Url::parse(advertised) {
+            Ok(url) if matches!(url.scheme(), "https" | "http") => url,
+            _ => {
+                tracing::warn!(
+                    provider = self.name,
+                    "the issuer's end_session_endpoint is not a URL: signed out here only"
+                );
+                return None;
+            }
+        };
         url.query_pairs_mut()
             .append_pair("client_id", self.client_id.as_str())
             .append_pair("post_logout_redirect_uri", post_logout_redirect_uri)

@@ -73,10 +73,12 @@ pub enum PeopleFilter {
     Provider(String),
 }
 
-/// The columns [`PersonSummary`] is read from, for `FROM user_profile p`.
+/// The columns [`PersonSummary`] is read from, for `FROM user_profile p`: `$1` is now, `$2`
+/// the start of the oldest sign-in still within its absolute lifetime.
 const PERSON_COLUMNS: &str = "p.id, p.display_name, p.email, p.email_verified, p.created_at,
      p.blocked_at, p.blocked_reason,
-     (SELECT count(*) FROM session s WHERE s.user_id = p.id AND s.expires_at > $1),
+     (SELECT count(*) FROM session s WHERE s.user_id = p.id AND s.expires_at > $1
+                                     AND COALESCE(s.signed_in_at, 0) > $2),
      count(*) OVER ()";
 
 type PersonRow = (
@@ -92,17 +94,24 @@ type PersonRow = (
 );
 
 impl Store {
-    /// The person's unexpired sessions, most recently used first.
-    pub async fn live_sessions(&self, user: UserId) -> Result<Vec<LiveSession>, StoreError> {
+    /// The person's live sessions: unexpired, and begun after `signed_in_after_ms` (a
+    /// sign-in past the absolute lifetime is over even while its row waits for the clean-up);
+    /// most recently used first.
+    pub async fn live_sessions(
+        &self,
+        user: UserId,
+        signed_in_after_ms: i64,
+    ) -> Result<Vec<LiveSession>, StoreError> {
         type Row = (String, Option<String>, Option<String>, Option<i64>, Option<i64>);
         let rows: Vec<Row> =
             on_db!(&self.db, |pool| sqlx::query_as(
                 "SELECT id, device, provider, signed_in_at, last_seen_at FROM session
-                 WHERE user_id = $1 AND expires_at > $2
-                 ORDER BY last_seen_at DESC, signed_in_at DESC, id",
+                 WHERE user_id = $1 AND expires_at > $2 AND COALESCE(signed_in_at, 0) > $3
+                 ORDER BY last_seen_at DESC NULLS LAST, signed_in_at DESC, id",
             )
             .bind(user.0)
             .bind(now_ms())
+            .bind(signed_in_after_ms)
             .fetch_all(pool)
             .await)?;
         Ok(rows
@@ -157,7 +166,8 @@ impl Store {
     /// last used, to the hour, without a write per request.
     pub async fn touch_session(&self, id: &str, now: i64) -> Result<(), StoreError> {
         on_db!(&self.db, |pool| sqlx::query(
-            "UPDATE session SET last_seen_at = $2 WHERE id = $1"
+            "UPDATE session SET last_seen_at = $2
+              WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)"
         )
         .bind(id)
         .bind(now)
@@ -168,7 +178,9 @@ impl Store {
     }
 
     /// Blocks `user`: every session ended and every later sign-in refused, in one
-    /// transaction, until [`Store::unblock`]. How many sessions were ended; `None` when there
+    /// transaction, until [`Store::unblock`]. A session inserted by a sign-in racing the
+    /// block (on PostgreSQL its check may read the person before the block commits) is read
+    /// as none by every reader, and deleted by the unblock. How many sessions were ended; `None` when there
     /// is no such person. Blocking a blocked person keeps the first block's time and reason.
     pub async fn block(
         &self,
@@ -203,19 +215,30 @@ impl Store {
     }
 
     /// Lifts a block: whether the person was blocked; `None` when there is no such person.
+    /// Any session left from before the block (see [`Store::block`]) is deleted with it, so
+    /// that the person signs in afresh.
     pub async fn unblock(&self, user: UserId) -> Result<Option<bool>, StoreError> {
-        let lifted = on_db!(&self.db, |pool| sqlx::query(
+        let mut tx = self.db.begin_write().await?;
+        let lifted = on_tx!(&mut tx, |conn| sqlx::query(
             "UPDATE user_profile SET blocked_at = NULL, blocked_reason = NULL
               WHERE id = $1 AND blocked_at IS NOT NULL"
         )
         .bind(user.0)
-        .execute(pool)
+        .execute(conn)
         .await
         .map(|done| done.rows_affected()))?;
         if lifted == 1 {
+            on_tx!(&mut tx, |conn| sqlx::query("DELETE FROM session WHERE user_id = $1")
+                .bind(user.0)
+                .execute(conn)
+                .await
+                .map(|done| done.rows_affected()))?;
+        }
+        tx.commit().await?;
+        if lifted == 1 {
             return Ok(Some(true));
         }
-        Ok(self.person(user).await?.map(|_| false))
+        Ok(self.person(user, 0).await?.map(|_| false))
     }
 
     /// The people `filter` picks, oldest first, at most `limit` of them, and how many it
@@ -224,24 +247,26 @@ impl Store {
         &self,
         filter: &PeopleFilter,
         limit: u32,
+        signed_in_after_ms: i64,
     ) -> Result<(Vec<PersonSummary>, i64), StoreError> {
         let (condition, value) = match filter {
-            PeopleFilter::Everyone => ("$2 IS NULL", None),
-            PeopleFilter::Email(email) => ("lower(p.email) = lower($2)", Some(email.as_str())),
+            PeopleFilter::Everyone => ("$3 IS NULL", None),
+            PeopleFilter::Email(email) => ("lower(p.email) = lower($3)", Some(email.as_str())),
             PeopleFilter::Provider(provider) => (
                 "EXISTS (SELECT 1 FROM user_identity i
-                          WHERE i.user_profile_id = p.id AND i.provider = $2)",
+                          WHERE i.user_profile_id = p.id AND i.provider = $3)",
                 Some(provider.as_str()),
             ),
         };
         // Only one of three fixed conditions is formatted in; every value is bound.
         let sql = format!(
-            "SELECT {PERSON_COLUMNS} FROM user_profile p WHERE {condition} ORDER BY p.id LIMIT $3"
+            "SELECT {PERSON_COLUMNS} FROM user_profile p WHERE {condition} ORDER BY p.id LIMIT $4"
         );
         let rows: Vec<PersonRow> = on_db!(&self.db, |pool| sqlx::query_as(
             sqlx::AssertSqlSafe(sql.clone())
         )
         .bind(now_ms())
+        .bind(signed_in_after_ms)
         .bind(value)
         .bind(i64::from(limit))
         .fetch_all(pool)
@@ -254,13 +279,18 @@ impl Store {
         Ok((people, total))
     }
 
-    /// One person, if they exist.
-    pub async fn person(&self, user: UserId) -> Result<Option<PersonSummary>, StoreError> {
-        let sql = format!("SELECT {PERSON_COLUMNS} FROM user_profile p WHERE p.id = $2");
+    /// One person, if they exist, counting the sessions begun after `signed_in_after_ms`.
+    pub async fn person(
+        &self,
+        user: UserId,
+        signed_in_after_ms: i64,
+    ) -> Result<Option<PersonSummary>, StoreError> {
+        let sql = format!("SELECT {PERSON_COLUMNS} FROM user_profile p WHERE p.id = $3");
         let row: Option<PersonRow> = on_db!(&self.db, |pool| sqlx::query_as(
             sqlx::AssertSqlSafe(sql.clone())
         )
         .bind(now_ms())
+        .bind(signed_in_after_ms)
         .bind(user.0)
         .fetch_optional(pool)
         .await)?;

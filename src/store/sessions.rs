@@ -61,10 +61,13 @@ impl SessionTable {
         .map_err(backend)
     }
 
-    async fn owner_exists(&self, owner: Option<i64>) -> session_store::Result<bool> {
+    /// Whether `owner` (none: an anonymous session) may hold a session: they exist and are
+    /// not blocked. What the insert checks too, so that a refused insert is told apart from
+    /// an id that collided.
+    async fn owner_may_sign_in(&self, owner: Option<i64>) -> session_store::Result<bool> {
         let Some(owner) = owner else { return Ok(true) };
         on_db!(&self.db, |pool| sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM user_profile WHERE id = $1)"
+            "SELECT EXISTS (SELECT 1 FROM user_profile WHERE id = $1 AND blocked_at IS NULL)"
         )
         .bind(owner)
         .fetch_one(pool)
@@ -290,7 +293,7 @@ impl SessionStore for SessionTable {
                     sign_in.as_ref(),
                 )
                 .await?;
-            if inserted == 1 || !self.owner_exists(owner).await? {
+            if inserted == 1 || !self.owner_may_sign_in(owner).await? {
                 return Ok(());
             }
             // A 128-bit id collided: draw another.
@@ -318,8 +321,12 @@ impl SessionStore for SessionTable {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        // A session of a blocked person reads as none, so that the pages agree with every
+        // other reader even about a row a block raced past (see `Store::block`).
         let row: Option<(String, i64)> = on_db!(&self.db, |pool| sqlx::query_as(
-            "SELECT data, expires_at FROM session WHERE id = $1 AND expires_at > $2"
+            "SELECT s.data, s.expires_at FROM session s
+               LEFT JOIN user_profile p ON p.id = s.user_id
+              WHERE s.id = $1 AND s.expires_at > $2 AND p.blocked_at IS NULL"
         )
         .bind(id.to_string())
         .bind(now_ms())

@@ -38,7 +38,7 @@ pub(super) async fn device_rows(
     user: UserId,
     this_session: Option<&str>,
 ) -> Result<Vec<DeviceRow>, AppError> {
-    let sessions = app.store.live_sessions(user).await?;
+    let sessions = app.store.live_sessions(user, oldest_live(app)).await?;
     Ok(sessions
         .into_iter()
         .map(|session| {
@@ -60,6 +60,11 @@ pub(super) async fn device_rows(
             }
         })
         .collect())
+}
+
+/// The start of the oldest sign-in still within `session.absolute_days`.
+fn oldest_live(app: &AppState) -> i64 {
+    now_ms().saturating_sub(crate::model::millis(app.settings.absolute))
 }
 
 /// When a sign-in was last used, as precisely as it is kept (to the hour): "now" for this
@@ -112,7 +117,7 @@ pub async fn end_one(
         return Ok(app.settings.redirect("/").into_response());
     };
     let this = session.id();
-    let sessions: Vec<LiveSession> = app.store.live_sessions(user).await?;
+    let sessions: Vec<LiveSession> = app.store.live_sessions(user, oldest_live(&app)).await?;
     let chosen = sessions
         .iter()
         .find(|s| reference(&s.id) == target && this.as_deref() != Some(s.id.as_str()));

@@ -201,6 +201,38 @@ impl Issuer {
         self.sign_logout_token(OTHER_KEY_PEM, KID, edit)
     }
 
+    /// [`Issuer::logout_token`] signed with a key the issuer never published, under a `kid`
+    /// it does not publish either: the app fetches the keys again before refusing it.
+    pub fn unknown_key_logout_token(
+        &self,
+        edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) -> String {
+        self.sign_logout_token(OTHER_KEY_PEM, "never-published", edit)
+    }
+
+    /// [`Issuer::logout_token`] as an HS256 MAC keyed with the issuer's public key: the
+    /// algorithm-confusion forgery.
+    pub fn hs256_logout_token(
+        &self,
+        edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) -> String {
+        let token = self.logout_token(edit);
+        let claims = token.split('.').nth(1).expect("claims").to_owned();
+        let header = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&json!({"alg": "HS256", "kid": KID, "typ": "logout+jwt"}))
+                .expect("header"),
+        );
+        let signed = format!("{header}.{claims}");
+        let public =
+            serde_json::to_vec(&signing_key(KEY_PEM, KID).as_verification_key()).expect("jwk");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&public).expect("any key length");
+        mac.update(signed.as_bytes());
+        format!(
+            "{signed}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
+    }
+
     fn sign_logout_token(
         &self,
         pem: &str,

@@ -399,3 +399,39 @@ async fn a_sign_in_goes_on_when_its_activity_cannot_be_recorded() {
     let home = env.browser().login(ADA).await;
     assert!(home.contains("Hi, Ada!"), "{home}");
 }
+
+#[tokio::test]
+async fn retention_zero_forgets_activity_kept_before() {
+    let env = TestEnv::start().await;
+    signed_in_as(&env, FIREFOX, ADA).await;
+    assert_eq!(env.count("sign_in_event").await, 1);
+    // An instance configured to keep none cleans up at start-up.
+    let _none = TestEnv::start_on(
+        tempfile::tempdir().expect("temp dir"),
+        env.config.database.url.clone(),
+        loginwith::config::Environment::Development,
+        Vec::new(),
+        |f| f.merge(("audit.retention_days", 0)),
+    )
+    .await;
+    assert_eq!(env.count("sign_in_event").await, 0);
+}
+
+#[tokio::test]
+async fn a_sign_in_past_its_absolute_lifetime_is_not_listed() {
+    let env = TestEnv::start().await;
+    let laptop = signed_in_as(&env, FIREFOX, ADA).await;
+    let _phone = signed_in_as(&env, IPHONE, ADA).await;
+    // The phone's sign-in began longer ago than session.absolute_days (90): over, though
+    // its row waits for the clean-up.
+    let long_ago = loginwith::store::now_ms() - 91 * 24 * 60 * 60 * 1000;
+    sqlx::query("UPDATE session SET signed_in_at = $1 WHERE device = 'Safari on iPhone'")
+        .bind(long_ago)
+        .execute(&env.db)
+        .await
+        .expect("age it");
+    let (_, page) = laptop.text("/account").await;
+    let devices = devices_section(&page);
+    assert!(!devices.contains("Safari on iPhone"), "{devices}");
+    assert!(devices.contains("Firefox on Linux"), "{devices}");
+}

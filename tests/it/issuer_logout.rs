@@ -118,6 +118,11 @@ async fn forged_replayed_expired_or_malformed_logout_tokens_end_nothing() {
             "signature",
             issuer.forged_logout_token(|c| with(c, "sid", "sid-ada")),
         ),
+        // HS256 keyed with the issuer's public key: no MAC is ever accepted.
+        (
+            "alg",
+            issuer.hs256_logout_token(|c| with(c, "sid", "sid-ada")),
+        ),
         (
             "iss",
             issuer.logout_token(|c| with(c, "iss", "https://evil.example")),
@@ -416,4 +421,57 @@ async fn while_the_issuers_keys_cannot_be_had_a_logout_is_answered_503_for_the_i
         post_logout(&oidc.env, &token).await.0 == StatusCode::OK
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_token_under_a_key_the_issuer_does_not_publish_fetches_the_keys_once_then_is_refused() {
+    let oidc = OidcEnv::start().await;
+    let ada = signed_in(&oidc, "ada-0001", Some("sid-ada")).await;
+    let (_, keys_before) = oidc.fetches();
+    let token = oidc
+        .issuer
+        .unknown_key_logout_token(|c| with(c, "sid", "sid-ada"));
+    let (status, body) = post_logout(&oidc.env, &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("does not publish")),
+        "{body}"
+    );
+    assert_eq!(oidc.fetches().1, keys_before + 1, "the keys fetched once");
+    // Within the minute the keys are not fetched again: the issuer (which may have rotated
+    // its keys) is asked to send it again later, and nothing is ended or spent.
+    let token = oidc
+        .issuer
+        .unknown_key_logout_token(|c| with(c, "sid", "sid-ada"));
+    let (status, body) = post_logout(&oidc.env, &token).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(oidc.fetches().1, keys_before + 1);
+    assert_eq!(oidc.env.auth_check(&ada).await, StatusCode::OK);
+    assert_eq!(oidc.env.count("logout_token_seen").await, 0);
+}
+
+#[tokio::test]
+async fn a_sub_ends_sign_ins_with_that_issuer_only_never_an_equal_id_at_another_provider() {
+    let oidc = OidcEnv::start().await;
+    // Ada signs in with Facebook (the development stand-in); the issuer names her Facebook
+    // id as its `sub`.
+    let facebook = oidc.env.browser();
+    facebook.login(common::ADA).await;
+    let facebook_id: String = sqlx::query_scalar(
+        "SELECT provider_user_id FROM user_identity WHERE provider = 'facebook'",
+    )
+    .fetch_one(&oidc.env.db)
+    .await
+    .expect("her Facebook id");
+    let token = oidc
+        .issuer
+        .logout_token(|c| with(c, "sub", facebook_id.as_str()));
+    assert_eq!(post_logout(&oidc.env, &token).await.0, StatusCode::OK);
+    assert_eq!(
+        oidc.env.auth_check(&facebook).await,
+        StatusCode::OK,
+        "not ended"
+    );
 }

@@ -788,3 +788,86 @@ async fn the_newest_sealing_key_seals_and_replaced_keys_open_for_their_lifetime_
         assert_eq!(ids, [third, second], "{}", db.backend);
     }
 }
+
+#[tokio::test]
+async fn a_blocked_persons_session_is_neither_stored_nor_read_and_unblocking_deletes_leftovers() {
+    use tower_sessions::{
+        SessionStore,
+        session::{Id, Record},
+    };
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.expect(db.backend);
+        let op = store.create_operation("facebook").await.unwrap();
+        let user = store
+            .complete_login(op, "facebook", &person("fb-1", "a@example.com"))
+            .await
+            .unwrap();
+        let sessions = store.sessions();
+        let inspect = db.inspect().await;
+        let signed_in = |id: Id| {
+            Record {
+            id,
+            data: [(
+                "signed_in".to_owned(),
+                serde_json::json!({"user": user.0, "provider": "facebook", "since_ms": 1, "refreshed_ms": 1}),
+            )]
+            .into(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        }
+        };
+        // A session from before the block (a sign-in that raced it), then the block.
+        let mut before = signed_in(Id::default());
+        sessions.create(&mut before).await.unwrap();
+        inspect
+            .execute(
+                "UPDATE user_profile SET blocked_at = 1 WHERE id = $1",
+                user.0,
+            )
+            .await;
+        // Read as none by the session layer, like every other reader.
+        assert!(
+            sessions.load(&before.id).await.unwrap().is_none(),
+            "{}",
+            db.backend
+        );
+        // A new one for the blocked person is refused, and the call returns (it is not an id
+        // collision to retry).
+        let mut refused = signed_in(Id::default());
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            sessions.create(&mut refused),
+        )
+        .await
+        .expect("create returns")
+        .unwrap();
+        assert!(
+            sessions.load(&refused.id).await.unwrap().is_none(),
+            "{}",
+            db.backend
+        );
+        assert_eq!(
+            inspect
+                .number("SELECT count(*) FROM session WHERE user_id IS NOT NULL")
+                .await,
+            1,
+            "only the leftover, {}",
+            db.backend
+        );
+        // Unblocking deletes the leftover: the person signs in afresh.
+        assert_eq!(
+            store.unblock(user).await.unwrap(),
+            Some(true),
+            "{}",
+            db.backend
+        );
+        assert_eq!(
+            inspect
+                .number("SELECT count(*) FROM session WHERE user_id IS NOT NULL")
+                .await,
+            0,
+            "{}",
+            db.backend
+        );
+        store.close().await;
+    }
+}

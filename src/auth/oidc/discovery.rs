@@ -36,9 +36,12 @@ const LONGEST_RETRY: Duration = Duration::from_secs(5 * 60);
 pub struct IssParameter {
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
-    /// Where a browser is sent to end its session at the issuer (RP-Initiated Logout 1.0).
+    /// Where a browser is sent to end its session at the issuer (RP-Initiated Logout 1.0),
+    /// as the document writes it: read as text so that a value that is no URL (an empty
+    /// string, a relative path) costs only the logout at the issuer, never the sign-ins
+    /// (the document would not parse); `Oidc::end_session_url` parses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end_session_endpoint: Option<url::Url>,
+    pub end_session_endpoint: Option<String>,
 }
 
 impl AdditionalProviderMetadata for IssParameter {}

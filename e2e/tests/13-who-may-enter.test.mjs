@@ -40,6 +40,7 @@ import { startCaddy } from '../lib/caddy.mjs';
 import { caddySite, nginxSite } from '../lib/gateway.mjs';
 import { startNginxServers } from '../lib/nginx.mjs';
 import { startOpenIdProvider } from '../lib/oidc-provider.mjs';
+import { query } from '../lib/sqlite.mjs';
 
 const LOGIN_HOST = 'login.example.localhost';
 const GRAFANA = 'grafana.example.localhost';
@@ -343,21 +344,6 @@ async function expectPostsChecked(ctx, page, grafana, wiki) {
 function assertWikiUnreached(ctx) {
   const reached = ctx.app.sites.seen.filter((r) => (r.host ?? '').split(':')[0] === WIKI);
   assert.deepEqual(reached, [], 'nothing reached the wiki');
-}
-
-/** Rows of the server's SQLite database, through Debian's sqlite3 (read-only, as JSON). */
-async function query(app, sql) {
-  const file = path.join(app.dir, 'e2e.db');
-  let stdout;
-  try {
-    ({ stdout } = await execFileAsync('sqlite3', ['-readonly', '-json', file, sql]));
-  } catch (error) {
-    if (error.code === 'ENOENT') {
-      throw new Error('sqlite3 not found: install Debian\'s sqlite3 (`apt-get install -y sqlite3`; e2e/run.sh does it when it is missing)');
-    }
-    throw error;
-  }
-  return stdout.trim() ? JSON.parse(stdout) : [];
 }
 
 /**

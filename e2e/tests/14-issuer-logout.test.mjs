@@ -40,19 +40,18 @@
 // without one this fails saying what is missing; it never skips.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
 import http from 'node:http';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { freePort, startApp } from '../lib/app.mjs';
 import { launchBrowser, scenario } from '../lib/browser.mjs';
 import { onPath } from '../lib/flow.mjs';
 import { nginxSite } from '../lib/gateway.mjs';
 import { startNginxServers } from '../lib/nginx.mjs';
 import { startOpenIdProvider } from '../lib/oidc-provider.mjs';
+import { query } from '../lib/sqlite.mjs';
 
 const LOGIN_HOST = 'login.example.localhost';
 const APP_HOST = 'app.example.localhost';
@@ -62,8 +61,6 @@ const ADA = { name: 'Ada Lovelace', email: 'ada@acme.example', email_verified: t
 const ACCOUNTS = { ada: ADA };
 const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const PROTECTED_PATH = '/reports?year=2026';
-
-const execFileAsync = promisify(execFile);
 
 let browser;
 before(async () => {
@@ -219,21 +216,6 @@ async function waitUntil(condition, what, { ms = 10_000, detail = () => '' } = {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting until ${what}${detail() ? `\n${detail()}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-/** Rows of the server's SQLite database, through Debian's sqlite3 (read-only, as JSON). */
-async function query(app, sql) {
-  const file = path.join(app.dir, 'e2e.db');
-  let stdout;
-  try {
-    ({ stdout } = await execFileAsync('sqlite3', ['-readonly', '-json', file, sql]));
-  } catch (error) {
-    if (error.code === 'ENOENT') {
-      throw new Error('sqlite3 not found: install Debian\'s sqlite3 (`apt-get install -y sqlite3`; e2e/run.sh does it when it is missing)');
-    }
-    throw error;
-  }
-  return stdout.trim() ? JSON.parse(stdout) : [];
 }
 
 /** The signed-in sessions loginwith keeps: provider, the issuer's sid, whose. */

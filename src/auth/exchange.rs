@@ -212,8 +212,9 @@ pub struct Exchanger {
 pub struct Attempt {
     /// For a link from "Sign-in methods": the signed-in person who started it.
     pub link_for: Option<UserId>,
-    /// The browser's label ("Firefox on Linux"), for the person's recent activity.
-    pub device: Option<String>,
+    /// The callback's User-Agent (at most 512 bytes), for the person's recent activity: made
+    /// into a label ("Firefox on Linux") only when a refusal is recorded.
+    pub user_agent: Option<String>,
 }
 
 /// The right to run one exchange, taken before anything is written for it; the slot frees
@@ -298,7 +299,10 @@ impl Exchanger {
         secrets: LoginSecrets,
         attempt: Attempt,
     ) {
-        let Attempt { link_for, device } = attempt;
+        let Attempt {
+            link_for,
+            user_agent,
+        } = attempt;
         let store = self.store.clone();
         let running_here = self.events.began(operation);
         let events = self.events.clone();
@@ -356,7 +360,11 @@ impl Exchanger {
                         // activity"); a newcomer's leaves nothing.
                         if record_activity {
                             let recorded = store
-                                .record_refusal(provider.id(), &profile.provider_user_id, device.as_deref())
+                                .record_refusal(
+                                    provider.id(),
+                                    &profile.provider_user_id,
+                                    crate::model::device::label(user_agent.as_deref()).as_deref(),
+                                )
                                 .await;
                             if let Err(e) = recorded {
                                 warn!(error = %e, "could not record the refused sign-in in the person's activity");

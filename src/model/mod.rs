@@ -5,6 +5,7 @@
 
 mod brand;
 mod clock;
+pub mod device;
 mod failure;
 mod membership;
 mod profile;

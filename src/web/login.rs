@@ -1,6 +1,6 @@
 use axum::{
     extract::{RawQuery, State},
-    http::HeaderMap,
+    http::{HeaderMap, header::USER_AGENT},
     response::{IntoResponse, Redirect, Response},
 };
 use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge};
@@ -15,6 +15,7 @@ use super::{
 };
 use crate::{
     auth::{Attempt, FailureReason, LoginSecrets, Provider},
+    model::device,
     telemetry,
 };
 
@@ -109,8 +110,9 @@ pub async fn callback(
     mut pre: PreSignIn,
     headers: HeaderMap,
 ) -> Response {
-    let device = super::device::label(&headers);
-    let answer = take_callback(&app, &provider, query, &session, &mut pre, device)
+    // Carried to the exchange, which makes a label of it only if it records a refusal.
+    let user_agent = device::user_agent(headers.get(USER_AGENT).map(|v| v.as_bytes()));
+    let answer = take_callback(&app, &provider, query, &session, &mut pre, user_agent)
         .await
         .into_response();
     // Our failure (every exchange slot busy, the database unavailable) spends nothing: the
@@ -128,7 +130,7 @@ async fn take_callback(
     query: Option<String>,
     session: &WebSession,
     pre: &mut PreSignIn,
-    device: Option<String>,
+    user_agent: Option<String>,
 ) -> Result<Response, AppError> {
     let provider = app.providers.get(provider).ok_or(AppError::NotFound)?.clone();
     let query: CallbackQuery = match params::decode(query.unwrap_or_default().as_bytes()) {
@@ -228,7 +230,10 @@ async fn take_callback(
             verifier: login.verifier,
             nonce: login.nonce,
         },
-        Attempt { link_for, device },
+        Attempt {
+            link_for,
+            user_agent,
+        },
     );
     Ok(app.settings.redirect("/preloader").into_response())
 }

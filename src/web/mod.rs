@@ -6,7 +6,6 @@ mod chrome;
 mod client_addr;
 mod cookie_guard;
 mod data_deletion;
-mod device;
 mod devices;
 mod error;
 mod forward_auth;

@@ -186,7 +186,10 @@ pub async fn success(
     mut pre: PreSignIn,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let device = super::device::label(&headers);
+    let user_agent = headers.get(header::USER_AGENT).map(|v| v.as_bytes());
+    let device = crate::model::device::label(
+        crate::model::device::user_agent(user_agent).as_deref(),
+    );
     let answer = finish_waiting(&app, &session, &mut pre, device).await?;
     Ok(pre.attach(answer))
 }

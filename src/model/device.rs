@@ -1,15 +1,25 @@
 //! What a sign-in was made from, in a few words: "Firefox on Linux", read from the browser's
-//! User-Agent with Woothee's rule set. Only the label is kept, never the header.
-
-use axum::http::{HeaderMap, header};
+//! User-Agent with Woothee's rule set. Only the label is kept, never the header. Shared by the
+//! pages (a sign-in's session) and the exchange (a refused sign-in's activity), which read it
+//! only when they keep it.
 
 /// The longest User-Agent read: a longer one is not a browser's.
-const MAX_USER_AGENT: usize = 512;
+pub const MAX_USER_AGENT: usize = 512;
+
+/// A request's User-Agent as it is carried to where the label is made: at most
+/// [`MAX_USER_AGENT`] bytes of text, else nothing.
+pub fn user_agent(header: Option<&[u8]>) -> Option<String> {
+    let header = header?;
+    if header.len() > MAX_USER_AGENT {
+        return None;
+    }
+    std::str::from_utf8(header).ok().map(str::to_owned)
+}
 
 /// "Firefox on Linux", "Safari on iPhone", "Chrome": the browser and, when known, its system;
-/// `None` when the request names neither (no header, a script, garbage).
-pub fn label(headers: &HeaderMap) -> Option<String> {
-    let agent = headers.get(header::USER_AGENT)?.to_str().ok()?;
+/// `None` when the User-Agent names neither (none, a script, garbage, too long).
+pub fn label(user_agent: Option<&str>) -> Option<String> {
+    let agent = user_agent?;
     if agent.len() > MAX_USER_AGENT {
         return None;
     }
@@ -29,9 +39,7 @@ mod tests {
     use super::*;
 
     fn of(agent: &str) -> Option<String> {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::USER_AGENT, agent.parse().expect("a header value"));
-        label(&headers)
+        label(user_agent(Some(agent.as_bytes())).as_deref())
     }
 
     #[test]
@@ -55,6 +63,7 @@ mod tests {
         assert_eq!(of(""), None);
         assert_eq!(of("garbage <script>"), None);
         assert_eq!(of(&"Mozilla/5.0 ".repeat(100)), None);
-        assert_eq!(label(&HeaderMap::new()), None);
+        assert_eq!(label(None), None);
+        assert_eq!(user_agent(Some(b"\xff\xfe")), None, "not text");
     }
 }

@@ -156,7 +156,7 @@ fn describe() {
     // dashboard has a series to draw and an alert a value to compare.
     gauge!(EXCHANGES_IN_FLIGHT).increment(0.0);
     gauge!(LONG_POLL_WAITERS).increment(0.0);
-    for limiter in ["auth", "data_callback"] {
+    for limiter in ["auth", "data_callback", "backchannel_logout"] {
         counter!(RATE_LIMITED, "limiter" => limiter).increment(0);
     }
 }

@@ -367,7 +367,7 @@ impl Exchanger {
                                 )
                                 .await;
                             if let Err(e) = recorded {
-                                warn!(error = %e, "could not record the refused sign-in in the person's activity");
+                                e.log_skipped("could not record the refused sign-in in the person's activity");
                             }
                         }
                         refusals.hold(operation, profile.email);

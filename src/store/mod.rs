@@ -79,6 +79,20 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Reports the failure of a write a request goes on without (a line of recent activity,
+    /// when a session was last used): while the database is unavailable that is the outage's
+    /// to report, one WARN for the whole outage (`outage::met`); anything else is a WARN
+    /// saying what was skipped.
+    pub fn log_skipped(&self, what: &str) {
+        if self.is_unavailable() {
+            outage::met(&self.to_string());
+        } else {
+            tracing::warn!(error = %self, "{what}");
+        }
+    }
+}
+
 /// See [`StoreError::is_unavailable`]. A database error is told apart by its code: SQLite's
 /// are numbers (the primary code is the low byte of an extended one), PostgreSQL's are
 /// five-character SQLSTATEs.

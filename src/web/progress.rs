@@ -329,7 +329,7 @@ async fn record(
     device: Option<&str>,
 ) {
     if let Err(e) = app.store.record_activity(user, outcome, provider, device).await {
-        tracing::warn!(error = %e, "could not add the sign-in to the person's recent activity");
+        e.log_skipped("could not add the sign-in to the person's recent activity");
     }
 }
 

@@ -191,7 +191,7 @@ pub(super) async fn note_use(store: &Store, id: &str, last_seen_ms: i64) {
         return;
     }
     if let Err(e) = store.touch_session(id, now_ms()).await {
-        tracing::warn!(error = %e, "could not record when a session was last used");
+        e.log_skipped("could not record when a session was last used");
     }
 }
 

@@ -353,7 +353,7 @@ fn warn_about_config(config: &Config, local_addr: SocketAddr) {
     let issuers: Vec<&str> = config
         .providers
         .enabled()
-        .filter(|(_, p)| p.kind() == Some(ProviderKind::Oidc))
+        .filter(|(_, p)| p.kind().is_some_and(ProviderKind::sends_claims))
         .map(|(name, _)| name)
         .collect();
     if config.access.names_groups() && issuers.len() > 1 {

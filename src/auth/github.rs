@@ -17,7 +17,7 @@ use super::{
     link,
     oauth::{
         TokenErrorResponse, OAuthApp, PlainOAuth, clean, get_json, get_json_page, oauth_client,
-        token_failure,
+        below, split_name, token_failure,
     },
 };
 use crate::model::Membership;
@@ -328,16 +328,6 @@ fn membership(orgs: Vec<Organisation>, teams: Vec<Team>) -> Result<Membership, E
     .normalise())
 }
 
-/// `base` with `segments` appended to its path.
-fn below(base: &Url, segments: &[&str]) -> Result<Url, url::ParseError> {
-    let mut url = base.clone();
-    url.path_segments_mut()
-        .map_err(|()| url::ParseError::RelativeUrlWithCannotBeABaseBase)?
-        .pop_if_empty()
-        .extend(segments);
-    Ok(url)
-}
-
 /// GitHub refuses a code with HTTP 200 and an OAuth error body (oauth2-rs#313), which oauth2
 /// reports as an unreadable token: such an answer is a refusal. Everything else is named by
 /// the shared classification.
@@ -376,14 +366,6 @@ fn profile(user: User, emails: &[Email]) -> Profile {
         issuer: None,
         membership: Default::default(),
         provider_sid: None,
-    }
-}
-
-/// GitHub has one free-form `name`: the first word is the first name, the rest the last.
-fn split_name(name: &str) -> (String, String) {
-    match name.split_once(char::is_whitespace) {
-        Some((first, rest)) => (first.to_owned(), rest.trim().to_owned()),
-        None => (name.to_owned(), String::new()),
     }
 }
 

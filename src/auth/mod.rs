@@ -1,6 +1,7 @@
 //! Identity providers and the code exchange.
 
 pub mod access;
+pub mod discord;
 pub mod events;
 pub mod exchange;
 pub mod facebook;
@@ -13,6 +14,7 @@ pub mod oidc;
 mod provider;
 pub mod setup;
 pub mod signed_request;
+pub mod x;
 
 pub use access::{Access, Conditions, Narrowing, Person, Refusals, Target};
 pub use events::OperationEvents;

@@ -414,6 +414,25 @@ pub(crate) fn clean(value: Option<String>) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
 
+/// A provider's one free-form `name` (GitHub, X, Discord): the first word is the first
+/// name, the rest the last.
+pub(crate) fn split_name(name: &str) -> (String, String) {
+    match name.split_once(char::is_whitespace) {
+        Some((first, rest)) => (first.to_owned(), rest.trim().to_owned()),
+        None => (name.to_owned(), String::new()),
+    }
+}
+
+/// `base` with `segments` appended to its path.
+pub(crate) fn below(base: &Url, segments: &[&str]) -> Result<Url, url::ParseError> {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|()| url::ParseError::RelativeUrlWithCannotBeABaseBase)?
+        .pop_if_empty()
+        .extend(segments);
+    Ok(url)
+}
+
 /// Provider text fit for one log line: control characters (line breaks included) become
 /// spaces, and at most `max_chars` characters are kept.
 pub(crate) fn excerpt(text: &str, max_chars: usize) -> String {

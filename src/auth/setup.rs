@@ -11,6 +11,7 @@ use tracing::warn;
 
 use super::{
     Provider,
+    discord::Discord,
     facebook::{Facebook, FacebookApp},
     github::{GitHub, GitHubSettings},
     http::HttpClient,
@@ -18,6 +19,7 @@ use super::{
         Oidc, OidcSettings, SetupError,
         discovery::{self, DiscoveryError},
     },
+    x::X,
 };
 use crate::config::{Config, OAuthProviderConfig, ProviderConfig, ProviderKind};
 
@@ -105,6 +107,18 @@ pub async fn configured_providers(
             (Some(ProviderKind::Github), Some(oauth)) => {
                 providers.push(github(config, name, display_name, oauth, http)?);
             }
+            (Some(ProviderKind::X), Some(oauth)) => {
+                let redirect = config.redirect_uri(name);
+                let client = X::new(name, display_name, oauth, &redirect, http.clone())
+                    .map_err(|source| url_error(name, source))?;
+                providers.push(Arc::new(client));
+            }
+            (Some(ProviderKind::Discord), Some(oauth)) => {
+                let redirect = config.redirect_uri(name);
+                let client = Discord::new(name, display_name, oauth, &redirect, http.clone())
+                    .map_err(|source| url_error(name, source))?;
+                providers.push(Arc::new(client));
+            }
             (Some(ProviderKind::Oidc), _) => {
                 providers.push(oidc(config, name, provider, http).await?);
             }
@@ -121,6 +135,13 @@ pub async fn configured_providers(
         providers,
         facebook_app,
     })
+}
+
+fn url_error(name: &str, source: url::ParseError) -> ProviderSetupError {
+    ProviderSetupError::Url {
+        name: name.to_owned(),
+        source,
+    }
 }
 
 impl OidcSettings {

@@ -17,7 +17,9 @@ mod access;
 #[cfg(feature = "dev-provider")]
 pub(crate) mod fault;
 mod gateway;
+mod kind_rules;
 mod one_or_many;
+mod presets;
 mod problems;
 mod providers;
 mod raw_env;
@@ -48,7 +50,8 @@ pub use fault::Fault;
 pub use gateway::{AllowedHost, GatewayConfig};
 pub use problems::{ConfigError, Problem};
 pub use providers::{
-    GOOGLE_ISSUER, OAuthProviderConfig, ProviderConfig, ProviderKind, ProvidersConfig, oidc_brand,
+    APPLE_ISSUER, GOOGLE_ISSUER, OAuthProviderConfig, Preset, ProviderConfig, ProviderKind,
+    ProvidersConfig, oidc_brand,
 };
 #[cfg(feature = "test-support")]
 pub use raw_env::RawEnv;

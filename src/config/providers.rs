@@ -14,12 +14,23 @@ use crate::model::ProviderBrand;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de, ser::SerializeMap};
 use url::Url;
 
+pub use super::presets::Preset;
 use super::{Problem, invalid, redacted, text};
 
 /// The names `config/default.toml` ships, in the order their buttons appear. Other names
 /// follow, sorted: figment merges layers into sorted maps, so the order tables were written
 /// in does not survive and the order is defined here instead.
-pub const SHIPPED: [&str; 3] = ["facebook", "google", "github"];
+pub const SHIPPED: [&str; 9] = [
+    "facebook",
+    "google",
+    "github",
+    "apple",
+    "microsoft",
+    "x",
+    "discord",
+    "gitlab",
+    "linkedin",
+];
 
 /// Facebook's endpoints, for a `kind = "facebook"` table that does not name them.
 pub const FACEBOOK_AUTHORIZE_URL: &str = "https://www.facebook.com/v25.0/dialog/oauth";
@@ -31,6 +42,19 @@ pub const GITHUB_TOKEN_URL: &str = "https://github.com/login/oauth/access_token"
 pub const GITHUB_API_URL: &str = "https://api.github.com";
 /// Google's OpenID Connect issuer, exactly as its discovery document names it.
 pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+/// Apple's issuer, for a `kind = "apple"` table that does not name one.
+pub const APPLE_ISSUER: &str = "https://appleid.apple.com";
+/// Where Microsoft Entra ID's tenants are, for a `kind = "microsoft"` table without an
+/// `authority` (national clouds have their own).
+pub const MICROSOFT_AUTHORITY: &str = "https://login.microsoftonline.com";
+/// X's endpoints, for a `kind = "x"` table that does not name them.
+pub const X_AUTHORIZE_URL: &str = "https://x.com/i/oauth2/authorize";
+pub const X_TOKEN_URL: &str = "https://api.x.com/2/oauth2/token";
+pub const X_API_URL: &str = "https://api.x.com/2";
+/// Discord's endpoints, for a `kind = "discord"` table that does not name them.
+pub const DISCORD_AUTHORIZE_URL: &str = "https://discord.com/oauth2/authorize";
+pub const DISCORD_TOKEN_URL: &str = "https://discord.com/api/oauth2/token";
+pub const DISCORD_API_URL: &str = "https://discord.com/api/v10";
 
 /// The brand an OpenID Connect issuer's button wears: Google's for Google's own issuer,
 /// compared byte for byte (as discovery compares it), and none for any other issuer, so that
@@ -50,6 +74,15 @@ pub enum ProviderKind {
     Oidc,
     /// GitHub's OAuth apps.
     Github,
+    /// Sign in with Apple: OpenID Connect with a signed client secret and a posted answer.
+    Apple,
+    /// Microsoft Entra ID (work, school and personal accounts): OpenID Connect with one
+    /// issuer per tenant.
+    Microsoft,
+    /// X (Twitter): OAuth 2.0 with PKCE and the v2 API.
+    X,
+    /// Discord: OAuth 2.0 and its API's `/users/@me`.
+    Discord,
 }
 
 impl ProviderKind {
@@ -58,6 +91,10 @@ impl ProviderKind {
             "facebook" => Some(Self::Facebook),
             "oidc" => Some(Self::Oidc),
             "github" => Some(Self::Github),
+            "apple" => Some(Self::Apple),
+            "microsoft" => Some(Self::Microsoft),
+            "x" => Some(Self::X),
+            "discord" => Some(Self::Discord),
             _ => None,
         }
     }
@@ -68,7 +105,24 @@ impl ProviderKind {
             Self::Facebook => "facebook",
             Self::Oidc => "oidc",
             Self::Github => "github",
+            Self::Apple => "apple",
+            Self::Microsoft => "microsoft",
+            Self::X => "x",
+            Self::Discord => "discord",
         }
+    }
+
+    /// Whether its issuer sends claims an organisation controls (groups) and offers its own
+    /// logout: any OpenID Connect issuer and Entra ID; not Apple, whose ID token is only the
+    /// person's id and address.
+    pub const fn sends_claims(self) -> bool {
+        matches!(self, Self::Oidc | Self::Microsoft)
+    }
+
+    /// Whether it speaks OpenID Connect: ID tokens, discovery, an issuer (and claims such as
+    /// groups).
+    pub const fn is_openid_connect(self) -> bool {
+        matches!(self, Self::Oidc | Self::Apple | Self::Microsoft)
     }
 
     /// The brand's name, when the kind is one brand (an OpenID Connect issuer can be any).
@@ -76,6 +130,10 @@ impl ProviderKind {
         match self {
             Self::Facebook => Some("Facebook"),
             Self::Github => Some("GitHub"),
+            Self::Apple => Some("Apple"),
+            Self::Microsoft => Some("Microsoft"),
+            Self::X => Some("X"),
+            Self::Discord => Some("Discord"),
             Self::Oidc => None,
         }
     }
@@ -84,7 +142,12 @@ impl ProviderKind {
         match self {
             Self::Facebook => &["public_profile", "email"],
             Self::Github => &["read:user", "user:email"],
-            Self::Oidc => &["openid", "email", "profile"],
+            Self::Oidc | Self::Microsoft => &["openid", "email", "profile"],
+            // Apple knows only these two (and `openid`, which the client adds).
+            Self::Apple => &["name", "email"],
+            // X answers `/2/users/me` only with `tweet.read` beside `users.read`.
+            Self::X => &["users.read", "tweet.read"],
+            Self::Discord => &["identify", "email"],
         }
     }
 
@@ -94,7 +157,9 @@ impl ProviderKind {
         match self {
             Self::Facebook => Some([FACEBOOK_AUTHORIZE_URL, FACEBOOK_TOKEN_URL, FACEBOOK_API_URL]),
             Self::Github => Some([GITHUB_AUTHORIZE_URL, GITHUB_TOKEN_URL, GITHUB_API_URL]),
-            Self::Oidc => None,
+            Self::X => Some([X_AUTHORIZE_URL, X_TOKEN_URL, X_API_URL]),
+            Self::Discord => Some([DISCORD_AUTHORIZE_URL, DISCORD_TOKEN_URL, DISCORD_API_URL]),
+            Self::Oidc | Self::Apple | Self::Microsoft => None,
         }
     }
 }
@@ -104,9 +169,15 @@ impl ProviderKind {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ProviderConfig {
-    /// `facebook`, `oidc` or `github`.
+    /// `facebook`, `oidc`, `github`, `apple`, `microsoft`, `x` or `discord`; may be left out
+    /// beside a `preset` (which is `oidc`).
     #[serde(default)]
     pub kind: String,
+    /// kind oidc: a known issuer's settings filled in (`gitlab`, `linkedin`, `okta`,
+    /// `keycloak`, `auth0`, `authentik`): display name, scopes, the issuer where it is fixed
+    /// and the shape of the issuer where each organisation has its own (see `presets.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
     /// The name on the button; defaults to the brand for `facebook` and `github`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
@@ -157,6 +228,46 @@ pub struct ProviderConfig {
     /// URL (register it as a post-logout redirect URI).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sign_out_at_provider: bool,
+    /// kind microsoft: whose accounts may sign in: `common` (any work, school or personal
+    /// account), `organizations`, `consumers`, or one tenant's id (a GUID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// kind microsoft, with `common` or `organizations`: only these tenants (ids) may sign
+    /// in. Empty or absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<Vec<String>>,
+    /// kind microsoft: where the tenants are (`https://login.microsoftonline.com`, or a
+    /// national cloud's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<Url>,
+    /// kind apple: the Apple Developer team id (the client secret's `iss`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
+    /// kind apple: the id of the Sign in with Apple key (the client secret's `kid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// kind apple: the key's `.p8` file (PKCS #8 PEM), which signs the client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_file: Option<std::path::PathBuf>,
+    /// kind apple: the key's PEM text itself, instead of a file (for an environment
+    /// variable); redacted wherever the configuration is printed.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "redacted_option"
+    )]
+    pub private_key: Option<String>,
+}
+
+/// A secret that may be absent: redacted when present.
+fn redacted_option<S: Serializer>(
+    value: &Option<String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(secret) => redacted(secret, serializer),
+        None => serializer.serialize_none(),
+    }
 }
 
 // Hand-written so the secret can never reach a log line through `{:?}`.
@@ -179,6 +290,17 @@ impl std::fmt::Debug for ProviderConfig {
             .field("hosted_domain", &self.hosted_domain)
             .field("groups_claim", &self.groups_claim)
             .field("sign_out_at_provider", &self.sign_out_at_provider)
+            .field("preset", &self.preset)
+            .field("tenant", &self.tenant)
+            .field("tenants", &self.tenants)
+            .field("authority", &self.authority.as_ref().map(Url::as_str))
+            .field("team_id", &self.team_id)
+            .field("key_id", &self.key_id)
+            .field("private_key_file", &self.private_key_file)
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -222,7 +344,48 @@ impl std::fmt::Debug for OAuthProviderConfig {
 impl ProviderConfig {
     /// The kind, when it is one this build knows.
     pub fn kind(&self) -> Option<ProviderKind> {
+        if self.kind.is_empty() && self.preset.is_some() {
+            return Some(ProviderKind::Oidc);
+        }
         ProviderKind::parse(&self.kind)
+    }
+
+    /// The preset named, when it is a known one.
+    pub fn preset(&self) -> Option<&'static Preset> {
+        self.preset.as_deref().and_then(Preset::named)
+    }
+
+    /// The issuer of an OpenID Connect kind: as configured, else the preset's or the kind's
+    /// fixed one (Apple's; Microsoft's from `authority` and `tenant`). Empty when none.
+    pub fn issuer(&self) -> String {
+        if let Some(issuer) = self.issuer.as_deref().filter(|i| !i.is_empty()) {
+            return issuer.to_owned();
+        }
+        match self.kind() {
+            Some(ProviderKind::Apple) => APPLE_ISSUER.to_owned(),
+            Some(ProviderKind::Microsoft) => {
+                let authority = self
+                    .authority
+                    .as_ref()
+                    .map_or(MICROSOFT_AUTHORITY, Url::as_str)
+                    .trim_end_matches('/');
+                format!("{authority}/{}/v2.0", self.tenant())
+            }
+            Some(ProviderKind::Oidc) => self
+                .preset()
+                .and_then(|p| p.issuer)
+                .unwrap_or_default()
+                .to_owned(),
+            _ => String::new(),
+        }
+    }
+
+    /// kind microsoft: the tenant, `common` when none is configured.
+    pub fn tenant(&self) -> &str {
+        self.tenant
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .unwrap_or("common")
     }
 
     /// Whether it takes part: its `client_id` is set.
@@ -237,6 +400,7 @@ impl ProviderConfig {
             _ => self
                 .kind()
                 .and_then(ProviderKind::default_display_name)
+                .or_else(|| self.preset().map(|p| p.display_name))
                 .unwrap_or_default(),
         }
     }
@@ -266,7 +430,8 @@ impl ProviderConfig {
     }
 
     /// The registration with every default filled in, for the kinds with fixed endpoints
-    /// (`facebook`, `github`); `None` for an OpenID Connect issuer or an unknown kind.
+    /// (`facebook`, `github`, `x`, `discord`); `None` for OpenID Connect kinds or an unknown
+    /// kind.
     pub fn oauth(&self) -> Option<OAuthProviderConfig> {
         let [authorize, token, api] = self.kind()?.default_endpoints()?;
         let or_default =
@@ -375,7 +540,7 @@ fn provider_problems(name: &str, p: &ProviderConfig, production: bool, out: &mut
         out.push(invalid(
             &key("kind"),
             format!(
-                "{:?} is not a provider kind: use \"facebook\", \"oidc\" or \"github\"",
+                "{:?} is not a provider kind: use \"facebook\", \"oidc\", \"github\", \"apple\", \"microsoft\", \"x\" or \"discord\"",
                 p.kind
             ),
         ));
@@ -396,10 +561,13 @@ fn provider_problems(name: &str, p: &ProviderConfig, production: bool, out: &mut
         ("api_url", &p.api_url),
     ] {
         let Some(url) = url else { continue };
-        if kind == ProviderKind::Oidc {
+        if kind.is_openid_connect() {
             out.push(invalid(
                 &key(field),
-                "is not a key of kind = \"oidc\" (its endpoints come from the issuer)",
+                format!(
+                    "is not a key of kind = \"{}\" (its endpoints come from the issuer)",
+                    kind.name()
+                ),
             ));
         } else if !matches!(url.scheme(), "http" | "https") {
             out.push(invalid(
@@ -410,7 +578,8 @@ fn provider_problems(name: &str, p: &ProviderConfig, production: bool, out: &mut
             out.push(invalid(&key(field), "must be https:// in production"));
         }
     }
-    issuer_problems(&key("issuer"), kind, p.issuer.as_deref(), production, out);
+    issuer_problems(&key("issuer"), kind, p, production, out);
+    super::kind_rules::problems(name, p, kind, production, out);
     if kind == ProviderKind::Facebook && p.link_by_verified_email {
         out.push(invalid(
             &key("link_by_verified_email"),
@@ -431,7 +600,7 @@ fn provider_problems(name: &str, p: &ProviderConfig, production: bool, out: &mut
             ));
         }
     }
-    if p.sign_out_at_provider && kind != ProviderKind::Oidc {
+    if p.sign_out_at_provider && !kind.sends_claims() {
         out.push(invalid(
             &key("sign_out_at_provider"),
             format!(
@@ -441,7 +610,7 @@ fn provider_problems(name: &str, p: &ProviderConfig, production: bool, out: &mut
         ));
     }
     if let Some(claim) = p.groups_claim() {
-        if kind != ProviderKind::Oidc {
+        if !kind.sends_claims() {
             out.push(invalid(
                 &key("groups_claim"),
                 format!(
@@ -463,7 +632,7 @@ fn provider_problems(name: &str, p: &ProviderConfig, production: bool, out: &mut
             "must list at least one non-empty scope",
         ));
     }
-    if p.enabled() && p.client_secret.is_empty() {
+    if p.enabled() && p.client_secret.is_empty() && kind != ProviderKind::Apple {
         out.push(invalid(
             &key("client_secret"),
             "is empty while client_id is set",
@@ -474,27 +643,45 @@ fn provider_problems(name: &str, p: &ProviderConfig, production: bool, out: &mut
 fn issuer_problems(
     key: &str,
     kind: ProviderKind,
-    issuer: Option<&str>,
+    p: &ProviderConfig,
     production: bool,
     out: &mut Vec<Problem>,
 ) {
-    let issuer = issuer.unwrap_or_default();
+    let configured = p.issuer.as_deref().unwrap_or_default();
     match kind {
-        ProviderKind::Github if !issuer.is_empty() => {
-            out.push(invalid(key, "is not a key of kind = \"github\""));
+        ProviderKind::Github | ProviderKind::X | ProviderKind::Discord
+            if !configured.is_empty() =>
+        {
+            out.push(invalid(
+                key,
+                format!("is not a key of kind = \"{}\"", kind.name()),
+            ));
             return;
         }
+        ProviderKind::Microsoft if !configured.is_empty() => {
+            out.push(invalid(
+                key,
+                "is not a key of kind = \"microsoft\" (the issuer follows from tenant and authority)",
+            ));
+            return;
+        }
+        _ => {}
+    }
+    let issuer = p.issuer();
+    match kind {
+        // The preset's own rule names what it needs.
+        ProviderKind::Oidc if issuer.is_empty() && p.preset.is_some() => return,
         ProviderKind::Oidc if issuer.is_empty() => {
             out.push(invalid(
                 key,
-                "is required for kind = \"oidc\" (such as https://accounts.google.com)",
+                "is required for kind = \"oidc\" (such as https://accounts.google.com) unless a preset gives it",
             ));
             return;
         }
         _ if issuer.is_empty() => return,
         _ => {}
     }
-    match Url::parse(issuer) {
+    match Url::parse(&issuer) {
         Ok(url) if url.scheme() == "https" || (!production && url.scheme() == "http") => {}
         _ => out.push(invalid(
             key,

@@ -146,14 +146,26 @@ impl Config {
                 Some(ProviderKind::Github) => {
                     lines.push(format!("{name}: Authorization callback URL {redirect}"));
                 }
+                Some(ProviderKind::Apple) => {
+                    lines.push(format!("{name}: Return URL {redirect}"));
+                    lines.push(format!(
+                        "{name}: Domains and Subdomains {}",
+                        self.server.public_url.host_str().unwrap_or_default()
+                    ));
+                }
+                Some(ProviderKind::Microsoft) => {
+                    lines.push(format!("{name}: Redirect URI (Web) {redirect}"));
+                }
+                Some(ProviderKind::X) => {
+                    lines.push(format!("{name}: Callback URI / Redirect URL {redirect}"));
+                }
+                Some(ProviderKind::Discord) => {
+                    lines.push(format!("{name}: Redirects {redirect}"));
+                }
                 Some(ProviderKind::Oidc) => {
                     lines.push(format!("{name}: Redirect URI {redirect}"));
                     // Google sends no logout tokens: nothing to register there.
-                    let google = provider
-                        .issuer
-                        .as_deref()
-                        .and_then(super::oidc_brand)
-                        .is_some();
+                    let google = super::oidc_brand(&provider.issuer()).is_some();
                     if !google {
                         lines.push(format!(
                             "{name}: Back-channel logout URI {}",

@@ -108,7 +108,7 @@ impl Config {
                 }
             }
             if !conditions.groups.is_empty()
-                && !has(providers::ProviderKind::Oidc)
+                && !kinds.iter().any(|k| k.sends_claims())
                 && !self.uses_dev_provider()
             {
                 refuse(

@@ -12,6 +12,9 @@
 //! whose authorization endpoint is the same consent dialog, mounted at [`OIDC_PATH`] beside
 //! the Facebook routes.
 
+// X's and Discord's stand-in, for the tests only.
+#[cfg(feature = "test-support")]
+pub mod api_stand_in;
 mod dialog;
 mod es256;
 mod faults;

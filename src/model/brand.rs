@@ -12,4 +12,12 @@ pub enum ProviderBrand {
     GitHub,
     /// Google's white button and "G" mark: only Google's own issuer wears it.
     Google,
+    /// Apple's black button and Apple logo (Sign in with Apple's guidelines).
+    Apple,
+    /// Microsoft's white button and four-square logo (its sign-in branding guidelines).
+    Microsoft,
+    /// X's black button and X logo.
+    X,
+    /// Discord's Blurple button and Clyde mark.
+    Discord,
 }

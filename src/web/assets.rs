@@ -26,7 +26,7 @@ const PREFIX: &str = "/static/";
 /// rust-embed for this handful: no dependency, and the same bytes in debug and release builds
 /// (rust-embed reads the folder from disk in debug builds unless told otherwise). A unit test
 /// below fails when this list and the folder disagree.
-const FILES: [(&str, &[u8]); 9] = [
+const FILES: [(&str, &[u8]); 13] = [
     ("css/app.css", include_bytes!("../../static/css/app.css")),
     (
         "js/fragment.js",
@@ -57,6 +57,19 @@ const FILES: [(&str, &[u8]); 9] = [
         include_bytes!("../../static/img/github-mark.svg"),
     ),
     ("img/logo.svg", include_bytes!("../../static/img/logo.svg")),
+    (
+        "img/apple-mark.svg",
+        include_bytes!("../../static/img/apple-mark.svg"),
+    ),
+    (
+        "img/microsoft-mark.svg",
+        include_bytes!("../../static/img/microsoft-mark.svg"),
+    ),
+    ("img/x-mark.svg", include_bytes!("../../static/img/x-mark.svg")),
+    (
+        "img/discord-mark.svg",
+        include_bytes!("../../static/img/discord-mark.svg"),
+    ),
 ];
 
 /// Characters of the hash in a versioned URL: 48 bits tell one version of a file from the next.

@@ -123,7 +123,7 @@ fn index(
         chrome,
         user,
         lead: lead(app),
-        facebook_note: buttons.iter().any(|b| b.facebook),
+        facebook_note: buttons.iter().any(|b| b.brand == "facebook"),
         buttons,
         csrf_token,
         notices,

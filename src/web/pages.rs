@@ -37,13 +37,10 @@ pub struct SignInButton {
     pub href: String,
     /// The link's text and so its accessible name: "Continue with {display name}".
     pub label: String,
-    /// In Facebook's blue with its mark.
-    pub facebook: bool,
-    /// In GitHub's dark grey with its mark.
-    pub github: bool,
-    /// White with Google's four-colour "G", as Google's sign-in branding asks. None of the
-    /// three: a neutral button.
-    pub google: bool,
+    /// The brand whose published button it wears (`facebook`, `google`, `github`, `apple`,
+    /// `microsoft`, `x`, `discord`: each brand's colours and mark, as its guidelines draw
+    /// them), or empty for a neutral button with the display name.
+    pub brand: &'static str,
 }
 
 impl SignInButton {
@@ -66,9 +63,16 @@ impl SignInButton {
         Self {
             href,
             label: format!("Continue with {}", provider.display_name()),
-            facebook: provider.brand() == Some(ProviderBrand::Facebook),
-            github: provider.brand() == Some(ProviderBrand::GitHub),
-            google: provider.brand() == Some(ProviderBrand::Google),
+            brand: match provider.brand() {
+                Some(ProviderBrand::Facebook) => "facebook",
+                Some(ProviderBrand::Google) => "google",
+                Some(ProviderBrand::GitHub) => "github",
+                Some(ProviderBrand::Apple) => "apple",
+                Some(ProviderBrand::Microsoft) => "microsoft",
+                Some(ProviderBrand::X) => "x",
+                Some(ProviderBrand::Discord) => "discord",
+                None => "",
+            },
         }
     }
 }
@@ -420,10 +424,14 @@ mod tests {
 
     /// Every page there is, in each of its forms that links somewhere else.
     fn every_page(chrome: &Arc<Chrome>) -> Vec<(&'static str, String)> {
-        let providers: [&dyn Provider; 4] = [
+        let providers: [&dyn Provider; 8] = [
             &Stub("facebook", Some(ProviderBrand::Facebook)),
             &Stub("google", Some(ProviderBrand::Google)),
             &Stub("github", Some(ProviderBrand::GitHub)),
+            &Stub("apple", Some(ProviderBrand::Apple)),
+            &Stub("microsoft", Some(ProviderBrand::Microsoft)),
+            &Stub("x", Some(ProviderBrand::X)),
+            &Stub("discord", Some(ProviderBrand::Discord)),
             &Stub("corp", None),
         ];
         let buttons = |return_to| {

@@ -1,6 +1,7 @@
 //! The test harness: the real router on an ephemeral port, a temporary database, and the
 //! development provider on a port of its own, driven by a cookie-keeping HTTP client.
 
+pub mod api;
 pub mod binary;
 pub mod db;
 pub mod github;

@@ -792,7 +792,7 @@ fn keys(error: &ConfigError) -> Vec<&str> {
 }
 
 #[test]
-fn the_defaults_ship_facebook_google_and_github_disabled() {
+fn the_defaults_ship_every_kind_and_two_presets_disabled() {
     let config = development("").unwrap();
     let shipped: Vec<_> = config
         .providers
@@ -805,6 +805,12 @@ fn the_defaults_ship_facebook_google_and_github_disabled() {
             ("facebook", "facebook", "Facebook"),
             ("google", "oidc", "Google"),
             ("github", "github", "GitHub"),
+            ("apple", "apple", "Apple"),
+            ("microsoft", "microsoft", "Microsoft"),
+            ("x", "x", "X"),
+            ("discord", "discord", "Discord"),
+            ("gitlab", "oidc", "GitLab"),
+            ("linkedin", "oidc", "LinkedIn"),
         ]
     );
     assert_eq!(config.providers.enabled().count(), 0);
@@ -1472,5 +1478,165 @@ fn every_number_outside_its_range_is_refused_naming_the_key() {
             error.contains(&format!("{key}: must be at least 1")),
             "{error}"
         );
+    }
+}
+
+// ---- The kinds and presets of issue 26 -----------------------------------------------------
+
+#[test]
+fn a_preset_fills_in_what_its_issuer_needs() {
+    let config = development(
+        r#"
+        [providers.sso]
+        preset = "keycloak"
+        issuer = "https://sso.example.com/realms/acme"
+        client_id = "loginwith"
+        client_secret = "s"
+        [providers.gitlab]
+        client_id = "gl"
+        client_secret = "s"
+        "#,
+    )
+    .unwrap();
+    let sso = config.providers.get("sso").unwrap();
+    assert_eq!(
+        sso.kind(),
+        Some(loginwith::config::ProviderKind::Oidc),
+        "a preset is kind oidc"
+    );
+    assert_eq!(sso.display_name(), "Keycloak");
+    assert_eq!(sso.scopes(), ["openid", "email", "profile"]);
+    let gitlab = config.providers.get("gitlab").unwrap();
+    assert_eq!(gitlab.issuer(), "https://gitlab.com");
+    assert_eq!(gitlab.display_name(), "GitLab");
+    for (toml, key, reason) in [
+        (
+            "[providers.sso]\npreset = \"okta2\"\nissuer = \"https://a.example\"",
+            "providers.sso.preset",
+            "is not a preset: use one of gitlab, linkedin, okta, keycloak, auth0, authentik",
+        ),
+        (
+            "[providers.sso]\npreset = \"okta\"",
+            "providers.sso.issuer",
+            "is required with preset = \"okta\"",
+        ),
+        (
+            "[providers.sso]\npreset = \"keycloak\"\nissuer = \"https://sso.example.com/realms/acme/\"",
+            "providers.sso.issuer",
+            "looks like https://sso.acme.example/realms/acme",
+        ),
+        (
+            "[providers.sso]\npreset = \"auth0\"\nissuer = \"https://acme.eu.auth0.com\"",
+            "providers.sso.issuer",
+            "looks like https://acme.eu.auth0.com/",
+        ),
+        (
+            "[providers.linkedin]\nissuer = \"https://www.linkedin.com\"",
+            "providers.linkedin.issuer",
+            "has one issuer",
+        ),
+        (
+            "[providers.github]\npreset = \"gitlab\"",
+            "providers.github.preset",
+            "is not a key of kind = \"github\"",
+        ),
+    ] {
+        assert_refused(toml, key, reason);
+    }
+}
+
+#[test]
+fn microsoft_apple_x_and_discord_keys_are_checked_per_kind() {
+    let config = development(
+        r#"
+        [providers.microsoft]
+        client_id = "00000000-0000-0000-0000-000000000001"
+        client_secret = "s"
+        tenant = "organizations"
+        tenants = ["72f988bf-86f1-41af-91ab-2d7cd011db47"]
+        [providers.apple]
+        client_id = "com.example.web"
+        team_id = "ABCDE12345"
+        key_id = "XYZ987ABCD"
+        private_key = "-----BEGIN PRIVATE KEY-----\n..."
+        "#,
+    )
+    .unwrap();
+    assert_eq!(
+        config.providers.get("microsoft").unwrap().issuer(),
+        "https://login.microsoftonline.com/organizations/v2.0"
+    );
+    assert_eq!(
+        config.providers.get("apple").unwrap().issuer(),
+        "https://appleid.apple.com"
+    );
+    for (toml, key, reason) in [
+        (
+            "[providers.microsoft]\ntenant = \"contoso.onmicrosoft.com\"",
+            "providers.microsoft.tenant",
+            "not a domain name",
+        ),
+        (
+            "[providers.microsoft]\ntenant = \"consumers\"\ntenants = [\"72f988bf-86f1-41af-91ab-2d7cd011db47\"]",
+            "providers.microsoft.tenants",
+            "only narrows",
+        ),
+        (
+            "[providers.microsoft]\ntenants = [\"acme\"]",
+            "providers.microsoft.tenants",
+            "is not a tenant id",
+        ),
+        (
+            "[providers.microsoft]\nissuer = \"https://login.microsoftonline.com/common/v2.0\"",
+            "providers.microsoft.issuer",
+            "follows from tenant and authority",
+        ),
+        (
+            "[providers.github]\ntenant = \"common\"",
+            "providers.github.tenant",
+            "only of kind = \"microsoft\"",
+        ),
+        (
+            "[providers.apple]\nclient_id = \"com.example.web\"\nkey_id = \"XYZ987ABCD\"\nprivate_key_file = \"/k.p8\"",
+            "providers.apple.team_id",
+            "is required",
+        ),
+        (
+            "[providers.apple]\nclient_id = \"com.example.web\"\nteam_id = \"abcde12345\"\nkey_id = \"XYZ987ABCD\"\nprivate_key_file = \"/k.p8\"",
+            "providers.apple.team_id",
+            "not an Apple id",
+        ),
+        (
+            "[providers.apple]\nclient_id = \"com.example.web\"\nteam_id = \"ABCDE12345\"\nkey_id = \"XYZ987ABCD\"",
+            "providers.apple.private_key_file",
+            "is required",
+        ),
+        (
+            "[providers.apple]\nclient_secret = \"s\"",
+            "providers.apple.client_secret",
+            "is not used with kind = \"apple\"",
+        ),
+        (
+            "[providers.google]\nteam_id = \"ABCDE12345\"",
+            "providers.google.team_id",
+            "only of kind = \"apple\"",
+        ),
+        (
+            "[providers.x]\nissuer = \"https://x.com\"",
+            "providers.x.issuer",
+            "is not a key of kind = \"x\"",
+        ),
+        (
+            "[providers.discord]\nclient_id = \"1\"",
+            "providers.discord.client_secret",
+            "is empty while client_id is set",
+        ),
+        (
+            "[providers.apple]\ngroups_claim = \"groups\"",
+            "providers.apple.groups_claim",
+            "is not a key of kind = \"apple\"",
+        ),
+    ] {
+        assert_refused(toml, key, reason);
     }
 }

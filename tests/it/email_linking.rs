@@ -394,7 +394,7 @@ async fn racing_first_sign_ins_that_join_by_email_still_make_one_identity() {
 fn link_by_verified_email_is_off_by_default_and_not_a_key_of_facebook() {
     let config = Config::from_figment(Config::defaults_figment(), Environment::Development)
         .expect("the defaults are valid");
-    assert_eq!(config.providers.iter().count(), 3);
+    assert_eq!(config.providers.iter().count(), 9);
     assert!(
         config
             .providers

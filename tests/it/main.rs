@@ -37,3 +37,4 @@ mod security;
 mod status;
 mod store;
 mod store_backends;
+mod x_discord;

@@ -1,0 +1,151 @@
+//! Discord, server side (the protocol facts: `docs/providers/discord.md`): plain OAuth 2.0
+//! with PKCE, the client authenticated with HTTP Basic at the token endpoint, and the person
+//! from the API's `GET /users/@me` (scopes `identify email`).
+
+use std::future::Future;
+
+use oauth2::{AuthType, Scope};
+use serde::Deserialize;
+use url::Url;
+
+use super::{
+    ExchangeError, Profile,
+    http::HttpClient,
+    oauth::{OAuthApp, PlainOAuth, below, clean, get_json, oauth_client, split_name},
+};
+use crate::{config::OAuthProviderConfig, model::ProviderBrand};
+
+/// `/users/@me`: only what we keep. `id` is a snowflake (a 64-bit number written as a string)
+/// and permanent; `username` can be changed, so it is never the identity.
+#[derive(Debug, Deserialize)]
+struct User {
+    id: String,
+    #[serde(default)]
+    username: Option<String>,
+    /// The display name people chose; absent or null when they kept their username.
+    #[serde(default)]
+    global_name: Option<String>,
+    /// With the `email` scope; absent without it, null for an account without one.
+    #[serde(default)]
+    email: Option<String>,
+    /// Whether Discord has verified that address.
+    #[serde(default)]
+    verified: Option<bool>,
+}
+
+/// Discord as a [`Provider`](super::Provider).
+pub struct Discord {
+    app: OAuthApp,
+    me_url: Url,
+}
+
+impl Discord {
+    /// Under `name` (the path segment) and `display_name`, registered as `oauth` says, with
+    /// the exact `redirect_uri`.
+    pub fn new(
+        name: &str,
+        display_name: &str,
+        oauth: OAuthProviderConfig,
+        redirect_uri: &str,
+        http: HttpClient,
+    ) -> Result<Self, url::ParseError> {
+        let client = oauth_client(
+            &oauth.client_id,
+            &oauth.client_secret,
+            oauth.authorize_url,
+            oauth.token_url,
+            redirect_uri,
+        )?
+        // Discord's documentation authenticates the client with HTTP Basic.
+        .set_auth_type(AuthType::BasicAuth);
+        Ok(Self {
+            app: OAuthApp {
+                name: name.to_owned(),
+                display_name: display_name.to_owned(),
+                oauth: client,
+                scopes: oauth.scopes.into_iter().map(Scope::new).collect(),
+                http,
+            },
+            me_url: below(&oauth.api_url, &["users", "@me"])?,
+        })
+    }
+
+    async fn fetch_user(&self, access_token: &str) -> Result<Profile, ExchangeError> {
+        let request = self
+            .app
+            .http
+            .reqwest()
+            .get(self.me_url.clone())
+            .bearer_auth(access_token);
+        let user: User = get_json(&self.app.http, "/users/@me", request).await?;
+        Ok(profile(user))
+    }
+}
+
+impl PlainOAuth for Discord {
+    const BRAND: ProviderBrand = ProviderBrand::Discord;
+
+    fn app(&self) -> &OAuthApp {
+        &self.app
+    }
+
+    fn fetch_profile(
+        &self,
+        access_token: &str,
+    ) -> impl Future<Output = Result<Profile, ExchangeError>> + Send {
+        self.fetch_user(access_token)
+    }
+}
+
+/// The person: the snowflake, the display name (else the username) as the first name, and the
+/// address only when Discord has verified it.
+fn profile(user: User) -> Profile {
+    let (first_name, last_name) = match clean(user.global_name) {
+        Some(name) => split_name(&name),
+        None => (clean(user.username).unwrap_or_default(), String::new()),
+    };
+    let email = if user.verified == Some(true) {
+        clean(user.email)
+    } else {
+        None
+    };
+    Profile {
+        provider_user_id: user.id,
+        first_name,
+        last_name,
+        email_verified: email.is_some(),
+        email,
+        issuer: None,
+        membership: Default::default(),
+        provider_sid: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(json: &str) -> User {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn the_display_name_greets_and_only_a_verified_address_is_taken() {
+        let nelly = profile(user(
+            r#"{"id":"80351110224678912","username":"nelly","discriminator":"0","global_name":"Nelly 🎈","avatar":null,"verified":true,"email":"nelly@discord.example","flags":64}"#,
+        ));
+        assert_eq!(nelly.provider_user_id, "80351110224678912");
+        assert_eq!(nelly.first_name, "Nelly");
+        assert_eq!(nelly.last_name, "🎈");
+        assert_eq!(nelly.email.as_deref(), Some("nelly@discord.example"));
+        assert!(nelly.email_verified);
+        let unverified = profile(user(
+            r#"{"id":"1","username":"nelly","global_name":null,"verified":false,"email":"nelly@discord.example"}"#,
+        ));
+        assert_eq!(unverified.first_name, "nelly");
+        assert_eq!(unverified.email, None);
+        assert!(!unverified.email_verified);
+        let no_email_scope = profile(user(r#"{"id":"1","username":"nelly"}"#));
+        assert_eq!(no_email_scope.email, None);
+    }
+}

@@ -10,6 +10,7 @@
 //! schedule in `oidc/discovery.rs`.
 
 pub mod discovery;
+pub mod entra;
 mod id_token;
 pub mod logout_token;
 
@@ -23,7 +24,7 @@ use std::{
 };
 
 use oauth2::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
     EndpointSet, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse as _,
 };
 use openidconnect::{
@@ -31,7 +32,7 @@ use openidconnect::{
     IdTokenClaims, IssuerUrl, Nonce, SignatureVerificationError, SubjectIdentifier,
     TokenResponse as _, UserInfoClaims, UserInfoError,
     core::{
-        CoreClient, CoreGenderClaim, CoreIdTokenVerifier,
+        CoreClient, CoreClientAuthMethod, CoreGenderClaim, CoreIdTokenVerifier,
         CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreResponseType,
         CoreTokenResponse,
     },
@@ -142,6 +143,23 @@ pub struct OidcSettings {
     /// "Log out" also ends the session at the issuer (`sign_out_at_provider`): the browser is
     /// sent to the discovered `end_session_endpoint` (RP-Initiated Logout 1.0).
     pub sign_out_at_provider: bool,
+    /// The client secret goes in the token request's body (`client_secret_post`) even when
+    /// the document does not say that only this works (LinkedIn's).
+    pub client_secret_in_body: bool,
+    /// What this issuer does differently from the standard.
+    pub dialect: Dialect,
+}
+
+/// An issuer's departures from plain OpenID Connect, each met where it bites.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// Any issuer, as the specifications write it.
+    #[default]
+    Standard,
+    /// Microsoft Entra ID (see [`entra`]): one issuer per tenant, people keyed on `tid` and
+    /// `oid`, an address verified only by `xms_edov`.
+    Microsoft(entra::Tenancy),
 }
 
 /// Settings that cannot describe an issuer.
@@ -181,6 +199,8 @@ struct Discovered {
 ///     hosted_domain: None,
 ///     groups_claim: None,
 ///     sign_out_at_provider: false,
+///     client_secret_in_body: false,
+///     dialect: Default::default(),
 /// }, http).unwrap();
 /// // One attempt now; then hourly, or with a backoff while it fails.
 /// let first = corp.rediscover().await;
@@ -209,6 +229,9 @@ pub struct Oidc {
     keys_refreshed: Mutex<Option<Instant>>,
     /// See [`OidcSettings::sign_out_at_provider`].
     sign_out_at_provider: bool,
+    /// See [`OidcSettings::client_secret_in_body`].
+    client_secret_in_body: bool,
+    dialect: Dialect,
 }
 
 impl Oidc {
@@ -243,6 +266,8 @@ impl Oidc {
             current: RwLock::new(None),
             keys_refreshed: Mutex::new(None),
             sign_out_at_provider: settings.sign_out_at_provider,
+            client_secret_in_body: settings.client_secret_in_body,
+            dialect: settings.dialect,
         }))
     }
 
@@ -260,7 +285,14 @@ impl Oidc {
     /// last good one; a document naming another issuer withdraws it, so that sign-ins stop
     /// rather than trust the wrong issuer.
     pub async fn rediscover(&self) -> Result<(), DiscoveryError> {
-        match discovery::fetch(&self.issuer, &self.http).await {
+        let fetched = match &self.dialect {
+            Dialect::Microsoft(tenancy) => {
+                let expected = tenancy.document_issuer(self.issuer.as_str());
+                discovery::fetch_naming(&self.issuer, &expected, &self.http).await
+            }
+            Dialect::Standard => discovery::fetch(&self.issuer, &self.http).await,
+        };
+        match fetched {
             Ok(metadata) => {
                 self.install(metadata);
                 Ok(())
@@ -294,12 +326,26 @@ impl Oidc {
         let issuer_required = metadata
             .additional_metadata()
             .authorization_response_iss_parameter_supported;
+        // HTTP Basic unless the issuer takes the secret only in the body (RFC 8414: no list
+        // means Basic).
+        let in_body = self.client_secret_in_body
+            || metadata
+                .token_endpoint_auth_methods_supported()
+                .is_some_and(|methods| {
+                    !methods.contains(&CoreClientAuthMethod::ClientSecretBasic)
+                        && methods.contains(&CoreClientAuthMethod::ClientSecretPost)
+                });
         let client = CoreClient::from_provider_metadata(
             metadata.clone(),
             self.client_id.clone(),
             Some(self.client_secret.clone()),
         )
-        .set_redirect_uri(self.redirect_uri.clone());
+        .set_redirect_uri(self.redirect_uri.clone())
+        .set_auth_type(if in_body {
+            AuthType::RequestBody
+        } else {
+            AuthType::BasicAuth
+        });
         let discovered = Arc::new(Discovered {
             metadata,
             client,
@@ -414,10 +460,15 @@ impl Oidc {
             .parse()
             .map_err(|e| invalid(format!("id_token: {}", excerpt(&error_chain(&e), 200))))?;
         let id_token = &id_token;
-        match check_id_token(&discovered, id_token, token, &self.client_id, nonce) {
+        // Entra ID's multi-tenant issuer is checked with the token's `tid` afterwards.
+        let issuer_fixed = !matches!(self.dialect, Dialect::Microsoft(_));
+        let check = |discovered: &Discovered| {
+            check_id_token(discovered, id_token, token, &self.client_id, nonce, issuer_fixed)
+        };
+        match check(&discovered) {
             Err(Checked::UnknownKey) => {
                 let refreshed = self.refresh_keys(&discovered).await?;
-                check_id_token(&refreshed, id_token, token, &self.client_id, nonce).map_err(
+                check(&refreshed).map_err(
                     |failure| match failure {
                         Checked::UnknownKey => {
                             invalid("id_token: signed with a key the issuer does not publish")
@@ -511,8 +562,11 @@ impl Provider for Oidc {
     }
 
     fn brand(&self) -> Option<ProviderBrand> {
-        // Google's colours and mark only for Google's own issuer.
-        self.issuer().and_then(crate::config::oidc_brand)
+        match self.dialect {
+            Dialect::Microsoft(_) => Some(ProviderBrand::Microsoft),
+            // Google's colours and mark only for Google's own issuer.
+            Dialect::Standard => self.issuer().and_then(crate::config::oidc_brand),
+        }
     }
 
     fn authorization_url(
@@ -598,6 +652,13 @@ impl Provider for Oidc {
                 .await?;
             self.check_hosted_domain(&claims)?;
             let mut profile = profile_from_id_token(&claims);
+            if let Dialect::Microsoft(tenancy) = &self.dialect {
+                let others = claims.additional_claims();
+                let document = tenancy.document_issuer(self.issuer.as_str());
+                let tid = tenancy.check(&document, others, claims.issuer().as_str())?;
+                profile.provider_user_id = entra::subject(&tid, others)?;
+                profile.email_verified = profile.email.is_some() && entra::address_verified(others);
+            }
             let mut groups = self.groups_in(claims.additional_claims());
             // The ID token may carry only `sub` (oidc-provider's default): the rest is in
             // userinfo. Groups too, with many issuers, but asking userinfo for them costs a

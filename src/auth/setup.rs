@@ -16,7 +16,8 @@ use super::{
     github::{GitHub, GitHubSettings},
     http::HttpClient,
     oidc::{
-        Oidc, OidcSettings, SetupError,
+        Dialect, Oidc, OidcSettings, SetupError,
+        entra::Tenancy,
         discovery::{self, DiscoveryError},
     },
     x::X,
@@ -119,7 +120,7 @@ pub async fn configured_providers(
                     .map_err(|source| url_error(name, source))?;
                 providers.push(Arc::new(client));
             }
-            (Some(ProviderKind::Oidc), _) => {
+            (Some(ProviderKind::Oidc | ProviderKind::Microsoft), _) => {
                 providers.push(oidc(config, name, provider, http).await?);
             }
             // Validation has refused unknown kinds.
@@ -151,7 +152,7 @@ impl OidcSettings {
             name: name.to_owned(),
             display_name: provider.display_name().to_owned(),
             // Validation requires it for this kind.
-            issuer: provider.issuer.clone().unwrap_or_default(),
+            issuer: provider.issuer(),
             client_id: provider.client_id.clone(),
             client_secret: provider.client_secret.clone(),
             scopes: provider.scopes(),
@@ -159,6 +160,14 @@ impl OidcSettings {
             hosted_domain: provider.hosted_domain().map(str::to_owned),
             groups_claim: provider.groups_claim().map(str::to_owned),
             sign_out_at_provider: provider.sign_out_at_provider,
+            client_secret_in_body: provider.preset().is_some_and(|p| p.client_secret_in_body),
+            dialect: match provider.kind() {
+                Some(ProviderKind::Microsoft) => Dialect::Microsoft(Tenancy::new(
+                    provider.tenant(),
+                    provider.tenants.as_deref().unwrap_or_default(),
+                )),
+                _ => Dialect::Standard,
+            },
         }
     }
 }
@@ -273,7 +282,7 @@ pub async fn check_issuers(config: &Config) -> Result<Vec<String>, Vec<String>> 
     let mut lines = Vec::new();
     let mut failed = false;
     for (name, provider) in config.providers.enabled() {
-        if provider.kind() != Some(ProviderKind::Oidc) {
+        if !provider.kind().is_some_and(ProviderKind::is_openid_connect) {
             continue;
         }
         let settings = OidcSettings::from_config(config, name, provider);

@@ -18,8 +18,11 @@ pub struct Preset {
     /// What the issuer of an organisation's own server looks like, checked at start-up; the
     /// mistakes it catches cost a failed discovery otherwise.
     pub shape: IssuerShape,
-    /// Where the site registers, for `loginwith check` and errors.
+    /// An issuer like the one it names, for the errors.
     pub example_issuer: &'static str,
+    /// The token endpoint takes the client secret only in the request body, and the
+    /// discovery document does not say so (LinkedIn's lists no methods, which means Basic).
+    pub client_secret_in_body: bool,
 }
 
 /// The form of a preset's issuer URL.
@@ -43,6 +46,7 @@ const PRESETS: [Preset; 6] = [
         issuer_may_differ: true,
         shape: IssuerShape::Any,
         example_issuer: "https://gitlab.example.com",
+        client_secret_in_body: false,
     },
     Preset {
         name: "linkedin",
@@ -55,6 +59,7 @@ const PRESETS: [Preset; 6] = [
         issuer_may_differ: false,
         shape: IssuerShape::Any,
         example_issuer: "https://www.linkedin.com/oauth",
+        client_secret_in_body: true,
     },
     Preset {
         name: "okta",
@@ -63,6 +68,7 @@ const PRESETS: [Preset; 6] = [
         issuer_may_differ: true,
         shape: IssuerShape::Any,
         example_issuer: "https://acme.okta.com/oauth2/default",
+        client_secret_in_body: false,
     },
     Preset {
         name: "keycloak",
@@ -71,6 +77,7 @@ const PRESETS: [Preset; 6] = [
         issuer_may_differ: true,
         shape: IssuerShape::KeycloakRealm,
         example_issuer: "https://sso.acme.example/realms/acme",
+        client_secret_in_body: false,
     },
     Preset {
         name: "auth0",
@@ -79,6 +86,7 @@ const PRESETS: [Preset; 6] = [
         issuer_may_differ: true,
         shape: IssuerShape::TrailingSlash,
         example_issuer: "https://acme.eu.auth0.com/",
+        client_secret_in_body: false,
     },
     Preset {
         name: "authentik",
@@ -87,6 +95,7 @@ const PRESETS: [Preset; 6] = [
         issuer_may_differ: true,
         shape: IssuerShape::AuthentikApplication,
         example_issuer: "https://auth.acme.example/application/o/loginwith/",
+        client_secret_in_body: false,
     },
 ];
 

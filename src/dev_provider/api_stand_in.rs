@@ -27,14 +27,13 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use base64::{Engine as _, engine::general_purpose::STANDARD};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
 use super::{
     CODE_LIFETIME, Fault, Faults, TOKEN_LIFETIME, faults::FaultSwitch, graph::huge_error_page,
-    pkce_matches, random_token, secret_matches,
+    oidc::basic_credentials, pkce_matches, random_token, secret_matches,
 };
 
 /// Which service it imitates.
@@ -261,21 +260,6 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
         .into_response()
 }
 
-/// `client_id:client_secret` from an HTTP Basic `Authorization` header (RFC 6749 2.3.1:
-/// both form-urlencoded first).
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let decoded = STANDARD.decode(value.strip_prefix("Basic ")?).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (id, secret) = text.split_once(':')?;
-    let unescape = |s: &str| {
-        url::form_urlencoded::parse(format!("v={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    Some((unescape(id)?, unescape(secret)?))
-}
-
 async fn token(State(api): State<Arc<ApiStandIn>>, headers: HeaderMap, body: Bytes) -> Response {
     api.faults.delay(true).await;
     if let Some(answer) = token_fault(api.faults.get().fault) {
@@ -349,7 +333,7 @@ fn json_text(body: String) -> Response {
 }
 
 /// What the token endpoint answers instead of looking at the code, under a fault.
-fn token_fault(fault: Fault) -> Option<Response> {
+pub(super) fn token_fault(fault: Fault) -> Option<Response> {
     let response = match fault {
         Fault::TokenError | Fault::TokenInvalidGrant => oauth_error(
             StatusCode::BAD_REQUEST,

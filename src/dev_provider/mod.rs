@@ -16,6 +16,9 @@
 #[cfg(feature = "test-support")]
 pub mod api_stand_in;
 mod dialog;
+// Microsoft Entra ID's stand-in, for the tests only.
+#[cfg(feature = "test-support")]
+pub mod entra;
 mod es256;
 mod faults;
 // GitHub's stand-in serves the tests and the benchmark only: `cargo run` imitates Facebook

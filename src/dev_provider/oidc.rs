@@ -485,7 +485,7 @@ fn standard_claims(user: &TestUser) -> StandardClaims<openidconnect::core::CoreG
 }
 
 /// Credentials from `Authorization: Basic`, each part form-decoded.
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+pub(super) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {

@@ -105,6 +105,8 @@ impl StandIn {
             hosted_domain: None,
             groups_claim: None,
             sign_out_at_provider: false,
+            client_secret_in_body: false,
+            dialect: Default::default(),
         };
         // Loud on purpose: anyone who reaches this address can sign in as anyone.
         warn!(

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod binary;
 pub mod db;
+pub mod entra;
 pub mod github;
 pub mod oidc;
 pub mod pg_cluster;

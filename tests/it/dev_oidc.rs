@@ -652,6 +652,8 @@ async fn groups_typed_on_the_consent_page_reach_the_clients_profile() {
             hosted_domain: None,
             groups_claim: None,
             sign_out_at_provider: false,
+            client_secret_in_body: false,
+            dialect: Default::default(),
         },
         HttpClient::new(std::time::Duration::from_secs(5)).expect("HTTP client"),
     )

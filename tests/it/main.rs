@@ -28,6 +28,7 @@ mod linking;
 mod login_flow;
 mod long_poll;
 mod metrics;
+mod microsoft;
 mod oidc;
 mod operators;
 mod provider_faults;

@@ -271,6 +271,8 @@ async fn profile_of(groups_claim: Option<&str>, behave: impl FnOnce(&mut Behavio
             hosted_domain: None,
             groups_claim: groups_claim.map(str::to_owned),
             sign_out_at_provider: false,
+            client_secret_in_body: false,
+            dialect: Default::default(),
         },
         http,
     )

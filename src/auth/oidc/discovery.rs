@@ -90,6 +90,44 @@ pub async fn fetch(issuer: &IssuerUrl, http: &HttpClient) -> Result<Metadata, Di
         })
 }
 
+/// The document below `base` when it names `expected` as its issuer rather than `base`
+/// itself (Microsoft's multi-tenant documents name a template), and its keys.
+pub async fn fetch_naming(
+    base: &IssuerUrl,
+    expected: &str,
+    http: &HttpClient,
+) -> Result<Metadata, DiscoveryError> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        base.as_str().trim_end_matches('/')
+    );
+    let (status, _, body) = http
+        .send(http.reqwest().get(&url))
+        .await
+        .map_err(|e| DiscoveryError::Unreachable(excerpt(&error_chain(&e), 200)))?;
+    if !status.is_success() {
+        return Err(DiscoveryError::Unreachable(format!("HTTP {status}")));
+    }
+    let metadata: Metadata = serde_json::from_slice(&body).map_err(|e| {
+        DiscoveryError::Unreachable(format!(
+            "unreadable document ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if metadata.issuer().as_str() != expected {
+        return Err(DiscoveryError::OtherIssuer(format!(
+            "expected {expected}, the document names {}",
+            excerpt(metadata.issuer().as_str(), 200)
+        )));
+    }
+    let keys = fetch_keys(&metadata, http)
+        .await
+        .map_err(DiscoveryError::Unreachable)?;
+    Ok(metadata.set_jwks(keys))
+}
+
 /// The issuer's keys again (after an ID token named a key we do not have).
 pub async fn fetch_keys(
     metadata: &Metadata,

@@ -10,18 +10,21 @@ pub(super) enum Checked {
     Invalid(ExchangeError),
 }
 
-/// Every ID-token check: openidconnect's (signature with an allowed algorithm, `iss`, `aud`,
-/// `exp`, `nonce`) and ours (`iat`, `azp`, `at_hash`).
+/// Every ID-token check: openidconnect's (signature with an allowed algorithm, `iss` unless
+/// `issuer_fixed` is false and the caller checks it, `aud`, `exp`, `nonce`) and ours (`iat`,
+/// `azp`, `at_hash`).
 pub(super) fn check_id_token(
     discovered: &Discovered,
     id_token: &IdTokenWithOthers,
     token: &CoreTokenResponse,
     client_id: &ClientId,
     nonce: &str,
+    issuer_fixed: bool,
 ) -> Result<IdTokenClaimsWithOthers, Checked> {
     let verifier: CoreIdTokenVerifier<'_> = discovered
         .client
         .id_token_verifier()
+        .require_issuer_match(issuer_fixed)
         .set_allowed_algs(ALLOWED_ALGS)
         // The crate leaves `iat` alone: a token issued in the future is forged or from a
         // clock we should not trust.

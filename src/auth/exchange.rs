@@ -215,6 +215,10 @@ pub struct Attempt {
     /// The callback's User-Agent (at most 512 bytes), for the person's recent activity: made
     /// into a label ("Firefox on Linux") only when a refusal is recorded.
     pub user_agent: Option<String>,
+    /// The first and last name a provider sent beside the code rather than in what the
+    /// exchange reads (Sign in with Apple's `user` field, on the first consent only): the
+    /// person's name when the provider's own answer has none.
+    pub names: Option<(String, String)>,
 }
 
 /// The right to run one exchange, taken before anything is written for it; the slot frees
@@ -302,6 +306,7 @@ impl Exchanger {
         let Attempt {
             link_for,
             user_agent,
+            names,
         } = attempt;
         let store = self.store.clone();
         let running_here = self.events.began(operation);
@@ -335,6 +340,16 @@ impl Exchanger {
                         "cut off: the server shut down (server.shutdown_grace_secs) before the exchange ended",
                     )),
                 };
+                let outcome = outcome.map(|mut profile| {
+                    if let Some((first, last)) = names
+                        && profile.first_name.is_empty()
+                        && profile.last_name.is_empty()
+                    {
+                        profile.first_name = first;
+                        profile.last_name = last;
+                    }
+                    profile
+                });
                 // Only a provider with `link_by_verified_email` joins by address, and only on an
                 // address one such provider verified.
                 let email_linking = if trusted.contains(provider.id()) {

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod discord;
+pub mod es256;
 pub mod events;
 pub mod exchange;
 pub mod facebook;

@@ -9,6 +9,7 @@
 //! and userinfo say, and the checks on them, are in `oidc/id_token.rs`, discovery and its
 //! schedule in `oidc/discovery.rs`.
 
+pub mod apple;
 pub mod discovery;
 pub mod entra;
 mod id_token;
@@ -160,6 +161,9 @@ pub enum Dialect {
     /// Microsoft Entra ID (see [`entra`]): one issuer per tenant, people keyed on `tid` and
     /// `oid`, an address verified only by `xms_edov`.
     Microsoft(entra::Tenancy),
+    /// Sign in with Apple (see [`apple`]): a client secret signed for each token request, the
+    /// answer posted (`response_mode=form_post`).
+    Apple(apple::AppleSecret),
 }
 
 /// Settings that cannot describe an issuer.
@@ -290,7 +294,9 @@ impl Oidc {
                 let expected = tenancy.document_issuer(self.issuer.as_str());
                 discovery::fetch_naming(&self.issuer, &expected, &self.http).await
             }
-            Dialect::Standard => discovery::fetch(&self.issuer, &self.http).await,
+            Dialect::Standard | Dialect::Apple(_) => {
+                discovery::fetch(&self.issuer, &self.http).await
+            }
         };
         match fetched {
             Ok(metadata) => {
@@ -432,7 +438,25 @@ impl Oidc {
         code: AuthorizationCode,
         secrets: LoginSecrets,
     ) -> Result<CoreTokenResponse, ExchangeError> {
-        let request = discovered.client.exchange_code(code).map_err(|_| {
+        // Apple's client secret is made for this request (and never kept).
+        let fresh_client;
+        let client = match &self.dialect {
+            Dialect::Apple(secret) => {
+                let minted = secret.mint().map_err(|e| {
+                    ExchangeError::new(
+                        FailureReason::Internal,
+                        format!("the client secret could not be signed: {e}"),
+                    )
+                })?;
+                fresh_client = discovered
+                    .client
+                    .clone()
+                    .set_client_secret(ClientSecret::new(minted));
+                &fresh_client
+            }
+            _ => &discovered.client,
+        };
+        let request = client.exchange_code(code).map_err(|_| {
             ExchangeError::new(
                 FailureReason::InvalidResponse,
                 "discovery advertised no token endpoint",
@@ -564,6 +588,7 @@ impl Provider for Oidc {
     fn brand(&self) -> Option<ProviderBrand> {
         match self.dialect {
             Dialect::Microsoft(_) => Some(ProviderBrand::Microsoft),
+            Dialect::Apple(_) => Some(ProviderBrand::Apple),
             // Google's colours and mark only for Google's own issuer.
             Dialect::Standard => self.issuer().and_then(crate::config::oidc_brand),
         }
@@ -591,12 +616,20 @@ impl Provider for Oidc {
             // Only a hint to Google's account chooser: the ID token's `hd` is what counts.
             request = request.add_extra_param("hd", domain.clone());
         }
+        if self.posts_its_answer() {
+            // Apple requires it whenever the name or the address is asked for.
+            request = request.add_extra_param("response_mode", "form_post");
+        }
         let (url, _, _) = request.url();
         Ok(url)
     }
 
     fn issuer(&self) -> Option<&str> {
         Some(self.issuer.as_str())
+    }
+
+    fn posts_its_answer(&self) -> bool {
+        matches!(self.dialect, Dialect::Apple(_))
     }
 
     fn issuer_required(&self) -> bool {

@@ -113,6 +113,14 @@ pub trait Provider: Send + Sync + 'static {
         self.issuer().is_some()
     }
 
+    /// Whether its answer comes as a cross-site POST to the callback
+    /// (`response_mode=form_post`, Sign in with Apple), which the web layer relays through a
+    /// same-site step, instead of a redirect. Such an answer may also carry the person's
+    /// name (`user`), which the exchange keeps when the provider sends none of its own.
+    fn posts_its_answer(&self) -> bool {
+        false
+    }
+
     /// Swaps the code (with its PKCE verifier) for a token, checks an ID token against the
     /// nonce when there is one, fetches the profile and drops the token.
     fn exchange(

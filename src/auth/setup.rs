@@ -17,6 +17,7 @@ use super::{
     http::HttpClient,
     oidc::{
         Dialect, Oidc, OidcSettings, SetupError,
+        apple::AppleSecret,
         entra::Tenancy,
         discovery::{self, DiscoveryError},
     },
@@ -41,6 +42,8 @@ pub struct LocalClients {
     pub facebook: OAuthProviderConfig,
     /// The OpenID Connect issuer.
     pub oidc: OidcSettings,
+    /// Sign in with Apple's imitation, under the provider name `apple`.
+    pub apple: OidcSettings,
 }
 
 /// Why a provider could not be built: each names the configuration key to look at.
@@ -72,6 +75,16 @@ pub enum ProviderSetupError {
         /// What discovery found.
         source: DiscoveryError,
     },
+    /// Sign in with Apple's key cannot be read or is no P-256 key.
+    #[error("providers.{name}.{key}: {reason}")]
+    AppleKey {
+        /// The provider's name in `[providers.<name>]`.
+        name: String,
+        /// `private_key_file` or `private_key`.
+        key: &'static str,
+        /// Why (never the key's text).
+        reason: String,
+    },
     /// A provider kind this build leaves out.
     #[error("providers.{name}.kind: kind = \"{kind}\" is not available in this build")]
     KindNotAvailable {
@@ -96,6 +109,7 @@ pub async fn configured_providers(
         facebook_app = Some(FacebookApp::new(name, &local.facebook.client_secret));
         providers.push(facebook(config, name, "Facebook", &local.facebook, http)?);
         providers.push(local_oidc(config, local.oidc, http)?);
+        providers.push(local_oidc(config, local.apple, http)?);
     }
     for (name, provider) in config.providers.enabled() {
         let kind = provider.kind();
@@ -120,7 +134,7 @@ pub async fn configured_providers(
                     .map_err(|source| url_error(name, source))?;
                 providers.push(Arc::new(client));
             }
-            (Some(ProviderKind::Oidc | ProviderKind::Microsoft), _) => {
+            (Some(ProviderKind::Oidc | ProviderKind::Microsoft | ProviderKind::Apple), _) => {
                 providers.push(oidc(config, name, provider, http).await?);
             }
             // Validation has refused unknown kinds.
@@ -169,6 +183,40 @@ impl OidcSettings {
                 _ => Dialect::Standard,
             },
         }
+    }
+
+    /// [`OidcSettings::from_config`] of a `kind = "apple"` table, with its signing key read
+    /// (from `private_key_file`, or `private_key`).
+    pub fn apple_from_config(
+        config: &Config,
+        name: &str,
+        provider: &ProviderConfig,
+    ) -> Result<Self, ProviderSetupError> {
+        let error = |key, reason: String| ProviderSetupError::AppleKey {
+            name: name.to_owned(),
+            key,
+            reason,
+        };
+        let (key, pem) = match provider.private_key.as_deref().filter(|k| !k.is_empty()) {
+            Some(text) => ("private_key", text.to_owned()),
+            None => {
+                let path = provider.private_key_file.clone().unwrap_or_default();
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| error("private_key_file", format!("{}: {e}", path.display())))?;
+                ("private_key_file", text)
+            }
+        };
+        let secret = AppleSecret::new(
+            provider.team_id.as_deref().unwrap_or_default(),
+            provider.key_id.as_deref().unwrap_or_default(),
+            &provider.client_id,
+            &pem,
+        )
+        .map_err(|e| error(key, e.to_string()))?;
+        Ok(Self {
+            dialect: Dialect::Apple(secret),
+            ..Self::from_config(config, name, provider)
+        })
     }
 }
 
@@ -231,7 +279,11 @@ async fn oidc(
     provider: &ProviderConfig,
     http: &HttpClient,
 ) -> Result<Arc<dyn Provider>, ProviderSetupError> {
-    let settings = OidcSettings::from_config(config, name, provider);
+    let settings = if provider.kind() == Some(ProviderKind::Apple) {
+        OidcSettings::apple_from_config(config, name, provider)?
+    } else {
+        OidcSettings::from_config(config, name, provider)
+    };
     let display_name = settings.display_name.clone();
     let client = Oidc::new(settings, http.clone()).map_err(|source| ProviderSetupError::Oidc {
         name: name.to_owned(),

@@ -36,6 +36,17 @@ pub(super) trait Authority: Send + Sync + 'static {
     /// The fragment on every redirect (Facebook appends `#_=_`).
     fn fragment(&self) -> Option<&'static str>;
     /// Whether the consent page asks for groups (the OpenID issuer sends them in a claim).
+    /// Whether the answer to `params` is posted (`response_mode=form_post`) rather than a
+    /// redirect.
+    fn posts_answer(&self, _params: &DialogParams) -> bool {
+        false
+    }
+
+    /// A `user` field to post beside the code (Apple's, the first time only).
+    fn user_field(&self, _user: &TestUser) -> Option<String> {
+        None
+    }
+
     fn sends_groups(&self) -> bool {
         false
     }
@@ -57,6 +68,8 @@ pub(super) struct DialogParams {
     pub code_challenge_method: Option<String>,
     /// OpenID Connect's, carried into the ID token; Facebook ignores it.
     pub nonce: Option<String>,
+    /// `form_post` asks for the answer to be posted (Sign in with Apple's mode requires it).
+    pub response_mode: Option<String>,
 }
 
 /// What the person chose on the consent page.
@@ -183,24 +196,34 @@ fn answer(dev: &impl Authority, decision: &Decision) -> Response {
     let Ok(mut target) = Url::parse(&params.redirect_uri) else {
         return problem("The redirect URI is not a URL.");
     };
-    {
-        let mut query = target.query_pairs_mut();
-        if decision.decision == "cancel" {
-            query.extend_pairs(dev.denial());
-        } else {
-            let Some(user) = chosen_user(dev.client_id(), decision) else {
-                return problem("Type at least a first name, or pick a test user.");
-            };
-            let code = dev.issue_code(params, user);
-            query.append_pair("code", &code);
-        }
-        if let Some(state) = &params.state {
-            query.append_pair("state", state);
-        }
-        if let Some(issuer) = dev.issuer() {
-            query.append_pair("iss", issuer);
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if decision.decision == "cancel" {
+        pairs.extend(
+            dev.denial()
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+    } else {
+        let Some(user) = chosen_user(dev.client_id(), decision) else {
+            return problem("Type at least a first name, or pick a test user.");
+        };
+        let user_field = dev.user_field(&user);
+        let code = dev.issue_code(params, user);
+        pairs.push(("code".to_owned(), code));
+        if let Some(field) = user_field {
+            pairs.push(("user".to_owned(), field));
         }
     }
+    if let Some(state) = &params.state {
+        pairs.push(("state".to_owned(), state.clone()));
+    }
+    if let Some(issuer) = dev.issuer() {
+        pairs.push(("iss".to_owned(), issuer.to_owned()));
+    }
+    if dev.posts_answer(params) {
+        return super::apple::form_post(target.as_str(), &pairs);
+    }
+    target.query_pairs_mut().extend_pairs(&pairs);
     target.set_fragment(dev.fragment());
     Redirect::to(target.as_str()).into_response()
 }

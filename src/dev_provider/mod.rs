@@ -12,6 +12,7 @@
 //! whose authorization endpoint is the same consent dialog, mounted at [`OIDC_PATH`] beside
 //! the Facebook routes.
 
+pub mod apple;
 // X's and Discord's stand-in, for the tests only.
 #[cfg(feature = "test-support")]
 pub mod api_stand_in;
@@ -19,7 +20,6 @@ mod dialog;
 // Microsoft Entra ID's stand-in, for the tests only.
 #[cfg(feature = "test-support")]
 pub mod entra;
-mod es256;
 mod faults;
 // GitHub's stand-in serves the tests and the benchmark only: `cargo run` imitates Facebook
 // and an OpenID issuer.
@@ -46,6 +46,7 @@ use subtle::ConstantTimeEq;
 use faults::FaultSwitch;
 pub use faults::{Fault, Faults};
 pub use oidc::{DevOidc, DevOidcSettings, OIDC_PATH};
+pub use apple::{APPLE_PATH, DevApple};
 pub use stand_in::StandIn;
 
 /// How long a code is good for, as at Facebook (about ten minutes).

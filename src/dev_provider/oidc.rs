@@ -4,7 +4,7 @@
 //! It checks what an OpenID Provider checks (the client by HTTP Basic authentication, the
 //! exact redirect URI, PKCE S256, single-use codes that expire within a minute, bearer
 //! tokens at userinfo) and answers with RFC 6749's errors. Its ID tokens are signed with an
-//! ES256 key generated at start (see [`super::es256`]), here rather than by anything of the
+//! ES256 key generated at start (see [`crate::auth::es256`]), here rather than by anything of the
 //! client it stands in for, so that a mistake in one is not mirrored by the other.
 //!
 //! Routes, relative to where it is mounted ([`OIDC_PATH`] inside the development provider):
@@ -43,10 +43,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
+use crate::auth::es256::Es256Key;
 use super::{
     TestUser,
+    faults::FaultSwitch,
+    apple::{AppleClaims, DevApple},
     dialog::{self, Authority, DialogParams},
-    es256::Es256Key,
+    
     IssuedTokens, Unregistered, check_registration, pkce_matches, random_token,
 };
 
@@ -69,6 +72,12 @@ impl AdditionalClaims for Groups {}
 
 type DevIdToken =
     IdToken<Groups, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+type AppleIdToken = IdToken<
+    AppleClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
 
 /// How the app is registered at the issuer, and where the issuer is.
 #[derive(Clone)]
@@ -104,16 +113,29 @@ struct IssuedCode {
 /// The issuer's state: its registration, signing key, codes and access tokens.
 pub struct DevOidc {
     settings: DevOidcSettings,
+    /// Sign in with Apple's ways, when it stands in for Apple (see [`super::apple`]).
+    apple: Option<DevApple>,
+    /// What the token endpoint gets wrong, for the tests' failure tables.
+    faults: FaultSwitch,
     key: Es256Key,
     codes: Mutex<HashMap<String, IssuedCode>>,
     tokens: IssuedTokens,
 }
 
 impl DevOidc {
-    /// The issuer with a fresh signing key (about 3 ms in a debug build: see [`super::es256`]).
+    /// The issuer with a fresh signing key (about 3 ms in a debug build: see [`crate::auth::es256`]).
     pub fn new(settings: DevOidcSettings) -> Arc<Self> {
+        Self::with_apple(settings, None)
+    }
+
+    /// The issuer standing in for Apple when `apple` is given: Apple's client secret and
+    /// answer, ID token and discovery document (the client secret replaces
+    /// `settings.client_secret`, which is then unused).
+    pub fn with_apple(settings: DevOidcSettings, apple: Option<DevApple>) -> Arc<Self> {
         Arc::new(Self {
             settings,
+            apple,
+            faults: FaultSwitch::default(),
             key: Es256Key::generate(),
             codes: Mutex::default(),
             tokens: IssuedTokens::default(),
@@ -132,6 +154,12 @@ impl DevOidc {
             .route("/token", post(token))
             .route("/userinfo", get(userinfo).post(userinfo))
             .with_state(self.clone())
+    }
+
+    /// Changes what the token endpoint injects from the next request on.
+    #[cfg(feature = "test-support")]
+    pub fn set_faults(&self, faults: super::Faults) {
+        self.faults.set(faults);
     }
 
     #[cfg(any(test, feature = "test-support"))]
@@ -210,6 +238,28 @@ impl DevOidc {
         let now = chrono::Utc::now();
         let lifetime = chrono::Duration::from_std(TOKEN_LIFETIME)
             .map_err(|_| TokenError::server("token lifetime"))?;
+        if self.apple.is_some() {
+            // Only `sub` among the standard claims: no name, and the address with Apple's
+            // string booleans among the others.
+            let claims = IdTokenClaims::new(
+                issuer,
+                vec![Audience::new(self.settings.client_id.clone())],
+                now + lifetime,
+                now,
+                StandardClaims::new(SubjectIdentifier::new(user.id.clone())),
+                AppleClaims::of(user),
+            )
+            .set_nonce(nonce.map(Nonce::new));
+            return AppleIdToken::new(
+                claims,
+                &self.key,
+                CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+                Some(access_token),
+                None,
+            )
+            .map(|token| token.to_string())
+            .map_err(|_| TokenError::server("the ID token could not be signed"));
+        }
         let claims = IdTokenClaims::new(
             issuer,
             vec![Audience::new(self.settings.client_id.clone())],
@@ -276,6 +326,13 @@ impl Authority for DevOidc {
         if !params.scope.split(' ').any(|s| s == "openid") {
             return Err("An OpenID Connect request needs \"openid\" among its scopes.");
         }
+        let asks_name_or_email = params.scope.split(' ').any(|s| s == "name" || s == "email");
+        if self.apple.is_some()
+            && asks_name_or_email
+            && params.response_mode.as_deref() != Some("form_post")
+        {
+            return Err("Apple: response_mode must be form_post when name or email is requested.");
+        }
         if params.code_challenge.is_none() {
             return Err(
                 "This issuer requires PKCE: code_challenge with code_challenge_method=S256.",
@@ -286,6 +343,14 @@ impl Authority for DevOidc {
 
     fn auto_approve(&self) -> bool {
         self.settings.auto_approve
+    }
+
+    fn posts_answer(&self, params: &DialogParams) -> bool {
+        params.response_mode.as_deref() == Some("form_post")
+    }
+
+    fn user_field(&self, user: &TestUser) -> Option<String> {
+        self.apple.as_ref().and_then(|apple| apple.user_field(user))
     }
 
     fn issue_code(&self, params: &DialogParams, user: TestUser) -> String {
@@ -309,7 +374,8 @@ impl Authority for DevOidc {
     }
 
     fn issuer(&self) -> Option<&str> {
-        Some(&self.settings.issuer)
+        // Apple names no issuer on its answers (RFC 9207 is not among its features).
+        self.apple.is_none().then_some(self.settings.issuer.as_str())
     }
 
     fn denial(&self) -> &'static [(&'static str, &'static str)] {
@@ -331,6 +397,28 @@ impl Authority for DevOidc {
 /// `GET /.well-known/openid-configuration`.
 async fn configuration(State(dev): State<Arc<DevOidc>>) -> Response {
     let issuer = &dev.settings.issuer;
+    if dev.apple.is_some() {
+        // Apple's document, with this issuer's addresses.
+        return Json(json!({
+            "issuer": issuer,
+            "authorization_endpoint": dev.settings.authorization_endpoint,
+            "token_endpoint": format!("{issuer}/token"),
+            "revocation_endpoint": format!("{issuer}/revoke"),
+            "jwks_uri": format!("{issuer}/jwks"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            // Apple signs with RS256; this stand-in with its ES256 key (see es256.rs).
+            "id_token_signing_alg_values_supported": ["ES256"],
+            "scopes_supported": ["openid", "email", "name"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post"],
+            "claims_supported": [
+                "aud", "email", "email_verified", "exp", "iat", "is_private_email", "iss",
+                "nonce", "nonce_supported", "real_user_status", "sub", "transfer_sub",
+            ],
+        }))
+        .into_response();
+    }
     let document = json!({
         "issuer": issuer,
         "authorization_endpoint": dev.settings.authorization_endpoint,
@@ -377,6 +465,11 @@ struct TokenRequest {
 
 /// `POST /token`: the client by Basic authentication, then the code.
 async fn token(State(dev): State<Arc<DevOidc>>, headers: HeaderMap, body: Bytes) -> Response {
+    dev.faults.delay(true).await;
+    #[cfg(feature = "test-support")]
+    if let Some(answer) = super::api_stand_in::token_fault(dev.faults.get().fault) {
+        return answer;
+    }
     match exchange(&dev, &headers, &body) {
         Ok(answer) => no_store(Json(answer).into_response()),
         Err(error) => error.into_response(),
@@ -384,15 +477,26 @@ async fn token(State(dev): State<Arc<DevOidc>>, headers: HeaderMap, body: Bytes)
 }
 
 fn exchange(dev: &DevOidc, headers: &HeaderMap, body: &[u8]) -> Result<Value, TokenError> {
-    if !dev.authenticated(headers) {
-        return Err(TokenError::client());
-    }
     let Ok(request) = serde_urlencoded::from_bytes::<TokenRequest>(body) else {
         return Err(TokenError::request(
             "The form is malformed or repeats a parameter.",
         ));
     };
-    if request.client_secret.is_some() {
+    if let Some(apple) = &dev.apple {
+        // client_secret_post, the secret Apple's JWT.
+        let (Some(client_id), Some(secret)) = (&request.client_id, &request.client_secret)
+        else {
+            return Err(TokenError::client());
+        };
+        if *client_id != dev.settings.client_id
+            || apple.check_client_secret(client_id, secret).is_err()
+        {
+            return Err(TokenError::client());
+        }
+    } else if !dev.authenticated(headers) {
+        return Err(TokenError::client());
+    }
+    if dev.apple.is_none() && request.client_secret.is_some() {
         return Err(TokenError::request(
             "Use one client authentication method: client_secret_basic.",
         ));

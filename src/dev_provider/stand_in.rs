@@ -10,10 +10,15 @@ use tracing::warn;
 use url::Url;
 
 use super::{
-    DevOidc, DevOidcSettings, DevProvider, DevProviderSettings, Faults, OIDC_PATH, random_secret,
+    DevOidc, DevOidcSettings, DevProvider, DevProviderSettings, Faults, OIDC_PATH,
+    apple::{APPLE_PATH, DevApple},
+    random_secret,
 };
 use crate::{
-    auth::{LocalClients, oidc::OidcSettings},
+    auth::{
+        LocalClients,
+        oidc::{Dialect, OidcSettings},
+    },
     config::{Config, DEV_PROVIDER_PATH, OAuthProviderConfig},
 };
 
@@ -24,6 +29,13 @@ const CLIENT_ID: &str = "loginwith-dev-app";
 const OIDC_NAME: &str = "dev-oidc";
 const OIDC_DISPLAY_NAME: &str = "Dev OpenID";
 const OIDC_CLIENT_ID: &str = "loginwith-dev-oidc";
+/// The Apple mode: the provider name and button, the Services ID, and the team and key ids
+/// the client secret is signed under (the key is random for each run).
+const APPLE_NAME: &str = "apple";
+const APPLE_DISPLAY_NAME: &str = "Apple";
+const APPLE_CLIENT_ID: &str = "dev.loginwith.web";
+const APPLE_TEAM_ID: &str = "DEVTEAM123";
+const APPLE_KEY_ID: &str = "DEVKEY4567";
 
 /// The stand-in, ready to mount.
 pub struct StandIn {
@@ -108,6 +120,38 @@ impl StandIn {
             client_secret_in_body: false,
             dialect: Default::default(),
         };
+        // Sign in with Apple's stand-in: the same consent page, answering as Apple does.
+        let (dev_apple, apple_key) =
+            DevApple::generate(APPLE_TEAM_ID, APPLE_KEY_ID, APPLE_CLIENT_ID);
+        let apple_issuer = format!("{internal}{APPLE_PATH}");
+        let apple_issuer_router = DevOidc::with_apple(
+            DevOidcSettings {
+                issuer: apple_issuer.clone(),
+                authorization_endpoint: format!(
+                    "{public}{DEV_PROVIDER_PATH}{APPLE_PATH}/authorize"
+                ),
+                client_id: APPLE_CLIENT_ID.to_owned(),
+                client_secret: String::new(),
+                redirect_uris: vec![config.redirect_uri(APPLE_NAME)],
+                auto_approve: config.dev_provider.auto_approve,
+            },
+            Some(dev_apple),
+        )
+        .router();
+        let apple = OidcSettings {
+            name: APPLE_NAME.to_owned(),
+            display_name: APPLE_DISPLAY_NAME.to_owned(),
+            issuer: apple_issuer,
+            client_id: APPLE_CLIENT_ID.to_owned(),
+            client_secret: String::new(),
+            scopes: ["name", "email"].map(str::to_owned).to_vec(),
+            redirect_uri: config.redirect_uri(APPLE_NAME),
+            hosted_domain: None,
+            groups_claim: None,
+            sign_out_at_provider: false,
+            client_secret_in_body: false,
+            dialect: Dialect::Apple(apple_key.secret),
+        };
         // Loud on purpose: anyone who reaches this address can sign in as anyone.
         warn!(
             "the development provider stands in for Facebook at {public}{DEV_PROVIDER_PATH}, and for an OpenID Connect issuer ({OIDC_NAME}) at {public}{DEV_PROVIDER_PATH}/oidc (its issuer name is {}, the address this server reaches itself at): anyone who reaches {} can sign in as any person they type; set providers.facebook.client_id for a real app",
@@ -119,10 +163,16 @@ impl StandIn {
             );
         }
         Ok(Self {
-            clients: LocalClients { facebook, oidc },
+            clients: LocalClients {
+                facebook,
+                oidc,
+                apple,
+            },
             router: Router::new().nest(
                 DEV_PROVIDER_PATH,
-                dev.router().nest(OIDC_PATH, dev_oidc.router()),
+                dev.router()
+                    .nest(OIDC_PATH, dev_oidc.router())
+                    .nest(APPLE_PATH, apple_issuer_router),
             ),
         })
     }

@@ -92,7 +92,10 @@ pub(super) async fn sign_in_returning_person(
              RETURNING user_profile_id
          ), person AS (
              UPDATE user_profile
-             SET first_name = $4, last_name = $5, display_name = $6,
+             -- A sign-in without any name keeps the stored one (Apple sends it once).
+             SET first_name = CASE WHEN $4::text = '' AND $5::text = '' THEN first_name ELSE $4 END,
+                 last_name = CASE WHEN $4::text = '' AND $5::text = '' THEN last_name ELSE $5 END,
+                 display_name = CASE WHEN $4::text = '' AND $5::text = '' THEN display_name ELSE $6 END,
                  email = COALESCE($7, email),
                  email_verified = CASE WHEN $7::text IS NULL THEN email_verified ELSE $8 END,
                  email_verified_by = CASE WHEN $7::text IS NULL THEN email_verified_by

@@ -78,9 +78,12 @@ pub(super) async fn update_profile(
 }
 
 /// [`update_profile`]'s statement: `$1` … `$5` the names, the address and whether `$6` (the
-/// provider) verified it, `$7` now, `$8` the person.
+/// provider) verified it, `$7` now, `$8` the person. A sign-in without any name keeps the
+/// stored one: Sign in with Apple sends the name only the first time.
 pub(super) const UPDATE_PROFILE: &str = "UPDATE user_profile
-     SET first_name = $1, last_name = $2, display_name = $3,
+     SET first_name = CASE WHEN $1 = '' AND $2 = '' THEN first_name ELSE $1 END,
+         last_name = CASE WHEN $1 = '' AND $2 = '' THEN last_name ELSE $2 END,
+         display_name = CASE WHEN $1 = '' AND $2 = '' THEN display_name ELSE $3 END,
          email = COALESCE($4, email),
          email_verified = CASE WHEN $4 IS NULL THEN email_verified ELSE $5 END,
          email_verified_by = CASE WHEN $4 IS NULL THEN email_verified_by

@@ -26,7 +26,7 @@ const PREFIX: &str = "/static/";
 /// rust-embed for this handful: no dependency, and the same bytes in debug and release builds
 /// (rust-embed reads the folder from disk in debug builds unless told otherwise). A unit test
 /// below fails when this list and the folder disagree.
-const FILES: [(&str, &[u8]); 13] = [
+const FILES: [(&str, &[u8]); 14] = [
     ("css/app.css", include_bytes!("../../static/css/app.css")),
     (
         "js/fragment.js",
@@ -35,6 +35,10 @@ const FILES: [(&str, &[u8]); 13] = [
     (
         "js/preloader.js",
         include_bytes!("../../static/js/preloader.js"),
+    ),
+    (
+        "js/form-post.js",
+        include_bytes!("../../static/js/form-post.js"),
     ),
     (
         "img/alert.svg",

@@ -14,7 +14,7 @@ use super::{
     return_to,
 };
 use crate::{
-    auth::{Attempt, FailureReason, LoginSecrets, Provider},
+    auth::{Attempt, FailureReason, LoginSecrets, Provider, oidc::apple},
     model::device,
     telemetry,
 };
@@ -92,6 +92,8 @@ struct CallbackQuery {
     error: Option<String>,
     /// RFC 9207: the issuer of the response, when the provider sends one.
     iss: Option<String>,
+    /// Sign in with Apple's first answer: the person's name (JSON), beside the code.
+    user: Option<String>,
 }
 
 const BAD_CALLBACK: &str = "This sign-in link is not valid any more (it was already used, has expired, or was not started in this browser). Please start the sign-in again.";
@@ -124,7 +126,10 @@ pub async fn callback(
     pre.attach(answer)
 }
 
-async fn take_callback(
+/// The provider's answer, from the query of a redirect (`GET /callback/{provider}`) or the
+/// form of the same-site step that relays a posted one (`web/form_post.rs`): checked against
+/// the pre-sign-in cookie, the exchange spawned.
+pub(super) async fn take_callback(
     app: &AppState,
     provider: &str,
     query: Option<String>,
@@ -221,6 +226,10 @@ async fn take_callback(
         return Err(AppError::BadRequest(BAD_CALLBACK));
     };
     pre.wait_for(operation, &login);
+    let names = query
+        .user
+        .filter(|_| provider.posts_its_answer())
+        .and_then(|user| apple::names_from_user_field(&user));
     app.exchanger.spawn(
         slot,
         operation,
@@ -233,6 +242,7 @@ async fn take_callback(
         Attempt {
             link_for,
             user_agent,
+            names,
         },
     );
     Ok(app.settings.redirect("/preloader").into_response())

@@ -8,6 +8,7 @@ mod cookie_guard;
 mod data_deletion;
 mod devices;
 mod error;
+mod form_post;
 mod forward_auth;
 mod health;
 mod home;
@@ -112,10 +113,19 @@ pub fn router(state: AppState, facebook: Option<FacebookCallbacks>) -> Router {
         ));
     // The provider sends the browser back to the registered redirect URI, on the public URL
     // by construction: answered on any host, like every endpoint below.
-    let callback = Router::new().route(
-        "/callback/{provider}",
-        get(login::callback).route_layer(auth_limit),
-    );
+    // A provider that posts its answer (Sign in with Apple) posts it here, and the relay page
+    // posts it on to `/continue` from this site (see `form_post`).
+    let callback = Router::new()
+        .route(
+            "/callback/{provider}",
+            get(login::callback)
+                .post(form_post::relay)
+                .route_layer(auth_limit.clone()),
+        )
+        .route(
+            "/callback/{provider}/continue",
+            post(form_post::continue_sign_in).route_layer(auth_limit),
+        );
     // Facebook's data callbacks take no session and verify an HMAC on every request.
     let data_callbacks = facebook.map(|facebook| {
         data_deletion::router(state.clone(), facebook.app, facebook.limiter)

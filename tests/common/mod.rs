@@ -2,6 +2,7 @@
 //! development provider on a port of its own, driven by a cookie-keeping HTTP client.
 
 pub mod api;
+pub mod apple;
 pub mod binary;
 pub mod db;
 pub mod entra;

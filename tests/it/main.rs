@@ -8,6 +8,7 @@
 mod access_rules;
 mod account_sessions;
 mod addresses;
+mod apple;
 mod bad_input;
 mod binary;
 mod binary_logs;

@@ -2,7 +2,6 @@
 
 pub mod access;
 pub mod discord;
-pub mod es256;
 pub mod events;
 pub mod exchange;
 pub mod facebook;

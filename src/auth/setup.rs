@@ -337,7 +337,18 @@ pub async fn check_issuers(config: &Config) -> Result<Vec<String>, Vec<String>> 
         if !provider.kind().is_some_and(ProviderKind::is_openid_connect) {
             continue;
         }
-        let settings = OidcSettings::from_config(config, name, provider);
+        let settings = if provider.kind() == Some(ProviderKind::Apple) {
+            match OidcSettings::apple_from_config(config, name, provider) {
+                Ok(settings) => settings,
+                Err(e) => {
+                    failed = true;
+                    lines.push(e.to_string());
+                    continue;
+                }
+            }
+        } else {
+            OidcSettings::from_config(config, name, provider)
+        };
         let issuer = settings.issuer.clone();
         let outcome = match Oidc::new(settings, http.clone()) {
             Ok(client) => client.rediscover().await.map_err(|e| e.to_string()),

@@ -113,6 +113,9 @@ impl Config {
                 format!(
                     "dev-oidc: the development provider's OpenID Connect issuer at {DEV_PROVIDER_PATH}/oidc on this server (nothing to register; loopback only)"
                 ),
+                format!(
+                    "apple: the development provider's Sign in with Apple imitation at {DEV_PROVIDER_PATH}/apple on this server (nothing to register; loopback only)"
+                ),
             ];
         }
         let mut lines = Vec::new();

@@ -35,7 +35,8 @@ const MAX_SECRET_AGE_SECS: u64 = 180 * 24 * 60 * 60;
 
 /// The client's side of a generated team key.
 pub struct AppleKey {
-    /// As the `.p8` file (for a client configured as people configure it).
+    /// As the `.p8` file (for the tests' client, configured as people configure it).
+    #[cfg(feature = "test-support")]
     pub pem: String,
     /// Ready to sign (for the development provider's own client).
     pub secret: AppleSecret,
@@ -86,6 +87,7 @@ impl DevApple {
                 .as_bytes()
                 .to_vec();
             let key = AppleKey {
+                #[cfg(feature = "test-support")]
                 pem: pem.to_string(),
                 secret: client,
             };

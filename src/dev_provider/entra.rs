@@ -39,8 +39,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use url::Url;
 
-use crate::auth::es256::Es256Key;
 use super::{
+    es256::Es256Key,
     CODE_LIFETIME, Faults, api_stand_in::token_fault, 
     faults::FaultSwitch, oidc::basic_credentials, pkce_matches, random_token, secret_matches,
 };

@@ -17,6 +17,7 @@ pub mod apple;
 #[cfg(feature = "test-support")]
 pub mod api_stand_in;
 mod dialog;
+mod es256;
 // Microsoft Entra ID's stand-in, for the tests only.
 #[cfg(feature = "test-support")]
 pub mod entra;
@@ -46,7 +47,8 @@ use subtle::ConstantTimeEq;
 use faults::FaultSwitch;
 pub use faults::{Fault, Faults};
 pub use oidc::{DevOidc, DevOidcSettings, OIDC_PATH};
-pub use apple::{APPLE_PATH, DevApple};
+#[cfg(feature = "test-support")]
+pub use apple::DevApple;
 pub use stand_in::StandIn;
 
 /// How long a code is good for, as at Facebook (about ten minutes).

@@ -4,7 +4,7 @@
 //! It checks what an OpenID Provider checks (the client by HTTP Basic authentication, the
 //! exact redirect URI, PKCE S256, single-use codes that expire within a minute, bearer
 //! tokens at userinfo) and answers with RFC 6749's errors. Its ID tokens are signed with an
-//! ES256 key generated at start (see [`crate::auth::es256`]), here rather than by anything of the
+//! ES256 key generated at start (see [`super::es256`]), here rather than by anything of the
 //! client it stands in for, so that a mistake in one is not mirrored by the other.
 //!
 //! Routes, relative to where it is mounted ([`OIDC_PATH`] inside the development provider):
@@ -43,8 +43,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use crate::auth::es256::Es256Key;
 use super::{
+    es256::Es256Key,
     TestUser,
     faults::FaultSwitch,
     apple::{AppleClaims, DevApple},
@@ -123,7 +123,7 @@ pub struct DevOidc {
 }
 
 impl DevOidc {
-    /// The issuer with a fresh signing key (about 3 ms in a debug build: see [`crate::auth::es256`]).
+    /// The issuer with a fresh signing key (about 3 ms in a debug build: see [`super::es256`]).
     pub fn new(settings: DevOidcSettings) -> Arc<Self> {
         Self::with_apple(settings, None)
     }

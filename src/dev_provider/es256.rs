@@ -1,7 +1,4 @@
-//! An ECDSA P-256 key signing with SHA-256 (ES256), as openidconnect's [`PrivateSigningKey`]:
-//! the development provider's and the tests' stand-ins sign their ID tokens with one,
-//! generated at start. The JWTs are openidconnect's; only the signature is computed here,
-//! with the `p256` crate.
+//! The stand-ins' signing key: ECDSA P-256 with SHA-256 (ES256), generated at start.
 //!
 //! ES256 rather than RS256: a P-256 key is a random scalar (about 3 ms in a debug build with
 //! its public point, 0.3 ms in release), while a 2048-bit RSA key took 7 to 25 s to generate

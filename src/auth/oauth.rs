@@ -346,7 +346,19 @@ pub(crate) fn token_failure<E: oauth2::ErrorResponse + std::fmt::Display>(
         ),
         RequestTokenError::Other(text) => (false, excerpt(&text, 200)),
     };
+    // RFC 6749, section 5.2: the provider refused this site's own credentials. Nothing the
+    // person did or can retry: the operator's to fix, and the log says where to look.
+    let client_refused = oauth_error
+        && ["invalid_client", "unauthorized_client"]
+            .iter()
+            .any(|code| detail.split(':').next() == Some(*code));
     match status {
+        Some(status) if client_refused => ExchangeError::new(
+            FailureReason::Internal,
+            format!(
+                "token endpoint: HTTP {status}: {detail} (the provider refused this site's client credentials: check its client_id and client_secret, or for Apple team_id, key_id and the key)"
+            ),
+        ),
         Some(status) => ExchangeError::new(
             FailureReason::of(CallFailure::Answer {
                 status,

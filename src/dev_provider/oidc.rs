@@ -379,6 +379,10 @@ impl Authority for DevOidc {
     }
 
     fn denial(&self) -> &'static [(&'static str, &'static str)] {
+        if self.apple.is_some() {
+            // Apple's own code for Cancel, not RFC 6749's.
+            return &[("error", "user_cancelled_authorize")];
+        }
         &[
             ("error", "access_denied"),
             ("error_description", "The person declined."),

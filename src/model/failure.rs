@@ -14,7 +14,8 @@ pub enum FailureReason {
     InvalidResponse,
     /// The provider could not be reached at all (connection refused, DNS, TLS).
     Unreachable,
-    /// Our own fault (the database), never the person's or the provider's.
+    /// Our own fault (the database, or this site's client credentials refused by the
+    /// provider), never the person's or the provider's.
     Internal,
     /// Adding an identity from "Sign-in methods": it already belongs to someone else here.
     /// Nothing was changed.

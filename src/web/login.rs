@@ -182,7 +182,8 @@ pub(super) async fn take_callback(
         return Err(AppError::BadRequest(BAD_CALLBACK));
     }
     if let Some(error) = query.error {
-        let cancelled = error == "access_denied";
+        // RFC 6749's code, and Sign in with Apple's own for its Cancel button.
+        let cancelled = matches!(error.as_str(), "access_denied" | "user_cancelled_authorize");
         telemetry::sign_in_finished(
             provider.id(),
             if cancelled {

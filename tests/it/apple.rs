@@ -139,7 +139,7 @@ async fn bad_posts_get_a_clear_answer() {
 }
 
 #[tokio::test]
-async fn a_client_secret_apple_would_refuse_ends_the_sign_in() {
+async fn a_client_secret_apple_would_refuse_ends_the_sign_in_as_the_sites_fault() {
     // Another key under the configured key id: Apple cannot verify the secret.
     let other = loginwith::dev_provider::DevApple::generate(
         common::apple::TEAM_ID,
@@ -163,9 +163,12 @@ async fn a_client_secret_apple_would_refuse_ends_the_sign_in() {
     assert_eq!(browser.wait_status().await, "error");
     assert_eq!(
         apple.env.last_operation().await,
-        ("error".to_owned(), Some("denied".to_owned()))
+        ("error".to_owned(), Some("internal".to_owned())),
+        "a refused client secret is the site's to fix, not the person's to retry"
     );
     assert_eq!(apple.env.count("user_profile").await, 0);
+    let (_, page) = browser.text("/error").await;
+    assert!(page.contains("Something went wrong on our side"), "{page}");
 }
 
 #[tokio::test]
@@ -207,4 +210,38 @@ async fn every_failure_of_the_token_endpoint_is_named_by_what_happened() {
         );
     }
     assert_eq!(apple.env.count("user_profile").await, 0);
+}
+
+#[tokio::test]
+async fn cancel_at_apple_is_a_cancel_and_keeps_nothing() {
+    let apple = AppleEnv::start(|f| f).await;
+    let browser = apple.env.browser();
+    let dialog = url::Url::parse(location(&browser.get("/authorize/apple").await)).unwrap();
+    let answer = common::post_consent(
+        &common::cookieless_client(),
+        &dialog,
+        &[("decision", "cancel")],
+    )
+    .await;
+    let html = answer.text().await.unwrap();
+    let fields = hidden_fields(&html);
+    assert!(
+        fields.contains(&("error".to_owned(), "user_cancelled_authorize".to_owned())),
+        "Apple's own code: {fields:?}"
+    );
+    let relay = apple.post_cross_site(&form_action(&html), &fields).await;
+    let relay = relay.text().await.unwrap();
+    let pairs = hidden_fields(&relay);
+    let pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let response = browser.post_form(&form_action(&relay), &pairs).await;
+    assert_eq!(location(&response), "/error");
+    let (_, page) = browser.text("/error").await;
+    assert!(
+        page.contains("You cancelled signing in with Apple"),
+        "{page}"
+    );
+    assert_eq!(apple.env.snapshot().await, [0, 0, 0]);
 }

@@ -340,13 +340,17 @@ impl Exchanger {
                         "cut off: the server shut down (server.shutdown_grace_secs) before the exchange ended",
                     )),
                 };
+                let posts_its_answer = provider.posts_its_answer();
                 let outcome = outcome.map(|mut profile| {
-                    if let Some((first, last)) = names
-                        && profile.first_name.is_empty()
-                        && profile.last_name.is_empty()
-                    {
-                        profile.first_name = first;
-                        profile.last_name = last;
+                    let nameless = profile.first_name.is_empty() && profile.last_name.is_empty();
+                    match names {
+                        Some((first, last)) if nameless => {
+                            profile.first_name = first;
+                            profile.last_name = last;
+                        }
+                        // Apple after the first consent: no name anywhere, by design.
+                        None if nameless && posts_its_answer => profile.names_withheld = true,
+                        _ => {}
                     }
                     profile
                 });

@@ -141,6 +141,7 @@ impl Facebook {
             issuer: None,
             membership: Default::default(),
             provider_sid: None,
+            names_withheld: false,
         })
     }
 }

@@ -366,6 +366,7 @@ fn profile(user: User, emails: &[Email]) -> Profile {
         issuer: None,
         membership: Default::default(),
         provider_sid: None,
+        names_withheld: false,
     }
 }
 

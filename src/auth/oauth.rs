@@ -351,7 +351,7 @@ pub(crate) fn token_failure<E: oauth2::ErrorResponse + std::fmt::Display>(
     let client_refused = oauth_error
         && ["invalid_client", "unauthorized_client"]
             .iter()
-            .any(|code| detail.split(':').next() == Some(*code));
+            .any(|code| detail.split([':', ' ']).next() == Some(*code));
     match status {
         Some(status) if client_refused => ExchangeError::new(
             FailureReason::Internal,

@@ -690,8 +690,9 @@ impl Provider for Oidc {
                 let document = tenancy.document_issuer(self.issuer.as_str());
                 let tid = tenancy.check(&document, others, claims.issuer().as_str())?;
                 profile.provider_user_id = entra::subject(&tid, others)?;
-                profile.email_verified = profile.email.is_some() && entra::address_verified(others);
             }
+            // What the ID token said, before userinfo adds to it.
+            let id_token_email = profile.email.clone();
             let mut groups = self.groups_in(claims.additional_claims());
             // The ID token may carry only `sub` (oidc-provider's default): the rest is in
             // userinfo. Groups too, with many issuers, but asking userinfo for them costs a
@@ -709,6 +710,13 @@ impl Provider for Oidc {
                 if let Some(more) = self.groups_in(userinfo.additional_claims()) {
                     groups.get_or_insert_with(Vec::new).extend(more);
                 }
+            }
+            if matches!(self.dialect, Dialect::Microsoft(_)) {
+                // nOAuth: only the ID token's own address, and only with `xms_edov`; never
+                // what userinfo says about an address.
+                profile.email_verified = profile.email.is_some()
+                    && profile.email == id_token_email
+                    && entra::address_verified(claims.additional_claims());
             }
             profile.membership.groups = bounded(groups.unwrap_or_default(), &self.name);
             Ok(profile)

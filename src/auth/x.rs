@@ -129,6 +129,7 @@ fn profile(user: User) -> Profile {
         issuer: None,
         membership: Default::default(),
         provider_sid: None,
+        names_withheld: false,
     }
 }
 

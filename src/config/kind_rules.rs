@@ -119,6 +119,12 @@ fn microsoft_problems(
             ),
         ));
     }
+    if !p.scopes().iter().any(|s| s == "profile") {
+        out.push(invalid(
+            &key("scopes"),
+            "must include \"profile\" for kind = \"microsoft\": people are keyed on the oid claim, which Entra ID sends only with it",
+        ));
+    }
     let tenants = p.tenants.as_deref().unwrap_or_default();
     if !tenants.is_empty() && !matches!(tenant, "common" | "organizations") {
         out.push(invalid(

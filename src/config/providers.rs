@@ -369,7 +369,8 @@ impl ProviderConfig {
                     .as_ref()
                     .map_or(MICROSOFT_AUTHORITY, Url::as_str)
                     .trim_end_matches('/');
-                format!("{authority}/{}/v2.0", self.tenant())
+                // Lowercase, as Entra ID writes tenant ids in its documents and tokens.
+                format!("{authority}/{}/v2.0", self.tenant().to_ascii_lowercase())
             }
             Some(ProviderKind::Oidc) => self
                 .preset()

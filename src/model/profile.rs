@@ -29,4 +29,8 @@ pub struct Profile {
     /// The OpenID Connect issuer's session id for this sign-in (the ID token's `sid`), which a
     /// back-channel logout names; `None` for OAuth-only providers and issuers that send none.
     pub provider_sid: Option<String>,
+    /// The provider withheld the name this time, rather than the person having none: Sign in
+    /// with Apple sends it with the first consent only. The stored name is then kept; any
+    /// other sign-in writes the names it brings, empty ones too.
+    pub names_withheld: bool,
 }

@@ -37,7 +37,7 @@ pub use people::{LiveSession, PeopleFilter, PersonSummary};
 pub use operations::{Consumed, FINISHED_OPERATION_RETENTION, Operation, OperationStatus};
 pub use sealing_keys::StoredKey;
 pub use sign_in::EmailLinking;
-use sign_in::{display_name, membership_json};
+use sign_in::{display_name, given_names, membership_json};
 pub use session_data::{CSRF_KEY, NOTICES_KEY, SIGNED_IN_KEY, SessionSignIn};
 pub use sessions::{
     MAX_SESSIONS_PER_READ, SignedInSession, UNAVAILABLE, UNAVAILABLE_SEEN,

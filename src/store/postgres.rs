@@ -11,7 +11,7 @@ use sqlx::{
 use super::{
     ConnectOptions, OperationStatus, StoreError,
     backend::{Db, OPERATION_FINISHED, count_statement},
-    display_name,
+    display_name, given_names,
 };
 use crate::model::Profile;
 
@@ -92,10 +92,9 @@ pub(super) async fn sign_in_returning_person(
              RETURNING user_profile_id
          ), person AS (
              UPDATE user_profile
-             -- A sign-in without any name keeps the stored one (Apple sends it once).
-             SET first_name = CASE WHEN $4::text = '' AND $5::text = '' THEN first_name ELSE $4 END,
-                 last_name = CASE WHEN $4::text = '' AND $5::text = '' THEN last_name ELSE $5 END,
-                 display_name = CASE WHEN $4::text = '' AND $5::text = '' THEN display_name ELSE $6 END,
+             -- NULL names: withheld by the provider (Apple after the first consent), kept.
+             SET first_name = COALESCE($4, first_name), last_name = COALESCE($5, last_name),
+                 display_name = CASE WHEN $4::text IS NULL THEN display_name ELSE $6 END,
                  email = COALESCE($7, email),
                  email_verified = CASE WHEN $7::text IS NULL THEN email_verified ELSE $8 END,
                  email_verified_by = CASE WHEN $7::text IS NULL THEN email_verified_by
@@ -118,8 +117,8 @@ pub(super) async fn sign_in_returning_person(
     .bind(now)
     .bind(provider)
     .bind(&profile.provider_user_id)
-    .bind(&profile.first_name)
-    .bind(&profile.last_name)
+    .bind(given_names(profile).map(|(first, _)| first))
+    .bind(given_names(profile).map(|(_, last)| last))
     .bind(display_name(profile))
     .bind(&profile.email)
     .bind(profile.email_verified)

@@ -43,6 +43,12 @@ pub(super) fn membership_json(membership: &Membership) -> Option<String> {
     serde_json::to_string(membership).ok()
 }
 
+/// The names a sign-in writes over the stored ones: none when the provider withheld them
+/// ([`Profile::names_withheld`]), which the statements read as "keep".
+pub(super) fn given_names(profile: &Profile) -> Option<(&str, &str)> {
+    (!profile.names_withheld).then_some((&profile.first_name, &profile.last_name))
+}
+
 /// What pages call the person: the provider's name in full, or nothing when it gave none.
 pub(super) fn display_name(profile: &Profile) -> Option<String> {
     let name = format!("{} {}", profile.first_name.trim(), profile.last_name.trim());
@@ -63,8 +69,8 @@ pub(super) async fn update_profile(
     now: i64,
 ) -> Result<(), StoreError> {
     on_tx!(tx, |conn| sqlx::query(UPDATE_PROFILE)
-    .bind(&profile.first_name)
-    .bind(&profile.last_name)
+    .bind(given_names(profile).map(|(first, _)| first))
+    .bind(given_names(profile).map(|(_, last)| last))
     .bind(display_name(profile))
     .bind(&profile.email)
     .bind(profile.email_verified)
@@ -78,12 +84,11 @@ pub(super) async fn update_profile(
 }
 
 /// [`update_profile`]'s statement: `$1` … `$5` the names, the address and whether `$6` (the
-/// provider) verified it, `$7` now, `$8` the person. A sign-in without any name keeps the
-/// stored one: Sign in with Apple sends the name only the first time.
+/// provider) verified it, `$7` now, `$8` the person. The names are NULL when the provider
+/// withheld them ([`Profile::names_withheld`]): the stored ones are kept.
 pub(super) const UPDATE_PROFILE: &str = "UPDATE user_profile
-     SET first_name = CASE WHEN $1 = '' AND $2 = '' THEN first_name ELSE $1 END,
-         last_name = CASE WHEN $1 = '' AND $2 = '' THEN last_name ELSE $2 END,
-         display_name = CASE WHEN $1 = '' AND $2 = '' THEN display_name ELSE $3 END,
+     SET first_name = COALESCE($1, first_name), last_name = COALESCE($2, last_name),
+         display_name = CASE WHEN $1 IS NULL THEN display_name ELSE $3 END,
          email = COALESCE($4, email),
          email_verified = CASE WHEN $4 IS NULL THEN email_verified ELSE $5 END,
          email_verified_by = CASE WHEN $4 IS NULL THEN email_verified_by

@@ -9,7 +9,7 @@ use sqlx::SqlitePool;
 use super::{
     ConnectOptions, OperationStatus, StoreError,
     backend::{Db, count_statement},
-    display_name, membership_json,
+    display_name, given_names, membership_json,
     sign_in::{FINISH_OPERATION, UPDATE_PROFILE},
 };
 use crate::model::Profile;
@@ -159,8 +159,8 @@ pub(super) async fn sign_in_returning_person(
     };
     count_statement();
     let refreshed = sqlx::query(UPDATE_PROFILE)
-        .bind(&profile.first_name)
-        .bind(&profile.last_name)
+        .bind(given_names(profile).map(|(first, _)| first))
+        .bind(given_names(profile).map(|(_, last)| last))
         .bind(display_name(profile))
         .bind(&profile.email)
         .bind(profile.email_verified)

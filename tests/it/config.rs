@@ -1570,6 +1570,14 @@ fn microsoft_apple_x_and_discord_keys_are_checked_per_kind() {
         config.providers.get("apple").unwrap().issuer(),
         "https://appleid.apple.com"
     );
+    // Tenant ids as Entra ID writes them in its documents and tokens: lowercase.
+    let upper =
+        development("[providers.microsoft]\ntenant = \"72F988BF-86F1-41AF-91AB-2D7CD011DB47\"")
+            .unwrap();
+    assert_eq!(
+        upper.providers.get("microsoft").unwrap().issuer(),
+        "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
+    );
     for (toml, key, reason) in [
         (
             "[providers.microsoft]\ntenant = \"contoso.onmicrosoft.com\"",
@@ -1580,6 +1588,11 @@ fn microsoft_apple_x_and_discord_keys_are_checked_per_kind() {
             "[providers.microsoft]\ntenant = \"consumers\"\ntenants = [\"72f988bf-86f1-41af-91ab-2d7cd011db47\"]",
             "providers.microsoft.tenants",
             "only narrows",
+        ),
+        (
+            "[providers.microsoft]\nscopes = [\"openid\", \"email\"]",
+            "providers.microsoft.scopes",
+            "must include \"profile\"",
         ),
         (
             "[providers.microsoft]\ntenants = [\"acme\"]",

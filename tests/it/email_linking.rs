@@ -319,6 +319,7 @@ fn verified(id: &str, email: &str) -> Profile {
         issuer: None,
         membership: Default::default(),
         provider_sid: None,
+        names_withheld: false,
     }
 }
 

@@ -36,6 +36,7 @@ fn ada(id: &str) -> Profile {
         issuer: None,
         membership: Default::default(),
         provider_sid: None,
+        names_withheld: false,
     }
 }
 

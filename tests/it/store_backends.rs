@@ -23,6 +23,7 @@ fn person(id: &str, email: &str) -> Profile {
         issuer: None,
         membership: Default::default(),
         provider_sid: None,
+        names_withheld: false,
     }
 }
 
@@ -865,6 +866,56 @@ async fn a_blocked_persons_session_is_neither_stored_nor_read_and_unblocking_del
                 .number("SELECT count(*) FROM session WHERE user_id IS NOT NULL")
                 .await,
             0,
+            "{}",
+            db.backend
+        );
+        store.close().await;
+    }
+}
+
+/// A name the provider withheld (Sign in with Apple after the first consent) keeps the stored
+/// one, on both databases and in both of their statements (SQLite refreshes in one, and
+/// PostgreSQL answers a returning sign-in with a statement of its own); a name a provider
+/// sends empty is written as it is: a person who removed it at their issuer loses it here too.
+#[tokio::test]
+async fn a_withheld_name_is_kept_and_an_empty_one_is_written() {
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.expect(db.backend);
+        let first = sign_in(
+            &store,
+            "apple",
+            "001234.abcd",
+            "ada@privaterelay.appleid.com",
+        )
+        .await;
+        let again = |names_withheld: bool| {
+            let mut profile = person("001234.abcd", "ada@privaterelay.appleid.com");
+            profile.first_name = String::new();
+            profile.last_name = String::new();
+            profile.names_withheld = names_withheld;
+            profile
+        };
+        let op = store.create_operation("apple").await.unwrap();
+        store
+            .complete_login(op, "apple", &again(true))
+            .await
+            .unwrap();
+        let kept = store.user(first).await.unwrap().unwrap();
+        assert_eq!(
+            (kept.first_name.as_str(), kept.last_name.as_str()),
+            ("Ada <b>", "Lovelace 🦀"),
+            "{}",
+            db.backend
+        );
+        let op = store.create_operation("apple").await.unwrap();
+        store
+            .complete_login(op, "apple", &again(false))
+            .await
+            .unwrap();
+        let cleared = store.user(first).await.unwrap().unwrap();
+        assert_eq!(
+            (cleared.first_name.as_str(), cleared.last_name.as_str()),
+            ("", ""),
             "{}",
             db.backend
         );

@@ -120,6 +120,7 @@ pub(super) fn profile_from_id_token(claims: &IdTokenClaimsWithOthers) -> Profile
         issuer: Some(claims.issuer().to_string()),
         membership: Default::default(),
         provider_sid: session_id(claims.additional_claims()),
+        names_withheld: false,
     }
 }
 

@@ -4,14 +4,14 @@
 
 use std::future::Future;
 
-use oauth2::{AuthType, Scope};
+use oauth2::AuthType;
 use serde::Deserialize;
 use url::Url;
 
 use super::{
     ExchangeError, Profile,
     http::HttpClient,
-    oauth::{OAuthApp, PlainOAuth, below, clean, get_json, oauth_client, split_name},
+    oauth::{OAuthApp, PlainOAuth, below, clean, split_name},
 };
 use crate::{config::OAuthProviderConfig, model::ProviderBrand};
 
@@ -41,7 +41,8 @@ pub struct Discord {
 
 impl Discord {
     /// Under `name` (the path segment) and `display_name`, registered as `oauth` says, with
-    /// the exact `redirect_uri`.
+    /// the exact `redirect_uri`; the client authenticates with HTTP Basic, as Discord's
+    /// documentation does.
     pub fn new(
         name: &str,
         display_name: &str,
@@ -49,35 +50,23 @@ impl Discord {
         redirect_uri: &str,
         http: HttpClient,
     ) -> Result<Self, url::ParseError> {
-        let client = oauth_client(
-            &oauth.client_id,
-            &oauth.client_secret,
-            oauth.authorize_url,
-            oauth.token_url,
+        let me_url = below(&oauth.api_url, &["users", "@me"])?;
+        let app = OAuthApp::new(
+            name,
+            display_name,
+            oauth,
             redirect_uri,
-        )?
-        // Discord's documentation authenticates the client with HTTP Basic.
-        .set_auth_type(AuthType::BasicAuth);
-        Ok(Self {
-            app: OAuthApp {
-                name: name.to_owned(),
-                display_name: display_name.to_owned(),
-                oauth: client,
-                scopes: oauth.scopes.into_iter().map(Scope::new).collect(),
-                http,
-            },
-            me_url: below(&oauth.api_url, &["users", "@me"])?,
-        })
+            AuthType::BasicAuth,
+            http,
+        )?;
+        Ok(Self { app, me_url })
     }
 
     async fn fetch_user(&self, access_token: &str) -> Result<Profile, ExchangeError> {
-        let request = self
+        let user: User = self
             .app
-            .http
-            .reqwest()
-            .get(self.me_url.clone())
-            .bearer_auth(access_token);
-        let user: User = get_json(&self.app.http, "/users/@me", request).await?;
+            .get_json("/users/@me", &self.me_url, access_token)
+            .await?;
         Ok(profile(user))
     }
 }

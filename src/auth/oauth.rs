@@ -89,6 +89,47 @@ pub(crate) struct OAuthApp {
     pub(crate) http: HttpClient,
 }
 
+impl OAuthApp {
+    /// The registration `oauth` describes, under `name` and `display_name`, the client
+    /// authenticating at the token endpoint as `auth` says, with the exact `redirect_uri`.
+    pub(crate) fn new(
+        name: &str,
+        display_name: &str,
+        oauth: crate::config::OAuthProviderConfig,
+        redirect_uri: &str,
+        auth: AuthType,
+        http: HttpClient,
+    ) -> Result<Self, url::ParseError> {
+        let client = oauth_client(
+            &oauth.client_id,
+            &oauth.client_secret,
+            oauth.authorize_url,
+            oauth.token_url,
+            redirect_uri,
+        )?
+        .set_auth_type(auth);
+        Ok(Self {
+            name: name.to_owned(),
+            display_name: display_name.to_owned(),
+            oauth: client,
+            scopes: oauth.scopes.into_iter().map(Scope::new).collect(),
+            http,
+        })
+    }
+
+    /// A GET of the provider's API at `url` with the access token, its JSON answer read
+    /// ([`get_json`]); `endpoint` names the call in the log.
+    pub(crate) async fn get_json<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        url: &Url,
+        access_token: &str,
+    ) -> Result<T, ExchangeError> {
+        let request = self.http.reqwest().get(url.clone()).bearer_auth(access_token);
+        get_json(&self.http, endpoint, request).await
+    }
+}
+
 /// What a plain OAuth 2.0 provider (no ID token, no discovery: Facebook, GitHub) adds to the
 /// code flow they all share: its brand, its reading of a refused token request, and how it
 /// fetches the profile with the access token. [`Provider`] follows from it.

@@ -4,14 +4,14 @@
 
 use std::future::Future;
 
-use oauth2::{AuthType, Scope};
+use oauth2::AuthType;
 use serde::Deserialize;
 use url::Url;
 
 use super::{
     ExchangeError, Profile,
     http::HttpClient,
-    oauth::{OAuthApp, PlainOAuth, below, clean, get_json, oauth_client, split_name},
+    oauth::{OAuthApp, PlainOAuth, below, clean, split_name},
 };
 use crate::{config::OAuthProviderConfig, model::ProviderBrand};
 
@@ -49,7 +49,8 @@ pub struct X {
 
 impl X {
     /// Under `name` (the path segment) and `display_name`, registered as `oauth` says, with
-    /// the exact `redirect_uri`.
+    /// the exact `redirect_uri`; the client authenticates with HTTP Basic, the only way X's
+    /// token endpoint takes a confidential client's credentials.
     pub fn new(
         name: &str,
         display_name: &str,
@@ -57,41 +58,28 @@ impl X {
         redirect_uri: &str,
         http: HttpClient,
     ) -> Result<Self, url::ParseError> {
-        let client = oauth_client(
-            &oauth.client_id,
-            &oauth.client_secret,
-            oauth.authorize_url,
-            oauth.token_url,
-            redirect_uri,
-        )?
-        // X's token endpoint takes a confidential client's credentials only this way.
-        .set_auth_type(AuthType::BasicAuth);
         let mut me_url = below(&oauth.api_url, &["users", "me"])?;
         if oauth.scopes.iter().any(|s| s == EMAIL_SCOPE) {
             me_url
                 .query_pairs_mut()
                 .append_pair("user.fields", "confirmed_email");
         }
-        Ok(Self {
-            app: OAuthApp {
-                name: name.to_owned(),
-                display_name: display_name.to_owned(),
-                oauth: client,
-                scopes: oauth.scopes.into_iter().map(Scope::new).collect(),
-                http,
-            },
-            me_url,
-        })
+        let app = OAuthApp::new(
+            name,
+            display_name,
+            oauth,
+            redirect_uri,
+            AuthType::BasicAuth,
+            http,
+        )?;
+        Ok(Self { app, me_url })
     }
 
     async fn fetch_user(&self, access_token: &str) -> Result<Profile, ExchangeError> {
-        let request = self
+        let answer: Answer = self
             .app
-            .http
-            .reqwest()
-            .get(self.me_url.clone())
-            .bearer_auth(access_token);
-        let answer: Answer = get_json(&self.app.http, "/2/users/me", request).await?;
+            .get_json("/2/users/me", &self.me_url, access_token)
+            .await?;
         Ok(profile(answer.data))
     }
 }

@@ -11,7 +11,7 @@ use url::Url;
 use super::{
     ExchangeError, Profile,
     http::HttpClient,
-    oauth::{OAuthApp, PlainOAuth, below, clean, split_name},
+    oauth::{OAuthApp, PlainOAuth, below, clean, names_or_handle},
 };
 use crate::{config::OAuthProviderConfig, model::ProviderBrand};
 
@@ -89,10 +89,7 @@ impl PlainOAuth for Discord {
 /// The person: the snowflake, the display name (else the username) as the first name, and the
 /// address only when Discord has verified it.
 fn profile(user: User) -> Profile {
-    let (first_name, last_name) = match clean(user.global_name) {
-        Some(name) => split_name(&name),
-        None => (clean(user.username).unwrap_or_default(), String::new()),
-    };
+    let (first_name, last_name) = names_or_handle(user.global_name, user.username);
     let email = if user.verified == Some(true) {
         clean(user.email)
     } else {

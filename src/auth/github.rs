@@ -17,7 +17,7 @@ use super::{
     link,
     oauth::{
         TokenErrorResponse, OAuthApp, PlainOAuth, clean, get_json, get_json_page, oauth_client,
-        below, split_name, token_failure,
+        below, names_or_handle, token_failure,
     },
 };
 use crate::model::Membership;
@@ -351,10 +351,7 @@ fn token_refusal(
 /// The person: the numeric id, the name split in two (or the login when there is no name),
 /// and the primary address only if GitHub has verified it.
 fn profile(user: User, emails: &[Email]) -> Profile {
-    let (first_name, last_name) = match clean(user.name) {
-        Some(name) => split_name(&name),
-        None => (clean(user.login).unwrap_or_default(), String::new()),
-    };
+    let (first_name, last_name) = names_or_handle(user.name, user.login);
     let email = primary_verified(emails);
     Profile {
         provider_user_id: user.id.to_string(),

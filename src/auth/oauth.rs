@@ -467,9 +467,17 @@ pub(crate) fn clean(value: Option<String>) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
 
-/// A provider's one free-form `name` (GitHub, X, Discord): the first word is the first
-/// name, the rest the last.
-pub(crate) fn split_name(name: &str) -> (String, String) {
+/// First and last name from a provider's one free-form `name` (GitHub, X, Discord), or the
+/// handle as the first name when there is no name: people are greeted by something.
+pub(crate) fn names_or_handle(name: Option<String>, handle: Option<String>) -> (String, String) {
+    match clean(name) {
+        Some(name) => split_name(&name),
+        None => (clean(handle).unwrap_or_default(), String::new()),
+    }
+}
+
+/// A provider's one free-form `name`: the first word is the first name, the rest the last.
+fn split_name(name: &str) -> (String, String) {
     match name.split_once(char::is_whitespace) {
         Some((first, rest)) => (first.to_owned(), rest.trim().to_owned()),
         None => (name.to_owned(), String::new()),

@@ -11,7 +11,7 @@ use url::Url;
 use super::{
     ExchangeError, Profile,
     http::HttpClient,
-    oauth::{OAuthApp, PlainOAuth, below, clean, split_name},
+    oauth::{OAuthApp, PlainOAuth, below, clean, names_or_handle},
 };
 use crate::{config::OAuthProviderConfig, model::ProviderBrand};
 
@@ -102,10 +102,7 @@ impl PlainOAuth for X {
 /// The person: the numeric id, the name split in two (or the @handle when there is no name),
 /// and the confirmed address when X gave one.
 fn profile(user: User) -> Profile {
-    let (first_name, last_name) = match clean(user.name) {
-        Some(name) => split_name(&name),
-        None => (clean(user.username).unwrap_or_default(), String::new()),
-    };
+    let (first_name, last_name) = names_or_handle(user.name, user.username);
     let email = clean(user.confirmed_email);
     Profile {
         provider_user_id: user.id,
